@@ -1,0 +1,390 @@
+//! The byte cell behind `SharedString` and `SharedBytes`: a value of up to
+//! `capacity` bytes kept in two alternating copies.
+//!
+//! Layout (64-bit words, see `FORMAT.md`):
+//!
+//! ```text
+//! 0  lock       pid of the writing process, 0 when free (see `lock`)
+//! 1  current    number of the last completed write; its copy is
+//!               `slots[current & 1]`
+//! 2  capacity   in bytes, fixed at creation
+//! 3  reserved   0
+//! 4  slot 0     seq, len, ceil(capacity / 8) data words
+//! .. slot 1     seq, len, data words
+//! ```
+//!
+//! A writer (holding the lock) fills the copy that `current` does *not*
+//! point at, as a seqlock: `seq` odd, `fence(Release)`, relaxed stores of
+//! `len` and the data, `seq` even with `Release`; then it points `current`
+//! at it. A reader loads `current`, copies that slot seqlock-style and
+//! retries if its `seq` moved. A writer killed mid-copy leaves `seq` odd in
+//! the copy nobody points at: readers keep returning the last complete
+//! value, and the next writer (which takes the dead writer's lock over)
+//! rewrites that copy. Every access is atomic, so racing copies are not
+//! data races.
+
+use crate::lock;
+use core::sync::atomic::{AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
+
+/// Words before the first slot.
+const PREFIX_WORDS: usize = 4;
+/// Words of a slot before its data.
+const SLOT_HEADER_WORDS: usize = 2;
+/// Longest a read keeps retrying while writers keep replacing the value.
+const READ_BUDGET: Duration = Duration::from_secs(1);
+
+/// Number of payload words for `capacity` bytes, or `None` on overflow.
+pub(crate) fn layout_words(capacity: usize) -> Option<usize> {
+    let data = capacity.checked_add(7)? / 8;
+    data.checked_add(SLOT_HEADER_WORDS)?.checked_mul(2)?.checked_add(PREFIX_WORDS)
+}
+
+/// A failed cell operation; the objects add their segment name.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum CellError {
+    TooLarge { len: usize },
+    LockTimeout { holder: u64, waited: Duration },
+    Corrupt { len: u64 },
+    BufferTooSmall { len: usize, buffer: usize },
+    Contended,
+}
+
+/// One copy of the value.
+struct Slot<'a> {
+    /// Even when the copy is complete, odd while a writer fills it.
+    seq: &'a AtomicU64,
+    /// Length in bytes; untrusted (a peer may store anything).
+    len: &'a AtomicU64,
+    /// `ceil(capacity / 8)` words of data.
+    data: &'a [AtomicU64],
+}
+
+/// A byte cell over `layout_words(capacity)` atomic words.
+pub(crate) struct ByteCell<'a> {
+    lock: &'a AtomicU64,
+    current: &'a AtomicU64,
+    slots: [Slot<'a>; 2],
+    /// Validated at attach; never re-read from shared memory.
+    capacity: usize,
+}
+
+impl<'a> ByteCell<'a> {
+    /// Splits `words` into the cell's parts; `None` unless `words` has
+    /// exactly `layout_words(capacity)` words.
+    pub(crate) fn split(words: &'a [AtomicU64], capacity: usize) -> Option<Self> {
+        if Some(words.len()) != layout_words(capacity) {
+            return None;
+        }
+        let (prefix, slots) = words.split_at(PREFIX_WORDS);
+        let (a, b) = slots.split_at(slots.len() / 2);
+        let slot = |s: &'a [AtomicU64]| Slot { seq: &s[0], len: &s[1], data: &s[SLOT_HEADER_WORDS..] };
+        Some(Self { lock: &prefix[0], current: &prefix[1], slots: [slot(a), slot(b)], capacity })
+    }
+
+    /// Sets up a fresh (zeroed) cell holding `initial`. Only the creator
+    /// calls this, before the segment is published; the publishing Release
+    /// store orders these relaxed stores for openers.
+    pub(crate) fn init(words: &'a [AtomicU64], capacity: usize, initial: &[u8]) -> Self {
+        assert!(initial.len() <= capacity, "initial value longer than the capacity");
+        let cell = Self::split(words, capacity).expect("caller sized the payload with layout_words");
+        words[2].store(capacity as u64, Ordering::Relaxed);
+        cell.slots[0].len.store(initial.len() as u64, Ordering::Relaxed);
+        store_bytes(cell.slots[0].data, initial);
+        cell
+    }
+
+    /// Attaches to a cell another process made, checking its capacity word
+    /// against the payload size.
+    pub(crate) fn attach(words: &'a [AtomicU64]) -> Result<Self, &'static str> {
+        let stored = words.get(2).ok_or("payload too small for a byte cell")?.load(Ordering::Relaxed);
+        let capacity = usize::try_from(stored).map_err(|_| "capacity word does not fit this machine")?;
+        Self::split(words, capacity).ok_or("capacity word disagrees with the payload size")
+    }
+
+    /// Capacity in bytes.
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    /// Replaces the value with `src`. Nothing changes on error.
+    pub(crate) fn write(&self, src: &[u8], pid: u64, wait: Duration) -> Result<(), CellError> {
+        if src.len() > self.capacity {
+            return Err(CellError::TooLarge { len: src.len() });
+        }
+        let _guard = lock::acquire(self.lock, pid, wait).map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })?;
+        // Only lock holders store `current`; the lock's Acquire orders this
+        // load after the previous holder's store.
+        let next = self.current.load(Ordering::Relaxed).wrapping_add(1);
+        let slot = &self.slots[slot_index(next)];
+        // Odd, and different from the old value even when a dead writer
+        // left it odd.
+        let odd = slot.seq.load(Ordering::Relaxed).wrapping_add(1) | 1;
+        slot.seq.store(odd, Ordering::Relaxed);
+        // Pairs with the reader's `fence(Acquire)` in `read_with`: a reader
+        // that sees any store below also sees `odd` when it re-checks.
+        fence(Ordering::Release);
+        slot.len.store(src.len() as u64, Ordering::Relaxed);
+        store_bytes(slot.data, src);
+        // Pairs with the reader's Acquire load of `seq`.
+        slot.seq.store(odd.wrapping_add(1), Ordering::Release);
+        // Pairs with the reader's Acquire load of `current`.
+        self.current.store(next, Ordering::Release);
+        Ok(())
+    }
+
+    /// Copies the value into `dst`, returning its length.
+    pub(crate) fn read_into(&self, dst: &mut [u8]) -> Result<usize, CellError> {
+        self.read_with(|data, len| {
+            let buffer = dst.len();
+            let dst = dst.get_mut(..len).ok_or(CellError::BufferTooSmall { len, buffer })?;
+            load_bytes(data, dst);
+            Ok(())
+        })
+    }
+
+    /// Replaces the contents of `out` with the value (reusing its
+    /// allocation when it is large enough).
+    pub(crate) fn read_vec(&self, out: &mut Vec<u8>) -> Result<(), CellError> {
+        self.read_with(|data, len| {
+            out.resize(len, 0);
+            load_bytes(data, out);
+            Ok(())
+        })
+        .map(|_| ())
+    }
+
+    /// The reader's side of the protocol: `copy(data, len)` copies one
+    /// candidate value out; its result counts only if the copy was not
+    /// overwritten meanwhile.
+    fn read_with(&self, mut copy: impl FnMut(&[AtomicU64], usize) -> Result<(), CellError>) -> Result<usize, CellError> {
+        let mut attempts = 0u32;
+        let mut started: Option<Instant> = None;
+        loop {
+            // Pairs with the Release store of `current` in `write`.
+            let current = self.current.load(Ordering::Acquire);
+            let slot = &self.slots[slot_index(current)];
+            // Pairs with the Release store of the even `seq` in `write`.
+            let before = slot.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                let len = slot.len.load(Ordering::Relaxed);
+                let outcome = match usize::try_from(len) {
+                    Ok(n) if n <= self.capacity => copy(slot.data, n).map(|()| n),
+                    _ => Err(CellError::Corrupt { len }),
+                };
+                // Pairs with the writer's `fence(Release)`: if any load
+                // above saw a store of a newer write, the re-check below
+                // sees that write's odd `seq`.
+                fence(Ordering::Acquire);
+                if slot.seq.load(Ordering::Relaxed) == before {
+                    return outcome;
+                }
+            }
+            attempts += 1;
+            if attempts < 64 {
+                core::hint::spin_loop();
+            } else {
+                if started.get_or_insert_with(Instant::now).elapsed() > READ_BUDGET {
+                    return Err(CellError::Contended);
+                }
+                std::thread::yield_now();
+            }
+        }
+    }
+}
+
+/// Which slot holds write number `n`.
+fn slot_index(n: u64) -> usize {
+    usize::from(n & 1 == 1)
+}
+
+/// Stores `src` into the first words of `dst`, 8 bytes per relaxed store
+/// (the last word zero-padded). The caller owns the slot (seq odd).
+fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
+    for (word, chunk) in dst.iter().zip(src.chunks(8)) {
+        let mut bytes = [0u8; 8];
+        bytes[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+    }
+}
+
+/// Fills `dst` from the first words of `src`, one relaxed load per word.
+fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
+    for (word, chunk) in src.iter().zip(dst.chunks_mut(8)) {
+        let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+        chunk.copy_from_slice(&bytes[..chunk.len()]);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::lock::LOCK_WAIT;
+    use proptest::prelude::*;
+
+    fn heap(capacity: usize) -> Vec<AtomicU64> {
+        (0..layout_words(capacity).unwrap()).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    fn read(cell: &ByteCell<'_>) -> Result<Vec<u8>, CellError> {
+        let mut v = Vec::new();
+        cell.read_vec(&mut v).map(|()| v)
+    }
+
+    #[test]
+    fn b2_layout_overflow_is_none() {
+        assert_eq!(layout_words(usize::MAX), None);
+        assert_eq!(layout_words(usize::MAX - 6), None);
+        assert!(layout_words(usize::MAX / 2).unwrap().checked_mul(8).is_none());
+        assert_eq!(layout_words(0), Some(8));
+        assert_eq!(layout_words(1), Some(10));
+        assert_eq!(layout_words(8), Some(10));
+        assert_eq!(layout_words(9), Some(12));
+    }
+
+    #[test]
+    fn round_trips_exact_bytes_including_shorter_overwrites() {
+        let words = heap(20);
+        let cell = ByteCell::init(&words, 20, b"initial");
+        assert_eq!(read(&cell).unwrap(), b"initial");
+        cell.write(b"a much longer value", 1, LOCK_WAIT).unwrap();
+        cell.write(b"ab\0c", 1, LOCK_WAIT).unwrap();
+        assert_eq!(read(&cell).unwrap(), b"ab\0c");
+        cell.write(b"", 1, LOCK_WAIT).unwrap();
+        assert_eq!(read(&cell).unwrap(), b"");
+        let mut buf = [0xffu8; 20];
+        cell.write(&[7; 20], 1, LOCK_WAIT).unwrap();
+        assert_eq!(cell.read_into(&mut buf).unwrap(), 20);
+        assert_eq!(buf, [7; 20]);
+    }
+
+    #[test]
+    fn too_large_changes_nothing() {
+        let words = heap(4);
+        let cell = ByteCell::init(&words, 4, b"keep");
+        assert_eq!(cell.write(b"12345", 1, LOCK_WAIT), Err(CellError::TooLarge { len: 5 }));
+        assert_eq!(read(&cell).unwrap(), b"keep");
+    }
+
+    #[test]
+    fn buffer_too_small_is_reported() {
+        let words = heap(8);
+        let cell = ByteCell::init(&words, 8, b"12345");
+        let mut buf = [0u8; 4];
+        assert_eq!(cell.read_into(&mut buf), Err(CellError::BufferTooSmall { len: 5, buffer: 4 }));
+    }
+
+    #[test]
+    fn d5_peer_length_above_capacity_is_corrupt() {
+        let words = heap(8);
+        let cell = ByteCell::init(&words, 8, b"ok");
+        // A peer scribbles a huge length into the published copy.
+        words[PREFIX_WORDS + 1].store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(read(&cell), Err(CellError::Corrupt { len: u64::MAX }));
+        words[PREFIX_WORDS + 1].store(9, Ordering::Relaxed);
+        assert_eq!(read(&cell), Err(CellError::Corrupt { len: 9 }));
+    }
+
+    #[test]
+    fn attach_checks_the_capacity_word() {
+        let words = heap(16);
+        ByteCell::init(&words, 16, b"");
+        assert_eq!(ByteCell::attach(&words).unwrap().capacity(), 16);
+        words[2].store(17, Ordering::Relaxed);
+        assert!(ByteCell::attach(&words).is_err());
+        words[2].store(u64::MAX, Ordering::Relaxed);
+        assert!(ByteCell::attach(&words).is_err());
+    }
+
+    #[test]
+    fn d3_writer_dead_mid_copy_leaves_last_value_and_next_writer_recovers() {
+        let words = heap(8);
+        let cell = ByteCell::init(&words, 8, b"first");
+        cell.write(b"second", 1, LOCK_WAIT).unwrap();
+        // Simulate a writer killed mid-copy of write 2 (slot 0): lock held
+        // by a pid no process has, seq odd, data half-written.
+        let slot0 = PREFIX_WORDS;
+        words[0].store(u64::MAX, Ordering::Relaxed);
+        words[slot0].fetch_add(1, Ordering::Relaxed);
+        words[slot0 + 2].store(u64::from_ne_bytes(*b"garbage!"), Ordering::Relaxed);
+        assert_eq!(read(&cell).unwrap(), b"second");
+        cell.write(b"third", 1, LOCK_WAIT).unwrap();
+        assert_eq!(read(&cell).unwrap(), b"third");
+        assert_eq!(words[slot0].load(Ordering::Relaxed) & 1, 0);
+    }
+
+    #[test]
+    fn d6_sequence_words_near_wrap_stay_consistent() {
+        let words = heap(8);
+        let cell = ByteCell::init(&words, 8, b"x");
+        // `current` even (slot 0, which holds "x"), both seqs just below
+        // the wrap.
+        words[1].store(u64::MAX - 5, Ordering::Relaxed);
+        words[PREFIX_WORDS].store(u64::MAX - 1, Ordering::Relaxed);
+        words[PREFIX_WORDS + SLOT_HEADER_WORDS + 1].store(u64::MAX - 1, Ordering::Relaxed);
+        assert_eq!(read(&cell).unwrap(), b"x");
+        for i in 0..10u8 {
+            cell.write(&[i; 3], 1, LOCK_WAIT).unwrap();
+            assert_eq!(read(&cell).unwrap(), [i; 3]);
+        }
+        assert!(words[1].load(Ordering::Relaxed) < 10, "current wrapped");
+    }
+
+    #[test]
+    fn d1_threads_never_see_a_torn_value() {
+        let words = heap(64);
+        let cell = ByteCell::init(&words, 64, &[0; 64]);
+        let done = std::sync::atomic::AtomicBool::new(false);
+        std::thread::scope(|s| {
+            s.spawn(|| {
+                for i in 0..50_000u32 {
+                    let len = 1 + (i as usize * 7) % 64;
+                    cell.write(&vec![(i % 251) as u8; len], 1, LOCK_WAIT).unwrap();
+                }
+                done.store(true, Ordering::Relaxed);
+            });
+            let mut reads = 0u64;
+            let mut buf = Vec::new();
+            while !done.load(Ordering::Relaxed) || reads < 1000 {
+                cell.read_vec(&mut buf).unwrap();
+                assert!(buf.iter().all(|b| *b == buf[0]), "torn: {buf:?}");
+                reads += 1;
+            }
+        });
+    }
+
+    proptest! {
+        #[test]
+        fn writes_then_read_returns_the_last(values in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..8)) {
+            let words = heap(40);
+            let cell = ByteCell::init(&words, 40, b"");
+            for v in &values {
+                cell.write(v, 1, LOCK_WAIT).unwrap();
+            }
+            prop_assert_eq!(read(&cell).unwrap(), values.last().unwrap().clone());
+        }
+
+        /// E4/D5: whatever a peer writes into the cell, a read returns a
+        /// value within the capacity or an error; never a panic.
+        #[test]
+        fn d5_scribbled_cell_reads_defined(capacity in 0usize..40, junk in prop::collection::vec(any::<u64>(), 0..20), at in 0usize..20) {
+            let words = heap(capacity);
+            let cell = ByteCell::init(&words, capacity, b"");
+            for (i, j) in junk.iter().enumerate() {
+                if let Some(w) = words.get(at + i) {
+                    w.store(*j, Ordering::Relaxed);
+                }
+            }
+            // Scribbled sequence words can only make reads retry until
+            // the budget; keep them even so the test stays fast.
+            for slot in 0..2 {
+                let seq = &words[PREFIX_WORDS + slot * (words.len() - PREFIX_WORDS) / 2];
+                seq.store(seq.load(Ordering::Relaxed) & !1, Ordering::Relaxed);
+            }
+            match read(&cell) {
+                Ok(v) => prop_assert!(v.len() <= capacity),
+                Err(e) => prop_assert!(matches!(e, CellError::Corrupt { .. }), "{:?}", e),
+            }
+        }
+    }
+}

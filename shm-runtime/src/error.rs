@@ -1,0 +1,409 @@
+//! Error types: one enum per operation. Every variant names the segment.
+
+use crate::header::{Arch, ObjectKind};
+use crate::name::{InvalidName, SegmentName};
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// Why creating a shared object failed. Nothing is left behind: a
+/// half-made segment is removed before this is returned.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The requested name breaks a naming rule (no system call was made).
+    InvalidName(InvalidName),
+    /// A segment with this name already exists; it was not touched.
+    AlreadyExists {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// A capacity the object cannot have (for example zero bytes).
+    InvalidCapacity {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// The capacity asked for.
+        capacity: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The requested size does not fit the arithmetic (checked, never
+    /// wrapped).
+    SizeOverflow {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// The shared-memory file system has no room for the segment (a full
+    /// /dev/shm); reported at creation instead of a `SIGBUS` later.
+    OutOfSpace {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// Bytes that could not be reserved.
+        requested: u64,
+    },
+    /// The operating system refused access.
+    PermissionDenied {
+        /// The segment.
+        name: SegmentName,
+        /// The error from the system call.
+        source: io::Error,
+    },
+    /// Another system call failed.
+    Io {
+        /// The segment.
+        name: SegmentName,
+        /// Which step failed (`"shm_open"`, `"mmap"`, ...).
+        op: &'static str,
+        /// The error from the system call.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName(e) => write!(f, "cannot create segment: {e}"),
+            Self::AlreadyExists { name } => write!(f, "cannot create segment {name:?}: a segment with this name already exists"),
+            Self::InvalidCapacity { name, capacity, reason } => {
+                write!(f, "cannot create segment {name:?} with capacity {capacity}: {reason}")
+            }
+            Self::SizeOverflow { name, capacity } => {
+                write!(f, "cannot create segment {name:?}: capacity {capacity} makes the segment size overflow")
+            }
+            Self::OutOfSpace { name, requested } => write!(
+                f,
+                "cannot create segment {name:?}: no space left in the shared-memory file system for {requested} bytes"
+            ),
+            Self::PermissionDenied { name, .. } => write!(f, "cannot create segment {name:?}: permission denied"),
+            Self::Io { name, op, source } => write!(f, "cannot create segment {name:?}: {op} failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for CreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidName(e) => Some(e),
+            Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why opening (loading) a shared object failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// No segment has this name.
+    NotFound {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// The operating system refused access.
+    PermissionDenied {
+        /// The segment.
+        name: SegmentName,
+        /// The error from the system call.
+        source: io::Error,
+    },
+    /// The creator did not finish setting the segment up within the wait.
+    NotInitialized {
+        /// The segment.
+        name: SegmentName,
+        /// How long the opener waited.
+        waited: Duration,
+    },
+    /// The creator died before finishing the set-up; the segment will never
+    /// become usable.
+    InitAbandoned {
+        /// The segment.
+        name: SegmentName,
+        /// The dead creator's process id.
+        creator_pid: u64,
+    },
+    /// The segment does not start with shm's magic bytes: some other
+    /// program made it.
+    BadMagic {
+        /// The segment.
+        name: SegmentName,
+        /// The first eight bytes found.
+        found: [u8; 8],
+    },
+    /// The creator has another byte order or pointer width.
+    ArchMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// This process.
+        expected: Arch,
+        /// The header.
+        found: Arch,
+    },
+    /// The creator used another version of the segment format.
+    VersionMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Version this library writes.
+        expected: u32,
+        /// Version in the header.
+        found: u32,
+    },
+    /// The segment (or the handle) holds another kind of object.
+    KindMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// The kind the caller opens.
+        expected: ObjectKind,
+        /// The kind code found (see [`ObjectKind::code`]).
+        found: u32,
+    },
+    /// The stored type's layout fingerprint differs from the opener's type.
+    LayoutMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Fingerprint of the opener's type.
+        expected: u64,
+        /// Fingerprint in the handle or header.
+        found: u64,
+    },
+    /// The header's size disagrees with the real file size.
+    SizeMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Total size the header describes.
+        header: u64,
+        /// Real size of the file.
+        file: u64,
+    },
+    /// The payload size is not the one this object type has.
+    PayloadMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Payload size of the opener's type.
+        expected: u64,
+        /// Payload size in the handle.
+        found: u64,
+    },
+    /// The handle disagrees with the header (a tampered or mixed-up handle).
+    HandleMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Which field differs.
+        field: &'static str,
+        /// Value in the handle.
+        handle: u64,
+        /// Value in the header.
+        header: u64,
+    },
+    /// The name was removed and created again since the handle was made.
+    StaleHandle {
+        /// The segment.
+        name: SegmentName,
+        /// Nonce in the handle.
+        handle_nonce: u64,
+        /// Nonce of the segment now under that name.
+        segment_nonce: u64,
+    },
+    /// A field holds a value no shm creator writes.
+    Corrupt {
+        /// The segment.
+        name: SegmentName,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Another system call failed.
+    Io {
+        /// The segment.
+        name: SegmentName,
+        /// Which step failed.
+        op: &'static str,
+        /// The error from the system call.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound { name } => write!(f, "cannot open segment {name:?}: no such segment"),
+            Self::PermissionDenied { name, .. } => write!(f, "cannot open segment {name:?}: permission denied"),
+            Self::NotInitialized { name, waited } => {
+                write!(f, "cannot open segment {name:?}: its creator did not finish initializing it within {waited:?}")
+            }
+            Self::InitAbandoned { name, creator_pid } => {
+                write!(f, "cannot open segment {name:?}: its creator (pid {creator_pid}) died while initializing it")
+            }
+            Self::BadMagic { name, found } => {
+                write!(f, "cannot open segment {name:?}: not made by shm (magic bytes {found:02x?})")
+            }
+            Self::ArchMismatch { name, expected, found } => {
+                write!(f, "cannot open segment {name:?}: made for {found}, this process has {expected}")
+            }
+            Self::VersionMismatch { name, expected, found } => {
+                write!(f, "cannot open segment {name:?}: format version {found}, this library reads version {expected}")
+            }
+            Self::KindMismatch { name, expected, found } => {
+                let found_kind = ObjectKind::from_code(*found).map_or("unknown", ObjectKind::as_str);
+                write!(f, "cannot open segment {name:?} as `{expected}`: it holds `{found_kind}` (kind code {found})")
+            }
+            Self::LayoutMismatch { name, expected, found } => write!(
+                f,
+                "cannot open segment {name:?}: layout fingerprint {found:#018x} differs from this type's {expected:#018x}"
+            ),
+            Self::SizeMismatch { name, header, file } => {
+                write!(f, "cannot open segment {name:?}: header describes {header} bytes but the file has {file}")
+            }
+            Self::PayloadMismatch { name, expected, found } => {
+                write!(f, "cannot open segment {name:?}: payload is {found} bytes, this type has {expected}")
+            }
+            Self::HandleMismatch { name, field, handle, header } => {
+                write!(f, "cannot open segment {name:?}: handle says {field} {handle}, header says {header}")
+            }
+            Self::StaleHandle { name, handle_nonce, segment_nonce } => write!(
+                f,
+                "cannot open segment {name:?}: stale handle (nonce {handle_nonce:#018x}); the name now holds another segment (nonce {segment_nonce:#018x})"
+            ),
+            Self::Corrupt { name, what } => write!(f, "cannot open segment {name:?}: corrupt header: {what}"),
+            Self::Io { name, op, source } => write!(f, "cannot open segment {name:?}: {op} failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why removing a segment's name failed.
+#[derive(Debug)]
+pub struct CleanupError {
+    /// The segment.
+    pub name: SegmentName,
+    /// The error from `shm_unlink`.
+    pub source: io::Error,
+}
+
+impl fmt::Display for CleanupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot remove segment {:?}: {}", self.name, self.source)
+    }
+}
+
+impl std::error::Error for CleanupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Why writing a [`SharedString`](crate::SharedString) or
+/// [`SharedBytes`](crate::SharedBytes) failed. The stored value is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The value is longer than the capacity fixed at creation.
+    TooLarge {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the value in bytes.
+        len: usize,
+        /// Capacity in bytes.
+        capacity: usize,
+    },
+    /// Another writer held the writer lock for longer than the wait and is
+    /// still alive (stopped, or its pid was reused).
+    LockTimeout {
+        /// The segment.
+        name: SegmentName,
+        /// Process id in the lock word.
+        holder: u64,
+        /// How long this writer waited.
+        waited: Duration,
+    },
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { name, len, capacity } => {
+                write!(f, "cannot write {len} bytes to segment {name:?}: its capacity is {capacity} bytes")
+            }
+            Self::LockTimeout { name, holder, waited } => write!(
+                f,
+                "cannot write to segment {name:?}: process {holder} held the writer lock for over {waited:?}"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Why reading a [`SharedString`](crate::SharedString) or
+/// [`SharedBytes`](crate::SharedBytes) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// A peer stored a length above the capacity.
+    Corrupt {
+        /// The segment.
+        name: SegmentName,
+        /// The stored length.
+        len: u64,
+        /// Capacity in bytes.
+        capacity: usize,
+    },
+    /// A peer stored bytes that are not UTF-8 in a string.
+    InvalidUtf8 {
+        /// The segment.
+        name: SegmentName,
+        /// Where decoding failed.
+        source: std::str::Utf8Error,
+    },
+    /// The caller's buffer is shorter than the stored value.
+    BufferTooSmall {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the stored value.
+        len: usize,
+        /// Length of the buffer.
+        buffer: usize,
+    },
+    /// Writers kept replacing the value faster than it could be copied,
+    /// for longer than the read's retry budget.
+    Contended {
+        /// The segment.
+        name: SegmentName,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Corrupt { name, len, capacity } => {
+                write!(f, "cannot read segment {name:?}: stored length {len} exceeds the capacity {capacity}")
+            }
+            Self::InvalidUtf8 { name, source } => {
+                write!(f, "cannot read segment {name:?}: stored text is not UTF-8 ({source})")
+            }
+            Self::BufferTooSmall { name, len, buffer } => {
+                write!(f, "cannot read segment {name:?}: the value has {len} bytes, the buffer only {buffer}")
+            }
+            Self::Contended { name } => {
+                write!(f, "cannot read segment {name:?}: writers replaced the value faster than it could be copied")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidUtf8 { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}

@@ -1,0 +1,431 @@
+//! The header at the start of every segment, and its validation.
+//!
+//! The byte layout is documented in `FORMAT.md`; the const assertions below
+//! pin it. All access to a live header goes through atomics word by word
+//! (another process may write it at any time): the creator stores the words
+//! and publishes the state word last, an opener copies the words out into a
+//! local [`Header`] and validates the copy.
+
+use crate::error::OpenError;
+use crate::name::SegmentName;
+use core::mem::{offset_of, size_of};
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::fmt;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// The eight bytes every segment made by shm starts with.
+pub const MAGIC: [u8; 8] = *b"SHMRS\0\x01\x1a";
+
+/// Version of the byte layout in `FORMAT.md`; bumped on any change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// State word while the creator is still setting the segment up.
+pub const STATE_INITIALIZING: u64 = 0;
+/// State word once the header and the initial value are complete
+/// (`"SHMREADY"` read as a big-endian number, unlikely in random bytes).
+pub const STATE_READY: u64 = u64::from_be_bytes(*b"SHMREADY");
+
+/// `0x0102_0304` stored in the writer's byte order: a reader with the other
+/// byte order sees `0x0403_0201`.
+pub const BYTE_ORDER_MARK: u32 = 0x0102_0304;
+
+/// Size of the header; the payload starts right after it.
+pub const HEADER_SIZE: usize = 128;
+
+/// Alignment of the payload (and of every mapping, which is page aligned).
+pub const PAYLOAD_ALIGN: usize = 64;
+
+/// The header, as stored at offset 0 of every segment.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`STATE_INITIALIZING`] or [`STATE_READY`]; published last.
+    pub state: u64,
+    /// [`BYTE_ORDER_MARK`] in the creator's byte order.
+    pub byte_order: u32,
+    /// `size_of::<usize>()` of the creator.
+    pub pointer_width: u32,
+    /// [`FORMAT_VERSION`] of the creator.
+    pub format_version: u32,
+    /// [`ObjectKind`] code.
+    pub kind: u32,
+    /// Layout fingerprint of the stored type.
+    pub fingerprint: u64,
+    /// Offset of the payload from the start of the segment ([`HEADER_SIZE`]).
+    pub payload_offset: u64,
+    /// Payload size in bytes; the file is `payload_offset` plus this,
+    /// rounded up to 8.
+    pub payload_size: u64,
+    /// Alignment the payload needs, a power of two up to [`PAYLOAD_ALIGN`].
+    pub payload_align: u64,
+    /// Random number chosen at creation; handles carry it.
+    pub nonce: u64,
+    /// Process id of the creator, stored first (before the rest of the
+    /// header) so an opener can tell an abandoned initialization.
+    pub creator_pid: u64,
+    /// Creation time, nanoseconds since the Unix epoch (informational).
+    pub created_unix_ns: u64,
+    /// Zero; room for later format versions.
+    pub reserved: [u64; 5],
+}
+
+const _: () = {
+    assert!(size_of::<Header>() == HEADER_SIZE);
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, state) == 8);
+    assert!(offset_of!(Header, byte_order) == 16);
+    assert!(offset_of!(Header, pointer_width) == 20);
+    assert!(offset_of!(Header, format_version) == 24);
+    assert!(offset_of!(Header, kind) == 28);
+    assert!(offset_of!(Header, fingerprint) == 32);
+    assert!(offset_of!(Header, payload_offset) == 40);
+    assert!(offset_of!(Header, payload_size) == 48);
+    assert!(offset_of!(Header, payload_align) == 56);
+    assert!(offset_of!(Header, nonce) == 64);
+    assert!(offset_of!(Header, creator_pid) == 72);
+    assert!(offset_of!(Header, created_unix_ns) == 80);
+    assert!(offset_of!(Header, reserved) == 88);
+    assert!(HEADER_SIZE % PAYLOAD_ALIGN == 0);
+};
+
+/// Number of 64-bit words in the header.
+pub const HEADER_WORDS: usize = HEADER_SIZE / 8;
+/// Index of the state word.
+pub const STATE_WORD: usize = offset_of!(Header, state) / 8;
+/// Index of the creator pid word.
+pub const PID_WORD: usize = offset_of!(Header, creator_pid) / 8;
+
+/// What a segment holds.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// [`SharedInt`](crate::SharedInt): one `i64`.
+    Int,
+    /// [`SharedBool`](crate::SharedBool): one byte.
+    Bool,
+    /// [`SharedString`](crate::SharedString): UTF-8 text up to a capacity.
+    String,
+    /// [`SharedBytes`](crate::SharedBytes): bytes up to a capacity.
+    Bytes,
+}
+
+impl ObjectKind {
+    const ALL: [Self; 4] = [Self::Int, Self::Bool, Self::String, Self::Bytes];
+
+    /// The number stored in the header.
+    #[must_use]
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Int => 1,
+            Self::Bool => 2,
+            Self::String => 3,
+            Self::Bytes => 4,
+        }
+    }
+
+    /// The kind stored as `code`, if it is one this version knows.
+    #[must_use]
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The word used in handles (`int`, `bool`, `string`, `bytes`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Int => "int",
+            Self::Bool => "bool",
+            Self::String => "string",
+            Self::Bytes => "bytes",
+        }
+    }
+
+    /// The kind named `word` in a handle.
+    #[must_use]
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What an opener expects to find, from its own type and the handle.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Expected {
+    pub kind: ObjectKind,
+    pub fingerprint: u64,
+    /// Payload size the handle announced.
+    pub payload_size: u64,
+    /// Nonce the handle carries.
+    pub nonce: u64,
+}
+
+/// Rounds `n` up to a multiple of 8, or `None` on overflow.
+pub(crate) const fn round_up_8(n: u64) -> Option<u64> {
+    match n.checked_add(7) {
+        Some(v) => Some(v & !7),
+        None => None,
+    }
+}
+
+/// Total file size for a payload of `payload_size` bytes, or `None` on
+/// overflow.
+pub(crate) fn total_size(payload_size: u64) -> Option<u64> {
+    round_up_8(payload_size)?.checked_add(HEADER_SIZE as u64)
+}
+
+impl Header {
+    /// A header for a new segment, state still [`STATE_INITIALIZING`].
+    pub(crate) fn new(kind: ObjectKind, fingerprint: u64, payload_size: u64, payload_align: u64, nonce: u64, creator_pid: u64, created_unix_ns: u64) -> Self {
+        Self {
+            magic: MAGIC,
+            state: STATE_INITIALIZING,
+            byte_order: BYTE_ORDER_MARK,
+            pointer_width: size_of::<usize>() as u32,
+            format_version: FORMAT_VERSION,
+            kind: kind.code(),
+            fingerprint,
+            payload_offset: HEADER_SIZE as u64,
+            payload_size,
+            payload_align,
+            nonce,
+            creator_pid,
+            created_unix_ns,
+            reserved: [0; 5],
+        }
+    }
+
+    /// Copies a live header out of shared memory, one relaxed atomic load
+    /// per word. The caller has already loaded the state word with
+    /// `Acquire` (pairs with the `Release` store in [`Header::publish`]),
+    /// so the words the creator wrote before publishing are visible.
+    pub(crate) fn snapshot(words: &[AtomicU64; HEADER_WORDS]) -> Self {
+        let raw: [u64; HEADER_WORDS] = core::array::from_fn(|i| words[i].load(Ordering::Relaxed));
+        zerocopy::transmute!(raw)
+    }
+
+    /// Stores this header into shared memory, every word but the state word
+    /// (relaxed; ordered by the caller's later `publish`).
+    pub(crate) fn store(&self, words: &[AtomicU64; HEADER_WORDS]) {
+        let raw: [u64; HEADER_WORDS] = zerocopy::transmute!(*self);
+        for (i, (word, value)) in words.iter().zip(raw).enumerate() {
+            if i != STATE_WORD {
+                word.store(value, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Marks the segment ready. `Release` pairs with the `Acquire` load of
+    /// the state word in the opener's wait: everything stored before
+    /// (header words, initial payload) is visible to an opener that sees
+    /// [`STATE_READY`].
+    pub(crate) fn publish(words: &[AtomicU64; HEADER_WORDS]) {
+        words[STATE_WORD].store(STATE_READY, Ordering::Release);
+    }
+
+    /// Validates a copied header of a segment whose file is `file_size`
+    /// bytes, against what the opener expects. Checks run in a fixed order
+    /// (magic, architecture, version, kind, layout, sizes, nonce) so that a
+    /// foreign file reports `BadMagic` rather than a later mismatch.
+    pub(crate) fn validate(&self, name: &SegmentName, expected: &Expected, file_size: u64) -> Result<(), OpenError> {
+        let name = name.clone();
+        if self.magic != MAGIC {
+            return Err(OpenError::BadMagic { name, found: self.magic });
+        }
+        let ours = (BYTE_ORDER_MARK, size_of::<usize>() as u32);
+        if (self.byte_order, self.pointer_width) != ours {
+            return Err(OpenError::ArchMismatch {
+                name,
+                expected: Arch { byte_order: ours.0, pointer_width: ours.1 },
+                found: Arch { byte_order: self.byte_order, pointer_width: self.pointer_width },
+            });
+        }
+        if self.format_version != FORMAT_VERSION {
+            return Err(OpenError::VersionMismatch { name, expected: FORMAT_VERSION, found: self.format_version });
+        }
+        if self.kind != expected.kind.code() {
+            return Err(OpenError::KindMismatch { name, expected: expected.kind, found: self.kind });
+        }
+        if self.fingerprint != expected.fingerprint {
+            return Err(OpenError::LayoutMismatch { name, expected: expected.fingerprint, found: self.fingerprint });
+        }
+        if self.payload_offset != HEADER_SIZE as u64 {
+            return Err(OpenError::Corrupt { name, what: "payload offset is not 128" });
+        }
+        if !self.payload_align.is_power_of_two() || self.payload_align > PAYLOAD_ALIGN as u64 {
+            return Err(OpenError::Corrupt { name, what: "payload alignment is not a power of two up to 64" });
+        }
+        let Some(total) = total_size(self.payload_size) else {
+            return Err(OpenError::Corrupt { name, what: "payload size overflows" });
+        };
+        if total != file_size {
+            return Err(OpenError::SizeMismatch { name, header: total, file: file_size });
+        }
+        if self.payload_size != expected.payload_size {
+            return Err(OpenError::HandleMismatch {
+                name,
+                field: "payload size",
+                handle: expected.payload_size,
+                header: self.payload_size,
+            });
+        }
+        if self.nonce != expected.nonce {
+            return Err(OpenError::StaleHandle { name, handle_nonce: expected.nonce, segment_nonce: self.nonce });
+        }
+        Ok(())
+    }
+}
+
+/// Byte order mark and pointer width of one side, as found in a header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arch {
+    /// [`BYTE_ORDER_MARK`] as read by this process.
+    pub byte_order: u32,
+    /// Pointer width in bytes.
+    pub pointer_width: u32,
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let order = match self.byte_order {
+            BYTE_ORDER_MARK => "native byte order",
+            0x0403_0201 => "swapped byte order",
+            _ => "unknown byte order",
+        };
+        write!(f, "{order}, {}-bit pointers", self.pointer_width.saturating_mul(8))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn name() -> SegmentName {
+        SegmentName::new("shmrs-header-test").unwrap()
+    }
+
+    fn header() -> Header {
+        Header::new(ObjectKind::Int, 0xabcd, 8, 8, 42, 7, 0)
+    }
+
+    fn expected() -> Expected {
+        Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, payload_size: 8, nonce: 42 }
+    }
+
+    fn heap_words() -> Box<[AtomicU64; HEADER_WORDS]> {
+        Box::new(core::array::from_fn(|_| AtomicU64::new(0)))
+    }
+
+    #[test]
+    fn store_publish_snapshot_round_trips() {
+        let words = heap_words();
+        let h = header();
+        h.store(&words);
+        assert_eq!(words[STATE_WORD].load(Ordering::Relaxed), STATE_INITIALIZING);
+        Header::publish(&words);
+        let copy = Header::snapshot(&words);
+        assert_eq!(copy, Header { state: STATE_READY, ..h });
+        assert!(copy.validate(&name(), &expected(), 136).is_ok());
+    }
+
+    #[test]
+    fn each_field_has_its_own_error_naming_both_values() {
+        let n = name();
+        let e = expected();
+        let check = |h: Header, file: u64| h.validate(&n, &e, file).unwrap_err();
+
+        let err = check(Header { magic: *b"garbage!", ..header() }, 136);
+        assert!(matches!(err, OpenError::BadMagic { found, .. } if &found == b"garbage!"), "{err}");
+
+        let err = check(Header { byte_order: 0x0403_0201, ..header() }, 136);
+        assert!(matches!(err, OpenError::ArchMismatch { found: Arch { byte_order: 0x0403_0201, .. }, .. }), "{err}");
+        assert!(err.to_string().contains("swapped byte order"), "{err}");
+
+        let err = check(Header { pointer_width: 4, ..header() }, 136);
+        assert!(matches!(err, OpenError::ArchMismatch { found: Arch { pointer_width: 4, .. }, .. }), "{err}");
+
+        let err = check(Header { format_version: 99, ..header() }, 136);
+        assert!(matches!(err, OpenError::VersionMismatch { expected: FORMAT_VERSION, found: 99, .. }), "{err}");
+
+        let err = check(Header { kind: ObjectKind::Bytes.code(), ..header() }, 136);
+        assert!(matches!(err, OpenError::KindMismatch { expected: ObjectKind::Int, found: 4, .. }), "{err}");
+
+        let err = check(Header { fingerprint: 1, ..header() }, 136);
+        assert!(matches!(err, OpenError::LayoutMismatch { expected: 0xabcd, found: 1, .. }), "{err}");
+
+        let err = check(header(), 100);
+        assert!(matches!(err, OpenError::SizeMismatch { header: 136, file: 100, .. }), "{err}");
+
+        let err = check(Header { payload_size: 16, ..header() }, 144);
+        assert!(matches!(err, OpenError::HandleMismatch { handle: 8, header: 16, .. }), "{err}");
+
+        let err = check(Header { nonce: 43, ..header() }, 136);
+        assert!(matches!(err, OpenError::StaleHandle { handle_nonce: 42, segment_nonce: 43, .. }), "{err}");
+
+        let err = check(Header { payload_offset: 64, ..header() }, 136);
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+
+        let err = check(Header { payload_size: u64::MAX, ..header() }, 136);
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn kind_codes_and_words_round_trip() {
+        for kind in ObjectKind::ALL {
+            assert_eq!(ObjectKind::from_code(kind.code()), Some(kind));
+            assert_eq!(ObjectKind::from_word(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ObjectKind::from_code(0), None);
+        assert_eq!(ObjectKind::from_word("Int"), None);
+    }
+
+    #[test]
+    fn b2_total_size_overflow_is_detected() {
+        assert_eq!(total_size(u64::MAX), None);
+        assert_eq!(total_size(u64::MAX - 7 - HEADER_SIZE as u64 + 1), None);
+        assert_eq!(total_size(1), Some(136));
+        assert_eq!(total_size(0), Some(128));
+    }
+
+    proptest! {
+        /// C4: any bytes at all give an error or a header identical to a
+        /// valid one; validation never panics.
+        #[test]
+        fn c4_validate_never_panics_on_random_headers(raw in prop::array::uniform16(any::<u64>()), file in any::<u64>()) {
+            let h: Header = zerocopy::transmute!(raw);
+            let result = h.validate(&name(), &expected(), file);
+            if result.is_ok() {
+                prop_assert_eq!(h.magic, MAGIC);
+                prop_assert_eq!(h.nonce, 42);
+                prop_assert_eq!(file, 136);
+            }
+        }
+
+        #[test]
+        fn c4_wrong_magic_is_always_bad_magic(magic in any::<[u8; 8]>()) {
+            prop_assume!(magic != MAGIC);
+            let h = Header { magic, ..header() };
+            let is_bad_magic = matches!(h.validate(&name(), &expected(), 136), Err(OpenError::BadMagic { .. }));
+            prop_assert!(is_bad_magic);
+        }
+
+        #[test]
+        fn b2_total_size_is_checked(size in any::<u64>()) {
+            match total_size(size) {
+                Some(t) => {
+                    prop_assert!(t >= size);
+                    prop_assert_eq!(t % 8, 0);
+                    prop_assert!(t - HEADER_SIZE as u64 - size < 8);
+                }
+                None => prop_assert!(u128::from(size) + 7 + HEADER_SIZE as u128 > u128::from(u64::MAX)),
+            }
+        }
+    }
+}

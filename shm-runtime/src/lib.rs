@@ -1,0 +1,127 @@
+//! Typed state shared between processes through POSIX shared memory.
+//!
+//! One process creates an object and hands its [`Handle`] (a short line of
+//! text) to another process, which loads the same object. Both then read
+//! and write the same memory: no copies through the kernel, no
+//! serialization, and no torn values.
+//!
+//! ```
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! use shm_runtime::{Handle, SharedString};
+//!
+//! let message = SharedString::create_sharedobject(64)?;
+//! message.write("Hello")?;
+//! let text = message.handle().to_string(); // travels to the other process
+//!
+//! // In the other process:
+//! let handle: Handle = text.parse()?;
+//! let peer = SharedString::load_sharedobject(&handle)?;
+//! assert_eq!(peer.read()?, "Hello");
+//! peer.write("From afar")?;
+//! assert_eq!(message.read()?, "From afar");
+//! # Ok(()) }
+//! ```
+//!
+//! # Objects
+//!
+//! - [`SharedInt`]: an `i64` with atomic `fetch_add`, `swap`,
+//!   `compare_exchange`.
+//! - [`SharedBool`]: a flag.
+//! - [`SharedString`], [`SharedBytes`]: a value up to a capacity fixed at
+//!   creation, kept in two alternating copies so readers never see a mix of
+//!   two writes and a killed writer loses nothing already published.
+//!
+//! # Lifecycle
+//!
+//! The creating process owns the name: [`SharedInt::cleanup`] (or dropping
+//! the creator's object) removes it. Openers only unmap; a forked child
+//! that drops a copy of the creator's object removes nothing. Removing the
+//! name does not disturb processes that still have the object open.
+//!
+//! # Trust
+//!
+//! Every byte read from a segment is treated as untrusted: opening checks
+//! the header (magic, format version, byte order and pointer width, kind,
+//! layout fingerprint, sizes, nonce) and every length or index read later
+//! is checked before use. The segment format is described in `FORMAT.md`.
+//!
+//! Linux only (POSIX shared memory in /dev/shm, `fallocate`,
+//! `MADV_WIPEONFORK`).
+
+mod boolean;
+mod bytes;
+mod cell;
+mod error;
+mod fingerprint;
+mod handle;
+mod header;
+mod int;
+mod lock;
+mod name;
+mod pid;
+mod segment;
+mod string;
+
+pub use boolean::SharedBool;
+pub use bytes::SharedBytes;
+pub use error::{CleanupError, CreateError, OpenError, ReadError, WriteError};
+pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
+pub use header::{Arch, ObjectKind};
+pub use int::SharedInt;
+pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
+pub use segment::DEFAULT_OPEN_WAIT;
+pub use string::SharedString;
+
+/// Refuses a handle whose payload size is not `expected` before any system
+/// call (the header is checked against the handle later).
+fn check_payload_size(handle: &Handle, expected: u64) -> Result<(), OpenError> {
+    if handle.payload_size() == expected {
+        Ok(())
+    } else {
+        Err(OpenError::PayloadMismatch { name: handle.name().clone(), expected, found: handle.payload_size() })
+    }
+}
+
+/// The methods every shared object has, delegated to its segment.
+macro_rules! shared_object_common {
+    ($ty:ident) => {
+        $crate::shared_object_common!($ty, segment);
+    };
+    ($ty:ident, $($segment:ident).+) => {
+        impl $ty {
+            /// The handle another process passes to `load_sharedobject`.
+            #[must_use]
+            pub fn handle(&self) -> $crate::Handle {
+                self.$($segment).+.handle()
+            }
+
+            /// The segment name.
+            #[must_use]
+            pub fn name(&self) -> &$crate::SegmentName {
+                self.$($segment).+.name()
+            }
+
+            /// Whether this object created the segment in this process (and
+            /// so removes it on `cleanup` or drop).
+            #[must_use]
+            pub fn is_creator(&self) -> bool {
+                self.$($segment).+.is_creator()
+            }
+
+            /// Removes the segment's name if this process created it, then
+            /// unmaps. Openers only unmap. A name already removed by someone
+            /// else is not an error. Dropping the object does the same but
+            /// cannot report an error.
+            pub fn cleanup(self) -> Result<(), $crate::CleanupError> {
+                self.$($segment).+.cleanup()
+            }
+        }
+
+        impl ::core::fmt::Debug for $ty {
+            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
+                f.debug_struct(stringify!($ty)).field("handle", &self.handle().to_string()).finish()
+            }
+        }
+    };
+}
+pub(crate) use shared_object_common;

@@ -1,0 +1,409 @@
+//! The OS layer: named POSIX shared memory through `rustix`. The only module
+//! that makes system calls or sees file descriptors.
+//!
+//! Creation: `shm_open(O_CREAT|O_EXCL)`, `fchmod(0600)` (the umask cannot
+//! widen it), `fallocate` of the whole size before the first touch (a full
+//! /dev/shm is `OutOfSpace`, never a later `SIGBUS`), `mmap`, the creator
+//! pid, the header, the object's initial value, and the state word last.
+//! Any failure removes the half-made segment.
+//!
+//! Opening: a bounded wait until the file has its size and the state word
+//! says ready (never mapping a size-0 file, never reading a half-written
+//! header), then [`Header::validate`].
+
+use crate::error::{CleanupError, CreateError, OpenError};
+use crate::handle::Handle;
+use crate::header::{
+    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING, STATE_READY,
+    STATE_WORD,
+};
+use crate::name::{self, SegmentName};
+use crate::pid;
+use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use rustix::fs::{FallocateFlags, Mode};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+use rustix::shm;
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long an opener waits for the creator to finish by default.
+pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// What a new segment holds.
+pub(crate) struct Spec {
+    pub kind: ObjectKind,
+    pub fingerprint: u64,
+    /// Payload size in bytes.
+    pub payload_size: u64,
+    /// Payload alignment, a power of two up to [`PAYLOAD_ALIGN`].
+    pub payload_align: u64,
+    /// The capacity the user asked for, for error messages.
+    pub capacity: usize,
+}
+
+/// A live `mmap` of a whole segment, unmapped on drop.
+struct Mapping {
+    /// Page-aligned start of the mapping.
+    base: NonNull<u8>,
+    /// Length in bytes, at least [`HEADER_SIZE`].
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory that lives until `drop`; every access
+// through it is atomic, so sharing or moving it between threads is sound.
+unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`: all access through `&Mapping` is atomic.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared, readable and writable.
+    fn new(fd: &OwnedFd, len: usize) -> rustix::io::Result<Self> {
+        debug_assert!(len >= HEADER_SIZE);
+        // SAFETY: a fresh mapping at an address the kernel chooses aliases
+        // no Rust memory; we only ever access it through atomics.
+        let ptr = unsafe {
+            rustix::mm::mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
+        }?;
+        let base = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Self { base, len })
+    }
+
+    /// The header words.
+    fn header(&self) -> &[AtomicU64; HEADER_WORDS] {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes (checked in
+        // `new`'s callers), page aligned (so 8-aligned), lives as long as
+        // `self`, and this process touches it only through atomics.
+        unsafe { &*self.base.as_ptr().cast::<[AtomicU64; HEADER_WORDS]>() }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly what mmap returned; no reference
+        // into the mapping outlives `self` (they borrow from it).
+        let result = unsafe { rustix::mm::munmap(self.base.as_ptr().cast::<c_void>(), self.len) };
+        debug_assert!(result.is_ok(), "munmap failed: {result:?}");
+    }
+}
+
+/// The payload area of a segment: `len` bytes (a multiple of 8) right
+/// after the header, 64-byte aligned.
+#[derive(Clone, Copy)]
+pub(crate) struct Payload<'a> {
+    base: NonNull<u8>,
+    len: usize,
+    _segment: PhantomData<&'a Segment>,
+}
+
+impl<'a> Payload<'a> {
+    /// The payload as 64-bit atomic words.
+    pub(crate) fn words(self) -> &'a [AtomicU64] {
+        // SAFETY: `base` is 64-aligned, `len` bytes lie inside the mapping
+        // (validated against the file size), the mapping outlives 'a, and
+        // this process accesses it only through atomics.
+        unsafe { core::slice::from_raw_parts(self.base.as_ptr().cast::<AtomicU64>(), self.len / 8) }
+    }
+
+    /// The payload as atomic bytes.
+    pub(crate) fn bytes(self) -> &'a [AtomicU8] {
+        // SAFETY: as in `words`; `AtomicU8` has alignment 1.
+        unsafe { core::slice::from_raw_parts(self.base.as_ptr().cast::<AtomicU8>(), self.len) }
+    }
+}
+
+/// One mapped segment: its name, mapping and header, and whether this
+/// process created it.
+pub(crate) struct Segment {
+    map: Mapping,
+    name: SegmentName,
+    /// The validated header (state ready).
+    header: Header,
+    /// Pid of the creating process when this object created the segment;
+    /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
+    /// forked child dropping its copy removes nothing.
+    creator: Option<u64>,
+}
+
+/// Retries `f` while it fails with `EINTR`.
+fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
+    loop {
+        match f() {
+            Err(Errno::INTR) => {}
+            other => return other,
+        }
+    }
+}
+
+/// Removes a half-made segment unless disarmed.
+struct UnlinkGuard<'a> {
+    path: &'a str,
+}
+
+impl Drop for UnlinkGuard<'_> {
+    fn drop(&mut self) {
+        // Nothing to report: the create error is what the caller sees.
+        let _ = shm::unlink(self.path);
+    }
+}
+
+/// Whether `pid` names a live process: `Some(false)` only when the kernel
+/// says no such process exists. Garbage (0, negative, above `i32::MAX`)
+/// is `None`, never passed to `kill`.
+pub(crate) fn process_alive(pid: u64) -> Option<bool> {
+    let raw = i32::try_from(pid).ok().filter(|p| *p > 0)?;
+    let pid = rustix::process::Pid::from_raw(raw)?;
+    match rustix::process::test_kill_process(pid) {
+        Err(Errno::SRCH) => Some(false),
+        Ok(()) | Err(_) => Some(true),
+    }
+}
+
+impl Segment {
+    /// Creates a segment named `name` (or a generated name), reserves its
+    /// space, writes the header, lets `init` write the initial payload, and
+    /// publishes it.
+    pub(crate) fn create(name: Option<&str>, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
+        debug_assert!(spec.payload_align.is_power_of_two() && spec.payload_align <= PAYLOAD_ALIGN as u64);
+        match name {
+            Some(name) => {
+                let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
+                Self::create_at(name, spec, init)
+            }
+            None => {
+                // 128 random bits: a collision means someone guessed, or
+                // the kernel's random source is broken; retry a few times.
+                let mut attempts = 0;
+                loop {
+                    let name = SegmentName::generate().map_err(|source| CreateError::Io {
+                        name: SegmentName::unnamed(),
+                        op: "getrandom",
+                        source,
+                    })?;
+                    match Self::create_at(name, spec, &init) {
+                        Err(CreateError::AlreadyExists { .. }) if attempts < 3 => attempts += 1,
+                        other => return other,
+                    }
+                }
+            }
+        }
+    }
+
+    fn create_at(name: SegmentName, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
+        let overflow = || CreateError::SizeOverflow { name: name.clone(), capacity: spec.capacity };
+        let total = header::total_size(spec.payload_size).ok_or_else(overflow)?;
+        let map_len = usize::try_from(total).ok().filter(|n| isize::try_from(*n).is_ok()).ok_or_else(overflow)?;
+        let io = |op: &'static str| {
+            let name = name.clone();
+            move |e: Errno| CreateError::Io { name, op, source: e.into() }
+        };
+        let path = name.os_path();
+        let mode = Mode::RUSR | Mode::WUSR;
+        let fd = retry(|| shm::open(path.as_str(), shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR, mode))
+            .map_err(|e| match e {
+                Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
+                Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
+                e => io("shm_open")(e),
+            })?;
+        let guard = UnlinkGuard { path: &path };
+        retry(|| rustix::fs::fchmod(&fd, mode)).map_err(io("fchmod"))?;
+        retry(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, total)).map_err(|e| match e {
+            Errno::NOSPC | Errno::FBIG => CreateError::OutOfSpace { name: name.clone(), requested: total },
+            e => io("fallocate")(e),
+        })?;
+        let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
+        drop(fd);
+
+        let pid = pid::current();
+        // The pid first: an opener that finds the state still
+        // initializing uses it to tell a slow creator from a dead one.
+        map.header()[PID_WORD].store(pid, Ordering::Relaxed);
+        let nonce = name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
+        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut header = Header::new(spec.kind, spec.fingerprint, spec.payload_size, spec.payload_align, nonce, pid, created);
+        header.store(map.header());
+        let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
+        init(segment_payload);
+        Header::publish(map.header());
+        header.state = STATE_READY;
+        core::mem::forget(guard);
+        Ok(Self { map, name, header, creator: Some(pid) })
+    }
+
+    /// Opens the segment `handle` names, expecting an object of `kind`
+    /// with layout `fingerprint`; waits up to `wait` for its creator to
+    /// finish.
+    pub(crate) fn open(handle: &Handle, kind: ObjectKind, fingerprint: u64, wait: Duration) -> Result<Self, OpenError> {
+        let name = handle.name().clone();
+        // Checks that need no system call come first.
+        if handle.kind() != kind {
+            return Err(OpenError::KindMismatch { name, expected: kind, found: handle.kind().code() });
+        }
+        if handle.fingerprint() != fingerprint {
+            return Err(OpenError::LayoutMismatch { name, expected: fingerprint, found: handle.fingerprint() });
+        }
+        let io = |op: &'static str| {
+            let name = name.clone();
+            move |e: Errno| OpenError::Io { name, op, source: e.into() }
+        };
+        let path = name.os_path();
+        let fd = retry(|| shm::open(path.as_str(), shm::OFlags::RDWR, Mode::empty())).map_err(|e| match e {
+            Errno::NOENT => OpenError::NotFound { name: name.clone() },
+            Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied { name: name.clone(), source: e.into() },
+            e => io("shm_open")(e),
+        })?;
+
+        let start = Instant::now();
+        let mut backoff = Backoff::new(start, wait);
+        // Until `fallocate` has run the file is empty: mapping and touching
+        // it would fault, so wait for the size first.
+        let file_size = loop {
+            let size = retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?.st_size;
+            let size = u64::try_from(size).unwrap_or(0);
+            if size >= HEADER_SIZE as u64 {
+                break size;
+            }
+            if !backoff.sleep() {
+                return Err(OpenError::NotInitialized { name, waited: start.elapsed() });
+            }
+        };
+        // Map no more than the handle announces: a peer-grown file cannot
+        // make us map more.
+        let wanted = header::total_size(handle.payload_size()).unwrap_or(u64::MAX);
+        let map_len = usize::try_from(file_size.min(wanted))
+            .map_err(|_| OpenError::SizeMismatch { name: name.clone(), header: wanted, file: file_size })?;
+        let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
+        drop(fd);
+
+        let words = map.header();
+        loop {
+            // Acquire pairs with the Release store in `Header::publish`.
+            match words[STATE_WORD].load(Ordering::Acquire) {
+                STATE_READY => break,
+                STATE_INITIALIZING => {}
+                _ => {
+                    let found = Header::snapshot(words);
+                    if found.magic != header::MAGIC {
+                        return Err(OpenError::BadMagic { name, found: found.magic });
+                    }
+                    return Err(OpenError::Corrupt { name, what: "state word is neither initializing nor ready" });
+                }
+            }
+            let creator_pid = words[PID_WORD].load(Ordering::Relaxed);
+            if process_alive(creator_pid) == Some(false) {
+                return Err(OpenError::InitAbandoned { name, creator_pid });
+            }
+            if !backoff.sleep() {
+                return Err(OpenError::NotInitialized { name, waited: start.elapsed() });
+            }
+        }
+        let header = Header::snapshot(words);
+        let expected = Expected { kind, fingerprint, payload_size: handle.payload_size(), nonce: handle.nonce() };
+        header.validate(&name, &expected, file_size)?;
+        debug_assert_eq!(map.len as u64, file_size);
+        Ok(Self { map, name, header, creator: None })
+    }
+
+    /// The segment name.
+    pub(crate) fn name(&self) -> &SegmentName {
+        &self.name
+    }
+
+    /// The handle that opens this segment.
+    pub(crate) fn handle(&self) -> Handle {
+        let kind = ObjectKind::from_code(self.header.kind).expect("validated kind");
+        Handle::new(self.name.clone(), kind, self.header.fingerprint, self.header.payload_size, self.header.nonce)
+    }
+
+    /// The payload area.
+    pub(crate) fn payload(&self) -> Payload<'_> {
+        Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
+    }
+
+    /// Whether this object created the segment (and this process is the
+    /// one that did: a forked child is not).
+    pub(crate) fn is_creator(&self) -> bool {
+        self.creator == Some(pid::current())
+    }
+
+    /// Removes the name if this process created it; `ENOENT` (someone
+    /// else removed it) is success. Openers do nothing.
+    fn unlink_if_creator(&mut self) -> Result<(), CleanupError> {
+        if !self.is_creator() {
+            return Ok(());
+        }
+        self.creator = None;
+        match retry(|| shm::unlink(self.name.os_path().as_str())) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(CleanupError { name: self.name.clone(), source: e.into() }),
+        }
+    }
+
+    /// Removes the name (creator only) and unmaps.
+    pub(crate) fn cleanup(mut self) -> Result<(), CleanupError> {
+        self.unlink_if_creator()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `cleanup` reports them.
+        let _ = self.unlink_if_creator();
+    }
+}
+
+fn payload_base(map: &Mapping) -> NonNull<u8> {
+    debug_assert!(map.len >= HEADER_SIZE);
+    // SAFETY: HEADER_SIZE <= map.len, so the result stays inside the
+    // mapping (or one past its end when the payload is empty).
+    unsafe { map.base.add(HEADER_SIZE) }
+}
+
+/// Sleeps with growing pauses until a deadline.
+struct Backoff {
+    deadline: Instant,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(start: Instant, wait: Duration) -> Self {
+        Self { deadline: start + wait, pause: Duration::from_micros(50) }
+    }
+
+    /// Sleeps a little; `false` once the deadline has passed.
+    fn sleep(&mut self) -> bool {
+        let now = Instant::now();
+        if now >= self.deadline {
+            return false;
+        }
+        std::thread::sleep(self.pause.min(self.deadline - now));
+        self.pause = (self.pause * 2).min(Duration::from_millis(10));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_alive_refuses_garbage_pids() {
+        assert_eq!(process_alive(0), None);
+        assert_eq!(process_alive(u64::MAX), None);
+        assert_eq!(process_alive(u64::from(u32::MAX)), None);
+        assert_eq!(process_alive(pid::current()), Some(true));
+    }
+
+    #[test]
+    fn backoff_gives_up_after_the_deadline() {
+        let start = Instant::now();
+        let mut b = Backoff::new(start, Duration::from_millis(30));
+        while b.sleep() {}
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+    }
+}
