@@ -32,7 +32,8 @@ pub struct SharedBool {
 }
 
 impl SharedBool {
-    const SPEC: Spec = Spec { kind: ObjectKind::Bool, fingerprint: FINGERPRINT, payload_size: 1, payload_align: 1, capacity: 1 };
+    const SPEC: Spec =
+        Spec { kind: ObjectKind::Bool, fingerprint: FINGERPRINT, payload_size: 1, payload_align: 1, capacity: 1 };
 
     /// Creates a new flag holding `initial`, under a generated name.
     pub fn create_sharedobject(initial: bool) -> Result<Self, CreateError> {

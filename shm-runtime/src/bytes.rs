@@ -23,9 +23,16 @@ pub(crate) struct CellSegment {
 }
 
 impl CellSegment {
-    pub(crate) fn create(name: Option<&str>, kind: ObjectKind, fingerprint: u64, capacity: usize) -> Result<Self, CreateError> {
+    pub(crate) fn create(
+        name: Option<&str>,
+        kind: ObjectKind,
+        fingerprint: u64,
+        capacity: usize,
+    ) -> Result<Self, CreateError> {
         // The name to report when refusing before any system call.
-        let error_name = || name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName));
+        let error_name = || {
+            name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
+        };
         if capacity == 0 {
             let reason = "the capacity must be at least 1 byte";
             return Err(CreateError::InvalidCapacity { name: error_name()?, capacity, reason });
@@ -51,7 +58,8 @@ impl CellSegment {
 
     /// The cell, over the capacity validated at create or open.
     pub(crate) fn cell(&self) -> ByteCell<'_> {
-        ByteCell::split(self.segment.payload().words(), self.capacity).expect("payload size validated at create or open")
+        ByteCell::split(self.segment.payload().words(), self.capacity)
+            .expect("payload size validated at create or open")
     }
 
     pub(crate) fn capacity(&self) -> usize {

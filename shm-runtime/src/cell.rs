@@ -112,7 +112,8 @@ impl<'a> ByteCell<'a> {
         if src.len() > self.capacity {
             return Err(CellError::TooLarge { len: src.len() });
         }
-        let _guard = lock::acquire(self.lock, pid, wait).map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })?;
+        let _guard = lock::acquire(self.lock, pid, wait)
+            .map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })?;
         // Only lock holders store `current`; the lock's Acquire orders this
         // load after the previous holder's store.
         let next = self.current.load(Ordering::Relaxed).wrapping_add(1);
@@ -157,7 +158,10 @@ impl<'a> ByteCell<'a> {
     /// The reader's side of the protocol: `copy(data, len)` copies one
     /// candidate value out; its result counts only if the copy was not
     /// overwritten meanwhile.
-    fn read_with(&self, mut copy: impl FnMut(&[AtomicU64], usize) -> Result<(), CellError>) -> Result<usize, CellError> {
+    fn read_with(
+        &self,
+        mut copy: impl FnMut(&[AtomicU64], usize) -> Result<(), CellError>,
+    ) -> Result<usize, CellError> {
         let mut attempts = 0u32;
         let mut started: Option<Instant> = None;
         loop {

@@ -65,7 +65,9 @@ impl fmt::Display for CreateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidName(e) => write!(f, "cannot create segment: {e}"),
-            Self::AlreadyExists { name } => write!(f, "cannot create segment {name:?}: a segment with this name already exists"),
+            Self::AlreadyExists { name } => {
+                write!(f, "cannot create segment {name:?}: a segment with this name already exists")
+            }
             Self::InvalidCapacity { name, capacity, reason } => {
                 write!(f, "cannot create segment {name:?} with capacity {capacity}: {reason}")
             }
@@ -332,10 +334,9 @@ impl fmt::Display for WriteError {
             Self::TooLarge { name, len, capacity } => {
                 write!(f, "cannot write {len} bytes to segment {name:?}: its capacity is {capacity} bytes")
             }
-            Self::LockTimeout { name, holder, waited } => write!(
-                f,
-                "cannot write to segment {name:?}: process {holder} held the writer lock for over {waited:?}"
-            ),
+            Self::LockTimeout { name, holder, waited } => {
+                write!(f, "cannot write to segment {name:?}: process {holder} held the writer lock for over {waited:?}")
+            }
         }
     }
 }

@@ -167,9 +167,8 @@ impl Handle {
     /// Reads the handle a parent passed with [`Handle::pass_to_var`].
     pub fn from_env_var(var: &str) -> Result<Self, HandleEnvError> {
         let value = std::env::var_os(var).ok_or_else(|| HandleEnvError::Missing { var: var.to_owned() })?;
-        let text = value
-            .to_str()
-            .ok_or_else(|| HandleEnvError::NotUnicode { var: var.to_owned(), value: value.clone() })?;
+        let text =
+            value.to_str().ok_or_else(|| HandleEnvError::NotUnicode { var: var.to_owned(), value: value.clone() })?;
         text.parse().map_err(|source| HandleEnvError::Invalid { var: var.to_owned(), source })
     }
 }
@@ -194,7 +193,8 @@ fn parse_hex16(field: &str, what: &str) -> Result<u64, String> {
 
 /// Parses a canonical decimal number (digits only, no leading zero).
 fn parse_decimal(field: &str, what: &str) -> Result<u64, String> {
-    let canonical = !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()) && (field == "0" || !field.starts_with('0'));
+    let canonical =
+        !field.is_empty() && field.bytes().all(|b| b.is_ascii_digit()) && (field == "0" || !field.starts_with('0'));
     if !canonical {
         return Err(format!("{what} must be a decimal number, found {field:?}"));
     }
@@ -287,7 +287,9 @@ mod tests {
             any::<u64>(),
             "[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,254}",
         )
-            .prop_map(|(kind, fp, size, nonce, name)| Handle::new(SegmentName::new(&name).unwrap(), kind, fp, size, nonce))
+            .prop_map(|(kind, fp, size, nonce, name)| {
+                Handle::new(SegmentName::new(&name).unwrap(), kind, fp, size, nonce)
+            })
     }
 
     proptest! {

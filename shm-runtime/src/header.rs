@@ -87,8 +87,12 @@ const _: () = {
     assert!(offset_of!(Header, creator_pid) == 72);
     assert!(offset_of!(Header, created_unix_ns) == 80);
     assert!(offset_of!(Header, reserved) == 88);
-    assert!(HEADER_SIZE % PAYLOAD_ALIGN == 0);
+    assert!(HEADER_SIZE.is_multiple_of(PAYLOAD_ALIGN));
 };
+
+/// `size_of::<usize>()` as stored in the header.
+#[expect(clippy::cast_possible_truncation, reason = "a pointer width fits in u32 on every target")]
+const POINTER_WIDTH: u32 = size_of::<usize>() as u32;
 
 /// Number of 64-bit words in the header.
 pub const HEADER_WORDS: usize = HEADER_SIZE / 8;
@@ -182,12 +186,20 @@ pub(crate) fn total_size(payload_size: u64) -> Option<u64> {
 
 impl Header {
     /// A header for a new segment, state still [`STATE_INITIALIZING`].
-    pub(crate) fn new(kind: ObjectKind, fingerprint: u64, payload_size: u64, payload_align: u64, nonce: u64, creator_pid: u64, created_unix_ns: u64) -> Self {
+    pub(crate) fn new(
+        kind: ObjectKind,
+        fingerprint: u64,
+        payload_size: u64,
+        payload_align: u64,
+        nonce: u64,
+        creator_pid: u64,
+        created_unix_ns: u64,
+    ) -> Self {
         Self {
             magic: MAGIC,
             state: STATE_INITIALIZING,
             byte_order: BYTE_ORDER_MARK,
-            pointer_width: size_of::<usize>() as u32,
+            pointer_width: POINTER_WIDTH,
             format_version: FORMAT_VERSION,
             kind: kind.code(),
             fingerprint,
@@ -238,7 +250,7 @@ impl Header {
         if self.magic != MAGIC {
             return Err(OpenError::BadMagic { name, found: self.magic });
         }
-        let ours = (BYTE_ORDER_MARK, size_of::<usize>() as u32);
+        let ours = (BYTE_ORDER_MARK, POINTER_WIDTH);
         if (self.byte_order, self.pointer_width) != ours {
             return Err(OpenError::ArchMismatch {
                 name,
@@ -285,7 +297,8 @@ impl Header {
 /// Byte order mark and pointer width of one side, as found in a header.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Arch {
-    /// [`BYTE_ORDER_MARK`] as read by this process.
+    /// The byte order mark `0x0102_0304` as read by this process
+    /// (`0x0403_0201` when the writer had the other byte order).
     pub byte_order: u32,
     /// Pointer width in bytes.
     pub pointer_width: u32,
@@ -319,8 +332,8 @@ mod tests {
         Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, payload_size: 8, nonce: 42 }
     }
 
-    fn heap_words() -> Box<[AtomicU64; HEADER_WORDS]> {
-        Box::new(core::array::from_fn(|_| AtomicU64::new(0)))
+    fn heap_words() -> [AtomicU64; HEADER_WORDS] {
+        core::array::from_fn(|_| AtomicU64::new(0))
     }
 
     #[test]

@@ -32,7 +32,8 @@ pub struct SharedInt {
 }
 
 impl SharedInt {
-    const SPEC: Spec = Spec { kind: ObjectKind::Int, fingerprint: FINGERPRINT, payload_size: 8, payload_align: 8, capacity: 8 };
+    const SPEC: Spec =
+        Spec { kind: ObjectKind::Int, fingerprint: FINGERPRINT, payload_size: 8, payload_align: 8, capacity: 8 };
 
     /// Creates a new integer holding `initial`, under a generated name.
     pub fn create_sharedobject(initial: i64) -> Result<Self, CreateError> {

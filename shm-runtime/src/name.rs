@@ -59,10 +59,7 @@ pub(crate) fn validate(name: &str) -> Result<(), &'static str> {
     if name.starts_with('.') {
         return Err("a name must not start with `.`");
     }
-    if !name
-        .bytes()
-        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'))
-    {
+    if !name.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-')) {
         return Err("a name may only use ASCII letters, digits, `.`, `_` and `-`");
     }
     Ok(())
@@ -73,10 +70,7 @@ impl SegmentName {
     pub fn new(name: &str) -> Result<Self, InvalidName> {
         match validate(name) {
             Ok(()) => Ok(Self(Arc::from(name))),
-            Err(reason) => Err(InvalidName {
-                name: name.chars().take(64).collect(),
-                reason,
-            }),
+            Err(reason) => Err(InvalidName { name: name.chars().take(64).collect(), reason }),
         }
     }
 
@@ -187,12 +181,7 @@ mod tests {
         // project prefix: nothing sequential (pid, counter, time) leaks in.
         let a = SegmentName::generate().unwrap();
         let b = SegmentName::generate().unwrap();
-        let common = a
-            .as_str()
-            .bytes()
-            .zip(b.as_str().bytes())
-            .take_while(|(x, y)| x == y)
-            .count();
+        let common = a.as_str().bytes().zip(b.as_str().bytes()).take_while(|(x, y)| x == y).count();
         assert!(common < NAME_PREFIX.len() + 8, "{a} and {b} share {common} bytes");
     }
 

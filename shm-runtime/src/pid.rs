@@ -16,7 +16,10 @@ static CACHE: OnceLock<Option<&'static AtomicU64>> = OnceLock::new();
 fn cache_page() -> Option<&'static AtomicU64> {
     let len = rustix::param::page_size();
     // SAFETY: a fresh private anonymous mapping aliases no Rust memory.
-    let page = unsafe { rustix::mm::mmap_anonymous(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE) }.ok()?;
+    let page = unsafe {
+        rustix::mm::mmap_anonymous(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::PRIVATE)
+    }
+    .ok()?;
     // SAFETY: `page` is a mapping of `len` bytes we own and nothing else
     // uses; the advice changes only what a forked child sees.
     if unsafe { rustix::mm::madvise(page, len, Advice::LinuxWipeOnFork) }.is_err() {

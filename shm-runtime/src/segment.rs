@@ -14,8 +14,8 @@
 use crate::error::{CleanupError, CreateError, OpenError};
 use crate::handle::Handle;
 use crate::header::{
-    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING, STATE_READY,
-    STATE_WORD,
+    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING,
+    STATE_READY, STATE_WORD,
 };
 use crate::name::{self, SegmentName};
 use crate::pid;
@@ -77,7 +77,7 @@ impl Mapping {
         // SAFETY: the mapping is at least HEADER_SIZE bytes (checked in
         // `new`'s callers), page aligned (so 8-aligned), lives as long as
         // `self`, and this process touches it only through atomics.
-        unsafe { &*self.base.as_ptr().cast::<[AtomicU64; HEADER_WORDS]>() }
+        unsafe { self.base.cast::<[AtomicU64; HEADER_WORDS]>().as_ref() }
     }
 }
 
@@ -105,13 +105,13 @@ impl<'a> Payload<'a> {
         // SAFETY: `base` is 64-aligned, `len` bytes lie inside the mapping
         // (validated against the file size), the mapping outlives 'a, and
         // this process accesses it only through atomics.
-        unsafe { core::slice::from_raw_parts(self.base.as_ptr().cast::<AtomicU64>(), self.len / 8) }
+        unsafe { core::slice::from_raw_parts(self.base.cast::<AtomicU64>().as_ptr(), self.len / 8) }
     }
 
     /// The payload as atomic bytes.
     pub(crate) fn bytes(self) -> &'a [AtomicU8] {
         // SAFETY: as in `words`; `AtomicU8` has alignment 1.
-        unsafe { core::slice::from_raw_parts(self.base.as_ptr().cast::<AtomicU8>(), self.len) }
+        unsafe { core::slice::from_raw_parts(self.base.cast::<AtomicU8>().as_ptr(), self.len) }
     }
 }
 
@@ -168,26 +168,22 @@ impl Segment {
     /// publishes it.
     pub(crate) fn create(name: Option<&str>, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
         debug_assert!(spec.payload_align.is_power_of_two() && spec.payload_align <= PAYLOAD_ALIGN as u64);
-        match name {
-            Some(name) => {
-                let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
-                Self::create_at(name, spec, init)
-            }
-            None => {
-                // 128 random bits: a collision means someone guessed, or
-                // the kernel's random source is broken; retry a few times.
-                let mut attempts = 0;
-                loop {
-                    let name = SegmentName::generate().map_err(|source| CreateError::Io {
-                        name: SegmentName::unnamed(),
-                        op: "getrandom",
-                        source,
-                    })?;
-                    match Self::create_at(name, spec, &init) {
-                        Err(CreateError::AlreadyExists { .. }) if attempts < 3 => attempts += 1,
-                        other => return other,
-                    }
-                }
+        if let Some(name) = name {
+            let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
+            return Self::create_at(name, spec, init);
+        }
+        // 128 random bits: a collision means someone guessed, or the
+        // kernel's random source is broken; retry a few times.
+        let mut attempts = 0;
+        loop {
+            let name = SegmentName::generate().map_err(|source| CreateError::Io {
+                name: SegmentName::unnamed(),
+                op: "getrandom",
+                source,
+            })?;
+            match Self::create_at(name, spec, &init) {
+                Err(CreateError::AlreadyExists { .. }) if attempts < 3 => attempts += 1,
+                other => return other,
             }
         }
     }
@@ -221,9 +217,12 @@ impl Segment {
         // The pid first: an opener that finds the state still
         // initializing uses it to tell a slow creator from a dead one.
         map.header()[PID_WORD].store(pid, Ordering::Relaxed);
-        let nonce = name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
-        let created = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let mut header = Header::new(spec.kind, spec.fingerprint, spec.payload_size, spec.payload_align, nonce, pid, created);
+        let nonce =
+            name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
+        let created =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut header =
+            Header::new(spec.kind, spec.fingerprint, spec.payload_size, spec.payload_align, nonce, pid, created);
         header.store(map.header());
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);
@@ -273,8 +272,11 @@ impl Segment {
         // Map no more than the handle announces: a peer-grown file cannot
         // make us map more.
         let wanted = header::total_size(handle.payload_size()).unwrap_or(u64::MAX);
-        let map_len = usize::try_from(file_size.min(wanted))
-            .map_err(|_| OpenError::SizeMismatch { name: name.clone(), header: wanted, file: file_size })?;
+        let map_len = usize::try_from(file_size.min(wanted)).map_err(|_| OpenError::SizeMismatch {
+            name: name.clone(),
+            header: wanted,
+            file: file_size,
+        })?;
         let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
         drop(fd);
 

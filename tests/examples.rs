@@ -1,0 +1,47 @@
+//! Runs each example pair the way the README tells a newcomer to.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+/// `cargo run --example <name> [args]` from the workspace root, output
+/// captured, time-boxed.
+fn run_example(name: &str, args: &[&str]) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name, "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SHM_HANDLE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo");
+    // Read the pipes on threads so a chatty child cannot block on them.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || std::io::read_to_string(&mut stdout).expect("stdout"));
+    let err = std::thread::spawn(move || std::io::read_to_string(&mut stderr).expect("stderr"));
+    let status = common::wait_timeout(&mut child, Duration::from_secs(300));
+    (status.success(), out.join().expect("stdout thread"), err.join().expect("stderr thread"))
+}
+
+#[test]
+fn creator_and_opener_exchange_hello_and_from_afar() {
+    let (ok, out, err) = run_example("creator", &[]);
+    assert!(ok, "creator failed\nstdout:\n{out}\nstderr:\n{err}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines.contains(&r#"creator: wrote "Hello""#), "{out}");
+    assert!(lines.contains(&r#"opener: read "Hello""#), "{out}");
+    assert!(lines.contains(&r#"creator: got the answer "From afar""#), "{out}");
+    let handle = lines.iter().find_map(|l| l.strip_prefix("creator: handle ")).expect("handle line");
+    let name = handle.rsplit(':').next().expect("name field");
+    assert!(!common::exists(name), "creator left {name} behind");
+}
+
+#[test]
+fn opener_refuses_a_garbage_handle_with_a_clear_error() {
+    let (ok, out, err) = run_example("opener", &["shm1:string:nonsense"]);
+    assert!(!ok, "opener accepted garbage\nstdout:\n{out}");
+    assert!(err.contains("invalid handle"), "stderr:\n{err}");
+}
