@@ -9,7 +9,7 @@ use crate::header::ObjectKind;
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
 use crate::pid;
-use crate::segment::{DEFAULT_OPEN_WAIT, Segment, Spec};
+use crate::segment::{Segment, Spec};
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
@@ -127,13 +127,8 @@ impl SharedBytes {
         CellSegment::create(Some(name), ObjectKind::Bytes, FINGERPRINT, capacity).map(|inner| Self { inner })
     }
 
-    /// Opens the value `handle` names, waiting up to two seconds for its
+    /// Opens the object `handle` names, waiting up to `wait` for its
     /// creator to finish setting it up.
-    pub fn load_sharedobject(handle: &Handle) -> Result<Self, OpenError> {
-        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
-    }
-
-    /// Like [`SharedBytes::load_sharedobject`], waiting up to `wait`.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
         CellSegment::open(handle, ObjectKind::Bytes, FINGERPRINT, wait).map(|inner| Self { inner })
     }

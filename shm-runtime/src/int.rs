@@ -4,7 +4,7 @@ use crate::error::{CreateError, OpenError};
 use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::ObjectKind;
-use crate::segment::{DEFAULT_OPEN_WAIT, Segment, Spec};
+use crate::segment::{Segment, Spec};
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -52,17 +52,10 @@ impl SharedInt {
         Ok(Self { segment })
     }
 
-    /// Opens the integer `handle` names, waiting up to two seconds for its
+    /// Opens the object `handle` names, waiting up to `wait` for its
     /// creator to finish setting it up.
-    pub fn load_sharedobject(handle: &Handle) -> Result<Self, OpenError> {
-        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
-    }
-
-    /// Like [`SharedInt::load_sharedobject`], waiting up to `wait`.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        crate::check_payload_size(handle, Self::SPEC.payload_size)?;
-        let segment = Segment::open(handle, ObjectKind::Int, FINGERPRINT, wait)?;
-        Ok(Self { segment })
+        Segment::open_fixed(handle, &Self::SPEC, wait).map(|segment| Self { segment })
     }
 
     fn word(&self) -> &AtomicU64 {

@@ -72,16 +72,6 @@ pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
 pub use segment::DEFAULT_OPEN_WAIT;
 pub use string::SharedString;
 
-/// Refuses a handle whose payload size is not `expected` before any system
-/// call (the header is checked against the handle later).
-fn check_payload_size(handle: &Handle, expected: u64) -> Result<(), OpenError> {
-    if handle.payload_size() == expected {
-        Ok(())
-    } else {
-        Err(OpenError::PayloadMismatch { name: handle.name().clone(), expected, found: handle.payload_size() })
-    }
-}
-
 /// The methods every shared object has, delegated to its segment.
 macro_rules! shared_object_common {
     ($ty:ident) => {
@@ -89,6 +79,13 @@ macro_rules! shared_object_common {
     };
     ($ty:ident, $($segment:ident).+) => {
         impl $ty {
+            /// Opens the object `handle` names, waiting up to
+            /// [`DEFAULT_OPEN_WAIT`](crate::DEFAULT_OPEN_WAIT) for its creator to
+            /// finish setting it up.
+            pub fn load_sharedobject(handle: &$crate::Handle) -> Result<Self, $crate::OpenError> {
+                Self::load_sharedobject_timeout(handle, $crate::DEFAULT_OPEN_WAIT)
+            }
+
             /// The handle another process passes to `load_sharedobject`.
             #[must_use]
             pub fn handle(&self) -> $crate::Handle {

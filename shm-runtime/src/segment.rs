@@ -309,6 +309,16 @@ impl Segment {
         Ok(Self { map, name, header, creator: None })
     }
 
+    /// Opens a segment of a fixed-size kind described by `spec`; a handle
+    /// announcing another payload size is refused before any system call.
+    pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, wait: Duration) -> Result<Self, OpenError> {
+        if handle.payload_size() != spec.payload_size {
+            let name = handle.name().clone();
+            return Err(OpenError::PayloadMismatch { name, expected: spec.payload_size, found: handle.payload_size() });
+        }
+        Self::open(handle, spec.kind, spec.fingerprint, wait)
+    }
+
     /// The segment name.
     pub(crate) fn name(&self) -> &SegmentName {
         &self.name

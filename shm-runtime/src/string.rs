@@ -5,7 +5,6 @@ use crate::error::{CreateError, OpenError, ReadError, WriteError};
 use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::ObjectKind;
-use crate::segment::DEFAULT_OPEN_WAIT;
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedString`].
@@ -48,13 +47,8 @@ impl SharedString {
         CellSegment::create(Some(name), ObjectKind::String, FINGERPRINT, capacity).map(|inner| Self { inner })
     }
 
-    /// Opens the string `handle` names, waiting up to two seconds for its
+    /// Opens the object `handle` names, waiting up to `wait` for its
     /// creator to finish setting it up.
-    pub fn load_sharedobject(handle: &Handle) -> Result<Self, OpenError> {
-        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
-    }
-
-    /// Like [`SharedString::load_sharedobject`], waiting up to `wait`.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
         CellSegment::open(handle, ObjectKind::String, FINGERPRINT, wait).map(|inner| Self { inner })
     }
