@@ -49,7 +49,7 @@ impl CellSegment {
     }
 
     pub(crate) fn open(handle: &Handle, kind: ObjectKind, fingerprint: u64, wait: Duration) -> Result<Self, OpenError> {
-        let segment = Segment::open(handle, kind, fingerprint, wait)?;
+        let segment = Segment::open(handle, kind, fingerprint, None, wait)?;
         let capacity = ByteCell::attach(segment.payload().words())
             .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
             .capacity();

@@ -126,6 +126,18 @@ pub(crate) struct Segment {
     /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
     /// forked child dropping its copy removes nothing.
     creator: Option<u64>,
+    /// Device and inode of the file this object created, so that cleanup
+    /// can tell its own file from one re-created under the same name after
+    /// a third party removed it.
+    file_id: FileId,
+}
+
+/// Device and inode number of a file.
+type FileId = (u64, u64);
+
+fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
+    let stat = retry(|| rustix::fs::fstat(fd))?;
+    Ok((stat.st_dev, stat.st_ino))
 }
 
 /// Retries `f` while it fails with `EINTR`.
@@ -210,6 +222,7 @@ impl Segment {
             Errno::NOSPC | Errno::FBIG => CreateError::OutOfSpace { name: name.clone(), requested: total },
             e => io("fallocate")(e),
         })?;
+        let id = file_id(&fd).map_err(io("fstat"))?;
         let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
         drop(fd);
 
@@ -229,20 +242,30 @@ impl Segment {
         Header::publish(map.header());
         header.state = STATE_READY;
         core::mem::forget(guard);
-        Ok(Self { map, name, header, creator: Some(pid) })
+        Ok(Self { map, name, header, creator: Some(pid), file_id: id })
     }
 
     /// Opens the segment `handle` names, expecting an object of `kind`
-    /// with layout `fingerprint`; waits up to `wait` for its creator to
-    /// finish.
-    pub(crate) fn open(handle: &Handle, kind: ObjectKind, fingerprint: u64, wait: Duration) -> Result<Self, OpenError> {
+    /// with layout `fingerprint` (and, for fixed-size kinds, a payload of
+    /// `fixed_payload` bytes); waits up to `wait` for its creator to finish.
+    pub(crate) fn open(
+        handle: &Handle,
+        kind: ObjectKind,
+        fingerprint: u64,
+        fixed_payload: Option<u64>,
+        wait: Duration,
+    ) -> Result<Self, OpenError> {
         let name = handle.name().clone();
-        // Checks that need no system call come first.
+        // Checks that need no system call come first, in the order the
+        // header is checked later.
         if handle.kind() != kind {
             return Err(OpenError::KindMismatch { name, expected: kind, found: handle.kind().code() });
         }
         if handle.fingerprint() != fingerprint {
             return Err(OpenError::LayoutMismatch { name, expected: fingerprint, found: handle.fingerprint() });
+        }
+        if let Some(expected) = fixed_payload.filter(|size| *size != handle.payload_size()) {
+            return Err(OpenError::PayloadMismatch { name, expected, found: handle.payload_size() });
         }
         let io = |op: &'static str| {
             let name = name.clone();
@@ -283,9 +306,13 @@ impl Segment {
         let words = map.header();
         loop {
             // Acquire pairs with the Release store in `Header::publish`.
-            match words[STATE_WORD].load(Ordering::Acquire) {
+            let state = words[STATE_WORD].load(Ordering::Acquire);
+            // The creator stores the magic in one word store: anything but
+            // zero or the magic is a foreign file, whatever its state says.
+            let magic = words[0].load(Ordering::Relaxed).to_ne_bytes();
+            match state {
                 STATE_READY => break,
-                STATE_INITIALIZING => {}
+                STATE_INITIALIZING if magic == [0; 8] || magic == header::MAGIC => {}
                 _ => {
                     let found = Header::snapshot(words);
                     if found.magic != header::MAGIC {
@@ -306,17 +333,13 @@ impl Segment {
         let expected = Expected { kind, fingerprint, payload_size: handle.payload_size(), nonce: handle.nonce() };
         header.validate(&name, &expected, file_size)?;
         debug_assert_eq!(map.len as u64, file_size);
-        Ok(Self { map, name, header, creator: None })
+        Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
     }
 
     /// Opens a segment of a fixed-size kind described by `spec`; a handle
     /// announcing another payload size is refused before any system call.
     pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, wait: Duration) -> Result<Self, OpenError> {
-        if handle.payload_size() != spec.payload_size {
-            let name = handle.name().clone();
-            return Err(OpenError::PayloadMismatch { name, expected: spec.payload_size, found: handle.payload_size() });
-        }
-        Self::open(handle, spec.kind, spec.fingerprint, wait)
+        Self::open(handle, spec.kind, spec.fingerprint, Some(spec.payload_size), wait)
     }
 
     /// The segment name.
@@ -341,16 +364,32 @@ impl Segment {
         self.creator == Some(pid::current())
     }
 
-    /// Removes the name if this process created it; `ENOENT` (someone
-    /// else removed it) is success. Openers do nothing.
+    /// Removes the name if this process created it and the name still
+    /// refers to the file it created; `ENOENT` (someone else removed it)
+    /// is success, and so is a name that now holds another segment (which
+    /// is left alone). Openers do nothing.
+    ///
+    /// The check and the unlink are two system calls: a third party that
+    /// removes and re-creates the name exactly between them loses its new
+    /// segment. POSIX has no "unlink if same file".
     fn unlink_if_creator(&mut self) -> Result<(), CleanupError> {
         if !self.is_creator() {
             return Ok(());
         }
         self.creator = None;
-        match retry(|| shm::unlink(self.name.os_path().as_str())) {
+        let path = self.name.os_path();
+        let error = |e: Errno| CleanupError { name: self.name.clone(), source: e.into() };
+        let fd = match retry(|| shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())) {
+            Ok(fd) => fd,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(error(e)),
+        };
+        if file_id(&fd).map_err(error)? != self.file_id {
+            return Ok(());
+        }
+        match retry(|| shm::unlink(path.as_str())) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
-            Err(e) => Err(CleanupError { name: self.name.clone(), source: e.into() }),
+            Err(e) => Err(error(e)),
         }
     }
 
