@@ -162,16 +162,33 @@ impl Drop for UnlinkGuard<'_> {
     }
 }
 
-/// Whether `pid` names a live process: `Some(false)` only when the kernel
-/// says no such process exists. Garbage (0, negative, above `i32::MAX`)
-/// is `None`, never passed to `kill`.
+/// Whether `pid` names a live process: `Some(false)` when the kernel says
+/// no such process exists or it has exited and waits to be reaped (a
+/// zombie, which `kill(pid, 0)` alone would call alive). Garbage (0,
+/// negative, above `i32::MAX`) is `None`, never passed to `kill`.
+///
+/// Pids are reused: a dead process whose pid went to a new one still looks
+/// alive here. Only slow paths (a lock held for long, an opener waiting)
+/// call this.
 pub(crate) fn process_alive(pid: u64) -> Option<bool> {
     let raw = i32::try_from(pid).ok().filter(|p| *p > 0)?;
     let pid = rustix::process::Pid::from_raw(raw)?;
     match rustix::process::test_kill_process(pid) {
         Err(Errno::SRCH) => Some(false),
-        Ok(()) | Err(_) => Some(true),
+        Ok(()) | Err(_) => Some(!is_zombie(raw)),
     }
+}
+
+/// Whether /proc says `pid` has exited (state `Z` or `X`). Unknown (no
+/// /proc, a race with the reaper) counts as not a zombie.
+fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ...": comm may contain anything, so look after the
+    // last ')'.
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    matches!(state, Some("Z" | "X"))
 }
 
 impl Segment {
@@ -446,6 +463,21 @@ mod tests {
         assert_eq!(process_alive(u64::MAX), None);
         assert_eq!(process_alive(u64::from(u32::MAX)), None);
         assert_eq!(process_alive(pid::current()), Some(true));
+    }
+
+    #[test]
+    fn process_alive_calls_an_unreaped_child_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = u64::from(child.id());
+        // Until it is reaped the child stays a zombie: kill(pid, 0) succeeds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_alive(pid) != Some(false) {
+            assert!(Instant::now() < deadline, "exited child still called alive");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(is_zombie(i32::try_from(pid).unwrap()));
+        child.wait().unwrap();
+        assert_eq!(process_alive(pid), Some(false));
     }
 
     #[test]
