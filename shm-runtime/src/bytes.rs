@@ -29,6 +29,17 @@ impl CellSegment {
         fingerprint: u64,
         capacity: usize,
     ) -> Result<Self, CreateError> {
+        Self::create_with(name, kind, fingerprint, capacity, b"")
+    }
+
+    /// Creates a cell holding `initial` (at most `capacity` bytes).
+    pub(crate) fn create_with(
+        name: Option<&str>,
+        kind: ObjectKind,
+        fingerprint: u64,
+        capacity: usize,
+        initial: &[u8],
+    ) -> Result<Self, CreateError> {
         // The name to report when refusing before any system call.
         let error_name = || {
             name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
@@ -43,7 +54,7 @@ impl CellSegment {
         };
         let spec = Spec { kind, fingerprint, payload_size, payload_align: 8, capacity };
         let segment = Segment::create(name, &spec, |payload| {
-            ByteCell::init(payload.words(), capacity, b"");
+            ByteCell::init(payload.words(), capacity, initial);
         })?;
         Ok(Self { segment, capacity })
     }

@@ -23,7 +23,7 @@
 //! rewrites that copy. Every access is atomic, so racing copies are not
 //! data races.
 
-use crate::lock;
+use crate::lock::{self, LockGuard};
 use core::sync::atomic::{AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
@@ -112,8 +112,20 @@ impl<'a> ByteCell<'a> {
         if src.len() > self.capacity {
             return Err(CellError::TooLarge { len: src.len() });
         }
-        let _guard = lock::acquire(self.lock, pid, wait)
-            .map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })?;
+        let guard = self.lock(pid, wait)?;
+        self.write_locked(&guard, src);
+        Ok(())
+    }
+
+    /// Takes the writer lock (see `lock`).
+    pub(crate) fn lock(&self, pid: u64, wait: Duration) -> Result<LockGuard<'a>, CellError> {
+        lock::acquire(self.lock, pid, wait).map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })
+    }
+
+    /// Publishes `src` (at most the capacity) as the new value; the caller
+    /// holds the writer lock.
+    pub(crate) fn write_locked(&self, _guard: &LockGuard<'_>, src: &[u8]) {
+        assert!(src.len() <= self.capacity, "caller checked the length");
         // Only lock holders store `current`; the lock's Acquire orders this
         // load after the previous holder's store.
         let next = self.current.load(Ordering::Relaxed).wrapping_add(1);
@@ -131,7 +143,43 @@ impl<'a> ByteCell<'a> {
         slot.seq.store(odd.wrapping_add(1), Ordering::Release);
         // Pairs with the reader's Acquire load of `current`.
         self.current.store(next, Ordering::Release);
-        Ok(())
+    }
+
+    /// Copies `dst.len()` bytes of the current value, from byte `offset`,
+    /// without checking the sequence word: only for a caller that holds
+    /// the writer lock (so no cooperating writer changes the current copy)
+    /// or that knows the holder is stuck writing the other copy.
+    pub(crate) fn copy_current_unchecked(&self, offset: usize, dst: &mut [u8]) {
+        // Pairs with the Release store of `current` in `write_locked`.
+        let slot = &self.slots[slot_index(self.current.load(Ordering::Acquire))];
+        load_range(slot.data, offset, dst);
+    }
+
+    /// Copies `dst.len()` bytes of the value from byte `offset` (a range
+    /// inside the capacity), ignoring the stored length. `None` when
+    /// writers kept replacing the value for the whole retry budget.
+    pub(crate) fn read_range(&self, offset: usize, dst: &mut [u8], max_attempts: u32) -> Option<()> {
+        assert!(offset.checked_add(dst.len()).is_some_and(|end| end <= self.capacity), "range inside the capacity");
+        for attempt in 0..max_attempts {
+            // Pairs with the Release store of `current` in `write_locked`.
+            let slot = &self.slots[slot_index(self.current.load(Ordering::Acquire))];
+            // Pairs with the Release store of the even `seq`.
+            let before = slot.seq.load(Ordering::Acquire);
+            if before & 1 == 0 {
+                load_range(slot.data, offset, dst);
+                // Pairs with the writer's `fence(Release)`, as in `read_with`.
+                fence(Ordering::Acquire);
+                if slot.seq.load(Ordering::Relaxed) == before {
+                    return Some(());
+                }
+            }
+            if attempt < 64 {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        None
     }
 
     /// Copies the value into `dst`, returning its length.
@@ -212,6 +260,21 @@ fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     }
 }
 
+/// Fills `dst` from the bytes of `src` starting at byte `offset`, one
+/// relaxed load per word touched.
+fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
+    let mut filled = 0;
+    let mut position = offset;
+    while filled < dst.len() {
+        let bytes = src[position / 8].load(Ordering::Relaxed).to_ne_bytes();
+        let within = position % 8;
+        let n = (8 - within).min(dst.len() - filled);
+        dst[filled..filled + n].copy_from_slice(&bytes[within..within + n]);
+        filled += n;
+        position += n;
+    }
+}
+
 /// Fills `dst` from the first words of `src`, one relaxed load per word.
 fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
     for (word, chunk) in src.iter().zip(dst.chunks_mut(8)) {
@@ -260,6 +323,32 @@ mod tests {
         cell.write(&[7; 20], 1, LOCK_WAIT).unwrap();
         assert_eq!(cell.read_into(&mut buf).unwrap(), 20);
         assert_eq!(buf, [7; 20]);
+    }
+
+    #[test]
+    fn read_range_copies_any_byte_range() {
+        let words = heap(21);
+        let value: Vec<u8> = (1..=21).collect();
+        let cell = ByteCell::init(&words, 21, &value);
+        for offset in 0..21 {
+            for len in 0..=21 - offset {
+                let mut dst = vec![0u8; len];
+                cell.read_range(offset, &mut dst, 10).unwrap();
+                assert_eq!(dst, value[offset..offset + len]);
+                let mut dst = vec![0u8; len];
+                cell.copy_current_unchecked(offset, &mut dst);
+                assert_eq!(dst, value[offset..offset + len]);
+            }
+        }
+    }
+
+    #[test]
+    fn read_range_gives_up_on_a_copy_that_never_settles() {
+        let words = heap(8);
+        let cell = ByteCell::init(&words, 8, b"abc");
+        // A peer leaves the current copy's seq odd for good.
+        words[PREFIX_WORDS].store(1, Ordering::Relaxed);
+        assert_eq!(cell.read_range(0, &mut [0u8; 3], 100), None);
     }
 
     #[test]

@@ -113,10 +113,13 @@ pub enum ObjectKind {
     String,
     /// [`SharedBytes`](crate::SharedBytes): bytes up to a capacity.
     Bytes,
+    /// [`Shared<T>`](crate::Shared): a `#[derive(SharedState)]` struct or
+    /// another [`SharedState`](crate::SharedState) type.
+    State,
 }
 
 impl ObjectKind {
-    const ALL: [Self; 4] = [Self::Int, Self::Bool, Self::String, Self::Bytes];
+    const ALL: [Self; 5] = [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State];
 
     /// The number stored in the header.
     #[must_use]
@@ -126,6 +129,7 @@ impl ObjectKind {
             Self::Bool => 2,
             Self::String => 3,
             Self::Bytes => 4,
+            Self::State => 5,
         }
     }
 
@@ -135,7 +139,7 @@ impl ObjectKind {
         Self::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// The word used in handles (`int`, `bool`, `string`, `bytes`).
+    /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -143,6 +147,7 @@ impl ObjectKind {
             Self::Bool => "bool",
             Self::String => "string",
             Self::Bytes => "bytes",
+            Self::State => "state",
         }
     }
 

@@ -60,6 +60,7 @@ mod lock;
 mod name;
 mod pid;
 mod segment;
+mod state;
 mod string;
 
 pub use boolean::SharedBool;
@@ -70,15 +71,19 @@ pub use header::{Arch, ObjectKind};
 pub use int::SharedInt;
 pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
 pub use segment::DEFAULT_OPEN_WAIT;
+pub use state::{__private, Field, Flag, Shared, SharedState};
 pub use string::SharedString;
 
 /// The methods every shared object has, delegated to its segment.
 macro_rules! shared_object_common {
     ($ty:ident) => {
-        $crate::shared_object_common!($ty, segment);
+        $crate::shared_object_common!(impl[] $ty, segment);
     };
     ($ty:ident, $($segment:ident).+) => {
-        impl $ty {
+        $crate::shared_object_common!(impl[] $ty, $($segment).+);
+    };
+    (impl[$($generics:tt)*] $ty:ty, $($segment:ident).+) => {
+        impl<$($generics)*> $ty {
             /// Opens the object `handle` names, waiting up to
             /// [`DEFAULT_OPEN_WAIT`](crate::DEFAULT_OPEN_WAIT) for its creator to
             /// finish setting it up.
@@ -114,7 +119,7 @@ macro_rules! shared_object_common {
             }
         }
 
-        impl ::core::fmt::Debug for $ty {
+        impl<$($generics)*> ::core::fmt::Debug for $ty {
             fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
                 f.debug_struct(stringify!($ty)).field("handle", &self.handle().to_string()).finish()
             }
