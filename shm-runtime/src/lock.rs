@@ -2,7 +2,9 @@
 //!
 //! Not a process-shared mutex: a holder that dies does not block anyone for
 //! good. A waiter that finds the lock held checks whether the holder is
-//! alive and takes the lock over from a dead one. Readers never take it.
+//! alive and takes the lock over from a dead one. Readers of strings and
+//! bytes never take it; a `Shared<T>` reader takes it only as a fallback
+//! after 1000 lock-free attempts failed (see `Shared::read_bytes`).
 
 use crate::segment::process_alive;
 use core::sync::atomic::{AtomicU64, Ordering};

@@ -301,18 +301,30 @@ impl<T: SharedState> Shared<T> {
     }
 
     /// Copies `dst.len()` bytes from `offset` out of the last complete
-    /// value. After `READ_ATTEMPTS` failed tries (writers replacing the
-    /// value faster than it can be copied) the reader takes the writer lock
-    /// and copies under it; if a live holder keeps the lock past the wait,
-    /// it is stuck writing the other copy, and the current one is copied.
-    /// Either way the read ends.
+    /// value, and always ends:
+    ///
+    /// 1. Lock-free seqlock attempts (`READ_ATTEMPTS`).
+    /// 2. If writers kept replacing the value that whole time, take the
+    ///    writer lock (bounded wait) and copy under it: no cooperating
+    ///    writer changes the current copy while the lock is held.
+    /// 3. If a live process kept the lock for the whole wait, it is busy
+    ///    with one write to the other copy: try lock-free again; only if
+    ///    that fails too, copy the current slot unchecked. No cooperating
+    ///    writer can bring a read here (it would have to hold the lock for
+    ///    seconds while values keep changing); a hostile peer can, and gets
+    ///    bytes that are still a valid `T`.
     fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
         let cell = self.cell();
         if cell.read_range(offset, dst, READ_ATTEMPTS).is_some() {
             return;
         }
-        let _guard = cell.lock(pid::current(), LOCK_WAIT).ok();
-        cell.copy_current_unchecked(offset, dst);
+        if let Ok(_guard) = cell.lock(pid::current(), LOCK_WAIT) {
+            cell.copy_current_unchecked(offset, dst);
+            return;
+        }
+        if cell.read_range(offset, dst, READ_ATTEMPTS).is_none() {
+            cell.copy_current_unchecked(offset, dst);
+        }
     }
 
     /// The current value.
