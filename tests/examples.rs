@@ -45,3 +45,16 @@ fn opener_refuses_a_garbage_handle_with_a_clear_error() {
     assert!(!ok, "opener accepted garbage\nstdout:\n{out}");
     assert!(err.contains("invalid handle"), "stderr:\n{err}");
 }
+
+#[test]
+fn pose_publisher_and_printer_agree_on_whole_samples() {
+    let (ok, out, err) = run_example("pose_publisher", &["--rate", "400", "--count", "200"]);
+    assert!(ok, "publisher failed\nstdout:\n{out}\nstderr:\n{err}");
+    assert!(out.contains("publisher: published 200 samples"), "{out}");
+    assert!(out.contains("printer: #200"), "{out}");
+    let summary = out.lines().find(|l| l.starts_with("printer: read ")).expect("printer summary line");
+    assert!(summary.ends_with("whole samples, last #200"), "{summary}");
+    let handle = out.lines().find_map(|l| l.split(", handle ").nth(1)).expect("handle in the first line");
+    let name = handle.rsplit(':').next().expect("name field");
+    assert!(!common::exists(name), "publisher left {name} behind");
+}

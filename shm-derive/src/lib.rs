@@ -1,11 +1,131 @@
 //! `#[derive(SharedState)]` for `shm-runtime`. Use it through
-//! `shm_runtime::SharedState`; this crate is an implementation detail.
+//! `shm_runtime::SharedState`, which names both the trait and this derive;
+//! this crate is an implementation detail.
+//!
+//! ```
+//! use shm_runtime::{Flag, SharedState};
+//!
+//! #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+//! #[repr(C)]
+//! pub struct Pose {
+//!     pub position: [f64; 3],
+//!     pub sequence: u32,
+//!     pub valid: Flag,
+//!     pub _reserved: [u8; 3],
+//! }
+//!
+//! # fn main() -> Result<(), Box<dyn std::error::Error>> {
+//! let pose = Pose { position: [1.0, 2.0, 3.0], sequence: 7, valid: Flag::new(true), _reserved: [0; 3] };
+//! let shared = Pose::create_sharedobject(&pose)?;
+//! let peer = Pose::load_sharedobject(&shared.handle())?; // in another process
+//! assert_eq!(peer.read(), pose);
+//! peer.write_field(|f| f.sequence, &8)?;
+//! assert_eq!(shared.read_field(|f| f.sequence), 8);
+//! # Ok(()) }
+//! ```
+//!
+//! # What is accepted
+//!
+//! - `#[repr(C)]` structs with named or tuple fields, optionally
+//!   `#[repr(C, align(N))]` with `N` at most 64 (as long as the alignment
+//!   adds no trailing padding: the padding checks below apply).
+//! - Field types that implement `SharedState`: `u8`..`u64`, `i8`..`i64`,
+//!   `f32`, `f64`, `shm_runtime::Flag` (for booleans), arrays `[T; N]` of
+//!   these, and other structs that derive `SharedState`.
+//! - Generic structs: every type parameter gets a `T: SharedState` bound
+//!   in the generated impls. Const parameters pass through.
+//!
+//! The struct must also be `Copy` (`#[derive(Clone, Copy)]`).
+//!
+//! # What is rejected, and why
+//!
+//! Each rejection is a compile error on the offending tokens that says
+//! what to write instead:
+//!
+//! - a struct without `#[repr(C)]` (the compiler may reorder fields),
+//!   `repr(packed)` (fields must be aligned), `repr(transparent)`,
+//!   `repr(Rust)`, integer reprs, and `align(N)` above 64;
+//! - enums and unions (another process may store an invalid tag; union
+//!   bytes may be uninitialized), structs without fields, and lifetime
+//!   parameters;
+//! - fields of type `bool` (use `Flag`), `char` (use `u32`),
+//!   `usize`/`isize` (their width depends on the target: use `u64`/`i64`),
+//!   references, raw and function pointers (they point into one process),
+//!   `String`, `Vec`, `Box`, `Rc`, `Arc` (heap memory of one process: use
+//!   fixed arrays), `Option`, tuples, slices and trait objects;
+//! - padding anywhere: a gap between fields or after the last one, found
+//!   by const assertions on `offset_of!` and `size_of` (computed by the
+//!   compiler, not guessed). Add explicit `[u8; N]` fields or reorder;
+//! - zero-sized structs and alignment above 64;
+//! - `#[shm(...)]` keys other than `crate`, and `#[shm]` on fields.
+//!
+//! The checks on the source text only make the messages good. What makes
+//! the generated `unsafe impl` sound is what the compiler checks: a
+//! `SharedState` bound on every field type (so a type alias of `bool`
+//! still fails) and the layout assertions. For a non-generic struct the
+//! assertions run when the crate compiles; for a generic one, when a
+//! `Shared<S<..>>` is created or opened for concrete arguments.
+//!
+//! # What is generated
+//!
+//! - `unsafe impl SharedState for S` with `TYPE_NAME` (the struct's name),
+//!   `FINGERPRINT` and `FIELDS`;
+//! - a hidden fields descriptor, `S::Fields`, with one `Field<S, F>` per
+//!   field, as visible as the field itself: `shared.read_field(|f| f.x)`
+//!   and `shared.write_field(|f| f.x, &value)` read or write one field
+//!   alone (`f.0` for tuple structs);
+//! - `S::create_sharedobject(&initial)`, `S::create_named(name, &initial)`,
+//!   `S::create_sharedobject_zeroed()` and `S::load_sharedobject(&handle)`,
+//!   each returning a `Shared<S>`.
+//!
+//! The generated code is hygienic: it works under
+//! `#![no_implicit_prelude]`, with `Result` or `Option` shadowed, and is
+//! clean under `#![deny(warnings, missing_docs)]` and clippy's pedantic
+//! lints.
+//!
+//! # The layout fingerprint
+//!
+//! `FINGERPRINT` is computed at compile time and stored in every segment;
+//! opening a segment whose fingerprint differs fails with
+//! `OpenError::LayoutMismatch`, even when the sizes agree. It changes
+//! when any of these change:
+//!
+//! - the struct's name, as written (not its module path);
+//! - any field's name (the index for tuple fields), the order of the
+//!   fields, and any field's type, through that type's own fingerprint:
+//!   a nested struct's whole layout, an array's element type and length,
+//!   and signedness and width of numbers (`u32` and `i32` differ);
+//! - any field's offset, and the struct's size and alignment (so adding
+//!   `align(N)` changes it).
+//!
+//! It does **not** change with field visibility, doc comments or other
+//! attributes, the module the struct lives in, generic parameter names
+//! (only the concrete field types count), or the `#[shm(crate = "...")]`
+//! path.
+//!
+//! # Attributes
+//!
+//! `#[shm(crate = "path")]` on the struct makes the generated code use
+//! `path` instead of `::shm_runtime`, for crates that rename the runtime
+//! dependency or re-export it.
+
+mod ast;
+mod attr;
+mod ctxt;
+mod expand;
+#[cfg(test)]
+mod tests;
+mod validate;
 
 use proc_macro::TokenStream;
+use syn::{DeriveInput, parse_macro_input};
 
-/// Placeholder until the derive lands: expands to nothing.
+/// Implements `SharedState` for a `#[repr(C)]` struct of plain fields and
+/// adds `create_sharedobject`, `create_named`, `create_sharedobject_zeroed`
+/// and `load_sharedobject` to it. See the crate documentation for what is
+/// accepted and what the fingerprint covers.
 #[proc_macro_derive(SharedState, attributes(shm))]
 pub fn derive_shared_state(input: TokenStream) -> TokenStream {
-    let _ = input;
-    TokenStream::new()
+    let input = parse_macro_input!(input as DeriveInput);
+    expand::derive(&input).unwrap_or_else(syn::Error::into_compile_error).into()
 }

@@ -71,6 +71,7 @@ pub use header::{Arch, ObjectKind};
 pub use int::SharedInt;
 pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
 pub use segment::DEFAULT_OPEN_WAIT;
+pub use shm_derive::SharedState;
 pub use state::{__private, Field, Flag, Shared, SharedState};
 pub use string::SharedString;
 

@@ -355,7 +355,7 @@ impl<T: SharedState> Shared<T> {
 
     /// Reads one field without copying the whole value out.
     ///
-    /// ```ignore
+    /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use shm_runtime::SharedState;
     ///

@@ -1,0 +1,356 @@
+//! Code generation: the `SharedState` impl, the fields descriptor, the
+//! layout assertions and the inherent constructors.
+//!
+//! Everything is wrapped in `const _: () = { ... };` so no name leaks into
+//! the user's module; paths are absolute (`::core::...`, `#krate::...`)
+//! and locals start with `__shm_`, so the user's names (a `Result` of
+//! their own, `#![no_implicit_prelude]`) cannot change what the code
+//! means.
+
+use proc_macro2::{Literal, TokenStream};
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{DeriveInput, Ident, LitStr, WhereClause, parse_quote};
+
+use crate::ast::{Input, Style};
+use crate::ctxt::Ctxt;
+use crate::validate::{self, MAX_ALIGN};
+
+/// Expands `#[derive(SharedState)]` on `node`, or returns every error
+/// found in it.
+pub fn derive(node: &DeriveInput) -> syn::Result<TokenStream> {
+    let mut cx = Ctxt::default();
+    let input = Input::from_syn(node, &mut cx);
+    if let Some(input) = &input {
+        validate::check(input, &mut cx);
+    }
+    cx.check()?;
+    // `from_syn` records an error whenever it returns `None`, so `input`
+    // is `Some` here.
+    Ok(input.map(|input| Expander::new(&input).expand()).unwrap_or_default())
+}
+
+/// What every piece of the generated code needs.
+struct Expander<'a> {
+    input: &'a Input<'a>,
+    /// The runtime crate: `::shm_runtime` or `#[shm(crate = "...")]`.
+    krate: syn::Path,
+    /// The fields descriptor's name.
+    fields_ident: Ident,
+    /// The struct's where clause plus `T: SharedState` for every type
+    /// parameter `T`.
+    bounded: WhereClause,
+}
+
+impl<'a> Expander<'a> {
+    fn new(input: &'a Input<'a>) -> Self {
+        let krate = input.attrs.krate.clone().unwrap_or_else(|| parse_quote!(::shm_runtime));
+        let fields_ident = format_ident!("__ShmFieldsOf{}", input.name);
+        let mut bounded = input.generics.where_clause.clone().unwrap_or_else(|| parse_quote!(where));
+        for param in input.generics.type_params() {
+            let ident = &param.ident;
+            bounded.predicates.push(parse_quote!(#ident: #krate::SharedState));
+        }
+        Self { input, krate, fields_ident, bounded }
+    }
+
+    fn expand(&self) -> TokenStream {
+        let shared_state = self.shared_state_impl();
+        let descriptor = self.fields_descriptor();
+        let constructors = self.constructors();
+        // A non-generic struct is checked even if it is never used; a
+        // generic one when `FINGERPRINT` is evaluated for its arguments.
+        let free_layout_check = if self.input.is_generic() {
+            TokenStream::new()
+        } else {
+            let ident = self.input.ident;
+            let asserts = self.layout_asserts(&quote!(#ident));
+            quote!(const _: () = { #asserts };)
+        };
+        quote! {
+            const _: () = {
+                #shared_state
+                #descriptor
+                #constructors
+                #free_layout_check
+            };
+        }
+    }
+
+    /// `unsafe impl SharedState`.
+    fn shared_state_impl(&self) -> TokenStream {
+        let Self { input, krate, fields_ident, bounded } = self;
+        let ident = input.ident;
+        let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+        let type_name = LitStr::new(&input.name, ident.span());
+
+        // Each field type must be `SharedState`; the check is spanned on
+        // the field's type so the compiler's error points there.
+        let bound_checks = input.fields.iter().map(|field| {
+            let ty = field.ty;
+            quote_spanned!(ty.span()=> #krate::__private::assert_shared_state::<#ty>();)
+        });
+        let fold_fields = input.fields.iter().map(|field| {
+            let (ty, member) = (field.ty, &field.member);
+            let name = LitStr::new(&field.name, field.span);
+            let nested = quote_spanned!(ty.span()=> <#ty as #krate::SharedState>::FINGERPRINT);
+            quote! {
+                let __shm_hash = #krate::__private::fingerprint_field(
+                    __shm_hash, #name, #nested, ::core::mem::offset_of!(Self, #member),
+                );
+            }
+        });
+        let (layout_asserts, force_layout_check) = if input.is_generic() {
+            let asserts = self.layout_asserts(&quote!(Self));
+            (asserts, quote!(let _: ::core::primitive::u64 = <Self as #krate::SharedState>::FINGERPRINT;))
+        } else {
+            (TokenStream::new(), TokenStream::new())
+        };
+        let descriptor_value = self.descriptor_value();
+        let safety = format!(
+            "SAFETY: `#[derive(SharedState)]` checks at compile time that every field type of `{}` is \
+             `SharedState`, that the field sizes add up to its size (no padding), that the size is not zero \
+             and the alignment at most {MAX_ALIGN}; `FINGERPRINT` covers every field's name, type and \
+             offset, and `FIELDS` holds the `offset_of!` of every field.",
+            input.name
+        );
+
+        // SAFETY (of the generated impl; `safety` says it in short, as the
+        // impl's doc, which expanded code shows as a `/// SAFETY:` comment).
+        // Obligation by obligation of `SharedState`'s safety section, each
+        // resting on what the compiler checks, not on the attribute text:
+        // 1. no padding: the sizes of the fields add up to the size of the
+        //    struct, and fields of a struct never overlap, so every byte
+        //    belongs to a field; each field type is `SharedState`, so has no
+        //    padding inside. (The per-field assertions before it only make
+        //    the message precise.) The assertions run in `free_layout_check`
+        //    at compile time for a non-generic struct, and in `FINGERPRINT`
+        //    (which every constructor of a `Shared<Self>` evaluates, and
+        //    `FIELDS` forces) for each instance of a generic one;
+        // 2.-4. every field type is `SharedState`: `assert_shared_state` is
+        //    called for each, and type parameters are bounded. So every bit
+        //    pattern of each field, hence of the struct, is valid, nothing
+        //    holds a pointer, and each field's layout is the same in every
+        //    process. `#[repr(C)]` (required by `validate::repr_c`) fixes the
+        //    field order so that two builds agree; if they did not, the
+        //    offsets in the fingerprint would differ and opening would fail.
+        //    `Copy + Send + Sync + 'static` are supertraits: the compiler
+        //    checks them on this impl;
+        // 5. `size_of::<Self>() > 0` is asserted with the layout;
+        // 6. `FINGERPRINT` folds in the name, every field's name,
+        //    fingerprint and `offset_of!`, then size and alignment; each
+        //    descriptor in `FIELDS` is made from `offset_of!` of its field,
+        //    whose type is the descriptor's `F`.
+        quote! {
+            #[doc = #safety]
+            #[automatically_derived]
+            unsafe impl #impl_generics #krate::SharedState for #ident #ty_generics #bounded {
+                const TYPE_NAME: &'static ::core::primitive::str = #type_name;
+
+                const FINGERPRINT: ::core::primitive::u64 = {
+                    #(#bound_checks)*
+                    #layout_asserts
+                    let __shm_hash = #krate::__private::fingerprint_start(#type_name);
+                    #(#fold_fields)*
+                    #krate::__private::fingerprint_finish(
+                        __shm_hash,
+                        ::core::mem::size_of::<Self>(),
+                        ::core::mem::align_of::<Self>(),
+                    )
+                };
+
+                type Fields = #fields_ident #ty_generics;
+
+                const FIELDS: Self::Fields = {
+                    #force_layout_check
+                    #descriptor_value
+                };
+
+                #[inline]
+                fn __shm_derive_only(_: #krate::__private::DeriveOnly) {}
+            }
+        }
+    }
+
+    /// The assertions that prove there is no padding, that the struct is
+    /// not zero-sized and not over-aligned. Evaluation stops at the first
+    /// failure, so the most precise message comes first: a gap before a
+    /// field points at that field.
+    fn layout_asserts(&self, this: &TokenStream) -> TokenStream {
+        let input = self.input;
+        let name = &input.name;
+        let mut asserts = Vec::new();
+        for pair in input.fields.windows(2) {
+            let [prev, field] = pair else { continue };
+            let (prev_member, prev_ty, member) = (&prev.member, prev.ty, &field.member);
+            let message = format!(
+                "`{name}` has padding before field `{0}`: add an explicit `[u8; N]` field before `{0}`, or \
+                 order the fields by decreasing alignment",
+                field.name
+            );
+            asserts.push(quote_spanned! {field.span=>
+                ::core::assert!(
+                    ::core::mem::offset_of!(#this, #member)
+                        == ::core::mem::offset_of!(#this, #prev_member) + ::core::mem::size_of::<#prev_ty>(),
+                    #message
+                );
+            });
+        }
+        if let Some(last) = input.fields.last() {
+            let (member, ty) = (&last.member, last.ty);
+            let remedy = match input.attrs.align() {
+                Some(align) => format!(" to fill the size up to a multiple of `align({align})`"),
+                None => ", or order the fields by decreasing alignment".to_owned(),
+            };
+            let message = format!(
+                "`{name}` has padding after its last field `{0}`: add an explicit `[u8; N]` field after `{0}`{remedy}",
+                last.name
+            );
+            asserts.push(quote_spanned! {last.span=>
+                ::core::assert!(
+                    ::core::mem::size_of::<#this>()
+                        == ::core::mem::offset_of!(#this, #member) + ::core::mem::size_of::<#ty>(),
+                    #message
+                );
+            });
+        }
+        let span = input.ident.span();
+        // `validate::has_fields` guarantees at least one term.
+        let sizes = input.fields.iter().map(|field| {
+            let ty = field.ty;
+            quote!(::core::mem::size_of::<#ty>())
+        });
+        let padding = format!("`{name}` has padding: the sizes of its fields do not add up to its size");
+        let zero_sized = format!("`{name}` is zero-sized: zero-sized values cannot be shared; add a field");
+        let over_aligned =
+            format!("`{name}` is aligned to more than {MAX_ALIGN} bytes: use at most `align({MAX_ALIGN})`");
+        let max_align = Literal::u64_unsuffixed(MAX_ALIGN);
+        quote_spanned! {span=>
+            #(#asserts)*
+            ::core::assert!(::core::mem::size_of::<#this>() == #(#sizes)+*, #padding);
+            ::core::assert!(::core::mem::size_of::<#this>() > 0, #zero_sized);
+            ::core::assert!(::core::mem::align_of::<#this>() <= #max_align, #over_aligned);
+        }
+    }
+
+    /// The value of `FIELDS`: one descriptor per field, from `offset_of!`.
+    fn descriptor_value(&self) -> TokenStream {
+        let Self { input, krate, fields_ident, .. } = self;
+        let values = input.fields.iter().map(|field| {
+            let member = &field.member;
+            // SAFETY (of the generated block): `offset_of!` gives the byte
+            // offset of `#member`, whose type is the descriptor's `F`.
+            quote!(unsafe { #krate::Field::__new(::core::mem::offset_of!(Self, #member)) })
+        });
+        match input.style {
+            Style::Named => {
+                let members = input.fields.iter().map(|field| &field.member);
+                quote!(#fields_ident { #(#members: #values,)* })
+            }
+            Style::Tuple | Style::Unit => quote!(#fields_ident(#(#values,)*)),
+        }
+    }
+
+    /// The fields descriptor: a struct with a `Field<Self, F>` member per
+    /// field, each as visible as the field it describes, and `Clone` and
+    /// `Copy` without bounds on the parameters.
+    fn fields_descriptor(&self) -> TokenStream {
+        let Self { input, krate, fields_ident, .. } = self;
+        let (ident, vis, generics) = (input.ident, input.vis, input.generics);
+        let (impl_generics, ty_generics, where_clause) = generics.split_for_impl();
+        let members = input.fields.iter().map(|field| {
+            let (vis, ty) = (field.vis, field.ty);
+            let member = &field.member;
+            let name = (input.style == Style::Named).then(|| quote!(#member:));
+            quote!(#vis #name #krate::Field<#ident #ty_generics, #ty>)
+        });
+        let body = match input.style {
+            Style::Named => quote!(#where_clause { #(#members,)* }),
+            Style::Tuple | Style::Unit => quote!((#(#members,)*) #where_clause;),
+        };
+        let doc = format!("Where each field of `{}` sits; the `Fields` of its `SharedState` impl.", input.name);
+        quote! {
+            #[doc = #doc]
+            #[doc(hidden)]
+            #[allow(dead_code, reason = "a descriptor is read only when its field is accessed alone")]
+            #[allow(missing_debug_implementations, reason = "an implementation detail of the derive")]
+            #vis struct #fields_ident #generics #body
+
+            #[automatically_derived]
+            impl #impl_generics ::core::clone::Clone for #fields_ident #ty_generics #where_clause {
+                #[inline]
+                fn clone(&self) -> Self {
+                    *self
+                }
+            }
+
+            #[automatically_derived]
+            impl #impl_generics ::core::marker::Copy for #fields_ident #ty_generics #where_clause {}
+        }
+    }
+
+    /// `create_sharedobject`, `create_named`, `create_sharedobject_zeroed`
+    /// and `load_sharedobject`, each delegating to `Shared`.
+    fn constructors(&self) -> TokenStream {
+        let Self { input, krate, bounded, .. } = self;
+        let ident = input.ident;
+        let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
+        let name = &input.name;
+        let result = quote!(::core::result::Result);
+        let create_doc = format!(
+            "Creates a shared object holding a copy of `initial`, under a generated name. Pass its \
+             `handle()` to another process, which opens it with `{name}::load_sharedobject`."
+        );
+        let named_doc = "Creates a shared object holding a copy of `initial`, under `name`.";
+        let zeroed_doc = format!("Creates a shared object holding the all-zero `{name}`, under a generated name.");
+        let load_doc =
+            format!("Opens the shared object `handle` names, checking that it holds a `{name}` with the same layout.");
+        let create_errors = "# Errors\n\nReturns a `CreateError` if the segment cannot be created.";
+        let load_errors = "# Errors\n\nReturns an `OpenError` if the segment cannot be opened or holds another \
+                           type (`LayoutMismatch`).";
+        quote! {
+            #[automatically_derived]
+            #[allow(dead_code, reason = "generated constructors the program may not need")]
+            impl #impl_generics #ident #ty_generics #bounded {
+                #[doc = #create_doc]
+                ///
+                #[doc = #create_errors]
+                #[inline]
+                pub fn create_sharedobject(
+                    initial: &Self,
+                ) -> #result<#krate::Shared<Self>, #krate::CreateError> {
+                    #krate::Shared::<Self>::create_sharedobject(initial)
+                }
+
+                #[doc = #named_doc]
+                ///
+                #[doc = #create_errors]
+                #[inline]
+                pub fn create_named(
+                    name: &::core::primitive::str,
+                    initial: &Self,
+                ) -> #result<#krate::Shared<Self>, #krate::CreateError> {
+                    #krate::Shared::<Self>::create_named(name, initial)
+                }
+
+                #[doc = #zeroed_doc]
+                ///
+                #[doc = #create_errors]
+                #[inline]
+                pub fn create_sharedobject_zeroed() -> #result<#krate::Shared<Self>, #krate::CreateError> {
+                    #krate::Shared::<Self>::create_zeroed()
+                }
+
+                #[doc = #load_doc]
+                ///
+                #[doc = #load_errors]
+                #[inline]
+                pub fn load_sharedobject(
+                    handle: &#krate::Handle,
+                ) -> #result<#krate::Shared<Self>, #krate::OpenError> {
+                    #krate::Shared::<Self>::load_sharedobject(handle)
+                }
+            }
+        }
+    }
+}

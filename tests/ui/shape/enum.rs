@@ -1,0 +1,10 @@
+use shm_runtime::SharedState;
+
+#[derive(SharedState, Clone, Copy)]
+#[repr(C)]
+enum Mode {
+    Idle,
+    Running,
+}
+
+fn main() {}

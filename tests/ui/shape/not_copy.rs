@@ -1,0 +1,9 @@
+use shm_runtime::SharedState;
+
+#[derive(SharedState)]
+#[repr(C)]
+struct Counter {
+    value: u64,
+}
+
+fn main() {}

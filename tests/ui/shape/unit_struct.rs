@@ -1,0 +1,7 @@
+use shm_runtime::SharedState;
+
+#[derive(SharedState, Clone, Copy)]
+#[repr(C)]
+struct Marker;
+
+fn main() {}
