@@ -49,7 +49,8 @@ fn run() -> Result<(), Box<dyn Error>> {
     let count = option("--count", 200)?.max(1);
     let spawn = !std::env::args().any(|a| a == "--no-spawn");
 
-    let pose = Pose::create_sharedobject(&Pose::default())?;
+    // Sample 0 until the first tick, so a reader never sees a non-sample.
+    let pose = Pose::create_sharedobject(&Pose::sample(0, 0))?;
     println!("publisher: {count} samples at {rate} Hz, handle {}", pose.handle());
     let mut printer = if spawn { Some(start_printer(&pose, count)?) } else { None };
 
