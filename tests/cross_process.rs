@@ -10,6 +10,8 @@
 
 mod common;
 
+use common::{CHILD_LIMIT, Kid, RemoveOnDrop, WAIT_LIMIT, env, handle_from, wait_for};
+
 use rustix::fs::Access;
 use rustix::process::{Pid, Signal, WaitOptions};
 use shm_runtime::{Handle, OpenError, SharedBool, SharedBytes, SharedInt, SharedString, WriteError};
@@ -19,14 +21,10 @@ use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::ffi::OsStringExt;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::{Barrier, mpsc};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// Longest the parent waits for a child to exit.
-const CHILD_LIMIT: Duration = Duration::from_secs(30);
-/// Longest either side waits for something the other side brings about.
-const WAIT_LIMIT: Duration = Duration::from_secs(20);
 /// Longest a child's endless loop runs when nobody stops it (its parent
 /// died, say): no orphan spins forever.
 const ORPHAN_LIMIT: Duration = Duration::from_secs(25);
@@ -47,119 +45,6 @@ const HANDLE_LINE: &str = "shm-test-handle=";
 
 // ---------------------------------------------------------------------------
 // Helpers
-
-/// A child process that is killed and reaped if the test fails before
-/// waiting for it, so a failing test leaves no process behind.
-struct Kid {
-    child: Option<Child>,
-    pid: u32,
-}
-
-impl Kid {
-    fn new(child: Child) -> Self {
-        let pid = child.id();
-        Self { child: Some(child), pid }
-    }
-
-    /// Runs `test` of this binary in `role` with `envs` (`common::spawn_role`).
-    fn spawn(test: &str, role: &str, envs: &[(&str, String)]) -> Self {
-        Self::new(common::spawn_role(test, role, envs))
-    }
-
-    fn child(&mut self) -> &mut Child {
-        self.child.as_mut().expect("child already waited for")
-    }
-
-    /// The pid as the writer lock word stores it.
-    fn pid_word(&self) -> u64 {
-        u64::from(self.pid)
-    }
-
-    /// Sends `signal`. Only valid before the child is reaped, so the pid
-    /// cannot name another process.
-    fn signal(&self, signal: Signal) {
-        let pid = Pid::from_raw(i32::try_from(self.pid).expect("pid fits i32")).expect("nonzero pid");
-        rustix::process::kill_process(pid, signal).expect("signal the child");
-    }
-
-    /// Whether the child has exited (reaping it if so).
-    fn has_exited(&mut self) -> Option<ExitStatus> {
-        self.child().try_wait().expect("try_wait")
-    }
-
-    /// Waits (bounded) for the child and asserts it exited with status 0.
-    fn expect_success(mut self) {
-        let child = self.child.take().expect("child already waited for");
-        common::expect_success(child, CHILD_LIMIT);
-    }
-
-    /// SIGKILLs the child and reaps it, so its pid is free and the kernel
-    /// reports it dead.
-    fn kill_and_reap(mut self) -> ExitStatus {
-        let mut child = self.child.take().expect("child already waited for");
-        child.kill().expect("SIGKILL the child");
-        child.wait().expect("reap the child")
-    }
-}
-
-impl Drop for Kid {
-    fn drop(&mut self) {
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
-    }
-}
-
-/// Removes a segment name on drop: what a killed creator child leaves.
-struct RemoveOnDrop(String);
-
-impl Drop for RemoveOnDrop {
-    fn drop(&mut self) {
-        common::remove(&self.0);
-    }
-}
-
-/// Polls `cond` until it returns `Some`: spins briefly, then yields, then
-/// naps, so two processes on two busy cores hand over quickly without
-/// starving each other. Panics naming `what` after [`WAIT_LIMIT`], or as
-/// soon as `kid` exits without `cond` holding.
-fn wait_for<T>(what: &str, mut kid: Option<&mut Kid>, mut cond: impl FnMut() -> Option<T>) -> T {
-    let start = Instant::now();
-    let mut tries = 0u32;
-    loop {
-        if let Some(value) = cond() {
-            return value;
-        }
-        tries = tries.saturating_add(1);
-        if tries < 64 {
-            core::hint::spin_loop();
-            continue;
-        }
-        if tries < 256 {
-            std::thread::yield_now();
-            continue;
-        }
-        if let Some(status) = kid.as_mut().and_then(|k| k.has_exited()) {
-            if let Some(value) = cond() {
-                return value;
-            }
-            panic!("the child exited ({status}) while the parent waited for {what}");
-        }
-        assert!(start.elapsed() < WAIT_LIMIT, "timed out after {WAIT_LIMIT:?} waiting for {what}");
-        std::thread::sleep(Duration::from_micros(20));
-    }
-}
-
-/// The handle a parent passed in `var` (child side).
-fn handle_from(var: &str) -> Handle {
-    Handle::from_env_var(var).unwrap_or_else(|e| panic!("{e}"))
-}
-
-/// `(var, handle text)` for `common::spawn_role`.
-fn env(var: &'static str, handle: &Handle) -> (&'static str, String) {
-    (var, handle.to_string())
-}
 
 /// The writer lock word of a byte cell (payload word 0, right after the
 /// 128-byte header; FORMAT.md), read from the segment file.

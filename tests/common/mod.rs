@@ -2,6 +2,8 @@
 //! role, time-boxed waits, and /dev/shm bookkeeping.
 #![allow(dead_code, reason = "each test file uses a different subset")]
 
+use rustix::process::{Pid, Signal};
+use shm_runtime::Handle;
 use std::collections::BTreeSet;
 use std::path::PathBuf;
 use std::process::{Child, Command, ExitStatus, Stdio};
@@ -94,4 +96,124 @@ pub fn entries_with_prefix(prefix: &str) -> BTreeSet<String> {
         .filter_map(|e| e.ok()?.file_name().into_string().ok())
         .filter(|n| n.starts_with(prefix))
         .collect()
+}
+
+/// Longest a parent waits for a child to exit.
+pub const CHILD_LIMIT: Duration = Duration::from_secs(30);
+/// Longest either side waits for something the other side brings about.
+pub const WAIT_LIMIT: Duration = Duration::from_secs(20);
+
+/// A child process that is killed and reaped if the test fails before
+/// waiting for it, so a failing test leaves no process behind.
+pub struct Kid {
+    child: Option<Child>,
+    /// The child's pid (stays valid until the child is reaped).
+    pub pid: u32,
+}
+
+impl Kid {
+    pub fn new(child: Child) -> Self {
+        let pid = child.id();
+        Self { child: Some(child), pid }
+    }
+
+    /// Runs `test` of this binary in `role` with `envs` (`spawn_role`).
+    pub fn spawn(test: &str, role: &str, envs: &[(&str, String)]) -> Self {
+        Self::new(spawn_role(test, role, envs))
+    }
+
+    pub fn child(&mut self) -> &mut Child {
+        self.child.as_mut().expect("child already waited for")
+    }
+
+    /// The pid as the writer lock word stores it.
+    pub fn pid_word(&self) -> u64 {
+        u64::from(self.pid)
+    }
+
+    /// Sends `signal`. Only valid before the child is reaped, so the pid
+    /// cannot name another process.
+    pub fn signal(&self, signal: Signal) {
+        assert!(self.child.is_some(), "signal to a reaped child");
+        let pid = Pid::from_raw(i32::try_from(self.pid).expect("pid fits i32")).expect("nonzero pid");
+        rustix::process::kill_process(pid, signal).expect("signal the child");
+    }
+
+    /// Whether the child has exited (reaping it if so).
+    pub fn has_exited(&mut self) -> Option<ExitStatus> {
+        self.child().try_wait().expect("try_wait")
+    }
+
+    /// Waits (bounded) for the child and asserts it exited with status 0.
+    pub fn expect_success(mut self) {
+        let child = self.child.take().expect("child already waited for");
+        expect_success(child, CHILD_LIMIT);
+    }
+
+    /// SIGKILLs the child and reaps it, so its pid is free and the kernel
+    /// reports it dead.
+    pub fn kill_and_reap(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("child already waited for");
+        child.kill().expect("SIGKILL the child");
+        child.wait().expect("reap the child")
+    }
+}
+
+impl Drop for Kid {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// Removes a segment name on drop: what a killed creator child leaves.
+pub struct RemoveOnDrop(pub String);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        remove(&self.0);
+    }
+}
+
+/// Polls `cond` until it returns `Some`: spins briefly, then yields, then
+/// naps, so two processes on two busy cores hand over quickly without
+/// starving each other. Panics naming `what` after [`WAIT_LIMIT`], or as
+/// soon as `kid` exits without `cond` holding.
+pub fn wait_for<T>(what: &str, mut kid: Option<&mut Kid>, mut cond: impl FnMut() -> Option<T>) -> T {
+    let start = Instant::now();
+    let mut tries = 0u32;
+    loop {
+        if let Some(value) = cond() {
+            return value;
+        }
+        tries = tries.saturating_add(1);
+        if tries < 64 {
+            core::hint::spin_loop();
+            continue;
+        }
+        if tries < 256 {
+            std::thread::yield_now();
+            continue;
+        }
+        if let Some(status) = kid.as_mut().and_then(|k| k.has_exited()) {
+            if let Some(value) = cond() {
+                return value;
+            }
+            panic!("the child exited ({status}) while the parent waited for {what}");
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "timed out after {WAIT_LIMIT:?} waiting for {what}");
+        std::thread::sleep(Duration::from_micros(20));
+    }
+}
+
+/// The handle a parent passed in `var` (child side).
+pub fn handle_from(var: &str) -> Handle {
+    Handle::from_env_var(var).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// `(var, handle text)` for `spawn_role`.
+pub fn env(var: &'static str, handle: &Handle) -> (&'static str, String) {
+    (var, handle.to_string())
 }
