@@ -24,7 +24,7 @@
 //! data races.
 
 use crate::lock::{self, LockGuard};
-use core::sync::atomic::{AtomicU64, Ordering, fence};
+use crate::sync::{self, AtomicU64, Ordering, Site};
 use std::time::{Duration, Instant};
 
 /// Words before the first slot.
@@ -136,12 +136,16 @@ impl<'a> ByteCell<'a> {
         slot.seq.store(odd, Ordering::Relaxed);
         // Pairs with the reader's `fence(Acquire)` in `read_with`: a reader
         // that sees any store below also sees `odd` when it re-checks.
-        fence(Ordering::Release);
+        sync::fence(Site::CellWriterFence, Ordering::Release);
         slot.len.store(src.len() as u64, Ordering::Relaxed);
         store_bytes(slot.data, src);
         // Pairs with the reader's Acquire load of `seq`.
-        slot.seq.store(odd.wrapping_add(1), Ordering::Release);
-        // Pairs with the reader's Acquire load of `current`.
+        slot.seq.store(odd.wrapping_add(1), sync::at(Site::CellSeqPublish, Ordering::Release));
+        // Pairs with the reader's Acquire load of `current`. (The fences
+        // alone would do: a reader that loads this store synchronizes with
+        // the `fence(Release)` above once it passes its own `fence(Acquire)`,
+        // so the loom model still passes with both `current` orderings
+        // relaxed. They stay, so freshness does not rest on that alone.)
         self.current.store(next, Ordering::Release);
     }
 
@@ -164,19 +168,19 @@ impl<'a> ByteCell<'a> {
             // Pairs with the Release store of `current` in `write_locked`.
             let slot = &self.slots[slot_index(self.current.load(Ordering::Acquire))];
             // Pairs with the Release store of the even `seq`.
-            let before = slot.seq.load(Ordering::Acquire);
+            let before = slot.seq.load(sync::at(Site::CellSeqLoad, Ordering::Acquire));
             if before & 1 == 0 {
                 load_range(slot.data, offset, dst);
                 // Pairs with the writer's `fence(Release)`, as in `read_with`.
-                fence(Ordering::Acquire);
+                sync::fence(Site::CellReaderFence, Ordering::Acquire);
                 if slot.seq.load(Ordering::Relaxed) == before {
                     return Some(());
                 }
             }
             if attempt < 64 {
-                core::hint::spin_loop();
+                sync::spin_loop();
             } else {
-                std::thread::yield_now();
+                sync::yield_now();
             }
         }
         None
@@ -217,7 +221,7 @@ impl<'a> ByteCell<'a> {
             let current = self.current.load(Ordering::Acquire);
             let slot = &self.slots[slot_index(current)];
             // Pairs with the Release store of the even `seq` in `write`.
-            let before = slot.seq.load(Ordering::Acquire);
+            let before = slot.seq.load(sync::at(Site::CellSeqLoad, Ordering::Acquire));
             if before & 1 == 0 {
                 let len = slot.len.load(Ordering::Relaxed);
                 let outcome = match usize::try_from(len) {
@@ -227,19 +231,19 @@ impl<'a> ByteCell<'a> {
                 // Pairs with the writer's `fence(Release)`: if any load
                 // above saw a store of a newer write, the re-check below
                 // sees that write's odd `seq`.
-                fence(Ordering::Acquire);
+                sync::fence(Site::CellReaderFence, Ordering::Acquire);
                 if slot.seq.load(Ordering::Relaxed) == before {
                     return outcome;
                 }
             }
             attempts += 1;
             if attempts < 64 {
-                core::hint::spin_loop();
+                sync::spin_loop();
             } else {
                 if started.get_or_insert_with(Instant::now).elapsed() > READ_BUDGET {
                     return Err(CellError::Contended);
                 }
-                std::thread::yield_now();
+                sync::yield_now();
             }
         }
     }
@@ -283,7 +287,7 @@ fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::lock::LOCK_WAIT;
@@ -479,5 +483,144 @@ mod tests {
                 Err(e) => prop_assert!(matches!(e, CellError::Corrupt { .. }), "{:?}", e),
             }
         }
+    }
+}
+
+/// Loom models of the byte cell (D2), run by
+/// `RUSTFLAGS="--cfg loom" cargo test -p shm-runtime --release --lib loom`:
+/// loom runs every interleaving of the threads, and every value a relaxed
+/// load may legally return, on heap words. Each model is also run with one
+/// ordering weakened (see `sync::Site`) and must then fail, so a model
+/// that cannot see a missing fence does not pass for a proof. The
+/// orderings on `current` have no mutant: the model rightly passes without
+/// them, because the two fences already order a reader that finds a new
+/// `current` after the writes it points at (see `write_locked`).
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::lock::LOCK_WAIT;
+    use crate::sync::with_mutant;
+    use loom::sync::Arc;
+
+    const CAPACITY: usize = 16;
+
+    /// Write `k`'s value: the byte `k`, 16 times for even `k` and 9 times
+    /// for odd ones, so lengths change from write to write too.
+    fn value(k: u8) -> Vec<u8> {
+        vec![k; if k.is_multiple_of(2) { 16 } else { 9 }]
+    }
+
+    /// The write number `read` came from; panics if it is a mix.
+    fn whole(read: &[u8]) -> u8 {
+        let k = read[0];
+        assert_eq!(read, value(k), "torn read");
+        k
+    }
+
+    /// A cell holding write 0's value.
+    fn cell_words() -> Arc<Vec<AtomicU64>> {
+        let words: Vec<AtomicU64> = (0..layout_words(CAPACITY).unwrap()).map(|_| AtomicU64::new(0)).collect();
+        ByteCell::init(&words, CAPACITY, &value(0));
+        Arc::new(words)
+    }
+
+    /// A writer makes writes 1 and 2 (the second reuses the copy the
+    /// reader may be in) while the reader reads twice: each read is whole,
+    /// and the second is not older than the first.
+    fn reader_sees_whole_values_in_order() {
+        loom::model(|| {
+            let words = cell_words();
+            let writer = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let cell = ByteCell::split(&words, CAPACITY).unwrap();
+                    cell.write(&value(1), 1, LOCK_WAIT).unwrap();
+                    cell.write(&value(2), 1, LOCK_WAIT).unwrap();
+                })
+            };
+            let cell = ByteCell::split(&words, CAPACITY).unwrap();
+            let mut out = Vec::new();
+            cell.read_vec(&mut out).unwrap();
+            let first = whole(&out);
+            cell.read_vec(&mut out).unwrap();
+            assert!(whole(&out) >= first, "a later read went back in time");
+            writer.join().unwrap();
+        });
+    }
+
+    /// As above with `read_range`, the path `Shared<T>::read` takes.
+    fn range_reader_sees_whole_values() {
+        loom::model(|| {
+            let words = cell_words();
+            let writer = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let cell = ByteCell::split(&words, CAPACITY).unwrap();
+                    cell.write(&value(1), 1, LOCK_WAIT).unwrap();
+                    cell.write(&value(2), 1, LOCK_WAIT).unwrap();
+                })
+            };
+            let cell = ByteCell::split(&words, CAPACITY).unwrap();
+            let mut out = [0u8; 9];
+            cell.read_range(0, &mut out, u32::MAX).unwrap();
+            assert!(out.iter().all(|b| *b == out[0]), "torn read: {out:?}");
+            writer.join().unwrap();
+        });
+    }
+
+    /// Two writers each add 1 to a counter under the lock (what
+    /// `Shared::update` does): neither increment is lost.
+    fn locked_updates_are_never_lost() {
+        loom::model(|| {
+            let words: Vec<AtomicU64> = (0..layout_words(8).unwrap()).map(|_| AtomicU64::new(0)).collect();
+            ByteCell::init(&words, 8, &0u64.to_ne_bytes());
+            let words = Arc::new(words);
+            let add_one = |words: Arc<Vec<AtomicU64>>, pid: u64| {
+                move || {
+                    let cell = ByteCell::split(&words, 8).unwrap();
+                    let guard = cell.lock(pid, LOCK_WAIT).unwrap();
+                    let mut bytes = [0u8; 8];
+                    cell.copy_current_unchecked(0, &mut bytes);
+                    cell.write_locked(&guard, &(u64::from_ne_bytes(bytes) + 1).to_ne_bytes());
+                }
+            };
+            let other = loom::thread::spawn(add_one(Arc::clone(&words), 2));
+            add_one(Arc::clone(&words), 1)();
+            other.join().unwrap();
+            let cell = ByteCell::split(&words, 8).unwrap();
+            let mut bytes = [0u8; 8];
+            cell.read_range(0, &mut bytes, u32::MAX).unwrap();
+            assert_eq!(u64::from_ne_bytes(bytes), 2, "an update was lost");
+        });
+    }
+
+    #[test]
+    fn loom_d2_cell_protocol_holds() {
+        with_mutant(None, || {
+            reader_sees_whole_values_in_order();
+            range_reader_sees_whole_values();
+            locked_updates_are_never_lost();
+        });
+    }
+
+    /// Runs `model` with `site` weakened; true if the model then failed.
+    fn fails_without(site: Site, model: fn()) -> bool {
+        with_mutant(Some(site), || std::panic::catch_unwind(model).is_err())
+    }
+
+    #[test]
+    fn loom_d2_cell_mutants_fail() {
+        let mut survived = Vec::new();
+        for site in [Site::CellWriterFence, Site::CellReaderFence, Site::CellSeqLoad, Site::CellSeqPublish] {
+            if !fails_without(site, reader_sees_whole_values_in_order) {
+                survived.push((site, "reader_sees_whole_values_in_order"));
+            }
+        }
+        for site in [Site::LockAcquire, Site::LockRelease] {
+            if !fails_without(site, locked_updates_are_never_lost) {
+                survived.push((site, "locked_updates_are_never_lost"));
+            }
+        }
+        assert!(survived.is_empty(), "models pass with these orderings weakened: {survived:?}");
     }
 }

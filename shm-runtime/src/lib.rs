@@ -48,34 +48,48 @@
 //! Linux only (POSIX shared memory in /dev/shm, `fallocate`,
 //! `MADV_WIPEONFORK`).
 
-mod boolean;
-mod bytes;
-mod cell;
-mod error;
-mod fingerprint;
-mod handle;
-mod header;
-mod int;
-mod lock;
-mod name;
-mod pid;
-mod segment;
-mod state;
-mod string;
+#![cfg_attr(loom, allow(dead_code, reason = "a loom build compiles the protocols for their models only"))]
 
-pub use boolean::SharedBool;
-pub use bytes::SharedBytes;
-pub use error::{CleanupError, CreateError, OpenError, ReadError, WriteError};
-pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
-pub use header::{Arch, ObjectKind};
-pub use int::SharedInt;
-pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
-pub use segment::DEFAULT_OPEN_WAIT;
-pub use shm_derive::SharedState;
-pub use state::{__private, Field, Flag, Shared, SharedState};
-pub use string::SharedString;
+// A loom build (`--cfg loom`) compiles only the atomic protocols and their
+// models: everything that maps memory needs `core`'s atomics.
+mod cell;
+mod lock;
+mod sync;
+
+/// Items of a normal build, left out of a loom build.
+macro_rules! without_loom {
+    ($($item:item)*) => { $(#[cfg(not(loom))] $item)* };
+}
+
+without_loom! {
+    mod boolean;
+    mod bytes;
+    mod error;
+    mod fingerprint;
+    mod handle;
+    mod header;
+    mod int;
+    mod name;
+    mod pid;
+    mod segment;
+    mod state;
+    mod string;
+
+    pub use boolean::SharedBool;
+    pub use bytes::SharedBytes;
+    pub use error::{CleanupError, CreateError, OpenError, ReadError, WriteError};
+    pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
+    pub use header::{Arch, ObjectKind};
+    pub use int::SharedInt;
+    pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
+    pub use segment::DEFAULT_OPEN_WAIT;
+    pub use shm_derive::SharedState;
+    pub use state::{__private, Field, Flag, Shared, SharedState};
+    pub use string::SharedString;
+}
 
 /// The methods every shared object has, delegated to its segment.
+#[cfg(not(loom))]
 macro_rules! shared_object_common {
     ($ty:ident) => {
         $crate::shared_object_common!(impl[] $ty, segment);
@@ -127,4 +141,5 @@ macro_rules! shared_object_common {
         }
     };
 }
+#[cfg(not(loom))]
 pub(crate) use shared_object_common;

@@ -6,8 +6,9 @@
 //! bytes never take it; a `Shared<T>` reader takes it only as a fallback
 //! after 1000 lock-free attempts failed (see `Shared::read_bytes`).
 
+#[cfg(not(loom))]
 use crate::segment::process_alive;
-use core::sync::atomic::{AtomicU64, Ordering};
+use crate::sync::{self, AtomicU64, Ordering, Site};
 use std::time::{Duration, Instant};
 
 /// Lock word value when nobody writes.
@@ -25,8 +26,15 @@ impl Drop for LockGuard<'_> {
     fn drop(&mut self) {
         // Release pairs with the Acquire of the next holder's successful
         // compare-exchange: our stores happen before its loads.
-        self.word.store(UNLOCKED, Ordering::Release);
+        self.word.store(UNLOCKED, sync::at(Site::LockRelease, Ordering::Release));
     }
+}
+
+/// Under loom every holder counts as alive: the models kill no thread.
+#[cfg(loom)]
+#[allow(clippy::unnecessary_wraps, reason = "same signature as `segment::process_alive`")]
+fn process_alive(_pid: u64) -> Option<bool> {
+    Some(true)
 }
 
 /// Takes the lock in `word` for process `pid`, waiting up to `wait` while a
@@ -38,14 +46,19 @@ pub(crate) fn acquire(word: &AtomicU64, pid: u64, wait: Duration) -> Result<Lock
     loop {
         // Acquire pairs with the Release store in `LockGuard::drop` of the
         // previous holder (or the store that made `expected` stale).
-        match word.compare_exchange_weak(expected, pid, Ordering::Acquire, Ordering::Relaxed) {
+        match word.compare_exchange_weak(
+            expected,
+            pid,
+            sync::at(Site::LockAcquire, Ordering::Acquire),
+            Ordering::Relaxed,
+        ) {
             Ok(_) => return Ok(LockGuard { word }),
             Err(UNLOCKED) => expected = UNLOCKED,
             Err(holder) => {
                 expected = UNLOCKED;
                 spins += 1;
                 if spins < 64 {
-                    core::hint::spin_loop();
+                    sync::spin_loop();
                     continue;
                 }
                 // Slow path: a holder that stays. A dead one (or a word no
@@ -61,16 +74,16 @@ pub(crate) fn acquire(word: &AtomicU64, pid: u64, wait: Duration) -> Result<Lock
                     return Err((holder, waited));
                 }
                 if spins < 256 {
-                    std::thread::yield_now();
+                    sync::yield_now();
                 } else {
-                    std::thread::sleep(Duration::from_micros(100));
+                    sync::sleep(Duration::from_micros(100));
                 }
             }
         }
     }
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
     use crate::pid::current as current_pid;

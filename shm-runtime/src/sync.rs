@@ -1,0 +1,122 @@
+//! The atomics the cross-process protocols run on: `core`'s, or loom's when
+//! the crate is built with `--cfg loom` for the models.
+//!
+//! Every ordering and fence a model checks goes through [`at`] or
+//! [`fence`] with the [`Site`] it stands for. In a normal build both are
+//! the identity. In a loom build a model can switch one site off (the
+//! ordering becomes `Relaxed`, the fence disappears) to show that the
+//! model fails without it: a "mutant". See `cell.rs` and `lock.rs` for the
+//! models and the list of sites each one catches.
+
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::AtomicU64;
+pub(crate) use core::sync::atomic::Ordering;
+#[cfg(loom)]
+pub(crate) use loom::sync::atomic::AtomicU64;
+
+/// A place in a protocol whose ordering a loom mutant can weaken.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[cfg_attr(not(loom), allow(dead_code, reason = "the sites name call sites; only loom builds compare them"))]
+pub(crate) enum Site {
+    /// Byte cell writer: `fence(Release)` after marking its copy odd.
+    CellWriterFence,
+    /// Byte cell writer: `Release` store of the even sequence word.
+    CellSeqPublish,
+    /// Byte cell reader: `Acquire` load of the sequence word before a copy.
+    CellSeqLoad,
+    /// Byte cell reader: `fence(Acquire)` before re-checking the sequence.
+    CellReaderFence,
+    /// Writer lock: `Acquire` of the taking compare-exchange.
+    LockAcquire,
+    /// Writer lock: `Release` store that frees it.
+    LockRelease,
+}
+
+/// The ordering to use at `site`: `ordering`.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn at(_site: Site, ordering: Ordering) -> Ordering {
+    ordering
+}
+
+/// A fence of `ordering` at `site`.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn fence(_site: Site, ordering: Ordering) {
+    core::sync::atomic::fence(ordering);
+}
+
+/// A busy-wait hint inside a retry loop.
+#[cfg(not(loom))]
+#[inline]
+pub(crate) fn spin_loop() {
+    core::hint::spin_loop();
+}
+
+/// Gives up the processor inside a retry loop.
+#[cfg(not(loom))]
+pub(crate) fn yield_now() {
+    std::thread::yield_now();
+}
+
+/// Sleeps inside a retry loop that has waited long already.
+#[cfg(not(loom))]
+pub(crate) fn sleep(duration: std::time::Duration) {
+    std::thread::sleep(duration);
+}
+
+#[cfg(loom)]
+pub(crate) use self::model::*;
+
+/// The loom build: loom's atomics and fences, and one switchable mutant.
+#[cfg(loom)]
+mod model {
+    use super::{Ordering, Site};
+    use std::sync::{Mutex, PoisonError};
+
+    /// The site a running model has switched off, if any.
+    static MUTANT: Mutex<Option<Site>> = Mutex::new(None);
+    /// Serializes models, since the switch is process-wide and the test
+    /// harness runs tests on several threads.
+    static MODELS: Mutex<()> = Mutex::new(());
+
+    fn mutant() -> Option<Site> {
+        *MUTANT.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `f` (which runs loom models) with `site` switched off.
+    pub(crate) fn with_mutant<R>(site: Option<Site>, f: impl FnOnce() -> R) -> R {
+        let _serial = MODELS.lock().unwrap_or_else(PoisonError::into_inner);
+        *MUTANT.lock().unwrap_or_else(PoisonError::into_inner) = site;
+        let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        *MUTANT.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    }
+
+    /// `Relaxed` if `site` is the mutant, `ordering` otherwise.
+    pub(crate) fn at(site: Site, ordering: Ordering) -> Ordering {
+        if mutant() == Some(site) { Ordering::Relaxed } else { ordering }
+    }
+
+    /// Loom's fence, unless `site` is the mutant.
+    pub(crate) fn fence(site: Site, ordering: Ordering) {
+        if mutant() != Some(site) {
+            loom::sync::atomic::fence(ordering);
+        }
+    }
+
+    /// Lets loom run another thread.
+    pub(crate) fn spin_loop() {
+        loom::thread::yield_now();
+    }
+
+    /// Lets loom run another thread.
+    pub(crate) fn yield_now() {
+        loom::thread::yield_now();
+    }
+
+    /// Lets loom run another thread (models have no clock).
+    pub(crate) fn sleep(_duration: std::time::Duration) {
+        loom::thread::yield_now();
+    }
+}
