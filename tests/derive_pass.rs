@@ -79,9 +79,9 @@ fn generic_tuple_and_aligned_structs_work() {
 
 #[test]
 fn type_name_is_the_struct_name_as_written() {
-    assert_eq!(Pose::TYPE_NAME, "Pose");
-    assert_eq!(Pair::<u8>::TYPE_NAME, "Pair");
-    assert_eq!(Frame::<1>::TYPE_NAME, "Frame");
+    assert_eq!(Pose::TYPE_NAME, "derive_pass::Pose");
+    assert_eq!(Pair::<u8>::TYPE_NAME, "derive_pass::Pair");
+    assert_eq!(Frame::<1>::TYPE_NAME, "derive_pass::Frame");
 }
 
 /// Variants of one `Sample` layout, each in its own module so they share
@@ -188,10 +188,20 @@ fn c2_opening_as_another_struct_is_a_layout_mismatch() {
     let shared = base::Sample::create_sharedobject_zeroed().unwrap();
     let err = swapped::Sample::load_sharedobject(&shared.handle()).unwrap_err();
     assert!(
-        matches!(err, OpenError::LayoutMismatch { expected, found, .. }
-            if expected == swapped::Sample::FINGERPRINT && found == base::Sample::FINGERPRINT),
-        "{err}"
+        matches!(&err, OpenError::LayoutMismatch { expected, found, expected_type, found_type, .. }
+            if *expected == swapped::Sample::FINGERPRINT && *found == base::Sample::FINGERPRINT
+                && *expected_type == swapped::Sample::TYPE_NAME
+                && found_type.as_deref() == Some(base::Sample::TYPE_NAME)),
+        "{err:?}"
     );
+    // The message names both types, with their modules.
+    let text = err.to_string();
+    assert!(text.contains("`derive_pass::layouts::swapped::Sample`"), "{text}");
+    assert!(text.contains("`derive_pass::layouts::base::Sample`"), "{text}");
     let err = Shared::<[u32; 4]>::load_sharedobject(&shared.handle()).unwrap_err();
-    assert!(matches!(err, OpenError::LayoutMismatch { .. }), "{err}");
+    assert!(
+        matches!(&err, OpenError::LayoutMismatch { expected_type: "array", found_type: Some(found), .. }
+            if found == base::Sample::TYPE_NAME),
+        "{err:?}"
+    );
 }

@@ -1,23 +1,38 @@
-//! Cross-process tests of `Shared<T>`: typed values in the two-copy byte
-//! cell, written and read by several processes at once, with writers
-//! killed, stopped, and counters started next to the `u64` wrap.
+//! Cross-process tests of `Shared<T>` on `#[derive(SharedState)]` structs:
+//! values in the two-copy byte cell, written and read by several processes
+//! at once, with writers killed, stopped, and counters started next to the
+//! `u64` wrap; and single fields written by one process and read by
+//! another.
 //!
 //! As in `cross_process.rs`, the test binary re-runs itself in a role (see
 //! `common::spawn_role`): every test checks `common::role()` first and, in
 //! a child, plays that role and returns (a panic is a nonzero exit status).
 //! Every wait is time-boxed, a child the parent has not waited for is
 //! killed and reaped when the parent fails, and every test checks that
-//! what it created is gone from /dev/shm at the end. The values are
-//! `[i; N]` arrays (every element the write number `i`), so a read that
-//! mixes two writes shows as unequal elements. Ids (D1, D3, ...) are rows
-//! of the test matrix in RELIABILITY.md.
+//! what it created is gone from /dev/shm at the end.
+//!
+//! The values are derived structs: a 64-byte [`Frame`], a 4 KiB [`Big`]
+//! made of nested derived structs and arrays of them ([`Stamp`], [`Row`]),
+//! [`Counters`] for `update`, [`Settings`] for per-field access, and
+//! [`ReaderStats`]. A [`Numbered`] value (`Frame`, `Big`) is made from a
+//! write number `i`: every field, at every nesting level, holds `i` XOR a
+//! constant of its own, truncated to the field's width ([`mark`]). So the
+//! same field of two writes differs (a `u32` whenever the write numbers
+//! differ in their low 32 bits, as any two this file writes do; the narrow
+//! `u16`/`u8` fields of a [`Stamp`] share their 8-byte word with such a
+//! `u32`), two fields of one write differ, and [`whole`] compares every
+//! field with what the value's write number says: a read that mixes two
+//! writes, or finds a field at the wrong offset, fails and names the
+//! field. `wholeness_check_notices_any_word_from_another_write` checks
+//! that for every 8-byte word of both types. Ids (D1, D3, ...) are rows of
+//! the test matrix in RELIABILITY.md.
 
 mod common;
 
 use common::{CHILD_LIMIT, Kid, RemoveOnDrop, WAIT_LIMIT, env, handle_from, wait_for};
 
 use rustix::process::Signal;
-use shm_runtime::{Handle, Shared, SharedBool, SharedInt, SharedString, WriteError};
+use shm_runtime::{Flag, Handle, Shared, SharedBool, SharedInt, SharedState, SharedString, WriteError};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;
@@ -29,14 +44,6 @@ const ORPHAN_LIMIT: Duration = Duration::from_secs(25);
 /// A read of a value nobody is replacing takes microseconds; this much
 /// leaves room for a loaded machine.
 const PROMPT: Duration = Duration::from_millis(500);
-
-/// A 64-byte value.
-type Small = [u64; 8];
-/// Words of [`Big`].
-const BIG_WORDS: usize = 512;
-/// A 4 KiB value: a write takes long enough that kills and stops land
-/// inside it.
-type Big = [u64; BIG_WORDS];
 
 // Environment variables that carry handles and settings to a child.
 const VAR_A: &str = "SHM_STATE_TEST_A";
@@ -50,31 +57,239 @@ const VAR_NAME: &str = "SHM_STATE_TEST_NAME";
 /// A `SharedString` into which a creator child writes its handle.
 const VAR_HANDLE_OUT: &str = "SHM_STATE_TEST_HANDLE_OUT";
 
-/// Byte offset of the payload in a segment file (FORMAT.md).
+/// Byte offset of the payload in a segment file (FORMAT.md: always 128,
+/// whatever the stored type).
 const PAYLOAD_OFFSET: u64 = 128;
 // Word indexes inside a byte cell's payload (FORMAT.md, `cell.rs`).
 const LOCK_WORD: usize = 0;
 const CURRENT_WORD: usize = 1;
 
 /// Index of slot `slot`'s sequence word in a cell holding `T` (the length
-/// word follows it, then the data words).
+/// word follows it, then the `size_of::<T>() / 8` data words).
 const fn seq_word<T>(slot: usize) -> usize {
     4 + slot * (2 + size_of::<T>().div_ceil(8))
 }
 
 // ---------------------------------------------------------------------------
-// Helpers
+// Values
 
-/// The number every element of `value` holds; panics naming `when` if the
-/// elements differ (a torn read).
-fn whole<const N: usize>(value: &[u64; N], when: &str) -> u64 {
-    let first = value[0];
-    if let Some(at) = value.iter().position(|v| *v != first) {
-        let head = &value[..N.min(4)];
-        panic!("{when}: torn read: element 0 is {first} but element {at} is {} (starts {head:?})", value[at]);
-    }
-    first
+/// What a field with salt `salt` holds in the value of write number `i`:
+/// `i` XOR a constant that differs for every salt (and is 0 for salt 0, so
+/// a value's write-number field is `i` itself). A bijection of `i`, so the
+/// same field of two writes differs; its low bits are one of the low bits
+/// of `i`, so a truncated field of two writes differs as long as their
+/// numbers differ in those bits.
+const fn mark(i: u64, salt: u64) -> u64 {
+    i ^ salt.wrapping_mul(0x9e37_79b9_7f4a_7c15)
 }
+
+/// A value made from a write number (see the module docs).
+trait Numbered: SharedState + PartialEq {
+    /// The value write number `i` stores.
+    fn numbered(i: u64) -> Self;
+    /// The write number the value says it is.
+    fn number(&self) -> u64;
+    /// Every field, at every nesting level, as (path, value widened to
+    /// `u64`), in layout order: what a failure message names.
+    fn fields(&self) -> Vec<(String, u64)>;
+}
+
+/// The 64-byte value: a write number and seven words made from it.
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Frame {
+    /// The write number.
+    seq: u64,
+    /// Word `k` is `mark(seq, k + 1)`.
+    words: [u64; 7],
+}
+
+impl Numbered for Frame {
+    fn numbered(i: u64) -> Self {
+        Self { seq: i, words: core::array::from_fn(|k| mark(i, k as u64 + 1)) }
+    }
+
+    fn number(&self) -> u64 {
+        self.seq
+    }
+
+    fn fields(&self) -> Vec<(String, u64)> {
+        let mut out = vec![("seq".to_owned(), self.seq)];
+        out.extend(self.words.iter().enumerate().map(|(k, w)| (format!("words[{k}]"), *w)));
+        out
+    }
+}
+
+impl Frame {
+    /// The frame as the eight payload words it occupies (`#[repr(C)]`:
+    /// `seq`, then `words`).
+    fn as_words(&self) -> [u64; 8] {
+        core::array::from_fn(|k| if k == 0 { self.seq } else { self.words[k - 1] })
+    }
+}
+
+/// 16 bytes of mixed widths, nested in [`Big`] (once as its header, three
+/// times in an array) and in [`Settings`].
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Stamp {
+    seq: u64,
+    check: u32,
+    flags: u16,
+    kind: u8,
+    tag: u8,
+}
+
+/// Salts a [`Stamp`] uses, from its base salt.
+const STAMP_SALTS: u64 = 5;
+
+impl Stamp {
+    /// The stamp of write `i` whose fields use salts `base..base + 5`.
+    #[expect(clippy::cast_possible_truncation, reason = "narrow fields keep the low bits of the mark on purpose")]
+    fn numbered(i: u64, base: u64) -> Self {
+        Self {
+            seq: mark(i, base),
+            check: mark(i, base + 1) as u32,
+            flags: mark(i, base + 2) as u16,
+            kind: mark(i, base + 3) as u8,
+            tag: mark(i, base + 4) as u8,
+        }
+    }
+
+    fn push_fields(&self, path: &str, out: &mut Vec<(String, u64)>) {
+        out.push((format!("{path}.seq"), self.seq));
+        out.push((format!("{path}.check"), self.check.into()));
+        out.push((format!("{path}.flags"), self.flags.into()));
+        out.push((format!("{path}.kind"), self.kind.into()));
+        out.push((format!("{path}.tag"), self.tag.into()));
+    }
+}
+
+/// One 64-byte row of [`Big`].
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Row {
+    serial: u32,
+    lane: u32,
+    cells: [u64; 7],
+}
+
+/// Salts a [`Row`] uses, from its base salt.
+const ROW_SALTS: u64 = 9;
+
+impl Row {
+    /// The row of write `i` whose fields use salts `base..base + 9`.
+    #[expect(clippy::cast_possible_truncation, reason = "narrow fields keep the low bits of the mark on purpose")]
+    fn numbered(i: u64, base: u64) -> Self {
+        Self {
+            serial: mark(i, base) as u32,
+            lane: mark(i, base + 1) as u32,
+            cells: core::array::from_fn(|k| mark(i, base + 2 + k as u64)),
+        }
+    }
+
+    fn push_fields(&self, path: &str, out: &mut Vec<(String, u64)>) {
+        out.push((format!("{path}.serial"), self.serial.into()));
+        out.push((format!("{path}.lane"), self.lane.into()));
+        out.extend(self.cells.iter().enumerate().map(|(k, c)| (format!("{path}.cells[{k}]"), *c)));
+    }
+}
+
+/// Rows of [`Big`].
+const BIG_ROWS: usize = 63;
+
+/// The 4 KiB value, made of nested derived structs and arrays of them: a
+/// write takes long enough that kills and stops land inside it.
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Big {
+    /// `header.seq` is the write number.
+    header: Stamp,
+    rows: [Row; BIG_ROWS],
+    trailer: [Stamp; 3],
+}
+
+impl Numbered for Big {
+    fn numbered(i: u64) -> Self {
+        let row_base = STAMP_SALTS;
+        let trailer_base = row_base + ROW_SALTS * BIG_ROWS as u64;
+        Self {
+            header: Stamp::numbered(i, 0),
+            rows: core::array::from_fn(|r| Row::numbered(i, row_base + ROW_SALTS * r as u64)),
+            trailer: core::array::from_fn(|t| Stamp::numbered(i, trailer_base + STAMP_SALTS * t as u64)),
+        }
+    }
+
+    fn number(&self) -> u64 {
+        self.header.seq
+    }
+
+    fn fields(&self) -> Vec<(String, u64)> {
+        let mut out = Vec::new();
+        self.header.push_fields("header", &mut out);
+        for (r, row) in self.rows.iter().enumerate() {
+            row.push_fields(&format!("rows[{r}]"), &mut out);
+        }
+        for (t, stamp) in self.trailer.iter().enumerate() {
+            stamp.push_fields(&format!("trailer[{t}]"), &mut out);
+        }
+        out
+    }
+}
+
+const _: () = assert!(size_of::<Frame>() == 64 && core::mem::offset_of!(Frame, words) == 8);
+const _: () = assert!(size_of::<Stamp>() == 16 && size_of::<Row>() == 64);
+const _: () = assert!(size_of::<Big>() == 4096);
+
+/// What is wrong with `value` if some field disagrees with its write
+/// number (a torn read): the first such field, what it holds and what it
+/// should; `None` if the value is whole.
+fn torn<T: Numbered>(value: &T) -> Option<String> {
+    let n = value.number();
+    let expected = T::numbered(n);
+    if *value == expected {
+        return None;
+    }
+    let differs = value.fields().into_iter().zip(expected.fields()).find(|(found, want)| found.1 != want.1);
+    Some(match differs {
+        Some(((path, found), (_, want))) => {
+            // A field holds `i` XOR a constant of its own, so this is the
+            // number of the write the field is from (in the field's width).
+            let from = n ^ found ^ want;
+            format!(
+                "the value says it is write #{n}, but its field {path} is {found:#x} where write #{n} has {want:#x} \
+                 (it is that field of write #{from}, in the field's width)"
+            )
+        }
+        None => format!("the value says it is write #{n} but differs from it"),
+    })
+}
+
+/// The write number of `value`; panics naming `when` and the first field
+/// that disagrees with it if any field does (a torn read).
+fn whole<T: Numbered>(value: &T, when: &str) -> u64 {
+    if let Some(why) = torn(value) {
+        panic!("{when}: torn read: {why}");
+    }
+    value.number()
+}
+
+/// What each D1 reader reports.
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct ReaderStats {
+    /// Reads of each value.
+    reads: u64,
+    /// Distinct frame values seen.
+    distinct_small: u64,
+    /// Distinct big values seen.
+    distinct_big: u64,
+    /// The longest pair of reads (big, then frame), in microseconds.
+    longest_us: u64,
+}
+
+// ---------------------------------------------------------------------------
+// Helpers
 
 /// A process's half of a start gate: announces itself by adding 1, then
 /// waits until the parent stores [`GO`].
@@ -103,6 +318,32 @@ fn open_gate(gate: &SharedInt, kids: &mut [Kid]) {
     gate.write(GO);
 }
 
+/// Waits for `kids` while `poll` keeps checking the shared state: `poll`
+/// runs every 50 µs until all have exited, each successfully, within
+/// [`CHILD_LIMIT`].
+fn poll_until_exited(mut kids: Vec<Kid>, what: &str, mut poll: impl FnMut()) {
+    let start = Instant::now();
+    let mut polls = 0u64;
+    while !kids.is_empty() {
+        poll();
+        polls += 1;
+        if polls.is_multiple_of(16) {
+            let mut i = 0;
+            while i < kids.len() {
+                match kids[i].has_exited() {
+                    Some(status) => {
+                        assert!(status.success(), "{what}: a child failed: {status}");
+                        kids.swap_remove(i);
+                    }
+                    None => i += 1,
+                }
+            }
+            assert!(start.elapsed() < CHILD_LIMIT, "{what}: the children did not finish within {CHILD_LIMIT:?}");
+        }
+        std::thread::sleep(Duration::from_micros(50));
+    }
+}
+
 /// Payload word `index` of segment `name`, read from its file.
 fn payload_word(name: &str, index: usize) -> u64 {
     let file = File::open(common::shm_path(name)).expect("open the segment file");
@@ -128,7 +369,7 @@ fn is_stopped(pid: u32) -> bool {
 
 /// Reads `shared`, asserting the read comes back within `limit`; returns
 /// the value and how long the read took.
-fn timed_read<T: shm_runtime::SharedState>(shared: &Shared<T>, limit: Duration) -> (T, Duration) {
+fn timed_read<T: SharedState>(shared: &Shared<T>, limit: Duration) -> (T, Duration) {
     let start = Instant::now();
     let value = shared.read();
     let took = start.elapsed();
@@ -156,6 +397,45 @@ fn median_max(sample: &mut [Duration]) -> (Duration, Duration) {
 }
 
 // ---------------------------------------------------------------------------
+// The wholeness check itself
+
+/// For each 8-byte word of `T` (the unit the cell copies atomically),
+/// patches that word of a stored write 5 with the word write 6 stores
+/// there (through the segment files) and asserts that [`torn`] reports the
+/// read; returns how many words were tried.
+fn every_mixed_word_is_noticed<T: Numbered>() -> usize {
+    let five = Shared::<T>::create_sharedobject(&T::numbered(5)).expect("create write 5");
+    let six = Shared::<T>::create_sharedobject(&T::numbered(6)).expect("create write 6");
+    let names = [five.name(), six.name()].map(ToString::to_string);
+    let [name_five, name_six] = &names;
+    assert_eq!(torn(&five.read()), None, "{}: write 5 as stored", T::TYPE_NAME);
+    // Freshly created, so the value is in slot 0.
+    let data = seq_word::<T>(0) + 2;
+    let words = size_of::<T>() / 8;
+    for k in 0..words {
+        let (mine, theirs) = (payload_word(name_five, data + k), payload_word(name_six, data + k));
+        assert_ne!(mine, theirs, "{}: word {k} is the same in writes 5 and 6", T::TYPE_NAME);
+        patch_word(name_five, data + k, theirs);
+        assert!(torn(&five.read()).is_some(), "{}: word {k} of write 6 in write 5 went unnoticed", T::TYPE_NAME);
+        patch_word(name_five, data + k, mine);
+    }
+    assert_eq!(whole(&five.read(), "after restoring every word"), 5);
+    five.cleanup().expect("cleanup");
+    six.cleanup().expect("cleanup");
+    assert_removed(&names);
+    words
+}
+
+/// The check every other test relies on: a [`Frame`] or [`Big`] read
+/// with any one of its words from another write is reported torn.
+#[test]
+fn wholeness_check_notices_any_word_from_another_write() {
+    let frame = every_mixed_word_is_noticed::<Frame>();
+    let big = every_mixed_word_is_noticed::<Big>();
+    assert_eq!((frame, big), (8, 512));
+}
+
+// ---------------------------------------------------------------------------
 // D1, D7: one writer process, two reader processes
 
 /// Writes the writer makes at most.
@@ -171,20 +451,21 @@ const D1_READERS: usize = 2;
 /// Fewest distinct values each reader must see of each object.
 const D1_MIN_DISTINCT: u64 = 100;
 
-/// One child writes `[i; 8]` for i = 1, 2, ... as fast as it can, 10^6
-/// times or for 3 s, and `[i; 512]` after every eighth (and the last) of
-/// those writes, while two reader children read both objects
-/// continuously. Every read is whole, never older than the one
-/// before, and a small value read after a big one is never older than it
-/// (the writer wrote the small one first). Both readers see many distinct
-/// values, and after the parent stops them their last reads are exactly
-/// the writer's last value.
+/// One child writes the [`Frame`] of write i = 1, 2, ... as fast as it
+/// can, 10^6 times or for 3 s, and the [`Big`] of i after every eighth
+/// (and the last) of those writes, while two reader children read both
+/// objects continuously. Every read is whole (every field of every nested
+/// struct from one write), never older than the one before, and a frame
+/// read after a big value is never older than it (the writer wrote the
+/// frame first). Both readers see many distinct values, and after the
+/// parent stops them their last reads are exactly the writer's last
+/// value.
 #[test]
 fn d1_d7_one_writer_two_readers() {
     const TEST: &str = "d1_d7_one_writer_two_readers";
     if let Some(role) = common::role() {
-        let small = Shared::<Small>::load_sharedobject(&handle_from(VAR_A)).expect("child opens the small value");
-        let big = Shared::<Big>::load_sharedobject(&handle_from(VAR_B)).expect("child opens the big value");
+        let small = Frame::load_sharedobject(&handle_from(VAR_A)).expect("child opens the frame");
+        let big = Big::load_sharedobject(&handle_from(VAR_B)).expect("child opens the big value");
         let gate = SharedInt::load_sharedobject(&handle_from(VAR_GATE)).expect("child opens the gate");
         if role == "writer" {
             d1_writer(&small, &big, &gate);
@@ -194,14 +475,12 @@ fn d1_d7_one_writer_two_readers() {
         }
         return;
     }
-    let small = Shared::<Small>::create_zeroed().expect("create the small value");
-    let big = Shared::<Big>::create_zeroed().expect("create the big value");
+    let small = Frame::create_sharedobject(&Frame::numbered(0)).expect("create the frame");
+    let big = Big::create_sharedobject(&Big::numbered(0)).expect("create the big value");
     let gate = SharedInt::create_sharedobject(0).expect("create the gate");
     // 0 while the readers read; then the writer's last write number.
     let stop = Shared::<u64>::create_zeroed().expect("create the stop word");
-    // Per reader: reads, distinct small values, distinct big values, and
-    // the longest pair of reads in microseconds.
-    let stats = Shared::<[[u64; 4]; D1_READERS]>::create_zeroed().expect("create the statistics");
+    let stats = Shared::<[ReaderStats; D1_READERS]>::create_zeroed().expect("create the statistics");
     let names = [small.name(), big.name(), gate.name(), stop.name(), stats.name()].map(ToString::to_string);
     let envs = [
         env(VAR_A, &small.handle()),
@@ -226,20 +505,22 @@ fn d1_d7_one_writer_two_readers() {
     for kid in kids {
         kid.expect_success();
     }
-    for (k, [reads, distinct_small, distinct_big, longest_us]) in stats.read().iter().enumerate() {
+    for (k, s) in stats.read().iter().enumerate() {
         assert!(
-            *distinct_small >= D1_MIN_DISTINCT && *distinct_big >= D1_MIN_DISTINCT,
-            "reader {k} saw only {distinct_small} small and {distinct_big} big values in {reads} reads"
+            s.distinct_small >= D1_MIN_DISTINCT && s.distinct_big >= D1_MIN_DISTINCT,
+            "reader {k} saw only {} frames and {} big values in {} reads",
+            s.distinct_small,
+            s.distinct_big,
+            s.reads
         );
         eprintln!(
-            "D1/D7: reader {k}: {reads} reads of each value, {distinct_small} distinct small, \
-             {distinct_big} distinct big; longest big-then-small read pair {longest_us} µs"
+            "D1/D7: reader {k}: {} reads of each value, {} distinct frames, {} distinct big values; longest \
+             big-then-frame read pair {} µs",
+            s.reads, s.distinct_small, s.distinct_big, s.longest_us
         );
     }
     let big_writes = last / D1_BIG_EVERY + 1;
-    eprintln!(
-        "D1/D7: the writer wrote the small value {last} times and the big one {big_writes} times in {wrote_for:?}"
-    );
+    eprintln!("D1/D7: the writer wrote the frame {last} times and the big value {big_writes} times in {wrote_for:?}");
     small.cleanup().expect("cleanup");
     big.cleanup().expect("cleanup");
     gate.cleanup().expect("cleanup");
@@ -248,30 +529,30 @@ fn d1_d7_one_writer_two_readers() {
     assert_removed(&names);
 }
 
-/// The D1 writer: `[i; 8]` for i = 1, 2, ..., and `[i; 512]` after every
-/// [`D1_BIG_EVERY`]th of those writes and after the last.
-fn d1_writer(small: &Shared<Small>, big: &Shared<Big>, gate: &SharedInt) {
+/// The D1 writer: the frame of i = 1, 2, ..., and the big value of i
+/// after every [`D1_BIG_EVERY`]th of those writes and after the last.
+fn d1_writer(small: &Shared<Frame>, big: &Shared<Big>, gate: &SharedInt) {
     join_gate(gate);
     let start = Instant::now();
     let mut i = 0;
     while i < D1_WRITES && (!i.is_multiple_of(256) || start.elapsed() < D1_TIME) {
         i += 1;
-        small.write(&[i; 8]).expect("write the small value");
+        small.write(&Frame::numbered(i)).expect("write the frame");
         if i.is_multiple_of(D1_BIG_EVERY) {
-            big.write(&[i; BIG_WORDS]).expect("write the big value");
+            big.write(&Big::numbered(i)).expect("write the big value");
         }
     }
-    big.write(&[i; BIG_WORDS]).expect("write the big value");
-    eprintln!("D1/D7 writer: {i} writes of the small value in {:?}", start.elapsed());
+    big.write(&Big::numbered(i)).expect("write the big value");
+    eprintln!("D1/D7 writer: {i} writes of the frame in {:?}", start.elapsed());
 }
 
 /// A D1 reader: reads both values until the parent stores the writer's
 /// last write number in the stop word, then checks its last reads are
 /// exactly that and publishes its statistics.
-fn d1_reader(index: usize, small: &Shared<Small>, big: &Shared<Big>, gate: &SharedInt) {
+fn d1_reader(index: usize, small: &Shared<Frame>, big: &Shared<Big>, gate: &SharedInt) {
     let stop = Shared::<u64>::load_sharedobject(&handle_from(VAR_STOP)).expect("reader opens the stop word");
-    let stats =
-        Shared::<[[u64; 4]; D1_READERS]>::load_sharedobject(&handle_from(VAR_STATS)).expect("reader opens the stats");
+    let stats = Shared::<[ReaderStats; D1_READERS]>::load_sharedobject(&handle_from(VAR_STATS))
+        .expect("reader opens the stats");
     join_gate(gate);
     let start = Instant::now();
     let (mut last_small, mut last_big) = (0, 0);
@@ -287,26 +568,27 @@ fn d1_reader(index: usize, small: &Shared<Small>, big: &Shared<Big>, gate: &Shar
         }
         let began = Instant::now();
         let b = whole(&big.read(), "big value");
-        let s = whole(&small.read(), "small value");
+        let s = whole(&small.read(), "frame");
         longest = longest.max(began.elapsed());
         assert!(b >= last_big, "reader {index}: the big value went back from {last_big} to {b}");
-        assert!(s >= last_small, "reader {index}: the small value went back from {last_small} to {s}");
-        assert!(s >= b, "reader {index}: read small {s} after big {b}, but the writer wrote small {b} first");
+        assert!(s >= last_small, "reader {index}: the frame went back from {last_small} to {s}");
+        assert!(s >= b, "reader {index}: read frame {s} after big {b}, but the writer wrote frame {b} first");
         distinct_big += u64::from(b != last_big);
         distinct_small += u64::from(s != last_small);
         (last_small, last_big) = (s, b);
         reads += 1;
     };
-    assert_eq!(whole(&small.read(), "final small"), last, "reader {index}: final small value");
+    assert_eq!(small.read(), Frame::numbered(last), "reader {index}: final frame");
     assert_eq!(whole(&big.read(), "final big"), last, "reader {index}: final big value");
     let longest_us = u64::try_from(longest.as_micros()).unwrap_or(u64::MAX);
-    stats.update(|s| s[index] = [reads, distinct_small, distinct_big, longest_us]).expect("publish the statistics");
+    let mine = ReaderStats { reads, distinct_small, distinct_big, longest_us };
+    stats.update(|s| s[index] = mine).expect("publish the statistics");
 }
 
 // ---------------------------------------------------------------------------
 // D3, D4: a writer killed or stopped mid-write
 
-/// Child role shared by D3 and D4: writes `[i; 512]` for i = 1, 2, ... to
+/// Child role shared by D3 and D4: writes the [`Big`] of i = 1, 2, ... to
 /// the value in [`VAR_A`] (or to one it creates under [`VAR_NAME`],
 /// announcing its handle in [`VAR_HANDLE_OUT`]) as fast as it can,
 /// storing `i` in the counter in [`VAR_COUNTER`] after each completed
@@ -316,12 +598,12 @@ fn indexed_writer() {
     let stop = std::env::var_os(VAR_STOP)
         .map(|_| SharedBool::load_sharedobject(&handle_from(VAR_STOP)).expect("writer opens the stop flag"));
     let big = if let Ok(name) = std::env::var(VAR_NAME) {
-        let big = Shared::<Big>::create_named(&name, &[0; BIG_WORDS]).expect("writer creates the value");
+        let big = Big::create_named(&name, &Big::numbered(0)).expect("writer creates the value");
         let out = SharedString::load_sharedobject(&handle_from(VAR_HANDLE_OUT)).expect("writer opens the handle slot");
         out.write(&big.handle().to_string()).expect("announce the handle");
         big
     } else {
-        Shared::<Big>::load_sharedobject(&handle_from(VAR_A)).expect("writer opens the value")
+        Big::load_sharedobject(&handle_from(VAR_A)).expect("writer opens the value")
     };
     let start = Instant::now();
     let mut i = 0u64;
@@ -330,7 +612,7 @@ fn indexed_writer() {
         if i.is_multiple_of(1024) {
             assert!(start.elapsed() < ORPHAN_LIMIT, "writer was never stopped");
         }
-        big.write(&[i; BIG_WORDS]).expect("writer writes");
+        big.write(&Big::numbered(i)).expect("writer writes");
         counter.write(i64::try_from(i).expect("small"));
     }
 }
@@ -360,12 +642,13 @@ fn cell_state(name: &str) -> (u64, bool) {
 
 const D3_ROUNDS: u32 = 20;
 
-/// 20 rounds: a child writes `[i; 512]` in a tight loop and is killed
-/// with `SIGKILL` 0.1 to 5 ms in, then reaped. In even rounds the parent created the
-/// value; in odd rounds the killed child did (the parent opened it through
-/// the handle the child announced, and removes the name afterwards). A
-/// read then returns promptly a whole value that is the last or the
-/// next-to-last write; a `write` and an `update` succeed promptly (the
+/// 20 rounds: a child writes the [`Big`] of i = 1, 2, ... in a tight loop
+/// and is killed with `SIGKILL` 0.1 to 5 ms in, then reaped. In even
+/// rounds the parent created the value; in odd rounds the killed child did
+/// (the parent opened it through the handle the child announced, and
+/// removes the name afterwards). A read then returns promptly a whole
+/// value (every field of every nested struct from one write) that is the
+/// last or the next-to-last write; a `write` and an `update` succeed promptly (the
 /// dead writer's lock is taken over, its half-written copy rewritten) and
 /// read back. At least one writer must die holding the writer lock.
 #[test]
@@ -376,7 +659,7 @@ fn d3_writer_sigkill_20_rounds_struct() {
         indexed_writer();
         return;
     }
-    let own = Shared::<Big>::create_zeroed().expect("create the value");
+    let own = Big::create_sharedobject(&Big::numbered(0)).expect("create the value");
     let counter = SharedInt::create_sharedobject(0).expect("create the counter");
     let handle_slot = SharedString::create_sharedobject(512).expect("create the handle slot");
     let names = [own.name(), counter.name(), handle_slot.name()].map(ToString::to_string);
@@ -402,7 +685,7 @@ fn d3_writer_sigkill_20_rounds_struct() {
                 Some(handle_slot.read().expect("read the handle slot")).filter(|t| !t.is_empty())
             });
             let handle: Handle = text.parse().unwrap_or_else(|e| panic!("round {round}: {e}"));
-            Shared::<Big>::load_sharedobject(&handle).expect("open the child's value")
+            Big::load_sharedobject(&handle).expect("open the child's value")
         });
         let big = opened.as_ref().unwrap_or(&own);
         let name = big.name().to_string();
@@ -429,7 +712,7 @@ fn d3_writer_sigkill_20_rounds_struct() {
         // live holder is waited for.
         let marker = 1_000_000_000 + u64::from(round) * 10;
         let start = Instant::now();
-        big.write(&[marker; BIG_WORDS]).expect("write after the writer was killed");
+        big.write(&Big::numbered(marker)).expect("write after the writer was killed");
         let took = start.elapsed();
         slowest[1] = slowest[1].max(took);
         assert!(took < Duration::from_secs(1), "round {round}: the write took {took:?}");
@@ -437,8 +720,8 @@ fn d3_writer_sigkill_20_rounds_struct() {
         let start = Instant::now();
         let old = big
             .update(|v| {
-                let old = v[0];
-                *v = [old + 1; BIG_WORDS];
+                let old = v.number();
+                *v = Big::numbered(old + 1);
                 old
             })
             .expect("update");
@@ -478,11 +761,11 @@ const D4_READ_TIME: Duration = Duration::from_millis(200);
 /// (which a stable value never reaches).
 const D4_READ_BOUND: Duration = Duration::from_secs(1);
 
-/// A child writes `[i; 512]` in a loop and is stopped with `SIGSTOP`,
-/// three times. While it is stopped, reads (from the parent's main
-/// thread, and from a second thread while the first waits for the lock)
-/// come back promptly, always whole and always the same value (the last
-/// or next-to-last write). If the stopped child holds the writer lock,
+/// A child writes the [`Big`] of i = 1, 2, ... in a loop and is stopped
+/// with `SIGSTOP`, three times. While it is stopped, reads (from the
+/// parent's main thread, and from a second thread while the first waits
+/// for the lock) come back promptly, always whole and always the same
+/// value (the last or next-to-last write). If the stopped child holds the writer lock,
 /// the parent's `write` and `update` wait a bounded time and fail with
 /// `LockTimeout` naming it, changing nothing; if not, they succeed. After
 /// `SIGCONT` the child makes progress again; at the end it stops cleanly
@@ -495,7 +778,7 @@ fn d4_writer_sigstop_struct() {
         indexed_writer();
         return;
     }
-    let big = Shared::<Big>::create_zeroed().expect("create the value");
+    let big = Big::create_sharedobject(&Big::numbered(0)).expect("create the value");
     let counter = SharedInt::create_sharedobject(0).expect("create the counter");
     let stop = SharedBool::create_sharedobject(false).expect("create the stop flag");
     let name = big.name().to_string();
@@ -535,7 +818,7 @@ fn d4_writer_sigstop_struct() {
             assert_eq!(holder, 0, "{when}: lock word is neither free nor the writer's pid");
             assert!(!odd, "{when}: a copy is mid-write but nobody holds the lock");
             let marker = u64::MAX - u64::from(cycle);
-            big.write(&[marker; BIG_WORDS]).expect("write while the stopped writer holds no lock");
+            big.write(&Big::numbered(marker)).expect("write while the stopped writer holds no lock");
             assert_eq!(whole(&timed_read(&big, PROMPT).0, &when), marker);
         }
 
@@ -591,10 +874,10 @@ fn d4_refused_writes(
             sample
         });
         let start = Instant::now();
-        let write = big.write(&[u64::MAX; BIG_WORDS]);
+        let write = big.write(&Big::numbered(u64::MAX));
         let write_took = start.elapsed();
         let start = Instant::now();
-        let update = big.update(|v| v[0] = u64::MAX);
+        let update = big.update(|v| *v = Big::numbered(u64::MAX));
         let update_took = start.elapsed();
         done.store(true, std::sync::atomic::Ordering::Relaxed);
         latencies.extend(reader.join().expect("the reading thread"));
@@ -617,81 +900,315 @@ fn d4_refused_writes(
 // update: two processes, no lost update
 
 /// Updates each child makes.
-const UPDATES: u64 = 100_000;
+const UPDATES: u32 = 100_000;
 
-/// One update: element 0 counts the updates, element `k` grows by `k + 1`
-/// each time, so a consistent value has `v[k] == (k + 1) * v[0]`.
-fn bump(v: &mut Small) {
-    check_consistent(v, "inside update");
-    v[0] += 1;
-    for (k, x) in v.iter_mut().enumerate().skip(1) {
-        *x = x.wrapping_add(k as u64 + 1);
-    }
+/// What the two updaters count. Consistent when `by[0] + by[1] == total`,
+/// `sum == 1 + 2 + ... + total`, `last` is 0 exactly when `total` is (and
+/// otherwise 1 or 2), and `switches < total` (or both are 0).
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Counters {
+    /// Updates made, by both updaters.
+    total: u64,
+    /// 1 + 2 + ... + `total`: each update adds the new total.
+    sum: u64,
+    /// Updates made by updater 0 and by updater 1.
+    by: [u32; 2],
+    /// 1 + the index of the updater that made the last update; 0 before
+    /// any.
+    last: u32,
+    /// Updates made by the other updater than the update before.
+    switches: u32,
 }
 
-/// Asserts `v[k] == (k + 1) * v[0]` for every `k`.
-fn check_consistent(v: &Small, when: &str) {
-    for (k, x) in v.iter().enumerate() {
-        assert_eq!(*x, (k as u64 + 1) * v[0], "{when}: inconsistent value {v:?}");
-    }
+/// Updater `me`'s update after its own `done` earlier ones: checks that
+/// the value it is handed is consistent and holds exactly those `done`,
+/// then counts one more.
+fn bump(c: &mut Counters, me: u32, done: u32) {
+    check_consistent(c, "inside update");
+    let mine = &mut c.by[me as usize];
+    assert_eq!(*mine, done, "updater {me}: its own earlier updates were lost");
+    *mine += 1;
+    c.total += 1;
+    c.sum += c.total;
+    c.switches += u32::from(c.last != 0 && c.last != me + 1);
+    c.last = me + 1;
+}
+
+/// Asserts that `c` is consistent (see [`Counters`]).
+fn check_consistent(c: &Counters, when: &str) {
+    let consistent = u64::from(c.by[0]) + u64::from(c.by[1]) == c.total
+        && c.sum == c.total.wrapping_mul(c.total.wrapping_add(1)) / 2
+        && (c.last == 0) == (c.total == 0)
+        && c.last <= 2
+        && u64::from(c.switches) < c.total.max(1);
+    assert!(consistent, "{when}: inconsistent counters {c:?}");
 }
 
 /// Two child processes, started together through a gate, each make
-/// 100,000 `update`s that add 1 to element 0 and `k + 1` to element `k` of
-/// one `Shared<[u64; 8]>`, checking inside each update that the value they
-/// were handed is consistent. Meanwhile the parent reads: every value
-/// consistent, element 0 never going back. At the end element 0 is
-/// exactly 200,000 and the rest match.
+/// 100,000 `update`s of one [`Counters`], checking inside each update that
+/// the value they were handed is consistent and holds exactly their own
+/// earlier updates. Meanwhile the parent reads: every value consistent,
+/// no counter ever going back. At the end the counts are exact: 200,000
+/// in all, 100,000 each, the sum `200,000 * 200,001 / 2`.
 #[test]
 fn update_two_processes_100000_each() {
     const TEST: &str = "update_two_processes_100000_each";
     if let Some(role) = common::role() {
-        assert_eq!(role, "updater", "unknown role");
-        let shared = Shared::<Small>::load_sharedobject(&handle_from(VAR_A)).expect("child opens the value");
+        let me: u32 = role.strip_prefix("updater-").and_then(|i| i.parse().ok()).expect("role updater-<0 or 1>");
+        let shared = Counters::load_sharedobject(&handle_from(VAR_A)).expect("child opens the counters");
         let gate = SharedInt::load_sharedobject(&handle_from(VAR_GATE)).expect("child opens the gate");
         join_gate(&gate);
         let start = Instant::now();
-        for _ in 0..UPDATES {
-            shared.update(bump).expect("update");
+        for done in 0..UPDATES {
+            shared.update(|c| bump(c, me, done)).expect("update");
         }
-        eprintln!("update: one child's {UPDATES} updates took {:?}", start.elapsed());
+        eprintln!("update: child {me}'s {UPDATES} updates took {:?}", start.elapsed());
         return;
     }
-    let shared = Shared::<Small>::create_zeroed().expect("create the value");
+    let shared = Counters::create_sharedobject_zeroed().expect("create the counters");
     let gate = SharedInt::create_sharedobject(0).expect("create the gate");
     let names = [shared.name(), gate.name()].map(ToString::to_string);
     let envs = [env(VAR_A, &shared.handle()), env(VAR_GATE, &gate.handle())];
-    let mut kids = vec![Kid::spawn(TEST, "updater", &envs), Kid::spawn(TEST, "updater", &envs)];
+    let mut kids = vec![Kid::spawn(TEST, "updater-0", &envs), Kid::spawn(TEST, "updater-1", &envs)];
     open_gate(&gate, &mut kids);
     let start = Instant::now();
-    let (mut reads, mut last, mut changes) = (0u64, 0u64, 0u64);
-    while !kids.is_empty() {
-        let value = shared.read();
-        check_consistent(&value, "parent read");
-        assert!(value[0] >= last, "element 0 went back from {last} to {}", value[0]);
-        changes += u64::from(value[0] != last);
-        last = value[0];
+    let (mut reads, mut changes) = (0u64, 0u64);
+    let mut last = shared.read();
+    poll_until_exited(kids, "update", || {
+        let c = shared.read();
+        check_consistent(&c, "parent read");
+        assert!(
+            c.total >= last.total && c.by[0] >= last.by[0] && c.by[1] >= last.by[1],
+            "the counters went back from {last:?} to {c:?}"
+        );
+        changes += u64::from(c.total != last.total);
+        last = c;
         reads += 1;
-        if reads.is_multiple_of(16) {
-            let mut i = 0;
-            while i < kids.len() {
-                match kids[i].has_exited() {
-                    Some(status) => {
-                        assert!(status.success(), "an updater failed: {status}");
-                        kids.swap_remove(i);
-                    }
-                    None => i += 1,
-                }
-            }
-            assert!(start.elapsed() < CHILD_LIMIT, "the updaters did not finish within {CHILD_LIMIT:?}");
-        }
-        std::thread::sleep(Duration::from_micros(50));
-    }
+    });
     let took = start.elapsed();
-    let value = shared.read();
-    check_consistent(&value, "final");
-    assert_eq!(value[0], 2 * UPDATES, "updates were lost: {value:?}");
-    eprintln!("update: 2 x {UPDATES} updates in {took:?}; the parent's {reads} reads saw {changes} changes");
+    let c = shared.read();
+    check_consistent(&c, "final");
+    let total = 2 * u64::from(UPDATES);
+    assert_eq!((c.total, c.sum, c.by), (total, total * (total + 1) / 2, [UPDATES; 2]), "updates were lost: {c:?}");
+    eprintln!(
+        "update: 2 x {UPDATES} updates in {took:?}, {} switches between the updaters; the parent's {reads} reads \
+         saw {changes} changes",
+        c.switches
+    );
+    shared.cleanup().expect("cleanup");
+    gate.cleanup().expect("cleanup");
+    assert_removed(&names);
+}
+
+// ---------------------------------------------------------------------------
+// Per-field access: `read_field` and `write_field` across processes
+
+/// A struct whose fields are read and written alone: a nested derived
+/// struct, a float, two counters, an array and narrow fields.
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+struct Settings {
+    origin: Stamp,
+    gain: f64,
+    /// Counted up by the child `left` in the second phase.
+    left: u64,
+    /// Counted up by the child `right` in the second phase.
+    right: u64,
+    limits: [i32; 2],
+    mode: u16,
+    level: i8,
+    armed: Flag,
+    label: [u8; 4],
+}
+
+/// The value the settings are created with.
+const SETTINGS: Settings = Settings {
+    origin: Stamp { seq: 1, check: 2, flags: 3, kind: 4, tag: 5 },
+    gain: 1.0,
+    left: 0,
+    right: 0,
+    limits: [-1, 1],
+    mode: 7,
+    level: 0,
+    armed: Flag::new(false),
+    label: *b"init",
+};
+
+/// Field steps of the first phase: one field each, made by a child
+/// process in even steps and by the parent in odd ones.
+const FIELD_STEPS: usize = 6;
+/// `write_field`s each child makes in the second phase.
+const FIELD_WRITES: u64 = 20_000;
+
+/// Applies field step `step` to `s`; returns the name of the field it
+/// changes.
+fn apply_step(step: usize, s: &mut Settings) -> &'static str {
+    match step {
+        0 => {
+            s.origin = Stamp::numbered(0x5eed, 1000);
+            "origin"
+        }
+        1 => {
+            s.limits = [-40, 85];
+            "limits"
+        }
+        2 => {
+            s.gain = -2.5;
+            "gain"
+        }
+        3 => {
+            s.level = -3;
+            "level"
+        }
+        4 => {
+            s.armed = Flag::new(true);
+            "armed"
+        }
+        5 => {
+            s.label = *b"done";
+            "label"
+        }
+        _ => panic!("no field step {step}"),
+    }
+}
+
+/// The settings after the first `steps` field steps.
+fn settings_after(steps: usize) -> Settings {
+    let mut s = SETTINGS;
+    for step in 0..steps {
+        apply_step(step, &mut s);
+    }
+    s
+}
+
+/// Makes field step `step` in `shared` with `write_field`, taking the new
+/// value of the field from `s` (to which the step was applied).
+fn write_step(shared: &Shared<Settings>, step: usize, s: &Settings) {
+    let result = match step {
+        0 => shared.write_field(|f| f.origin, &s.origin),
+        1 => shared.write_field(|f| f.limits, &s.limits),
+        2 => shared.write_field(|f| f.gain, &s.gain),
+        3 => shared.write_field(|f| f.level, &s.level),
+        4 => shared.write_field(|f| f.armed, &s.armed),
+        5 => shared.write_field(|f| f.label, &s.label),
+        _ => panic!("no field step {step}"),
+    };
+    result.unwrap_or_else(|e| panic!("field step {step}: {e}"));
+}
+
+/// Asserts that every field of `shared` read alone with `read_field`, and
+/// the whole value read with `read`, are those of `expected`.
+fn check_fields(shared: &Shared<Settings>, expected: &Settings, when: &str) {
+    let alone = Settings {
+        origin: shared.read_field(|f| f.origin),
+        gain: shared.read_field(|f| f.gain),
+        left: shared.read_field(|f| f.left),
+        right: shared.read_field(|f| f.right),
+        limits: shared.read_field(|f| f.limits),
+        mode: shared.read_field(|f| f.mode),
+        level: shared.read_field(|f| f.level),
+        armed: shared.read_field(|f| f.armed),
+        label: shared.read_field(|f| f.label),
+    };
+    assert_eq!(alone, *expected, "{when}: the fields read alone");
+    assert_eq!(shared.read(), *expected, "{when}: the whole value");
+}
+
+/// A second-phase child: counts its own field (`left` or `right`) from 1
+/// to [`FIELD_WRITES`] with `write_field`, reading it back alone after
+/// each write; the other child's field, read alone, never goes back.
+fn count_field(shared: &Shared<Settings>, left: bool) {
+    let mut other_last = 0;
+    for i in 1..=FIELD_WRITES {
+        let (mine, other) = if left {
+            shared.write_field(|f| f.left, &i).expect("write_field left");
+            (shared.read_field(|f| f.left), shared.read_field(|f| f.right))
+        } else {
+            shared.write_field(|f| f.right, &i).expect("write_field right");
+            (shared.read_field(|f| f.right), shared.read_field(|f| f.left))
+        };
+        assert_eq!(mine, i, "left {left}: its own field after write {i}");
+        assert!(other >= other_last, "left {left}: the other field went back from {other_last} to {other}");
+        assert!(other <= FIELD_WRITES, "left {left}: the other field is {other}, never written");
+        other_last = other;
+    }
+}
+
+/// Per-field access across processes, in two phases. First, six steps
+/// each change one field of a [`Settings`] with `write_field`: a nested
+/// [`Stamp`], an `f64`, a [`Flag`], ... Child processes make the even
+/// steps, the parent the odd ones. Before and after its step a child
+/// checks every field (each read alone with `read_field`, and the whole
+/// value) against what the steps so far make, so it sees the parent's
+/// field writes; after each step the parent checks every field the same
+/// way: the changed field reads back, the others are unchanged. Then two
+/// children, started together, each count their own `u64` field up to
+/// 20,000 with `write_field`, reading it back alone each time, while the
+/// parent reads the whole value: the other fields never change and the
+/// counters never go back. Both counters end exactly at 20,000: no field
+/// write undid the other process's.
+#[test]
+fn fields_written_alone_across_processes() {
+    const TEST: &str = "fields_written_alone_across_processes";
+    if let Some(role) = common::role() {
+        let shared = Settings::load_sharedobject(&handle_from(VAR_A)).expect("child opens the settings");
+        if let Some(step) = role.strip_prefix("step-") {
+            let step = step.parse().expect("role step-<n>");
+            let mut expected = settings_after(step);
+            check_fields(&shared, &expected, &format!("child, before step {step}"));
+            let field = apply_step(step, &mut expected);
+            write_step(&shared, step, &expected);
+            check_fields(&shared, &expected, &format!("child, after step {step} ({field})"));
+        } else {
+            assert!(role == "left" || role == "right", "unknown role {role}");
+            let gate = SharedInt::load_sharedobject(&handle_from(VAR_GATE)).expect("child opens the gate");
+            join_gate(&gate);
+            count_field(&shared, role == "left");
+        }
+        return;
+    }
+    let shared = Settings::create_sharedobject(&SETTINGS).expect("create the settings");
+    let gate = SharedInt::create_sharedobject(0).expect("create the gate");
+    let names = [shared.name(), gate.name()].map(ToString::to_string);
+    let envs = [env(VAR_A, &shared.handle()), env(VAR_GATE, &gate.handle())];
+
+    let mut expected = SETTINGS;
+    for step in 0..FIELD_STEPS {
+        let field = if step % 2 == 0 {
+            Kid::spawn(TEST, &format!("step-{step}"), &envs).expect_success();
+            apply_step(step, &mut expected)
+        } else {
+            let field = apply_step(step, &mut expected);
+            write_step(&shared, step, &expected);
+            field
+        };
+        check_fields(&shared, &expected, &format!("parent, after step {step} ({field})"));
+    }
+    assert_eq!(expected, settings_after(FIELD_STEPS));
+
+    let mut kids = vec![Kid::spawn(TEST, "left", &envs), Kid::spawn(TEST, "right", &envs)];
+    open_gate(&gate, &mut kids);
+    let start = Instant::now();
+    let (mut last, mut reads) = (expected, 0u64);
+    poll_until_exited(kids, "field counters", || {
+        let value = shared.read();
+        assert_eq!(
+            value,
+            Settings { left: value.left, right: value.right, ..expected },
+            "a field nobody wrote changed"
+        );
+        assert!(value.left >= last.left && value.right >= last.right, "a counter went back: {last:?} to {value:?}");
+        assert!(value.left <= FIELD_WRITES && value.right <= FIELD_WRITES, "a counter ran past: {value:?}");
+        last = value;
+        reads += 1;
+    });
+    let took = start.elapsed();
+    check_fields(&shared, &Settings { left: FIELD_WRITES, right: FIELD_WRITES, ..expected }, "at the end");
+    eprintln!(
+        "fields: {FIELD_STEPS} single-field steps, then 2 x {FIELD_WRITES} write_field calls in {took:?}; the \
+         parent's {reads} reads saw no other field change"
+    );
     shared.cleanup().expect("cleanup");
     gate.cleanup().expect("cleanup");
     assert_removed(&names);
@@ -721,37 +1238,37 @@ const WRAP_MID: WrapStart =
 /// the wrap: the very first write wraps everything.
 const WRAP_NOW: WrapStart = WrapStart { current: u64::MAX, seq: [u64::MAX - 1, u64::MAX - 1], in_slot1: true };
 
-/// Value the D6 objects are created with.
-const D6_INITIAL: Small = [0; 8];
-/// What the parent stores in the copy nobody points at: a read of it
-/// would show.
-const D6_STALE: Small = [0xdead_beef; 8];
+/// What the parent stores in the copy nobody points at: not a whole
+/// frame (its words are not made from its `seq`), so a read of it would
+/// show.
+const D6_STALE: Frame = Frame { seq: 0xdead_beef, words: [0xdead_beef; 7] };
 
-/// Sets the cell of `name` (a `Shared<Small>` holding [`D6_INITIAL`] in
-/// slot 0, untouched by any other process) to `start` by writing its file.
+/// Sets the cell of `name` (a `Shared<Frame>` holding the frame of write 0
+/// in slot 0, untouched by any other process) to `start` by writing its
+/// file.
 fn patch_near_wrap(name: &str, start: &WrapStart) {
-    let data = |slot: usize| seq_word::<Small>(slot) + 2;
+    let data = |slot: usize| seq_word::<Frame>(slot) + 2;
     let (live, stale) = if start.in_slot1 { (1, 0) } else { (0, 1) };
-    for (k, v) in D6_INITIAL.iter().enumerate() {
+    for (k, v) in Frame::numbered(0).as_words().iter().enumerate() {
         patch_word(name, data(live) + k, *v);
     }
-    for (k, v) in D6_STALE.iter().enumerate() {
+    for (k, v) in D6_STALE.as_words().iter().enumerate() {
         patch_word(name, data(stale) + k, *v);
     }
     for slot in 0..2 {
         assert_eq!(start.seq[slot] & 1, 0, "a complete copy has an even sequence word");
-        patch_word(name, seq_word::<Small>(slot), start.seq[slot]);
-        patch_word(name, seq_word::<Small>(slot) + 1, size_of::<Small>() as u64);
+        patch_word(name, seq_word::<Frame>(slot), start.seq[slot]);
+        patch_word(name, seq_word::<Frame>(slot) + 1, size_of::<Frame>() as u64);
     }
     assert_eq!(usize::from(start.current & 1 == 1), live, "current points at the live copy");
     patch_word(name, CURRENT_WORD, start.current);
 }
 
-/// Two `Shared<[u64; 8]>` with their cells' counters patched (through the
+/// Two `Shared<Frame>` with their cells' counters patched (through the
 /// segment file, before any other process opens them) to just below
 /// `u64::MAX`: one wrapping mid-run, one at the first write (its value in
-/// slot 1, `current` odd). A writer child writes `[i; 8]` to both for i =
-/// 1..=10,000, pausing briefly between writes, while a reader child reads
+/// slot 1, `current` odd). A writer child writes the frame of i to both
+/// for i = 1..=10,000, pausing briefly between writes, while a reader child reads
 /// both continuously: every read whole and never going back, the final
 /// values exact, and the counters wrapped to exactly where 10,000 writes
 /// take them.
@@ -759,8 +1276,8 @@ fn patch_near_wrap(name: &str, start: &WrapStart) {
 fn d6_counters_near_u64_max() {
     const TEST: &str = "d6_counters_near_u64_max";
     if let Some(role) = common::role() {
-        let a = Shared::<Small>::load_sharedobject(&handle_from(VAR_A)).expect("child opens value A");
-        let b = Shared::<Small>::load_sharedobject(&handle_from(VAR_B)).expect("child opens value B");
+        let a = Frame::load_sharedobject(&handle_from(VAR_A)).expect("child opens value A");
+        let b = Frame::load_sharedobject(&handle_from(VAR_B)).expect("child opens value B");
         let gate = SharedInt::load_sharedobject(&handle_from(VAR_GATE)).expect("child opens the gate");
         join_gate(&gate);
         match role.as_str() {
@@ -770,14 +1287,14 @@ fn d6_counters_near_u64_max() {
         }
         return;
     }
-    let a = Shared::<Small>::create_sharedobject(&D6_INITIAL).expect("create value A");
-    let b = Shared::<Small>::create_sharedobject(&D6_INITIAL).expect("create value B");
+    let a = Frame::create_sharedobject(&Frame::numbered(0)).expect("create value A");
+    let b = Frame::create_sharedobject(&Frame::numbered(0)).expect("create value B");
     let gate = SharedInt::create_sharedobject(0).expect("create the gate");
     let names = [a.name(), b.name(), gate.name()].map(ToString::to_string);
     patch_near_wrap(a.name().as_str(), &WRAP_MID);
     patch_near_wrap(b.name().as_str(), &WRAP_NOW);
-    assert_eq!(a.read(), D6_INITIAL, "A after patching");
-    assert_eq!(b.read(), D6_INITIAL, "B after patching (its value is in slot 1)");
+    assert_eq!(a.read(), Frame::numbered(0), "A after patching");
+    assert_eq!(b.read(), Frame::numbered(0), "B after patching (its value is in slot 1)");
     let envs = [env(VAR_A, &a.handle()), env(VAR_B, &b.handle()), env(VAR_GATE, &gate.handle())];
     let mut kids = vec![Kid::spawn(TEST, "writer", &envs), Kid::spawn(TEST, "reader", &envs)];
     open_gate(&gate, &mut kids);
@@ -785,18 +1302,18 @@ fn d6_counters_near_u64_max() {
         kid.expect_success();
     }
     for (object, start, what) in [(&a, &WRAP_MID, "A"), (&b, &WRAP_NOW, "B")] {
-        assert_eq!(object.read(), [D6_WRITES; 8], "{what}: final value");
+        assert_eq!(object.read(), Frame::numbered(D6_WRITES), "{what}: final value");
         let name = object.name().as_str();
         assert_eq!(payload_word(name, CURRENT_WORD), start.current.wrapping_add(D6_WRITES), "{what}: current");
         for slot in 0..2 {
             // Each slot took half the writes, each adding 2 to its word.
-            let seq = payload_word(name, seq_word::<Small>(slot));
+            let seq = payload_word(name, seq_word::<Frame>(slot));
             assert_eq!(seq, start.seq[slot].wrapping_add(D6_WRITES), "{what}: slot {slot} sequence word");
         }
         assert_eq!(payload_word(name, LOCK_WORD), 0, "{what}: lock word");
         // A write after the run still lands and reads back.
-        object.update(|v| *v = [v[0] + 1; 8]).expect("update after the wrap");
-        assert_eq!(object.read(), [D6_WRITES + 1; 8], "{what}: after an update");
+        object.update(|v| *v = Frame::numbered(v.seq + 1)).expect("update after the wrap");
+        assert_eq!(object.read(), Frame::numbered(D6_WRITES + 1), "{what}: after an update");
     }
     a.cleanup().expect("cleanup");
     b.cleanup().expect("cleanup");
@@ -804,13 +1321,13 @@ fn d6_counters_near_u64_max() {
     assert_removed(&names);
 }
 
-/// The D6 writer: `[i; 8]` to both values for i = 1..=10,000, spinning a
-/// few microseconds between writes so the reader sees the wrap.
-fn d6_writer(a: &Shared<Small>, b: &Shared<Small>) {
+/// The D6 writer: the frame of i to both values for i = 1..=10,000,
+/// spinning a few microseconds between writes so the reader sees the wrap.
+fn d6_writer(a: &Shared<Frame>, b: &Shared<Frame>) {
     let start = Instant::now();
     for i in 1..=D6_WRITES {
-        a.write(&[i; 8]).expect("write A");
-        b.write(&[i; 8]).expect("write B");
+        a.write(&Frame::numbered(i)).expect("write A");
+        b.write(&Frame::numbered(i)).expect("write B");
         let pause = Instant::now();
         while pause.elapsed() < Duration::from_micros(3) {
             core::hint::spin_loop();
@@ -822,7 +1339,7 @@ fn d6_writer(a: &Shared<Small>, b: &Shared<Small>) {
 /// The D6 reader: reads both values until both are the last write, each
 /// read whole and never going back; counts the distinct values and those
 /// around the wraps.
-fn d6_reader(a: &Shared<Small>, b: &Shared<Small>) {
+fn d6_reader(a: &Shared<Frame>, b: &Shared<Frame>) {
     let start = Instant::now();
     let mut last = [0u64; 2];
     let (mut reads, mut distinct, mut near_wrap) = (0u64, [0u64; 2], 0u64);

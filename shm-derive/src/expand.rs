@@ -145,7 +145,8 @@ impl<'a> Expander<'a> {
             #[doc = #safety]
             #[automatically_derived]
             unsafe impl #impl_generics #krate::SharedState for #ident #ty_generics #bounded {
-                const TYPE_NAME: &'static ::core::primitive::str = #type_name;
+                const TYPE_NAME: &'static ::core::primitive::str =
+                    ::core::concat!(::core::module_path!(), "::", #type_name);
 
                 const FINGERPRINT: ::core::primitive::u64 = {
                     #(#bound_checks)*

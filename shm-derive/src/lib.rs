@@ -68,7 +68,7 @@
 //!
 //! # What is generated
 //!
-//! - `unsafe impl SharedState for S` with `TYPE_NAME` (the struct's name),
+//! - `unsafe impl SharedState for S` with `TYPE_NAME` (the struct's module path and name),
 //!   `FINGERPRINT` and `FIELDS`;
 //! - a hidden fields descriptor, `S::Fields`, with one `Field<S, F>` per
 //!   field, as visible as the field itself: `shared.read_field(|f| f.x)`

@@ -9,11 +9,13 @@ use crate::header::ObjectKind;
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
 use crate::pid;
+use crate::header::Layout;
 use crate::segment::{Segment, Spec};
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
-const FINGERPRINT: u64 = fingerprint::of_str("shm::SharedBytes(byte cell v1)");
+/// Fingerprint and name of the stored value.
+const LAYOUT: Layout = Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
 
 /// A segment holding a byte cell (see `cell.rs`), with its validated
 /// capacity.
@@ -26,17 +28,17 @@ impl CellSegment {
     pub(crate) fn create(
         name: Option<&str>,
         kind: ObjectKind,
-        fingerprint: u64,
+        layout: Layout,
         capacity: usize,
     ) -> Result<Self, CreateError> {
-        Self::create_with(name, kind, fingerprint, capacity, b"")
+        Self::create_with(name, kind, layout, capacity, b"")
     }
 
     /// Creates a cell holding `initial` (at most `capacity` bytes).
     pub(crate) fn create_with(
         name: Option<&str>,
         kind: ObjectKind,
-        fingerprint: u64,
+        layout: Layout,
         capacity: usize,
         initial: &[u8],
     ) -> Result<Self, CreateError> {
@@ -52,15 +54,15 @@ impl CellSegment {
         let Some(payload_size) = bytes else {
             return Err(CreateError::SizeOverflow { name: error_name()?, capacity });
         };
-        let spec = Spec { kind, fingerprint, payload_size, payload_align: 8, capacity };
+        let spec = Spec { kind, layout, payload_size, payload_align: 8, capacity };
         let segment = Segment::create(name, &spec, |payload| {
             ByteCell::init(payload.words(), capacity, initial);
         })?;
         Ok(Self { segment, capacity })
     }
 
-    pub(crate) fn open(handle: &Handle, kind: ObjectKind, fingerprint: u64, wait: Duration) -> Result<Self, OpenError> {
-        let segment = Segment::open(handle, kind, fingerprint, None, wait)?;
+    pub(crate) fn open(handle: &Handle, kind: ObjectKind, layout: Layout, wait: Duration) -> Result<Self, OpenError> {
+        let segment = Segment::open(handle, kind, layout, None, wait)?;
         let capacity = ByteCell::attach(segment.payload().words())
             .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
             .capacity();
@@ -130,18 +132,18 @@ impl SharedBytes {
     /// Creates an empty value of up to `capacity` bytes (at least 1) under
     /// a generated name.
     pub fn create_sharedobject(capacity: usize) -> Result<Self, CreateError> {
-        CellSegment::create(None, ObjectKind::Bytes, FINGERPRINT, capacity).map(|inner| Self { inner })
+        CellSegment::create(None, ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
     /// Creates an empty value of up to `capacity` bytes under `name`.
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
-        CellSegment::create(Some(name), ObjectKind::Bytes, FINGERPRINT, capacity).map(|inner| Self { inner })
+        CellSegment::create(Some(name), ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
     /// Opens the object `handle` names, waiting up to `wait` for its
     /// creator to finish setting it up.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::Bytes, FINGERPRINT, wait).map(|inner| Self { inner })
+        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, wait).map(|inner| Self { inner })
     }
 
     /// Capacity in bytes.

@@ -166,8 +166,13 @@ pub enum OpenError {
         name: SegmentName,
         /// Fingerprint of the opener's type.
         expected: u64,
+        /// Name of the opener's type.
+        expected_type: &'static str,
         /// Fingerprint in the handle or header.
         found: u64,
+        /// Name of the type the segment holds, from its header; `None` when
+        /// the segment could not be read or holds no well-formed name.
+        found_type: Option<String>,
     },
     /// The header's size disagrees with the real file size.
     SizeMismatch {
@@ -249,10 +254,13 @@ impl fmt::Display for OpenError {
                 let found_kind = ObjectKind::from_code(*found).map_or("unknown", ObjectKind::as_str);
                 write!(f, "cannot open segment {name:?} as `{expected}`: it holds `{found_kind}` (kind code {found})")
             }
-            Self::LayoutMismatch { name, expected, found } => write!(
-                f,
-                "cannot open segment {name:?}: layout fingerprint {found:#018x} differs from this type's {expected:#018x}"
-            ),
+            Self::LayoutMismatch { name, expected, expected_type, found, found_type } => {
+                write!(f, "cannot open segment {name:?} as `{expected_type}` (layout fingerprint {expected:#018x}): it holds ")?;
+                match found_type {
+                    Some(found_type) => write!(f, "`{found_type}` (layout fingerprint {found:#018x})"),
+                    None => write!(f, "a type of unknown name with layout fingerprint {found:#018x}"),
+                }
+            }
             Self::SizeMismatch { name, header, file } => {
                 write!(f, "cannot open segment {name:?}: header describes {header} bytes but the file has {file}")
             }

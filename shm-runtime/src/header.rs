@@ -35,6 +35,9 @@ pub const HEADER_SIZE: usize = 128;
 /// Alignment of the payload (and of every mapping, which is page aligned).
 pub const PAYLOAD_ALIGN: usize = 64;
 
+/// Bytes of the header's type name field (a length byte, then the name).
+pub const TYPE_NAME_BYTES: usize = 40;
+
 /// The header, as stored at offset 0 of every segment.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
@@ -67,8 +70,10 @@ pub struct Header {
     pub creator_pid: u64,
     /// Creation time, nanoseconds since the Unix epoch (informational).
     pub created_unix_ns: u64,
-    /// Zero; room for later format versions.
-    pub reserved: [u64; 5],
+    /// Name of the stored type, for messages and tools: byte 0 is the
+    /// length (at most 39), then that many bytes of UTF-8, then zeros.
+    /// Informational: never trusted for a decision (the fingerprint is).
+    pub type_name: [u8; TYPE_NAME_BYTES],
 }
 
 const _: () = {
@@ -86,7 +91,7 @@ const _: () = {
     assert!(offset_of!(Header, nonce) == 64);
     assert!(offset_of!(Header, creator_pid) == 72);
     assert!(offset_of!(Header, created_unix_ns) == 80);
-    assert!(offset_of!(Header, reserved) == 88);
+    assert!(offset_of!(Header, type_name) == 88);
     assert!(HEADER_SIZE.is_multiple_of(PAYLOAD_ALIGN));
 };
 
@@ -164,15 +169,50 @@ impl fmt::Display for ObjectKind {
     }
 }
 
+/// The stored type, as the header records it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    /// Layout fingerprint (checked).
+    pub fingerprint: u64,
+    /// Type name (for messages only).
+    pub type_name: &'static str,
+}
+
 /// What an opener expects to find, from its own type and the handle.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Expected {
     pub kind: ObjectKind,
     pub fingerprint: u64,
+    /// The opener's type name, for messages.
+    pub type_name: &'static str,
     /// Payload size the handle announced.
     pub payload_size: u64,
     /// Nonce the handle carries.
     pub nonce: u64,
+}
+
+/// The header field for `name`: its length, then the name. A name too long
+/// for the field keeps its end (the type, rather than the module path),
+/// after an ellipsis.
+fn encode_type_name(name: &str) -> [u8; TYPE_NAME_BYTES] {
+    const ELLIPSIS: &str = "\u{2026}";
+    let room = TYPE_NAME_BYTES - 1;
+    let mut field = [0u8; TYPE_NAME_BYTES];
+    let mut put = |at: usize, bytes: &[u8]| field[1 + at..1 + at + bytes.len()].copy_from_slice(bytes);
+    let len = if name.len() <= room {
+        put(0, name.as_bytes());
+        name.len()
+    } else {
+        let mut start = name.len() - (room - ELLIPSIS.len());
+        while !name.is_char_boundary(start) {
+            start += 1;
+        }
+        put(0, ELLIPSIS.as_bytes());
+        put(ELLIPSIS.len(), &name.as_bytes()[start..]);
+        ELLIPSIS.len() + name.len() - start
+    };
+    field[0] = u8::try_from(len).expect("at most 39 bytes");
+    field
 }
 
 /// Rounds `n` up to a multiple of 8, or `None` on overflow.
@@ -193,7 +233,7 @@ impl Header {
     /// A header for a new segment, state still [`STATE_INITIALIZING`].
     pub(crate) fn new(
         kind: ObjectKind,
-        fingerprint: u64,
+        layout: Layout,
         payload_size: u64,
         payload_align: u64,
         nonce: u64,
@@ -207,15 +247,23 @@ impl Header {
             pointer_width: POINTER_WIDTH,
             format_version: FORMAT_VERSION,
             kind: kind.code(),
-            fingerprint,
+            fingerprint: layout.fingerprint,
             payload_offset: HEADER_SIZE as u64,
             payload_size,
             payload_align,
             nonce,
             creator_pid,
             created_unix_ns,
-            reserved: [0; 5],
+            type_name: encode_type_name(layout.type_name),
         }
+    }
+
+    /// The stored type's name, if the field holds a well-formed one (an
+    /// empty, overlong or non-UTF-8 field gives `None`).
+    pub fn type_name(&self) -> Option<&str> {
+        let (len, bytes) = self.type_name.split_first()?;
+        let name = core::str::from_utf8(bytes.get(..usize::from(*len))?).ok()?;
+        Some(name).filter(|name| !name.is_empty())
     }
 
     /// Copies a live header out of shared memory, one relaxed atomic load
@@ -270,7 +318,13 @@ impl Header {
             return Err(OpenError::KindMismatch { name, expected: expected.kind, found: self.kind });
         }
         if self.fingerprint != expected.fingerprint {
-            return Err(OpenError::LayoutMismatch { name, expected: expected.fingerprint, found: self.fingerprint });
+            return Err(OpenError::LayoutMismatch {
+                name,
+                expected: expected.fingerprint,
+                expected_type: expected.type_name,
+                found: self.fingerprint,
+                found_type: self.type_name().map(str::to_owned),
+            });
         }
         if self.payload_offset != HEADER_SIZE as u64 {
             return Err(OpenError::Corrupt { name, what: "payload offset is not 128" });
@@ -329,12 +383,47 @@ mod tests {
         SegmentName::new("shmrs-header-test").unwrap()
     }
 
+    #[test]
+    fn type_names_round_trip_and_long_ones_keep_their_end() {
+        let name_of = |name: &str| {
+            let field = encode_type_name(name);
+            Header { type_name: field, ..header() }.type_name().map(str::to_owned)
+        };
+        assert_eq!(name_of("robot::Pose").as_deref(), Some("robot::Pose"));
+        assert_eq!(name_of(""), None);
+        let exact = "a".repeat(39);
+        assert_eq!(name_of(&exact), Some(exact));
+        let long = format!("{}::Pose", "very_long_module".repeat(4));
+        assert_eq!(name_of(&long).as_deref(), Some(format!("\u{2026}{}", &long[long.len() - 36..]).as_str()));
+        // A multi-byte character across the cut is dropped whole.
+        let wide = format!("{}::\u{e9}t\u{e9}", "m".repeat(40));
+        let kept = name_of(&wide).unwrap();
+        assert!(kept.len() <= 39 && kept.starts_with('\u{2026}') && kept.ends_with("::\u{e9}t\u{e9}"), "{kept}");
+    }
+
+    #[test]
+    fn malformed_type_name_fields_read_as_none() {
+        let mut field = [0u8; TYPE_NAME_BYTES];
+        field[0] = 40;
+        assert_eq!(Header { type_name: field, ..header() }.type_name(), None, "length past the field");
+        field[0] = 2;
+        field[1..3].copy_from_slice(&[0xff, 0xfe]);
+        assert_eq!(Header { type_name: field, ..header() }.type_name(), None, "not UTF-8");
+    }
+
+    #[test]
+    fn layout_mismatch_names_both_types() {
+        let err = Header { fingerprint: 1, ..header() }.validate(&name(), &expected(), 136).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`Mine`") && text.contains("`SharedInt`"), "{text}");
+    }
+
     fn header() -> Header {
-        Header::new(ObjectKind::Int, 0xabcd, 8, 8, 42, 7, 0)
+        Header::new(ObjectKind::Int, Layout { fingerprint: 0xabcd, type_name: "SharedInt" }, 8, 8, 42, 7, 0)
     }
 
     fn expected() -> Expected {
-        Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, payload_size: 8, nonce: 42 }
+        Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, type_name: "Mine", payload_size: 8, nonce: 42 }
     }
 
     fn heap_words() -> [AtomicU64; HEADER_WORDS] {

@@ -14,6 +14,7 @@
 use crate::error::{CleanupError, CreateError, OpenError};
 use crate::handle::Handle;
 use crate::header::{
+    Layout,
     self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING,
     STATE_READY, STATE_WORD,
 };
@@ -36,7 +37,7 @@ pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
 /// What a new segment holds.
 pub(crate) struct Spec {
     pub kind: ObjectKind,
-    pub fingerprint: u64,
+    pub layout: Layout,
     /// Payload size in bytes.
     pub payload_size: u64,
     /// Payload alignment, a power of two up to [`PAYLOAD_ALIGN`].
@@ -252,7 +253,8 @@ impl Segment {
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let mut header =
-            Header::new(spec.kind, spec.fingerprint, spec.payload_size, spec.payload_align, nonce, pid, created);
+            Header::new(
+spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, pid, created);
         header.store(map.header());
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);
@@ -263,12 +265,12 @@ impl Segment {
     }
 
     /// Opens the segment `handle` names, expecting an object of `kind`
-    /// with layout `fingerprint` (and, for fixed-size kinds, a payload of
-    /// `fixed_payload` bytes); waits up to `wait` for its creator to finish.
+    /// of `layout` (and, for fixed-size kinds, a payload of `fixed_payload`
+    /// bytes); waits up to `wait` for its creator to finish.
     pub(crate) fn open(
         handle: &Handle,
         kind: ObjectKind,
-        fingerprint: u64,
+        layout: Layout,
         fixed_payload: Option<u64>,
         wait: Duration,
     ) -> Result<Self, OpenError> {
@@ -278,8 +280,21 @@ impl Segment {
         if handle.kind() != kind {
             return Err(OpenError::KindMismatch { name, expected: kind, found: handle.kind().code() });
         }
+        let Layout { fingerprint, type_name } = layout;
         if handle.fingerprint() != fingerprint {
-            return Err(OpenError::LayoutMismatch { name, expected: fingerprint, found: handle.fingerprint() });
+            // Refused whatever the segment says; open it as what the handle
+            // announces only to name the type it holds.
+            let announced = Layout { fingerprint: handle.fingerprint(), type_name };
+            let found_type = Self::open(handle, kind, announced, None, wait)
+                .ok()
+                .and_then(|segment| segment.header.type_name().map(str::to_owned));
+            return Err(OpenError::LayoutMismatch {
+                name,
+                expected: fingerprint,
+                expected_type: type_name,
+                found: handle.fingerprint(),
+                found_type,
+            });
         }
         if let Some(expected) = fixed_payload.filter(|size| *size != handle.payload_size()) {
             return Err(OpenError::PayloadMismatch { name, expected, found: handle.payload_size() });
@@ -347,7 +362,8 @@ impl Segment {
             }
         }
         let header = Header::snapshot(words);
-        let expected = Expected { kind, fingerprint, payload_size: handle.payload_size(), nonce: handle.nonce() };
+        let expected =
+            Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
         header.validate(&name, &expected, file_size)?;
         debug_assert_eq!(map.len as u64, file_size);
         Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
@@ -356,7 +372,7 @@ impl Segment {
     /// Opens a segment of a fixed-size kind described by `spec`; a handle
     /// announcing another payload size is refused before any system call.
     pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, wait: Duration) -> Result<Self, OpenError> {
-        Self::open(handle, spec.kind, spec.fingerprint, Some(spec.payload_size), wait)
+        Self::open(handle, spec.kind, spec.layout, Some(spec.payload_size), wait)
     }
 
     /// The segment name.

@@ -15,6 +15,7 @@ use crate::error::{CreateError, OpenError, WriteError};
 use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::ObjectKind;
+use crate::header::Layout;
 use crate::lock::LOCK_WAIT;
 use crate::pid;
 use core::marker::PhantomData;
@@ -56,8 +57,10 @@ use std::time::Duration;
     note = "shared fields must be fixed-width integers, `f32`/`f64`, `shm_runtime::Flag`, arrays of these, or `#[derive(SharedState)]` structs"
 )]
 pub unsafe trait SharedState: Copy + Send + Sync + 'static {
-    /// The type's name as written (`"Pose"`, `"u32"`, `"[u8; 4]"`), for
-    /// messages.
+    /// The type's name for messages and tools: the path of a derived
+    /// struct (`"robot::Pose"`, without generic arguments), `"u32"` for a
+    /// primitive, `"array"` for an array. Not part of the fingerprint
+    /// (a derived struct's fingerprint has its bare name, not its module).
     const TYPE_NAME: &'static str;
     /// Layout fingerprint: two programs whose types disagree on the layout
     /// get different values (and `LayoutMismatch` when one opens the
@@ -260,12 +263,14 @@ pub struct Shared<T: SharedState> {
 }
 
 impl<T: SharedState> Shared<T> {
+    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
+
     fn wrap(inner: CellSegment) -> Self {
         Self { inner, _type: PhantomData }
     }
 
     fn create(name: Option<&str>, initial: &T) -> Result<Self, CreateError> {
-        CellSegment::create_with(name, ObjectKind::State, T::FINGERPRINT, size_of::<T>(), bytes_of(initial))
+        CellSegment::create_with(name, ObjectKind::State, Self::LAYOUT, size_of::<T>(), bytes_of(initial))
             .map(Self::wrap)
     }
 
@@ -288,7 +293,7 @@ impl<T: SharedState> Shared<T> {
     /// Opens the object `handle` names, waiting up to `wait` for its
     /// creator to finish setting it up.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        let inner = CellSegment::open(handle, ObjectKind::State, T::FINGERPRINT, wait)?;
+        let inner = CellSegment::open(handle, ObjectKind::State, Self::LAYOUT, wait)?;
         if inner.capacity() != size_of::<T>() {
             let name = handle.name().clone();
             return Err(OpenError::Corrupt { name, what: "stored size differs from the type's size" });

@@ -5,10 +5,12 @@ use crate::error::{CreateError, OpenError, ReadError, WriteError};
 use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::ObjectKind;
+use crate::header::Layout;
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedString`].
-const FINGERPRINT: u64 = fingerprint::of_str("shm::SharedString(utf-8 byte cell v1)");
+/// Fingerprint and name of the stored value.
+const LAYOUT: Layout = Layout { fingerprint: fingerprint::of_str("shm::SharedString(utf-8 byte cell v1)"), type_name: "SharedString" };
 
 /// A `String` in shared memory, up to a capacity in UTF-8 bytes fixed at
 /// creation.
@@ -39,18 +41,18 @@ impl SharedString {
     /// Creates an empty string of up to `capacity` UTF-8 bytes (at least 1)
     /// under a generated name.
     pub fn create_sharedobject(capacity: usize) -> Result<Self, CreateError> {
-        CellSegment::create(None, ObjectKind::String, FINGERPRINT, capacity).map(|inner| Self { inner })
+        CellSegment::create(None, ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
     /// Creates an empty string of up to `capacity` UTF-8 bytes under `name`.
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
-        CellSegment::create(Some(name), ObjectKind::String, FINGERPRINT, capacity).map(|inner| Self { inner })
+        CellSegment::create(Some(name), ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
     /// Opens the object `handle` names, waiting up to `wait` for its
     /// creator to finish setting it up.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::String, FINGERPRINT, wait).map(|inner| Self { inner })
+        CellSegment::open(handle, ObjectKind::String, LAYOUT, wait).map(|inner| Self { inner })
     }
 
     /// Capacity in UTF-8 bytes.
