@@ -1,6 +1,7 @@
 // `#[shm(crate = "...")]` points the generated code at the runtime under
 // another name: a re-export, or the crate renamed (as by
-// `robot_state = { package = "shm-runtime", .. }` in Cargo.toml).
+// `robot_state = { package = "shm-runtime", .. }` in Cargo.toml; the
+// package in tests/renamed-runtime does exactly that).
 extern crate shm_runtime as robot_state;
 
 mod runtime {
