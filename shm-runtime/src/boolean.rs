@@ -3,15 +3,16 @@
 use crate::error::{CreateError, OpenError};
 use crate::fingerprint;
 use crate::handle::Handle;
-use crate::header::ObjectKind;
 use crate::header::Layout;
+use crate::header::ObjectKind;
 use crate::segment::{Segment, Spec};
 use core::sync::atomic::{AtomicU8, Ordering};
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBool`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout { fingerprint: fingerprint::of_str("shm::SharedBool(u8: 0 false, nonzero true)"), type_name: "SharedBool" };
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedBool(u8: 0 false, nonzero true)"), type_name: "SharedBool" };
 
 /// A `bool` in shared memory, stored as one byte: 0 is `false`, 1 is `true`.
 ///
@@ -34,8 +35,7 @@ pub struct SharedBool {
 }
 
 impl SharedBool {
-    const SPEC: Spec =
-        Spec { kind: ObjectKind::Bool, layout: LAYOUT, payload_size: 1, payload_align: 1, capacity: 1 };
+    const SPEC: Spec = Spec { kind: ObjectKind::Bool, layout: LAYOUT, payload_size: 1, payload_align: 1, capacity: 1 };
 
     /// Creates a new flag holding `initial`, under a generated name.
     pub fn create_sharedobject(initial: bool) -> Result<Self, CreateError> {

@@ -5,17 +5,18 @@ use crate::cell::{ByteCell, CellError, layout_words};
 use crate::error::{CreateError, OpenError, ReadError, WriteError};
 use crate::fingerprint;
 use crate::handle::Handle;
+use crate::header::Layout;
 use crate::header::ObjectKind;
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
 use crate::pid;
-use crate::header::Layout;
 use crate::segment::{Segment, Spec};
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
 
 /// A segment holding a byte cell (see `cell.rs`), with its validated
 /// capacity.

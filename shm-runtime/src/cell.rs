@@ -256,7 +256,7 @@ fn slot_index(n: u64) -> usize {
 
 /// Stores `src` into the first words of `dst`, 8 bytes per relaxed store
 /// (the last word zero-padded). The caller owns the slot (seq odd).
-fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
+pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     for (word, chunk) in dst.iter().zip(src.chunks(8)) {
         let mut bytes = [0u8; 8];
         bytes[..chunk.len()].copy_from_slice(chunk);
@@ -280,7 +280,7 @@ fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
 }
 
 /// Fills `dst` from the first words of `src`, one relaxed load per word.
-fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
+pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
     for (word, chunk) in src.iter().zip(dst.chunks_mut(8)) {
         let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
         chunk.copy_from_slice(&bytes[..chunk.len()]);

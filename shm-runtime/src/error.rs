@@ -174,6 +174,16 @@ pub enum OpenError {
         /// the segment could not be read or holds no well-formed name.
         found_type: Option<String>,
     },
+    /// A ring side is already held by a live process (a ring has one
+    /// producer and one consumer).
+    RoleTaken {
+        /// The segment.
+        name: SegmentName,
+        /// `"producer"` or `"consumer"`.
+        role: &'static str,
+        /// Process id of the holder.
+        holder: u64,
+    },
     /// The header's size disagrees with the real file size.
     SizeMismatch {
         /// The segment.
@@ -255,7 +265,10 @@ impl fmt::Display for OpenError {
                 write!(f, "cannot open segment {name:?} as `{expected}`: it holds `{found_kind}` (kind code {found})")
             }
             Self::LayoutMismatch { name, expected, expected_type, found, found_type } => {
-                write!(f, "cannot open segment {name:?} as `{expected_type}` (layout fingerprint {expected:#018x}): it holds ")?;
+                write!(
+                    f,
+                    "cannot open segment {name:?} as `{expected_type}` (layout fingerprint {expected:#018x}): it holds "
+                )?;
                 match found_type {
                     Some(found_type) => write!(f, "`{found_type}` (layout fingerprint {found:#018x})"),
                     None => write!(f, "a type of unknown name with layout fingerprint {found:#018x}"),
@@ -274,6 +287,9 @@ impl fmt::Display for OpenError {
                 f,
                 "cannot open segment {name:?}: stale handle (nonce {handle_nonce:#018x}); the name now holds another segment (nonce {segment_nonce:#018x})"
             ),
+            Self::RoleTaken { name, role, holder } => {
+                write!(f, "cannot open ring {name:?} as {role}: process {holder} is its {role}")
+            }
             Self::Corrupt { name, what } => write!(f, "cannot open segment {name:?}: corrupt header: {what}"),
             Self::Io { name, op, source } => write!(f, "cannot open segment {name:?}: {op} failed: {source}"),
         }
@@ -416,3 +432,87 @@ impl std::error::Error for ReadError {
         }
     }
 }
+
+/// Why a ring operation that waits, or any operation after the ring was
+/// found corrupt, failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RingError {
+    /// Nothing to read (or no room to write) within the time asked.
+    Timeout {
+        /// The ring.
+        name: SegmentName,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The other side's process died; everything it published before
+    /// dying has been read (for a consumer).
+    PeerDead {
+        /// The ring.
+        name: SegmentName,
+        /// `"producer"` or `"consumer"`: the side that died.
+        role: &'static str,
+        /// Its process id.
+        pid: u64,
+    },
+    /// The other side let go of the ring (dropped its end); everything it
+    /// published before has been read (for a consumer).
+    Closed {
+        /// The ring.
+        name: SegmentName,
+        /// `"producer"` or `"consumer"`: the side that left.
+        role: &'static str,
+    },
+    /// A position word holds a value no cooperating peer could have
+    /// stored. Sticky: every later operation on this end fails the same
+    /// way, and no slot is touched.
+    Corrupt {
+        /// The ring.
+        name: SegmentName,
+        /// Which position (`"write position"` or `"read position"`).
+        what: &'static str,
+        /// The value found.
+        found: u64,
+    },
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { name, waited } => write!(f, "ring {name:?}: nothing happened within {waited:?}"),
+            Self::PeerDead { name, role, pid } => write!(f, "ring {name:?}: its {role} (process {pid}) died"),
+            Self::Closed { name, role } => write!(f, "ring {name:?}: its {role} closed its end"),
+            Self::Corrupt { name, what, found } => {
+                write!(f, "ring {name:?} is corrupt: its {what} is {found}, which no peer could have stored")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RingError {}
+
+/// The ring had no free slot; the value comes back, nothing was
+/// overwritten.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Full<T>(pub T);
+
+impl<T> Full<T> {
+    /// The value that was not written.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Full(..)")
+    }
+}
+
+impl<T> fmt::Display for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the ring is full; the value was not written")
+    }
+}
+
+impl<T> std::error::Error for Full<T> {}

@@ -121,10 +121,13 @@ pub enum ObjectKind {
     /// [`Shared<T>`](crate::Shared): a `#[derive(SharedState)]` struct or
     /// another [`SharedState`](crate::SharedState) type.
     State,
+    /// [`MemoryInterface<T>`](crate::MemoryInterface): a single-producer,
+    /// single-consumer ring of `SharedState` values.
+    Ring,
 }
 
 impl ObjectKind {
-    const ALL: [Self; 5] = [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State];
+    const ALL: [Self; 6] = [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring];
 
     /// The number stored in the header.
     #[must_use]
@@ -135,6 +138,7 @@ impl ObjectKind {
             Self::String => 3,
             Self::Bytes => 4,
             Self::State => 5,
+            Self::Ring => 6,
         }
     }
 
@@ -144,7 +148,8 @@ impl ObjectKind {
         Self::ALL.into_iter().find(|k| k.code() == code)
     }
 
-    /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`).
+    /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`,
+    /// `ring`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -153,6 +158,7 @@ impl ObjectKind {
             Self::String => "string",
             Self::Bytes => "bytes",
             Self::State => "state",
+            Self::Ring => "ring",
         }
     }
 

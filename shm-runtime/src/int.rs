@@ -3,15 +3,16 @@
 use crate::error::{CreateError, OpenError};
 use crate::fingerprint;
 use crate::handle::Handle;
-use crate::header::ObjectKind;
 use crate::header::Layout;
+use crate::header::ObjectKind;
 use crate::segment::{Segment, Spec};
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedInt`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout { fingerprint: fingerprint::of_str("shm::SharedInt(i64, native byte order)"), type_name: "SharedInt" };
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedInt(i64, native byte order)"), type_name: "SharedInt" };
 
 /// An `i64` in shared memory. Every operation is one atomic instruction,
 /// so values are never torn and a killed writer cannot leave a partial
@@ -34,8 +35,7 @@ pub struct SharedInt {
 }
 
 impl SharedInt {
-    const SPEC: Spec =
-        Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8, payload_align: 8, capacity: 8 };
+    const SPEC: Spec = Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8, payload_align: 8, capacity: 8 };
 
     /// Creates a new integer holding `initial`, under a generated name.
     pub fn create_sharedobject(initial: i64) -> Result<Self, CreateError> {

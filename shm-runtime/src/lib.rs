@@ -54,6 +54,7 @@
 // models: everything that maps memory needs `core`'s atomics.
 mod cell;
 mod lock;
+mod ring;
 mod sync;
 
 /// Items of a normal build, left out of a loom build.
@@ -69,6 +70,7 @@ without_loom! {
     mod handle;
     mod header;
     mod int;
+    mod memory_interface;
     mod name;
     mod pid;
     mod segment;
@@ -77,10 +79,11 @@ without_loom! {
 
     pub use boolean::SharedBool;
     pub use bytes::SharedBytes;
-    pub use error::{CleanupError, CreateError, OpenError, ReadError, WriteError};
+    pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, WriteError};
     pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
     pub use header::{Arch, ObjectKind};
     pub use int::SharedInt;
+    pub use memory_interface::{Consumer, MemoryInterface, Producer, Role};
     pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
     pub use segment::DEFAULT_OPEN_WAIT;
     pub use shm_derive::SharedState;

@@ -14,8 +14,7 @@
 use crate::error::{CleanupError, CreateError, OpenError};
 use crate::handle::Handle;
 use crate::header::{
-    Layout,
-    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING,
+    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING,
     STATE_READY, STATE_WORD,
 };
 use crate::name::{self, SegmentName};
@@ -23,7 +22,7 @@ use crate::pid;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
-use core::sync::atomic::{AtomicU8, AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use rustix::fs::{FallocateFlags, Mode};
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
@@ -109,6 +108,19 @@ impl<'a> Payload<'a> {
         unsafe { core::slice::from_raw_parts(self.base.cast::<AtomicU64>().as_ptr(), self.len / 8) }
     }
 
+    /// Word `index` of the payload as a 32-bit futex word (its first four
+    /// bytes). The caller never accesses that word through [`words`]
+    /// (mixed-size atomics on one location are not allowed).
+    ///
+    /// [`words`]: Payload::words
+    pub(crate) fn futex_word(self, index: usize) -> &'a AtomicU32 {
+        let word = &self.words()[index];
+        // SAFETY: `AtomicU32` has size 4 and alignment 4; the word is
+        // 8-aligned and its 8 bytes lie inside the mapping, which outlives
+        // 'a; the caller accesses this word only through this view.
+        unsafe { &*core::ptr::from_ref(word).cast::<AtomicU32>() }
+    }
+
     /// The payload as atomic bytes.
     pub(crate) fn bytes(self) -> &'a [AtomicU8] {
         // SAFETY: as in `words`; `AtomicU8` has alignment 1.
@@ -178,6 +190,26 @@ pub(crate) fn process_alive(pid: u64) -> Option<bool> {
         Err(Errno::SRCH) => Some(false),
         Ok(()) | Err(_) => Some(!is_zombie(raw)),
     }
+}
+
+/// Sleeps while `word` holds `expected`, for at most `timeout` (or until
+/// a [`futex_wake`] on the same word, from any process mapping it, or a
+/// spurious wakeup). The caller re-checks its condition either way.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let timeout = rustix::time::Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    // Not FUTEX_PRIVATE: the word is shared between processes. EAGAIN
+    // (the word changed), EINTR and ETIMEDOUT all send the caller back to
+    // its check, which is what it does anyway.
+    let _ = rustix::thread::futex::wait(word, rustix::thread::futex::Flags::empty(), expected, Some(&timeout));
+}
+
+/// Wakes every process sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake(word: &AtomicU32) {
+    // An error can only mean a bad address, which a reference rules out.
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), u32::MAX);
 }
 
 /// Whether /proc says `pid` has exited (state `Z` or `X`). Unknown (no
@@ -253,8 +285,7 @@ impl Segment {
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let mut header =
-            Header::new(
-spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, pid, created);
+            Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, pid, created);
         header.store(map.header());
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);

@@ -14,8 +14,8 @@ use crate::cell::ByteCell;
 use crate::error::{CreateError, OpenError, WriteError};
 use crate::fingerprint;
 use crate::handle::Handle;
-use crate::header::ObjectKind;
 use crate::header::Layout;
+use crate::header::ObjectKind;
 use crate::lock::LOCK_WAIT;
 use crate::pid;
 use core::marker::PhantomData;
@@ -403,21 +403,21 @@ impl<T: SharedState> Shared<T> {
 crate::shared_object_common!(impl[T: SharedState] Shared<T>, inner.segment);
 
 /// The all-zero value of `T`.
-fn zeroed<T: SharedState>() -> T {
+pub(crate) fn zeroed<T: SharedState>() -> T {
     // SAFETY: every bit pattern, all zeros included, is a valid `T`
     // (`SharedState` obligation 2).
     unsafe { core::mem::zeroed() }
 }
 
 /// The bytes of `value`.
-fn bytes_of<T: SharedState>(value: &T) -> &[u8] {
+pub(crate) fn bytes_of<T: SharedState>(value: &T) -> &[u8] {
     // SAFETY: `T` has no padding (obligation 1), so all `size_of::<T>()`
     // bytes behind the reference are initialized; the slice borrows it.
     unsafe { core::slice::from_raw_parts(core::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) }
 }
 
 /// The bytes of `value`, writable: any bytes written leave a valid `T`.
-fn bytes_of_mut<T: SharedState>(value: &mut T) -> &mut [u8] {
+pub(crate) fn bytes_of_mut<T: SharedState>(value: &mut T) -> &mut [u8] {
     // SAFETY: no padding (obligation 1) and every bit pattern valid
     // (obligation 2), so the bytes are initialized and any write through
     // them leaves a valid `T`; the slice borrows `value` exclusively.

@@ -4,13 +4,14 @@ use crate::bytes::CellSegment;
 use crate::error::{CreateError, OpenError, ReadError, WriteError};
 use crate::fingerprint;
 use crate::handle::Handle;
-use crate::header::ObjectKind;
 use crate::header::Layout;
+use crate::header::ObjectKind;
 use std::time::Duration;
 
 /// Layout fingerprint of [`SharedString`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout { fingerprint: fingerprint::of_str("shm::SharedString(utf-8 byte cell v1)"), type_name: "SharedString" };
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedString(utf-8 byte cell v1)"), type_name: "SharedString" };
 
 /// A `String` in shared memory, up to a capacity in UTF-8 bytes fixed at
 /// creation.

@@ -26,6 +26,11 @@ pub(crate) enum Site {
     CellSeqLoad,
     /// Byte cell reader: `fence(Acquire)` before re-checking the sequence.
     CellReaderFence,
+    /// Ring producer: `Release` store of the write position (publishes
+    /// the slots written before it).
+    RingPublish,
+    /// Ring consumer: `Acquire` load of the write position.
+    RingTailLoad,
     /// Writer lock: `Acquire` of the taking compare-exchange.
     LockAcquire,
     /// Writer lock: `Release` store that frees it.

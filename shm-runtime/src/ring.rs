@@ -1,0 +1,474 @@
+//! The ring behind `MemoryInterface`: single producer, single consumer,
+//! fixed-size slots, over any region of 64-bit atomic words (a segment's
+//! payload, or heap words in tests and loom models).
+//!
+//! Layout (64-bit words, see `FORMAT.md`); each group on its own 64-byte
+//! cache line so the two sides do not share lines they write:
+//!
+//! ```text
+//! 0       capacity       slots, fixed at creation
+//! 1       slot_words     words per slot, fixed at creation
+//! 8       tail           write position: slots ever written (producer stores)
+//! 16      head           read position: slots ever read (consumer stores)
+//! 24, 25  producer       role word, futex word (producer waits for space)
+//! 32, 33  consumer       role word, futex word (consumer waits for data)
+//! 40 ..   slots          capacity * slot_words words
+//! ```
+//!
+//! Positions are 64-bit counters that only grow (wrapping at 2^64); slot
+//! `p % capacity` holds item `p`. The producer copies an item into its
+//! slot with relaxed word stores, then publishes it with a `Release` store
+//! of `tail`; the consumer loads `tail` with `Acquire`, copies the item
+//! out, then frees the slot with a `Release` store of `head`, which the
+//! producer loads with `Acquire` before reusing the slot. Each side keeps
+//! its own position in local memory (it never re-reads it) and a cached
+//! copy of the other's, refreshed only when the cache says full or empty.
+//!
+//! The other side's position is untrusted: every load is checked against
+//! the capacity (`0 <= tail - head <= capacity`, in wrapping arithmetic)
+//! before any slot is touched, and a failed check is `Corrupt`.
+
+use crate::cell::{load_bytes, store_bytes};
+use crate::sync::{self, AtomicU64, Ordering, Site};
+
+/// Word index of the capacity.
+const CAPACITY_WORD: usize = 0;
+/// Word index of the words per slot.
+const SLOT_WORDS_WORD: usize = 1;
+/// Word index of the write position.
+const TAIL_WORD: usize = 8;
+/// Word index of the read position.
+const HEAD_WORD: usize = 16;
+/// Word index of the producer's role word.
+pub(crate) const PRODUCER_ROLE_WORD: usize = 24;
+/// Word index of the producer's futex word.
+pub(crate) const PRODUCER_WAIT_WORD: usize = 25;
+/// Word index of the consumer's role word.
+pub(crate) const CONSUMER_ROLE_WORD: usize = 32;
+/// Word index of the consumer's futex word.
+pub(crate) const CONSUMER_WAIT_WORD: usize = 33;
+/// Word index of the first slot.
+const SLOTS_WORD: usize = 40;
+
+/// Number of words of a ring of `capacity` slots of `slot_words` words, or
+/// `None` on overflow.
+pub(crate) fn layout_words(capacity: u64, slot_words: usize) -> Option<usize> {
+    usize::try_from(capacity).ok()?.checked_mul(slot_words)?.checked_add(SLOTS_WORD)
+}
+
+/// The other side's position failed its check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Corrupt {
+    /// Which position.
+    pub what: &'static str,
+    /// The value found.
+    pub found: u64,
+}
+
+/// Items in the ring between read position `head` and write position
+/// `tail`, if that is a possible count (at most `capacity`).
+pub(crate) fn occupied(tail: u64, head: u64, capacity: u64) -> Option<u64> {
+    Some(tail.wrapping_sub(head)).filter(|n| *n <= capacity)
+}
+
+/// The producer's local state.
+#[derive(Debug)]
+pub struct ProducerCursor {
+    /// Our write position (the truth; the shared word is a copy for the
+    /// consumer).
+    tail: u64,
+    /// The consumer's read position when last loaded.
+    head_cache: u64,
+}
+
+/// The consumer's local state.
+#[derive(Debug)]
+pub struct ConsumerCursor {
+    /// Our read position.
+    head: u64,
+    /// The producer's write position when last loaded.
+    tail_cache: u64,
+}
+
+/// A ring over words whose shape (capacity, slot size) has been checked.
+pub struct Ring<'a> {
+    capacity: u64,
+    slot_words: usize,
+    tail: &'a AtomicU64,
+    head: &'a AtomicU64,
+    slots: &'a [AtomicU64],
+}
+
+impl<'a> Ring<'a> {
+    /// Splits `words` into the ring's parts; `None` unless `words` has
+    /// exactly `layout_words(capacity, slot_words)` words and the shape is
+    /// usable (at least one slot of at least one word).
+    pub(crate) fn split(words: &'a [AtomicU64], capacity: u64, slot_words: usize) -> Option<Self> {
+        if capacity == 0 || slot_words == 0 || Some(words.len()) != layout_words(capacity, slot_words) {
+            return None;
+        }
+        Some(Self {
+            capacity,
+            slot_words,
+            tail: &words[TAIL_WORD],
+            head: &words[HEAD_WORD],
+            slots: &words[SLOTS_WORD..],
+        })
+    }
+
+    /// Sets up fresh (zeroed) words as an empty ring whose positions start
+    /// at `start`. Only the creator calls this, before publishing.
+    pub(crate) fn init(words: &'a [AtomicU64], capacity: u64, slot_words: usize, start: u64) -> Self {
+        let ring = Self::split(words, capacity, slot_words).expect("caller sized the payload with layout_words");
+        words[CAPACITY_WORD].store(capacity, Ordering::Relaxed);
+        words[SLOT_WORDS_WORD].store(slot_words as u64, Ordering::Relaxed);
+        ring.tail.store(start, Ordering::Relaxed);
+        ring.head.store(start, Ordering::Relaxed);
+        ring
+    }
+
+    /// Attaches to a ring another process made, checking its shape words
+    /// against the number of words and the slot size the opener expects.
+    pub(crate) fn attach(words: &'a [AtomicU64], slot_words: usize) -> Result<Self, &'static str> {
+        let stored = |i: usize| words.get(i).map(|w| w.load(Ordering::Relaxed)).ok_or("payload too small for a ring");
+        if stored(SLOT_WORDS_WORD)? != slot_words as u64 {
+            return Err("slot size word disagrees with the element type");
+        }
+        Self::split(words, stored(CAPACITY_WORD)?, slot_words).ok_or("capacity word disagrees with the payload size")
+    }
+
+    /// Number of slots.
+    pub(crate) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// The words of the slot that holds item `position`.
+    fn slot(&self, position: u64) -> &'a [AtomicU64] {
+        // In range: `position % capacity < capacity`, and `split` checked
+        // that `slots` has `capacity * slot_words` words.
+        let start =
+            usize::try_from(position % self.capacity).expect("below the capacity, which fits usize") * self.slot_words;
+        &self.slots[start..start + self.slot_words]
+    }
+
+    /// Loads both positions for a new cursor, checking them.
+    fn positions(&self) -> Result<(u64, u64), Corrupt> {
+        // Pairs with the Release stores of each position: the slots the
+        // other side finished with are visible.
+        let tail = self.tail.load(Ordering::Acquire);
+        let head = self.head.load(Ordering::Acquire);
+        occupied(tail, head, self.capacity).map(|_| (tail, head)).ok_or(Corrupt { what: "write position", found: tail })
+    }
+
+    /// A producer's cursor, starting at the shared write position.
+    pub(crate) fn producer(&self) -> Result<ProducerCursor, Corrupt> {
+        self.positions().map(|(tail, head)| ProducerCursor { tail, head_cache: head })
+    }
+
+    /// A consumer's cursor, starting at the shared read position.
+    pub(crate) fn consumer(&self) -> Result<ConsumerCursor, Corrupt> {
+        self.positions().map(|(tail, head)| ConsumerCursor { head, tail_cache: tail })
+    }
+
+    /// Current write and read positions, as loaded now (for reports; not
+    /// ordered with anything).
+    pub(crate) fn snapshot(&self) -> (u64, u64) {
+        (self.tail.load(Ordering::Relaxed), self.head.load(Ordering::Relaxed))
+    }
+
+    /// Free slots for the producer, loading the consumer's position only
+    /// when the cached one leaves fewer than `wanted`.
+    pub(crate) fn free(&self, cursor: &mut ProducerCursor, wanted: u64) -> Result<u64, Corrupt> {
+        let cached = self.capacity - cursor.tail.wrapping_sub(cursor.head_cache);
+        if cached >= wanted {
+            return Ok(cached);
+        }
+        // Acquire pairs with the consumer's Release store in `release`:
+        // its copies out of the slots it freed are done before we reuse them.
+        let head = self.head.load(Ordering::Acquire);
+        let used = occupied(cursor.tail, head, self.capacity).ok_or(Corrupt { what: "read position", found: head })?;
+        cursor.head_cache = head;
+        Ok(self.capacity - used)
+    }
+
+    /// Items ready for the consumer, loading the producer's position only
+    /// when the cached one shows fewer than `wanted`.
+    pub(crate) fn available(&self, cursor: &mut ConsumerCursor, wanted: u64) -> Result<u64, Corrupt> {
+        let cached = cursor.tail_cache.wrapping_sub(cursor.head);
+        if cached >= wanted {
+            return Ok(cached);
+        }
+        // Acquire pairs with the producer's Release store in `publish`:
+        // the items it published are in their slots.
+        let tail = self.tail.load(sync::at(Site::RingTailLoad, Ordering::Acquire));
+        let ready =
+            occupied(tail, cursor.head, self.capacity).ok_or(Corrupt { what: "write position", found: tail })?;
+        cursor.tail_cache = tail;
+        Ok(ready)
+    }
+
+    /// Copies `item` into the `offset`th free slot. The caller checked
+    /// with [`free`](Self::free) that at least `offset + 1` slots are free
+    /// and publishes with [`publish`](Self::publish).
+    pub(crate) fn put(&self, cursor: &ProducerCursor, offset: u64, item: &[u8]) {
+        store_bytes(self.slot(cursor.tail.wrapping_add(offset)), item);
+    }
+
+    /// Makes the next `count` slots written with [`put`](Self::put)
+    /// visible to the consumer, with one store.
+    pub(crate) fn publish(&self, cursor: &mut ProducerCursor, count: u64) {
+        cursor.tail = cursor.tail.wrapping_add(count);
+        // Pairs with the consumer's Acquire load in `available`.
+        self.tail.store(cursor.tail, sync::at(Site::RingPublish, Ordering::Release));
+    }
+
+    /// Copies the `offset`th ready item into `out`. The caller checked
+    /// with [`available`](Self::available) that at least `offset + 1` are
+    /// ready and frees them with [`release`](Self::release).
+    pub(crate) fn get(&self, cursor: &ConsumerCursor, offset: u64, out: &mut [u8]) {
+        load_bytes(self.slot(cursor.head.wrapping_add(offset)), out);
+    }
+
+    /// Frees the next `count` slots read with [`get`](Self::get) for the
+    /// producer, with one store.
+    pub(crate) fn release(&self, cursor: &mut ConsumerCursor, count: u64) {
+        cursor.head = cursor.head.wrapping_add(count);
+        // Pairs with the producer's Acquire load in `free`.
+        self.head.store(cursor.head, Ordering::Release);
+    }
+
+    /// Drops every item published so far; returns how many.
+    pub(crate) fn skip_all(&self, cursor: &mut ConsumerCursor) -> Result<u64, Corrupt> {
+        let ready = self.available(cursor, u64::MAX)?;
+        self.release(cursor, ready);
+        Ok(ready)
+    }
+
+    /// Our write position.
+    pub(crate) fn write_position(cursor: &ProducerCursor) -> u64 {
+        cursor.tail
+    }
+
+    /// Our read position.
+    pub(crate) fn read_position(cursor: &ConsumerCursor) -> u64 {
+        cursor.head
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn heap(capacity: u64, slot_words: usize) -> Vec<AtomicU64> {
+        (0..layout_words(capacity, slot_words).unwrap()).map(|_| AtomicU64::new(0)).collect()
+    }
+
+    fn push(ring: &Ring<'_>, p: &mut ProducerCursor, value: u64) -> bool {
+        if ring.free(p, 1).unwrap() == 0 {
+            return false;
+        }
+        ring.put(p, 0, &value.to_ne_bytes());
+        ring.publish(p, 1);
+        true
+    }
+
+    fn pop(ring: &Ring<'_>, c: &mut ConsumerCursor) -> Option<u64> {
+        if ring.available(c, 1).unwrap() == 0 {
+            return None;
+        }
+        let mut out = [0u8; 8];
+        ring.get(c, 0, &mut out);
+        ring.release(c, 1);
+        Some(u64::from_ne_bytes(out))
+    }
+
+    #[test]
+    fn fifo_full_and_empty() {
+        let words = heap(3, 1);
+        let ring = Ring::init(&words, 3, 1, 0);
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        assert_eq!(pop(&ring, &mut c), None, "empty returns nothing, not stale data");
+        for v in 1..=3 {
+            assert!(push(&ring, &mut p, v));
+        }
+        assert!(!push(&ring, &mut p, 4), "full refuses, never overwrites");
+        assert_eq!(pop(&ring, &mut c), Some(1));
+        assert!(push(&ring, &mut p, 4));
+        assert_eq!([pop(&ring, &mut c), pop(&ring, &mut c), pop(&ring, &mut c)], [Some(2), Some(3), Some(4)]);
+        assert_eq!(pop(&ring, &mut c), None);
+    }
+
+    #[test]
+    fn e9_positions_wrap_around_u64() {
+        let words = heap(4, 1);
+        let ring = Ring::init(&words, 4, 1, u64::MAX - 5);
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        let mut next = 0;
+        for round in 0..20u64 {
+            for _ in 0..=round % 4 {
+                assert!(push(&ring, &mut p, round * 10 + next));
+                next += 1;
+            }
+            while let Some(v) = pop(&ring, &mut c) {
+                assert_eq!(v % 10 + (v / 10) * 10, v);
+            }
+            next = 0;
+        }
+        assert!(Ring::write_position(&p) < 100, "the write position wrapped");
+    }
+
+    #[test]
+    fn e4_garbage_positions_are_corrupt_not_out_of_bounds() {
+        let words = heap(4, 1);
+        let ring = Ring::init(&words, 4, 1, 0);
+        let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+        // A peer claims 5 items in a 4-slot ring.
+        words[TAIL_WORD].store(5, Ordering::Relaxed);
+        assert_eq!(ring.available(&mut c, 1), Err(Corrupt { what: "write position", found: 5 }));
+        words[TAIL_WORD].store(0, Ordering::Relaxed);
+        // A peer moves the read position past the write position.
+        assert!(push(&ring, &mut p, 1) && push(&ring, &mut p, 2) && push(&ring, &mut p, 3) && push(&ring, &mut p, 4));
+        words[HEAD_WORD].store(9, Ordering::Relaxed);
+        assert_eq!(ring.free(&mut p, 1), Err(Corrupt { what: "read position", found: 9 }));
+        assert!(ring.consumer().is_err() && ring.producer().is_err());
+    }
+
+    #[test]
+    fn attach_checks_the_shape() {
+        let words = heap(5, 2);
+        Ring::init(&words, 5, 2, 0);
+        assert_eq!(Ring::attach(&words, 2).unwrap().capacity(), 5);
+        assert!(Ring::attach(&words, 1).is_err(), "another element size");
+        words[CAPACITY_WORD].store(6, Ordering::Relaxed);
+        assert!(Ring::attach(&words, 2).is_err());
+        words[CAPACITY_WORD].store(0, Ordering::Relaxed);
+        assert!(Ring::attach(&words, 2).is_err());
+        words[CAPACITY_WORD].store(u64::MAX, Ordering::Relaxed);
+        assert!(Ring::attach(&words, 2).is_err());
+        assert!(Ring::attach(&words[..3], 2).is_err());
+    }
+
+    proptest! {
+        /// E4/E9: the validator accepts exactly the pairs with 0..=capacity
+        /// items between them, wherever they sit on the 64-bit circle.
+        #[test]
+        fn occupied_accepts_exactly_the_possible_counts(head in any::<u64>(), n in any::<u64>(), capacity in 1u64..1 << 40) {
+            let tail = head.wrapping_add(n);
+            prop_assert_eq!(occupied(tail, head, capacity), (n <= capacity).then_some(n));
+        }
+
+        /// Whatever a peer stores into the position words, the other side
+        /// gets `Corrupt` or a count within the capacity, and slot
+        /// accesses stay in bounds.
+        #[test]
+        fn scribbled_positions_never_escape(capacity in 1u64..9, start in any::<u64>(), junk in any::<u64>(), which in 0usize..2) {
+            let words = heap(capacity, 1);
+            let ring = Ring::init(&words, capacity, 1, start);
+            let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+            words[if which == 0 { TAIL_WORD } else { HEAD_WORD }].store(junk, Ordering::Relaxed);
+            if let Ok(n) = ring.available(&mut c, 1) {
+                prop_assert!(n <= capacity);
+                for i in 0..n {
+                    let mut out = [0u8; 8];
+                    ring.get(&c, i, &mut out);
+                }
+            }
+            if let Ok(n) = ring.free(&mut p, capacity) {
+                prop_assert!(n <= capacity);
+            }
+        }
+
+        /// Any interleaving of pushes and pops keeps FIFO order with
+        /// nothing lost, duplicated or overwritten.
+        #[test]
+        fn any_schedule_is_fifo(capacity in 1u64..6, start in any::<u64>(), ops in prop::collection::vec(any::<bool>(), 0..200)) {
+            let words = heap(capacity, 1);
+            let ring = Ring::init(&words, capacity, 1, start);
+            let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+            let (mut sent, mut received) = (0u64, 0u64);
+            for push_now in ops {
+                if push_now {
+                    if push(&ring, &mut p, sent) {
+                        sent += 1;
+                    } else {
+                        prop_assert_eq!(sent - received, capacity);
+                    }
+                } else if let Some(v) = pop(&ring, &mut c) {
+                    prop_assert_eq!(v, received);
+                    received += 1;
+                } else {
+                    prop_assert_eq!(sent, received);
+                }
+            }
+        }
+    }
+}
+
+/// Loom model of push and pop (run with the cell's models, see
+/// `cell.rs`): a producer pushes three two-word items through a two-slot
+/// ring (so it fills and wraps) while the consumer pops them; every item
+/// arrives whole, once, in order. Weakening the publishing store or the
+/// consumer's load of it must make the model fail. The head side's
+/// orderings have no mutant: loom does not model load buffering, the
+/// reordering their removal would allow.
+#[cfg(all(test, loom))]
+mod loom_models {
+    use super::*;
+    use crate::sync::with_mutant;
+    use loom::sync::Arc;
+
+    fn item(k: u64) -> [u8; 16] {
+        let mut bytes = [0u8; 16];
+        bytes[..8].copy_from_slice(&k.to_ne_bytes());
+        bytes[8..].copy_from_slice(&(!k).to_ne_bytes());
+        bytes
+    }
+
+    fn push_pop_in_order() {
+        loom::model(|| {
+            let words: Vec<AtomicU64> = (0..layout_words(2, 2).unwrap()).map(|_| AtomicU64::new(0)).collect();
+            Ring::init(&words, 2, 2, 0);
+            let words = Arc::new(words);
+            let producer = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let ring = Ring::attach(&words, 2).unwrap();
+                    let mut p = ring.producer().unwrap();
+                    for k in 1..=3 {
+                        while ring.free(&mut p, 1).unwrap() == 0 {
+                            sync::yield_now();
+                        }
+                        ring.put(&p, 0, &item(k));
+                        ring.publish(&mut p, 1);
+                    }
+                })
+            };
+            let ring = Ring::attach(&words, 2).unwrap();
+            let mut c = ring.consumer().unwrap();
+            for k in 1..=3 {
+                while ring.available(&mut c, 1).unwrap() == 0 {
+                    sync::yield_now();
+                }
+                let mut out = [0u8; 16];
+                ring.get(&c, 0, &mut out);
+                ring.release(&mut c, 1);
+                assert_eq!(out, item(k), "item {k} arrived wrong");
+            }
+            producer.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn loom_ring_push_pop_holds() {
+        with_mutant(None, push_pop_in_order);
+    }
+
+    #[test]
+    fn loom_ring_mutants_fail() {
+        for site in [Site::RingPublish, Site::RingTailLoad] {
+            let failed = with_mutant(Some(site), || std::panic::catch_unwind(push_pop_in_order).is_err());
+            assert!(failed, "the ring model passes with {site:?} weakened");
+        }
+    }
+}
