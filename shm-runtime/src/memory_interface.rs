@@ -490,7 +490,8 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
 
     /// Writes `value`, waiting up to `timeout` for a free slot.
     pub fn write_timeout(&mut self, value: &T, timeout: Duration) -> Result<(), RingError> {
-        self.write_until(value, Some(Instant::now() + timeout))
+        // A timeout too long to add to the clock is no deadline.
+        self.write_until(value, Instant::now().checked_add(timeout))
     }
 
     /// Writes `value`, waiting as long as it takes for a free slot (or
@@ -569,7 +570,8 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
 
     /// Takes the oldest item, waiting up to `timeout` for one.
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<T, RingError> {
-        self.read_until(Some(Instant::now() + timeout))
+        // A timeout too long to add to the clock is no deadline.
+        self.read_until(Instant::now().checked_add(timeout))
     }
 
     /// Takes the oldest item, waiting as long as it takes (or until the
@@ -728,6 +730,9 @@ mod tests {
     #[test]
     fn waiting_read_wakes_on_a_write_and_times_out_when_nothing_comes() {
         let (mut tx, mut rx) = pair(2);
+        // A timeout too long for the clock is no deadline (not a panic).
+        tx.write(&[7, 7]).unwrap();
+        assert_eq!(rx.read_timeout(Duration::MAX).unwrap(), [7, 7]);
         let asked = Duration::from_millis(100);
         let start = Instant::now();
         let err = rx.read_timeout(asked).unwrap_err();
@@ -752,7 +757,7 @@ mod tests {
     #[test]
     fn waiting_write_wakes_when_a_slot_frees() {
         let (mut tx, mut rx) = pair(1);
-        tx.write(&[1, 1]).unwrap();
+        tx.write_timeout(&[1, 1], Duration::MAX).unwrap();
         let err = tx.write_timeout(&[2, 2], Duration::from_millis(50)).unwrap_err();
         assert!(matches!(err, RingError::Timeout { .. }), "{err}");
         std::thread::scope(|s| {
