@@ -58,3 +58,36 @@ fn pose_publisher_and_printer_agree_on_whole_samples() {
     let name = handle.rsplit(':').next().expect("name field");
     assert!(!common::exists(name), "publisher left {name} behind");
 }
+
+#[test]
+fn producer_streams_samples_the_consumer_checks() {
+    let (ok, out, err) = run_example("producer", &["100000"]);
+    assert!(ok, "producer failed\nstdout:\n{out}\nstderr:\n{err}");
+    let consumer = out.lines().find(|l| l.starts_with("consumer: ")).expect("consumer summary line");
+    assert!(consumer.starts_with("consumer: received 100000 samples, in order and intact"), "{out}");
+    let producer = out.lines().find(|l| l.starts_with("producer: sent ")).expect("producer summary line");
+    assert!(producer.starts_with("producer: sent 100000 samples (7.2 MB) in "), "{producer}");
+    for measure in [" M messages/s, ", " MB/s; the ring was full "] {
+        assert!(producer.contains(measure), "{producer} lacks {measure:?}");
+    }
+    let handle = out.lines().find_map(|l| l.split(", handle ").nth(1)).expect("handle in the first line");
+    let name = handle.rsplit(':').next().expect("name field");
+    assert!(!common::exists(name), "producer left {name} behind");
+}
+
+#[test]
+fn consumer_refuses_a_garbage_or_missing_handle_in_one_line() {
+    // A garbage argument, then no argument and no SHM_HANDLE.
+    for (args, why) in
+        [(&["shm1:ring:nonsense"][..], "consumer: invalid handle \"shm1:ring:nonsense\": "), (&[], "SHM_HANDLE")]
+    {
+        let (ok, out, err) = run_example("consumer", args);
+        assert!(!ok, "consumer ran with {args:?}\nstdout:\n{out}");
+        assert!(!err.contains("panicked") && !err.contains("backtrace"), "stderr:\n{err}");
+        // Only cargo (compiler warnings, lock waits) could add other lines.
+        let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("consumer")).collect();
+        assert_eq!(ours.len(), 1, "stderr:\n{err}");
+        assert!(ours[0].contains(why), "{:?} lacks {why:?}", ours[0]);
+        assert!(ours[0].contains("usage: consumer [<handle>]"), "{:?}", ours[0]);
+    }
+}
