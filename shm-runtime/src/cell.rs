@@ -524,20 +524,24 @@ mod loom_models {
         Arc::new(words)
     }
 
+    /// A thread that makes writes 1 and 2 (the second reuses the copy a
+    /// reader that started before write 1 is in).
+    fn spawn_writes_1_and_2(words: &Arc<Vec<AtomicU64>>) -> loom::thread::JoinHandle<()> {
+        let words = Arc::clone(words);
+        loom::thread::spawn(move || {
+            let cell = ByteCell::split(&words, CAPACITY).unwrap();
+            cell.write(&value(1), 1, LOCK_WAIT).unwrap();
+            cell.write(&value(2), 1, LOCK_WAIT).unwrap();
+        })
+    }
+
     /// A writer makes writes 1 and 2 (the second reuses the copy the
     /// reader may be in) while the reader reads twice: each read is whole,
     /// and the second is not older than the first.
     fn reader_sees_whole_values_in_order() {
         loom::model(|| {
             let words = cell_words();
-            let writer = {
-                let words = Arc::clone(&words);
-                loom::thread::spawn(move || {
-                    let cell = ByteCell::split(&words, CAPACITY).unwrap();
-                    cell.write(&value(1), 1, LOCK_WAIT).unwrap();
-                    cell.write(&value(2), 1, LOCK_WAIT).unwrap();
-                })
-            };
+            let writer = spawn_writes_1_and_2(&words);
             let cell = ByteCell::split(&words, CAPACITY).unwrap();
             let mut out = Vec::new();
             cell.read_vec(&mut out).unwrap();
@@ -552,14 +556,7 @@ mod loom_models {
     fn range_reader_sees_whole_values() {
         loom::model(|| {
             let words = cell_words();
-            let writer = {
-                let words = Arc::clone(&words);
-                loom::thread::spawn(move || {
-                    let cell = ByteCell::split(&words, CAPACITY).unwrap();
-                    cell.write(&value(1), 1, LOCK_WAIT).unwrap();
-                    cell.write(&value(2), 1, LOCK_WAIT).unwrap();
-                })
-            };
+            let writer = spawn_writes_1_and_2(&words);
             let cell = ByteCell::split(&words, CAPACITY).unwrap();
             let mut out = [0u8; 9];
             cell.read_range(0, &mut out, u32::MAX).unwrap();
