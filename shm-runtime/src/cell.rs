@@ -264,9 +264,28 @@ pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     }
 }
 
+/// Stores `src` into the bytes of `dst` starting at byte `offset`: a
+/// relaxed store per word covered, and a relaxed load, merge and store for
+/// a word covered in part (the caller owns the words: nobody else stores
+/// to them while it does).
+pub(crate) fn store_range(dst: &[AtomicU64], offset: usize, src: &[u8]) {
+    let mut taken = 0;
+    let mut position = offset;
+    while taken < src.len() {
+        let word = &dst[position / 8];
+        let within = position % 8;
+        let n = (8 - within).min(src.len() - taken);
+        let mut bytes = if n == 8 { [0; 8] } else { word.load(Ordering::Relaxed).to_ne_bytes() };
+        bytes[within..within + n].copy_from_slice(&src[taken..taken + n]);
+        word.store(u64::from_ne_bytes(bytes), Ordering::Relaxed);
+        taken += n;
+        position += n;
+    }
+}
+
 /// Fills `dst` from the bytes of `src` starting at byte `offset`, one
 /// relaxed load per word touched.
-fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
+pub(crate) fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
     let mut filled = 0;
     let mut position = offset;
     while filled < dst.len() {
@@ -451,6 +470,24 @@ mod tests {
     }
 
     proptest! {
+        /// In-place access: storing bytes at any offset changes exactly
+        /// those bytes, and loading them back returns them.
+        #[test]
+        fn store_range_changes_exactly_its_bytes(before in prop::collection::vec(any::<u8>(), 40), offset in 0usize..40, src in prop::collection::vec(any::<u8>(), 0..40)) {
+            let src = &src[..src.len().min(40 - offset)];
+            let words: Vec<AtomicU64> = (0..5).map(|_| AtomicU64::new(0)).collect();
+            store_bytes(&words, &before);
+            store_range(&words, offset, src);
+            let mut expected = before.clone();
+            expected[offset..offset + src.len()].copy_from_slice(src);
+            let mut all = vec![0; 40];
+            load_bytes(&words, &mut all);
+            prop_assert_eq!(&all, &expected);
+            let mut back = vec![0; src.len()];
+            load_range(&words, offset, &mut back);
+            prop_assert_eq!(&back[..], src);
+        }
+
         #[test]
         fn writes_then_read_returns_the_last(values in prop::collection::vec(prop::collection::vec(any::<u8>(), 0..40), 1..8)) {
             let words = heap(40);

@@ -463,16 +463,51 @@ pub enum RingError {
         /// `"producer"` or `"consumer"`: the side that left.
         role: &'static str,
     },
-    /// A position word holds a value no cooperating peer could have
-    /// stored. Sticky: every later operation on this end fails the same
-    /// way, and no slot is touched.
+    /// A position word (or a byte ring's message header) holds a value no
+    /// cooperating peer could have stored. Sticky: every later operation
+    /// on this end fails the same way, and no slot is touched.
     Corrupt {
         /// The ring.
         name: SegmentName,
-        /// Which position (`"write position"` or `"read position"`).
+        /// Which word (`"write position"`, `"read position"`, `"message
+        /// header"`).
         what: &'static str,
         /// The value found.
         found: u64,
+    },
+    /// A byte message is longer than the limit: the slot size for a write
+    /// (nothing was written), or the consumer's
+    /// [`set_max_message_len`](crate::ByteRing::set_max_message_len) for
+    /// a read (the message was skipped).
+    TooLarge {
+        /// The ring.
+        name: SegmentName,
+        /// Length of the message in bytes (for a read, as far as it was
+        /// received).
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// A value could not be encoded for
+    /// [`ByteRing::write_serde_timeout`](crate::ByteRing); nothing was
+    /// written.
+    Encode {
+        /// The ring.
+        name: SegmentName,
+        /// What postcard reported.
+        reason: String,
+    },
+    /// A message did not decode as the type asked for (the message was
+    /// consumed).
+    Decode {
+        /// The ring.
+        name: SegmentName,
+        /// The type asked for.
+        type_name: &'static str,
+        /// Length of the message in bytes.
+        len: usize,
+        /// What postcard reported.
+        reason: String,
     },
 }
 
@@ -485,11 +520,54 @@ impl fmt::Display for RingError {
             Self::Corrupt { name, what, found } => {
                 write!(f, "ring {name:?} is corrupt: its {what} is {found}, which no peer could have stored")
             }
+            Self::TooLarge { name, len, max } => {
+                write!(f, "ring {name:?}: a message of {len} bytes is over the limit of {max} bytes")
+            }
+            Self::Encode { name, reason } => write!(f, "ring {name:?}: cannot encode the value: {reason}"),
+            Self::Decode { name, type_name, len, reason } => {
+                write!(f, "ring {name:?}: a message of {len} bytes is not a `{type_name}`: {reason}")
+            }
         }
     }
 }
 
 impl std::error::Error for RingError {}
+
+/// Why a [`ByteRing`](crate::ByteRing) write failed; nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No free slot (or the ring was found corrupt: see
+    /// [`ByteRing::error`](crate::ByteRing::error)).
+    Full,
+    /// The message is longer than a slot (send it with
+    /// [`write_partial`](crate::ByteRing::write_partial)).
+    TooLarge {
+        /// Length of the message in bytes.
+        len: usize,
+        /// Slot size in bytes.
+        slot: usize,
+    },
+    /// The value could not be encoded (`write_serde`).
+    Encode {
+        /// What postcard reported.
+        reason: String,
+    },
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("the ring is full; nothing was written"),
+            Self::TooLarge { len, slot } => {
+                write!(f, "a message of {len} bytes does not fit a {slot}-byte slot; nothing was written")
+            }
+            Self::Encode { reason } => write!(f, "cannot encode the value: {reason}; nothing was written"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
 
 /// The ring had no free slot; the value comes back, nothing was
 /// overwritten.

@@ -64,6 +64,7 @@ macro_rules! without_loom {
 
 without_loom! {
     mod boolean;
+    mod byte_ring;
     mod bytes;
     mod error;
     mod fingerprint;
@@ -72,18 +73,21 @@ without_loom! {
     mod int;
     mod memory_interface;
     mod name;
+    mod ring_end;
     mod pid;
     mod segment;
     mod state;
     mod string;
 
     pub use boolean::SharedBool;
+    pub use byte_ring::ByteRing;
     pub use bytes::SharedBytes;
-    pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, WriteError};
+    pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, WriteError};
     pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
     pub use header::{Arch, ObjectKind};
     pub use int::SharedInt;
-    pub use memory_interface::{Consumer, MemoryInterface, Producer, Role};
+    pub use memory_interface::{MemoryInterface, SlotMut, SlotRef};
+    pub use ring_end::{Consumer, Producer, Role};
     pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
     pub use segment::DEFAULT_OPEN_WAIT;
     pub use shm_derive::SharedState;

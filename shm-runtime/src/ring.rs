@@ -8,6 +8,8 @@
 //! ```text
 //! 0       capacity       slots, fixed at creation
 //! 1       slot_words     words per slot, fixed at creation
+//! 2       element_bytes  bytes of an element (typed ring) or the largest
+//!                        message (byte ring), fixed at creation
 //! 8       tail           write position: slots ever written (producer stores)
 //! 16      head           read position: slots ever read (consumer stores)
 //! 24, 25  producer       role word, futex word (producer waits for space)
@@ -35,6 +37,8 @@ use crate::sync::{self, AtomicU64, Ordering, Site};
 const CAPACITY_WORD: usize = 0;
 /// Word index of the words per slot.
 const SLOT_WORDS_WORD: usize = 1;
+/// Word index of the element size in bytes.
+const ELEMENT_BYTES_WORD: usize = 2;
 /// Word index of the write position.
 const TAIL_WORD: usize = 8;
 /// Word index of the read position.
@@ -54,6 +58,17 @@ const SLOTS_WORD: usize = 40;
 /// `None` on overflow.
 pub(crate) fn layout_words(capacity: u64, slot_words: usize) -> Option<usize> {
     usize::try_from(capacity).ok()?.checked_mul(slot_words)?.checked_add(SLOTS_WORD)
+}
+
+/// What a ring is made of: fixed at creation, stored in words 0 to 2.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Shape {
+    /// Number of slots.
+    pub(crate) capacity: u64,
+    /// Words per slot.
+    pub(crate) slot_words: usize,
+    /// Bytes of an element, or of the largest message.
+    pub(crate) element_bytes: u64,
 }
 
 /// The other side's position failed its check.
@@ -116,30 +131,38 @@ impl<'a> Ring<'a> {
         })
     }
 
-    /// Sets up fresh (zeroed) words as an empty ring whose positions start
-    /// at `start`. Only the creator calls this, before publishing.
-    pub(crate) fn init(words: &'a [AtomicU64], capacity: u64, slot_words: usize, start: u64) -> Self {
-        let ring = Self::split(words, capacity, slot_words).expect("caller sized the payload with layout_words");
-        words[CAPACITY_WORD].store(capacity, Ordering::Relaxed);
-        words[SLOT_WORDS_WORD].store(slot_words as u64, Ordering::Relaxed);
+    /// Sets up fresh (zeroed) words as an empty ring of elements of
+    /// `element_bytes` whose positions start at `start`. Only the creator
+    /// calls this, before publishing.
+    pub(crate) fn init(words: &'a [AtomicU64], shape: Shape, start: u64) -> Self {
+        let ring =
+            Self::split(words, shape.capacity, shape.slot_words).expect("caller sized the payload with layout_words");
+        words[CAPACITY_WORD].store(shape.capacity, Ordering::Relaxed);
+        words[SLOT_WORDS_WORD].store(shape.slot_words as u64, Ordering::Relaxed);
+        words[ELEMENT_BYTES_WORD].store(shape.element_bytes, Ordering::Relaxed);
         ring.tail.store(start, Ordering::Relaxed);
         ring.head.store(start, Ordering::Relaxed);
         ring
     }
 
-    /// Attaches to a ring another process made, checking its shape words
-    /// against the number of words and the slot size the opener expects.
-    pub(crate) fn attach(words: &'a [AtomicU64], slot_words: usize) -> Result<Self, &'static str> {
+    /// The shape another process stored in `words` (untrusted: only
+    /// [`attach`](Self::attach) checks it against the number of words).
+    pub(crate) fn stored_shape(words: &[AtomicU64]) -> Result<Shape, &'static str> {
         let stored = |i: usize| words.get(i).map(|w| w.load(Ordering::Relaxed)).ok_or("payload too small for a ring");
-        if stored(SLOT_WORDS_WORD)? != slot_words as u64 {
-            return Err("slot size word disagrees with the element type");
-        }
-        Self::split(words, stored(CAPACITY_WORD)?, slot_words).ok_or("capacity word disagrees with the payload size")
+        let slot_words = usize::try_from(stored(SLOT_WORDS_WORD)?).map_err(|_| "slot size word is impossible")?;
+        Ok(Shape { capacity: stored(CAPACITY_WORD)?, slot_words, element_bytes: stored(ELEMENT_BYTES_WORD)? })
     }
 
-    /// Number of slots.
-    pub(crate) fn capacity(&self) -> u64 {
-        self.capacity
+    /// Attaches to a ring another process made, checking its shape words
+    /// against the element the opener expects and the number of words
+    /// (the models' and tests' form of what `ring_end` does).
+    #[cfg(test)]
+    pub(crate) fn attach(words: &'a [AtomicU64], slot_words: usize, element_bytes: u64) -> Result<Self, &'static str> {
+        let shape = Self::stored_shape(words)?;
+        if shape.slot_words != slot_words || shape.element_bytes != element_bytes {
+            return Err("slot size words disagree with the element type");
+        }
+        Self::split(words, shape.capacity, slot_words).ok_or("capacity word disagrees with the payload size")
     }
 
     /// The words of the slot that holds item `position`.
@@ -211,7 +234,19 @@ impl<'a> Ring<'a> {
     /// with [`free`](Self::free) that at least `offset + 1` slots are free
     /// and publishes with [`publish`](Self::publish).
     pub(crate) fn put(&self, cursor: &ProducerCursor, offset: u64, item: &[u8]) {
-        store_bytes(self.slot(cursor.tail.wrapping_add(offset)), item);
+        store_bytes(self.free_slot(cursor, offset), item);
+    }
+
+    /// The words of the `offset`th free slot, for the producer to fill
+    /// (same contract as [`put`](Self::put)).
+    pub(crate) fn free_slot(&self, cursor: &ProducerCursor, offset: u64) -> &'a [AtomicU64] {
+        self.slot(cursor.tail.wrapping_add(offset))
+    }
+
+    /// The words of the `offset`th ready item, for the consumer to copy
+    /// out (same contract as [`get`](Self::get)).
+    pub(crate) fn ready_slot(&self, cursor: &ConsumerCursor, offset: u64) -> &'a [AtomicU64] {
+        self.slot(cursor.head.wrapping_add(offset))
     }
 
     /// Makes the next `count` slots written with [`put`](Self::put)
@@ -226,7 +261,7 @@ impl<'a> Ring<'a> {
     /// with [`available`](Self::available) that at least `offset + 1` are
     /// ready and frees them with [`release`](Self::release).
     pub(crate) fn get(&self, cursor: &ConsumerCursor, offset: u64, out: &mut [u8]) {
-        load_bytes(self.slot(cursor.head.wrapping_add(offset)), out);
+        load_bytes(self.ready_slot(cursor, offset), out);
     }
 
     /// Frees the next `count` slots read with [`get`](Self::get) for the
@@ -264,6 +299,10 @@ mod tests {
         (0..layout_words(capacity, slot_words).unwrap()).map(|_| AtomicU64::new(0)).collect()
     }
 
+    fn shape(capacity: u64, slot_words: usize) -> Shape {
+        Shape { capacity, slot_words, element_bytes: slot_words as u64 * 8 }
+    }
+
     fn push(ring: &Ring<'_>, p: &mut ProducerCursor, value: u64) -> bool {
         if ring.free(p, 1).unwrap() == 0 {
             return false;
@@ -286,7 +325,7 @@ mod tests {
     #[test]
     fn fifo_full_and_empty() {
         let words = heap(3, 1);
-        let ring = Ring::init(&words, 3, 1, 0);
+        let ring = Ring::init(&words, shape(3, 1), 0);
         let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
         assert_eq!(pop(&ring, &mut c), None, "empty returns nothing, not stale data");
         for v in 1..=3 {
@@ -302,7 +341,7 @@ mod tests {
     #[test]
     fn e9_positions_wrap_around_u64() {
         let words = heap(4, 1);
-        let ring = Ring::init(&words, 4, 1, u64::MAX - 5);
+        let ring = Ring::init(&words, shape(4, 1), u64::MAX - 5);
         let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
         let mut next = 0;
         for round in 0..20u64 {
@@ -321,7 +360,7 @@ mod tests {
     #[test]
     fn e4_garbage_positions_are_corrupt_not_out_of_bounds() {
         let words = heap(4, 1);
-        let ring = Ring::init(&words, 4, 1, 0);
+        let ring = Ring::init(&words, shape(4, 1), 0);
         let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
         // A peer claims 5 items in a 4-slot ring.
         words[TAIL_WORD].store(5, Ordering::Relaxed);
@@ -337,16 +376,18 @@ mod tests {
     #[test]
     fn attach_checks_the_shape() {
         let words = heap(5, 2);
-        Ring::init(&words, 5, 2, 0);
-        assert_eq!(Ring::attach(&words, 2).unwrap().capacity(), 5);
-        assert!(Ring::attach(&words, 1).is_err(), "another element size");
+        Ring::init(&words, Shape { capacity: 5, slot_words: 2, element_bytes: 12 }, 0);
+        assert_eq!(Ring::attach(&words, 2, 12).unwrap().capacity, 5);
+        assert!(Ring::attach(&words, 1, 8).is_err(), "another element size");
+        assert!(Ring::attach(&words, 2, 16).is_err(), "same slot, another element size");
+        assert_eq!(Ring::stored_shape(&words), Ok(Shape { capacity: 5, slot_words: 2, element_bytes: 12 }));
         words[CAPACITY_WORD].store(6, Ordering::Relaxed);
-        assert!(Ring::attach(&words, 2).is_err());
+        assert!(Ring::attach(&words, 2, 12).is_err());
         words[CAPACITY_WORD].store(0, Ordering::Relaxed);
-        assert!(Ring::attach(&words, 2).is_err());
+        assert!(Ring::attach(&words, 2, 12).is_err());
         words[CAPACITY_WORD].store(u64::MAX, Ordering::Relaxed);
-        assert!(Ring::attach(&words, 2).is_err());
-        assert!(Ring::attach(&words[..3], 2).is_err());
+        assert!(Ring::attach(&words, 2, 12).is_err());
+        assert!(Ring::attach(&words[..2], 2, 12).is_err());
     }
 
     proptest! {
@@ -364,7 +405,7 @@ mod tests {
         #[test]
         fn scribbled_positions_never_escape(capacity in 1u64..9, start in any::<u64>(), junk in any::<u64>(), which in 0usize..2) {
             let words = heap(capacity, 1);
-            let ring = Ring::init(&words, capacity, 1, start);
+            let ring = Ring::init(&words, shape(capacity, 1), start);
             let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
             words[if which == 0 { TAIL_WORD } else { HEAD_WORD }].store(junk, Ordering::Relaxed);
             if let Ok(n) = ring.available(&mut c, 1) {
@@ -384,7 +425,7 @@ mod tests {
         #[test]
         fn any_schedule_is_fifo(capacity in 1u64..6, start in any::<u64>(), ops in prop::collection::vec(any::<bool>(), 0..200)) {
             let words = heap(capacity, 1);
-            let ring = Ring::init(&words, capacity, 1, start);
+            let ring = Ring::init(&words, shape(capacity, 1), start);
             let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
             let (mut sent, mut received) = (0u64, 0u64);
             for push_now in ops {
@@ -428,12 +469,12 @@ mod loom_models {
     fn push_pop_in_order() {
         loom::model(|| {
             let words: Vec<AtomicU64> = (0..layout_words(2, 2).unwrap()).map(|_| AtomicU64::new(0)).collect();
-            Ring::init(&words, 2, 2, 0);
+            Ring::init(&words, Shape { capacity: 2, slot_words: 2, element_bytes: 16 }, 0);
             let words = Arc::new(words);
             let producer = {
                 let words = Arc::clone(&words);
                 loom::thread::spawn(move || {
-                    let ring = Ring::attach(&words, 2).unwrap();
+                    let ring = Ring::attach(&words, 2, 16).unwrap();
                     let mut p = ring.producer().unwrap();
                     for k in 1..=3 {
                         while ring.free(&mut p, 1).unwrap() == 0 {
@@ -444,7 +485,7 @@ mod loom_models {
                     }
                 })
             };
-            let ring = Ring::attach(&words, 2).unwrap();
+            let ring = Ring::attach(&words, 2, 16).unwrap();
             let mut c = ring.consumer().unwrap();
             for k in 1..=3 {
                 while ring.available(&mut c, 1).unwrap() == 0 {

@@ -1,0 +1,526 @@
+//! One side of a ring in a segment, shared by [`MemoryInterface`] (typed
+//! elements) and [`ByteRing`] (byte messages): the segment, the side's
+//! claim on its role word, its cursor, sticky corruption, waking the other
+//! side, and waiting for it. The ring protocol itself is in `ring.rs`.
+//!
+//! [`MemoryInterface`]: crate::MemoryInterface
+//! [`ByteRing`]: crate::ByteRing
+
+use crate::error::{CreateError, OpenError, RingError};
+use crate::handle::Handle;
+use crate::header::{Layout, ObjectKind};
+use crate::name::SegmentName;
+use crate::pid;
+use crate::ring::{self, ConsumerCursor, Corrupt, ProducerCursor, Ring, Shape};
+use crate::segment::{self, Segment, Spec, process_alive};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use std::time::{Duration, Instant};
+
+/// Role word value: nobody holds the role.
+const FREE: u64 = 0;
+/// Role word value: the holder let go (dropped its end).
+const CLOSED: u64 = u64::MAX;
+/// Futex word value while a side sleeps waiting for the other.
+const SLEEPING: u32 = 1;
+/// Polls before a waiting call starts yielding the processor.
+const SPINS: u32 = 200;
+/// Yields before a waiting call sleeps on the futex.
+const YIELDS: u32 = 20;
+/// Longest single futex sleep: a waiter checks this often whether the
+/// other side is still alive.
+const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// How often [`End::wait_for_peer`] looks at the other role word.
+const ATTACH_POLL: Duration = Duration::from_millis(1);
+
+pub(crate) mod sealed {
+    use crate::ring::{Corrupt, Ring};
+    use core::fmt;
+
+    /// What a side needs; private, so `Role` is sealed.
+    pub trait Sealed {
+        type Cursor: fmt::Debug;
+        const NAME: &'static str;
+        const PEER: &'static str;
+        const ROLE_WORD: usize;
+        const WAIT_WORD: usize;
+        const PEER_ROLE_WORD: usize;
+        const PEER_WAIT_WORD: usize;
+        fn cursor(ring: &Ring<'_>) -> Result<Self::Cursor, Corrupt>;
+    }
+}
+
+/// The side of a ring an end holds: [`Producer`] or [`Consumer`]. Sealed.
+pub trait Role: sealed::Sealed {}
+
+/// The writing side of a ring (the default).
+#[derive(Debug)]
+pub enum Producer {}
+/// The reading side of a ring.
+#[derive(Debug)]
+pub enum Consumer {}
+
+impl Role for Producer {}
+impl Role for Consumer {}
+
+impl sealed::Sealed for Producer {
+    type Cursor = ProducerCursor;
+    const NAME: &'static str = "producer";
+    const PEER: &'static str = "consumer";
+    const ROLE_WORD: usize = ring::PRODUCER_ROLE_WORD;
+    const WAIT_WORD: usize = ring::PRODUCER_WAIT_WORD;
+    const PEER_ROLE_WORD: usize = ring::CONSUMER_ROLE_WORD;
+    const PEER_WAIT_WORD: usize = ring::CONSUMER_WAIT_WORD;
+    fn cursor(ring: &Ring<'_>) -> Result<ProducerCursor, Corrupt> {
+        ring.producer()
+    }
+}
+
+impl sealed::Sealed for Consumer {
+    type Cursor = ConsumerCursor;
+    const NAME: &'static str = "consumer";
+    const PEER: &'static str = "producer";
+    const ROLE_WORD: usize = ring::CONSUMER_ROLE_WORD;
+    const WAIT_WORD: usize = ring::CONSUMER_WAIT_WORD;
+    const PEER_ROLE_WORD: usize = ring::PRODUCER_ROLE_WORD;
+    const PEER_WAIT_WORD: usize = ring::PRODUCER_WAIT_WORD;
+    fn cursor(ring: &Ring<'_>) -> Result<ConsumerCursor, Corrupt> {
+        ring.consumer()
+    }
+}
+
+/// One side of a ring: what every ring type holds.
+pub(crate) struct End<R: Role> {
+    /// `None` only after `cleanup` took it.
+    segment: Option<Segment>,
+    pub(crate) shape: Shape,
+    pub(crate) cursor: R::Cursor,
+    /// First corruption found; sticky.
+    pub(crate) corrupt: Option<Corrupt>,
+}
+
+impl<R: Role> End<R> {
+    /// Creates a ring of `shape` (whose `capacity` came from the caller's
+    /// `nr_of_memories`) under `name` or a generated one, and holds its `R`
+    /// side.
+    pub(crate) fn create(
+        name: Option<&str>,
+        kind: ObjectKind,
+        layout: Layout,
+        capacity: usize,
+        slot_words: usize,
+        element_bytes: u64,
+    ) -> Result<Self, CreateError> {
+        let error_name = || {
+            name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
+        };
+        if capacity == 0 {
+            let reason = "a ring needs at least 1 slot";
+            return Err(CreateError::InvalidCapacity { name: error_name()?, capacity, reason });
+        }
+        let shape = Shape { capacity: capacity as u64, slot_words, element_bytes };
+        let size = ring::layout_words(shape.capacity, slot_words)
+            .and_then(|w| w.checked_mul(8))
+            .and_then(|b| u64::try_from(b).ok());
+        let Some(payload_size) = size else {
+            return Err(CreateError::SizeOverflow { name: error_name()?, capacity });
+        };
+        let spec = Spec { kind, layout, payload_size, payload_align: 64, capacity };
+        let me = pid::current();
+        let segment = Segment::create(name, &spec, |payload| {
+            Ring::init(payload.words(), shape, 0);
+            payload.words()[R::ROLE_WORD].store(me, Ordering::Relaxed);
+        })?;
+        let ring = Ring::split(segment.payload().words(), shape.capacity, slot_words).expect("made above");
+        let cursor = R::cursor(&ring).expect("a fresh ring is consistent");
+        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
+    }
+
+    /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
+    /// for its creator; `check` accepts or refuses the stored shape (before
+    /// the words are split by it). The side is a claim: a live holder is
+    /// [`OpenError::RoleTaken`]; a dead holder's claim is taken over.
+    pub(crate) fn open(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        wait: Duration,
+        check: impl FnOnce(Shape) -> Result<(), &'static str>,
+    ) -> Result<Self, OpenError> {
+        let segment = Segment::open(handle, kind, layout, None, wait)?;
+        let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
+        let words = segment.payload().words();
+        let shape = Ring::stored_shape(words).map_err(corrupt)?;
+        check(shape).map_err(corrupt)?;
+        let ring = Ring::split(words, shape.capacity, shape.slot_words)
+            .ok_or("capacity and slot size words disagree with the payload size")
+            .map_err(corrupt)?;
+        claim(&words[R::ROLE_WORD], pid::current()).map_err(|holder| OpenError::RoleTaken {
+            name: segment.name().clone(),
+            role: R::NAME,
+            holder,
+        })?;
+        let Ok(cursor) = R::cursor(&ring) else {
+            words[R::ROLE_WORD].store(CLOSED, Ordering::Release);
+            return Err(corrupt("read and write positions are further apart than the capacity"));
+        };
+        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end")
+    }
+
+    /// The ring (its shape was checked at create or open).
+    pub(crate) fn ring(&self) -> Ring<'_> {
+        Ring::split(self.segment().payload().words(), self.shape.capacity, self.shape.slot_words)
+            .expect("shape checked at create or open")
+    }
+
+    /// The ring and this side's cursor, borrowed apart.
+    pub(crate) fn ring_and_cursor(&mut self) -> (Ring<'_>, &mut R::Cursor) {
+        let segment = self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end");
+        let ring = Ring::split(segment.payload().words(), self.shape.capacity, self.shape.slot_words)
+            .expect("shape checked at create or open");
+        (ring, &mut self.cursor)
+    }
+
+    fn futex(&self, word: usize) -> &AtomicU32 {
+        self.segment().payload().futex_word(word)
+    }
+
+    fn role_word(&self, word: usize) -> &AtomicU64 {
+        &self.segment().payload().words()[word]
+    }
+
+    pub(crate) fn name(&self) -> &SegmentName {
+        self.segment().name()
+    }
+
+    /// Lets go of this side, removes the name if this end created it, and
+    /// unmaps.
+    pub(crate) fn cleanup(mut self) -> Result<(), crate::CleanupError> {
+        self.leave();
+        self.segment.take().map_or(Ok(()), Segment::cleanup)
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        // Fits: the slots are mapped in this address space.
+        usize::try_from(self.shape.capacity).unwrap_or(usize::MAX)
+    }
+
+    pub(crate) fn size_in_bytes(&self) -> usize {
+        crate::header::HEADER_SIZE + self.segment().payload().words().len() * 8
+    }
+
+    /// Slots between the positions as they are now; 0 for an impossible
+    /// pair.
+    pub(crate) fn len(&self) -> usize {
+        let (tail, head) = self.ring().snapshot();
+        ring::occupied(tail, head, self.shape.capacity).map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// Slot index of the write (`true`) or read position.
+    pub(crate) fn pointer(&self, write: bool) -> usize {
+        let (tail, head) = self.ring().snapshot();
+        let position = if write { tail } else { head };
+        usize::try_from(position % self.shape.capacity).expect("below the capacity")
+    }
+
+    pub(crate) fn error(&self) -> Option<RingError> {
+        self.corrupt.map(|c| self.corrupt_error(c))
+    }
+
+    pub(crate) fn corrupt_error(&self, c: Corrupt) -> RingError {
+        RingError::Corrupt { name: self.name().clone(), what: c.what, found: c.found }
+    }
+
+    /// Records `c` (sticky) and returns it as an error.
+    pub(crate) fn fail(&mut self, c: Corrupt) -> RingError {
+        self.corrupt.get_or_insert(c);
+        self.corrupt_error(c)
+    }
+
+    /// The sticky corruption as an error, if any.
+    pub(crate) fn check(&self) -> Result<(), RingError> {
+        self.corrupt.map_or(Ok(()), |c| Err(self.corrupt_error(c)))
+    }
+
+    pub(crate) fn peer_alive(&self) -> Option<bool> {
+        match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
+            FREE | CLOSED => None,
+            pid => Some(process_alive(pid) != Some(false)),
+        }
+    }
+
+    /// Waits until the other side has attached (its role word holds a
+    /// live process), polling every millisecond.
+    pub(crate) fn wait_for_peer(&self, timeout: Duration) -> Result<(), RingError> {
+        let start = Instant::now();
+        loop {
+            // Acquire pairs with the Release of the peer's claim (its
+            // compare-exchange in `claim`), for symmetry with `wait_for`;
+            // nothing is read through it.
+            match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
+                FREE => {}
+                CLOSED => return Err(RingError::Closed { name: self.name().clone(), role: R::PEER }),
+                pid if process_alive(pid) == Some(false) => {
+                    return Err(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid });
+                }
+                _ => return Ok(()),
+            }
+            let waited = start.elapsed();
+            let Some(left) = timeout.checked_sub(waited).filter(|d| !d.is_zero()) else {
+                return Err(RingError::Timeout { name: self.name().clone(), waited });
+            };
+            std::thread::sleep(ATTACH_POLL.min(left));
+        }
+    }
+
+    /// After publishing or freeing slots: wakes the other side if it
+    /// sleeps waiting for them.
+    pub(crate) fn notify_peer(&self) {
+        // SeqCst fence pairs with the one in `wait_for`: either the sleeper
+        // sees the position we just stored, or we see its SLEEPING.
+        fence(Ordering::SeqCst);
+        let word = self.futex(R::PEER_WAIT_WORD);
+        if word.load(Ordering::Relaxed) == SLEEPING && word.swap(0, Ordering::Relaxed) == SLEEPING {
+            segment::futex_wake(word);
+        }
+    }
+
+    /// Waits until `ready` says so, or the deadline passes, or the other
+    /// side is gone: poll, yield, then sleep on our futex word in slices.
+    /// A corruption `ready` reports becomes sticky.
+    pub(crate) fn wait_for(
+        &mut self,
+        deadline: Option<Instant>,
+        mut ready: impl FnMut(&mut Self) -> Result<bool, Corrupt>,
+    ) -> Result<(), RingError> {
+        self.check()?;
+        let start = Instant::now();
+        let mut check = |this: &mut Self| ready(this).map_err(|c| this.fail(c));
+        for round in 0..SPINS + YIELDS {
+            if check(self)? {
+                return Ok(());
+            }
+            if round < SPINS {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        loop {
+            // Acquire pairs with the Release in the other side's `leave`.
+            let peer = self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire);
+            let gone = match peer {
+                CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
+                FREE => None,
+                pid if process_alive(pid) == Some(false) => {
+                    Some(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid })
+                }
+                _ => None,
+            };
+            let word = self.futex(R::WAIT_WORD);
+            word.store(SLEEPING, Ordering::Relaxed);
+            // Pairs with the fence in the other side's `notify_peer`.
+            fence(Ordering::SeqCst);
+            if check(self)? {
+                self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                return Ok(());
+            }
+            if let Some(gone) = gone {
+                self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                return Err(gone);
+            }
+            let mut slice = SLEEP_SLICE;
+            if let Some(deadline) = deadline {
+                let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+                    self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                    return Err(RingError::Timeout { name: self.name().clone(), waited: start.elapsed() });
+                };
+                slice = slice.min(left);
+            }
+            segment::futex_wait(self.futex(R::WAIT_WORD), SLEEPING, slice);
+            self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// Marks this side let go (if this process still holds it) and wakes
+    /// the other side so it notices.
+    fn leave(&mut self) {
+        let Some(segment) = &self.segment else { return };
+        let words = segment.payload().words();
+        // Release pairs with the Acquire load in the other side's
+        // `wait_for`: everything we published is visible once it sees
+        // CLOSED.
+        let _ = words[R::ROLE_WORD].compare_exchange(pid::current(), CLOSED, Ordering::Release, Ordering::Relaxed);
+        let peer_wait = segment.payload().futex_word(R::PEER_WAIT_WORD);
+        peer_wait.store(0, Ordering::Relaxed);
+        segment::futex_wake(peer_wait);
+    }
+}
+
+impl End<Producer> {
+    /// Free slots, loading the consumer's position only when the cached
+    /// one leaves fewer than `wanted`; a corruption becomes sticky.
+    pub(crate) fn free(&mut self, wanted: u64) -> Result<u64, Corrupt> {
+        let (ring, cursor) = self.ring_and_cursor();
+        let free = ring.free(cursor, wanted);
+        if let Err(c) = free {
+            self.corrupt.get_or_insert(c);
+        }
+        free
+    }
+}
+
+impl End<Consumer> {
+    /// Ready items, loading the producer's position only when the cached
+    /// one shows fewer than `wanted`; a corruption becomes sticky.
+    pub(crate) fn available(&mut self, wanted: u64) -> Result<u64, Corrupt> {
+        let (ring, cursor) = self.ring_and_cursor();
+        let available = ring.available(cursor, wanted);
+        if let Err(c) = available {
+            self.corrupt.get_or_insert(c);
+        }
+        available
+    }
+}
+
+impl<R: Role> Drop for End<R> {
+    fn drop(&mut self) {
+        self.leave();
+    }
+}
+
+/// Claims a role word for `pid`: free, let go, or held by a dead process
+/// (whose claim is taken over). Otherwise returns the live holder.
+fn claim(word: &AtomicU64, pid: u64) -> Result<(), u64> {
+    loop {
+        let holder = word.load(Ordering::Acquire);
+        let takeable = holder == FREE || holder == CLOSED || process_alive(holder) == Some(false);
+        if !takeable {
+            return Err(holder);
+        }
+        // Acquire pairs with the previous holder's Release in `leave`;
+        // Release pairs with the other side's Acquire in `wait_for_peer`.
+        if word.compare_exchange(holder, pid, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+            return Ok(());
+        }
+    }
+}
+
+/// The methods every ring type has, delegated to its `end`.
+macro_rules! ring_common {
+    (impl[$($generics:tt)*] $ty:ty) => {
+        impl<$($generics)*> $ty {
+            /// The handle another process passes to `load_memorybuf`.
+            #[must_use]
+            pub fn handle(&self) -> $crate::Handle {
+                self.end.segment().handle()
+            }
+
+            /// The segment name.
+            #[must_use]
+            pub fn name(&self) -> &$crate::SegmentName {
+                self.end.name()
+            }
+
+            /// Whether this end created the ring in this process (and so
+            /// removes its name on `cleanup` or drop).
+            #[must_use]
+            pub fn is_creator(&self) -> bool {
+                self.end.segment().is_creator()
+            }
+
+            /// Lets go of this side (the other side sees
+            /// [`RingError::Closed`](crate::RingError::Closed) once it has
+            /// read everything), removes the name if this end created it,
+            /// and unmaps. Dropping does the same but cannot report an
+            /// error.
+            pub fn cleanup(self) -> Result<(), $crate::CleanupError> {
+                self.end.cleanup()
+            }
+
+            /// Number of slots.
+            #[must_use]
+            pub fn capacity(&self) -> usize {
+                self.end.capacity()
+            }
+
+            /// Number of slots (the seed's name for
+            /// [`capacity`](Self::capacity)).
+            #[must_use]
+            pub fn get_number_of_memories(&self) -> usize {
+                self.end.capacity()
+            }
+
+            /// Size of the whole segment in bytes (header, positions,
+            /// slots).
+            #[must_use]
+            pub fn get_size_in_bytes(&self) -> usize {
+                self.end.size_in_bytes()
+            }
+
+            /// Slots written and not yet read, as the positions are now. A
+            /// pair of positions no peer could store counts as 0 (see
+            /// [`error`](Self::error)).
+            #[must_use]
+            pub fn len(&self) -> usize {
+                self.end.len()
+            }
+
+            /// Whether no slot waits to be read.
+            #[must_use]
+            pub fn is_empty(&self) -> bool {
+                self.end.len() == 0
+            }
+
+            /// How full the ring is, in percent (0.0 to 100.0).
+            #[must_use]
+            #[expect(clippy::cast_precision_loss, reason = "a percentage; exact below 2^52 slots")]
+            pub fn get_fullness(&self) -> f64 {
+                self.end.len() as f64 * 100.0 / self.end.capacity() as f64
+            }
+
+            /// Slot index the consumer reads next (`read position %
+            /// capacity`).
+            #[must_use]
+            pub fn get_read_pointer(&self) -> usize {
+                self.end.pointer(false)
+            }
+
+            /// Slot index the producer writes next (`write position %
+            /// capacity`).
+            #[must_use]
+            pub fn get_write_pointer(&self) -> usize {
+                self.end.pointer(true)
+            }
+
+            /// The corruption this end found, if any. Once set, reads find
+            /// nothing, writes find no room, and waiting calls return this
+            /// error.
+            #[must_use]
+            pub fn error(&self) -> Option<$crate::RingError> {
+                self.end.error()
+            }
+
+            /// Whether the other side is attached and its process alive:
+            /// `None` if nobody has attached yet or it let go.
+            #[must_use]
+            pub fn peer_alive(&self) -> Option<bool> {
+                self.end.peer_alive()
+            }
+
+            /// Waits up to `timeout` until the other side has attached.
+            /// Fails with [`RingError::Closed`](crate::RingError::Closed)
+            /// if it attached and let go already,
+            /// [`RingError::PeerDead`](crate::RingError::PeerDead) if it
+            /// died, [`RingError::Timeout`](crate::RingError::Timeout) if
+            /// nobody came.
+            pub fn wait_for_peer(&self, timeout: ::std::time::Duration) -> Result<(), $crate::RingError> {
+                self.end.wait_for_peer(timeout)
+            }
+        }
+    };
+}
+pub(crate) use ring_common;
