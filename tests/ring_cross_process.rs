@@ -530,6 +530,58 @@ fn e1_million_items_in_batches() {
     assert_removed(&[name]);
 }
 
+/// Items of the in-place stream.
+const IN_PLACE_ITEMS: u64 = 100_000;
+
+/// E1 with in-place access: a producer child builds every item field by
+/// field in its slot with `write_with` (after `clear`, so no field of the
+/// item written a lap earlier survives); the parent looks at each with
+/// `read_with`, first at the `seq` field alone, then at the whole item,
+/// which must be the one expected next and whole (checksum).
+#[test]
+fn e1_items_written_and_read_in_place() {
+    const TEST: &str = "e1_items_written_and_read_in_place";
+    if let Some(role) = common::role() {
+        assert_eq!(role, "producer", "unknown role");
+        let mut tx = MemoryInterface::<Item>::load_memorybuf(&handle_from(VAR_RING)).expect("producer attaches");
+        for i in 0..IN_PLACE_ITEMS {
+            let item = Item::numbered(i);
+            let fill = |slot: &mut shm_runtime::SlotMut<'_, Item>| {
+                slot.clear();
+                slot.set(|f| f.seq, &item.seq);
+                slot.set(|f| f.stamp, &item.stamp);
+                slot.set(|f| f.lane, &item.lane);
+                slot.set(|f| f.kind, &item.kind);
+                slot.set(|f| f.flags, &item.flags);
+                slot.set(|f| f.payload, &item.payload);
+                slot.set(|f| f.check, &item.check);
+            };
+            while tx.write_with(fill).is_none() {
+                tx.wait_can_write(WAIT_LIMIT).unwrap_or_else(|e| panic!("producer, item {i}: {e}"));
+            }
+        }
+        return;
+    }
+    let mut rx = MemoryInterface::<Item, Consumer>::create_named(&common::unique_name("e1p"), 16).expect("create");
+    let name = rx.name().to_string();
+    let kid = Kid::spawn(TEST, "producer", &[env(VAR_RING, &rx.handle())]);
+    for i in 0..IN_PLACE_ITEMS {
+        let look = |item: &shm_runtime::SlotRef<'_, Item>| (item.get(|f| f.seq), item.read());
+        let (seq, whole) = loop {
+            if let Some(seen) = rx.read_with(look) {
+                break seen;
+            }
+            rx.wait_can_read(WAIT_LIMIT).unwrap_or_else(|e| panic!("consumer, item {i}: {e}"));
+        };
+        assert_eq!(seq, i, "in place: the seq field");
+        expect_item(&whole, i, "in place");
+    }
+    expect_closed("in place: read after the last item", rx.read_timeout(WAIT_LIMIT), "producer");
+    kid.expect_success();
+    rx.cleanup().expect("cleanup");
+    assert_removed(&[name]);
+}
+
 // ---------------------------------------------------------------------------
 // E2/E3: full and empty, across processes
 
