@@ -124,10 +124,13 @@ pub enum ObjectKind {
     /// [`MemoryInterface<T>`](crate::MemoryInterface): a single-producer,
     /// single-consumer ring of `SharedState` values.
     Ring,
+    /// [`SharedArray<T>`](crate::SharedArray): a fixed-length array of
+    /// `SharedState` values, each element its own two-copy cell.
+    Array,
 }
 
 impl ObjectKind {
-    const ALL: [Self; 6] = [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring];
+    const ALL: [Self; 7] = [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring, Self::Array];
 
     /// The number stored in the header.
     #[must_use]
@@ -139,6 +142,7 @@ impl ObjectKind {
             Self::Bytes => 4,
             Self::State => 5,
             Self::Ring => 6,
+            Self::Array => 7,
         }
     }
 
@@ -149,7 +153,7 @@ impl ObjectKind {
     }
 
     /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`,
-    /// `ring`).
+    /// `ring`, `array`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -159,6 +163,7 @@ impl ObjectKind {
             Self::Bytes => "bytes",
             Self::State => "state",
             Self::Ring => "ring",
+            Self::Array => "array",
         }
     }
 

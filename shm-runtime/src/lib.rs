@@ -63,6 +63,7 @@ macro_rules! without_loom {
 }
 
 without_loom! {
+    mod array;
     mod boolean;
     mod bytes;
     mod error;
@@ -77,6 +78,7 @@ without_loom! {
     mod state;
     mod string;
 
+    pub use array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartError, SharedArray, SharedArrayPart};
     pub use boolean::SharedBool;
     pub use bytes::SharedBytes;
     pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, WriteError};
