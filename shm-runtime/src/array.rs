@@ -892,6 +892,15 @@ impl<T: SharedState> fmt::Debug for SharedArrayPart<T> {
 mod tests {
     use super::*;
     use crate::state::Shared;
+    use proptest::prelude::*;
+
+    /// Arrays and parts can be shared between threads and moved to them.
+    const _: () = {
+        const fn send_sync<S: Send + Sync>() {}
+        send_sync::<SharedArray<u64>>();
+        send_sync::<SharedArrayPart<u64>>();
+        send_sync::<ArrayPart>();
+    };
 
     /// A 24-byte element: its words differ, so a torn or shifted copy shows.
     type Triple = [u64; 3];
@@ -1226,5 +1235,34 @@ mod tests {
             }
         });
         assert_eq!(array.to_vec(), [[2 * ROUNDS / 3; 4]; 3]);
+    }
+
+    fn any_part() -> impl Strategy<Value = ArrayPart> {
+        (any::<u64>(), any::<u64>(), any::<u64>(), any::<usize>(), any::<usize>(), "[a-zA-Z0-9_-][a-zA-Z0-9._-]{0,254}")
+            .prop_map(|(fingerprint, size, nonce, a, b, name)| {
+                let name = SegmentName::new(&name).unwrap();
+                let handle = Handle::new(name, ObjectKind::Array, fingerprint, size, nonce);
+                ArrayPart { handle, start: a.min(b), end: a.max(b) }
+            })
+    }
+
+    proptest! {
+        #[test]
+        fn part_text_round_trips(part in any_part()) {
+            prop_assert_eq!(part.to_string().parse::<ArrayPart>().unwrap(), part);
+        }
+
+        /// Only canonical text parses: whatever parses prints back as the
+        /// same text, so two texts never name one part.
+        #[test]
+        fn part_text_is_refused_or_exact(part in any_part(), at in any::<prop::sample::Index>(), c in any::<char>()) {
+            let mut chars: Vec<char> = part.to_string().chars().collect();
+            let i = at.index(chars.len());
+            chars[i] = c;
+            let tampered: String = chars.into_iter().collect();
+            if let Ok(parsed) = tampered.parse::<ArrayPart>() {
+                prop_assert_eq!(parsed.to_string(), tampered);
+            }
+        }
     }
 }
