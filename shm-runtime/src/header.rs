@@ -124,13 +124,17 @@ pub enum ObjectKind {
     /// [`MemoryInterface<T>`](crate::MemoryInterface): a single-producer,
     /// single-consumer ring of `SharedState` values.
     Ring,
+    /// [`SharedArray<T>`](crate::SharedArray): a fixed-length array of
+    /// `SharedState` values, each element its own two-copy cell.
+    Array,
     /// [`ByteRing`](crate::ByteRing): a single-producer, single-consumer
     /// ring of byte messages of up to a slot size.
     ByteRing,
 }
 
 impl ObjectKind {
-    const ALL: [Self; 7] = [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring, Self::ByteRing];
+    const ALL: [Self; 8] =
+        [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring, Self::Array, Self::ByteRing];
 
     /// The number stored in the header.
     #[must_use]
@@ -142,6 +146,7 @@ impl ObjectKind {
             Self::Bytes => 4,
             Self::State => 5,
             Self::Ring => 6,
+            Self::Array => 7,
             Self::ByteRing => 8,
         }
     }
@@ -153,7 +158,7 @@ impl ObjectKind {
     }
 
     /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`,
-    /// `ring`, `bytering`).
+    /// `ring`, `array`, `bytering`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -163,6 +168,7 @@ impl ObjectKind {
             Self::Bytes => "bytes",
             Self::State => "state",
             Self::Ring => "ring",
+            Self::Array => "array",
             Self::ByteRing => "bytering",
         }
     }

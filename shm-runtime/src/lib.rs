@@ -30,6 +30,15 @@
 //! - [`SharedString`], [`SharedBytes`]: a value up to a capacity fixed at
 //!   creation, kept in two alternating copies so readers never see a mix of
 //!   two writes and a killed writer loses nothing already published.
+//! - [`Shared<T>`]: a `#[derive(SharedState)]` struct (or any
+//!   [`SharedState`] type), read and written whole, or field by field.
+//! - [`SharedArray<T>`]: a fixed-length array of such values, each element
+//!   read and written whole and independently; [`SharedArrayPart`] hands a
+//!   worker process the part it may write.
+//! - [`MemoryInterface<T>`]: a ring of `T` between one producer and one
+//!   consumer process.
+//! - [`ByteRing`]: a ring of byte messages (and, with the `serde`
+//!   feature, of any serde value).
 //!
 //! # Lifecycle
 //!
@@ -63,6 +72,7 @@ macro_rules! without_loom {
 }
 
 without_loom! {
+    mod array;
     mod boolean;
     mod byte_ring;
     mod bytes;
@@ -79,6 +89,7 @@ without_loom! {
     mod state;
     mod string;
 
+    pub use array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartError, SharedArray, SharedArrayPart};
     pub use boolean::SharedBool;
     pub use byte_ring::ByteRing;
     pub use bytes::SharedBytes;
