@@ -148,6 +148,10 @@ pub(crate) struct Segment {
 /// Device and inode number of a file.
 type FileId = (u64, u64);
 
+/// Where Linux keeps POSIX shared memory objects: `shm_open("/x")` opens
+/// `/dev/shm/x`.
+const SHM_DIR: &str = "/dev/shm";
+
 fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
     let stat = retry(|| rustix::fs::fstat(fd))?;
     Ok((stat.st_dev, stat.st_ino))
@@ -443,12 +447,14 @@ impl Segment {
         self.creator = None;
         let path = self.name.os_path();
         let error = |e: Errno| CleanupError { name: self.name.clone(), source: e.into() };
-        let fd = match retry(|| shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())) {
-            Ok(fd) => fd,
+        // `stat` of the file behind the name, not `shm_open`: it needs no
+        // file descriptor, so a process at its fd limit still cleans up.
+        let stat = match retry(|| rustix::fs::stat(format!("{SHM_DIR}{path}").as_str())) {
+            Ok(stat) => stat,
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(error(e)),
         };
-        if file_id(&fd).map_err(error)? != self.file_id {
+        if (stat.st_dev, stat.st_ino) != self.file_id {
             return Ok(());
         }
         match retry(|| shm::unlink(path.as_str())) {
