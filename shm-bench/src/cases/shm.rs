@@ -1,0 +1,270 @@
+//! shm's own cases: `SharedInt` and `Shared<T>` ping-pong, the
+//! `MemoryInterface` ring (one item at a time and in batches), a
+//! `Shared<T>` reader under a busy writer, and the scaling cases.
+
+use super::{Case, ChildCtx, Ctx, Group, Metric, args, batch_for, capacity_for, id};
+use crate::Result;
+use crate::link::nanos;
+use crate::links::{BatchRx, BatchTx, Msg64, RingRx, RingTx, StateRx, StateTx, WordRx, WordTx};
+use crate::measure::{self, Measure};
+use crate::proc::{ChildWatch, Control, Stdio3, Watch, is_stop};
+use crate::raw::unique_name;
+use shm_runtime::{Consumer, MemoryInterface, Producer, Shared, SharedInt};
+use std::time::Instant;
+
+pub(super) fn cases(out: &mut Vec<Case>) {
+    let atomic = id(Group::Floor, "atomic", Metric::RoundTrip, 8);
+    out.push(
+        Case::new(Group::Shm, "shared-int", Metric::RoundTrip, 8, "SharedInt", int_parent)
+            .child(int_child)
+            .floor(atomic.clone())
+            .note("two SharedInt (ping, pong), read/write"),
+    );
+    out.push(
+        Case::new(Group::Shm, "shared-struct", Metric::RoundTrip, 64, "Shared<T>", struct_parent)
+            .child(struct_child)
+            .floor(atomic)
+            .note("two Shared<Msg64> (derived 64-byte struct), write/read; floor: atomic word"),
+    );
+    ring_cases::<1>(out);
+    ring_cases::<128>(out);
+    ring_cases::<8192>(out);
+    for (slug, busy, note) in [
+        ("shared-read-busy", 1, "Shared<Msg64>::read while the child writes it continuously"),
+        ("shared-read-idle", 0, "Shared<Msg64>::read while nobody writes"),
+    ] {
+        out.push(
+            Case::new(Group::Shm, slug, Metric::Read, 64, "Shared<T> read", read_parent)
+                .child(read_child)
+                .param(busy)
+                .note(note),
+        );
+    }
+}
+
+fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
+    let (cap, bytes) = (capacity_for(N), N * 8);
+    out.push(
+        Case::new(Group::Shm, "ring", Metric::RoundTrip, bytes, "MemoryInterface", ring_rtt_parent::<N>)
+            .child(ring_rtt_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+            .capacity(cap),
+    );
+    out.push(
+        Case::new(Group::Shm, "ring", Metric::Throughput, bytes, "MemoryInterface", ring_thr_parent::<N>)
+            .child(ring_thr_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .capacity(cap),
+    );
+    out.push(
+        Case::new(Group::Shm, "ring-batch", Metric::Throughput, bytes, "MemoryInterface batch", batch_thr_parent::<N>)
+            .child(batch_thr_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .capacity(cap)
+            .param(batch_for(N))
+            .note("write_slice / read_into, batches of up to `param` items"),
+    );
+}
+
+/// The scaling cases: ring throughput against capacity, round trip with
+/// other segments open.
+pub(super) fn scaling(out: &mut Vec<Case>) {
+    let floor_thr = id(Group::Floor, "hand-ring", Metric::Throughput, 8);
+    for cap in [16, 64, 256, 1024, 4096, 16_384, 65_536] {
+        out.push(
+            Case::new(
+                Group::Scaling,
+                &format!("ring-capacity-{cap}"),
+                Metric::Throughput,
+                8,
+                "MemoryInterface",
+                ring_thr_parent::<1>,
+            )
+            .child(ring_thr_child::<1>)
+            .floor(floor_thr.clone())
+            .capacity(cap)
+            .note("floor: hand ring of 1024 slots"),
+        );
+    }
+    let floor_rtt = id(Group::Floor, "hand-ring", Metric::RoundTrip, 8);
+    for others in [1, 1000] {
+        out.push(
+            Case::new(
+                Group::Scaling,
+                &format!("ring-others-{others}"),
+                Metric::RoundTrip,
+                8,
+                "MemoryInterface",
+                ring_rtt_parent::<1>,
+            )
+            .child(ring_rtt_child::<1>)
+            .floor(floor_rtt.clone())
+            .capacity(capacity_for(1))
+            .param(others)
+            .note("each process has `param` other SharedInt segments open"),
+        );
+    }
+}
+
+/// Opens `n` other segments (kept open while the case runs).
+fn others(n: usize) -> Result<Vec<SharedInt>> {
+    (0..n).map(|i| Ok(SharedInt::create_named(&unique_name("other"), i64::try_from(i)?)?)).collect()
+}
+
+fn int_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let outward = SharedInt::create_named(&unique_name("int"), 0)?;
+    let back = SharedInt::create_named(&unique_name("int"), 0)?;
+    let handles = args([("--ping", outward.handle().to_string()), ("--pong", back.handle().to_string())]);
+    let (mut tx, mut rx) = (WordTx(outward), WordRx(back));
+    let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
+    let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn int_child(ctx: &ChildCtx<'_>) -> Result<()> {
+    let outward = SharedInt::load_sharedobject(&ctx.handle("--ping")?)?;
+    let back = SharedInt::load_sharedobject(&ctx.handle("--pong")?)?;
+    ctx.echo(&mut WordTx(back), &mut WordRx(outward))
+}
+
+fn struct_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let outward = Shared::create_named(&unique_name("struct"), &Msg64::new(0))?;
+    let back = Shared::create_named(&unique_name("struct"), &Msg64::new(0))?;
+    let handles = args([("--ping", outward.handle().to_string()), ("--pong", back.handle().to_string())]);
+    let (mut tx, mut rx) = (StateTx(outward), StateRx(back));
+    let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
+    let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn struct_child(ctx: &ChildCtx<'_>) -> Result<()> {
+    let outward = Shared::<Msg64>::load_sharedobject(&ctx.handle("--ping")?)?;
+    let back = Shared::<Msg64>::load_sharedobject(&ctx.handle("--pong")?)?;
+    ctx.echo(&mut StateTx(back), &mut StateRx(outward))
+}
+
+fn ring_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let cap = ctx.case.capacity;
+    let _others = others(ctx.case.param)?;
+    let ctl = Control::create()?;
+    let a2b = MemoryInterface::<[u64; N], Producer>::create_named(&unique_name("ring"), cap)?;
+    let b2a = MemoryInterface::<[u64; N], Consumer>::create_named(&unique_name("ring"), cap)?;
+    let handles = args([("--a2b", a2b.handle().to_string()), ("--b2a", b2a.handle().to_string())]);
+    let (mut tx, mut rx) = (RingTx::new(a2b), RingRx { ring: b2a });
+    let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
+    let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn ring_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let _others = others(ctx.case.param)?;
+    let mut rx = RingRx { ring: MemoryInterface::<[u64; N], Consumer>::load_memorybuf(&ctx.handle("--a2b")?)? };
+    let mut tx = RingTx::new(MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--b2a")?)?);
+    ctx.echo(&mut tx, &mut rx)
+}
+
+/// The consumer's end of a ring of `N` words.
+type ConsumerEnd<const N: usize> = MemoryInterface<[u64; N], Consumer>;
+
+/// A ring the parent consumes from, and the child's arguments to attach.
+fn stream_ring<const N: usize>(cap: usize) -> Result<(ConsumerEnd<N>, Vec<String>)> {
+    let ring = MemoryInterface::<[u64; N], Consumer>::create_named(&unique_name("ring"), cap)?;
+    let handle = args([("--ring", ring.handle().to_string())]);
+    Ok((ring, handle))
+}
+
+fn ring_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let (ring, handle) = stream_ring::<N>(ctx.case.capacity)?;
+    let mut rx = RingRx { ring };
+    let mut child = ctx.spawn(&ctl, &handle, Stdio3::default())?;
+    let m = ctx.stream(&ctl, &mut child, &mut rx, 1)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn ring_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let mut tx = RingTx::new(MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--ring")?)?);
+    ctx.produce(&mut tx, 1)
+}
+
+fn batch_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let (ring, handle) = stream_ring::<N>(ctx.case.capacity)?;
+    let batch = ctx.case.param;
+    let mut rx = BatchRx::new(ring, batch);
+    let mut child = ctx.spawn(&ctl, &handle, Stdio3::default())?;
+    let m = ctx.stream(&ctl, &mut child, &mut rx, batch as u64)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn batch_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let ring = MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--ring")?)?;
+    let batch = ctx.case.param;
+    ctx.produce(&mut BatchTx::new(ring, batch), batch as u64)
+}
+
+fn read_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    let busy = ctx.case.param == 1;
+    let ctl = Control::create()?;
+    let state = Shared::create_named(&unique_name("state"), &Msg64::new(0))?;
+    let handle = args([("--state", state.handle().to_string())]);
+    let mut child = ctx.spawn(&ctl, &handle, Stdio3::default())?;
+    child.wait_ready(&ctl)?;
+    let mut watch = Watch::new(child.child().id(), &ctl);
+    // Measure only once the writer is writing.
+    while busy && state.read().seq == 0 {
+        watch.idle()?;
+    }
+    let first = state.read().seq;
+    let mut last = first;
+    let m = measure::latency(&ctx.plan, |n, mut hist| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = hist.is_some().then(Instant::now);
+            let msg = state.read();
+            if let (Some(t0), Some(h)) = (t0, hist.as_deref_mut()) {
+                h.saturating_record(nanos(t0.elapsed()));
+            }
+            if !msg.is_whole() || msg.seq < last {
+                return Err(format!("torn or older read: {msg:?} after seq {last}").into());
+            }
+            last = msg.seq;
+        }
+        Ok(start.elapsed())
+    })?;
+    if busy && last == first {
+        return Err("the writer wrote nothing while the reader measured".into());
+    }
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn read_child(ctx: &ChildCtx<'_>) -> Result<()> {
+    let state = Shared::<Msg64>::load_sharedobject(&ctx.handle("--state")?)?;
+    ctx.ctl.ready();
+    let mut watch = ChildWatch::new(&ctx.ctl);
+    let mut seq = 0;
+    loop {
+        if ctx.case.param == 1 {
+            seq += 1;
+            state.write(&Msg64::new(seq))?;
+        }
+        match watch.idle() {
+            Err(e) if is_stop(&e) => return Ok(()),
+            other => other?,
+        }
+    }
+}

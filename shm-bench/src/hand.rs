@@ -1,0 +1,223 @@
+//! The floor's ring: a minimal single-producer, single-consumer ring of
+//! `[u64; N]` written by hand over any shared mapping (a bare `shm_open`
+//! one, or the `shared_memory` crate's). Copy in, copy out, the two
+//! positions on separate cache lines, each side caching the other's
+//! position; no checks of what the peer stores (the peer is this same
+//! binary), no roles, no waiting: the least a ring can do.
+//!
+//! Layout: the write position on the first 64-byte line, the read position
+//! on the second, then `capacity` slots (a power of two).
+
+use crate::Result;
+use crate::link::{Rx, Tx, check, stamp};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes before the first slot.
+const SLOTS_AT: usize = 128;
+
+/// A mapping a ring can live in.
+pub trait Region {
+    /// Start of the mapping (at least 64-byte aligned).
+    fn base(&self) -> *mut u8;
+    /// Length in bytes.
+    fn size(&self) -> usize;
+}
+
+impl Region for crate::raw::RawShm {
+    fn base(&self) -> *mut u8 {
+        self.ptr()
+    }
+    fn size(&self) -> usize {
+        self.len()
+    }
+}
+
+/// Bytes a ring of `capacity` slots of `[u64; N]` needs.
+pub const fn bytes<const N: usize>(capacity: usize) -> usize {
+    SLOTS_AT + capacity * N * 8
+}
+
+/// The shared parts of a ring in `M`.
+struct Shape<M: Region, const N: usize> {
+    region: M,
+    capacity: u64,
+}
+
+impl<M: Region, const N: usize> Shape<M, N> {
+    fn new(region: M, capacity: usize) -> Self {
+        assert!(capacity.is_power_of_two(), "capacity {capacity} is not a power of two");
+        assert!(region.size() >= bytes::<N>(capacity), "mapping too small for the ring");
+        assert_eq!(region.base() as usize % 64, 0, "mapping not aligned to a cache line");
+        Self { region, capacity: capacity as u64 }
+    }
+
+    /// The word at byte `offset` (0 or 64) of the mapping.
+    #[expect(clippy::cast_ptr_alignment, reason = "the mapping is 64-byte aligned (checked in `new`)")]
+    fn word(&self, offset: usize) -> &AtomicU64 {
+        let word = self.region.base().wrapping_add(offset).cast::<AtomicU64>();
+        // SAFETY: `offset + 8 <= SLOTS_AT` bytes, inside the mapping
+        // (checked in `new`) and 8-byte aligned; the mapping lives as long
+        // as `self`, and the two position words are only ever accessed
+        // atomically, by either process.
+        unsafe { &*word }
+    }
+
+    /// The write position.
+    fn tail(&self) -> &AtomicU64 {
+        self.word(0)
+    }
+
+    /// The read position.
+    fn head(&self) -> &AtomicU64 {
+        self.word(64)
+    }
+
+    fn slot(&self, position: u64) -> *mut [u64; N] {
+        // Below capacity: the mask keeps it in range.
+        let index = usize::try_from(position & (self.capacity - 1)).expect("below capacity");
+        // In the mapping: SLOTS_AT + index * N * 8 + N * 8 <=
+        // bytes::<N>(capacity) <= its size (checked in `new`).
+        self.region.base().wrapping_add(SLOTS_AT + index * N * 8).cast::<[u64; N]>()
+    }
+}
+
+/// The producer's end.
+pub struct HandTx<M: Region, const N: usize> {
+    shape: Shape<M, N>,
+    cursor: ProducerCursor,
+    item: Box<[u64; N]>,
+}
+
+/// The producer's local positions.
+struct ProducerCursor {
+    /// Our write position (the shared word is a copy for the consumer).
+    tail: u64,
+    /// The consumer's read position when last loaded.
+    head_cache: u64,
+}
+
+/// The consumer's end.
+pub struct HandRx<M: Region, const N: usize> {
+    shape: Shape<M, N>,
+    cursor: ConsumerCursor,
+    item: Box<[u64; N]>,
+}
+
+/// The consumer's local positions.
+struct ConsumerCursor {
+    /// Our read position.
+    head: u64,
+    /// The producer's write position when last loaded.
+    tail_cache: u64,
+}
+
+impl<M: Region, const N: usize> HandTx<M, N> {
+    /// The producer's end of the ring in `region` (zeroed by its creator).
+    pub fn new(region: M, capacity: usize) -> Self {
+        let cursor = ProducerCursor { tail: 0, head_cache: 0 };
+        Self { shape: Shape::new(region, capacity), cursor, item: crate::link::boxed() }
+    }
+}
+
+impl<M: Region, const N: usize> Shape<M, N> {
+    /// Copies `item` into the next slot and publishes it; `false` if full.
+    #[inline]
+    fn push(&self, cursor: &mut ProducerCursor, item: &[u64; N]) -> bool {
+        if cursor.tail.wrapping_sub(cursor.head_cache) == self.capacity {
+            // Acquire pairs with the consumer's Release store in `pop`: its
+            // copy out of the slot we are about to reuse is finished.
+            cursor.head_cache = self.head().load(Ordering::Acquire);
+            if cursor.tail.wrapping_sub(cursor.head_cache) == self.capacity {
+                return false;
+            }
+        }
+        let slot = self.slot(cursor.tail);
+        // SAFETY: the slot is inside the mapping (`slot`) and 8-byte
+        // aligned; the consumer has released it (the check above), and it
+        // will not read it before the Release store below publishes it, so
+        // no one else accesses these bytes now.
+        unsafe { slot.copy_from_nonoverlapping(item, 1) };
+        cursor.tail = cursor.tail.wrapping_add(1);
+        // Release pairs with the consumer's Acquire load in `pop`: the slot
+        // is written before the new position is seen.
+        self.tail().store(cursor.tail, Ordering::Release);
+        true
+    }
+
+    /// Copies the oldest item into `out` and frees its slot; `false` if
+    /// empty.
+    #[inline]
+    fn pop(&self, cursor: &mut ConsumerCursor, out: &mut [u64; N]) -> bool {
+        if cursor.head == cursor.tail_cache {
+            // Acquire pairs with the producer's Release store in `push`:
+            // the items up to the loaded position are in their slots.
+            cursor.tail_cache = self.tail().load(Ordering::Acquire);
+            if cursor.head == cursor.tail_cache {
+                return false;
+            }
+        }
+        let slot = self.slot(cursor.head);
+        // SAFETY: the slot is inside the mapping and aligned; the producer
+        // published it (the check above) and will not write it again
+        // before the Release store below frees it.
+        unsafe { out.as_mut_ptr().copy_from_nonoverlapping(slot.cast::<u64>(), N) };
+        cursor.head = cursor.head.wrapping_add(1);
+        // Release pairs with the producer's Acquire load in `push`: our
+        // copy out is done before the slot is reused.
+        self.head().store(cursor.head, Ordering::Release);
+        true
+    }
+}
+
+impl<M: Region, const N: usize> HandRx<M, N> {
+    /// The consumer's end of the ring in `region`.
+    pub fn new(region: M, capacity: usize) -> Self {
+        let cursor = ConsumerCursor { head: 0, tail_cache: 0 };
+        Self { shape: Shape::new(region, capacity), cursor, item: crate::link::boxed() }
+    }
+}
+
+impl<M: Region, const N: usize> Tx for HandTx<M, N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.item, *next);
+        let sent = self.shape.push(&mut self.cursor, &self.item);
+        *next += u64::from(sent);
+        Ok(u64::from(sent))
+    }
+}
+
+impl<M: Region, const N: usize> Rx for HandRx<M, N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        let got = self.shape.pop(&mut self.cursor, &mut self.item);
+        if got {
+            check(&self.item, *expected)?;
+        }
+        *expected += u64::from(got);
+        Ok(u64::from(got))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::raw::{RawShm, unique_name};
+
+    #[test]
+    fn fifo_full_empty_and_verification() {
+        let name = unique_name("hand-test");
+        let a = RawShm::create(&name, bytes::<4>(4)).unwrap();
+        let b = RawShm::open(&name, bytes::<4>(4)).unwrap();
+        let (mut tx, mut rx) = (HandTx::<_, 4>::new(a, 4), HandRx::<_, 4>::new(b, 4));
+        let (mut next, mut expected) = (1, 1);
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0);
+        for _ in 0..4 {
+            assert_eq!(tx.send(&mut next, 1).unwrap(), 1);
+        }
+        assert_eq!(tx.send(&mut next, 1).unwrap(), 0, "full");
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1);
+        let mut skipped = expected + 1;
+        assert!(crate::link::is_mismatch(&rx.recv(&mut skipped, 1).unwrap_err()), "a wrong number is caught");
+    }
+}

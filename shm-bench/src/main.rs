@@ -1,0 +1,288 @@
+//! shm-bench: shm against a raw shared-memory floor and against other IPC,
+//! each case in two processes of this same binary.
+//!
+//! ```text
+//! cargo run --release -p shm-bench                      # floor, shm, scaling
+//! cargo run --release -p shm-bench --features peers     # + iceoryx2, shared_memory, UDS, pipe
+//! cargo run --release -p shm-bench -- --case ring/rtt   # only ids containing "ring/rtt"
+//! cargo run --release -p shm-bench --features peers -- --smoke
+//! ```
+//!
+//! Every case (but memcpy bandwidth) spawns this binary again in the
+//! child role (`--child <case id>`), pins the parent to CPU 0 and the child
+//! to CPU 1, busy-polls unless the case says otherwise (the byte-stream
+//! peers block in `read`), calibrates its count to a time budget, makes
+//! `--runs` runs (5) and reports the median run: for latency cases the
+//! mean of an untimed pass, with p50/p99/p99.9 from a second pass that
+//! times each operation (`HdrHistogram`). Every item carries its sequence
+//! number and every receiver checks it: a wrong item is a verification
+//! failure, a hard error.
+//!
+//! Output: the machine, a table of every case with its ratio to its floor,
+//! shm against the peers, the issue's targets (met or missed), a JSON file
+//! (`--json`, default `target/shm-bench/results.json`) and two SVG plots
+//! beside it (`--plots <dir>`). `--smoke` runs every case once with tiny
+//! counts (output under `target/shm-bench/smoke/`) and exits non-zero if any
+//! case failed or did not verify.
+//!
+//! Everything it creates in /dev/shm is named `shmrs-bench-<pid>-...`
+//! (iceoryx2's files too, under its own folder in the temporary directory)
+//! and removed when the case ends; leftovers of a run that was killed are
+//! removed at the next start once their pid is dead.
+
+mod cases;
+mod hand;
+mod link;
+mod links;
+mod machine;
+mod measure;
+#[cfg(feature = "peers")]
+mod peers;
+mod plot;
+mod proc;
+mod raw;
+mod report;
+
+use cases::Case;
+use measure::Plan;
+use report::{Failure, Outcome};
+use std::fmt::Write as _;
+use std::io::Write as _;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Any error of a case.
+pub type Error = Box<dyn std::error::Error>;
+/// A case's result.
+pub type Result<T> = std::result::Result<T, Error>;
+
+const USAGE: &str = "usage: shm-bench [--smoke] [--case <substring>]... [--runs <n>] [--pass-ms <ms>] \
+[--json <path>] [--plots <dir>] [--list] [--no-pin]";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.first().map(String::as_str) == Some("--child") {
+        return child_main(&args[1..]);
+    }
+    match options(&args).and_then(|o| run(&o)) {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(e) => {
+            eprintln!("shm-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// What the command line asks for.
+struct Options {
+    plan: Plan,
+    filters: Vec<String>,
+    json: PathBuf,
+    plots: Option<PathBuf>,
+    list: bool,
+    pin: bool,
+}
+
+fn options(args: &[String]) -> Result<Options> {
+    let mut smoke = false;
+    let mut runs = 5;
+    let mut pass_ms = 100;
+    let mut filters = Vec::new();
+    let mut json = None;
+    let mut plots = None;
+    let mut list = false;
+    let mut pin = true;
+    let mut it = args.iter();
+    while let Some(arg) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{arg} needs a value ({USAGE})"));
+        match arg.as_str() {
+            "--smoke" => smoke = true,
+            "--case" => filters.push(value()?.clone()),
+            "--runs" => runs = value()?.parse().map_err(|_| format!("--runs takes a count ({USAGE})"))?,
+            "--pass-ms" => pass_ms = value()?.parse().map_err(|_| format!("--pass-ms takes milliseconds ({USAGE})"))?,
+            "--json" => json = Some(PathBuf::from(value()?)),
+            "--plots" => plots = Some(PathBuf::from(value()?)),
+            "--list" => list = true,
+            "--no-pin" => pin = false,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            _ => return Err(format!("unknown argument {arg:?} ({USAGE})").into()),
+        }
+    }
+    if runs == 0 {
+        return Err("--runs must be at least 1".into());
+    }
+    let plan = Plan { smoke, runs: if smoke { 1 } else { runs }, pass_time: Duration::from_millis(pass_ms) };
+    let json = match json {
+        Some(path) => path,
+        None => output_dir(smoke)?.join("results.json"),
+    };
+    Ok(Options { plan, filters, json, plots, list, pin })
+}
+
+/// `target/shm-bench` (`target/shm-bench/smoke` for a smoke run), found
+/// from this binary's place in `target/<profile>/`.
+fn output_dir(smoke: bool) -> Result<PathBuf> {
+    let exe = std::env::current_exe()?;
+    let target = exe.parent().and_then(std::path::Path::parent).ok_or("cannot find the target folder")?;
+    let dir = target.join("shm-bench");
+    Ok(if smoke { dir.join("smoke") } else { dir })
+}
+
+/// Runs the selected cases and reports; `Ok(false)` if any case failed.
+fn run(options: &Options) -> Result<bool> {
+    let all = cases::all();
+    let selected: Vec<&Case> = all
+        .iter()
+        .filter(|c| options.filters.is_empty() || options.filters.iter().any(|f| c.id.contains(f.as_str())))
+        .collect();
+    if options.list {
+        for case in &all {
+            println!("{}\t{}", case.id, case.note);
+        }
+        return Ok(true);
+    }
+    if selected.is_empty() {
+        return Err(format!("no case matches {:?} (see --list)", options.filters).into());
+    }
+    for name in raw::remove_stale() {
+        eprintln!("shm-bench: removed {name}, left by a run that died");
+    }
+    let machine = machine::Machine::describe();
+    let pin = options.pin && machine.available >= 2;
+    if pin {
+        proc::pin_to(0);
+    }
+    let started = Instant::now();
+    let mut outcomes = Vec::new();
+    for (i, case) in selected.iter().enumerate() {
+        eprint!("[{}/{}] {} ... ", i + 1, selected.len(), case.id);
+        let _ = std::io::stderr().flush();
+        let t0 = Instant::now();
+        let ctx = cases::Ctx { case, plan: options.plan, pin };
+        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.parent)(&ctx))) {
+            Ok(Ok(m)) => Ok(m),
+            Ok(Err(e)) => Err(Failure { verification: link::is_mismatch(&e), message: e.to_string() }),
+            Err(_) => Err(Failure { verification: false, message: "panicked (see the message above)".to_owned() }),
+        };
+        match &result {
+            Ok(m) => eprintln!("{}", report::table_figure(case.metric, m)),
+            Err(f) => eprintln!("FAILED: {}", f.message),
+        }
+        outcomes.push(Outcome { case, result, seconds: t0.elapsed().as_secs_f64() });
+    }
+    // iceoryx2 may leave its (empty) root folder; anything else of ours
+    // still there is a leak, removed now and reported as a failure.
+    #[cfg(feature = "peers")]
+    let iox2_leftovers = raw::remove_own(peers::IOX2_TAG);
+    #[cfg(not(feature = "peers"))]
+    let iox2_leftovers: Vec<String> = Vec::new();
+    let leaked = raw::remove_own("");
+    let load_end = machine::load();
+    let targets = report::targets(&outcomes);
+
+    let mut out = String::new();
+    out.push_str("## Machine\n\n");
+    for line in machine.lines(&load_end) {
+        let _ = writeln!(out, "- {line}");
+    }
+    let _ = writeln!(
+        out,
+        "- run: {} run(s) per case, median reported; pass budget {:?}; {}; {:.0} s in all{}",
+        options.plan.runs,
+        options.plan.pass_time,
+        if pin { "parent pinned to CPU 0, child to CPU 1" } else { "not pinned" },
+        started.elapsed().as_secs_f64(),
+        if options.plan.smoke { "; SMOKE RUN: tiny counts, figures mean nothing" } else { "" },
+    );
+    out.push_str("\n## Cases\n\nFigure: for times, the median over chunks of 64 operations of the chunk mean (untimed inside; p50/p99/p99.9 come from a second pass timing each operation, clock reads included); for create/open, the median operation; for rates, items and bytes per second. vs floor: the figure over its floor's figure (times: below 1 is faster; rates: above 1 is faster).\n\n");
+    out.push_str(&report::table(&outcomes));
+    if cfg!(feature = "peers") {
+        out.push_str("\n## shm against the peers\n\n");
+        out.push_str(&report::peers_table(&outcomes));
+    }
+    out.push_str("\n## Targets (ratios within this run; not tests)\n\n");
+    out.push_str(&report::targets_table(&targets));
+    out.push_str("\n## Not measured yet\n\n");
+    out.push_str(&report::pending());
+    println!("{out}");
+
+    let json = report::json(&machine, &load_end, &options.plan, &outcomes, &targets);
+    if let Some(dir) = options.json.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)?;
+    }
+    std::fs::write(&options.json, serde_json::to_string_pretty(&json)? + "\n")?;
+    println!("results: {}", options.json.display());
+    let plot_dir =
+        options.plots.clone().unwrap_or_else(|| options.json.parent().map(PathBuf::from).unwrap_or_default());
+    std::fs::create_dir_all(&plot_dir)?;
+    for path in plot::write(&plot_dir, &outcomes)? {
+        println!("plot: {}", path.display());
+    }
+    if !iox2_leftovers.is_empty() {
+        println!("removed what iceoryx2 left: {}", iox2_leftovers.join(", "));
+    }
+    if !leaked.is_empty() {
+        println!("LEAK: this run left {} (removed now)", leaked.join(", "));
+    }
+    let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
+    println!("{} passed, {failed} failed", outcomes.len() - failed);
+    Ok(failed == 0 && leaked.is_empty())
+}
+
+/// The child role: `--child <case> --control <name> --parent <pid>
+/// [--no-pin] <case arguments>`.
+fn child_main(args: &[String]) -> ExitCode {
+    let Some((id, rest)) = args.split_first() else {
+        eprintln!("shm-bench child: no case");
+        return ExitCode::FAILURE;
+    };
+    let value = |key: &str| rest.iter().position(|a| a == key).and_then(|i| rest.get(i + 1));
+    let (Some(control), Some(parent)) = (value("--control"), value("--parent").and_then(|p| p.parse::<u32>().ok()))
+    else {
+        eprintln!("shm-bench child {id}: --control and --parent are required");
+        return ExitCode::FAILURE;
+    };
+    if let Err(e) = proc::child_guard_parent(parent) {
+        eprintln!("shm-bench child {id}: {e}");
+        return ExitCode::FAILURE;
+    }
+    if !rest.iter().any(|a| a == "--no-pin") {
+        proc::pin_to(1);
+    }
+    let ctl = match proc::Control::open(control) {
+        Ok(ctl) => ctl,
+        Err(e) => {
+            eprintln!("shm-bench child {id}: control block {control}: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let Some(case) = cases::find(id) else {
+        ctl.failed();
+        eprintln!("shm-bench child: no case {id}");
+        return ExitCode::FAILURE;
+    };
+    let Some(child) = case.child else {
+        ctl.failed();
+        eprintln!("shm-bench child: case {id} has no child side");
+        return ExitCode::FAILURE;
+    };
+    let ctx = cases::ChildCtx { case: &case, ctl, args: rest.to_vec(), parent };
+    let result = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| child(&ctx)));
+    match result {
+        Ok(Ok(())) => ExitCode::SUCCESS,
+        Ok(Err(e)) => {
+            ctx.ctl.failed();
+            eprintln!("shm-bench child {id}: {e}");
+            ExitCode::FAILURE
+        }
+        Err(_) => {
+            ctx.ctl.failed();
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,198 @@
+//! Runs and their statistics: how many items a pass gets (calibrated to
+//! a time budget), repeated runs, the median run, and percentiles from an
+//! `HdrHistogram`.
+
+use crate::Result;
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// How much to measure.
+#[derive(Clone, Copy, Debug)]
+pub struct Plan {
+    /// Smoke mode: tiny fixed counts, one run, no calibration.
+    pub smoke: bool,
+    /// Runs per case (the report takes the median run).
+    pub runs: usize,
+    /// Time one pass should take (the count is calibrated to it).
+    pub pass_time: Duration,
+}
+
+impl Plan {
+    /// Items for a pass: `smoke` items in smoke mode, otherwise what fills
+    /// `pass_time` at `per_item`, within `[min, max]`.
+    fn count(&self, per_item: Duration, smoke: u64, min: u64, max: u64) -> u64 {
+        if self.smoke {
+            return smoke;
+        }
+        let per = per_item.as_secs_f64().max(1e-9);
+        // Truncation is fine: a count for a time budget.
+        #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "clamped below")]
+        let n = (self.pass_time.as_secs_f64() / per) as u64;
+        n.clamp(min, max)
+    }
+}
+
+/// What a case measured (the median run, and every run's figure).
+#[derive(Clone, Debug, Default)]
+pub struct Measure {
+    /// The figure: ns per operation for latency cases (the median of the
+    /// means of chunks of `CHUNK` operations, so neither clock reads nor a
+    /// preemption now and then count), bytes per second for throughput and
+    /// bandwidth cases.
+    pub value: f64,
+    /// Latency cases: the plain mean over the whole untimed pass, ns
+    /// (preemptions and all).
+    pub mean: Option<f64>,
+    /// Items (messages) per second, for throughput cases.
+    pub items_per_s: Option<f64>,
+    /// Percentiles of the median run, in ns (latency cases).
+    pub p50: Option<f64>,
+    /// 99th percentile, ns.
+    pub p99: Option<f64>,
+    /// 99.9th percentile, ns.
+    pub p999: Option<f64>,
+    /// Each run's figure, in run order.
+    pub runs: Vec<f64>,
+    /// Operations per run.
+    pub count: u64,
+}
+
+/// A fresh histogram of nanoseconds (1 ns to 100 s, 3 significant digits).
+pub fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 100_000_000_000, 3).expect("valid bounds")
+}
+
+#[expect(clippy::cast_precision_loss, reason = "statistics")]
+fn per_op_ns(elapsed: Duration, n: u64) -> f64 {
+    elapsed.as_secs_f64() * 1e9 / n.max(1) as f64
+}
+
+/// Index of the median of `values` (the lower one for an even count).
+fn median_index(values: &[f64]) -> usize {
+    let mut order: Vec<usize> = (0..values.len()).collect();
+    order.sort_by(|a, b| values[*a].total_cmp(&values[*b]));
+    order[(values.len() - 1) / 2]
+}
+
+/// Operations per chunk of an untimed latency pass.
+pub const CHUNK: u64 = 64;
+
+/// A latency case: `pass(n, hist)` does `n` operations and returns the
+/// time they took; with `Some(hist)` it also times each one into `hist`.
+/// Each run makes an untimed pass in chunks of [`CHUNK`] operations (the
+/// median chunk mean is the run's figure: no clock read per operation, and
+/// a preemption spoils a chunk, not the figure) and a timed pass (its
+/// histogram gives the percentiles, clock reads included).
+pub fn latency(
+    plan: &Plan,
+    mut pass: impl FnMut(u64, Option<&mut Histogram<u64>>) -> Result<Duration>,
+) -> Result<Measure> {
+    let n = if plan.smoke {
+        plan.count(Duration::ZERO, CHUNK, 0, 0)
+    } else {
+        // Warm-up and calibration.
+        let probe = 1000;
+        let elapsed = pass(probe, None)?;
+        plan.count(elapsed / u32::try_from(probe).expect("small"), 0, 1000, 5_000_000).next_multiple_of(CHUNK)
+    };
+    let mut typical = Vec::new();
+    let mut means = Vec::new();
+    let mut hists = Vec::new();
+    for _ in 0..plan.runs {
+        let mut chunks = Vec::new();
+        let mut total = Duration::ZERO;
+        for _ in 0..n / CHUNK {
+            let elapsed = pass(CHUNK, None)?;
+            total += elapsed;
+            chunks.push(per_op_ns(elapsed, CHUNK));
+        }
+        typical.push(chunks[median_index(&chunks)]);
+        means.push(per_op_ns(total, n));
+        let mut hist = histogram();
+        pass(n, Some(&mut hist))?;
+        hists.push(hist);
+    }
+    let median = median_index(&typical);
+    let mut m = from_hist(typical[median], &hists[median], typical, n);
+    m.mean = Some(means[median]);
+    Ok(m)
+}
+
+/// A measure whose figure is `value` and percentiles come from `hist`.
+#[expect(clippy::cast_precision_loss, reason = "statistics")]
+pub fn from_hist(value: f64, hist: &Histogram<u64>, runs: Vec<f64>, count: u64) -> Measure {
+    let at = |q: f64| Some(hist.value_at_quantile(q) as f64);
+    Measure {
+        value,
+        mean: Some(hist.mean()),
+        items_per_s: None,
+        p50: at(0.5),
+        p99: at(0.99),
+        p999: at(0.999),
+        runs,
+        count,
+    }
+}
+
+/// A throughput case: `pass(n)` moves `n` items of `item_bytes` bytes and
+/// returns the time it took; the figure is bytes per second.
+pub fn throughput(plan: &Plan, item_bytes: usize, mut pass: impl FnMut(u64) -> Result<Duration>) -> Result<Measure> {
+    let n = if plan.smoke {
+        plan.count(Duration::ZERO, 200, 0, 0)
+    } else {
+        let probe = (4_000_000 / item_bytes.max(8)).clamp(64, 100_000) as u64;
+        let elapsed = pass(probe)?;
+        plan.count(elapsed / u32::try_from(probe).expect("small"), 0, 1000, 50_000_000)
+    };
+    let mut rates = Vec::new();
+    for _ in 0..plan.runs {
+        let elapsed = pass(n)?;
+        #[expect(clippy::cast_precision_loss, reason = "statistics")]
+        let items = n as f64 / elapsed.as_secs_f64().max(1e-9);
+        rates.push(items);
+    }
+    let median = median_index(&rates);
+    #[expect(clippy::cast_precision_loss, reason = "statistics")]
+    let bytes = rates[median] * item_bytes as f64;
+    #[expect(clippy::cast_precision_loss, reason = "statistics")]
+    let runs = rates.iter().map(|r| r * item_bytes as f64).collect();
+    Ok(Measure { value: bytes, items_per_s: Some(rates[median]), runs, count: n, ..Measure::default() })
+}
+
+/// A case that times single operations (create, open): each run yields a
+/// histogram of `count` operations; the figure is the median operation of
+/// the median run.
+#[expect(clippy::cast_precision_loss, reason = "statistics")]
+pub fn samples(runs: &[Histogram<u64>], count: u64) -> Measure {
+    let medians: Vec<f64> = runs.iter().map(|h| h.value_at_quantile(0.5) as f64).collect();
+    let median = median_index(&medians);
+    from_hist(medians[median], &runs[median], medians, count)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn median_of_odd_and_even_counts() {
+        assert_eq!(median_index(&[5.0, 1.0, 3.0]), 2);
+        assert_eq!(median_index(&[4.0, 1.0, 3.0, 2.0]), 3);
+    }
+
+    #[test]
+    fn smoke_plan_uses_fixed_counts() {
+        let plan = Plan { smoke: true, runs: 1, pass_time: Duration::from_millis(1) };
+        let mut calls = Vec::new();
+        let m = latency(&plan, |n, hist| {
+            calls.push((n, hist.is_some()));
+            if let Some(h) = hist {
+                h.record(100).unwrap();
+            }
+            Ok(Duration::from_micros(n))
+        })
+        .unwrap();
+        assert_eq!(calls, [(CHUNK, false), (CHUNK, true)]);
+        assert!((m.value - 1000.0).abs() < 1e-6);
+        assert_eq!(m.p50, Some(100.0));
+    }
+}

@@ -1,0 +1,232 @@
+//! [`Tx`]/[`Rx`] over the peers (feature `peers`): iceoryx2
+//! publish/subscribe (copying `send_copy`, and writing in place into a
+//! loaned sample), the hand ring in a `shared_memory` crate mapping, and
+//! byte streams (Unix domain socket, pipe).
+
+use crate::hand::Region;
+use crate::link::{Rx, Tx, check, check_words, stamp};
+use crate::proc::Stopped;
+use crate::{Error, Result};
+use core::mem::MaybeUninit;
+use iceoryx2::port::publisher::Publisher;
+use iceoryx2::port::subscriber::Subscriber;
+use iceoryx2::prelude::*;
+use std::io::{BufReader, Read, Write};
+use zerocopy::IntoBytes;
+
+/// The `shared_memory` crate's mapping, as a ring's region.
+pub struct Shmem(pub shared_memory::Shmem);
+
+impl Region for Shmem {
+    fn base(&self) -> *mut u8 {
+        self.0.as_ptr()
+    }
+    fn size(&self) -> usize {
+        self.0.len()
+    }
+}
+
+/// Creates a `shared_memory` mapping of `len` bytes named `name`.
+pub fn shmem_create(name: &str, len: usize) -> Result<Shmem> {
+    Ok(Shmem(shared_memory::ShmemConf::new().os_id(format!("/{name}")).size(len).create()?))
+}
+
+/// Opens the `shared_memory` mapping `name`.
+pub fn shmem_open(name: &str) -> Result<Shmem> {
+    Ok(Shmem(shared_memory::ShmemConf::new().os_id(format!("/{name}")).open()?))
+}
+
+/// What iceoryx2's files of this run start with (under its root folder
+/// and in /dev/shm): `shmrs-bench-<pid>-iox2-`, `pid` being the parent's.
+pub const IOX2_TAG: &str = "iox2-";
+
+/// An iceoryx2 node whose files all sit under names of this run (`pid` is
+/// the parent's): root folder `<tmp>/shmrs-bench-<pid>-iox2-root/`, file
+/// prefix `shmrs-bench-<pid>-iox2-`; signal handling left to us.
+pub fn iox2_node(pid: u32) -> Result<Node<ipc::Service>> {
+    set_log_level(LogLevel::Error);
+    let mut config = Config::default();
+    let prefix = format!("shmrs-bench-{pid}-{IOX2_TAG}");
+    config.global.prefix = FileName::new(prefix.as_bytes()).map_err(|e| format!("iceoryx2 prefix {prefix}: {e:?}"))?;
+    let root = std::env::temp_dir().join(format!("{prefix}root/"));
+    let root = format!("{}/", root.display());
+    let root = Path::new(root.as_bytes()).map_err(|e| format!("iceoryx2 root {root}: {e:?}"))?;
+    config.global.set_root_path(&root);
+    let node = NodeBuilder::new()
+        .config(&config)
+        .signal_handling_mode(SignalHandlingMode::Disabled)
+        .create::<ipc::Service>()?;
+    Ok(node)
+}
+
+/// The service `name` with payload `P`: one publisher, one subscriber, a
+/// buffer of `capacity` samples, no history, and a full buffer never
+/// overwrites.
+fn iox2_service<P: core::fmt::Debug + ZeroCopySend + 'static>(
+    node: &Node<ipc::Service>,
+    name: &str,
+    capacity: usize,
+) -> Result<iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, P, ()>> {
+    let service_name = ServiceName::new(name).map_err(|e| format!("iceoryx2 service {name}: {e:?}"))?;
+    Ok(node
+        .service_builder(&service_name)
+        .publish_subscribe::<P>()
+        .max_publishers(1)
+        .max_subscribers(1)
+        .history_size(0)
+        .subscriber_max_buffer_size(capacity)
+        .enable_safe_overflow(false)
+        .open_or_create()?)
+}
+
+/// The publisher of the service `name` (see `iox2_service`); a full
+/// subscriber buffer makes it wait.
+pub fn iox2_publisher<P: core::fmt::Debug + ZeroCopySend + 'static>(
+    node: &Node<ipc::Service>,
+    name: &str,
+    capacity: usize,
+) -> Result<Publisher<ipc::Service, P, ()>> {
+    let service = iox2_service::<P>(node, name, capacity)?;
+    Ok(service.publisher_builder().backpressure_strategy(BackpressureStrategy::RetryUntilDelivered).create()?)
+}
+
+/// The subscriber of the service `name` (see `iox2_service`).
+pub fn iox2_subscriber<P: core::fmt::Debug + ZeroCopySend + 'static>(
+    node: &Node<ipc::Service>,
+    name: &str,
+    capacity: usize,
+) -> Result<Subscriber<ipc::Service, P, ()>> {
+    let service = iox2_service::<P>(node, name, capacity)?;
+    Ok(service.subscriber_builder().buffer_size(capacity).create()?)
+}
+
+/// Sends copies of an item (`send_copy`).
+pub struct IoxTx<const N: usize> {
+    publisher: Publisher<ipc::Service, [u64; N], ()>,
+    item: Box<[u64; N]>,
+}
+
+impl<const N: usize> IoxTx<N> {
+    /// Sends through `publisher`.
+    pub fn new(publisher: Publisher<ipc::Service, [u64; N], ()>) -> Self {
+        Self { publisher, item: crate::link::boxed() }
+    }
+}
+
+impl<const N: usize> Tx for IoxTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.item, *next);
+        // 0 receivers: the subscriber is not connected yet; send again.
+        let sent = u64::from(self.publisher.send_copy(*self.item)? > 0);
+        *next += sent;
+        Ok(sent)
+    }
+}
+
+/// Receives samples of `[u64; N]` (reading the stamps in place).
+pub struct IoxRx<const N: usize>(pub Subscriber<ipc::Service, [u64; N], ()>);
+
+impl<const N: usize> Rx for IoxRx<N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        let Some(sample) = self.0.receive()? else { return Ok(0) };
+        check(sample.payload(), *expected)?;
+        *expected += 1;
+        Ok(1)
+    }
+}
+
+/// A sample of `N` words written in place: only the stamps are written.
+pub type Loaned<const N: usize> = [MaybeUninit<u64>; N];
+
+/// Sends by loaning a sample and writing the stamps in place (`loan_uninit`).
+pub struct IoxLoanTx<const N: usize>(pub Publisher<ipc::Service, Loaned<N>, ()>);
+
+impl<const N: usize> Tx for IoxLoanTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        let sample = self.0.loan_uninit()?;
+        // SAFETY: the payload is an array of `MaybeUninit<u64>`, which is
+        // valid uninitialized.
+        let mut sample = unsafe { sample.assume_init() };
+        let words = sample.payload_mut();
+        for i in [0, N / 2, N - 1] {
+            words[i].write(*next);
+        }
+        let sent = u64::from(sample.send()? > 0);
+        *next += sent;
+        Ok(sent)
+    }
+}
+
+/// Receives loaned samples, reading the stamps in place.
+pub struct IoxLoanRx<const N: usize>(pub Subscriber<ipc::Service, Loaned<N>, ()>);
+
+impl<const N: usize> Rx for IoxLoanRx<N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        let Some(sample) = self.0.receive()? else { return Ok(0) };
+        let words = sample.payload();
+        // SAFETY: every sample the other process (this same binary, in
+        // `IoxLoanTx::send`) sends has these three words written.
+        let first = unsafe { words[0].assume_init_read() };
+        // SAFETY: as above.
+        let middle = unsafe { words[N / 2].assume_init_read() };
+        // SAFETY: as above.
+        let last = unsafe { words[N - 1].assume_init_read() };
+        check_words(first, middle, last, *expected)?;
+        *expected += 1;
+        Ok(1)
+    }
+}
+
+/// Sends items over a byte stream, one `write_all` per item (no
+/// buffering: an item leaves when it is sent).
+pub struct StreamTx<W: Write, const N: usize> {
+    out: W,
+    item: Box<[u64; N]>,
+}
+
+impl<W: Write, const N: usize> StreamTx<W, N> {
+    /// Sends over `out`.
+    pub fn new(out: W) -> Self {
+        Self { out, item: crate::link::boxed() }
+    }
+}
+
+impl<W: Write, const N: usize> Tx for StreamTx<W, N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.item, *next);
+        self.out.write_all(self.item.as_bytes())?;
+        *next += 1;
+        Ok(1)
+    }
+}
+
+/// Receives items from a byte stream through a 256 KiB read buffer; the
+/// end of the stream is the parent's stop.
+pub struct StreamRx<R: Read, const N: usize> {
+    input: BufReader<R>,
+    item: Box<[u64; N]>,
+}
+
+impl<R: Read, const N: usize> StreamRx<R, N> {
+    /// Receives from `input`.
+    pub fn new(input: R) -> Self {
+        Self { input: BufReader::with_capacity(256 * 1024, input), item: crate::link::boxed() }
+    }
+}
+
+impl<R: Read, const N: usize> Rx for StreamRx<R, N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        if let Err(e) = self.input.read_exact(self.item.as_mut_bytes()) {
+            return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof { Stopped.into() } else { Error::from(e) });
+        }
+        check(&self.item, *expected)?;
+        *expected += 1;
+        Ok(1)
+    }
+}

@@ -1,0 +1,357 @@
+//! The report: the main table (each figure with its ratio to its floor),
+//! shm against the peers, the issue's targets (met or missed, never a
+//! test), and the JSON file.
+
+use crate::cases::{Case, Group, Metric, PENDING, id, size_name};
+use crate::machine::Machine;
+use crate::measure::{Measure, Plan};
+use serde_json::{Value, json};
+use std::fmt::Write as _;
+
+/// Why a case failed.
+#[derive(Debug, Clone)]
+pub struct Failure {
+    /// A check of what arrived failed (not just an error on the way).
+    pub verification: bool,
+    /// The error.
+    pub message: String,
+}
+
+/// One case's result.
+pub struct Outcome<'a> {
+    /// The case.
+    pub case: &'a Case,
+    /// Its measure, or why it failed.
+    pub result: Result<Measure, Failure>,
+    /// Wall time the case took, seconds.
+    pub seconds: f64,
+}
+
+/// The figure of case `id`, if it ran and succeeded.
+fn value(outcomes: &[Outcome<'_>], id: &str) -> Option<f64> {
+    outcomes.iter().find(|o| o.case.id == id).and_then(|o| o.result.as_ref().ok()).map(|m| m.value)
+}
+
+/// A time in ns, for people.
+pub fn time(ns: f64) -> String {
+    if ns < 1e3 {
+        format!("{ns:.0} ns")
+    } else if ns < 1e6 {
+        format!("{:.2} µs", ns / 1e3)
+    } else {
+        format!("{:.2} ms", ns / 1e6)
+    }
+}
+
+/// A rate in bytes/s, for people.
+fn bytes_rate(bytes: f64) -> String {
+    format!("{:.2} GB/s", bytes / 1e9)
+}
+
+/// The figure of `m`, for people.
+pub fn table_figure(metric: Metric, m: &Measure) -> String {
+    if metric.higher_is_better() {
+        match m.items_per_s {
+            Some(items) if metric == Metric::Throughput => format!("{:.2} M/s, {}", items / 1e6, bytes_rate(m.value)),
+            _ => bytes_rate(m.value),
+        }
+    } else {
+        time(m.value)
+    }
+}
+
+fn ratio(a: f64, b: f64) -> String {
+    format!("{:.2}x", a / b)
+}
+
+/// The main table, Markdown.
+pub fn table(outcomes: &[Outcome<'_>]) -> String {
+    let mut out = String::new();
+    out.push_str("| case | figure | p50 | p99 | p99.9 | vs floor | floor |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---|\n");
+    for o in outcomes {
+        let case = o.case;
+        match &o.result {
+            Ok(m) => {
+                let pct = |p: Option<f64>| p.map_or_else(String::new, time);
+                let floor = case.floor.as_deref().and_then(|f| value(outcomes, f).map(|v| (f, v)));
+                let (vs, name) =
+                    floor.map_or((String::new(), String::new()), |(f, v)| (ratio(m.value, v), f.to_owned()));
+                let _ = writeln!(
+                    out,
+                    "| {} | {} | {} | {} | {} | {vs} | {name} |",
+                    case.id,
+                    table_figure(case.metric, m),
+                    pct(m.p50),
+                    pct(m.p99),
+                    pct(m.p999)
+                );
+            }
+            Err(f) => {
+                let what = if f.verification { "VERIFICATION FAILED" } else { "FAILED" };
+                let _ = writeln!(out, "| {} | {what}: {} | | | | | |", case.id, f.message.replace('|', "/"));
+            }
+        }
+    }
+    out
+}
+
+/// Transports of the comparison table, in column order.
+const COLUMNS: [&str; 8] = [
+    "hand ring",
+    "MemoryInterface",
+    "MemoryInterface batch",
+    "iceoryx2 copy",
+    "iceoryx2 loan",
+    "shared_memory ring",
+    "Unix socket",
+    "pipe",
+];
+
+/// Sizes of the comparison table and the plots.
+pub const SIZES: [usize; 3] = [8, 1024, 64 * 1024];
+
+/// The figure of `transport`'s `metric` case at `size` bytes (floor, shm
+/// and peers groups only).
+pub fn series_value(outcomes: &[Outcome<'_>], transport: &str, metric: Metric, size: usize) -> Option<f64> {
+    outcomes
+        .iter()
+        .filter(|o| matches!(o.case.group, Group::Floor | Group::Shm | Group::Peers))
+        .find(|o| o.case.transport == transport && o.case.metric == metric && o.case.payload == size)
+        .and_then(|o| o.result.as_ref().ok())
+        .map(|m| m.value)
+}
+
+/// shm against the floor and the peers, Markdown: the figures, then
+/// `MemoryInterface` (and its batch form) as a ratio of each.
+pub fn peers_table(outcomes: &[Outcome<'_>]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "| | {} |", COLUMNS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
+    let rows = [Metric::RoundTrip, Metric::Throughput];
+    for metric in rows {
+        for size in SIZES {
+            let cells: Vec<String> = COLUMNS
+                .iter()
+                .map(|t| {
+                    series_value(outcomes, t, metric, size).map_or_else(
+                        || "-".to_owned(),
+                        |v| if metric.higher_is_better() { bytes_rate(v) } else { time(v) },
+                    )
+                })
+                .collect();
+            let _ = writeln!(out, "| {} {} | {} |", metric.name(), size_name(size), cells.join(" | "));
+        }
+    }
+    out.push('\n');
+    let _ = writeln!(out, "| shm as a ratio of | {} |", COLUMNS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
+    for metric in rows {
+        for size in SIZES {
+            let shm_forms: &[&str] = if metric == Metric::Throughput {
+                &["MemoryInterface", "MemoryInterface batch"]
+            } else {
+                &["MemoryInterface"]
+            };
+            for shm in shm_forms {
+                let Some(ours) = series_value(outcomes, shm, metric, size) else { continue };
+                let cells: Vec<String> = COLUMNS
+                    .iter()
+                    .map(|t| series_value(outcomes, t, metric, size).map_or_else(|| "-".to_owned(), |v| ratio(ours, v)))
+                    .collect();
+                let _ = writeln!(out, "| {shm} {} {} | {} |", metric.name(), size_name(size), cells.join(" | "));
+            }
+        }
+    }
+    out.push_str("\nRound trips: a ratio below 1 means shm is faster. Throughput: above 1 means shm moves more.\n");
+    out
+}
+
+/// One of the issue's targets.
+pub struct Target {
+    /// What it says.
+    pub name: String,
+    /// The ratio measured (`None`: a case it needs did not run).
+    pub ratio: Option<f64>,
+    /// The limit.
+    pub limit: f64,
+    /// Whether the ratio must be at most (`true`) or at least the limit.
+    pub at_most: bool,
+    /// How the ratio was computed.
+    pub detail: String,
+}
+
+impl Target {
+    /// Met, missed, or not measured.
+    pub fn verdict(&self) -> &'static str {
+        match self.ratio {
+            None => "not measured",
+            Some(r) if (self.at_most && r <= self.limit) || (!self.at_most && r >= self.limit) => "met",
+            Some(_) => "MISSED",
+        }
+    }
+}
+
+/// The issue's targets, evaluated on this run's figures.
+pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
+    let v = |group, slug: &str, metric, size| value(outcomes, &id(group, slug, metric, size));
+    let div = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    let rtt = Metric::RoundTrip;
+    let thr = Metric::Throughput;
+    let ring_rtt = v(Group::Shm, "ring", rtt, 8);
+    let iox = [v(Group::Peers, "iceoryx2-copy", rtt, 8), v(Group::Peers, "iceoryx2-loan", rtt, 8)];
+    let iox_best = iox.iter().flatten().copied().reduce(f64::min);
+    let mut targets = vec![
+        Target {
+            name: "SharedInt ping-pong <= 1.1x the atomic floor".into(),
+            ratio: div(v(Group::Shm, "shared-int", rtt, 8), v(Group::Floor, "atomic", rtt, 8)),
+            limit: 1.1,
+            at_most: true,
+            detail: "shm/shared-int/rtt/8B / floor/atomic/rtt/8B".into(),
+        },
+        Target {
+            name: "ring 8 B round trip <= 1.3x the floor".into(),
+            ratio: div(ring_rtt, v(Group::Floor, "hand-ring", rtt, 8)),
+            limit: 1.3,
+            at_most: true,
+            detail: format!(
+                "shm/ring/rtt/8B / floor/hand-ring/rtt/8B (against the atomic word: {})",
+                div(ring_rtt, v(Group::Floor, "atomic", rtt, 8)).map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+            ),
+        },
+        Target {
+            name: "ring 8 B round trip <= 0.25x iceoryx2's".into(),
+            ratio: div(ring_rtt, iox_best),
+            limit: 0.25,
+            at_most: true,
+            detail: format!(
+                "shm/ring/rtt/8B / the faster of iceoryx2 copy and loan (copy {}, loan {})",
+                div(ring_rtt, iox[0]).map_or_else(|| "-".into(), |r| format!("{r:.2}x")),
+                div(ring_rtt, iox[1]).map_or_else(|| "-".into(), |r| format!("{r:.2}x"))
+            ),
+        },
+        Target {
+            name: "ring 8 B throughput >= 0.9x the hand ring".into(),
+            ratio: div(v(Group::Shm, "ring", thr, 8), v(Group::Floor, "hand-ring", thr, 8)),
+            limit: 0.9,
+            at_most: false,
+            detail: "shm/ring/thr/8B / floor/hand-ring/thr/8B".into(),
+        },
+        Target {
+            name: "batch API >= 1.5x the hand ring".into(),
+            ratio: div(v(Group::Shm, "ring-batch", thr, 8), v(Group::Floor, "hand-ring", thr, 8)),
+            limit: 1.5,
+            at_most: false,
+            detail: "shm/ring-batch/thr/8B / floor/hand-ring/thr/8B".into(),
+        },
+        Target {
+            name: "64 KiB throughput >= 0.8x memcpy bandwidth".into(),
+            ratio: div(v(Group::Shm, "ring", thr, 65536), v(Group::Floor, "memcpy", Metric::Bandwidth, 65536)),
+            limit: 0.8,
+            at_most: false,
+            detail: "shm/ring/thr/64KiB / floor/memcpy/bw/64KiB (bytes delivered per second / bytes copied per second)"
+                .into(),
+        },
+    ];
+    let capacities: Vec<f64> = outcomes
+        .iter()
+        .filter(|o| o.case.group == Group::Scaling && o.case.id.contains("ring-capacity-"))
+        .filter_map(|o| o.result.as_ref().ok().map(|m| m.value))
+        .collect();
+    let spread = (capacities.len() >= 2).then(|| {
+        let max = capacities.iter().copied().fold(f64::MIN, f64::max);
+        let min = capacities.iter().copied().fold(f64::MAX, f64::min);
+        max / min
+    });
+    targets.push(Target {
+        name: "flat cost against ring capacity (16 .. 65,536 slots)".into(),
+        ratio: spread,
+        limit: 1.2,
+        at_most: true,
+        detail: "fastest / slowest 8 B throughput over the capacities; the 1.2 limit is the harness's (the issue gives none)".into(),
+    });
+    targets.push(Target {
+        name: "flat cost against open segments (1 and 1,000 others)".into(),
+        ratio: div(v(Group::Scaling, "ring-others-1000", rtt, 8), v(Group::Scaling, "ring-others-1", rtt, 8)),
+        limit: 1.2,
+        at_most: true,
+        detail: "8 B round trip with 1,000 / with 1 other segment open; the 1.2 limit is the harness's".into(),
+    });
+    targets
+}
+
+/// The targets, Markdown.
+pub fn targets_table(targets: &[Target]) -> String {
+    let mut out = String::from("| target | measured | verdict | how |\n|---|---:|---|---|\n");
+    for t in targets {
+        let r = t.ratio.map_or_else(|| "-".to_owned(), |r| format!("{r:.2}x"));
+        let _ = writeln!(out, "| {} | {r} | {} | {} |", t.name, t.verdict(), t.detail);
+    }
+    out
+}
+
+/// Cases waiting for other work, as a list.
+pub fn pending() -> String {
+    let mut out = String::new();
+    for (ids, why) in PENDING {
+        let _ = writeln!(out, "- `{ids}`: not measured: {why}.");
+    }
+    out
+}
+
+/// Everything, as JSON.
+pub fn json(machine: &Machine, load_end: &str, plan: &Plan, outcomes: &[Outcome<'_>], targets: &[Target]) -> Value {
+    let cases: Vec<Value> = outcomes
+        .iter()
+        .map(|o| {
+            let c = o.case;
+            let floor = c.floor.as_deref().and_then(|f| value(outcomes, f));
+            let mut v = json!({
+                "id": c.id,
+                "group": c.group.name(),
+                "metric": c.metric.name(),
+                "unit": if c.metric.higher_is_better() { "bytes/s" } else { "ns" },
+                "payload_bytes": c.payload,
+                "transport": c.transport,
+                "capacity": c.capacity,
+                "param": c.param,
+                "note": c.note,
+                "floor": c.floor,
+                "seconds": o.seconds,
+            });
+            match &o.result {
+                Ok(m) => {
+                    v["ok"] = json!(true);
+                    v["verified"] = json!(true);
+                    v["value"] = json!(m.value);
+                    v["items_per_s"] = json!(m.items_per_s);
+                    v["mean_ns"] = json!(m.mean);
+                    v["p50_ns"] = json!(m.p50);
+                    v["p99_ns"] = json!(m.p99);
+                    v["p999_ns"] = json!(m.p999);
+                    v["runs"] = json!(m.runs);
+                    v["count_per_run"] = json!(m.count);
+                    v["vs_floor"] = json!(floor.map(|f| m.value / f));
+                }
+                Err(f) => {
+                    v["ok"] = json!(false);
+                    v["verified"] = json!(!f.verification);
+                    v["error"] = json!(f.message);
+                }
+            }
+            v
+        })
+        .collect();
+    let targets: Vec<Value> = targets
+        .iter()
+        .map(|t| json!({"target": t.name, "ratio": t.ratio, "limit": t.limit, "at_most": t.at_most, "verdict": t.verdict(), "how": t.detail}))
+        .collect();
+    let pending: Vec<Value> = PENDING.iter().map(|(ids, why)| json!({"cases": ids, "why": why})).collect();
+    json!({
+        "machine": machine.json(load_end),
+        "plan": {"smoke": plan.smoke, "runs": plan.runs, "pass_seconds": plan.pass_time.as_secs_f64()},
+        "cases": cases,
+        "targets": targets,
+        "pending": pending,
+    })
+}
