@@ -67,8 +67,8 @@ fn ratio(a: f64, b: f64) -> String {
 /// The main table, Markdown.
 pub fn table(outcomes: &[Outcome<'_>]) -> String {
     let mut out = String::new();
-    out.push_str("| case | figure | p50 | p99 | p99.9 | vs floor | floor |\n");
-    out.push_str("|---|---:|---:|---:|---:|---:|---|\n");
+    out.push_str("| case | figure | p50 | p99 | p99.9 | runs spread | vs floor | floor |\n");
+    out.push_str("|---|---:|---:|---:|---:|---:|---:|---|\n");
     for o in outcomes {
         let case = o.case;
         match &o.result {
@@ -77,21 +77,44 @@ pub fn table(outcomes: &[Outcome<'_>]) -> String {
                 let floor = case.floor.as_deref().and_then(|f| value(outcomes, f).map(|v| (f, v)));
                 let (vs, name) =
                     floor.map_or((String::new(), String::new()), |(f, v)| (ratio(m.value, v), f.to_owned()));
+                let max = m.runs.iter().copied().fold(f64::MIN, f64::max);
+                let min = m.runs.iter().copied().fold(f64::MAX, f64::min);
                 let _ = writeln!(
                     out,
-                    "| {} | {} | {} | {} | {} | {vs} | {name} |",
+                    "| {} | {} | {} | {} | {} | {} | {vs} | {name} |",
                     case.id,
                     table_figure(case.metric, m),
                     pct(m.p50),
                     pct(m.p99),
-                    pct(m.p999)
+                    pct(m.p999),
+                    ratio(max, min),
                 );
             }
             Err(f) => {
                 let what = if f.verification { "VERIFICATION FAILED" } else { "FAILED" };
-                let _ = writeln!(out, "| {} | {what}: {} | | | | | |", case.id, f.message.replace('|', "/"));
+                let _ = writeln!(out, "| {} | {what}: {} | | | | | | |", case.id, f.message.replace('|', "/"));
             }
         }
+    }
+    out
+}
+
+/// What the cases' notes say, as a list: each note once, after the ids
+/// of the cases it is about (cases without a note left out).
+pub fn notes(outcomes: &[Outcome<'_>]) -> String {
+    let mut notes: Vec<(String, Vec<&str>)> = Vec::new();
+    for o in outcomes.iter().filter(|o| !o.case.note.is_empty()) {
+        let c = o.case;
+        let note = format!("{}: {}", c.transport, c.note.replace("`param`", &c.param.to_string()));
+        match notes.iter_mut().find(|(n, _)| *n == note) {
+            Some((_, ids)) => ids.push(&c.id),
+            None => notes.push((note, vec![&c.id])),
+        }
+    }
+    let mut out = String::new();
+    for (note, ids) in notes {
+        let ids: Vec<String> = ids.iter().map(|id| format!("`{id}`")).collect();
+        let _ = writeln!(out, "- {note} ({})", ids.join(", "));
     }
     out
 }

@@ -48,13 +48,15 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
         Case::new(Group::Shm, "ring", Metric::RoundTrip, bytes, "MemoryInterface", ring_rtt_parent::<N>)
             .child(ring_rtt_child::<N>)
             .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
-            .capacity(cap),
+            .capacity(cap)
+            .note("MemoryInterface<[u64; N]>, write / read, one ring each way"),
     );
     out.push(
         Case::new(Group::Shm, "ring", Metric::Throughput, bytes, "MemoryInterface", ring_thr_parent::<N>)
             .child(ring_thr_child::<N>)
             .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
-            .capacity(cap),
+            .capacity(cap)
+            .note("MemoryInterface<[u64; N]>, write / read one item at a time, busy-polling"),
     );
     out.push(
         Case::new(Group::Shm, "ring-batch", Metric::Throughput, bytes, "MemoryInterface batch", batch_thr_parent::<N>)
