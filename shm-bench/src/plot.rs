@@ -72,7 +72,7 @@ fn draw(
         .x_label_area_size(44)
         .y_label_area_size(72)
         .build_cartesian_2d(
-            (4.0f64..131_072.0).log_scale().with_key_points(vec![8.0, 64.0, 512.0, 4096.0, 32_768.0]),
+            (4.0f64..131_072.0).log_scale().with_key_points(vec![8.0, 64.0, 1024.0, 8192.0, 65_536.0]),
             (lo..hi).log_scale(),
         )?;
     chart

@@ -91,7 +91,7 @@ fn hand_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     ctx.echo(&mut tx, &mut rx)
 }
 
-fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+pub(super) fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
     let cap = ctx.case.capacity;
     let ctl = Control::create()?;
     let shm = ring_shm::<N>(cap)?;
@@ -104,7 +104,7 @@ fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
     Ok(m)
 }
 
-fn hand_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+pub(super) fn hand_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     let (cap, len) = (ctx.case.capacity, hand::bytes::<N>(ctx.case.capacity));
     let mut tx = HandTx::<_, N>::new(RawShm::open(ctx.arg("--ring")?, len)?, cap);
     ctx.produce(&mut tx, 1)
