@@ -267,3 +267,38 @@ impl<const N: usize> Rx for BatchRx<N> {
         Ok(got as u64)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::cell::Cell;
+
+    impl Word for Cell<u64> {
+        fn load(&self) -> u64 {
+            self.get()
+        }
+        fn store(&self, value: u64) {
+            self.set(value);
+        }
+    }
+
+    #[test]
+    fn a_word_delivers_the_next_number_and_refuses_any_other() {
+        let mut rx = WordRx(Cell::new(0));
+        let mut expected = 1;
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0, "the old number: nothing new yet");
+        rx.0.set(1);
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1);
+        rx.0.set(3);
+        let e = rx.recv(&mut expected, 1).unwrap_err();
+        assert!(crate::link::is_mismatch(&e), "a skipped number is a verification failure: {e}");
+    }
+
+    #[test]
+    fn msg64_detects_a_mix_of_two_writes() {
+        let mut msg = Msg64::new(7);
+        assert!(msg.is_whole());
+        msg.data[3] = Msg64::new(8).data[3];
+        assert!(!msg.is_whole());
+    }
+}

@@ -158,23 +158,7 @@ fn run(options: &Options) -> Result<bool> {
         proc::pin_to(0);
     }
     let started = Instant::now();
-    let mut outcomes = Vec::new();
-    for (i, case) in selected.iter().enumerate() {
-        eprint!("[{}/{}] {} ... ", i + 1, selected.len(), case.id);
-        let _ = std::io::stderr().flush();
-        let t0 = Instant::now();
-        let ctx = cases::Ctx { case, plan: options.plan, pin };
-        let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.parent)(&ctx))) {
-            Ok(Ok(m)) => Ok(m),
-            Ok(Err(e)) => Err(Failure { verification: link::is_mismatch(&e), message: e.to_string() }),
-            Err(_) => Err(Failure { verification: false, message: "panicked (see the message above)".to_owned() }),
-        };
-        match &result {
-            Ok(m) => eprintln!("{}", report::table_figure(case.metric, m)),
-            Err(f) => eprintln!("FAILED: {}", f.message),
-        }
-        outcomes.push(Outcome { case, result, seconds: t0.elapsed().as_secs_f64() });
-    }
+    let outcomes = run_rounds(&selected, &options.plan, pin);
     // iceoryx2 may leave its (empty) root folder; anything else of ours
     // still there is a leak, removed now and reported as a failure.
     #[cfg(feature = "peers")]
@@ -185,30 +169,15 @@ fn run(options: &Options) -> Result<bool> {
     let load_end = machine::load();
     let targets = report::targets(&outcomes);
 
-    let mut out = String::new();
-    out.push_str("## Machine\n\n");
-    for line in machine.lines(&load_end) {
-        let _ = writeln!(out, "- {line}");
-    }
-    let _ = writeln!(
-        out,
-        "- run: {} run(s) per case, median reported; pass budget {:?}; {}; {:.0} s in all{}",
+    let run_line = format!(
+        "{} run(s) per case, median reported; pass budget {:?}; {}; {:.0} s in all{}",
         options.plan.runs,
         options.plan.pass_time,
         if pin { "parent pinned to CPU 0, child to CPU 1" } else { "not pinned" },
         started.elapsed().as_secs_f64(),
         if options.plan.smoke { "; SMOKE RUN: tiny counts, figures mean nothing" } else { "" },
     );
-    out.push_str("\n## Cases\n\nFigure: for times, the median over chunks of 64 operations of the chunk mean (untimed inside; p50/p99/p99.9 come from a second pass timing each operation, clock reads included); for create/open, the median operation; for rates, items and bytes per second. vs floor: the figure over its floor's figure (times: below 1 is faster; rates: above 1 is faster).\n\n");
-    out.push_str(&report::table(&outcomes));
-    if cfg!(feature = "peers") {
-        out.push_str("\n## shm against the peers\n\n");
-        out.push_str(&report::peers_table(&outcomes));
-    }
-    out.push_str("\n## Targets (ratios within this run; not tests)\n\n");
-    out.push_str(&report::targets_table(&targets));
-    out.push_str("\n## Not measured yet\n\n");
-    out.push_str(&report::pending());
+    let out = render(&machine, &load_end, &run_line, &outcomes, &targets);
     println!("{out}");
 
     let json = report::json(&machine, &load_end, &options.plan, &outcomes, &targets);
@@ -232,6 +201,89 @@ fn run(options: &Options) -> Result<bool> {
     let failed = outcomes.iter().filter(|o| o.result.is_err()).count();
     println!("{} passed, {failed} failed", outcomes.len() - failed);
     Ok(failed == 0 && leaked.is_empty())
+}
+
+/// Runs every case of `selected` `plan.runs` times, in rounds.
+fn run_rounds<'a>(selected: &[&'a Case], plan: &Plan, pin: bool) -> Vec<Outcome<'a>> {
+    // The runs of a case are spread over rounds (every case once per
+    // round) rather than made back to back: on a virtual machine the
+    // core-to-core latency can change for seconds at a time, and a case
+    // should not land whole in one such stretch while its floor lands in
+    // another.
+    let rounds = plan.runs;
+    let one_run = Plan { runs: 1, ..*plan };
+    let mut results: Vec<std::result::Result<Vec<measure::Measure>, Failure>> =
+        selected.iter().map(|_| Ok(Vec::new())).collect();
+    let mut seconds = vec![0.0; selected.len()];
+    for round in 1..=rounds {
+        for (i, case) in selected.iter().enumerate() {
+            let Ok(runs) = &mut results[i] else { continue };
+            eprint!("[round {round}/{rounds}, {}/{}] {} ... ", i + 1, selected.len(), case.id);
+            let _ = std::io::stderr().flush();
+            let t0 = Instant::now();
+            let ctx = cases::Ctx { case, plan: one_run, pin };
+            let result = match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| (case.parent)(&ctx))) {
+                Ok(Ok(m)) => Ok(m),
+                Ok(Err(e)) => Err(Failure { verification: link::is_mismatch(&e), message: e.to_string() }),
+                Err(_) => Err(Failure { verification: false, message: "panicked (see the message above)".to_owned() }),
+            };
+            seconds[i] += t0.elapsed().as_secs_f64();
+            match result {
+                Ok(m) => {
+                    eprintln!("{}", report::table_figure(case.metric, &m));
+                    runs.push(m);
+                }
+                Err(f) => {
+                    eprintln!("FAILED: {}", f.message);
+                    results[i] = Err(f);
+                }
+            }
+        }
+    }
+    selected
+        .iter()
+        .zip(results)
+        .zip(seconds)
+        .map(|((case, result), seconds)| Outcome { case, result: result.map(measure::median_run), seconds })
+        .collect()
+}
+
+/// The report, Markdown.
+fn render(
+    machine: &machine::Machine,
+    load_end: &str,
+    run_line: &str,
+    outcomes: &[Outcome<'_>],
+    targets: &[report::Target],
+) -> String {
+    let mut out = String::new();
+    out.push_str("## Machine\n\n");
+    for line in machine.lines(load_end) {
+        let _ = writeln!(out, "- {line}");
+    }
+    let _ = writeln!(out, "- run: {run_line}");
+    out.push_str(
+        "\n## Cases\n\nFigure: the median of the runs (made in rounds: every case once per round). A run's figure: \
+         for times, the median over chunks of 64 operations of the chunk mean (no clock read inside a chunk; \
+         p50/p99/p99.9 come from a second pass that times each operation, clock reads included); for create and \
+         open, the median operation; for rates, items and bytes per second. Runs spread: fastest run over slowest. \
+         vs floor: the figure over its floor's figure (times: below 1 is faster; rates: above 1 is faster).\n\n",
+    );
+    out.push_str(&report::table(outcomes));
+    out.push_str(
+        "\nNotes (rings have 1024 slots, 64 for 64 KiB items, but in the capacity cases; items are [u64; N] \
+         stamped with their number in the first, middle and last word, checked on arrival):\n\n",
+    );
+    out.push_str(&report::notes(outcomes));
+    if cfg!(feature = "peers") {
+        out.push_str("\n## shm against the peers\n\n");
+        out.push_str(&report::peers_table(outcomes));
+    }
+    out.push_str("\n## Targets (ratios within this run; not tests)\n\n");
+    out.push_str(&report::targets_table(targets));
+    out.push_str("\n## Not measured yet\n\n");
+    out.push_str(&report::pending());
+    out
 }
 
 /// The child role: `--child <case> --control <name> --parent <pid>

@@ -11,7 +11,8 @@ use std::time::Duration;
 pub struct Plan {
     /// Smoke mode: tiny fixed counts, one run, no calibration.
     pub smoke: bool,
-    /// Runs per case (the report takes the median run).
+    /// Runs per case (the report takes the median run); the parent makes
+    /// them in rounds, one run of every case per round.
     pub runs: usize,
     /// Time one pass should take (the count is calibrated to it).
     pub pass_time: Duration,
@@ -157,6 +158,16 @@ pub fn throughput(plan: &Plan, item_bytes: usize, mut pass: impl FnMut(u64) -> R
     #[expect(clippy::cast_precision_loss, reason = "statistics")]
     let runs = rates.iter().map(|r| r * item_bytes as f64).collect();
     Ok(Measure { value: bytes, items_per_s: Some(rates[median]), runs, count: n, ..Measure::default() })
+}
+
+/// The median of `runs` (one measure per round): its figure and
+/// percentiles, with every run's figure in `runs`.
+pub fn median_run(runs: Vec<Measure>) -> Measure {
+    let values: Vec<f64> = runs.iter().map(|m| m.value).collect();
+    let median = median_index(&values);
+    let mut m = runs.into_iter().nth(median).expect("at least one run");
+    m.runs = values;
+    m
 }
 
 /// A case that times single operations (create, open): each run yields a

@@ -71,18 +71,21 @@ fn draw(
         .margin(16)
         .x_label_area_size(44)
         .y_label_area_size(72)
-        .build_cartesian_2d((4.0f64..131_072.0).log_scale(), (lo..hi).log_scale())?;
+        .build_cartesian_2d(
+            (4.0f64..131_072.0).log_scale().with_key_points(vec![8.0, 64.0, 1024.0, 8192.0, 65_536.0]),
+            (lo..hi).log_scale(),
+        )?;
     chart
         .configure_mesh()
         .x_desc("payload")
         .y_desc(unit)
-        .x_labels(6)
+        .y_labels(12)
         .x_label_formatter(&|x| {
             #[expect(clippy::cast_possible_truncation, clippy::cast_sign_loss, reason = "axis labels")]
             let bytes = x.round() as usize;
             size_name(bytes)
         })
-        .y_label_formatter(&|y| format!("{y:.3}"))
+        .y_label_formatter(&|y| axis_number(*y))
         .draw()?;
     for (i, (name, points)) in series.iter().enumerate() {
         let color = Palette99::pick(i).to_rgba();
@@ -100,4 +103,17 @@ fn draw(
         .draw()?;
     root.present()?;
     Ok(())
+}
+
+/// A tick label: as many decimals as a number of that size needs.
+fn axis_number(y: f64) -> String {
+    if y >= 100.0 {
+        format!("{y:.0}")
+    } else if y >= 1.0 {
+        format!("{y:.1}")
+    } else if y >= 0.01 {
+        format!("{y:.2}")
+    } else {
+        format!("{y:.1e}")
+    }
 }

@@ -11,16 +11,19 @@ use crate::raw::{RawShm, unique_name};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
-/// Word of the ping (parent to child); the pong is on the next cache line.
+/// Word of the ping (parent to child).
 const PING: usize = 0;
-/// Word of the pong (child to parent).
-const PONG: usize = 8;
+/// Word of the pong (child to parent): on another page, as two `SharedInt`
+/// segments are.
+const PONG: usize = 512;
+/// Bytes of the ping-pong mapping.
+const WORDS_LEN: usize = 8192;
 
 pub(super) fn cases(out: &mut Vec<Case>) {
     out.push(
         Case::new(Group::Floor, "atomic", Metric::RoundTrip, 8, "atomic word", atomic_parent)
             .child(atomic_child)
-            .note("two AtomicU64 on separate cache lines in a bare shm_open mapping"),
+            .note("two AtomicU64 on separate pages of a bare shm_open mapping, Acquire/Release"),
     );
     hand_cases::<1>(out);
     hand_cases::<128>(out);
@@ -36,18 +39,20 @@ fn hand_cases<const N: usize>(out: &mut Vec<Case>) {
     out.push(
         Case::new(Group::Floor, "hand-ring", Metric::RoundTrip, N * 8, "hand ring", hand_rtt_parent::<N>)
             .child(hand_rtt_child::<N>)
-            .capacity(cap),
+            .capacity(cap)
+            .note("hand-written SPSC ring in a bare mapping: copy in, copy out, one ring each way"),
     );
     out.push(
         Case::new(Group::Floor, "hand-ring", Metric::Throughput, N * 8, "hand ring", hand_thr_parent::<N>)
             .child(hand_thr_child::<N>)
-            .capacity(cap),
+            .capacity(cap)
+            .note("hand-written SPSC ring in a bare mapping: copy in, copy out, one item at a time"),
     );
 }
 
 fn atomic_parent(ctx: &Ctx<'_>) -> Result<Measure> {
     let ctl = Control::create()?;
-    let shm = Rc::new(RawShm::create(&unique_name("atomic"), 4096)?);
+    let shm = Rc::new(RawShm::create(&unique_name("atomic"), WORDS_LEN)?);
     let (mut tx, mut rx) = (WordTx(RawWord::new(&shm, PING)), WordRx(RawWord::new(&shm, PONG)));
     let mut child = ctx.spawn(&ctl, &args([("--seg", shm.name().to_owned())]), Stdio3::default())?;
     let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
@@ -57,7 +62,7 @@ fn atomic_parent(ctx: &Ctx<'_>) -> Result<Measure> {
 }
 
 fn atomic_child(ctx: &ChildCtx<'_>) -> Result<()> {
-    let shm = Rc::new(RawShm::open(ctx.arg("--seg")?, 4096)?);
+    let shm = Rc::new(RawShm::open(ctx.arg("--seg")?, WORDS_LEN)?);
     ctx.echo(&mut WordTx(RawWord::new(&shm, PONG)), &mut WordRx(RawWord::new(&shm, PING)))
 }
 
@@ -86,7 +91,7 @@ fn hand_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     ctx.echo(&mut tx, &mut rx)
 }
 
-fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+pub(super) fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
     let cap = ctx.case.capacity;
     let ctl = Control::create()?;
     let shm = ring_shm::<N>(cap)?;
@@ -99,7 +104,7 @@ fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
     Ok(m)
 }
 
-fn hand_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+pub(super) fn hand_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     let (cap, len) = (ctx.case.capacity, hand::bytes::<N>(ctx.case.capacity));
     let mut tx = HandTx::<_, N>::new(RawShm::open(ctx.arg("--ring")?, len)?, cap);
     ctx.produce(&mut tx, 1)

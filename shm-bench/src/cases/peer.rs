@@ -45,7 +45,7 @@ const PEERS: [(Peer, &str, &str, &str); 5] = [
         Peer::IoxLoan,
         "iceoryx2-loan",
         "iceoryx2 loan",
-        "publish/subscribe, loan_uninit and only the 3 stamp words written in place; read in place",
+        "publish/subscribe, loan_uninit and only the 3 stamp words written in place, read in place (bytes/s count the nominal payload)",
     ),
     (Peer::Shmem, "shared_memory-ring", "shared_memory ring", "the hand ring in a `shared_memory` 0.12 mapping"),
     (Peer::Uds, "uds", "Unix socket", "std UnixStream pair, blocking; one write per item, 256 KiB read buffer"),

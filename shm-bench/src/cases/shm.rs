@@ -48,13 +48,15 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
         Case::new(Group::Shm, "ring", Metric::RoundTrip, bytes, "MemoryInterface", ring_rtt_parent::<N>)
             .child(ring_rtt_child::<N>)
             .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
-            .capacity(cap),
+            .capacity(cap)
+            .note("MemoryInterface<[u64; N]>, write / read, one ring each way"),
     );
     out.push(
         Case::new(Group::Shm, "ring", Metric::Throughput, bytes, "MemoryInterface", ring_thr_parent::<N>)
             .child(ring_thr_child::<N>)
             .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
-            .capacity(cap),
+            .capacity(cap)
+            .note("MemoryInterface<[u64; N]>, write / read one item at a time, busy-polling"),
     );
     out.push(
         Case::new(Group::Shm, "ring-batch", Metric::Throughput, bytes, "MemoryInterface batch", batch_thr_parent::<N>)
@@ -69,21 +71,21 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
 /// The scaling cases: ring throughput against capacity, round trip with
 /// other segments open.
 pub(super) fn scaling(out: &mut Vec<Case>) {
-    let floor_thr = id(Group::Floor, "hand-ring", Metric::Throughput, 8);
     for cap in [16, 64, 256, 1024, 4096, 16_384, 65_536] {
+        let hand = format!("hand-ring-capacity-{cap}");
         out.push(
-            Case::new(
-                Group::Scaling,
-                &format!("ring-capacity-{cap}"),
-                Metric::Throughput,
-                8,
-                "MemoryInterface",
-                ring_thr_parent::<1>,
-            )
-            .child(ring_thr_child::<1>)
-            .floor(floor_thr.clone())
-            .capacity(cap)
-            .note("floor: hand ring of 1024 slots"),
+            Case::new(Group::Scaling, &hand, Metric::Throughput, 8, "hand ring", super::floor::hand_thr_parent::<1>)
+                .child(super::floor::hand_thr_child::<1>)
+                .capacity(cap)
+                .note("the hand ring at this capacity: the floor of the MemoryInterface case after it"),
+        );
+        let slug = format!("ring-capacity-{cap}");
+        out.push(
+            Case::new(Group::Scaling, &slug, Metric::Throughput, 8, "MemoryInterface", ring_thr_parent::<1>)
+                .child(ring_thr_child::<1>)
+                .floor(id(Group::Scaling, &hand, Metric::Throughput, 8))
+                .capacity(cap)
+                .note("write / read one item at a time; floor: the hand ring of the same capacity"),
         );
     }
     let floor_rtt = id(Group::Floor, "hand-ring", Metric::RoundTrip, 8);
