@@ -3,33 +3,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-/// `cargo run --example array_workers [args]` from the workspace root,
-/// output captured, time-boxed.
-fn run_example(args: &[&str]) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", "array_workers", "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("SHM_HANDLE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cargo");
-    // Read the pipes on threads so a chatty child cannot block on them.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || std::io::read_to_string(&mut stdout).expect("stdout"));
-    let err = std::thread::spawn(move || std::io::read_to_string(&mut stderr).expect("stderr"));
-    let status = common::wait_timeout(&mut child, Duration::from_secs(300));
-    (status.success(), out.join().expect("stdout thread"), err.join().expect("stderr thread"))
-}
-
 #[test]
 fn array_workers_fill_their_halves_and_the_parent_prints_them() {
-    let (ok, out, err) = run_example(&[]);
+    let (ok, out, err) = common::run_example("array_workers", &[]);
     assert!(ok, "array_workers failed\nstdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     let worker_pids: Vec<&str> = lines
@@ -57,7 +33,7 @@ fn array_workers_fill_their_halves_and_the_parent_prints_them() {
 
 #[test]
 fn array_workers_refuses_a_garbage_part_in_one_line() {
-    let (ok, out, err) = run_example(&["--worker", "0..5@shm1:array:nonsense"]);
+    let (ok, out, err) = common::run_example("array_workers", &["--worker", "0..5@shm1:array:nonsense"]);
     assert!(!ok, "a worker ran with a garbage part\nstdout:\n{out}");
     let ours: Vec<&str> = err.lines().filter(|l| l.starts_with("worker")).collect();
     assert_eq!(ours.len(), 1, "stderr:\n{err}");

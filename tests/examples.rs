@@ -2,33 +2,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
-use std::time::Duration;
-
-/// `cargo run --example <name> [args]` from the workspace root, output
-/// captured, time-boxed.
-fn run_example(name: &str, args: &[&str]) -> (bool, String, String) {
-    let mut child = Command::new(env!("CARGO"))
-        .args(["run", "--quiet", "--example", name, "--"])
-        .args(args)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .env_remove("SHM_HANDLE")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run cargo");
-    // Read the pipes on threads so a chatty child cannot block on them.
-    let mut stdout = child.stdout.take().expect("piped");
-    let mut stderr = child.stderr.take().expect("piped");
-    let out = std::thread::spawn(move || std::io::read_to_string(&mut stdout).expect("stdout"));
-    let err = std::thread::spawn(move || std::io::read_to_string(&mut stderr).expect("stderr"));
-    let status = common::wait_timeout(&mut child, Duration::from_secs(300));
-    (status.success(), out.join().expect("stdout thread"), err.join().expect("stderr thread"))
-}
-
 #[test]
 fn creator_and_opener_exchange_hello_and_from_afar() {
-    let (ok, out, err) = run_example("creator", &[]);
+    let (ok, out, err) = common::run_example("creator", &[]);
     assert!(ok, "creator failed\nstdout:\n{out}\nstderr:\n{err}");
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines.contains(&r#"creator: wrote "Hello""#), "{out}");
@@ -41,14 +17,14 @@ fn creator_and_opener_exchange_hello_and_from_afar() {
 
 #[test]
 fn opener_refuses_a_garbage_handle_with_a_clear_error() {
-    let (ok, out, err) = run_example("opener", &["shm1:string:nonsense"]);
+    let (ok, out, err) = common::run_example("opener", &["shm1:string:nonsense"]);
     assert!(!ok, "opener accepted garbage\nstdout:\n{out}");
     assert!(err.contains("invalid handle"), "stderr:\n{err}");
 }
 
 #[test]
 fn pose_publisher_and_printer_agree_on_whole_samples() {
-    let (ok, out, err) = run_example("pose_publisher", &["--rate", "400", "--count", "200"]);
+    let (ok, out, err) = common::run_example("pose_publisher", &["--rate", "400", "--count", "200"]);
     assert!(ok, "publisher failed\nstdout:\n{out}\nstderr:\n{err}");
     assert!(out.contains("publisher: published 200 samples"), "{out}");
     assert!(out.contains("printer: #200"), "{out}");
@@ -61,7 +37,7 @@ fn pose_publisher_and_printer_agree_on_whole_samples() {
 
 #[test]
 fn producer_streams_samples_the_consumer_checks() {
-    let (ok, out, err) = run_example("producer", &["100000"]);
+    let (ok, out, err) = common::run_example("producer", &["100000"]);
     assert!(ok, "producer failed\nstdout:\n{out}\nstderr:\n{err}");
     let consumer = out.lines().find(|l| l.starts_with("consumer: ")).expect("consumer summary line");
     assert!(consumer.starts_with("consumer: received 100000 samples, in order and intact"), "{out}");
@@ -81,7 +57,7 @@ fn consumer_refuses_a_garbage_or_missing_handle_in_one_line() {
     for (args, why) in
         [(&["shm1:ring:nonsense"][..], "consumer: invalid handle \"shm1:ring:nonsense\": "), (&[], "SHM_HANDLE")]
     {
-        let (ok, out, err) = run_example("consumer", args);
+        let (ok, out, err) = common::run_example("consumer", args);
         assert!(!ok, "consumer ran with {args:?}\nstdout:\n{out}");
         assert!(!err.contains("panicked") && !err.contains("backtrace"), "stderr:\n{err}");
         // Only cargo (compiler warnings, lock waits) could add other lines.

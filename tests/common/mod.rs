@@ -217,3 +217,24 @@ pub fn handle_from(var: &str) -> Handle {
 pub fn env(var: &'static str, handle: &Handle) -> (&'static str, String) {
     (var, handle.to_string())
 }
+
+/// `cargo run --example <name> [args]` from the workspace root, output
+/// captured, time-boxed.
+pub fn run_example(name: &str, args: &[&str]) -> (bool, String, String) {
+    let mut child = Command::new(env!("CARGO"))
+        .args(["run", "--quiet", "--example", name, "--"])
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .env_remove("SHM_HANDLE")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run cargo");
+    // Read the pipes on threads so a chatty child cannot block on them.
+    let mut stdout = child.stdout.take().expect("piped");
+    let mut stderr = child.stderr.take().expect("piped");
+    let out = std::thread::spawn(move || std::io::read_to_string(&mut stdout).expect("stdout"));
+    let err = std::thread::spawn(move || std::io::read_to_string(&mut stderr).expect("stderr"));
+    let status = wait_timeout(&mut child, Duration::from_secs(300));
+    (status.success(), out.join().expect("stdout thread"), err.join().expect("stderr thread"))
+}
