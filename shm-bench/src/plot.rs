@@ -8,16 +8,7 @@ use plotters::prelude::*;
 use std::path::Path;
 
 /// Transports plotted, in legend order.
-const SERIES: [&str; 8] = [
-    "hand ring",
-    "MemoryInterface",
-    "MemoryInterface batch",
-    "iceoryx2 copy",
-    "iceoryx2 loan",
-    "shared_memory ring",
-    "Unix socket",
-    "pipe",
-];
+const SERIES: [&str; 8] = crate::report::TRANSPORTS;
 
 /// Writes `round_trip.svg` and `throughput.svg` into `dir`; returns their
 /// paths.

@@ -119,8 +119,9 @@ pub fn notes(outcomes: &[Outcome<'_>]) -> String {
     out
 }
 
-/// Transports of the comparison table, in column order.
-const COLUMNS: [&str; 8] = [
+/// Transports of the comparison table and the plots, in column (and
+/// legend) order.
+pub const TRANSPORTS: [&str; 8] = [
     "hand ring",
     "MemoryInterface",
     "MemoryInterface batch",
@@ -149,12 +150,12 @@ pub fn series_value(outcomes: &[Outcome<'_>], transport: &str, metric: Metric, s
 /// `MemoryInterface` (and its batch form) as a ratio of each.
 pub fn peers_table(outcomes: &[Outcome<'_>]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "| | {} |", COLUMNS.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
+    let _ = writeln!(out, "| | {} |", TRANSPORTS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(TRANSPORTS.len()));
     let rows = [Metric::RoundTrip, Metric::Throughput];
     for metric in rows {
         for size in SIZES {
-            let cells: Vec<String> = COLUMNS
+            let cells: Vec<String> = TRANSPORTS
                 .iter()
                 .map(|t| {
                     series_value(outcomes, t, metric, size).map_or_else(
@@ -167,8 +168,8 @@ pub fn peers_table(outcomes: &[Outcome<'_>]) -> String {
         }
     }
     out.push('\n');
-    let _ = writeln!(out, "| shm as a ratio of | {} |", COLUMNS.join(" | "));
-    let _ = writeln!(out, "|---|{}", "---:|".repeat(COLUMNS.len()));
+    let _ = writeln!(out, "| shm as a ratio of | {} |", TRANSPORTS.join(" | "));
+    let _ = writeln!(out, "|---|{}", "---:|".repeat(TRANSPORTS.len()));
     for metric in rows {
         for size in SIZES {
             let shm_forms: &[&str] = if metric == Metric::Throughput {
@@ -178,7 +179,7 @@ pub fn peers_table(outcomes: &[Outcome<'_>]) -> String {
             };
             for shm in shm_forms {
                 let Some(ours) = series_value(outcomes, shm, metric, size) else { continue };
-                let cells: Vec<String> = COLUMNS
+                let cells: Vec<String> = TRANSPORTS
                     .iter()
                     .map(|t| series_value(outcomes, t, metric, size).map_or_else(|| "-".to_owned(), |v| ratio(ours, v)))
                     .collect();
