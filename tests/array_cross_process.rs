@@ -447,7 +447,7 @@ fn a_killed_writer_leaves_its_element_whole_and_writable() {
         let pid = kid.pid_word();
         let status = kid.kill_and_reap();
         assert_eq!(status.signal(), Some(libc::SIGKILL), "round {round}: the writer died otherwise: {status}");
-        let holder = payload_word(name, lock_word);
+        let holder = common::pid_of(payload_word(name, lock_word));
         if holder == pid {
             holding_lock += 1;
         } else {

@@ -46,13 +46,13 @@ const HANDLE_LINE: &str = "shm-test-handle=";
 // ---------------------------------------------------------------------------
 // Helpers
 
-/// The writer lock word of a byte cell (payload word 0, right after the
-/// 128-byte header; FORMAT.md), read from the segment file.
+/// The pid in the writer lock word of a byte cell (payload word 0, right
+/// after the 128-byte header; FORMAT.md), read from the segment file.
 fn lock_word(name: &str) -> u64 {
     let file = File::open(common::shm_path(name)).expect("open the segment file");
     let mut word = [0u8; 8];
     file.read_exact_at(&mut word, 128).expect("read the lock word");
-    u64::from_ne_bytes(word)
+    common::pid_of(u64::from_ne_bytes(word))
 }
 
 /// Whether process `pid` is stopped (state `T` in /proc/<pid>/stat).

@@ -697,6 +697,7 @@ fn d3_writer_sigkill_20_rounds_struct() {
         let status = kid.kill_and_reap();
         assert_eq!(status.signal(), Some(libc::SIGKILL), "round {round}: the writer died otherwise: {status}");
         let (holder, odd) = cell_state(&name);
+        let holder = common::pid_of(holder);
         if holder == pid {
             holding_lock += 1;
         } else {
@@ -809,7 +810,7 @@ fn d4_writer_sigstop_struct() {
         }
         assert_eq!(count(&counter), frozen, "{when}: the writer made progress while stopped");
 
-        if holder == kid.pid_word() {
+        if common::pid_of(holder) == kid.pid_word() {
             stopped_holding += 1;
             if refused.is_none() {
                 refused = Some(d4_refused_writes(&big, &kid, index, &mut latencies, &when));

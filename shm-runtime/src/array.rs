@@ -65,7 +65,7 @@ use crate::handle::{Handle, InvalidHandle};
 use crate::header::{Layout, ObjectKind};
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
-use crate::pid;
+use crate::liveness;
 use crate::segment::{DEFAULT_OPEN_WAIT, Segment, Spec};
 use crate::state::{SharedState, bytes_of, bytes_of_mut, read_cell, zeroed};
 use core::iter::FusedIterator;
@@ -325,7 +325,7 @@ impl<T: SharedState> SharedArray<T> {
 
     fn set_waiting(&self, index: usize, value: &T, wait: Duration) -> Result<(), ArrayError> {
         let cell = self.checked_cell(index)?;
-        let guard = cell.lock(pid::current(), wait).map_err(|e| self.lock_error(index, e))?;
+        let guard = cell.lock(liveness::me(), wait).map_err(|e| self.lock_error(index, e))?;
         cell.write_locked(&guard, bytes_of(value));
         Ok(())
     }
@@ -340,7 +340,7 @@ impl<T: SharedState> SharedArray<T> {
 
     fn update_waiting<R>(&self, index: usize, f: impl FnOnce(&mut T) -> R, wait: Duration) -> Result<R, ArrayError> {
         let cell = self.checked_cell(index)?;
-        let guard = cell.lock(pid::current(), wait).map_err(|e| self.lock_error(index, e))?;
+        let guard = cell.lock(liveness::me(), wait).map_err(|e| self.lock_error(index, e))?;
         let mut value = zeroed::<T>();
         cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
         let result = f(&mut value);
@@ -1197,11 +1197,11 @@ mod tests {
     fn a_held_element_lock_times_out_with_a_clear_error_and_changes_nothing() {
         let array = SharedArray::<u64>::create_from_slice(&[1, 2]).unwrap();
         let cell = array.cell(0);
-        let guard = cell.lock(pid::current(), LOCK_WAIT).unwrap();
+        let guard = cell.lock(liveness::me(), LOCK_WAIT).unwrap();
         let wait = Duration::from_millis(20);
         let err = array.set_waiting(0, &9, wait).unwrap_err();
         assert!(
-            matches!(err, ArrayError::LockTimeout { index: 0, holder, waited, .. } if holder == pid::current() && waited >= wait),
+            matches!(err, ArrayError::LockTimeout { index: 0, holder, waited, .. } if holder == crate::pid::current() && waited >= wait),
             "{err}"
         );
         assert!(err.to_string().contains("index 0") && err.to_string().contains("writer lock"), "{err}");

@@ -7,9 +7,9 @@ use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::Layout;
 use crate::header::ObjectKind;
+use crate::liveness;
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
-use crate::pid;
 use crate::segment::{Segment, Spec};
 use std::time::Duration;
 
@@ -81,7 +81,7 @@ impl CellSegment {
     }
 
     pub(crate) fn write(&self, value: &[u8]) -> Result<(), WriteError> {
-        self.cell().write(value, pid::current(), LOCK_WAIT).map_err(|e| self.write_error(e))
+        self.cell().write(value, liveness::me(), LOCK_WAIT).map_err(|e| self.write_error(e))
     }
 
     pub(crate) fn write_error(&self, e: CellError) -> WriteError {

@@ -17,7 +17,7 @@ use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 pub const MAGIC: [u8; 8] = *b"SHMRS\0\x01\x1a";
 
 /// Version of the byte layout in `FORMAT.md`; bumped on any change.
-pub const FORMAT_VERSION: u32 = 1;
+pub const FORMAT_VERSION: u32 = 2;
 
 /// State word while the creator is still setting the segment up.
 pub const STATE_INITIALIZING: u64 = 0;
@@ -65,9 +65,12 @@ pub struct Header {
     pub payload_align: u64,
     /// Random number chosen at creation; handles carry it.
     pub nonce: u64,
-    /// Process id of the creator, stored first (before the rest of the
-    /// header) so an opener can tell an abandoned initialization.
-    pub creator_pid: u64,
+    /// Identity of the creating process (its pid in the low 32 bits, then
+    /// the lock that proves it alive; see [`creator_pid`](Self::creator_pid)
+    /// and FORMAT.md), stored first (before the rest of the header) so an
+    /// opener or a cleaner can tell an abandoned initialization or a stale
+    /// segment.
+    pub creator: u64,
     /// Creation time, nanoseconds since the Unix epoch (informational).
     pub created_unix_ns: u64,
     /// Name of the stored type, for messages and tools: byte 0 is the
@@ -89,7 +92,7 @@ const _: () = {
     assert!(offset_of!(Header, payload_size) == 48);
     assert!(offset_of!(Header, payload_align) == 56);
     assert!(offset_of!(Header, nonce) == 64);
-    assert!(offset_of!(Header, creator_pid) == 72);
+    assert!(offset_of!(Header, creator) == 72);
     assert!(offset_of!(Header, created_unix_ns) == 80);
     assert!(offset_of!(Header, type_name) == 88);
     assert!(HEADER_SIZE.is_multiple_of(PAYLOAD_ALIGN));
@@ -103,8 +106,8 @@ const POINTER_WIDTH: u32 = size_of::<usize>() as u32;
 pub const HEADER_WORDS: usize = HEADER_SIZE / 8;
 /// Index of the state word.
 pub const STATE_WORD: usize = offset_of!(Header, state) / 8;
-/// Index of the creator pid word.
-pub const PID_WORD: usize = offset_of!(Header, creator_pid) / 8;
+/// Index of the creator identity word.
+pub const CREATOR_WORD: usize = offset_of!(Header, creator) / 8;
 
 /// What a segment holds.
 #[non_exhaustive]
@@ -254,7 +257,7 @@ impl Header {
         payload_size: u64,
         payload_align: u64,
         nonce: u64,
-        creator_pid: u64,
+        creator: u64,
         created_unix_ns: u64,
     ) -> Self {
         Self {
@@ -269,10 +272,16 @@ impl Header {
             payload_size,
             payload_align,
             nonce,
-            creator_pid,
+            creator,
             created_unix_ns,
             type_name: encode_type_name(layout.type_name),
         }
+    }
+
+    /// Process id of the creator (the low 32 bits of [`creator`](Self::creator)).
+    #[must_use]
+    pub const fn creator_pid(&self) -> u64 {
+        crate::liveness::pid_of(self.creator)
     }
 
     /// The stored type's name, if the field holds a well-formed one (an

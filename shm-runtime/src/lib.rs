@@ -80,7 +80,9 @@ without_loom! {
     mod fingerprint;
     mod handle;
     mod header;
+    mod inspect;
     mod int;
+    mod liveness;
     mod memory_interface;
     mod name;
     mod ring_end;
@@ -96,7 +98,9 @@ without_loom! {
     pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, WriteError};
     pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
     pub use header::{Arch, ObjectKind};
+    pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
     pub use int::SharedInt;
+    pub use liveness::LOCK_FILE_PREFIX;
     pub use memory_interface::{MemoryInterface, SlotMut, SlotRef};
     pub use ring_end::{Consumer, Producer, Role};
     pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};

@@ -7,7 +7,7 @@
 //! after 1000 lock-free attempts failed (see `Shared::read_bytes`).
 
 #[cfg(not(loom))]
-use crate::segment::process_alive;
+use crate::liveness::{alive as process_alive, pid_of};
 use crate::sync::{self, AtomicU64, Ordering, Site};
 use std::time::{Duration, Instant};
 
@@ -32,14 +32,21 @@ impl Drop for LockGuard<'_> {
 
 /// Under loom every holder counts as alive: the models kill no thread.
 #[cfg(loom)]
-#[allow(clippy::unnecessary_wraps, reason = "same signature as `segment::process_alive`")]
-fn process_alive(_pid: u64) -> Option<bool> {
+#[allow(clippy::unnecessary_wraps, reason = "same signature as `liveness::alive`")]
+fn process_alive(_holder: u64) -> Option<bool> {
     Some(true)
 }
 
-/// Takes the lock in `word` for process `pid`, waiting up to `wait` while a
-/// live process holds it. On timeout returns the holder.
-pub(crate) fn acquire(word: &AtomicU64, pid: u64, wait: Duration) -> Result<LockGuard<'_>, (u64, Duration)> {
+/// Under loom holders are plain numbers.
+#[cfg(loom)]
+const fn pid_of(holder: u64) -> u64 {
+    holder
+}
+
+/// Takes the lock in `word` for the process with identity `me` (see
+/// [`crate::liveness`]), waiting up to `wait` while a live process holds
+/// it. On timeout returns the holder's pid.
+pub(crate) fn acquire(word: &AtomicU64, me: u64, wait: Duration) -> Result<LockGuard<'_>, (u64, Duration)> {
     let mut expected = UNLOCKED;
     let mut spins = 0u32;
     let mut started: Option<Instant> = None;
@@ -48,7 +55,7 @@ pub(crate) fn acquire(word: &AtomicU64, pid: u64, wait: Duration) -> Result<Lock
         // previous holder (or the store that made `expected` stale).
         match word.compare_exchange_weak(
             expected,
-            pid,
+            me,
             sync::at(Site::LockAcquire, Ordering::Acquire),
             Ordering::Relaxed,
         ) {
@@ -71,7 +78,7 @@ pub(crate) fn acquire(word: &AtomicU64, pid: u64, wait: Duration) -> Result<Lock
                 let start = *started.get_or_insert_with(Instant::now);
                 let waited = start.elapsed();
                 if waited >= wait {
-                    return Err((holder, waited));
+                    return Err((pid_of(holder), waited));
                 }
                 if spins < 256 {
                     sync::yield_now();
@@ -86,7 +93,7 @@ pub(crate) fn acquire(word: &AtomicU64, pid: u64, wait: Duration) -> Result<Lock
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::pid::current as current_pid;
+    use crate::liveness::{me as current_pid, pid_of};
 
     #[test]
     fn lock_excludes_and_releases() {
@@ -96,7 +103,7 @@ mod tests {
         assert_eq!(word.load(Ordering::Relaxed), me);
         // Held by a live process (us): a second attempt times out.
         let err = acquire(&word, me, Duration::from_millis(20)).err().unwrap();
-        assert_eq!(err.0, me);
+        assert_eq!(err.0, pid_of(me));
         assert!(err.1 >= Duration::from_millis(20));
         drop(guard);
         assert_eq!(word.load(Ordering::Relaxed), UNLOCKED);

@@ -444,7 +444,7 @@ fn check_range<T>(offset: usize, len: usize) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{CreateError, Shared, pid};
+    use crate::{CreateError, Shared};
     use core::sync::atomic::Ordering;
 
     type Tx = MemoryInterface<[u64; 2], Producer>;
@@ -498,7 +498,7 @@ mod tests {
     fn e7_second_side_is_role_taken_until_the_first_lets_go() {
         let (tx, rx) = pair(2);
         let err = Rx::load_memorybuf(&tx.handle()).unwrap_err();
-        let me = pid::current();
+        let me = crate::pid::current();
         assert!(matches!(&err, OpenError::RoleTaken { role: "consumer", holder, .. } if *holder == me), "{err}");
         let err = Tx::load_memorybuf(&tx.handle()).unwrap_err();
         assert!(matches!(&err, OpenError::RoleTaken { role: "producer", .. }), "{err}");

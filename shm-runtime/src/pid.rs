@@ -10,10 +10,14 @@ use core::sync::atomic::{AtomicU64, Ordering};
 use rustix::mm::{Advice, MapFlags, ProtFlags};
 use std::sync::OnceLock;
 
-/// The cache word, or `None` when the kernel cannot wipe it on fork.
-static CACHE: OnceLock<Option<&'static AtomicU64>> = OnceLock::new();
+/// Words of the cache page: this one's pid, and the process identity of
+/// [`crate::liveness`].
+const WORDS: usize = 2;
 
-fn cache_page() -> Option<&'static AtomicU64> {
+/// The cache words, or `None` when the kernel cannot wipe them on fork.
+static CACHE: OnceLock<Option<&'static [AtomicU64; WORDS]>> = OnceLock::new();
+
+fn cache_page() -> Option<&'static [AtomicU64; WORDS]> {
     let len = rustix::param::page_size();
     // SAFETY: a fresh private anonymous mapping aliases no Rust memory.
     let page = unsafe {
@@ -28,9 +32,17 @@ fn cache_page() -> Option<&'static AtomicU64> {
         let _ = unsafe { rustix::mm::munmap(page, len) };
         return None;
     }
-    // SAFETY: the page is page aligned, zeroed, never unmapped (it lives for
-    // the whole process), and only accessed through this atomic.
-    Some(unsafe { &*page.cast::<AtomicU64>() })
+    // SAFETY: the page is page aligned, zeroed, larger than the words,
+    // never unmapped (it lives for the whole process), and only accessed
+    // through these atomics.
+    Some(unsafe { &*page.cast::<[AtomicU64; WORDS]>() })
+}
+
+/// Word `index` of a private page that a forked child sees zeroed: a cache
+/// for per-process values that must not survive `fork`. `None` on kernels
+/// without `MADV_WIPEONFORK`.
+pub(crate) fn fork_local(index: usize) -> Option<&'static AtomicU64> {
+    CACHE.get_or_init(cache_page).map(|words| &words[index])
 }
 
 fn ask_kernel() -> u64 {
@@ -39,7 +51,7 @@ fn ask_kernel() -> u64 {
 
 /// The calling process's id.
 pub(crate) fn current() -> u64 {
-    let Some(word) = *CACHE.get_or_init(cache_page) else {
+    let Some(word) = fork_local(0) else {
         return ask_kernel();
     };
     // Relaxed: the word is private to this process and every thread would

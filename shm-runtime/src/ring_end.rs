@@ -10,9 +10,9 @@ use crate::error::{CreateError, OpenError, RingError};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
 use crate::name::SegmentName;
-use crate::pid;
 use crate::ring::{self, ConsumerCursor, Corrupt, ProducerCursor, Ring, Shape};
-use crate::segment::{self, Segment, Spec, process_alive};
+use crate::liveness;
+use crate::segment::{self, Segment, Spec};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
@@ -125,7 +125,7 @@ impl<R: Role> End<R> {
             return Err(CreateError::SizeOverflow { name: error_name()?, capacity });
         };
         let spec = Spec { kind, layout, payload_size, payload_align: 64, capacity };
-        let me = pid::current();
+        let me = liveness::me();
         let segment = Segment::create(name, &spec, |payload| {
             Ring::init(payload.words(), shape, 0);
             payload.words()[R::ROLE_WORD].store(me, Ordering::Relaxed);
@@ -154,10 +154,10 @@ impl<R: Role> End<R> {
         let ring = Ring::split(words, shape.capacity, shape.slot_words)
             .ok_or("capacity and slot size words disagree with the payload size")
             .map_err(corrupt)?;
-        claim(&words[R::ROLE_WORD], pid::current()).map_err(|holder| OpenError::RoleTaken {
+        claim(&words[R::ROLE_WORD], liveness::me()).map_err(|holder| OpenError::RoleTaken {
             name: segment.name().clone(),
             role: R::NAME,
-            holder,
+            holder: liveness::pid_of(holder),
         })?;
         let Ok(cursor) = R::cursor(&ring) else {
             words[R::ROLE_WORD].store(CLOSED, Ordering::Release);
@@ -248,7 +248,7 @@ impl<R: Role> End<R> {
     pub(crate) fn peer_alive(&self) -> Option<bool> {
         match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
             FREE | CLOSED => None,
-            pid => Some(process_alive(pid) != Some(false)),
+            holder => Some(liveness::alive(holder) != Some(false)),
         }
     }
 
@@ -263,7 +263,8 @@ impl<R: Role> End<R> {
             match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
                 FREE => {}
                 CLOSED => return Err(RingError::Closed { name: self.name().clone(), role: R::PEER }),
-                pid if process_alive(pid) == Some(false) => {
+                holder if liveness::alive(holder) == Some(false) => {
+                    let pid = liveness::pid_of(holder);
                     return Err(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid });
                 }
                 _ => return Ok(()),
@@ -315,8 +316,8 @@ impl<R: Role> End<R> {
             let gone = match peer {
                 CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 FREE => None,
-                pid if process_alive(pid) == Some(false) => {
-                    Some(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid })
+                holder if liveness::alive(holder) == Some(false) => {
+                    Some(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid: liveness::pid_of(holder) })
                 }
                 _ => None,
             };
@@ -353,7 +354,7 @@ impl<R: Role> End<R> {
         // Release pairs with the Acquire load in the other side's
         // `wait_for`: everything we published is visible once it sees
         // CLOSED.
-        let _ = words[R::ROLE_WORD].compare_exchange(pid::current(), CLOSED, Ordering::Release, Ordering::Relaxed);
+        let _ = words[R::ROLE_WORD].compare_exchange(liveness::me(), CLOSED, Ordering::Release, Ordering::Relaxed);
         let peer_wait = segment.payload().futex_word(R::PEER_WAIT_WORD);
         peer_wait.store(0, Ordering::Relaxed);
         segment::futex_wake(peer_wait);
@@ -392,18 +393,18 @@ impl<R: Role> Drop for End<R> {
     }
 }
 
-/// Claims a role word for `pid`: free, let go, or held by a dead process
+/// Claims a role word for identity `me`: free, let go, or held by a dead process
 /// (whose claim is taken over). Otherwise returns the live holder.
-fn claim(word: &AtomicU64, pid: u64) -> Result<(), u64> {
+fn claim(word: &AtomicU64, me: u64) -> Result<(), u64> {
     loop {
         let holder = word.load(Ordering::Acquire);
-        let takeable = holder == FREE || holder == CLOSED || process_alive(holder) == Some(false);
+        let takeable = holder == FREE || holder == CLOSED || liveness::alive(holder) == Some(false);
         if !takeable {
             return Err(holder);
         }
         // Acquire pairs with the previous holder's Release in `leave`;
         // Release pairs with the other side's Acquire in `wait_for_peer`.
-        if word.compare_exchange(holder, pid, Ordering::AcqRel, Ordering::Acquire).is_ok() {
+        if word.compare_exchange(holder, me, Ordering::AcqRel, Ordering::Acquire).is_ok() {
             return Ok(());
         }
     }

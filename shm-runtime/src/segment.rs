@@ -14,9 +14,10 @@
 use crate::error::{CleanupError, CreateError, OpenError};
 use crate::handle::Handle;
 use crate::header::{
-    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, PID_WORD, STATE_INITIALIZING,
+    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, CREATOR_WORD, STATE_INITIALIZING,
     STATE_READY, STATE_WORD,
 };
+use crate::liveness;
 use crate::name::{self, SegmentName};
 use crate::pid;
 use core::ffi::c_void;
@@ -32,6 +33,10 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// How long an opener waits for the creator to finish by default.
 pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// How old a stale segment must be for segment creation to remove it
+/// ([`crate::clean_stale`] removes every stale segment, whatever its age).
+const STALE_MIN_AGE: Duration = Duration::from_secs(60);
 
 /// What a new segment holds.
 pub(crate) struct Spec {
@@ -150,7 +155,7 @@ type FileId = (u64, u64);
 
 /// Where Linux keeps POSIX shared memory objects: `shm_open("/x")` opens
 /// `/dev/shm/x`.
-const SHM_DIR: &str = "/dev/shm";
+pub(crate) const SHM_DIR: &str = "/dev/shm";
 
 fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
     let stat = retry(|| rustix::fs::fstat(fd))?;
@@ -158,7 +163,7 @@ fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
 }
 
 /// Retries `f` while it fails with `EINTR`.
-fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
+pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
     loop {
         match f() {
             Err(Errno::INTR) => {}
@@ -234,6 +239,10 @@ impl Segment {
     /// publishes it.
     pub(crate) fn create(name: Option<&str>, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
         debug_assert!(spec.payload_align.is_power_of_two() && spec.payload_align <= PAYLOAD_ALIGN as u64);
+        // Leftovers of crashed programs, once per process; only those
+        // created a while ago, so a test or a tool that is looking at a
+        // stale segment right now still finds it.
+        crate::inspect::clean_on_create(STALE_MIN_AGE);
         if let Some(name) = name {
             let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
             return Self::create_at(name, spec, init);
@@ -264,12 +273,31 @@ impl Segment {
         };
         let path = name.os_path();
         let mode = Mode::RUSR | Mode::WUSR;
-        let fd = retry(|| shm::open(path.as_str(), shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR, mode))
-            .map_err(|e| match e {
-                Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
-                Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
-                e => io("shm_open")(e),
-            })?;
+        // Our identity (its lock) before the file exists, so the file is
+        // without a creator for as short a time as possible.
+        let me = liveness::me();
+        let mut attempts = 0;
+        let fd = loop {
+            let fd = retry(|| shm::open(path.as_str(), shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR, mode))
+                .map_err(|e| match e {
+                    Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
+                    Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
+                    e => io("shm_open")(e),
+                })?;
+            // Held until the state word is published: a stale cleaner that
+            // finds the file without a header leaves it alone while we hold
+            // this. One that took the lock before us (between our shm_open
+            // and this call) may have removed the name: then the file we
+            // hold has no link left, and we make a new one.
+            liveness::lock_for_init(&fd).map_err(io("fcntl(F_OFD_SETLK)"))?;
+            if retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?.st_nlink > 0 {
+                break fd;
+            }
+            attempts += 1;
+            if attempts == 3 {
+                return Err(io("shm_open")(Errno::STALE));
+            }
+        };
         let guard = UnlinkGuard { path: &path };
         retry(|| rustix::fs::fchmod(&fd, mode)).map_err(io("fchmod"))?;
         retry(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, total)).map_err(|e| match e {
@@ -278,25 +306,27 @@ impl Segment {
         })?;
         let id = file_id(&fd).map_err(io("fstat"))?;
         let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
-        drop(fd);
 
-        let pid = pid::current();
-        // The pid first: an opener that finds the state still
-        // initializing uses it to tell a slow creator from a dead one.
-        map.header()[PID_WORD].store(pid, Ordering::Relaxed);
+        // The identity first: an opener or a cleaner that finds the state
+        // still initializing uses it to tell a slow creator from a dead one.
+        map.header()[CREATOR_WORD].store(me, Ordering::Relaxed);
         let nonce =
             name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let mut header =
-            Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, pid, created);
+            Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
         header.store(map.header());
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);
         Header::publish(map.header());
         header.state = STATE_READY;
+        // The mapping keeps the open file description (and so its lock)
+        // alive after `fd` closes: release the lock explicitly.
+        liveness::unlock_init(&fd);
+        drop(fd);
         core::mem::forget(guard);
-        Ok(Self { map, name, header, creator: Some(pid), file_id: id })
+        Ok(Self { map, name, header, creator: Some(pid::current()), file_id: id })
     }
 
     /// Opens the segment `handle` names, expecting an object of `kind`
@@ -388,9 +418,9 @@ impl Segment {
                     return Err(OpenError::Corrupt { name, what: "state word is neither initializing nor ready" });
                 }
             }
-            let creator_pid = words[PID_WORD].load(Ordering::Relaxed);
-            if process_alive(creator_pid) == Some(false) {
-                return Err(OpenError::InitAbandoned { name, creator_pid });
+            let creator = words[CREATOR_WORD].load(Ordering::Relaxed);
+            if creator != 0 && liveness::alive(creator) == Some(false) {
+                return Err(OpenError::InitAbandoned { name, creator_pid: liveness::pid_of(creator) });
             }
             if !backoff.sleep() {
                 return Err(OpenError::NotInitialized { name, waited: start.elapsed() });

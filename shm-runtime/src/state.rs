@@ -16,8 +16,8 @@ use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::Layout;
 use crate::header::ObjectKind;
+use crate::liveness;
 use crate::lock::LOCK_WAIT;
-use crate::pid;
 use core::marker::PhantomData;
 use core::mem::size_of;
 use std::fmt;
@@ -329,7 +329,7 @@ impl<T: SharedState> Shared<T> {
     /// overwrite each other. Returns what `f` returns.
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WriteError> {
         let cell = self.cell();
-        let guard = cell.lock(pid::current(), LOCK_WAIT).map_err(|e| self.inner.write_error(e))?;
+        let guard = cell.lock(liveness::me(), LOCK_WAIT).map_err(|e| self.inner.write_error(e))?;
         let mut value = zeroed::<T>();
         cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
         let result = f(&mut value);
@@ -399,7 +399,7 @@ pub(crate) fn read_cell(cell: &ByteCell<'_>, offset: usize, dst: &mut [u8]) {
     if cell.read_range(offset, dst, READ_ATTEMPTS).is_some() {
         return;
     }
-    if let Ok(_guard) = cell.lock(pid::current(), LOCK_WAIT) {
+    if let Ok(_guard) = cell.lock(liveness::me(), LOCK_WAIT) {
         cell.copy_current_unchecked(offset, dst);
         return;
     }

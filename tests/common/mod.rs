@@ -126,7 +126,8 @@ impl Kid {
         self.child.as_mut().expect("child already waited for")
     }
 
-    /// The pid as the writer lock word stores it.
+    /// The pid as a 64-bit word (what [`pid_of`] gives for a lock or role
+    /// word the child holds).
     pub fn pid_word(&self) -> u64 {
         u64::from(self.pid)
     }
@@ -166,6 +167,12 @@ impl Drop for Kid {
             let _ = child.wait();
         }
     }
+}
+
+/// The pid part of a process identity as lock, role and creator words hold
+/// it (FORMAT.md): the low 32 bits; the rest names the liveness lock.
+pub fn pid_of(identity: u64) -> u64 {
+    identity & 0xffff_ffff
 }
 
 /// Removes a segment name on drop: what a killed creator child leaves.
