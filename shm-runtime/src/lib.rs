@@ -54,6 +54,16 @@
 //! layout fingerprint, sizes, nonce) and every length or index read later
 //! is checked before use. The segment format is described in `FORMAT.md`.
 //!
+//! # Permissions
+//!
+//! A segment is created with mode `0600` whatever the umask, and opening
+//! one refuses a file owned by another user or with a wider mode
+//! ([`OpenError::ForeignOwner`], [`OpenError::ModeTooWide`]) unless the
+//! opener says otherwise with [`OpenOptions`] and `load_sharedobject_with`.
+//! A creator shares its segment with a group through `share_with_group`
+//! (mode `0660`); openers in that group then use
+//! [`OpenOptions::allow_group_shared`].
+//!
 //! Linux only (POSIX shared memory in /dev/shm, `fallocate`,
 //! `MADV_WIPEONFORK`).
 
