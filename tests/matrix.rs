@@ -1,6 +1,7 @@
 //! Integration tests for the rows of the reliability matrix
 //! (`RELIABILITY.md`) that run against the real /dev/shm: A1, A3, A4, A6,
-//! A7, A9, B1, B3, B4, C1, C3..C7, D5, F1.
+//! A7, A9, B1, B3, B4, C1, C3..C7, D5, F1 (F2 and F3 are in
+//! `tests/permissions.rs`).
 //!
 //! A hostile or foreign peer is played by editing the segment file
 //! directly: the segment named `N` is the file `/dev/shm/N`, and the byte
@@ -11,8 +12,8 @@
 mod common;
 
 use shm_runtime::{
-    Arch, CreateError, Handle, ObjectKind, OpenError, ReadError, SharedBool, SharedBytes, SharedInt, SharedString,
-    WriteError,
+    Arch, ByteRing, Consumer, CreateError, Handle, MemoryInterface, ObjectKind, OpenError, ReadError, SharedBool,
+    SharedBytes, SharedInt, SharedString, WriteError,
 };
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};
@@ -433,11 +434,14 @@ fn shm_mapping_count() -> usize {
     std::fs::read_to_string("/proc/self/maps").unwrap().lines().filter(|l| l.contains("/dev/shm/")).count()
 }
 
+/// Kinds [`a9_cycle`] goes through.
+const A9_KINDS: usize = 6;
+
 /// One create/open/drop cycle; `i` picks the kind and whether the name is
 /// generated. Returns the segment name.
 fn a9_cycle(i: usize, tag: &str) -> String {
     let value = i64::try_from(i).unwrap();
-    match i % 4 {
+    match i % A9_KINDS {
         0 => {
             let c = SharedInt::create_named(&common::unique_name(tag), value).unwrap();
             let o = SharedInt::load_sharedobject(&c.handle()).unwrap();
@@ -460,13 +464,37 @@ fn a9_cycle(i: usize, tag: &str) -> String {
             drop(o);
             c.name().as_str().to_owned()
         }
-        _ => {
+        3 => {
             let c = SharedBytes::create_sharedobject(100).unwrap();
             let o = SharedBytes::load_sharedobject(&c.handle()).unwrap();
             o.write(&i.to_ne_bytes()).unwrap();
             assert_eq!(c.read().unwrap(), i.to_ne_bytes());
             let name = c.name().as_str().to_owned();
             c.cleanup().unwrap();
+            name
+        }
+        4 => {
+            let mut producer = MemoryInterface::<u64>::create_named(&common::unique_name(tag), 4).unwrap();
+            let mut consumer = MemoryInterface::<u64, Consumer>::load_memorybuf(&producer.handle()).unwrap();
+            producer.write(&(i as u64)).unwrap();
+            assert_eq!(consumer.read(), Some(i as u64));
+            // The consumer lets go first, then the creator cleans up.
+            consumer.cleanup().unwrap();
+            let name = producer.name().as_str().to_owned();
+            producer.cleanup().unwrap();
+            name
+        }
+        _ => {
+            let mut producer = ByteRing::create_memorybuf(16, 2).unwrap();
+            let mut consumer = ByteRing::<Consumer>::load_sharedobject(&producer.handle()).unwrap();
+            producer.write(&i.to_ne_bytes()).unwrap();
+            let mut message = Vec::new();
+            assert!(consumer.read(&mut message).unwrap());
+            assert_eq!(message, i.to_ne_bytes());
+            // The creator goes first this time; the consumer still unmaps.
+            let name = producer.name().as_str().to_owned();
+            drop(producer);
+            drop(consumer);
             name
         }
     }
@@ -484,7 +512,7 @@ fn a9_ten_thousand_cycles_leak_nothing() {
         let tag = "a9c";
         let prefix = format!("shmrs-test-{tag}-{}-", std::process::id());
         // Warm up each kind once (lazy one-time set-up is not a leak).
-        let mut names: Vec<String> = (0..4).map(|i| a9_cycle(i, tag)).collect();
+        let mut names: Vec<String> = (0..A9_KINDS).map(|i| a9_cycle(i, tag)).collect();
         let (fds, maps) = (fd_count(), shm_mapping_count());
         let start = Instant::now();
         names.extend((0..CYCLES).map(|i| a9_cycle(i, tag)));
@@ -503,7 +531,7 @@ fn a9_ten_thousand_cycles_leak_nothing() {
     let result = SharedInt::create_sharedobject(-1).unwrap();
     let child = common::spawn_role(TEST, "a9", &[(RESULT_ENV, result.handle().to_string())]);
     common::expect_success(child, Duration::from_secs(60));
-    assert_eq!(result.read(), i64::try_from(CYCLES + 4).unwrap(), "the child did not run the cycles");
+    assert_eq!(result.read(), i64::try_from(CYCLES + A9_KINDS).unwrap(), "the child did not run the cycles");
 }
 
 // ---------------------------------------------------------------- B
@@ -551,6 +579,48 @@ fn b1_child() {
     peer.write(6);
     assert_eq!(small.read(), 6);
     drop((peer, small, big));
+    assert_eq!(listing(), Vec::<String>::new());
+
+    // Create 64 KiB objects until the file system is full: each create
+    // before that succeeds, the first refusal names its segment and size
+    // and leaves no file, and every page of every object made is then
+    // written and read back (space reserved up front: no SIGBUS).
+    let chunk = 64 << 10;
+    let chunk_total = HEADER_SIZE + cell_payload_size(chunk);
+    let mut made = Vec::new();
+    let refusal = loop {
+        assert!(made.len() < 64, "1 MiB took more than 64 objects of 64 KiB");
+        let name = common::unique_name("b1fill");
+        match SharedBytes::create_named(&name, chunk) {
+            Ok(object) => made.push(object),
+            Err(err) => break (name, err),
+        }
+    };
+    let (refused, err) = refusal;
+    assert!(
+        matches!(&err, CreateError::OutOfSpace { name: n, requested } if n.as_str() == refused && *requested == chunk_total),
+        "{err:?}"
+    );
+    assert_names(&err, &refused);
+    assert!(err.to_string().contains(&chunk_total.to_string()), "the error does not give the size: {err}");
+    // Each holds two copies of its value: about 128 KiB, so 1 MiB takes 7.
+    let fit = (1 << 20) / chunk_total;
+    assert!(made.len() as u64 + 1 >= fit, "only {} objects of {chunk_total} bytes fit in 1 MiB", made.len());
+    let mut expected: Vec<String> = made.iter().map(|o| o.name().as_str().to_owned()).collect();
+    expected.sort();
+    let mut found = listing();
+    found.sort();
+    assert_eq!(found, expected, "the refused create left a file, or a made one is missing");
+    for (i, object) in made.iter().enumerate() {
+        object.write(&pseudo_random_bytes(i as u64 + 2, chunk)).unwrap();
+    }
+    for (i, object) in made.iter().enumerate() {
+        assert_eq!(object.read().unwrap(), pseudo_random_bytes(i as u64 + 2, chunk));
+    }
+    // A ring is refused the same way.
+    let err = ByteRing::<shm_runtime::Producer>::create_memorybuf(1 << 16, 4).unwrap_err();
+    assert!(matches!(&err, CreateError::OutOfSpace { .. }), "{err:?}");
+    drop(made);
     assert_eq!(listing(), Vec::<String>::new());
     println!("b1-child: all checks passed");
 }

@@ -66,6 +66,7 @@ use crate::header::{Layout, ObjectKind};
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
 use crate::liveness;
+use crate::options::OpenOptions;
 use crate::segment::{DEFAULT_OPEN_WAIT, Segment, Spec};
 use crate::state::{SharedState, bytes_of, bytes_of_mut, read_cell, zeroed};
 use core::iter::FusedIterator;
@@ -242,15 +243,16 @@ impl<T: SharedState> SharedArray<T> {
         Ok(Self { segment, len, geometry, _type: PhantomData })
     }
 
-    /// Opens the array `handle` names, waiting up to `wait` for its
-    /// creator to finish setting it up.
+    /// Opens the array `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
     ///
     /// Besides the checks every open makes (kind, element type
     /// fingerprint, sizes, nonce), the stored element size and stride must
     /// be those of `T` and the stored length must match the mapping size;
     /// otherwise [`OpenError::Corrupt`].
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        let segment = Segment::open(handle, ObjectKind::Array, Self::LAYOUT, None, wait)?;
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let segment = Segment::open(handle, ObjectKind::Array, Self::LAYOUT, None, options)?;
         let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
         let words = segment.payload().words();
         if words.len() < PREFIX_WORDS {
@@ -799,7 +801,15 @@ impl<T: SharedState> SharedArrayPart<T> {
     /// finish setting it up. The range must fit the array found
     /// ([`LoadPartError::OutOfBounds`] otherwise).
     pub fn load_part_timeout(part: &ArrayPart, wait: Duration) -> Result<Self, LoadPartError> {
-        let array = SharedArray::load_sharedobject_timeout(&part.handle, wait)?;
+        Self::load_part_with(part, &OpenOptions::new().wait(wait))
+    }
+
+    /// Opens `part` if `options` accept the segment's owner and mode,
+    /// waiting up to `options.wait_time()` for the array's creator. The
+    /// range must fit the array found ([`LoadPartError::OutOfBounds`]
+    /// otherwise).
+    pub fn load_part_with(part: &ArrayPart, options: &OpenOptions) -> Result<Self, LoadPartError> {
+        let array = SharedArray::load_sharedobject_with(&part.handle, options)?;
         if part.end > array.len() {
             return Err(LoadPartError::OutOfBounds {
                 name: array.name().clone(),

@@ -5,9 +5,9 @@ use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::Layout;
 use crate::header::ObjectKind;
+use crate::options::OpenOptions;
 use crate::segment::{Segment, Spec};
 use core::sync::atomic::{AtomicU8, Ordering};
-use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBool`].
 /// Fingerprint and name of the stored value.
@@ -54,10 +54,11 @@ impl SharedBool {
         Ok(Self { segment })
     }
 
-    /// Opens the object `handle` names, waiting up to `wait` for its
-    /// creator to finish setting it up.
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        Segment::open_fixed(handle, &Self::SPEC, wait).map(|segment| Self { segment })
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
     }
 
     fn byte(&self) -> &AtomicU8 {

@@ -15,10 +15,11 @@
 //! or an ABORT with bytes make the consumer's end corrupt (sticky).
 
 use crate::cell::{load_bytes, store_bytes};
-use crate::error::{CreateError, OpenError, RingError, SendError};
+use crate::error::{CreateError, ShareError, OpenError, RingError, SendError};
 use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
+use crate::options::OpenOptions;
 use crate::ring::Corrupt;
 use crate::ring_end::{Consumer, End, Producer, Role, ring_common};
 use crate::segment::DEFAULT_OPEN_WAIT;
@@ -149,13 +150,29 @@ impl<R: Role> ByteRing<R> {
     /// for its creator. The side is a claim: a live holder is
     /// [`OpenError::RoleTaken`]; a dead holder's claim is taken over.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
+        Self::load_sharedobject_with(handle, &OpenOptions::new().wait(wait))
+    }
+
+    /// Opens the ring `handle` names as its `R` side if `options` accept
+    /// the segment's owner and mode (see [`OpenOptions`]), waiting up to
+    /// `options.wait_time()` for its creator. The side is a claim, as in
+    /// [`load_sharedobject_timeout`](Self::load_sharedobject_timeout).
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         let mut slot = 0;
-        let end = End::open(handle, ObjectKind::ByteRing, LAYOUT, wait, |shape| {
+        let end = End::open(handle, ObjectKind::ByteRing, LAYOUT, options, |shape| {
             let size = usize::try_from(shape.element_bytes).ok().filter(|s| slot_words(*s) == Some(shape.slot_words));
             slot = size.ok_or("slot size word disagrees with the words per slot")?;
             Ok(())
         })?;
         Ok(Self::with_end(end, slot))
+    }
+
+    /// Gives the segment's group read and write access (mode `0660`),
+    /// first setting its group to `group` if given; the same as
+    /// [`SharedInt::share_with_group`](crate::SharedInt::share_with_group).
+    /// Only the end that created the ring, in the creating process.
+    pub fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
+        self.end.segment().share_with_group(group)
     }
 
     /// Largest number of bytes one slot holds (a message `write` accepts).

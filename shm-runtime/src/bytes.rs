@@ -10,8 +10,8 @@ use crate::header::ObjectKind;
 use crate::liveness;
 use crate::lock::LOCK_WAIT;
 use crate::name::SegmentName;
+use crate::options::OpenOptions;
 use crate::segment::{Segment, Spec};
-use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
@@ -62,8 +62,13 @@ impl CellSegment {
         Ok(Self { segment, capacity })
     }
 
-    pub(crate) fn open(handle: &Handle, kind: ObjectKind, layout: Layout, wait: Duration) -> Result<Self, OpenError> {
-        let segment = Segment::open(handle, kind, layout, None, wait)?;
+    pub(crate) fn open(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        let segment = Segment::open(handle, kind, layout, None, options)?;
         let capacity = ByteCell::attach(segment.payload().words())
             .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
             .capacity();
@@ -141,10 +146,11 @@ impl SharedBytes {
         CellSegment::create(Some(name), ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
-    /// Opens the object `handle` names, waiting up to `wait` for its
-    /// creator to finish setting it up.
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, wait).map(|inner| Self { inner })
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, options).map(|inner| Self { inner })
     }
 
     /// Capacity in bytes.

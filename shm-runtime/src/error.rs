@@ -110,6 +110,32 @@ pub enum OpenError {
         /// The error from the system call.
         source: io::Error,
     },
+    /// The segment file is owned by another user than this process's
+    /// effective user, and the [`OpenOptions`](crate::OpenOptions) did not
+    /// accept that owner (see
+    /// [`allow_group_shared`](crate::OpenOptions::allow_group_shared)).
+    /// Nothing was mapped.
+    ForeignOwner {
+        /// The segment.
+        name: SegmentName,
+        /// The file's owner (user id).
+        owner: u32,
+        /// The file's group (group id).
+        group: u32,
+        /// This process's effective user id.
+        me: u32,
+    },
+    /// The segment file's mode grants more than the
+    /// [`OpenOptions`](crate::OpenOptions) accept (`0600` by default; group
+    /// or other bits, setuid, setgid and sticky count). Nothing was mapped.
+    ModeTooWide {
+        /// The segment.
+        name: SegmentName,
+        /// The file's permission bits (`st_mode & 0o7777`).
+        mode: u32,
+        /// The bits the options accept (`0o600` or `0o660`).
+        allowed: u32,
+    },
     /// The creator did not finish setting the segment up within the wait.
     NotInitialized {
         /// The segment.
@@ -245,6 +271,19 @@ impl fmt::Display for OpenError {
         match self {
             Self::NotFound { name } => write!(f, "cannot open segment {name:?}: no such segment"),
             Self::PermissionDenied { name, .. } => write!(f, "cannot open segment {name:?}: permission denied"),
+            Self::ForeignOwner { name, owner, group, me } => write!(
+                f,
+                "cannot open segment {name:?}: it is owned by uid {owner} (group {group}), not by this process's \
+                 effective uid {me}; open it with `OpenOptions::allow_group_shared` if group {group} is one of this \
+                 process's groups, or with `OpenOptions::allow_any_owner_and_mode` to accept any owner"
+            ),
+            Self::ModeTooWide { name, mode, allowed } => {
+                write!(f, "cannot open segment {name:?}: its mode {mode:04o} grants more than {allowed:04o}; open it with ")?;
+                if mode & !0o660 == 0 {
+                    write!(f, "`OpenOptions::allow_group_shared` to accept a segment shared with a group (up to 0660), or ")?;
+                }
+                write!(f, "`OpenOptions::allow_any_owner_and_mode` to accept any mode")
+            }
             Self::NotInitialized { name, waited } => {
                 write!(f, "cannot open segment {name:?}: its creator did not finish initializing it within {waited:?}")
             }
@@ -323,6 +362,83 @@ impl fmt::Display for CleanupError {
 impl std::error::Error for CleanupError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(&self.source)
+    }
+}
+
+/// Why `share_with_group` (on every creator) failed. The group is changed
+/// before the mode, so after a failure the mode is still `0600`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ShareError {
+    /// This object did not create the segment in this process (an opener,
+    /// or a forked child of the creator); only the creator shares it.
+    NotCreator {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// The group id is `u32::MAX`, which the system reads as "no change"
+    /// (checked before any system call).
+    InvalidGroup {
+        /// The segment.
+        name: SegmentName,
+        /// The group id given.
+        group: u32,
+    },
+    /// The name no longer refers to the file this object created (a third
+    /// party removed it, and maybe created another under the name); nothing
+    /// was changed.
+    Replaced {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// The operating system refused (for example a group this process is
+    /// not a member of).
+    PermissionDenied {
+        /// The segment.
+        name: SegmentName,
+        /// The error from the system call.
+        source: io::Error,
+    },
+    /// Another system call failed.
+    Io {
+        /// The segment.
+        name: SegmentName,
+        /// Which step failed (`"shm_open"`, `"fchown"`, `"fchmod"`, ...).
+        op: &'static str,
+        /// The error from the system call.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for ShareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotCreator { name } => {
+                write!(f, "cannot share segment {name:?} with a group: only the process that created it can")
+            }
+            Self::InvalidGroup { name, group } => {
+                write!(f, "cannot share segment {name:?} with group {group}: that value (-1) is not a group id")
+            }
+            Self::Replaced { name } => write!(
+                f,
+                "cannot share segment {name:?} with a group: the name no longer refers to the segment this object created"
+            ),
+            Self::PermissionDenied { name, source } => {
+                write!(f, "cannot share segment {name:?} with a group: permission denied ({source})")
+            }
+            Self::Io { name, op, source } => {
+                write!(f, "cannot share segment {name:?} with a group: {op} failed: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ShareError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
     }
 }
 

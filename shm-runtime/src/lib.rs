@@ -54,6 +54,16 @@
 //! layout fingerprint, sizes, nonce) and every length or index read later
 //! is checked before use. The segment format is described in `FORMAT.md`.
 //!
+//! # Permissions
+//!
+//! A segment is created with mode `0600` whatever the umask, and opening
+//! one refuses a file owned by another user or with a wider mode
+//! ([`OpenError::ForeignOwner`], [`OpenError::ModeTooWide`]) unless the
+//! opener says otherwise with [`OpenOptions`] and `load_sharedobject_with`.
+//! A creator shares its segment with a group through `share_with_group`
+//! (mode `0660`); openers in that group then use
+//! [`OpenOptions::allow_group_shared`].
+//!
 //! Linux only (POSIX shared memory in /dev/shm, `fallocate`,
 //! `MADV_WIPEONFORK`).
 
@@ -85,6 +95,7 @@ without_loom! {
     mod liveness;
     mod memory_interface;
     mod name;
+    mod options;
     mod ring_end;
     mod pid;
     mod segment;
@@ -95,7 +106,7 @@ without_loom! {
     pub use boolean::SharedBool;
     pub use byte_ring::ByteRing;
     pub use bytes::SharedBytes;
-    pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, WriteError};
+    pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, ShareError, WriteError};
     pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
     pub use header::{Arch, ObjectKind};
     pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
@@ -104,6 +115,7 @@ without_loom! {
     pub use memory_interface::{MemoryInterface, SlotMut, SlotRef};
     pub use ring_end::{Consumer, Producer, Role};
     pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
+    pub use options::OpenOptions;
     pub use segment::DEFAULT_OPEN_WAIT;
     pub use shm_derive::SharedState;
     pub use state::{__private, Field, Flag, Shared, SharedState};
@@ -124,8 +136,33 @@ macro_rules! shared_object_common {
             /// Opens the object `handle` names, waiting up to
             /// [`DEFAULT_OPEN_WAIT`](crate::DEFAULT_OPEN_WAIT) for its creator to
             /// finish setting it up.
+            /// Only a segment this process's effective user owns, with mode
+            /// `0600`, is accepted (see [`OpenOptions`](crate::OpenOptions)).
             pub fn load_sharedobject(handle: &$crate::Handle) -> Result<Self, $crate::OpenError> {
-                Self::load_sharedobject_timeout(handle, $crate::DEFAULT_OPEN_WAIT)
+                Self::load_sharedobject_with(handle, &$crate::OpenOptions::new())
+            }
+
+            /// Opens the object `handle` names, waiting up to `wait` for its
+            /// creator to finish setting it up. Owner and mode are checked
+            /// as by [`load_sharedobject`](Self::load_sharedobject).
+            pub fn load_sharedobject_timeout(
+                handle: &$crate::Handle,
+                wait: ::std::time::Duration,
+            ) -> Result<Self, $crate::OpenError> {
+                Self::load_sharedobject_with(handle, &$crate::OpenOptions::new().wait(wait))
+            }
+
+            /// Gives the segment's group read and write access (mode
+            /// `0660`), first setting its group to `group` if given (this
+            /// process must belong to it, or be root); `None` keeps the
+            /// file's group, this process's effective group at creation.
+            /// Openers in that group then open it with
+            /// [`OpenOptions::allow_group_shared`](crate::OpenOptions::allow_group_shared)
+            /// (a strict open refuses the wider mode, also for this user).
+            /// Only the creating process may call this; the change goes
+            /// through a descriptor checked to be the file it created.
+            pub fn share_with_group(&self, group: Option<u32>) -> Result<(), $crate::ShareError> {
+                self.$($segment).+.share_with_group(group)
             }
 
             /// The handle another process passes to `load_sharedobject`.

@@ -3,9 +3,10 @@
 //! `ring.rs`, the side's segment, claim and waiting in `ring_end.rs`).
 
 use crate::cell::{load_range, store_range};
-use crate::error::{CreateError, Full, OpenError, RingError};
+use crate::error::{CreateError, ShareError, Full, OpenError, RingError};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
+use crate::options::OpenOptions;
 use crate::ring_end::{Consumer, End, Producer, Role, ring_common};
 use crate::segment::DEFAULT_OPEN_WAIT;
 use crate::state::{Field, SharedState, bytes_of, bytes_of_mut, zeroed};
@@ -113,11 +114,27 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     /// live process holds it, this is [`OpenError::RoleTaken`]; a dead
     /// holder's claim is taken over.
     pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        let end = End::open(handle, ObjectKind::Ring, Self::LAYOUT, wait, |shape| {
+        Self::load_sharedobject_with(handle, &OpenOptions::new().wait(wait))
+    }
+
+    /// Opens the ring `handle` names as its `R` side if `options` accept
+    /// the segment's owner and mode (see [`OpenOptions`]), waiting up to
+    /// `options.wait_time()` for its creator. The side is a claim, as in
+    /// [`load_sharedobject_timeout`](Self::load_sharedobject_timeout).
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let end = End::open(handle, ObjectKind::Ring, Self::LAYOUT, options, |shape| {
             let element = (shape.slot_words == Self::SLOT_WORDS) && shape.element_bytes == size_of::<T>() as u64;
             if element { Ok(()) } else { Err("slot size words disagree with the element type") }
         })?;
         Ok(Self { end, _type: PhantomData })
+    }
+
+    /// Gives the segment's group read and write access (mode `0660`),
+    /// first setting its group to `group` if given; the same as
+    /// [`SharedInt::share_with_group`](crate::SharedInt::share_with_group).
+    /// Only the end that created the ring, in the creating process.
+    pub fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
+        self.end.segment().share_with_group(group)
     }
 }
 

@@ -10,6 +10,7 @@ use crate::error::{CreateError, OpenError, RingError};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
 use crate::name::SegmentName;
+use crate::options::OpenOptions;
 use crate::ring::{self, ConsumerCursor, Corrupt, ProducerCursor, Ring, Shape};
 use crate::liveness;
 use crate::segment::{self, Segment, Spec};
@@ -135,18 +136,19 @@ impl<R: Role> End<R> {
         Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
     }
 
-    /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
-    /// for its creator; `check` accepts or refuses the stored shape (before
+    /// Opens the ring `handle` names as its `R` side if `options` accept
+    /// its owner and mode, waiting up to `options.wait_time()` for its
+    /// creator; `check` accepts or refuses the stored shape (before
     /// the words are split by it). The side is a claim: a live holder is
     /// [`OpenError::RoleTaken`]; a dead holder's claim is taken over.
     pub(crate) fn open(
         handle: &Handle,
         kind: ObjectKind,
         layout: Layout,
-        wait: Duration,
+        options: &OpenOptions,
         check: impl FnOnce(Shape) -> Result<(), &'static str>,
     ) -> Result<Self, OpenError> {
-        let segment = Segment::open(handle, kind, layout, None, wait)?;
+        let segment = Segment::open(handle, kind, layout, None, options)?;
         let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
         let words = segment.payload().words();
         let shape = Ring::stored_shape(words).map_err(corrupt)?;

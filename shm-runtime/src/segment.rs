@@ -7,11 +7,16 @@
 //! pid, the header, the object's initial value, and the state word last.
 //! Any failure removes the half-made segment.
 //!
-//! Opening: a bounded wait until the file has its size and the state word
-//! says ready (never mapping a size-0 file, never reading a half-written
-//! header), then [`Header::validate`].
+//! Opening: the file's owner and mode checked against the caller's
+//! [`OpenOptions`] (owner-only `0600` by default), a bounded wait until the
+//! file has its size and the state word says ready (never mapping a size-0
+//! file, never reading a half-written header), then [`Header::validate`].
+//!
+//! Sharing with a group ([`Segment::share_with_group`]): the creator
+//! re-opens its name, checks it is still its file, and sets group and mode
+//! `0660` through that descriptor.
 
-use crate::error::{CleanupError, CreateError, OpenError};
+use crate::error::{CleanupError, CreateError, OpenError, ShareError};
 use crate::handle::Handle;
 use crate::header::{
     self, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, CREATOR_WORD, STATE_INITIALIZING,
@@ -19,6 +24,7 @@ use crate::header::{
 };
 use crate::liveness;
 use crate::name::{self, SegmentName};
+use crate::options::{Access, Caller, FileOwner, OpenOptions};
 use crate::pid;
 use core::ffi::c_void;
 use core::marker::PhantomData;
@@ -331,13 +337,14 @@ impl Segment {
 
     /// Opens the segment `handle` names, expecting an object of `kind`
     /// of `layout` (and, for fixed-size kinds, a payload of `fixed_payload`
-    /// bytes); waits up to `wait` for its creator to finish.
+    /// bytes), if `options` accept its owner and mode; waits up to
+    /// `options.wait_time()` for its creator to finish.
     pub(crate) fn open(
         handle: &Handle,
         kind: ObjectKind,
         layout: Layout,
         fixed_payload: Option<u64>,
-        wait: Duration,
+        options: &OpenOptions,
     ) -> Result<Self, OpenError> {
         let name = handle.name().clone();
         // Checks that need no system call come first, in the order the
@@ -350,7 +357,7 @@ impl Segment {
             // Refused whatever the segment says; open it as what the handle
             // announces only to name the type it holds.
             let announced = Layout { fingerprint: handle.fingerprint(), type_name };
-            let found_type = Self::open(handle, kind, announced, None, wait)
+            let found_type = Self::open(handle, kind, announced, None, options)
                 .ok()
                 .and_then(|segment| segment.header.type_name().map(str::to_owned));
             return Err(OpenError::LayoutMismatch {
@@ -374,9 +381,12 @@ impl Segment {
             Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied { name: name.clone(), source: e.into() },
             e => io("shm_open")(e),
         })?;
+        // Before anything is mapped: a file the caller does not trust is
+        // not read at all.
+        check_access(&fd, &name, options.access())?;
 
         let start = Instant::now();
-        let mut backoff = Backoff::new(start, wait);
+        let mut backoff = Backoff::new(start, options.wait_time());
         // Until `fallocate` has run the file is empty: mapping and touching
         // it would fault, so wait for the size first.
         let file_size = loop {
@@ -436,8 +446,8 @@ impl Segment {
 
     /// Opens a segment of a fixed-size kind described by `spec`; a handle
     /// announcing another payload size is refused before any system call.
-    pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, wait: Duration) -> Result<Self, OpenError> {
-        Self::open(handle, spec.kind, spec.layout, Some(spec.payload_size), wait)
+    pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, options: &OpenOptions) -> Result<Self, OpenError> {
+        Self::open(handle, spec.kind, spec.layout, Some(spec.payload_size), options)
     }
 
     /// The segment name.
@@ -506,11 +516,74 @@ impl Drop for Segment {
     }
 }
 
+/// Refuses the file behind `fd` unless `access` accepts its owner and mode
+/// for this process (see [`Access::check`]).
+fn check_access(fd: &OwnedFd, name: &SegmentName, access: Access) -> Result<(), OpenError> {
+    if access == Access::Any {
+        return Ok(());
+    }
+    let io = |op: &'static str| move |e: Errno| OpenError::Io { name: name.clone(), op, source: e.into() };
+    let stat = retry(|| rustix::fs::fstat(fd)).map_err(io("fstat"))?;
+    let file = FileOwner { uid: stat.st_uid, gid: stat.st_gid, mode: stat.st_mode };
+    let uid = rustix::process::geteuid().as_raw();
+    let mut caller = Caller { uid, groups: Vec::new() };
+    if access.needs_groups(file.uid, uid) {
+        caller.groups.push(rustix::process::getegid().as_raw());
+        caller.groups.extend(rustix::process::getgroups().map_err(io("getgroups"))?.into_iter().map(rustix::process::Gid::as_raw));
+    }
+    access.check(name, &file, &caller)
+}
+
 fn payload_base(map: &Mapping) -> NonNull<u8> {
     debug_assert!(map.len >= HEADER_SIZE);
     // SAFETY: HEADER_SIZE <= map.len, so the result stays inside the
     // mapping (or one past its end when the payload is empty).
     unsafe { map.base.add(HEADER_SIZE) }
+}
+
+// Sharing with a group: kept apart from `create` and `open`.
+impl Segment {
+    /// Gives the segment's group read and write access (mode `0660`), after
+    /// setting its group to `group` if given (this process must be a member
+    /// of it, or root); `None` keeps the group the file was created with
+    /// (this process's effective group). Creator only.
+    ///
+    /// The name is opened again and checked to be the file this object
+    /// created (device and inode), and the change is made through that
+    /// descriptor, so a file a third party put under the name is never
+    /// touched. The group first, then the mode: a failure leaves the mode
+    /// at `0600`.
+    pub(crate) fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
+        let name = &self.name;
+        if !self.is_creator() {
+            return Err(ShareError::NotCreator { name: name.clone() });
+        }
+        // -1 means "leave unchanged" to `fchown`: not a group.
+        if let Some(gid @ u32::MAX) = group {
+            return Err(ShareError::InvalidGroup { name: name.clone(), group: gid });
+        }
+        let error = |op: &'static str| {
+            move |e: Errno| match e {
+                Errno::ACCESS | Errno::PERM => ShareError::PermissionDenied { name: name.clone(), source: e.into() },
+                e => ShareError::Io { name: name.clone(), op, source: e.into() },
+            }
+        };
+        let path = name.os_path();
+        // Read-only: `fchown` and `fchmod` need ownership, not write access.
+        let fd = retry(|| shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())).map_err(|e| match e {
+            Errno::NOENT => ShareError::Replaced { name: name.clone() },
+            e => error("shm_open")(e),
+        })?;
+        if file_id(&fd).map_err(error("fstat"))? != self.file_id {
+            return Err(ShareError::Replaced { name: name.clone() });
+        }
+        if let Some(gid) = group {
+            let gid = rustix::process::Gid::from_raw(gid);
+            retry(|| rustix::fs::fchown(&fd, None, Some(gid))).map_err(error("fchown"))?;
+        }
+        let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::WGRP;
+        retry(|| rustix::fs::fchmod(&fd, mode)).map_err(error("fchmod"))
+    }
 }
 
 /// Sleeps with growing pauses until a deadline.

@@ -18,10 +18,10 @@ use crate::header::Layout;
 use crate::header::ObjectKind;
 use crate::liveness;
 use crate::lock::LOCK_WAIT;
+use crate::options::OpenOptions;
 use core::marker::PhantomData;
 use core::mem::size_of;
 use std::fmt;
-use std::time::Duration;
 
 /// A type whose values can be stored in shared memory and read back in
 /// another process: plain bytes with no padding and no pointers.
@@ -290,10 +290,11 @@ impl<T: SharedState> Shared<T> {
         Self::create(None, &zeroed())
     }
 
-    /// Opens the object `handle` names, waiting up to `wait` for its
-    /// creator to finish setting it up.
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        let inner = CellSegment::open(handle, ObjectKind::State, Self::LAYOUT, wait)?;
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let inner = CellSegment::open(handle, ObjectKind::State, Self::LAYOUT, options)?;
         if inner.capacity() != size_of::<T>() {
             let name = handle.name().clone();
             return Err(OpenError::Corrupt { name, what: "stored size differs from the type's size" });

@@ -6,7 +6,7 @@ use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::Layout;
 use crate::header::ObjectKind;
-use std::time::Duration;
+use crate::options::OpenOptions;
 
 /// Layout fingerprint of [`SharedString`].
 /// Fingerprint and name of the stored value.
@@ -50,10 +50,11 @@ impl SharedString {
         CellSegment::create(Some(name), ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
-    /// Opens the object `handle` names, waiting up to `wait` for its
-    /// creator to finish setting it up.
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::String, LAYOUT, wait).map(|inner| Self { inner })
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::String, LAYOUT, options).map(|inner| Self { inner })
     }
 
     /// Capacity in UTF-8 bytes.
