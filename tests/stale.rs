@@ -22,7 +22,7 @@ use shm_runtime::{
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
-use std::os::unix::fs::FileExt;
+use std::os::unix::fs::{FileExt, OpenOptionsExt};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::{Mutex, MutexGuard};
 use std::time::{Duration, Instant};
@@ -81,13 +81,15 @@ fn names(infos: &[shm_runtime::SegmentInfo], prefix: &str) -> BTreeSet<String> {
     infos.iter().map(|i| i.name.clone()).filter(|n| n.starts_with(prefix)).collect()
 }
 
-/// A file in /dev/shm made by hand, removed on drop.
+/// A file in /dev/shm made by hand (mode 0600, as shm makes them),
+/// removed on drop.
 fn raw_file(name: &str, bytes: &[u8]) -> (std::fs::File, RemoveOnDrop) {
     let guard = RemoveOnDrop(name.to_owned());
     let file = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create_new(true)
+        .mode(0o600)
         .open(common::shm_path(name))
         .expect("create a file in /dev/shm");
     file.write_all_at(bytes, 0).expect("write it");
