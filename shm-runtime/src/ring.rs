@@ -12,8 +12,10 @@
 //!                        message (byte ring), fixed at creation
 //! 8       tail           write position: slots ever written (producer stores)
 //! 16      head           read position: slots ever read (consumer stores)
-//! 24, 25  producer       role word, futex word (producer waits for space)
-//! 32, 33  consumer       role word, futex word (consumer waits for data)
+//! 24..26  producer       role word, futex word (producer waits for space),
+//!                        mode word (its wake barrier, see `wake.rs`)
+//! 32..34  consumer       role word, futex word (consumer waits for data),
+//!                        mode word
 //! 40 ..   slots          capacity * slot_words words
 //! ```
 //!
@@ -47,10 +49,14 @@ const HEAD_WORD: usize = 16;
 pub(crate) const PRODUCER_ROLE_WORD: usize = 24;
 /// Word index of the producer's futex word.
 pub(crate) const PRODUCER_WAIT_WORD: usize = 25;
+/// Word index of the producer's mode word (its wake barrier).
+pub(crate) const PRODUCER_MODE_WORD: usize = 26;
 /// Word index of the consumer's role word.
 pub(crate) const CONSUMER_ROLE_WORD: usize = 32;
 /// Word index of the consumer's futex word.
 pub(crate) const CONSUMER_WAIT_WORD: usize = 33;
+/// Word index of the consumer's mode word.
+pub(crate) const CONSUMER_MODE_WORD: usize = 34;
 /// Word index of the first slot.
 const SLOTS_WORD: usize = 40;
 

@@ -13,15 +13,14 @@ use crate::name::SegmentName;
 use crate::pid;
 use crate::ring::{self, ConsumerCursor, Corrupt, ProducerCursor, Ring, Shape};
 use crate::segment::{self, Segment, Spec, process_alive};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use crate::wake::{self, AWAKE, Barrier};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Role word value: nobody holds the role.
 const FREE: u64 = 0;
 /// Role word value: the holder let go (dropped its end).
 const CLOSED: u64 = u64::MAX;
-/// Futex word value while a side sleeps waiting for the other.
-const SLEEPING: u32 = 1;
 /// Polls before a waiting call starts yielding the processor.
 const SPINS: u32 = 200;
 /// Yields before a waiting call sleeps on the futex.
@@ -29,6 +28,9 @@ const YIELDS: u32 = 20;
 /// Longest single futex sleep: a waiter checks this often whether the
 /// other side is still alive.
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// How long a waiter whose wake barrier failed sleeps between checks
+/// (it cannot sleep on the futex then; see `wake::announce_sleep`).
+const POLL_SLICE: Duration = Duration::from_millis(1);
 /// How often [`End::wait_for_peer`] looks at the other role word.
 const ATTACH_POLL: Duration = Duration::from_millis(1);
 
@@ -43,8 +45,10 @@ pub(crate) mod sealed {
         const PEER: &'static str;
         const ROLE_WORD: usize;
         const WAIT_WORD: usize;
+        const MODE_WORD: usize;
         const PEER_ROLE_WORD: usize;
         const PEER_WAIT_WORD: usize;
+        const PEER_MODE_WORD: usize;
         fn cursor(ring: &Ring<'_>) -> Result<Self::Cursor, Corrupt>;
     }
 }
@@ -68,8 +72,10 @@ impl sealed::Sealed for Producer {
     const PEER: &'static str = "consumer";
     const ROLE_WORD: usize = ring::PRODUCER_ROLE_WORD;
     const WAIT_WORD: usize = ring::PRODUCER_WAIT_WORD;
+    const MODE_WORD: usize = ring::PRODUCER_MODE_WORD;
     const PEER_ROLE_WORD: usize = ring::CONSUMER_ROLE_WORD;
     const PEER_WAIT_WORD: usize = ring::CONSUMER_WAIT_WORD;
+    const PEER_MODE_WORD: usize = ring::CONSUMER_MODE_WORD;
     fn cursor(ring: &Ring<'_>) -> Result<ProducerCursor, Corrupt> {
         ring.producer()
     }
@@ -81,8 +87,10 @@ impl sealed::Sealed for Consumer {
     const PEER: &'static str = "producer";
     const ROLE_WORD: usize = ring::CONSUMER_ROLE_WORD;
     const WAIT_WORD: usize = ring::CONSUMER_WAIT_WORD;
+    const MODE_WORD: usize = ring::CONSUMER_MODE_WORD;
     const PEER_ROLE_WORD: usize = ring::PRODUCER_ROLE_WORD;
     const PEER_WAIT_WORD: usize = ring::PRODUCER_WAIT_WORD;
+    const PEER_MODE_WORD: usize = ring::PRODUCER_MODE_WORD;
     fn cursor(ring: &Ring<'_>) -> Result<ConsumerCursor, Corrupt> {
         ring.consumer()
     }
@@ -96,6 +104,9 @@ pub(crate) struct End<R: Role> {
     pub(crate) cursor: R::Cursor,
     /// First corruption found; sticky.
     pub(crate) corrupt: Option<Corrupt>,
+    /// This process's half of the wake handshake (also stored in this
+    /// side's mode word for the other side).
+    barrier: Barrier,
 }
 
 impl<R: Role> End<R> {
@@ -126,13 +137,16 @@ impl<R: Role> End<R> {
         };
         let spec = Spec { kind, layout, payload_size, payload_align: 64, capacity };
         let me = pid::current();
+        let barrier = wake::this_process();
         let segment = Segment::create(name, &spec, |payload| {
             Ring::init(payload.words(), shape, 0);
+            // Published with the segment (its state word's Release store).
+            payload.words()[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
             payload.words()[R::ROLE_WORD].store(me, Ordering::Relaxed);
         })?;
         let ring = Ring::split(segment.payload().words(), shape.capacity, slot_words).expect("made above");
         let cursor = R::cursor(&ring).expect("a fresh ring is consistent");
-        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
+        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None, barrier })
     }
 
     /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
@@ -154,16 +168,22 @@ impl<R: Role> End<R> {
         let ring = Ring::split(words, shape.capacity, shape.slot_words)
             .ok_or("capacity and slot size words disagree with the payload size")
             .map_err(corrupt)?;
+        let barrier = wake::this_process();
         claim(&words[R::ROLE_WORD], pid::current()).map_err(|holder| OpenError::RoleTaken {
             name: segment.name().clone(),
             role: R::NAME,
             holder,
         })?;
+        // Ours now; written before this end can sleep. Relaxed: the other
+        // side loads it to choose its fence, and a stale value is either
+        // 0 (it fences: safe) or a dead holder's (the window `wake.rs`
+        // describes).
+        words[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
         let Ok(cursor) = R::cursor(&ring) else {
             words[R::ROLE_WORD].store(CLOSED, Ordering::Release);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
-        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
+        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None, barrier })
     }
 
     pub(crate) fn segment(&self) -> &Segment {
@@ -188,8 +208,8 @@ impl<R: Role> End<R> {
         self.segment().payload().futex_word(word)
     }
 
-    fn role_word(&self, word: usize) -> &AtomicU64 {
-        &self.segment().payload().words()[word]
+    fn word(&self, index: usize) -> &AtomicU64 {
+        &self.segment().payload().words()[index]
     }
 
     pub(crate) fn name(&self) -> &SegmentName {
@@ -246,7 +266,7 @@ impl<R: Role> End<R> {
     }
 
     pub(crate) fn peer_alive(&self) -> Option<bool> {
-        match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
+        match self.word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
             FREE | CLOSED => None,
             pid => Some(process_alive(pid) != Some(false)),
         }
@@ -260,7 +280,7 @@ impl<R: Role> End<R> {
             // Acquire pairs with the Release of the peer's claim (its
             // compare-exchange in `claim`), for symmetry with `wait_for`;
             // nothing is read through it.
-            match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
+            match self.word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
                 FREE => {}
                 CLOSED => return Err(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 pid if process_alive(pid) == Some(false) => {
@@ -277,13 +297,15 @@ impl<R: Role> End<R> {
     }
 
     /// After publishing or freeing slots: wakes the other side if it
-    /// sleeps waiting for them.
+    /// sleeps waiting for them (the handshake is in `wake.rs`).
     pub(crate) fn notify_peer(&self) {
-        // SeqCst fence pairs with the one in `wait_for`: either the sleeper
-        // sees the position we just stored, or we see its SLEEPING.
-        fence(Ordering::SeqCst);
+        // Relaxed: the peer's mode only chooses our fence (see `open`).
+        let peer_mode = self.word(R::PEER_MODE_WORD).load(Ordering::Relaxed);
         let word = self.futex(R::PEER_WAIT_WORD);
-        if word.load(Ordering::Relaxed) == SLEEPING && word.swap(0, Ordering::Relaxed) == SLEEPING {
+        // The handshake pairs with `wake::announce_sleep` in the other
+        // side's `wait_for`: either it sees the position we just stored,
+        // or we see its SLEEPING.
+        if wake::take_sleeper(word, self.barrier.cheap_wake(peer_mode)) {
             segment::futex_wake(word);
         }
     }
@@ -311,7 +333,7 @@ impl<R: Role> End<R> {
         }
         loop {
             // Acquire pairs with the Release in the other side's `leave`.
-            let peer = self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire);
+            let peer = self.word(R::PEER_ROLE_WORD).load(Ordering::Acquire);
             let gone = match peer {
                 CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 FREE => None,
@@ -320,28 +342,34 @@ impl<R: Role> End<R> {
                 }
                 _ => None,
             };
-            let word = self.futex(R::WAIT_WORD);
-            word.store(SLEEPING, Ordering::Relaxed);
-            // Pairs with the fence in the other side's `notify_peer`.
-            fence(Ordering::SeqCst);
+            // Pairs with `wake::take_sleeper` in the other side's
+            // `notify_peer`: either we see its publish below, or it sees
+            // our SLEEPING and wakes us.
+            let barrier_made = wake::announce_sleep(self.futex(R::WAIT_WORD), self.barrier);
             if check(self)? {
-                self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
                 return Ok(());
             }
             if let Some(gone) = gone {
-                self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
                 return Err(gone);
             }
             let mut slice = SLEEP_SLICE;
             if let Some(deadline) = deadline {
                 let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
-                    self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                    self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
                     return Err(RingError::Timeout { name: self.name().clone(), waited: start.elapsed() });
                 };
                 slice = slice.min(left);
             }
-            segment::futex_wait(self.futex(R::WAIT_WORD), SLEEPING, slice);
-            self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+            if barrier_made {
+                segment::futex_wait(self.futex(R::WAIT_WORD), wake::SLEEPING, slice);
+            } else {
+                // Without the barrier a publish could go unseen by both
+                // sides: poll instead of sleeping until woken.
+                std::thread::sleep(slice.min(POLL_SLICE));
+            }
+            self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
         }
     }
 
@@ -350,12 +378,18 @@ impl<R: Role> End<R> {
     fn leave(&mut self) {
         let Some(segment) = &self.segment else { return };
         let words = segment.payload().words();
+        let me = pid::current();
+        if words[R::ROLE_WORD].load(Ordering::Relaxed) == me {
+            // The next holder writes its own; until then the other side
+            // fences (a cleared word is always safe).
+            words[R::MODE_WORD].store(Barrier::Fence.mode_word(), Ordering::Relaxed);
+        }
         // Release pairs with the Acquire load in the other side's
-        // `wait_for`: everything we published is visible once it sees
-        // CLOSED.
-        let _ = words[R::ROLE_WORD].compare_exchange(pid::current(), CLOSED, Ordering::Release, Ordering::Relaxed);
+        // `wait_for`: everything we published (and the cleared mode word)
+        // is visible once it sees CLOSED.
+        let _ = words[R::ROLE_WORD].compare_exchange(me, CLOSED, Ordering::Release, Ordering::Relaxed);
         let peer_wait = segment.payload().futex_word(R::PEER_WAIT_WORD);
-        peer_wait.store(0, Ordering::Relaxed);
+        peer_wait.store(AWAKE, Ordering::Relaxed);
         segment::futex_wake(peer_wait);
     }
 }
