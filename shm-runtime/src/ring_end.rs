@@ -11,7 +11,7 @@ use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
 use crate::name::SegmentName;
 use crate::pid;
-use crate::ring::{self, ConsumerCursor, Corrupt, ProducerCursor, Ring, Shape};
+use crate::ring::{self, ConsumerCursor, Corrupt, Geometry, ProducerCursor, Ring, Shape};
 use crate::segment::{self, Segment, Spec, process_alive};
 use crate::wake::{self, AWAKE, Barrier};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
@@ -96,8 +96,43 @@ impl sealed::Sealed for Consumer {
     }
 }
 
+/// What the hot paths (`write`, `read`, waking the peer) touch, resolved
+/// once at create or open rather than on every call.
+struct Hot {
+    /// The ring in the segment's payload.
+    ring: Ring<'static>,
+    /// The other side's wait word.
+    peer_wait: &'static AtomicU32,
+    /// The other side's mode word.
+    peer_mode: &'static AtomicU64,
+}
+
+impl Hot {
+    /// The hot parts of `R`'s side of the ring in `segment`, of a
+    /// `geometry` checked against its words.
+    ///
+    /// # Safety
+    ///
+    /// The result points into `segment`'s mapping: it must not be used
+    /// once `segment` is dropped or consumed. (`End` keeps both, declares
+    /// `hot` first, hands out only borrows of it, and in `cleanup` drops
+    /// itself before it unmaps.)
+    unsafe fn new<R: Role>(segment: &Segment, geometry: Geometry) -> Self {
+        // SAFETY: passed on to our caller (see `# Safety`).
+        let payload = unsafe { segment.payload_detached() };
+        Self {
+            ring: Ring::view(payload.words(), geometry),
+            peer_wait: payload.futex_word(R::PEER_WAIT_WORD),
+            peer_mode: &payload.words()[R::PEER_MODE_WORD],
+        }
+    }
+}
+
 /// One side of a ring: what every ring type holds.
 pub(crate) struct End<R: Role> {
+    /// Points into `segment`'s mapping; declared first so that it goes
+    /// before the mapping does.
+    hot: Hot,
     /// `None` only after `cleanup` took it.
     segment: Option<Segment>,
     pub(crate) shape: Shape,
@@ -144,9 +179,11 @@ impl<R: Role> End<R> {
             payload.words()[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
             payload.words()[R::ROLE_WORD].store(me, Ordering::Relaxed);
         })?;
-        let ring = Ring::split(segment.payload().words(), shape.capacity, slot_words).expect("made above");
-        let cursor = R::cursor(&ring).expect("a fresh ring is consistent");
-        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None, barrier })
+        let geometry = Geometry::new(segment.payload().words().len(), shape.capacity, slot_words).expect("made above");
+        // SAFETY: the end keeps `segment` with it (see `Hot::new`).
+        let hot = unsafe { Hot::new::<R>(&segment, geometry) };
+        let cursor = R::cursor(&hot.ring).expect("a fresh ring is consistent");
+        Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
     }
 
     /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
@@ -165,9 +202,12 @@ impl<R: Role> End<R> {
         let words = segment.payload().words();
         let shape = Ring::stored_shape(words).map_err(corrupt)?;
         check(shape).map_err(corrupt)?;
-        let ring = Ring::split(words, shape.capacity, shape.slot_words)
+        let geometry = Geometry::new(words.len(), shape.capacity, shape.slot_words)
             .ok_or("capacity and slot size words disagree with the payload size")
             .map_err(corrupt)?;
+        // SAFETY: the end keeps `segment` with it (see `Hot::new`); on an
+        // error both are dropped together.
+        let hot = unsafe { Hot::new::<R>(&segment, geometry) };
         let barrier = wake::this_process();
         claim(&words[R::ROLE_WORD], pid::current()).map_err(|holder| OpenError::RoleTaken {
             name: segment.name().clone(),
@@ -179,35 +219,36 @@ impl<R: Role> End<R> {
         // 0 (it fences: safe) or a dead holder's (the window `wake.rs`
         // describes).
         words[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
-        let Ok(cursor) = R::cursor(&ring) else {
+        let Ok(cursor) = R::cursor(&hot.ring) else {
             words[R::ROLE_WORD].store(CLOSED, Ordering::Release);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
-        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None, barrier })
+        Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
     }
 
+    #[inline]
     pub(crate) fn segment(&self) -> &Segment {
         self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end")
     }
 
     /// The ring (its shape was checked at create or open).
-    pub(crate) fn ring(&self) -> Ring<'_> {
-        Ring::split(self.segment().payload().words(), self.shape.capacity, self.shape.slot_words)
-            .expect("shape checked at create or open")
+    #[inline]
+    pub(crate) fn ring(&self) -> &Ring<'_> {
+        &self.hot.ring
     }
 
     /// The ring and this side's cursor, borrowed apart.
-    pub(crate) fn ring_and_cursor(&mut self) -> (Ring<'_>, &mut R::Cursor) {
-        let segment = self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end");
-        let ring = Ring::split(segment.payload().words(), self.shape.capacity, self.shape.slot_words)
-            .expect("shape checked at create or open");
-        (ring, &mut self.cursor)
+    #[inline]
+    pub(crate) fn ring_and_cursor(&mut self) -> (&Ring<'_>, &mut R::Cursor) {
+        (&self.hot.ring, &mut self.cursor)
     }
 
+    #[inline]
     fn futex(&self, word: usize) -> &AtomicU32 {
         self.segment().payload().futex_word(word)
     }
 
+    #[inline]
     fn word(&self, index: usize) -> &AtomicU64 {
         &self.segment().payload().words()[index]
     }
@@ -220,7 +261,10 @@ impl<R: Role> End<R> {
     /// unmaps.
     pub(crate) fn cleanup(mut self) -> Result<(), crate::CleanupError> {
         self.leave();
-        self.segment.take().map_or(Ok(()), Segment::cleanup)
+        let segment = self.segment.take();
+        // The references in `hot` go before the mapping does.
+        drop(self);
+        segment.map_or(Ok(()), Segment::cleanup)
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -261,6 +305,7 @@ impl<R: Role> End<R> {
     }
 
     /// The sticky corruption as an error, if any.
+    #[inline]
     pub(crate) fn check(&self) -> Result<(), RingError> {
         self.corrupt.map_or(Ok(()), |c| Err(self.corrupt_error(c)))
     }
@@ -298,15 +343,15 @@ impl<R: Role> End<R> {
 
     /// After publishing or freeing slots: wakes the other side if it
     /// sleeps waiting for them (the handshake is in `wake.rs`).
+    #[inline]
     pub(crate) fn notify_peer(&self) {
         // Relaxed: the peer's mode only chooses our fence (see `open`).
-        let peer_mode = self.word(R::PEER_MODE_WORD).load(Ordering::Relaxed);
-        let word = self.futex(R::PEER_WAIT_WORD);
+        let peer_mode = self.hot.peer_mode.load(Ordering::Relaxed);
         // The handshake pairs with `wake::announce_sleep` in the other
         // side's `wait_for`: either it sees the position we just stored,
         // or we see its SLEEPING.
-        if wake::take_sleeper(word, self.barrier.cheap_wake(peer_mode)) {
-            segment::futex_wake(word);
+        if wake::take_sleeper(self.hot.peer_wait, self.barrier.cheap_wake(peer_mode)) {
+            wake_peer(self.hot.peer_wait);
         }
     }
 
@@ -397,6 +442,7 @@ impl<R: Role> End<R> {
 impl End<Producer> {
     /// Free slots, loading the consumer's position only when the cached
     /// one leaves fewer than `wanted`; a corruption becomes sticky.
+    #[inline]
     pub(crate) fn free(&mut self, wanted: u64) -> Result<u64, Corrupt> {
         let (ring, cursor) = self.ring_and_cursor();
         let free = ring.free(cursor, wanted);
@@ -410,6 +456,7 @@ impl End<Producer> {
 impl End<Consumer> {
     /// Ready items, loading the producer's position only when the cached
     /// one shows fewer than `wanted`; a corruption becomes sticky.
+    #[inline]
     pub(crate) fn available(&mut self, wanted: u64) -> Result<u64, Corrupt> {
         let (ring, cursor) = self.ring_and_cursor();
         let available = ring.available(cursor, wanted);
@@ -424,6 +471,13 @@ impl<R: Role> Drop for End<R> {
     fn drop(&mut self) {
         self.leave();
     }
+}
+
+/// Wakes the other side: out of line, the path taken only when it slept.
+#[cold]
+#[inline(never)]
+fn wake_peer(word: &AtomicU32) {
+    segment::futex_wake(word);
 }
 
 /// Claims a role word for `pid`: free, let go, or held by a dead process
