@@ -61,6 +61,14 @@ use std::time::{Duration, Instant};
 /// [`RingError::PeerDead`], one that dropped its end [`RingError::Closed`]
 /// (a consumer first reads everything published before).
 ///
+/// A side about to sleep and the side that wakes it must not both miss
+/// the other's last store. Where the kernel allows it, each process
+/// registers once for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, a
+/// sleeper calls it before it sleeps, and `write` and `read` then need no
+/// fence of their own; otherwise (or with the environment variable
+/// `SHMRS_WAKE_BARRIER=fence`) both sides issue a sequentially consistent
+/// fence, on every `write` and `read`.
+///
 /// # Trust
 ///
 /// The other side's position is checked against the capacity at every
