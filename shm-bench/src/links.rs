@@ -1,13 +1,13 @@
 //! [`Tx`]/[`Rx`] over the floor's atomic words and over shm's objects:
-//! `SharedInt`, a derived struct in `Shared<T>`, and `MemoryInterface`
-//! (one item at a time, and in batches).
+//! `SharedInt`, a derived struct in `Shared<T>`, `MemoryInterface` (one
+//! item at a time, in batches, and in place), and `ByteRing`.
 
 use crate::Result;
-use crate::link::{Mismatch, Rx, Tx, check, stamp};
+use crate::link::{Mismatch, Rx, Tx, check, check_words, stamp};
 use crate::raw::RawShm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
-use shm_runtime::{Consumer, MemoryInterface, Producer, Shared, SharedInt, SharedState};
+use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, SendError, Shared, SharedInt, SharedState};
 use std::rc::Rc;
 
 /// A 64-bit word two processes share.
@@ -265,6 +265,125 @@ impl<const N: usize> Rx for BatchRx<N> {
             *expected += 1;
         }
         Ok(got as u64)
+    }
+}
+
+/// Producer end of a `MemoryInterface` ring that builds each item in its
+/// slot (`write_with`), writing only the three stamp words, as the
+/// iceoryx2 loan case does.
+pub struct InPlaceTx<const N: usize> {
+    /// The ring.
+    pub ring: MemoryInterface<[u64; N], Producer>,
+}
+
+/// Consumer end of a `MemoryInterface` ring that reads only the three
+/// stamp words of each item in its slot (`read_with`).
+pub struct InPlaceRx<const N: usize> {
+    /// The ring.
+    pub ring: MemoryInterface<[u64; N], Consumer>,
+}
+
+/// Byte offsets of the stamp words of an item of `N` words.
+const fn stamp_offsets<const N: usize>() -> [usize; 3] {
+    [0, N / 2 * 8, (N - 1) * 8]
+}
+
+impl<const N: usize> Tx for InPlaceTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        let seq = next.to_ne_bytes();
+        let written = self.ring.write_with(|slot| {
+            for offset in stamp_offsets::<N>() {
+                slot.set_bytes(offset, &seq);
+            }
+        });
+        if written.is_some() {
+            *next += 1;
+            return Ok(1);
+        }
+        self.ring.error().map_or(Ok(0), |e| Err(e.into()))
+    }
+}
+
+impl<const N: usize> Rx for InPlaceRx<N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        let stamps = self.ring.read_with(|item| {
+            stamp_offsets::<N>().map(|offset| {
+                let mut word = [0; 8];
+                item.read_bytes(offset, &mut word);
+                u64::from_ne_bytes(word)
+            })
+        });
+        let Some([first, middle, last]) = stamps else {
+            return self.ring.error().map_or(Ok(0), |e| Err(e.into()));
+        };
+        check_words(first, middle, last, *expected)?;
+        *expected += 1;
+        Ok(1)
+    }
+}
+
+/// Producer end of a `ByteRing`: each item's bytes as one message.
+pub struct ByteTx<const N: usize> {
+    /// The ring.
+    pub ring: ByteRing<Producer>,
+    item: Box<[u64; N]>,
+}
+
+impl<const N: usize> ByteTx<N> {
+    /// Sends through `ring`.
+    pub fn new(ring: ByteRing<Producer>) -> Self {
+        Self { ring, item: crate::link::boxed() }
+    }
+}
+
+impl<const N: usize> Tx for ByteTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.item, *next);
+        match self.ring.write(zerocopy::IntoBytes::as_bytes(&*self.item)) {
+            Ok(()) => {
+                *next += 1;
+                Ok(1)
+            }
+            Err(SendError::Full) => self.ring.error().map_or(Ok(0), |e| Err(e.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+/// Consumer end of a `ByteRing`: each message must be one item's bytes.
+pub struct ByteRx<const N: usize> {
+    /// The ring.
+    pub ring: ByteRing<Consumer>,
+    message: Vec<u8>,
+}
+
+impl<const N: usize> ByteRx<N> {
+    /// Receives from `ring`.
+    pub fn new(ring: ByteRing<Consumer>) -> Self {
+        Self { ring, message: Vec::with_capacity(N * 8) }
+    }
+}
+
+impl<const N: usize> Rx for ByteRx<N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        if !self.ring.read(&mut self.message)? {
+            return Ok(0);
+        }
+        let word = |offset: usize| {
+            let bytes = self.message.get(offset..offset + 8).and_then(|b| <[u8; 8]>::try_from(b).ok());
+            bytes.map_or(u64::MAX, u64::from_ne_bytes)
+        };
+        let [first, middle, last] = stamp_offsets::<N>().map(word);
+        if self.message.len() != N * 8 {
+            return Err(Mismatch { expected: *expected, found: [first, middle, last] }.into());
+        }
+        check_words(first, middle, last, *expected)?;
+        *expected += 1;
+        Ok(1)
     }
 }
 

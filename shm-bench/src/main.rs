@@ -281,8 +281,10 @@ fn render(
     }
     out.push_str("\n## Targets (ratios within this run; not tests)\n\n");
     out.push_str(&report::targets_table(targets));
-    out.push_str("\n## Not measured yet\n\n");
-    out.push_str(&report::pending());
+    if !cases::PENDING.is_empty() {
+        out.push_str("\n## Not measured yet\n\n");
+        out.push_str(&report::pending());
+    }
     out
 }
 

@@ -8,7 +8,7 @@ use plotters::prelude::*;
 use std::path::Path;
 
 /// Transports plotted, in legend order.
-const SERIES: [&str; 8] = crate::report::TRANSPORTS;
+const SERIES: &[&str] = &crate::report::TRANSPORTS;
 
 /// Writes `round_trip.svg` and `throughput.svg` into `dir`; returns their
 /// paths.

@@ -121,10 +121,12 @@ pub fn notes(outcomes: &[Outcome<'_>]) -> String {
 
 /// Transports of the comparison table and the plots, in column (and
 /// legend) order.
-pub const TRANSPORTS: [&str; 8] = [
+pub const TRANSPORTS: [&str; 10] = [
     "hand ring",
     "MemoryInterface",
     "MemoryInterface batch",
+    "MemoryInterface in place",
+    "ByteRing",
     "iceoryx2 copy",
     "iceoryx2 loan",
     "shared_memory ring",
@@ -147,7 +149,8 @@ pub fn series_value(outcomes: &[Outcome<'_>], transport: &str, metric: Metric, s
 }
 
 /// shm against the floor and the peers, Markdown: the figures, then
-/// `MemoryInterface` (and its batch form) as a ratio of each.
+/// shm's rings (`MemoryInterface` one at a time, in batches, in place, and
+/// `ByteRing`) as a ratio of each.
 pub fn peers_table(outcomes: &[Outcome<'_>]) -> String {
     let mut out = String::new();
     let _ = writeln!(out, "| | {} |", TRANSPORTS.join(" | "));
@@ -173,9 +176,9 @@ pub fn peers_table(outcomes: &[Outcome<'_>]) -> String {
     for metric in rows {
         for size in SIZES {
             let shm_forms: &[&str] = if metric == Metric::Throughput {
-                &["MemoryInterface", "MemoryInterface batch"]
+                &["MemoryInterface", "MemoryInterface batch", "MemoryInterface in place", "ByteRing"]
             } else {
-                &["MemoryInterface"]
+                &["MemoryInterface", "MemoryInterface in place", "ByteRing"]
             };
             for shm in shm_forms {
                 let Some(ours) = series_value(outcomes, shm, metric, size) else { continue };
@@ -277,6 +280,7 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
                 .into(),
         },
     ];
+    targets.push(in_place_target(outcomes));
     // Flat against capacity: shm's cost over the hand ring's at the same
     // capacity should not move with the capacity (the hand ring itself
     // speeds up with room to run ahead; that is the hardware, not shm).
@@ -312,6 +316,49 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
         detail: "8 B round trip with 1,000 / with 1 other segment open; the 1.2 limit is the harness's".into(),
     });
     targets
+}
+
+/// In place against iceoryx2's loan API: the same work (only the three
+/// stamp words written and read in the shared slot), every size.
+fn in_place_target(outcomes: &[Outcome<'_>]) -> Target {
+    let v = |group, slug: &str, metric, size| value(outcomes, &id(group, slug, metric, size));
+    let div = |a: Option<f64>, b: Option<f64>| Some(a? / b?);
+    let (rtt, thr) = (Metric::RoundTrip, Metric::Throughput);
+    let loan: Vec<(usize, Option<f64>)> = SIZES
+        .iter()
+        .map(|&size| {
+            let ours = v(Group::Shm, "ring-in-place", thr, size);
+            (size, div(ours, v(Group::Peers, "iceoryx2-loan", thr, size)))
+        })
+        .collect();
+    let loan_rtt: Vec<(usize, Option<f64>)> = SIZES
+        .iter()
+        .map(|&size| {
+            (size, div(v(Group::Shm, "ring-in-place", rtt, size), v(Group::Peers, "iceoryx2-loan", rtt, size)))
+        })
+        .collect();
+    let show = |rows: &[(usize, Option<f64>)]| {
+        rows.iter()
+            .map(|(size, r)| format!("{} {}", size_name(*size), r.map_or_else(|| "-".into(), |r| format!("{r:.2}x"))))
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
+    Target {
+        name: "in-place writes at least match iceoryx2's loan API".into(),
+        ratio: loan
+            .iter()
+            .map(|(_, r)| *r)
+            .collect::<Option<Vec<f64>>>()
+            .and_then(|rs| rs.into_iter().reduce(f64::min)),
+        limit: 1.0,
+        at_most: false,
+        detail: format!(
+            "smallest over the sizes of shm/ring-in-place/thr / peers/iceoryx2-loan/thr (throughput: {}; round trip, \
+             below 1 is faster: {})",
+            show(&loan),
+            show(&loan_rtt)
+        ),
+    }
 }
 
 /// The targets, Markdown.

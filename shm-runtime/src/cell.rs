@@ -25,6 +25,7 @@
 
 use crate::lock::{self, LockGuard};
 use crate::sync::{self, AtomicU64, Ordering, Site};
+use core::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 /// Words before the first slot.
@@ -256,6 +257,7 @@ fn slot_index(n: u64) -> usize {
 
 /// Stores `src` into the first words of `dst`, 8 bytes per relaxed store
 /// (the last word zero-padded). The caller owns the slot (seq odd).
+#[inline]
 pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     // Whole words first, each an 8-byte load the compiler keeps inline
     // (a variable-length copy per word would be a `memcpy` call per word).
@@ -276,6 +278,7 @@ pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
 /// relaxed store per word covered, and a relaxed load, merge and store for
 /// a word covered in part (the caller owns the words: nobody else stores
 /// to them while it does).
+#[inline]
 pub(crate) fn store_range(dst: &[AtomicU64], offset: usize, src: &[u8]) {
     let mut taken = 0;
     let mut position = offset;
@@ -293,6 +296,7 @@ pub(crate) fn store_range(dst: &[AtomicU64], offset: usize, src: &[u8]) {
 
 /// Fills `dst` from the bytes of `src` starting at byte `offset`, one
 /// relaxed load per word touched.
+#[inline]
 pub(crate) fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
     let mut filled = 0;
     let mut position = offset;
@@ -307,6 +311,7 @@ pub(crate) fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
 }
 
 /// Fills `dst` from the first words of `src`, one relaxed load per word.
+#[inline]
 pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
     // Whole words first (see `store_bytes`), then the part word.
     let whole = dst.len() / 8 * 8;
@@ -316,6 +321,22 @@ pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
     }
     if let Some(word) = src.get(whole / 8).filter(|_| !tail.is_empty()) {
         let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
+        tail.copy_from_slice(&bytes[..tail.len()]);
+    }
+}
+
+/// Fills `dst`, which may be uninitialized, from the first words of
+/// `src`, one relaxed load per word: [`load_bytes`] for a value built in
+/// place (so it need not be zeroed first).
+#[inline]
+pub(crate) fn load_bytes_uninit(src: &[AtomicU64], dst: &mut [MaybeUninit<u8>]) {
+    let whole = dst.len() / 8 * 8;
+    let (full, tail) = dst.split_at_mut(whole);
+    for (word, chunk) in src.iter().zip(full.chunks_exact_mut(8)) {
+        chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes().map(MaybeUninit::new));
+    }
+    if let Some(word) = src.get(whole / 8).filter(|_| !tail.is_empty()) {
+        let bytes = word.load(Ordering::Relaxed).to_ne_bytes().map(MaybeUninit::new);
         tail.copy_from_slice(&bytes[..tail.len()]);
     }
 }

@@ -75,6 +75,7 @@ mod cell;
 mod lock;
 mod ring;
 mod sync;
+mod wake;
 
 /// Items of a normal build, left out of a loom build.
 macro_rules! without_loom {

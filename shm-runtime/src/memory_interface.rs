@@ -9,7 +9,7 @@ use crate::header::{Layout, ObjectKind};
 use crate::options::OpenOptions;
 use crate::ring_end::{Consumer, End, Producer, Role, ring_common};
 use crate::segment::DEFAULT_OPEN_WAIT;
-use crate::state::{Field, SharedState, bytes_of, bytes_of_mut, zeroed};
+use crate::state::{Field, SharedState, bytes_of, bytes_of_mut, load_value, zeroed};
 use core::fmt;
 use core::marker::PhantomData;
 use core::sync::atomic::AtomicU64;
@@ -61,6 +61,14 @@ use std::time::{Duration, Instant};
 /// check every 20 ms whether the other side is alive: a dead one is
 /// [`RingError::PeerDead`], one that dropped its end [`RingError::Closed`]
 /// (a consumer first reads everything published before).
+///
+/// A side about to sleep and the side that wakes it must not both miss
+/// the other's last store. Where the kernel allows it, each process
+/// registers once for `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`, a
+/// sleeper calls it before it sleeps, and `write` and `read` then need no
+/// fence of their own; otherwise (or with the environment variable
+/// `SHMRS_WAKE_BARRIER=fence`) both sides issue a sequentially consistent
+/// fence, on every `write` and `read`.
 ///
 /// # Trust
 ///
@@ -142,15 +150,17 @@ ring_common!(impl[T: SharedState, R: Role] MemoryInterface<T, R>);
 
 impl<T: SharedState> MemoryInterface<T, Producer> {
     /// Whether a `write` would find a free slot now.
+    #[inline]
     pub fn can_write(&mut self) -> bool {
         self.end.corrupt.is_none() && self.end.free(1).is_ok_and(|n| n > 0)
     }
 
     /// Writes `value` into the next slot. A full ring (or one found
     /// corrupt) hands the value back in [`Full`]; nothing is overwritten.
+    #[inline]
     pub fn write(&mut self, value: &T) -> Result<(), Full<T>> {
         if !self.can_write() {
-            return Err(Full(*value));
+            return Err(full(value));
         }
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
@@ -172,6 +182,7 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
 
     /// Copies `values` into the next slots (the caller checked they are
     /// free), publishes them and wakes a sleeping consumer.
+    #[inline]
     fn put_and_publish(&mut self, values: &[T]) {
         let (ring, cursor) = self.end.ring_and_cursor();
         for (i, value) in values.iter().enumerate() {
@@ -253,19 +264,30 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
 
 impl<T: SharedState> MemoryInterface<T, Consumer> {
     /// Whether a `read` would find an item now.
+    #[inline]
     pub fn can_read(&mut self) -> bool {
         self.end.corrupt.is_none() && self.end.available(1).is_ok_and(|n| n > 0)
     }
 
     /// Takes the oldest unread item; `None` if there is none (or the ring
     /// was found corrupt; see [`error`](MemoryInterface::error)).
+    #[inline]
     pub fn read(&mut self) -> Option<T> {
         if !self.can_read() {
             return None;
         }
-        let mut value = zeroed::<T>();
-        self.get_and_release(core::slice::from_mut(&mut value));
-        Some(value)
+        Some(self.take_one())
+    }
+
+    /// Copies the next item out (the caller checked it is ready), frees
+    /// its slot and wakes a sleeping producer.
+    #[inline]
+    fn take_one(&mut self) -> T {
+        let (ring, cursor) = self.end.ring_and_cursor();
+        let value = load_value(ring.ready_slot(cursor, 0));
+        ring.release(cursor, 1);
+        self.end.notify_peer();
+        value
     }
 
     /// Takes up to `out.len()` items into `out` (oldest first), freeing
@@ -284,6 +306,7 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
 
     /// Copies the next `out.len()` items out (the caller checked they are
     /// ready), frees their slots and wakes a sleeping producer.
+    #[inline]
     fn get_and_release(&mut self, out: &mut [T]) {
         let (ring, cursor) = self.end.ring_and_cursor();
         for (i, value) in out.iter_mut().enumerate() {
@@ -310,18 +333,14 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
     /// Takes the oldest item, waiting up to `timeout` for one.
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<T, RingError> {
         self.wait_can_read(timeout)?;
-        let mut value = zeroed::<T>();
-        self.get_and_release(core::slice::from_mut(&mut value));
-        Ok(value)
+        Ok(self.take_one())
     }
 
     /// Takes the oldest item, waiting as long as it takes (or until the
     /// producer dies or lets go, after everything it wrote was read).
     pub fn read_blocking(&mut self) -> Result<T, RingError> {
         self.end.wait_for(None, |end| end.available(1).map(|n| n > 0))?;
-        let mut value = zeroed::<T>();
-        self.get_and_release(core::slice::from_mut(&mut value));
-        Ok(value)
+        Ok(self.take_one())
     }
 
     /// Waits up to `timeout` until an item is ready (for `read_with`, or a
@@ -431,9 +450,7 @@ impl<T: SharedState> SlotRef<'_, T> {
 
     /// The whole element (the same copy [`MemoryInterface::read`] makes).
     pub fn read(&self) -> T {
-        let mut value = zeroed::<T>();
-        load_range(self.words, 0, bytes_of_mut(&mut value));
-        value
+        load_value(self.words)
     }
 }
 
@@ -447,6 +464,14 @@ impl<T: SharedState> fmt::Debug for SlotRef<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SlotRef").field("type", &T::TYPE_NAME).finish_non_exhaustive()
     }
+}
+
+/// `Full(*value)`, out of line: the full path of `write` copies the value
+/// back, the hot path does not carry that copy.
+#[cold]
+#[inline(never)]
+fn full<T: SharedState>(value: &T) -> Full<T> {
+    Full(*value)
 }
 
 /// Panics unless bytes `offset .. offset + len` lie inside a `T`.

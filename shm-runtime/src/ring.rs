@@ -12,8 +12,10 @@
 //!                        message (byte ring), fixed at creation
 //! 8       tail           write position: slots ever written (producer stores)
 //! 16      head           read position: slots ever read (consumer stores)
-//! 24, 25  producer       role word, futex word (producer waits for space)
-//! 32, 33  consumer       role word, futex word (consumer waits for data)
+//! 24..26  producer       role word, futex word (producer waits for space),
+//!                        mode word (its wake barrier, see `wake.rs`)
+//! 32..34  consumer       role word, futex word (consumer waits for data),
+//!                        mode word
 //! 40 ..   slots          capacity * slot_words words
 //! ```
 //!
@@ -47,15 +49,20 @@ const HEAD_WORD: usize = 16;
 pub(crate) const PRODUCER_ROLE_WORD: usize = 24;
 /// Word index of the producer's futex word.
 pub(crate) const PRODUCER_WAIT_WORD: usize = 25;
+/// Word index of the producer's mode word (its wake barrier).
+pub(crate) const PRODUCER_MODE_WORD: usize = 26;
 /// Word index of the consumer's role word.
 pub(crate) const CONSUMER_ROLE_WORD: usize = 32;
 /// Word index of the consumer's futex word.
 pub(crate) const CONSUMER_WAIT_WORD: usize = 33;
+/// Word index of the consumer's mode word.
+pub(crate) const CONSUMER_MODE_WORD: usize = 34;
 /// Word index of the first slot.
 const SLOTS_WORD: usize = 40;
 
 /// Number of words of a ring of `capacity` slots of `slot_words` words, or
 /// `None` on overflow.
+#[inline]
 pub(crate) fn layout_words(capacity: u64, slot_words: usize) -> Option<usize> {
     usize::try_from(capacity).ok()?.checked_mul(slot_words)?.checked_add(SLOTS_WORD)
 }
@@ -82,6 +89,7 @@ pub struct Corrupt {
 
 /// Items in the ring between read position `head` and write position
 /// `tail`, if that is a possible count (at most `capacity`).
+#[inline]
 pub(crate) fn occupied(tail: u64, head: u64, capacity: u64) -> Option<u64> {
     Some(tail.wrapping_sub(head)).filter(|n| *n <= capacity)
 }
@@ -105,9 +113,38 @@ pub struct ConsumerCursor {
     tail_cache: u64,
 }
 
+/// A shape (capacity, slot size) checked against a number of words:
+/// what [`Ring::split`] checks once, kept so that [`Ring::view`] need not
+/// check it again on every call.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Geometry {
+    capacity: u64,
+    /// As [`Ring`]'s.
+    mask: u64,
+    slot_words: usize,
+    /// Number of words of the ring: `layout_words(capacity, slot_words)`.
+    words: usize,
+}
+
+impl Geometry {
+    /// `capacity` slots of `slot_words` words; `None` unless the shape is
+    /// usable (at least one slot of at least one word) and takes exactly
+    /// `words` words.
+    pub(crate) fn new(words: usize, capacity: u64, slot_words: usize) -> Option<Self> {
+        if capacity == 0 || slot_words == 0 || Some(words) != layout_words(capacity, slot_words) {
+            return None;
+        }
+        let mask = if capacity.is_power_of_two() { capacity - 1 } else { u64::MAX };
+        Some(Self { capacity, mask, slot_words, words })
+    }
+}
+
 /// A ring over words whose shape (capacity, slot size) has been checked.
 pub struct Ring<'a> {
     capacity: u64,
+    /// `capacity - 1` if the capacity is a power of two (`position & mask`
+    /// is then the slot index, without a division), `u64::MAX` otherwise.
+    mask: u64,
     slot_words: usize,
     tail: &'a AtomicU64,
     head: &'a AtomicU64,
@@ -119,16 +156,26 @@ impl<'a> Ring<'a> {
     /// exactly `layout_words(capacity, slot_words)` words and the shape is
     /// usable (at least one slot of at least one word).
     pub(crate) fn split(words: &'a [AtomicU64], capacity: u64, slot_words: usize) -> Option<Self> {
-        if capacity == 0 || slot_words == 0 || Some(words.len()) != layout_words(capacity, slot_words) {
-            return None;
-        }
-        Some(Self {
+        Geometry::new(words.len(), capacity, slot_words).map(|geometry| Self::view(words, geometry))
+    }
+
+    /// The ring in `words`, of a `geometry` checked against them before.
+    ///
+    /// # Panics
+    ///
+    /// If `words` is not the number of words `geometry` was made for.
+    #[inline]
+    pub(crate) fn view(words: &'a [AtomicU64], geometry: Geometry) -> Self {
+        assert_eq!(words.len(), geometry.words, "the geometry was checked against these words");
+        let Geometry { capacity, mask, slot_words, .. } = geometry;
+        Self {
             capacity,
+            mask,
             slot_words,
             tail: &words[TAIL_WORD],
             head: &words[HEAD_WORD],
             slots: &words[SLOTS_WORD..],
-        })
+        }
     }
 
     /// Sets up fresh (zeroed) words as an empty ring of elements of
@@ -166,11 +213,13 @@ impl<'a> Ring<'a> {
     }
 
     /// The words of the slot that holds item `position`.
+    #[inline]
     fn slot(&self, position: u64) -> &'a [AtomicU64] {
-        // In range: `position % capacity < capacity`, and `split` checked
-        // that `slots` has `capacity * slot_words` words.
-        let start =
-            usize::try_from(position % self.capacity).expect("below the capacity, which fits usize") * self.slot_words;
+        // In range: `position % capacity < capacity` (the mask is the same
+        // for a power of two), and `split` checked that `slots` has
+        // `capacity * slot_words` words.
+        let index = if self.mask == u64::MAX { position % self.capacity } else { position & self.mask };
+        let start = usize::try_from(index).expect("below the capacity, which fits usize") * self.slot_words;
         &self.slots[start..start + self.slot_words]
     }
 
@@ -201,6 +250,7 @@ impl<'a> Ring<'a> {
 
     /// Free slots for the producer, loading the consumer's position only
     /// when the cached one leaves fewer than `wanted`.
+    #[inline]
     pub(crate) fn free(&self, cursor: &mut ProducerCursor, wanted: u64) -> Result<u64, Corrupt> {
         let cached = self.capacity - cursor.tail.wrapping_sub(cursor.head_cache);
         if cached >= wanted {
@@ -216,6 +266,7 @@ impl<'a> Ring<'a> {
 
     /// Items ready for the consumer, loading the producer's position only
     /// when the cached one shows fewer than `wanted`.
+    #[inline]
     pub(crate) fn available(&self, cursor: &mut ConsumerCursor, wanted: u64) -> Result<u64, Corrupt> {
         let cached = cursor.tail_cache.wrapping_sub(cursor.head);
         if cached >= wanted {
@@ -233,24 +284,28 @@ impl<'a> Ring<'a> {
     /// Copies `item` into the `offset`th free slot. The caller checked
     /// with [`free`](Self::free) that at least `offset + 1` slots are free
     /// and publishes with [`publish`](Self::publish).
+    #[inline]
     pub(crate) fn put(&self, cursor: &ProducerCursor, offset: u64, item: &[u8]) {
         store_bytes(self.free_slot(cursor, offset), item);
     }
 
     /// The words of the `offset`th free slot, for the producer to fill
     /// (same contract as [`put`](Self::put)).
+    #[inline]
     pub(crate) fn free_slot(&self, cursor: &ProducerCursor, offset: u64) -> &'a [AtomicU64] {
         self.slot(cursor.tail.wrapping_add(offset))
     }
 
     /// The words of the `offset`th ready item, for the consumer to copy
     /// out (same contract as [`get`](Self::get)).
+    #[inline]
     pub(crate) fn ready_slot(&self, cursor: &ConsumerCursor, offset: u64) -> &'a [AtomicU64] {
         self.slot(cursor.head.wrapping_add(offset))
     }
 
     /// Makes the next `count` slots written with [`put`](Self::put)
     /// visible to the consumer, with one store.
+    #[inline]
     pub(crate) fn publish(&self, cursor: &mut ProducerCursor, count: u64) {
         cursor.tail = cursor.tail.wrapping_add(count);
         // Pairs with the consumer's Acquire load in `available`.
@@ -260,12 +315,14 @@ impl<'a> Ring<'a> {
     /// Copies the `offset`th ready item into `out`. The caller checked
     /// with [`available`](Self::available) that at least `offset + 1` are
     /// ready and frees them with [`release`](Self::release).
+    #[inline]
     pub(crate) fn get(&self, cursor: &ConsumerCursor, offset: u64, out: &mut [u8]) {
         load_bytes(self.ready_slot(cursor, offset), out);
     }
 
     /// Frees the next `count` slots read with [`get`](Self::get) for the
     /// producer, with one store.
+    #[inline]
     pub(crate) fn release(&self, cursor: &mut ConsumerCursor, count: u64) {
         cursor.head = cursor.head.wrapping_add(count);
         // Pairs with the producer's Acquire load in `free`.

@@ -10,19 +10,18 @@ use crate::error::{CreateError, OpenError, RingError};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
 use crate::name::SegmentName;
-use crate::options::OpenOptions;
-use crate::ring::{self, ConsumerCursor, Corrupt, ProducerCursor, Ring, Shape};
 use crate::liveness;
+use crate::options::OpenOptions;
+use crate::ring::{self, ConsumerCursor, Corrupt, Geometry, ProducerCursor, Ring, Shape};
 use crate::segment::{self, Segment, Spec};
-use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
+use crate::wake::{self, AWAKE, Barrier};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Role word value: nobody holds the role.
 const FREE: u64 = 0;
 /// Role word value: the holder let go (dropped its end).
 const CLOSED: u64 = u64::MAX;
-/// Futex word value while a side sleeps waiting for the other.
-const SLEEPING: u32 = 1;
 /// Polls before a waiting call starts yielding the processor.
 const SPINS: u32 = 200;
 /// Yields before a waiting call sleeps on the futex.
@@ -30,6 +29,9 @@ const YIELDS: u32 = 20;
 /// Longest single futex sleep: a waiter checks this often whether the
 /// other side is still alive.
 const SLEEP_SLICE: Duration = Duration::from_millis(20);
+/// How long a waiter whose wake barrier failed sleeps between checks
+/// (it cannot sleep on the futex then; see `wake::announce_sleep`).
+const POLL_SLICE: Duration = Duration::from_millis(1);
 /// How often [`End::wait_for_peer`] looks at the other role word.
 const ATTACH_POLL: Duration = Duration::from_millis(1);
 
@@ -44,8 +46,10 @@ pub(crate) mod sealed {
         const PEER: &'static str;
         const ROLE_WORD: usize;
         const WAIT_WORD: usize;
+        const MODE_WORD: usize;
         const PEER_ROLE_WORD: usize;
         const PEER_WAIT_WORD: usize;
+        const PEER_MODE_WORD: usize;
         fn cursor(ring: &Ring<'_>) -> Result<Self::Cursor, Corrupt>;
     }
 }
@@ -69,8 +73,10 @@ impl sealed::Sealed for Producer {
     const PEER: &'static str = "consumer";
     const ROLE_WORD: usize = ring::PRODUCER_ROLE_WORD;
     const WAIT_WORD: usize = ring::PRODUCER_WAIT_WORD;
+    const MODE_WORD: usize = ring::PRODUCER_MODE_WORD;
     const PEER_ROLE_WORD: usize = ring::CONSUMER_ROLE_WORD;
     const PEER_WAIT_WORD: usize = ring::CONSUMER_WAIT_WORD;
+    const PEER_MODE_WORD: usize = ring::CONSUMER_MODE_WORD;
     fn cursor(ring: &Ring<'_>) -> Result<ProducerCursor, Corrupt> {
         ring.producer()
     }
@@ -82,21 +88,61 @@ impl sealed::Sealed for Consumer {
     const PEER: &'static str = "producer";
     const ROLE_WORD: usize = ring::CONSUMER_ROLE_WORD;
     const WAIT_WORD: usize = ring::CONSUMER_WAIT_WORD;
+    const MODE_WORD: usize = ring::CONSUMER_MODE_WORD;
     const PEER_ROLE_WORD: usize = ring::PRODUCER_ROLE_WORD;
     const PEER_WAIT_WORD: usize = ring::PRODUCER_WAIT_WORD;
+    const PEER_MODE_WORD: usize = ring::PRODUCER_MODE_WORD;
     fn cursor(ring: &Ring<'_>) -> Result<ConsumerCursor, Corrupt> {
         ring.consumer()
     }
 }
 
+/// What the hot paths (`write`, `read`, waking the peer) touch, resolved
+/// once at create or open rather than on every call.
+struct Hot {
+    /// The ring in the segment's payload.
+    ring: Ring<'static>,
+    /// The other side's wait word.
+    peer_wait: &'static AtomicU32,
+    /// The other side's mode word.
+    peer_mode: &'static AtomicU64,
+}
+
+impl Hot {
+    /// The hot parts of `R`'s side of the ring in `segment`, of a
+    /// `geometry` checked against its words.
+    ///
+    /// # Safety
+    ///
+    /// The result points into `segment`'s mapping: it must not be used
+    /// once `segment` is dropped or consumed. (`End` keeps both, declares
+    /// `hot` first, hands out only borrows of it, and in `cleanup` drops
+    /// itself before it unmaps.)
+    unsafe fn new<R: Role>(segment: &Segment, geometry: Geometry) -> Self {
+        // SAFETY: passed on to our caller (see `# Safety`).
+        let payload = unsafe { segment.payload_detached() };
+        Self {
+            ring: Ring::view(payload.words(), geometry),
+            peer_wait: payload.futex_word(R::PEER_WAIT_WORD),
+            peer_mode: &payload.words()[R::PEER_MODE_WORD],
+        }
+    }
+}
+
 /// One side of a ring: what every ring type holds.
 pub(crate) struct End<R: Role> {
+    /// Points into `segment`'s mapping; declared first so that it goes
+    /// before the mapping does.
+    hot: Hot,
     /// `None` only after `cleanup` took it.
     segment: Option<Segment>,
     pub(crate) shape: Shape,
     pub(crate) cursor: R::Cursor,
     /// First corruption found; sticky.
     pub(crate) corrupt: Option<Corrupt>,
+    /// This process's half of the wake handshake (also stored in this
+    /// side's mode word for the other side).
+    barrier: Barrier,
 }
 
 impl<R: Role> End<R> {
@@ -127,13 +173,18 @@ impl<R: Role> End<R> {
         };
         let spec = Spec { kind, layout, payload_size, payload_align: 64, capacity };
         let me = liveness::me();
+        let barrier = wake::this_process();
         let segment = Segment::create(name, &spec, |payload| {
             Ring::init(payload.words(), shape, 0);
+            // Published with the segment (its state word's Release store).
+            payload.words()[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
             payload.words()[R::ROLE_WORD].store(me, Ordering::Relaxed);
         })?;
-        let ring = Ring::split(segment.payload().words(), shape.capacity, slot_words).expect("made above");
-        let cursor = R::cursor(&ring).expect("a fresh ring is consistent");
-        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
+        let geometry = Geometry::new(segment.payload().words().len(), shape.capacity, slot_words).expect("made above");
+        // SAFETY: the end keeps `segment` with it (see `Hot::new`).
+        let hot = unsafe { Hot::new::<R>(&segment, geometry) };
+        let cursor = R::cursor(&hot.ring).expect("a fresh ring is consistent");
+        Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
     }
 
     /// Opens the ring `handle` names as its `R` side if `options` accept
@@ -153,45 +204,55 @@ impl<R: Role> End<R> {
         let words = segment.payload().words();
         let shape = Ring::stored_shape(words).map_err(corrupt)?;
         check(shape).map_err(corrupt)?;
-        let ring = Ring::split(words, shape.capacity, shape.slot_words)
+        let geometry = Geometry::new(words.len(), shape.capacity, shape.slot_words)
             .ok_or("capacity and slot size words disagree with the payload size")
             .map_err(corrupt)?;
+        // SAFETY: the end keeps `segment` with it (see `Hot::new`); on an
+        // error both are dropped together.
+        let hot = unsafe { Hot::new::<R>(&segment, geometry) };
+        let barrier = wake::this_process();
         claim(&words[R::ROLE_WORD], liveness::me()).map_err(|holder| OpenError::RoleTaken {
             name: segment.name().clone(),
             role: R::NAME,
             holder: liveness::pid_of(holder),
         })?;
-        let Ok(cursor) = R::cursor(&ring) else {
+        // Ours now; written before this end can sleep. Relaxed: the other
+        // side loads it to choose its fence, and a stale value is either
+        // 0 (it fences: safe) or a dead holder's (the window `wake.rs`
+        // describes).
+        words[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
+        let Ok(cursor) = R::cursor(&hot.ring) else {
             words[R::ROLE_WORD].store(CLOSED, Ordering::Release);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
-        Ok(Self { segment: Some(segment), shape, cursor, corrupt: None })
+        Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
     }
 
+    #[inline]
     pub(crate) fn segment(&self) -> &Segment {
         self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end")
     }
 
     /// The ring (its shape was checked at create or open).
-    pub(crate) fn ring(&self) -> Ring<'_> {
-        Ring::split(self.segment().payload().words(), self.shape.capacity, self.shape.slot_words)
-            .expect("shape checked at create or open")
+    #[inline]
+    pub(crate) fn ring(&self) -> &Ring<'_> {
+        &self.hot.ring
     }
 
     /// The ring and this side's cursor, borrowed apart.
-    pub(crate) fn ring_and_cursor(&mut self) -> (Ring<'_>, &mut R::Cursor) {
-        let segment = self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end");
-        let ring = Ring::split(segment.payload().words(), self.shape.capacity, self.shape.slot_words)
-            .expect("shape checked at create or open");
-        (ring, &mut self.cursor)
+    #[inline]
+    pub(crate) fn ring_and_cursor(&mut self) -> (&Ring<'_>, &mut R::Cursor) {
+        (&self.hot.ring, &mut self.cursor)
     }
 
+    #[inline]
     fn futex(&self, word: usize) -> &AtomicU32 {
         self.segment().payload().futex_word(word)
     }
 
-    fn role_word(&self, word: usize) -> &AtomicU64 {
-        &self.segment().payload().words()[word]
+    #[inline]
+    fn word(&self, index: usize) -> &AtomicU64 {
+        &self.segment().payload().words()[index]
     }
 
     pub(crate) fn name(&self) -> &SegmentName {
@@ -202,7 +263,10 @@ impl<R: Role> End<R> {
     /// unmaps.
     pub(crate) fn cleanup(mut self) -> Result<(), crate::CleanupError> {
         self.leave();
-        self.segment.take().map_or(Ok(()), Segment::cleanup)
+        let segment = self.segment.take();
+        // The references in `hot` go before the mapping does.
+        drop(self);
+        segment.map_or(Ok(()), Segment::cleanup)
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -243,12 +307,13 @@ impl<R: Role> End<R> {
     }
 
     /// The sticky corruption as an error, if any.
+    #[inline]
     pub(crate) fn check(&self) -> Result<(), RingError> {
         self.corrupt.map_or(Ok(()), |c| Err(self.corrupt_error(c)))
     }
 
     pub(crate) fn peer_alive(&self) -> Option<bool> {
-        match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
+        match self.word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
             FREE | CLOSED => None,
             holder => Some(liveness::alive(holder) != Some(false)),
         }
@@ -262,7 +327,7 @@ impl<R: Role> End<R> {
             // Acquire pairs with the Release of the peer's claim (its
             // compare-exchange in `claim`), for symmetry with `wait_for`;
             // nothing is read through it.
-            match self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
+            match self.word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
                 FREE => {}
                 CLOSED => return Err(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 holder if liveness::alive(holder) == Some(false) => {
@@ -280,14 +345,16 @@ impl<R: Role> End<R> {
     }
 
     /// After publishing or freeing slots: wakes the other side if it
-    /// sleeps waiting for them.
+    /// sleeps waiting for them (the handshake is in `wake.rs`).
+    #[inline]
     pub(crate) fn notify_peer(&self) {
-        // SeqCst fence pairs with the one in `wait_for`: either the sleeper
-        // sees the position we just stored, or we see its SLEEPING.
-        fence(Ordering::SeqCst);
-        let word = self.futex(R::PEER_WAIT_WORD);
-        if word.load(Ordering::Relaxed) == SLEEPING && word.swap(0, Ordering::Relaxed) == SLEEPING {
-            segment::futex_wake(word);
+        // Relaxed: the peer's mode only chooses our fence (see `open`).
+        let peer_mode = self.hot.peer_mode.load(Ordering::Relaxed);
+        // The handshake pairs with `wake::announce_sleep` in the other
+        // side's `wait_for`: either it sees the position we just stored,
+        // or we see its SLEEPING.
+        if wake::take_sleeper(self.hot.peer_wait, self.barrier.cheap_wake(peer_mode)) {
+            wake_peer(self.hot.peer_wait);
         }
     }
 
@@ -314,7 +381,7 @@ impl<R: Role> End<R> {
         }
         loop {
             // Acquire pairs with the Release in the other side's `leave`.
-            let peer = self.role_word(R::PEER_ROLE_WORD).load(Ordering::Acquire);
+            let peer = self.word(R::PEER_ROLE_WORD).load(Ordering::Acquire);
             let gone = match peer {
                 CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 FREE => None,
@@ -323,28 +390,34 @@ impl<R: Role> End<R> {
                 }
                 _ => None,
             };
-            let word = self.futex(R::WAIT_WORD);
-            word.store(SLEEPING, Ordering::Relaxed);
-            // Pairs with the fence in the other side's `notify_peer`.
-            fence(Ordering::SeqCst);
+            // Pairs with `wake::take_sleeper` in the other side's
+            // `notify_peer`: either we see its publish below, or it sees
+            // our SLEEPING and wakes us.
+            let barrier_made = wake::announce_sleep(self.futex(R::WAIT_WORD), self.barrier);
             if check(self)? {
-                self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
                 return Ok(());
             }
             if let Some(gone) = gone {
-                self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
                 return Err(gone);
             }
             let mut slice = SLEEP_SLICE;
             if let Some(deadline) = deadline {
                 let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
-                    self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+                    self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
                     return Err(RingError::Timeout { name: self.name().clone(), waited: start.elapsed() });
                 };
                 slice = slice.min(left);
             }
-            segment::futex_wait(self.futex(R::WAIT_WORD), SLEEPING, slice);
-            self.futex(R::WAIT_WORD).store(0, Ordering::Relaxed);
+            if barrier_made {
+                segment::futex_wait(self.futex(R::WAIT_WORD), wake::SLEEPING, slice);
+            } else {
+                // Without the barrier a publish could go unseen by both
+                // sides: poll instead of sleeping until woken.
+                std::thread::sleep(slice.min(POLL_SLICE));
+            }
+            self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
         }
     }
 
@@ -353,12 +426,18 @@ impl<R: Role> End<R> {
     fn leave(&mut self) {
         let Some(segment) = &self.segment else { return };
         let words = segment.payload().words();
+        let me = liveness::me();
+        if words[R::ROLE_WORD].load(Ordering::Relaxed) == me {
+            // The next holder writes its own; until then the other side
+            // fences (a cleared word is always safe).
+            words[R::MODE_WORD].store(Barrier::Fence.mode_word(), Ordering::Relaxed);
+        }
         // Release pairs with the Acquire load in the other side's
-        // `wait_for`: everything we published is visible once it sees
-        // CLOSED.
-        let _ = words[R::ROLE_WORD].compare_exchange(liveness::me(), CLOSED, Ordering::Release, Ordering::Relaxed);
+        // `wait_for`: everything we published (and the cleared mode word)
+        // is visible once it sees CLOSED.
+        let _ = words[R::ROLE_WORD].compare_exchange(me, CLOSED, Ordering::Release, Ordering::Relaxed);
         let peer_wait = segment.payload().futex_word(R::PEER_WAIT_WORD);
-        peer_wait.store(0, Ordering::Relaxed);
+        peer_wait.store(AWAKE, Ordering::Relaxed);
         segment::futex_wake(peer_wait);
     }
 }
@@ -366,6 +445,7 @@ impl<R: Role> End<R> {
 impl End<Producer> {
     /// Free slots, loading the consumer's position only when the cached
     /// one leaves fewer than `wanted`; a corruption becomes sticky.
+    #[inline]
     pub(crate) fn free(&mut self, wanted: u64) -> Result<u64, Corrupt> {
         let (ring, cursor) = self.ring_and_cursor();
         let free = ring.free(cursor, wanted);
@@ -379,6 +459,7 @@ impl End<Producer> {
 impl End<Consumer> {
     /// Ready items, loading the producer's position only when the cached
     /// one shows fewer than `wanted`; a corruption becomes sticky.
+    #[inline]
     pub(crate) fn available(&mut self, wanted: u64) -> Result<u64, Corrupt> {
         let (ring, cursor) = self.ring_and_cursor();
         let available = ring.available(cursor, wanted);
@@ -393,6 +474,13 @@ impl<R: Role> Drop for End<R> {
     fn drop(&mut self) {
         self.leave();
     }
+}
+
+/// Wakes the other side: out of line, the path taken only when it slept.
+#[cold]
+#[inline(never)]
+fn wake_peer(word: &AtomicU32) {
+    segment::futex_wake(word);
 }
 
 /// Claims a role word for identity `me`: free, let go, or held by a dead process

@@ -112,6 +112,7 @@ pub(crate) struct Payload<'a> {
 
 impl<'a> Payload<'a> {
     /// The payload as 64-bit atomic words.
+    #[inline]
     pub(crate) fn words(self) -> &'a [AtomicU64] {
         // SAFETY: `base` is 64-aligned, `len` bytes lie inside the mapping
         // (validated against the file size), the mapping outlives 'a, and
@@ -124,6 +125,7 @@ impl<'a> Payload<'a> {
     /// (mixed-size atomics on one location are not allowed).
     ///
     /// [`words`]: Payload::words
+    #[inline]
     pub(crate) fn futex_word(self, index: usize) -> &'a AtomicU32 {
         let word = &self.words()[index];
         // SAFETY: `AtomicU32` has size 4 and alignment 4; the word is
@@ -462,7 +464,21 @@ impl Segment {
     }
 
     /// The payload area.
+    #[inline]
     pub(crate) fn payload(&self) -> Payload<'_> {
+        Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
+    }
+
+    /// The payload area, with a lifetime the caller answers for: for an
+    /// object that keeps references into its own segment.
+    ///
+    /// # Safety
+    ///
+    /// Nothing obtained through the result may be used once this segment
+    /// is dropped or consumed (the mapping is unmapped then). Moving the
+    /// segment is fine: the mapping does not move.
+    #[inline]
+    pub(crate) unsafe fn payload_detached(&self) -> Payload<'static> {
         Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
     }
 
@@ -534,6 +550,7 @@ fn check_access(fd: &OwnedFd, name: &SegmentName, access: Access) -> Result<(), 
     access.check(name, &file, &caller)
 }
 
+#[inline]
 fn payload_base(map: &Mapping) -> NonNull<u8> {
     debug_assert!(map.len >= HEADER_SIZE);
     // SAFETY: HEADER_SIZE <= map.len, so the result stays inside the

@@ -20,6 +20,7 @@ use crate::liveness;
 use crate::lock::LOCK_WAIT;
 use crate::options::OpenOptions;
 use core::marker::PhantomData;
+use core::sync::atomic::AtomicU64;
 use core::mem::size_of;
 use std::fmt;
 
@@ -414,6 +415,25 @@ pub(crate) fn zeroed<T: SharedState>() -> T {
     // SAFETY: every bit pattern, all zeros included, is a valid `T`
     // (`SharedState` obligation 2).
     unsafe { core::mem::zeroed() }
+}
+
+/// A `T` copied out of the first words of `src` (one relaxed load per
+/// word), built in place: not zeroed first, as [`zeroed`] and a copy into
+/// it would be.
+#[inline]
+pub(crate) fn load_value<T: SharedState>(src: &[AtomicU64]) -> T {
+    assert!(src.len() * 8 >= size_of::<T>(), "the words hold a whole `T`");
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the pointer and length cover exactly the bytes of `value`,
+    // which this function owns; `MaybeUninit<u8>` needs no initialization,
+    // and `value` is not otherwise used while the slice lives.
+    let bytes =
+        unsafe { core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<core::mem::MaybeUninit<u8>>(), size_of::<T>()) };
+    crate::cell::load_bytes_uninit(src, bytes);
+    // SAFETY: the copy above wrote every byte (the words cover the whole
+    // `T`, asserted above), and every bit pattern is a valid `T`
+    // (`SharedState` obligation 2).
+    unsafe { value.assume_init() }
 }
 
 /// The bytes of `value`.

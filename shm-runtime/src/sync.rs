@@ -5,14 +5,14 @@
 //! [`fence`] with the [`Site`] it stands for. In a normal build both are
 //! the identity. In a loom build a model can switch one site off (the
 //! ordering becomes `Relaxed`, the fence disappears) to show that the
-//! model fails without it: a "mutant". See `cell.rs` and `lock.rs` for the
+//! model fails without it: a "mutant". See `cell.rs`, `ring.rs` and `wake.rs` for the
 //! models and the list of sites each one catches.
 
-#[cfg(not(loom))]
-pub(crate) use core::sync::atomic::AtomicU64;
 pub(crate) use core::sync::atomic::Ordering;
+#[cfg(not(loom))]
+pub(crate) use core::sync::atomic::{AtomicU32, AtomicU64};
 #[cfg(loom)]
-pub(crate) use loom::sync::atomic::AtomicU64;
+pub(crate) use loom::sync::atomic::{AtomicU32, AtomicU64};
 
 /// A place in a protocol whose ordering a loom mutant can weaken.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -31,6 +31,12 @@ pub(crate) enum Site {
     RingPublish,
     /// Ring consumer: `Acquire` load of the write position.
     RingTailLoad,
+    /// Ring sleeper: `fence(SeqCst)` between storing `SLEEPING` and
+    /// re-checking the other side's position (`wake.rs`).
+    WakeSleeperFence,
+    /// Ring waker: `fence(SeqCst)` between storing its position and
+    /// loading the sleeper's wait word (`wake.rs`).
+    WakeWakerFence,
     /// Writer lock: `Acquire` of the taking compare-exchange.
     LockAcquire,
     /// Writer lock: `Release` store that frees it.

@@ -293,17 +293,8 @@ pub fn size_name(bytes: usize) -> String {
     if bytes >= 1024 && bytes.is_multiple_of(1024) { format!("{}KiB", bytes / 1024) } else { format!("{bytes}B") }
 }
 
-/// Cases planned but not measured yet: what they wait for.
-pub const PENDING: &[(&str, &str)] = &[
-    (
-        "shm/byte-ring/{rtt,thr}/{8B,1KiB,64KiB}",
-        "`ByteRing` (variable-length messages) is in shm-runtime now; its cases are not written yet",
-    ),
-    (
-        "shm/ring-in-place/{rtt,thr}/{8B,1KiB,64KiB}",
-        "`MemoryInterface::write_with` / `read_with` (build and read the item in its slot, no copy) are in shm-runtime now; their cases are not written yet",
-    ),
-];
+/// Cases planned but not measured yet: what they wait for (none now).
+pub const PENDING: &[(&str, &str)] = &[];
 
 /// Every case, in report order.
 pub fn all() -> Vec<Case> {

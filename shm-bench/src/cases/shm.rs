@@ -1,15 +1,18 @@
 //! shm's own cases: `SharedInt` and `Shared<T>` ping-pong, the
-//! `MemoryInterface` ring (one item at a time and in batches), a
-//! `Shared<T>` reader under a busy writer, and the scaling cases.
+//! `MemoryInterface` ring (one item at a time, in batches, and in place),
+//! the `ByteRing`, a `Shared<T>` reader under a busy writer, and the
+//! scaling cases.
 
 use super::{Case, ChildCtx, Ctx, Group, Metric, args, batch_for, capacity_for, id};
 use crate::Result;
 use crate::link::nanos;
-use crate::links::{BatchRx, BatchTx, Msg64, RingRx, RingTx, StateRx, StateTx, WordRx, WordTx};
+use crate::links::{
+    BatchRx, BatchTx, ByteRx, ByteTx, InPlaceRx, InPlaceTx, Msg64, RingRx, RingTx, StateRx, StateTx, WordRx, WordTx,
+};
 use crate::measure::{self, Measure};
 use crate::proc::{ChildWatch, Control, Stdio3, Watch, is_stop};
 use crate::raw::unique_name;
-use shm_runtime::{Consumer, MemoryInterface, Producer, Shared, SharedInt};
+use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Shared, SharedInt};
 use std::time::Instant;
 
 pub(super) fn cases(out: &mut Vec<Case>) {
@@ -29,6 +32,12 @@ pub(super) fn cases(out: &mut Vec<Case>) {
     ring_cases::<1>(out);
     ring_cases::<128>(out);
     ring_cases::<8192>(out);
+    in_place_cases::<1>(out);
+    in_place_cases::<128>(out);
+    in_place_cases::<8192>(out);
+    byte_ring_cases::<1>(out);
+    byte_ring_cases::<128>(out);
+    byte_ring_cases::<8192>(out);
     for (slug, busy, note) in [
         ("shared-read-busy", 1, "Shared<Msg64>::read while the child writes it continuously"),
         ("shared-read-idle", 0, "Shared<Msg64>::read while nobody writes"),
@@ -65,6 +74,60 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
             .capacity(cap)
             .param(batch_for(N))
             .note("write_slice / read_into, batches of up to `param` items"),
+    );
+}
+
+fn in_place_cases<const N: usize>(out: &mut Vec<Case>) {
+    let (cap, bytes) = (capacity_for(N), N * 8);
+    let note = "write_with / read_with: only the 3 stamp words written and read in the slot, as in the iceoryx2 loan \
+                case (bytes/s count the nominal payload)";
+    out.push(
+        Case::new(
+            Group::Shm,
+            "ring-in-place",
+            Metric::RoundTrip,
+            bytes,
+            "MemoryInterface in place",
+            in_place_rtt_parent::<N>,
+        )
+        .child(in_place_rtt_child::<N>)
+        .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+        .capacity(cap)
+        .note(note),
+    );
+    out.push(
+        Case::new(
+            Group::Shm,
+            "ring-in-place",
+            Metric::Throughput,
+            bytes,
+            "MemoryInterface in place",
+            in_place_thr_parent::<N>,
+        )
+        .child(in_place_thr_child::<N>)
+        .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+        .capacity(cap)
+        .note(note),
+    );
+}
+
+fn byte_ring_cases<const N: usize>(out: &mut Vec<Case>) {
+    let (cap, bytes) = (capacity_for(N), N * 8);
+    let note = "ByteRing with slots of the item's size: write / read of each item's bytes as one message (the \
+                length checked too)";
+    out.push(
+        Case::new(Group::Shm, "byte-ring", Metric::RoundTrip, bytes, "ByteRing", byte_rtt_parent::<N>)
+            .child(byte_rtt_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+            .capacity(cap)
+            .note(note),
+    );
+    out.push(
+        Case::new(Group::Shm, "byte-ring", Metric::Throughput, bytes, "ByteRing", byte_thr_parent::<N>)
+            .child(byte_thr_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .capacity(cap)
+            .note(note),
     );
 }
 
@@ -215,6 +278,79 @@ fn batch_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     let ring = MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--ring")?)?;
     let batch = ctx.case.param;
     ctx.produce(&mut BatchTx::new(ring, batch), batch as u64)
+}
+
+fn in_place_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let cap = ctx.case.capacity;
+    let ctl = Control::create()?;
+    let a2b = MemoryInterface::<[u64; N], Producer>::create_named(&unique_name("ring"), cap)?;
+    let b2a = MemoryInterface::<[u64; N], Consumer>::create_named(&unique_name("ring"), cap)?;
+    let handles = args([("--a2b", a2b.handle().to_string()), ("--b2a", b2a.handle().to_string())]);
+    let (mut tx, mut rx) = (InPlaceTx { ring: a2b }, InPlaceRx { ring: b2a });
+    let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
+    let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn in_place_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let mut rx = InPlaceRx { ring: MemoryInterface::<[u64; N], Consumer>::load_memorybuf(&ctx.handle("--a2b")?)? };
+    let mut tx = InPlaceTx { ring: MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--b2a")?)? };
+    ctx.echo(&mut tx, &mut rx)
+}
+
+fn in_place_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let (ring, handle) = stream_ring::<N>(ctx.case.capacity)?;
+    let mut rx = InPlaceRx { ring };
+    let mut child = ctx.spawn(&ctl, &handle, Stdio3::default())?;
+    let m = ctx.stream(&ctl, &mut child, &mut rx, 1)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn in_place_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let ring = MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--ring")?)?;
+    ctx.produce(&mut InPlaceTx { ring }, 1)
+}
+
+fn byte_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let cap = ctx.case.capacity;
+    let ctl = Control::create()?;
+    let a2b = ByteRing::<Producer>::create_named(&unique_name("bytes"), N * 8, cap)?;
+    let b2a = ByteRing::<Consumer>::create_named(&unique_name("bytes"), N * 8, cap)?;
+    let handles = args([("--a2b", a2b.handle().to_string()), ("--b2a", b2a.handle().to_string())]);
+    let (mut tx, mut rx) = (ByteTx::<N>::new(a2b), ByteRx::<N>::new(b2a));
+    let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
+    let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn byte_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let mut rx = ByteRx::<N>::new(ByteRing::<Consumer>::load_memorybuf(&ctx.handle("--a2b")?)?);
+    let mut tx = ByteTx::<N>::new(ByteRing::<Producer>::load_memorybuf(&ctx.handle("--b2a")?)?);
+    ctx.echo(&mut tx, &mut rx)
+}
+
+fn byte_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let ring = ByteRing::<Consumer>::create_named(&unique_name("bytes"), N * 8, ctx.case.capacity)?;
+    let handle = args([("--ring", ring.handle().to_string())]);
+    let mut rx = ByteRx::<N>::new(ring);
+    let mut child = ctx.spawn(&ctl, &handle, Stdio3::default())?;
+    let m = ctx.stream(&ctl, &mut child, &mut rx, 1)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn byte_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let ring = ByteRing::<Producer>::load_memorybuf(&ctx.handle("--ring")?)?;
+    ctx.produce(&mut ByteTx::<N>::new(ring), 1)
 }
 
 fn read_parent(ctx: &Ctx<'_>) -> Result<Measure> {
