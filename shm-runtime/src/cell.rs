@@ -28,9 +28,9 @@ use crate::sync::{self, AtomicU64, Ordering, Site};
 use std::time::{Duration, Instant};
 
 /// Words before the first slot.
-const PREFIX_WORDS: usize = 4;
+pub(crate) const PREFIX_WORDS: usize = 4;
 /// Words of a slot before its data.
-const SLOT_HEADER_WORDS: usize = 2;
+pub(crate) const SLOT_HEADER_WORDS: usize = 2;
 /// Longest a read keeps retrying while writers keep replacing the value.
 const READ_BUDGET: Duration = Duration::from_secs(1);
 
