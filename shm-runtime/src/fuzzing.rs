@@ -330,8 +330,8 @@ pub fn ring(data: &[u8]) -> &'static str {
     // Positions wrap at the largest multiple of the capacity below 2^64.
     let wrap = u128::from(u64::MAX / capacity * capacity);
     let (tail_at, head_at) = (u128::from(tail), u128::from(head));
-    let in_flight = (tail_at + wrap - head_at) % wrap.max(1);
-    let apart = tail_at < wrap && head_at < wrap && in_flight <= u128::from(capacity);
+    let in_flight = (tail_at < wrap && head_at < wrap).then(|| (tail_at + wrap - head_at) % wrap);
+    let apart = in_flight.is_some_and(|n| n <= u128::from(capacity));
     let (producer, consumer) = (ring.producer(), ring.consumer());
     assert_eq!(producer.is_ok(), apart, "producer cursor at {tail}, {head}: {producer:?}");
     assert_eq!(consumer.is_ok(), apart, "consumer cursor at {tail}, {head}: {consumer:?}");
@@ -345,7 +345,7 @@ pub fn ring(data: &[u8]) -> &'static str {
         producer,
         consumer,
         // Items already in the ring: slots of zeros.
-        queue: (0..in_flight).map(|_| None).collect(),
+        queue: (0..in_flight.unwrap_or(0)).map(|_| None).collect(),
         next: 1,
         scribbled: false,
     };
@@ -734,6 +734,9 @@ mod tests {
             ("ring", "other_element", ring_input(typed(2, 16), 0, 0, 0, 8, &[PUSH]), "shape refused"),
             ("ring", "short_region", ring_input(typed(2, 8), 0, 0, -1, 8, &[PUSH]), "shape refused"),
             ("ring", "apart", ring_input(typed(2, 8), 3, 0, 0, 8, &[POP]), "positions refused"),
+            // Found by the fuzzer (a subtraction overflow in this module's
+            // own check): a read position past the wrap.
+            ("ring", "past_wrap", ring_input(typed(65, 12), 0, u64::MAX - 2, 0, 12, &[POP]), "positions refused"),
             ("cell_len", "text", cell_input(16, 0, [(2, 5, b"hello"), (0, 0, b"")], 0, 0x0305), "ok"),
             ("cell_len", "second_copy", cell_input(9, 7, [(4, 1, b"x"), (6, 9, "\u{e9}t\u{e9}!!!".as_bytes())], 0, 9), "ok"),
             ("cell_len", "not_utf8", cell_input(8, 0, [(0, 3, &[0x61, 0xff, 0x62]), (0, 0, b"")], 0, 2), "InvalidUtf8"),
@@ -861,14 +864,15 @@ mod tests {
         fn ring_operations_with_scribbles(
             capacity in 1u64..8,
             start in any::<u64>(),
-            ops in prop::collection::vec((0..=SCRIBBLE_HEAD, any::<u64>(), 0u64..10, any::<bool>()), 0..60),
+            ops in prop::collection::vec((0..=SCRIBBLE_HEAD, any::<u64>(), 0u64..10, 0usize..3), 0..60),
         ) {
             let mut bytes = Vec::new();
-            for (op, junk, near, is_near) in ops {
+            for (op, junk, near, which) in ops {
                 bytes.push(op);
                 if op >= SCRIBBLE_TAIL {
-                    // Mostly values near the positions, where the checks' edges are.
-                    let value = if is_near { start.wrapping_add(near) } else { junk };
+                    // Mostly values near the positions or the wrap, where
+                    // the checks' edges are.
+                    let value = [start.wrapping_add(near), u64::MAX - near, junk][which];
                     bytes.extend(value.to_ne_bytes());
                 }
             }
