@@ -29,9 +29,9 @@ use core::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
 /// Words before the first slot.
-const PREFIX_WORDS: usize = 4;
+pub(crate) const PREFIX_WORDS: usize = 4;
 /// Words of a slot before its data.
-const SLOT_HEADER_WORDS: usize = 2;
+pub(crate) const SLOT_HEADER_WORDS: usize = 2;
 /// Longest a read keeps retrying while writers keep replacing the value.
 const READ_BUDGET: Duration = Duration::from_secs(1);
 

@@ -89,6 +89,7 @@ without_loom! {
     mod bytes;
     mod error;
     mod fingerprint;
+    #[doc(hidden)] #[path = "fuzzing.rs"] pub mod __fuzz;
     mod handle;
     mod header;
     mod inspect;

@@ -254,8 +254,8 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
         self.end.wait_for(Instant::now().checked_add(timeout), |end| end.free(1).map(|n| n > 0))
     }
 
-    /// Number of items written so far (the write position, wrapping at
-    /// 2^64).
+    /// Number of items written so far (the write position, wrapping to 0
+    /// at the largest multiple of the capacity that a `u64` holds).
     #[must_use]
     pub fn written(&self) -> u64 {
         crate::ring::Ring::write_position(&self.end.cursor)
@@ -358,7 +358,8 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
         Ok(dropped)
     }
 
-    /// Number of items read so far (the read position, wrapping at 2^64).
+    /// Number of items read so far (the read position, wrapping like the
+    /// write position).
     #[must_use]
     pub fn read_count(&self) -> u64 {
         crate::ring::Ring::read_position(&self.end.cursor)

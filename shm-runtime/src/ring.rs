@@ -19,8 +19,11 @@
 //! 40 ..   slots          capacity * slot_words words
 //! ```
 //!
-//! Positions are 64-bit counters that only grow (wrapping at 2^64); slot
-//! `p % capacity` holds item `p`. The producer copies an item into its
+//! Positions are 64-bit counters that only grow, wrapping to 0 at `wrap`,
+//! the largest multiple of the capacity a `u64` holds; slot `p % capacity`
+//! holds item `p`. (Wrapping at 2^64 would put two items in one slot at
+//! the wrap unless the capacity were a power of two: `u64::MAX % 3 == 0`
+//! and `0 % 3 == 0`.) The producer copies an item into its
 //! slot with relaxed word stores, then publishes it with a `Release` store
 //! of `tail`; the consumer loads `tail` with `Acquire`, copies the item
 //! out, then frees the slot with a `Release` store of `head`, which the
@@ -28,23 +31,23 @@
 //! its own position in local memory (it never re-reads it) and a cached
 //! copy of the other's, refreshed only when the cache says full or empty.
 //!
-//! The other side's position is untrusted: every load is checked against
-//! the capacity (`0 <= tail - head <= capacity`, in wrapping arithmetic)
+//! The other side's position is untrusted: every load is checked (below
+//! `wrap`, and `0 <= tail - head <= capacity` in arithmetic modulo `wrap`)
 //! before any slot is touched, and a failed check is `Corrupt`.
 
 use crate::cell::{load_bytes, store_bytes};
 use crate::sync::{self, AtomicU64, Ordering, Site};
 
 /// Word index of the capacity.
-const CAPACITY_WORD: usize = 0;
+pub(crate) const CAPACITY_WORD: usize = 0;
 /// Word index of the words per slot.
-const SLOT_WORDS_WORD: usize = 1;
+pub(crate) const SLOT_WORDS_WORD: usize = 1;
 /// Word index of the element size in bytes.
-const ELEMENT_BYTES_WORD: usize = 2;
+pub(crate) const ELEMENT_BYTES_WORD: usize = 2;
 /// Word index of the write position.
-const TAIL_WORD: usize = 8;
+pub(crate) const TAIL_WORD: usize = 8;
 /// Word index of the read position.
-const HEAD_WORD: usize = 16;
+pub(crate) const HEAD_WORD: usize = 16;
 /// Word index of the producer's role word.
 pub(crate) const PRODUCER_ROLE_WORD: usize = 24;
 /// Word index of the producer's futex word.
@@ -58,7 +61,7 @@ pub(crate) const CONSUMER_WAIT_WORD: usize = 33;
 /// Word index of the consumer's mode word.
 pub(crate) const CONSUMER_MODE_WORD: usize = 34;
 /// Word index of the first slot.
-const SLOTS_WORD: usize = 40;
+pub(crate) const SLOTS_WORD: usize = 40;
 
 /// Number of words of a ring of `capacity` slots of `slot_words` words, or
 /// `None` on overflow.
@@ -87,11 +90,42 @@ pub struct Corrupt {
     pub found: u64,
 }
 
+/// Where positions of a ring of `capacity` slots wrap to 0: the largest
+/// multiple of the capacity (at least 1) that a `u64` holds.
+#[inline]
+pub(crate) fn wrap_of(capacity: u64) -> u64 {
+    u64::MAX - u64::MAX % capacity
+}
+
+/// `position + n` modulo `wrap`, for a position below `wrap` and `n` at
+/// most `wrap`.
+#[inline]
+fn advance(position: u64, n: u64, wrap: u64) -> u64 {
+    let room = wrap - position;
+    if n < room { position + n } else { n - room }
+}
+
+/// `tail - head` modulo `wrap`, for positions below `wrap`.
+#[inline]
+fn distance(tail: u64, head: u64, wrap: u64) -> u64 {
+    if tail >= head { tail - head } else { wrap - head + tail }
+}
+
 /// Items in the ring between read position `head` and write position
-/// `tail`, if that is a possible count (at most `capacity`).
+/// `tail`, if both are positions (below `wrap`) and that is a possible
+/// count (at most `capacity`).
+#[inline]
+fn occupied_in(tail: u64, head: u64, capacity: u64, wrap: u64) -> Option<u64> {
+    if tail >= wrap || head >= wrap {
+        return None;
+    }
+    Some(distance(tail, head, wrap)).filter(|n| *n <= capacity)
+}
+
+/// [`occupied_in`] for a ring of `capacity` slots (at least 1).
 #[inline]
 pub(crate) fn occupied(tail: u64, head: u64, capacity: u64) -> Option<u64> {
-    Some(tail.wrapping_sub(head)).filter(|n| *n <= capacity)
+    occupied_in(tail, head, capacity, wrap_of(capacity))
 }
 
 /// The producer's local state.
@@ -145,6 +179,8 @@ pub struct Ring<'a> {
     /// `capacity - 1` if the capacity is a power of two (`position & mask`
     /// is then the slot index, without a division), `u64::MAX` otherwise.
     mask: u64,
+    /// [`wrap_of`] the capacity: positions range over `0..wrap`.
+    wrap: u64,
     slot_words: usize,
     tail: &'a AtomicU64,
     head: &'a AtomicU64,
@@ -171,6 +207,7 @@ impl<'a> Ring<'a> {
         Self {
             capacity,
             mask,
+            wrap: wrap_of(capacity),
             slot_words,
             tail: &words[TAIL_WORD],
             head: &words[HEAD_WORD],
@@ -179,14 +216,15 @@ impl<'a> Ring<'a> {
     }
 
     /// Sets up fresh (zeroed) words as an empty ring of elements of
-    /// `element_bytes` whose positions start at `start`. Only the creator
-    /// calls this, before publishing.
+    /// `element_bytes` whose positions start at `start` (modulo the wrap).
+    /// Only the creator calls this, before publishing.
     pub(crate) fn init(words: &'a [AtomicU64], shape: Shape, start: u64) -> Self {
         let ring =
             Self::split(words, shape.capacity, shape.slot_words).expect("caller sized the payload with layout_words");
         words[CAPACITY_WORD].store(shape.capacity, Ordering::Relaxed);
         words[SLOT_WORDS_WORD].store(shape.slot_words as u64, Ordering::Relaxed);
         words[ELEMENT_BYTES_WORD].store(shape.element_bytes, Ordering::Relaxed);
+        let start = start % ring.wrap;
         ring.tail.store(start, Ordering::Relaxed);
         ring.head.store(start, Ordering::Relaxed);
         ring
@@ -202,8 +240,8 @@ impl<'a> Ring<'a> {
 
     /// Attaches to a ring another process made, checking its shape words
     /// against the element the opener expects and the number of words
-    /// (the models' and tests' form of what `ring_end` does).
-    #[cfg(test)]
+    /// (the form of what `ring_end` does that models, tests and the fuzz
+    /// entry points use).
     pub(crate) fn attach(words: &'a [AtomicU64], slot_words: usize, element_bytes: u64) -> Result<Self, &'static str> {
         let shape = Self::stored_shape(words)?;
         if shape.slot_words != slot_words || shape.element_bytes != element_bytes {
@@ -229,7 +267,9 @@ impl<'a> Ring<'a> {
         // other side finished with are visible.
         let tail = self.tail.load(Ordering::Acquire);
         let head = self.head.load(Ordering::Acquire);
-        occupied(tail, head, self.capacity).map(|_| (tail, head)).ok_or(Corrupt { what: "write position", found: tail })
+        occupied_in(tail, head, self.capacity, self.wrap)
+            .map(|_| (tail, head))
+            .ok_or(Corrupt { what: "write position", found: tail })
     }
 
     /// A producer's cursor, starting at the shared write position.
@@ -252,14 +292,15 @@ impl<'a> Ring<'a> {
     /// when the cached one leaves fewer than `wanted`.
     #[inline]
     pub(crate) fn free(&self, cursor: &mut ProducerCursor, wanted: u64) -> Result<u64, Corrupt> {
-        let cached = self.capacity - cursor.tail.wrapping_sub(cursor.head_cache);
+        let cached = self.capacity - distance(cursor.tail, cursor.head_cache, self.wrap);
         if cached >= wanted {
             return Ok(cached);
         }
         // Acquire pairs with the consumer's Release store in `release`:
         // its copies out of the slots it freed are done before we reuse them.
         let head = self.head.load(Ordering::Acquire);
-        let used = occupied(cursor.tail, head, self.capacity).ok_or(Corrupt { what: "read position", found: head })?;
+        let used = occupied_in(cursor.tail, head, self.capacity, self.wrap)
+            .ok_or(Corrupt { what: "read position", found: head })?;
         cursor.head_cache = head;
         Ok(self.capacity - used)
     }
@@ -268,15 +309,15 @@ impl<'a> Ring<'a> {
     /// when the cached one shows fewer than `wanted`.
     #[inline]
     pub(crate) fn available(&self, cursor: &mut ConsumerCursor, wanted: u64) -> Result<u64, Corrupt> {
-        let cached = cursor.tail_cache.wrapping_sub(cursor.head);
+        let cached = distance(cursor.tail_cache, cursor.head, self.wrap);
         if cached >= wanted {
             return Ok(cached);
         }
         // Acquire pairs with the producer's Release store in `publish`:
         // the items it published are in their slots.
         let tail = self.tail.load(sync::at(Site::RingTailLoad, Ordering::Acquire));
-        let ready =
-            occupied(tail, cursor.head, self.capacity).ok_or(Corrupt { what: "write position", found: tail })?;
+        let ready = occupied_in(tail, cursor.head, self.capacity, self.wrap)
+            .ok_or(Corrupt { what: "write position", found: tail })?;
         cursor.tail_cache = tail;
         Ok(ready)
     }
@@ -293,21 +334,21 @@ impl<'a> Ring<'a> {
     /// (same contract as [`put`](Self::put)).
     #[inline]
     pub(crate) fn free_slot(&self, cursor: &ProducerCursor, offset: u64) -> &'a [AtomicU64] {
-        self.slot(cursor.tail.wrapping_add(offset))
+        self.slot(advance(cursor.tail, offset, self.wrap))
     }
 
     /// The words of the `offset`th ready item, for the consumer to copy
     /// out (same contract as [`get`](Self::get)).
     #[inline]
     pub(crate) fn ready_slot(&self, cursor: &ConsumerCursor, offset: u64) -> &'a [AtomicU64] {
-        self.slot(cursor.head.wrapping_add(offset))
+        self.slot(advance(cursor.head, offset, self.wrap))
     }
 
     /// Makes the next `count` slots written with [`put`](Self::put)
     /// visible to the consumer, with one store.
     #[inline]
     pub(crate) fn publish(&self, cursor: &mut ProducerCursor, count: u64) {
-        cursor.tail = cursor.tail.wrapping_add(count);
+        cursor.tail = advance(cursor.tail, count, self.wrap);
         // Pairs with the consumer's Acquire load in `available`.
         self.tail.store(cursor.tail, sync::at(Site::RingPublish, Ordering::Release));
     }
@@ -324,7 +365,7 @@ impl<'a> Ring<'a> {
     /// producer, with one store.
     #[inline]
     pub(crate) fn release(&self, cursor: &mut ConsumerCursor, count: u64) {
-        cursor.head = cursor.head.wrapping_add(count);
+        cursor.head = advance(cursor.head, count, self.wrap);
         // Pairs with the producer's Acquire load in `free`.
         self.head.store(cursor.head, Ordering::Release);
     }
@@ -414,6 +455,55 @@ mod tests {
         assert!(Ring::write_position(&p) < 100, "the write position wrapped");
     }
 
+    /// Regression (found by the `ring` fuzz target): positions wrapped at
+    /// 2^64, where a capacity that is not a power of two puts items
+    /// `u64::MAX` and `0` in the same slot (both `% 3 == 0`), so an item
+    /// was overwritten before it was read.
+    #[test]
+    fn d6_positions_wrap_for_every_capacity() {
+        for capacity in 1..=9u64 {
+            let wrap = wrap_of(capacity);
+            assert_eq!(wrap % capacity, 0);
+            assert!(wrap > u64::MAX - capacity);
+            for start in [u64::MAX - 2 * capacity, wrap - capacity, wrap - 1, u64::MAX] {
+                let words = heap(capacity, 1);
+                let ring = Ring::init(&words, shape(capacity, 1), start);
+                let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
+                let (mut sent, mut received) = (0u64, 0u64);
+                for _ in 0..4 * capacity {
+                    while push(&ring, &mut p, sent) {
+                        sent += 1;
+                    }
+                    assert_eq!(sent - received, capacity, "capacity {capacity}, start {start:#x}");
+                    let v = pop(&ring, &mut c);
+                    assert_eq!(v, Some(received), "capacity {capacity}, start {start:#x}: item lost at the wrap");
+                    received += 1;
+                }
+                while let Some(v) = pop(&ring, &mut c) {
+                    assert_eq!(v, received, "capacity {capacity}, start {start:#x}");
+                    received += 1;
+                }
+                assert_eq!(sent, received);
+                assert!(Ring::write_position(&p) < 10 * capacity, "capacity {capacity}: the positions did not wrap");
+            }
+        }
+    }
+
+    #[test]
+    fn e4_positions_at_or_past_the_wrap_are_corrupt() {
+        let words = heap(3, 1);
+        let ring = Ring::init(&words, shape(3, 1), 0);
+        let mut c = ring.consumer().unwrap();
+        // `u64::MAX` is a multiple of 3, so positions wrap there: neither
+        // it nor anything above is a position.
+        for junk in [wrap_of(3), u64::MAX] {
+            words[TAIL_WORD].store(junk, Ordering::Relaxed);
+            assert_eq!(ring.available(&mut c, 1), Err(Corrupt { what: "write position", found: junk }));
+        }
+        assert_eq!(occupied(0, u64::MAX, 3), None);
+        assert_eq!(occupied(1, wrap_of(3) - 1, 3), Some(2), "two items across the wrap");
+    }
+
     #[test]
     fn e4_garbage_positions_are_corrupt_not_out_of_bounds() {
         let words = heap(4, 1);
@@ -448,12 +538,23 @@ mod tests {
     }
 
     proptest! {
-        /// E4/E9: the validator accepts exactly the pairs with 0..=capacity
-        /// items between them, wherever they sit on the 64-bit circle.
+        /// E4/E9: the validator accepts exactly the pairs of positions
+        /// with 0..=capacity items between them, wherever they sit on the
+        /// circle of `wrap_of(capacity)` positions, and nothing at or past
+        /// the wrap.
         #[test]
-        fn occupied_accepts_exactly_the_possible_counts(head in any::<u64>(), n in any::<u64>(), capacity in 1u64..1 << 40) {
-            let tail = head.wrapping_add(n);
+        fn occupied_accepts_exactly_the_possible_counts(
+            head in any::<u64>(),
+            n in prop_oneof![0u64..64, any::<u64>()],
+            capacity in prop_oneof![1u64..64, 1u64..1 << 40, any::<u64>()],
+        ) {
+            let wrap = wrap_of(capacity);
+            let (head, n) = (head % wrap, n % wrap);
+            let tail = advance(head, n, wrap);
+            prop_assert!(tail < wrap);
+            prop_assert_eq!(u128::from(tail), (u128::from(head) + u128::from(n)) % u128::from(wrap));
             prop_assert_eq!(occupied(tail, head, capacity), (n <= capacity).then_some(n));
+            prop_assert_eq!(occupied(wrap + n % (u64::MAX - wrap + 1), head, capacity), None);
         }
 
         /// Whatever a peer stores into the position words, the other side
