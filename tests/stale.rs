@@ -271,9 +271,28 @@ fn foreign_and_garbage_files_are_never_removed() {
     bytes[8..16].copy_from_slice(&7u64.to_ne_bytes());
     let (_f2, _g2) = raw_file(&corrupt, &bytes);
     assert_eq!(status_of(&corrupt), Status::Corrupt);
+    // Small files of other programs (a POSIX semaphore is 32 bytes), and
+    // empty or zeroed files under names shm does not generate, however old
+    // and unlocked: never taken for an abandoned segment.
+    let semaphore = format!("sem.{}", unique_name("x"));
+    let (f3, _g3) = raw_file(&semaphore, &[1; 32]);
+    let empty = format!("other-{}", unique_name("empty"));
+    let (f4, _g4) = raw_file(&empty, &[]);
+    let zeroed = format!("other-{}", unique_name("zeroed"));
+    let (f5, _g5) = raw_file(&zeroed, &[0; 4096]);
+    // A short file that is not empty is not ours even under our prefix.
+    let short = unique_name("short");
+    let (f6, _g6) = raw_file(&short, &[1; 32]);
+    for f in [&f3, &f4, &f5, &f6] {
+        backdate(f);
+    }
+    for name in [&semaphore, &empty, &zeroed, &short] {
+        assert_eq!(status_of(name), Status::Foreign, "{name}");
+    }
     let removed = clean_stale().unwrap();
-    assert!(!removed.iter().any(|i| i.name == foreign || i.name == corrupt));
-    assert!(exists(&foreign) && exists(&corrupt));
+    let kept = [&foreign, &corrupt, &semaphore, &empty, &zeroed, &short];
+    assert!(!removed.iter().any(|i| kept.contains(&&i.name)), "removed another program's file");
+    assert!(kept.iter().all(|n| exists(n)));
     // Names that are not segment names are refused before any system call.
     assert!(matches!(inspect_segment("a/b"), Err(shm_runtime::InspectError::InvalidName(_))));
     assert!(matches!(inspect_segment(&unique_name("missing")), Err(shm_runtime::InspectError::NotFound { .. })));

@@ -9,7 +9,8 @@
 //! A segment is *stale* when its header is complete (state ready) and its
 //! creator is proven dead, and *abandoned* when its creator died before
 //! finishing it (its state is still initializing and the creator is dead,
-//! or it has no header yet and no creator holds the initialization lock).
+//! or, under a name with shm's prefix, it is empty or all zeros and no
+//! creator holds the initialization lock).
 //! Only those two are ever removed, and only while the cleaner holds the
 //! segment's initialization lock: a creator holds that lock from just after
 //! `shm_open` until it publishes, and two cleaners cannot both hold it, so
@@ -19,7 +20,7 @@
 use crate::handle::Handle;
 use crate::header::{HEADER_SIZE, Header, MAGIC, ObjectKind, STATE_INITIALIZING, STATE_READY};
 use crate::liveness::{self, Liveness};
-use crate::name::SegmentName;
+use crate::name::{NAME_PREFIX, SegmentName};
 use crate::segment::{SHM_DIR, retry};
 use rustix::fs::{Mode, OFlags};
 use rustix::io::Errno;
@@ -331,7 +332,8 @@ fn examine(name: &str, lock: bool) -> Result<Option<(SegmentInfo, Option<OwnedFd
         }
     }
     let header = (read == HEADER_SIZE).then(|| zerocopy::transmute!(header_bytes));
-    let status = status_of(header.as_ref(), locked && !young);
+    let prefixed = name.starts_with(NAME_PREFIX);
+    let status = status_of(header.as_ref(), file_size, prefixed, locked && !young);
     let info = SegmentInfo {
         name: name.to_owned(),
         file_size,
@@ -345,11 +347,24 @@ fn examine(name: &str, lock: bool) -> Result<Option<(SegmentInfo, Option<OwnedFd
     Ok(Some((info, (lock && locked).then_some(fd))))
 }
 
-/// The status of a file with `header` (`None`: shorter than a header);
-/// `free` says nobody else holds its initialization lock and the file is
-/// older than [`UNWRITTEN_GRACE`].
-fn status_of(header: Option<&Header>, free: bool) -> Status {
-    let unwritten = header.is_none_or(|h| h.magic == [0; 8] && h.creator == 0);
+/// The status of a file of `file_size` bytes with `header` (`None`:
+/// shorter than a header); `prefixed` says its name starts with
+/// [`NAME_PREFIX`]; `free` says nobody else holds its initialization lock
+/// and the file is older than [`UNWRITTEN_GRACE`].
+fn status_of(header: Option<&Header>, file_size: u64, prefixed: bool, free: bool) -> Status {
+    // What a creator's file looks like before it stores its identity: empty
+    // (before `fallocate`), or its full size and still all zeros. Other
+    // programs keep small files in /dev/shm too (POSIX semaphores are 32
+    // bytes): a short file that is not empty is never ours, and an empty or
+    // zeroed one counts as ours only under shm's own name prefix, so that
+    // an idle file of another program is never taken for an abandoned one.
+    let unwritten = match header {
+        None => file_size == 0,
+        Some(h) => h.magic == [0; 8] && h.creator == 0,
+    };
+    if (header.is_none() && !unwritten) || (unwritten && !prefixed) {
+        return Status::Foreign;
+    }
     if unwritten {
         // No creator recorded yet: one is setting it up exactly when it
         // holds the lock.
