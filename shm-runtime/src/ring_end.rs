@@ -18,9 +18,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering, fence};
 use std::time::{Duration, Instant};
 
 /// Role word value: nobody holds the role.
-const FREE: u64 = 0;
+pub(crate) const FREE: u64 = 0;
 /// Role word value: the holder let go (dropped its end).
-const CLOSED: u64 = u64::MAX;
+pub(crate) const CLOSED: u64 = u64::MAX;
 /// Futex word value while a side sleeps waiting for the other.
 const SLEEPING: u32 = 1;
 /// Polls before a waiting call starts yielding the processor.
