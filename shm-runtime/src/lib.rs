@@ -109,7 +109,10 @@ without_loom! {
     pub use bytes::SharedBytes;
     pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, ShareError, WriteError};
     pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
-    pub use header::{Arch, Header, ObjectKind};
+    pub use header::{
+        Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
+        STATE_READY,
+    };
     pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
     pub use int::SharedInt;
     pub use liveness::LOCK_FILE_PREFIX;

@@ -32,7 +32,12 @@ const LINE_WORDS: usize = 8;
 /// Largest message bytes a byte ring's slot may hold (`2^62 - 1`).
 const MAX_BYTE_SLOT: u64 = (1 << 62) - 1;
 
-/// A segment mapped for looking only (see the [module docs](self)).
+/// A segment mapped for looking only: opened through the same validating
+/// open as every typed object (owner and mode, header, nonce), it claims no
+/// ring role, takes no lock and stores nothing. Every word it reads is
+/// untrusted: a shape that disagrees with the header or the payload size,
+/// or a pair of ring positions no peer could store, is a
+/// [`PeekError::Corrupt`], never a panic.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
