@@ -217,6 +217,8 @@ fn ls_shows_segments_with_kind_type_creator_status_and_fill() {
     let ring_entry = ls_entry(&ring_name, false).expect("the ring");
     assert_eq!(ring_entry["ring"]["fill"], 3);
     assert_eq!(ring_entry["ring"]["capacity"], 8);
+    assert_eq!(ring_entry["ring"]["consumer"], serde_json::json!({ "state": "free", "pid": null }));
+    assert_eq!(ring_entry["ring"]["producer"], serde_json::json!({ "state": "alive", "pid": me() }));
 
     // A file of another program: only with --all, marked foreign.
     let foreign = unique("foreign");
