@@ -98,6 +98,7 @@ without_loom! {
     mod memory_interface;
     mod name;
     mod options;
+    mod peek;
     mod ring_end;
     mod pid;
     mod segment;
@@ -110,7 +111,10 @@ without_loom! {
     pub use bytes::SharedBytes;
     pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, ShareError, WriteError};
     pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
-    pub use header::{Arch, ObjectKind};
+    pub use header::{
+        Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
+        STATE_READY,
+    };
     pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
     pub use int::SharedInt;
     pub use liveness::LOCK_FILE_PREFIX;
@@ -118,6 +122,7 @@ without_loom! {
     pub use ring_end::{Consumer, Producer, Role};
     pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
     pub use options::OpenOptions;
+    pub use peek::{ArrayPeek, Peek, PeekError, RingPeek, RoleHolder};
     pub use segment::DEFAULT_OPEN_WAIT;
     pub use shm_derive::SharedState;
     pub use state::{__private, Field, Flag, Shared, SharedState};

@@ -19,9 +19,9 @@ use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 /// Role word value: nobody holds the role.
-const FREE: u64 = 0;
+pub(crate) const FREE: u64 = 0;
 /// Role word value: the holder let go (dropped its end).
-const CLOSED: u64 = u64::MAX;
+pub(crate) const CLOSED: u64 = u64::MAX;
 /// Polls before a waiting call starts yielding the processor.
 const SPINS: u32 = 200;
 /// Yields before a waiting call sleeps on the futex.

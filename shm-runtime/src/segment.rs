@@ -457,6 +457,11 @@ impl Segment {
         &self.name
     }
 
+    /// The header, as validated at create or open.
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
     /// The handle that opens this segment.
     pub(crate) fn handle(&self) -> Handle {
         let kind = ObjectKind::from_code(self.header.kind).expect("validated kind");

@@ -1,0 +1,178 @@
+//! `shm`: list, inspect, clean and watch the shared-memory segments that
+//! shm (`shm-runtime`) makes in /dev/shm.
+//!
+//! ```text
+//! shm ls [--all] [--json]
+//! shm inspect <name-or-handle> [--json]
+//! shm clean [--dry-run]
+//! shm watch <name-or-handle> [--interval MS] [--count N]
+//! ```
+//!
+//! Nothing here writes into a segment: values are read with the objects'
+//! own readers or through `shm_runtime::Peek`, which claims no ring role
+//! and takes no lock. `clean` removes only segments whose creator is
+//! proven dead (`shm_runtime::clean_stale`). Every failure is one line on
+//! standard error, `shm: error: ...`, and exit status 1 (2 for a command
+//! line clap cannot parse).
+
+mod report;
+mod target;
+mod watch;
+
+use clap::{Parser, Subcommand};
+use shm_runtime::{SegmentInfo, clean_stale, find_stale, list_segments};
+use std::fmt::Write as _;
+use std::io::{self, Write as _};
+use std::process::ExitCode;
+
+const EXAMPLES: &str = "\
+Examples:
+  shm ls                      every segment made by shm, with kind, type, creator and status
+  shm ls --all --json         also files of other programs, as JSON for scripts
+  shm inspect shmrs-1f2e...   the decoded header and the current value
+  shm inspect 'shm1:ring:...' the same, from a handle (also checks its nonce)
+  shm clean --dry-run         what `shm clean` would remove (segments whose creator died)
+  shm watch shmrs-1f2e... --interval 200
+                              a live view; Ctrl-C to stop";
+
+/// List, inspect, clean and watch shm segments (POSIX shared memory in
+/// /dev/shm made by shm-runtime).
+#[derive(Parser)]
+#[command(name = "shm", version, after_help = EXAMPLES)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// List segments: name, kind, type, fingerprint, size, creator pid,
+    /// status, and the fill level of rings.
+    #[command(
+        after_help = "Examples:\n  shm ls\n  shm ls --all\n  shm ls --json | jq '.[] | select(.status == \"stale\")'"
+    )]
+    Ls {
+        /// Also list files in /dev/shm that shm did not make (marked
+        /// foreign) or cannot read.
+        #[arg(long)]
+        all: bool,
+        /// Print a JSON array instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show a segment's decoded header and its current value (for rings:
+    /// positions, fill and who holds each role).
+    #[command(after_help = "Examples:\n  shm inspect shmrs-0123456789abcdef0123456789abcdef\n  \
+                            shm inspect \"$SHM_HANDLE\" --json")]
+    Inspect {
+        /// A segment name (as in `shm ls`) or a full handle (`shm1:...`).
+        target: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Remove stale segments: those whose creator died (never a live one,
+    /// never a file shm did not make).
+    #[command(after_help = "Examples:\n  shm clean --dry-run\n  shm clean")]
+    Clean {
+        /// Only say what would be removed.
+        #[arg(long)]
+        dry_run: bool,
+    },
+    /// Show a segment's value (rings: fill and messages/s), refreshed in
+    /// place until Ctrl-C or until the segment disappears.
+    #[command(after_help = "Examples:\n  shm watch shmrs-0123456789abcdef0123456789abcdef\n  \
+                            shm watch \"$SHM_HANDLE\" --interval 100 --count 50")]
+    Watch {
+        /// A segment name (as in `shm ls`) or a full handle (`shm1:...`).
+        target: String,
+        /// Milliseconds between refreshes.
+        #[arg(long, value_name = "MS", default_value_t = 500, value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+        interval: u64,
+        /// Stop after this many refreshes.
+        #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+        count: Option<u64>,
+    },
+}
+
+/// A failure to report: one line, after `shm: error: `.
+#[derive(Debug)]
+pub(crate) struct Failure(String);
+
+impl<E: std::fmt::Display> From<E> for Failure {
+    fn from(e: E) -> Self {
+        Self(e.to_string())
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Ls { all, json } => ls(all, json),
+        Command::Inspect { target, json } => inspect(&target, json),
+        Command::Clean { dry_run } => clean(dry_run),
+        Command::Watch { target, interval, count } => watch::run(&target, interval, count),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(Failure(message)) => {
+            // One line, whatever the error's text holds.
+            let line = message.replace(['\n', '\r'], " ");
+            let _ = writeln!(io::stderr(), "shm: error: {line}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Writes `text` to standard output; a closed pipe (`shm ls | head`) ends
+/// the output quietly.
+pub(crate) fn print(text: &str) -> Result<(), Failure> {
+    let mut out = io::stdout().lock();
+    match out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::BrokenPipe => Ok(()),
+        Err(e) => Err(Failure(format!("cannot write to standard output: {e}"))),
+    }
+}
+
+fn ls(all: bool, json: bool) -> Result<(), Failure> {
+    let segments: Vec<SegmentInfo> = list_segments()
+        .map_err(|e| Failure(format!("cannot list /dev/shm: {e}")))?
+        .into_iter()
+        .filter(|info| all || info.status.is_shm())
+        .collect();
+    let rows: Vec<report::Row> = segments.iter().map(report::Row::of).collect();
+    if json {
+        let array: Vec<serde_json::Value> = rows.iter().map(report::Row::json).collect();
+        return print(&format!("{}\n", serde_json::Value::Array(array)));
+    }
+    if rows.is_empty() {
+        return print("no segments\n");
+    }
+    print(&report::table(&rows))
+}
+
+fn inspect(text: &str, json: bool) -> Result<(), Failure> {
+    let target = target::resolve(text)?;
+    let value =
+        if target.readable() { Some(report::read_value(&report::Object::open(&target.handle)?)?) } else { None };
+    if json {
+        print(&format!("{:#}\n", report::inspect_json(&target, value.as_ref())))
+    } else {
+        print(&report::inspect_text(&target, value.as_ref()))
+    }
+}
+
+fn clean(dry_run: bool) -> Result<(), Failure> {
+    let found = if dry_run { find_stale() } else { clean_stale() };
+    let found = found.map_err(|e| Failure(format!("cannot clean /dev/shm: {e}")))?;
+    if found.is_empty() {
+        return print("nothing to clean\n");
+    }
+    let verb = if dry_run { "would remove" } else { "removed" };
+    let mut lines = String::new();
+    for info in &found {
+        let _ = writeln!(lines, "{verb} {}: {}", info.name, info.status);
+    }
+    print(&lines)
+}

@@ -1,0 +1,459 @@
+//! Reading a segment's value and rendering segments as text and JSON.
+
+use crate::Failure;
+use crate::target::Target;
+use serde_json::{Value as Json, json};
+use shm_runtime::{
+    ArrayPeek, BYTE_ORDER_MARK, Handle, Header, ObjectKind, OpenOptions, Peek, RingPeek, STATE_INITIALIZING,
+    STATE_READY, SegmentInfo, SharedBool, SharedBytes, SharedInt, SharedString, Status,
+};
+use std::fmt::Write as _;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+/// How long opening waits for a creator still setting the segment up (the
+/// target was ready when listed, so this is only for a race).
+const OPEN_WAIT: Duration = Duration::from_millis(200);
+/// Array elements shown by `inspect`.
+const ARRAY_SHOWN: u64 = 8;
+/// Bytes of a `bytes` value shown in hex.
+const BYTES_SHOWN: usize = 256;
+
+/// An opened segment: the built-ins through their own types (opening maps
+/// and validates; reading never writes), the rest through [`Peek`].
+pub(crate) enum Object {
+    Int(SharedInt),
+    Bool(SharedBool),
+    String(SharedString),
+    Bytes(SharedBytes),
+    Peek(Peek),
+}
+
+impl Object {
+    pub(crate) fn open(handle: &Handle) -> Result<Self, Failure> {
+        let options = OpenOptions::new().wait(OPEN_WAIT);
+        Ok(match handle.kind() {
+            ObjectKind::Int => Self::Int(SharedInt::load_sharedobject_with(handle, &options)?),
+            ObjectKind::Bool => Self::Bool(SharedBool::load_sharedobject_with(handle, &options)?),
+            ObjectKind::String => Self::String(SharedString::load_sharedobject_with(handle, &options)?),
+            ObjectKind::Bytes => Self::Bytes(SharedBytes::load_sharedobject_with(handle, &options)?),
+            _ => Self::Peek(Peek::open_with(handle, &options)?),
+        })
+    }
+}
+
+/// A segment's value, read at one moment.
+pub(crate) enum Value {
+    Int(i64),
+    Bool(bool),
+    String {
+        text: String,
+        capacity: usize,
+    },
+    Bytes {
+        bytes: Vec<u8>,
+        capacity: usize,
+    },
+    /// A `Shared<T>`'s raw bytes.
+    State(Vec<u8>),
+    /// An array's shape and its first elements.
+    Array {
+        shape: ArrayPeek,
+        elements: Vec<Vec<u8>>,
+    },
+    Ring(RingPeek),
+}
+
+pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
+    Ok(match object {
+        Object::Int(o) => Value::Int(o.read()),
+        Object::Bool(o) => Value::Bool(o.read()),
+        Object::String(o) => Value::String { text: o.read()?, capacity: o.capacity() },
+        Object::Bytes(o) => Value::Bytes { bytes: o.read()?, capacity: o.capacity() },
+        Object::Peek(peek) => match peek.kind() {
+            ObjectKind::Ring | ObjectKind::ByteRing => Value::Ring(peek.ring()?),
+            ObjectKind::Array => {
+                let shape = peek.array()?;
+                let elements =
+                    (0..shape.len.min(ARRAY_SHOWN)).map(|i| peek.array_element(i)).collect::<Result<_, _>>()?;
+                Value::Array { shape, elements }
+            }
+            _ => Value::State(peek.state_bytes()?),
+        },
+    })
+}
+
+/// Lowercase hex of `bytes`, no separators.
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::with_capacity(bytes.len() * 2), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+/// The whole 8-byte words of `bytes`, in native byte order.
+fn words(bytes: &[u8]) -> Vec<u64> {
+    bytes.chunks_exact(8).map(|c| u64::from_ne_bytes(c.try_into().expect("chunks_exact(8)"))).collect()
+}
+
+/// Hex dump lines: offset, 16 bytes in hex.
+fn hex_dump(bytes: &[u8], indent: &str) -> Vec<String> {
+    bytes
+        .chunks(16)
+        .enumerate()
+        .map(|(i, chunk)| {
+            let groups: Vec<String> = chunk.chunks(8).map(hex).collect();
+            format!("{indent}{:04x}  {}", i * 16, groups.join(" "))
+        })
+        .collect()
+}
+
+/// A fill bar of `width` characters.
+pub(crate) fn bar(fill: u64, capacity: u64, width: usize) -> String {
+    let filled = if capacity == 0 {
+        0
+    } else {
+        // At most `width`: the fill is at most the capacity.
+        let share = u128::from(fill.min(capacity)) * width as u128 / u128::from(capacity);
+        usize::try_from(share).unwrap_or(width)
+    };
+    format!("[{}{}]", "#".repeat(filled), ".".repeat(width - filled))
+}
+
+#[expect(clippy::cast_precision_loss, reason = "a percentage")]
+fn percent(fill: u64, capacity: u64) -> f64 {
+    if capacity == 0 { 0.0 } else { fill as f64 * 100.0 / capacity as f64 }
+}
+
+/// The value as text lines (for `inspect` and `watch`).
+pub(crate) fn value_lines(value: &Value) -> Vec<String> {
+    match value {
+        Value::Int(v) => vec![format!("value:        {v}")],
+        Value::Bool(v) => vec![format!("value:        {v}")],
+        Value::String { text, capacity } => {
+            vec![format!("value:        {text:?}"), format!("length:       {} of {capacity} bytes", text.len())]
+        }
+        Value::Bytes { bytes, capacity } => {
+            let mut lines = vec![format!("length:       {} of {capacity} bytes", bytes.len())];
+            lines.push("value:".to_owned());
+            lines.extend(hex_dump(&bytes[..bytes.len().min(BYTES_SHOWN)], "  "));
+            if bytes.len() > BYTES_SHOWN {
+                lines.push(format!("  ... {} more bytes", bytes.len() - BYTES_SHOWN));
+            }
+            lines
+        }
+        Value::State(bytes) => {
+            let mut lines = vec![format!("value:        {} bytes (raw, native byte order)", bytes.len())];
+            lines.extend(hex_dump(bytes, "  "));
+            let words = words(bytes);
+            if !words.is_empty() {
+                let list: Vec<String> = words.iter().map(u64::to_string).collect();
+                lines.push(format!("u64 words:    [{}]", list.join(", ")));
+            }
+            lines
+        }
+        Value::Array { shape, elements } => {
+            let mut lines = vec![format!("length:       {} elements of {} bytes", shape.len, shape.element_size)];
+            for (i, element) in elements.iter().enumerate() {
+                lines.push(format!("[{i}]:          {}", hex(element)));
+            }
+            if shape.len > ARRAY_SHOWN {
+                lines.push(format!("... {} more elements", shape.len - ARRAY_SHOWN));
+            }
+            lines
+        }
+        Value::Ring(ring) => ring_lines(ring),
+    }
+}
+
+fn ring_lines(ring: &RingPeek) -> Vec<String> {
+    vec![
+        format!("capacity:     {} slots of {} bytes", ring.capacity, ring.slot_bytes),
+        format!("write pos:    {}", ring.write_position),
+        format!("read pos:     {}", ring.read_position),
+        format!(
+            "fill:         {} {}/{} ({:.1}%)",
+            bar(ring.fill, ring.capacity, 20),
+            ring.fill,
+            ring.capacity,
+            percent(ring.fill, ring.capacity)
+        ),
+        format!("producer:     {}", ring.producer),
+        format!("consumer:     {}", ring.consumer),
+    ]
+}
+
+fn value_json(value: &Value) -> Json {
+    match value {
+        Value::Int(v) => json!(v),
+        Value::Bool(v) => json!(v),
+        Value::String { text, capacity } => json!({ "text": text, "length": text.len(), "capacity": capacity }),
+        Value::Bytes { bytes, capacity } => json!({ "hex": hex(bytes), "length": bytes.len(), "capacity": capacity }),
+        Value::State(bytes) => json!({ "size": bytes.len(), "hex": hex(bytes), "u64_words": words(bytes) }),
+        Value::Array { shape, elements } => json!({
+            "len": shape.len,
+            "element_size": shape.element_size,
+            "first_elements_hex": elements.iter().map(|e| hex(e)).collect::<Vec<_>>(),
+        }),
+        Value::Ring(ring) => ring_json(ring),
+    }
+}
+
+fn ring_json(ring: &RingPeek) -> Json {
+    json!({
+        "capacity": ring.capacity,
+        "slot_bytes": ring.slot_bytes,
+        "slot_words": ring.slot_words,
+        "write_position": ring.write_position,
+        "read_position": ring.read_position,
+        "fill": ring.fill,
+        "producer": role_json(ring.producer),
+        "consumer": role_json(ring.consumer),
+    })
+}
+
+fn role_json(role: shm_runtime::RoleHolder) -> Json {
+    use shm_runtime::RoleHolder;
+    let state = match role {
+        RoleHolder::Free => "free",
+        RoleHolder::LetGo => "let go",
+        RoleHolder::Alive { .. } => "alive",
+        RoleHolder::Dead { .. } => "dead",
+        RoleHolder::Unknown { .. } => "unknown",
+    };
+    json!({ "state": state, "pid": role.pid() })
+}
+
+/// One word for a status (the `ls` column and JSON `status`).
+pub(crate) fn status_word(status: Status) -> &'static str {
+    match status {
+        Status::Live => "live",
+        Status::Initializing => "initializing",
+        Status::Stale { .. } => "stale",
+        Status::Abandoned { .. } => "abandoned",
+        Status::Unknown { .. } => "unknown",
+        Status::Corrupt => "corrupt",
+        Status::Foreign => "foreign",
+        Status::NoAccess => "no-access",
+        _ => "other",
+    }
+}
+
+/// Whether the creator lives, as the status tells.
+fn creator_state(status: Status) -> &'static str {
+    match status {
+        Status::Live | Status::Initializing => "alive",
+        Status::Stale { .. } | Status::Abandoned { .. } => "dead",
+        _ => "unknown",
+    }
+}
+
+fn type_name(info: &SegmentInfo) -> Option<&str> {
+    info.header.as_ref().and_then(Header::type_name)
+}
+
+/// One line of `shm ls`.
+pub(crate) struct Row<'a> {
+    info: &'a SegmentInfo,
+    /// A ring's fill, when it could be read.
+    ring: Option<Result<RingPeek, String>>,
+}
+
+impl<'a> Row<'a> {
+    pub(crate) fn of(info: &'a SegmentInfo) -> Self {
+        let is_ring = matches!(info.kind(), Some(ObjectKind::Ring | ObjectKind::ByteRing));
+        let mine = info.owner_uid == rustix::process::geteuid().as_raw();
+        let ready = info.header.is_some_and(|h| h.state == STATE_READY) && info.status.is_shm();
+        let ring = (is_ring && mine && ready).then(|| {
+            let handle = info.handle().ok_or("no handle")?;
+            let peek = Peek::open_with(&handle, &OpenOptions::new().wait(OPEN_WAIT)).map_err(|e| e.to_string())?;
+            peek.ring().map_err(|e| e.to_string())
+        });
+        Self { info, ring }
+    }
+
+    fn fill(&self) -> String {
+        match &self.ring {
+            Some(Ok(ring)) => format!("{}/{}", ring.fill, ring.capacity),
+            Some(Err(_)) => "?".to_owned(),
+            None => "-".to_owned(),
+        }
+    }
+
+    pub(crate) fn json(&self) -> Json {
+        let info = self.info;
+        let header = info.header.as_ref();
+        json!({
+            "name": info.name,
+            "kind": info.kind().map(ObjectKind::as_str),
+            "type_name": type_name(info),
+            "fingerprint": header.map(|h| format!("{:016x}", h.fingerprint)),
+            "size": info.file_size,
+            "payload_size": header.map(|h| h.payload_size),
+            "creator_pid": header.map(Header::creator_pid),
+            "status": status_word(info.status),
+            "status_text": info.status.to_string(),
+            "owner_uid": info.owner_uid,
+            "mode": format!("{:04o}", info.mode),
+            "handle": info.handle().map(|h| h.to_string()),
+            "ring": match &self.ring {
+                Some(Ok(ring)) => ring_json(ring),
+                Some(Err(e)) => json!({ "error": e }),
+                None => Json::Null,
+            },
+        })
+    }
+
+    fn cells(&self) -> [String; 8] {
+        let info = self.info;
+        let header = info.header.as_ref();
+        let dash = || "-".to_owned();
+        [
+            info.name.clone(),
+            info.kind().map_or_else(dash, |k| k.as_str().to_owned()),
+            type_name(info).map_or_else(dash, str::to_owned),
+            header.map_or_else(dash, |h| format!("{:016x}", h.fingerprint)),
+            info.file_size.to_string(),
+            header.map_or_else(dash, |h| h.creator_pid().to_string()),
+            status_word(info.status).to_owned(),
+            self.fill(),
+        ]
+    }
+}
+
+/// The `ls` table, columns padded to their widest cell.
+pub(crate) fn table(rows: &[Row<'_>]) -> String {
+    let titles = ["NAME", "KIND", "TYPE", "FINGERPRINT", "SIZE", "PID", "STATUS", "FILL"];
+    let cells: Vec<[String; 8]> = rows.iter().map(Row::cells).collect();
+    let mut widths = titles.map(str::len);
+    for row in &cells {
+        for (width, cell) in widths.iter_mut().zip(row) {
+            *width = (*width).max(cell.chars().count());
+        }
+    }
+    let line = |row: &[String]| {
+        let padded: Vec<String> = row.iter().zip(widths).map(|(cell, width)| format!("{cell:<width$}")).collect();
+        format!("{}\n", padded.join("  ").trim_end())
+    };
+    let mut out = line(&titles.map(str::to_owned));
+    for row in &cells {
+        out.push_str(&line(row));
+    }
+    out
+}
+
+/// How long ago `unix_ns` was, roughly.
+fn age(unix_ns: u64) -> String {
+    let then = UNIX_EPOCH + Duration::from_nanos(unix_ns);
+    match SystemTime::now().duration_since(then) {
+        Ok(d) if d.as_secs() >= 3600 => format!("{}h {}m ago", d.as_secs() / 3600, d.as_secs() / 60 % 60),
+        Ok(d) if d.as_secs() >= 60 => format!("{}m {}s ago", d.as_secs() / 60, d.as_secs() % 60),
+        Ok(d) => format!("{:.1}s ago", d.as_secs_f64()),
+        Err(_) => "in the future".to_owned(),
+    }
+}
+
+/// The magic bytes, printable ones as characters.
+fn magic_text(magic: [u8; 8]) -> String {
+    magic
+        .iter()
+        .map(|b| if b.is_ascii_graphic() { char::from(*b).to_string() } else { format!("\\x{b:02x}") })
+        .collect()
+}
+
+fn state_text(state: u64) -> String {
+    match state {
+        STATE_READY => "ready".to_owned(),
+        STATE_INITIALIZING => "initializing".to_owned(),
+        other => format!("invalid ({other:#018x})"),
+    }
+}
+
+fn byte_order_text(mark: u32) -> &'static str {
+    match mark {
+        BYTE_ORDER_MARK => "native",
+        mark if mark == BYTE_ORDER_MARK.swap_bytes() => "swapped",
+        _ => "invalid",
+    }
+}
+
+fn kind_text(header: &Header) -> String {
+    ObjectKind::from_code(header.kind)
+        .map_or_else(|| format!("unknown (code {})", header.kind), |k| format!("{k} (code {})", header.kind))
+}
+
+/// `shm inspect` as text.
+pub(crate) fn inspect_text(target: &Target, value: Option<&Value>) -> String {
+    let info = &target.info;
+    let mut lines = vec![
+        format!("name:         {}", info.name),
+        format!("handle:       {}", target.handle),
+        format!("status:       {}", info.status),
+        format!("owner:        uid {}, mode {:04o}", info.owner_uid, info.mode),
+        format!("file size:    {} bytes", info.file_size),
+    ];
+    if let Some(h) = &info.header {
+        lines.extend([
+            format!("kind:         {}", kind_text(h)),
+            format!("type:         {}", h.type_name().unwrap_or("-")),
+            format!("fingerprint:  {:016x}", h.fingerprint),
+            format!("state:        {}", state_text(h.state)),
+            format!("creator:      pid {} ({})", h.creator_pid(), creator_state(info.status)),
+            format!("created:      {} ns after the epoch ({})", h.created_unix_ns, age(h.created_unix_ns)),
+            format!("payload:      {} bytes at offset {}, align {}", h.payload_size, h.payload_offset, h.payload_align),
+            format!("nonce:        {:016x}", h.nonce),
+            format!(
+                "format:       version {}, {} byte order, {}-bit pointers",
+                h.format_version,
+                byte_order_text(h.byte_order),
+                u64::from(h.pointer_width) * 8
+            ),
+            format!("magic:        {}", magic_text(h.magic)),
+        ]);
+    }
+    match value {
+        Some(value) => lines.extend(value_lines(value)),
+        None => lines.push(format!("value:        - (not readable while {})", status_word(info.status))),
+    }
+    lines.iter().fold(String::new(), |mut out, line| {
+        out.push_str(line);
+        out.push('\n');
+        out
+    })
+}
+
+/// `shm inspect --json`.
+pub(crate) fn inspect_json(target: &Target, value: Option<&Value>) -> Json {
+    let info = &target.info;
+    let header = info.header.as_ref().map(|h| {
+        json!({
+            "magic": hex(&h.magic),
+            "state": state_text(h.state),
+            "byte_order": byte_order_text(h.byte_order),
+            "pointer_width": h.pointer_width,
+            "format_version": h.format_version,
+            "kind": ObjectKind::from_code(h.kind).map(ObjectKind::as_str),
+            "kind_code": h.kind,
+            "fingerprint": format!("{:016x}", h.fingerprint),
+            "payload_offset": h.payload_offset,
+            "payload_size": h.payload_size,
+            "payload_align": h.payload_align,
+            "nonce": format!("{:016x}", h.nonce),
+            "creator": h.creator,
+            "creator_pid": h.creator_pid(),
+            "creator_state": creator_state(info.status),
+            "created_unix_ns": h.created_unix_ns,
+            "type_name": h.type_name(),
+        })
+    });
+    json!({
+        "name": info.name,
+        "handle": target.handle.to_string(),
+        "status": status_word(info.status),
+        "status_text": info.status.to_string(),
+        "owner_uid": info.owner_uid,
+        "mode": format!("{:04o}", info.mode),
+        "file_size": info.file_size,
+        "header": header,
+        "value": value.map(value_json),
+    })
+}
