@@ -53,11 +53,28 @@ fn spawn_piped(test: &str, role: &str, envs: &[(&str, String)]) -> (Kid, BufRead
 }
 
 /// What follows `tag ` on the next line from a child that has it (the
-/// test harness prints its own lines too).
+/// test harness prints its own lines too). Fails after
+/// [`common::CHILD_LIMIT`] without such a line, rather than hang.
 fn line_from(out: &mut BufReader<ChildStdout>, tag: &str) -> String {
+    let deadline = Instant::now() + common::CHILD_LIMIT;
     let mut line = String::new();
     loop {
         line.clear();
+        if out.buffer().is_empty() {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let mut pollfd = libc::pollfd { fd: out.get_ref().as_raw_fd(), events: libc::POLLIN, revents: 0 };
+            let millis = libc::c_int::try_from(left.as_millis()).unwrap_or(libc::c_int::MAX);
+            let ready = loop {
+                // SAFETY: `pollfd` is one valid, initialized entry that
+                // lives across the call; the descriptor is the child's
+                // open stdout.
+                let ready = unsafe { libc::poll(&raw mut pollfd, 1, millis) };
+                if ready >= 0 || std::io::Error::last_os_error().kind() != std::io::ErrorKind::Interrupted {
+                    break ready;
+                }
+            };
+            assert!(ready > 0, "no line `{tag} ...` from the child within {:?}", common::CHILD_LIMIT);
+        }
         assert_ne!(out.read_line(&mut line).expect("read from child"), 0, "child ended before sending {tag}");
         // The harness may have printed the test's name on the same line.
         let marker = format!("{tag} ");
@@ -195,6 +212,40 @@ fn a10_a_live_pid_with_a_lock_that_is_gone_is_dead() {
     assert!(!exists(&name));
     // The real creator is untouched.
     assert_eq!(status_of(source.name().as_str()), Status::Live);
+}
+
+/// Liveness rests on the descriptor of the lock file (README, "Guarantees
+/// and trust model"): a creator that closes every descriptor, as some
+/// daemonizing code does, looks dead while its pid still runs.
+#[test]
+fn a10_a_creator_that_closes_every_descriptor_looks_dead() {
+    if common::role().as_deref() == Some("closer") {
+        let int = SharedInt::create_named(&std::env::var("NAME").unwrap(), 5).unwrap();
+        // SAFETY: closes descriptors 3 and up: the liveness lock file
+        // among them; this child uses no other descriptor afterwards (its
+        // mapping does not need one, and 0 to 2 stay open).
+        let closed = unsafe { libc::syscall(libc::SYS_close_range, 3u32, u32::MAX, 0u32) };
+        assert_eq!(closed, 0, "close_range: {}", std::io::Error::last_os_error());
+        println!("closed {}", std::process::id());
+        std::io::stdout().flush().unwrap();
+        wait_for_parent();
+        // Still works for itself; the parent removed the name.
+        assert_eq!(int.read(), 5);
+        int.cleanup().unwrap();
+        return;
+    }
+    let _serial = serial();
+    let name = unique_name("a10close");
+    let _left = RemoveOnDrop(name.clone());
+    let (mut kid, mut out) =
+        spawn_piped("a10_a_creator_that_closes_every_descriptor_looks_dead", "closer", &[("NAME", name.clone())]);
+    assert_eq!(line_from(&mut out, "closed"), kid.pid.to_string());
+    assert!(kid.has_exited().is_none(), "the creator is still running");
+    assert_eq!(status_of(&name), Status::Stale { creator_pid: u64::from(kid.pid) });
+    assert!(names(&clean_stale().unwrap(), &name).contains(&name));
+    assert!(!exists(&name));
+    kid.child().stdin.take().unwrap().write_all(b"go\n").unwrap();
+    kid.expect_success();
 }
 
 // ---------------------------------------------------------------- A5

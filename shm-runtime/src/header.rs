@@ -8,8 +8,9 @@
 
 use crate::error::OpenError;
 use crate::name::SegmentName;
+use crate::publication;
 use core::mem::{offset_of, size_of};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::AtomicU64;
 use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -297,7 +298,7 @@ impl Header {
     /// `Acquire` (pairs with the `Release` store in [`Header::publish`]),
     /// so the words the creator wrote before publishing are visible.
     pub(crate) fn snapshot(words: &[AtomicU64; HEADER_WORDS]) -> Self {
-        let raw: [u64; HEADER_WORDS] = core::array::from_fn(|i| words[i].load(Ordering::Relaxed));
+        let raw: [u64; HEADER_WORDS] = publication::copy_words(words);
         zerocopy::transmute!(raw)
     }
 
@@ -305,19 +306,14 @@ impl Header {
     /// (relaxed; ordered by the caller's later `publish`).
     pub(crate) fn store(&self, words: &[AtomicU64; HEADER_WORDS]) {
         let raw: [u64; HEADER_WORDS] = zerocopy::transmute!(*self);
-        for (i, (word, value)) in words.iter().zip(raw).enumerate() {
-            if i != STATE_WORD {
-                word.store(value, Ordering::Relaxed);
-            }
-        }
+        publication::store_all_but_state(words, &raw, STATE_WORD);
     }
 
-    /// Marks the segment ready. `Release` pairs with the `Acquire` load of
-    /// the state word in the opener's wait: everything stored before
-    /// (header words, initial payload) is visible to an opener that sees
-    /// [`STATE_READY`].
+    /// Marks the segment ready (see [`publication::publish`]): everything
+    /// stored before (header words, initial payload) is visible to an
+    /// opener that sees [`STATE_READY`].
     pub(crate) fn publish(words: &[AtomicU64; HEADER_WORDS]) {
-        words[STATE_WORD].store(STATE_READY, Ordering::Release);
+        publication::publish(&words[STATE_WORD], STATE_READY);
     }
 
     /// Validates a copied header of a segment whose file is `file_size`
@@ -403,6 +399,7 @@ impl fmt::Display for Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use core::sync::atomic::Ordering;
     use proptest::prelude::*;
 
     fn name() -> SegmentName {

@@ -73,7 +73,9 @@
 // models: everything that maps memory needs `core`'s atomics.
 mod cell;
 mod lock;
+mod publication;
 mod ring;
+mod role;
 mod sync;
 mod wake;
 

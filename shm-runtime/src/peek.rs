@@ -17,7 +17,7 @@ use crate::header::{Header, Layout, ObjectKind};
 use crate::liveness::{self, Liveness};
 use crate::options::OpenOptions;
 use crate::ring::{self, Ring};
-use crate::ring_end::{CLOSED, FREE};
+use crate::role::{CLOSED, FREE};
 use crate::segment::Segment;
 use core::sync::atomic::Ordering;
 use std::fmt;

@@ -13,15 +13,12 @@ use crate::name::SegmentName;
 use crate::liveness;
 use crate::options::OpenOptions;
 use crate::ring::{self, ConsumerCursor, Corrupt, Geometry, ProducerCursor, Ring, Shape};
+use crate::role::{self, CLOSED, FREE};
 use crate::segment::{self, Segment, Spec};
 use crate::wake::{self, AWAKE, Barrier};
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// Role word value: nobody holds the role.
-pub(crate) const FREE: u64 = 0;
-/// Role word value: the holder let go (dropped its end).
-pub(crate) const CLOSED: u64 = u64::MAX;
 /// Polls before a waiting call starts yielding the processor.
 const SPINS: u32 = 200;
 /// Yields before a waiting call sleeps on the futex.
@@ -211,7 +208,8 @@ impl<R: Role> End<R> {
         // error both are dropped together.
         let hot = unsafe { Hot::new::<R>(&segment, geometry) };
         let barrier = wake::this_process();
-        claim(&words[R::ROLE_WORD], liveness::me()).map_err(|holder| OpenError::RoleTaken {
+        let me = liveness::me();
+        role::claim(&words[R::ROLE_WORD], me, liveness::alive).map_err(|holder| OpenError::RoleTaken {
             name: segment.name().clone(),
             role: R::NAME,
             holder: liveness::pid_of(holder),
@@ -222,7 +220,7 @@ impl<R: Role> End<R> {
         // describes).
         words[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
         let Ok(cursor) = R::cursor(&hot.ring) else {
-            words[R::ROLE_WORD].store(CLOSED, Ordering::Release);
+            role::let_go(&words[R::ROLE_WORD], me);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
         Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
@@ -324,10 +322,9 @@ impl<R: Role> End<R> {
     pub(crate) fn wait_for_peer(&self, timeout: Duration) -> Result<(), RingError> {
         let start = Instant::now();
         loop {
-            // Acquire pairs with the Release of the peer's claim (its
-            // compare-exchange in `claim`), for symmetry with `wait_for`;
-            // nothing is read through it.
-            match self.word(R::PEER_ROLE_WORD).load(Ordering::Acquire) {
+            // Relaxed: only tells whether the other side is attached;
+            // nothing it stored is read because of it.
+            match self.word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
                 FREE => {}
                 CLOSED => return Err(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 holder if liveness::alive(holder) == Some(false) => {
@@ -380,8 +377,10 @@ impl<R: Role> End<R> {
             }
         }
         loop {
-            // Acquire pairs with the Release in the other side's `leave`.
-            let peer = self.word(R::PEER_ROLE_WORD).load(Ordering::Acquire);
+            // Loaded before the re-check below, which then sees all the
+            // other side published before letting go (the loom model is
+            // `closing_producer_loses_nothing` in `role.rs`).
+            let peer = role::load_peer(self.word(R::PEER_ROLE_WORD));
             let gone = match peer {
                 CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 FREE => None,
@@ -432,10 +431,10 @@ impl<R: Role> End<R> {
             // fences (a cleared word is always safe).
             words[R::MODE_WORD].store(Barrier::Fence.mode_word(), Ordering::Relaxed);
         }
-        // Release pairs with the Acquire load in the other side's
-        // `wait_for`: everything we published (and the cleared mode word)
-        // is visible once it sees CLOSED.
-        let _ = words[R::ROLE_WORD].compare_exchange(me, CLOSED, Ordering::Release, Ordering::Relaxed);
+        // Everything we published (and the cleared mode word) is visible
+        // to the other side's `wait_for` once it sees CLOSED, and our
+        // position to the next holder of this side.
+        role::let_go(&words[R::ROLE_WORD], me);
         let peer_wait = segment.payload().futex_word(R::PEER_WAIT_WORD);
         peer_wait.store(AWAKE, Ordering::Relaxed);
         segment::futex_wake(peer_wait);
@@ -481,23 +480,6 @@ impl<R: Role> Drop for End<R> {
 #[inline(never)]
 fn wake_peer(word: &AtomicU32) {
     segment::futex_wake(word);
-}
-
-/// Claims a role word for identity `me`: free, let go, or held by a dead process
-/// (whose claim is taken over). Otherwise returns the live holder.
-fn claim(word: &AtomicU64, me: u64) -> Result<(), u64> {
-    loop {
-        let holder = word.load(Ordering::Acquire);
-        let takeable = holder == FREE || holder == CLOSED || liveness::alive(holder) == Some(false);
-        if !takeable {
-            return Err(holder);
-        }
-        // Acquire pairs with the previous holder's Release in `leave`;
-        // Release pairs with the other side's Acquire in `wait_for_peer`.
-        if word.compare_exchange(holder, me, Ordering::AcqRel, Ordering::Acquire).is_ok() {
-            return Ok(());
-        }
-    }
 }
 
 /// The methods every ring type has, delegated to its `end`.

@@ -26,6 +26,7 @@ use crate::liveness;
 use crate::name::{self, SegmentName};
 use crate::options::{Access, Caller, FileOwner, OpenOptions};
 use crate::pid;
+use crate::publication;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -414,8 +415,9 @@ impl Segment {
 
         let words = map.header();
         loop {
-            // Acquire pairs with the Release store in `Header::publish`.
-            let state = words[STATE_WORD].load(Ordering::Acquire);
+            // Pairs with the creator's `Header::publish` (the loom model
+            // is in `publication.rs`).
+            let state = publication::load_state(&words[STATE_WORD]);
             // The creator stores the magic in one word store: anything but
             // zero or the magic is a foreign file, whatever its state says.
             let magic = words[0].load(Ordering::Relaxed).to_ne_bytes();

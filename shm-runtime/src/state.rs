@@ -385,29 +385,10 @@ crate::shared_object_common!(impl[T: SharedState] Shared<T>, inner.segment);
 
 /// Copies `dst.len()` bytes from `offset` out of the last complete value
 /// of a cell holding a `SharedState` value (`Shared<T>`, and each element
-/// of a `SharedArray<T>`), and always ends:
-///
-/// 1. Lock-free seqlock attempts (`READ_ATTEMPTS`).
-/// 2. If writers kept replacing the value that whole time, take the
-///    writer lock (bounded wait) and copy under it: no cooperating
-///    writer changes the current copy while the lock is held.
-/// 3. If a live process kept the lock for the whole wait, it is busy
-///    with one write to the other copy: try lock-free again; only if
-///    that fails too, copy the current slot unchecked. No cooperating
-///    writer can bring a read here (it would have to hold the lock for
-///    seconds while values keep changing); a hostile peer can, and gets
-///    bytes that are still a valid `T`.
+/// of a `SharedArray<T>`): lock-free, falling back to the writer lock when
+/// writers keep replacing the value (see [`ByteCell::read_range_settled`]).
 pub(crate) fn read_cell(cell: &ByteCell<'_>, offset: usize, dst: &mut [u8]) {
-    if cell.read_range(offset, dst, READ_ATTEMPTS).is_some() {
-        return;
-    }
-    if let Ok(_guard) = cell.lock(liveness::me(), LOCK_WAIT) {
-        cell.copy_current_unchecked(offset, dst);
-        return;
-    }
-    if cell.read_range(offset, dst, READ_ATTEMPTS).is_none() {
-        cell.copy_current_unchecked(offset, dst);
-    }
+    cell.read_range_settled(offset, dst, liveness::me(), READ_ATTEMPTS, LOCK_WAIT);
 }
 
 /// The all-zero value of `T`.

@@ -5,8 +5,8 @@
 //! [`fence`] with the [`Site`] it stands for. In a normal build both are
 //! the identity. In a loom build a model can switch one site off (the
 //! ordering becomes `Relaxed`, the fence disappears) to show that the
-//! model fails without it: a "mutant". See `cell.rs`, `ring.rs` and `wake.rs` for the
-//! models and the list of sites each one catches.
+//! model fails without it: a "mutant". See `cell.rs`, `ring.rs`, `wake.rs`,
+//! `publication.rs` and `role.rs` for the models and the list of sites each one catches.
 
 pub(crate) use core::sync::atomic::Ordering;
 #[cfg(not(loom))]
@@ -41,6 +41,19 @@ pub(crate) enum Site {
     LockAcquire,
     /// Writer lock: `Release` store that frees it.
     LockRelease,
+    /// Segment creator: `Release` store of the ready state word
+    /// (publishes the header and the initial payload).
+    HeaderPublish,
+    /// Segment opener: `Acquire` load of the state word.
+    HeaderStateLoad,
+    /// Ring role: `Acquire` of the claiming compare-exchange (sees what
+    /// the previous holder did before it let go).
+    RoleClaim,
+    /// Ring role: `Release` of the compare-exchange that lets it go.
+    RoleLetGo,
+    /// Ring role: `Acquire` load of the other side's role word by a
+    /// waiter (sees what that side published before it let go).
+    RolePeerLoad,
 }
 
 /// The ordering to use at `site`: `ordering`.

@@ -51,7 +51,7 @@
 //! wake-up costs the sleeper one liveness slice (20 ms), never a hang: it
 //! re-checks after every slice.
 //!
-//! The loom model ([`loom_models`]) checks the fence path, and that each
+//! The loom model (`loom_models` below) checks the fence path, and that each
 //! of its two fences is needed. The membarrier path cannot be modelled:
 //! loom has no operation that runs a fence in another thread at a point
 //! of that thread's choosing (the kernel's barrier); a model of it is the
