@@ -624,7 +624,7 @@ mod tests {
 mod loom_models {
     use super::*;
     use crate::lock::LOCK_WAIT;
-    use crate::sync::with_mutant;
+    use crate::sync::{assert_mutants_fail, with_mutant};
     use loom::sync::Arc;
 
     const CAPACITY: usize = 16;
@@ -744,31 +744,23 @@ mod loom_models {
         });
     }
 
-    /// Runs `model` with `site` weakened; true if the model then failed.
-    fn fails_without(site: Site, model: fn()) -> bool {
-        with_mutant(Some(site), || std::panic::catch_unwind(model).is_err())
-    }
-
     #[test]
     fn loom_d2_cell_mutants_fail() {
-        let mut survived = Vec::new();
-        for site in [Site::CellWriterFence, Site::CellReaderFence, Site::CellSeqLoad, Site::CellSeqPublish] {
-            if !fails_without(site, reader_sees_whole_values_in_order) {
-                survived.push((site, "reader_sees_whole_values_in_order"));
-            }
-        }
-        for site in [Site::LockAcquire, Site::LockRelease] {
-            if !fails_without(site, locked_updates_are_never_lost) {
-                survived.push((site, "locked_updates_are_never_lost"));
-            }
-        }
-        // The lock's Release has no mutant here: the writer's
-        // `fence(Release)` comes before its unlock, so a reader whose
-        // Acquire takes the lock from that unlock sees every earlier write
-        // whole, and `current` pointing at one of them or at the last.
-        if !fails_without(Site::LockAcquire, fallback_reader_sees_whole_values) {
-            survived.push((Site::LockAcquire, "fallback_reader_sees_whole_values"));
-        }
-        assert!(survived.is_empty(), "models pass with these orderings weakened: {survived:?}");
+        let reader = reader_sees_whole_values_in_order as fn();
+        let updates = locked_updates_are_never_lost as fn();
+        assert_mutants_fail(&[
+            (Site::CellWriterFence, reader, "reader_sees_whole_values_in_order"),
+            (Site::CellReaderFence, reader, "reader_sees_whole_values_in_order"),
+            (Site::CellSeqLoad, reader, "reader_sees_whole_values_in_order"),
+            (Site::CellSeqPublish, reader, "reader_sees_whole_values_in_order"),
+            (Site::LockAcquire, updates, "locked_updates_are_never_lost"),
+            (Site::LockRelease, updates, "locked_updates_are_never_lost"),
+            // The lock's Release has no mutant here: the writer's
+            // `fence(Release)` comes before its unlock, so a reader whose
+            // Acquire takes the lock from that unlock sees every earlier
+            // write whole, and `current` pointing at one of them or at the
+            // last.
+            (Site::LockAcquire, fallback_reader_sees_whole_values, "fallback_reader_sees_whole_values"),
+        ]);
     }
 }

@@ -68,7 +68,7 @@ pub(crate) fn load_peer(word: &AtomicU64) -> u64 {
 mod loom_models {
     use super::*;
     use crate::ring::{Ring, Shape, layout_words};
-    use crate::sync::with_mutant;
+    use crate::sync::{assert_mutants_fail, with_mutant};
     use loom::sync::Arc;
 
     /// A one-word-slot ring of two slots, with `items` already published.
@@ -183,24 +183,14 @@ mod loom_models {
         });
     }
 
-    /// Runs `model` with `site` weakened; true if the model then failed.
-    fn fails_without(site: Site, model: fn()) -> bool {
-        with_mutant(Some(site), || std::panic::catch_unwind(model).is_err())
-    }
-
     #[test]
     fn loom_ring_roles_mutants_fail() {
-        let mut survived = Vec::new();
-        for (site, model, name) in [
-            (Site::RoleClaim, consumers_hand_over as fn(), "consumers_hand_over"),
-            (Site::RoleLetGo, consumers_hand_over, "consumers_hand_over"),
-            (Site::RoleLetGo, closing_producer_loses_nothing, "closing_producer_loses_nothing"),
-            (Site::RolePeerLoad, closing_producer_loses_nothing, "closing_producer_loses_nothing"),
-        ] {
-            if !fails_without(site, model) {
-                survived.push((site, name));
-            }
-        }
-        assert!(survived.is_empty(), "models pass with these orderings weakened: {survived:?}");
+        let (hand_over, closing) = (consumers_hand_over as fn(), closing_producer_loses_nothing as fn());
+        assert_mutants_fail(&[
+            (Site::RoleClaim, hand_over, "consumers_hand_over"),
+            (Site::RoleLetGo, hand_over, "consumers_hand_over"),
+            (Site::RoleLetGo, closing, "closing_producer_loses_nothing"),
+            (Site::RolePeerLoad, closing, "closing_producer_loses_nothing"),
+        ]);
     }
 }

@@ -117,6 +117,18 @@ mod model {
         result.unwrap_or_else(|panic| std::panic::resume_unwind(panic))
     }
 
+    /// Runs each model with its site weakened and panics naming those that
+    /// still passed: a model that cannot see a missing ordering is no
+    /// proof that the ordering suffices.
+    pub(crate) fn assert_mutants_fail(cases: &[(Site, fn(), &str)]) {
+        let survived: Vec<(Site, &str)> = cases
+            .iter()
+            .filter(|(site, model, _)| !with_mutant(Some(*site), || std::panic::catch_unwind(*model).is_err()))
+            .map(|(site, _, name)| (*site, *name))
+            .collect();
+        assert!(survived.is_empty(), "models pass with these orderings weakened: {survived:?}");
+    }
+
     /// `Relaxed` if `site` is the mutant, `ordering` otherwise.
     pub(crate) fn at(site: Site, ordering: Ordering) -> Ordering {
         if mutant() == Some(site) { Ordering::Relaxed } else { ordering }
