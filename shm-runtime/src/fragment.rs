@@ -374,15 +374,23 @@ mod tests {
 }
 
 /// Loom model of the fragment protocol over a real ring of heap words
-/// (run with the cell's models, see `cell.rs`): producer 1 publishes the
-/// first fragments of a three-fragment message, one store each, and dies;
-/// producer 2 attaches and writes a short message. Meanwhile consumer 1
-/// takes some slots (releasing them, as `read` does) and dies, and
-/// consumer 2 attaches and reads on. Every message returned is one that
-/// was sent whole, returned whole. Deaths are modelled as a hand-over on
-/// the same thread: the kernel reports a process dead only after all its
-/// stores, so the successor sees them (what a dead holder leaves behind
-/// is what the model is about, not how its death is learnt).
+/// (run with the cell's models, see `cell.rs`), H7: producer 1 publishes
+/// the first fragments of a three-fragment message, one store each, and
+/// dies; producer 2 attaches and writes a short message. Meanwhile, on
+/// another thread, consumer 1 takes some slots (releasing them, as `read`
+/// does) and dies, and consumer 2 attaches and reads on. Every message
+/// returned is one that was sent whole, returned whole: never a splice of
+/// the two messages, never the cut one, never its tail. Deaths are
+/// modelled as a hand-over on the same thread: the kernel reports a
+/// process dead only after all its stores, so the successor sees them
+/// (what a dead holder leaves behind is what the model is about, not how
+/// its death is learnt).
+///
+/// The scenarios: producer 1 cut after two fragments (with and without
+/// producer 2's ABORT slot, so the consumer's start rule is checked
+/// alone), consumer 1 dead after one or two fragments of a whole message,
+/// and both. Without the start rule the model returns the splice; without
+/// the continuation rule, the cut message's tail.
 ///
 /// Weakening the ring's publishing store or the consumer's load of it
 /// must make the model fail: the consumer then takes a slot before its
@@ -424,68 +432,78 @@ mod loom_models {
             let shape = Shape { capacity: CAPACITY, slot_words: SLOT_WORDS, element_bytes: SLOT as u64 };
             Ring::init(&words, shape, 0);
             let words = Arc::new(words);
-            let producers = {
+            // The consumers run on a thread of their own: loom lets a
+            // thread load a value older than the newest only if that
+            // thread has not seen it before its last yield, and this thread
+            // made the words (saw their zeros).
+            let consumers = {
                 let words = Arc::clone(&words);
-                loom::thread::spawn(move || {
-                    let ring = Ring::attach(&words, SLOT_WORDS, SLOT as u64).unwrap();
-                    let message = long();
-                    let chunks: Vec<&[u8]> = message.chunks(SLOT).collect();
-                    let mut p = ring.producer().unwrap();
-                    for (k, chunk) in chunks.iter().enumerate().take(cut) {
-                        assert!(ring.free(&mut p, 1).unwrap() >= 1, "the ring has room for the stream");
-                        put(ring.free_slot(&p, 0), chunk, k == 0, k + 1 == chunks.len());
-                        ring.publish(&mut p, 1);
-                    }
-                    // Producer 1 is dead; producer 2 attaches.
-                    let mut p = ring.producer().unwrap();
-                    if check && left_open(ring.free_slot(&p, CAPACITY - 1)) {
-                        assert!(ring.free(&mut p, 1).unwrap() >= 1);
-                        put_abort(ring.free_slot(&p, 0));
-                        ring.publish(&mut p, 1);
-                    }
-                    assert!(ring.free(&mut p, 1).unwrap() >= 1);
-                    put(ring.free_slot(&p, 0), &short(), true, true);
-                    ring.publish(&mut p, 1);
-                })
+                loom::thread::spawn(move || consume(&words, cut, check, first_takes))
             };
             let ring = Ring::attach(&words, SLOT_WORDS, SLOT as u64).unwrap();
-            let mut returned = Vec::new();
-            let mut message = Vec::new();
-            // Takes one slot as `ByteRing::read` does, waiting for it.
-            let take_one = |c: &mut ConsumerCursor, consumer: &mut Reassembly, message: &mut Vec<u8>| {
-                while ring.available(c, 1).unwrap() == 0 {
-                    sync::yield_now();
-                }
-                let taken = consumer.take(ring.ready_slot(c, 0), SLOT, usize::MAX, message).unwrap();
-                ring.release(c, 1);
-                taken
-            };
-            let mut c = ring.consumer().unwrap();
-            let mut consumer = Reassembly::default();
-            for _ in 0..first_takes {
-                if take_one(&mut c, &mut consumer, &mut message) == Taken::Message {
-                    returned.push(message.clone());
-                }
+            let message = long();
+            let chunks: Vec<&[u8]> = message.chunks(SLOT).collect();
+            let mut p = ring.producer().unwrap();
+            for (k, chunk) in chunks.iter().enumerate().take(cut) {
+                assert!(ring.free(&mut p, 1).unwrap() >= 1, "the ring has room for the stream");
+                put(ring.free_slot(&p, 0), chunk, k == 0, k + 1 == chunks.len());
+                ring.publish(&mut p, 1);
             }
-            // Consumer 1 is dead; consumer 2 attaches, and reads the rest:
-            // producer 1's fragments, producer 2's ABORT if it wrote one,
-            // and producer 2's message.
-            let aborted = check && 0 < cut && cut < 3;
-            let slots = cut as u64 + u64::from(aborted) + 1;
-            let mut c = ring.consumer().unwrap();
-            let mut consumer = Reassembly::default();
-            for _ in first_takes..slots {
-                if take_one(&mut c, &mut consumer, &mut message) == Taken::Message {
-                    returned.push(message.clone());
-                }
+            // Producer 1 is dead; producer 2 attaches.
+            let mut p = ring.producer().unwrap();
+            if check && left_open(ring.free_slot(&p, CAPACITY - 1)) {
+                assert!(ring.free(&mut p, 1).unwrap() >= 1);
+                put_abort(ring.free_slot(&p, 0));
+                ring.publish(&mut p, 1);
             }
+            assert!(ring.free(&mut p, 1).unwrap() >= 1);
+            put(ring.free_slot(&p, 0), &short(), true, true);
+            ring.publish(&mut p, 1);
+            let returned = consumers.join().unwrap();
             // Consumer 1 took the start of producer 1's message if it took
             // anything: then nobody may return it.
             let long_whole = cut == 3 && first_takes == 0;
             let expected = if long_whole { vec![long(), short()] } else { vec![short()] };
             assert_eq!(returned, expected, "a message came back cut, spliced or from its middle");
-            producers.join().unwrap();
         });
+    }
+
+    /// Consumer 1 takes `first_takes` slots and dies; consumer 2 attaches
+    /// and reads the rest of the stream `whole_or_absent` describes.
+    /// Returns the messages both returned.
+    fn consume(words: &[AtomicU64], cut: usize, check: bool, first_takes: u64) -> Vec<Vec<u8>> {
+        let ring = Ring::attach(words, SLOT_WORDS, SLOT as u64).unwrap();
+        let mut returned = Vec::new();
+        let mut message = Vec::new();
+        // Takes one slot as `ByteRing::read` does, waiting for it.
+        let take_one = |c: &mut ConsumerCursor, consumer: &mut Reassembly, message: &mut Vec<u8>| {
+            while ring.available(c, 1).unwrap() == 0 {
+                sync::yield_now();
+            }
+            let taken = consumer.take(ring.ready_slot(c, 0), SLOT, usize::MAX, message).unwrap();
+            ring.release(c, 1);
+            taken
+        };
+        let mut c = ring.consumer().unwrap();
+        let mut consumer = Reassembly::default();
+        for _ in 0..first_takes {
+            if take_one(&mut c, &mut consumer, &mut message) == Taken::Message {
+                returned.push(message.clone());
+            }
+        }
+        // Consumer 1 is dead; consumer 2 attaches, and reads the rest:
+        // producer 1's fragments, producer 2's ABORT if it wrote one, and
+        // producer 2's message.
+        let aborted = check && 0 < cut && cut < 3;
+        let slots = cut as u64 + u64::from(aborted) + 1;
+        let mut c = ring.consumer().unwrap();
+        let mut consumer = Reassembly::default();
+        for _ in first_takes..slots {
+            if take_one(&mut c, &mut consumer, &mut message) == Taken::Message {
+                returned.push(message.clone());
+            }
+        }
+        returned
     }
 
     /// Producer 1 dies after two of three fragments; the consumer may
