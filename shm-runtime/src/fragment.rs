@@ -260,7 +260,7 @@ mod tests {
     const SLOT: usize = 8;
 
     fn slot_words() -> Vec<AtomicU64> {
-        (0..1 + SLOT / 8).map(|_| AtomicU64::new(0)).collect()
+        core::iter::repeat_with(|| AtomicU64::new(0)).take(1 + SLOT / 8).collect()
     }
 
     #[test]
@@ -334,7 +334,7 @@ mod tests {
     }
 
     fn body(i: usize, len: usize) -> Vec<u8> {
-        (0..len).map(|k| (i * 31 + k) as u8).collect()
+        (0..len).map(|k| (i * 31 + k).to_le_bytes()[0]).collect()
     }
 
     proptest! {
