@@ -204,7 +204,7 @@ impl ByteRing<Producer> {
     /// last slot published left open; 0 if even that found no room.
     fn room(&mut self, wanted: u64) -> Result<u64, RingError> {
         self.end.check()?;
-        if self.last_open() {
+        if self.last_message_open() {
             if self.free(1)? == 0 {
                 return Ok(0);
             }
@@ -221,7 +221,7 @@ impl ByteRing<Producer> {
     /// Whether the last slot published leaves a message open; looked up in
     /// the segment once, when this end first begins a message (a producer
     /// that attached after one that died mid-message finds MORE there).
-    fn last_open(&mut self) -> bool {
+    fn last_message_open(&mut self) -> bool {
         if let Some(open) = self.last_open {
             return open;
         }
@@ -292,6 +292,8 @@ impl ByteRing<Producer> {
     ///
     /// If it fails part-way (timeout, consumer gone), the consumer never
     /// returns the part already sent: the next write first marks it void.
+    /// So does the first write of a producer that attaches after this one
+    /// died part-way.
     pub fn write_partial(&mut self, data: &[u8], timeout: Duration) -> Result<(), RingError> {
         let deadline = Instant::now().checked_add(timeout);
         // At least one fragment: an empty message is one empty slot.

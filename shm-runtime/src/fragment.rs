@@ -78,6 +78,8 @@ pub(crate) fn header(len: usize, begins: bool, ends: bool) -> u64 {
 /// the ring's `Release` store of the write position.
 #[inline]
 pub(crate) fn put(words: &[AtomicU64], chunk: &[u8], begins: bool, ends: bool) {
+    // Relaxed: published by the Release store in `Ring::publish`, which
+    // pairs with the consumer's Acquire load in `Ring::available`.
     words[0].store(header(chunk.len(), begins, ends), Ordering::Relaxed);
     store_bytes(&words[1..], chunk);
 }
@@ -86,6 +88,7 @@ pub(crate) fn put(words: &[AtomicU64], chunk: &[u8], begins: bool, ends: bool) {
 /// [`put`]'s).
 #[inline]
 pub(crate) fn put_abort(words: &[AtomicU64]) {
+    // Relaxed: published as in `put`.
     words[0].store(ABORT, Ordering::Relaxed);
 }
 
@@ -100,6 +103,9 @@ pub(crate) fn put_abort(words: &[AtomicU64]) {
 /// `Release` store that published it.
 #[inline]
 pub(crate) fn left_open(last: &[AtomicU64]) -> bool {
+    // Relaxed: ordered after the store by `Ring::producer`'s Acquire load
+    // of the write position, which pairs with the Release store in
+    // `Ring::publish` (or by program order, for our own slot).
     last[0].load(Ordering::Relaxed) & MORE != 0
 }
 
@@ -189,8 +195,9 @@ impl Reassembly {
         max: usize,
         message: &mut Vec<u8>,
     ) -> Result<Taken, Corrupt> {
-        // Relaxed: the ring's Acquire load of the write position ordered
-        // this slot's stores before us (see the module docs).
+        // Relaxed: `Ring::available`'s Acquire load of the write position
+        // (or `Ring::consumer`'s), which pairs with the Release store in
+        // `Ring::publish`, ordered this slot's stores before us.
         let header = words[0].load(Ordering::Relaxed);
         Ok(match step(header, self.open, slot)? {
             Step::Abort | Step::Orphan => {
