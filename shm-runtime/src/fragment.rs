@@ -28,7 +28,7 @@
 //!   `reset_read` or the length limit), and with it, slot by slot, the
 //!   rest of that message.
 //! - A producer about to begin a message looks at the last slot published
-//!   (write position − 1): if it says MORE, a message is open, left by a
+//!   (write position - 1): if it says MORE, a message is open, left by a
 //!   `write_partial` that gave up or by a producer that died, and it
 //!   publishes an ABORT slot first. Only the producer writes slots, and it
 //!   overwrites that one only a lap later, so it is still there for a
