@@ -17,7 +17,8 @@ mod common;
 
 use common::{Kid, RemoveOnDrop, exists, unique_name};
 use shm_runtime::{
-    Handle, MemoryInterface, OpenError, SharedInt, Status, clean_stale, find_stale, inspect_segment, list_segments,
+    Handle, MemoryInterface, OpenError, SharedInt, SharedObject, Status, clean_stale, find_stale, inspect_segment,
+    list_segments,
 };
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};

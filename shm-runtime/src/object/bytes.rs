@@ -4,6 +4,8 @@
 use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::segment::error::{CreateError, OpenError, ReadError, WriteError};
@@ -12,6 +14,7 @@ use crate::segment::liveness;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
 use crate::segment::{Segment, Spec};
+use core::fmt;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
@@ -21,7 +24,7 @@ const LAYOUT: Layout =
 /// A segment holding a byte cell (see `cell.rs`), with its validated
 /// capacity.
 pub(crate) struct CellSegment {
-    pub(crate) segment: Segment,
+    segment: Segment,
     capacity: usize,
 }
 
@@ -81,6 +84,15 @@ impl CellSegment {
             .expect("payload size validated at create or open")
     }
 
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// The segment, for `cleanup`.
+    pub(crate) fn into_segment(self) -> Segment {
+        self.segment
+    }
+
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
     }
@@ -119,7 +131,7 @@ impl CellSegment {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::SharedBytes;
+/// use shm_runtime::{SharedBytes, SharedObject};
 /// let frame = SharedBytes::create_sharedobject(1024)?;
 /// let peer = SharedBytes::load_sharedobject(&frame.handle())?;
 /// frame.write(&[1, 2, 3])?;
@@ -144,13 +156,6 @@ impl SharedBytes {
     /// Creates an empty value of up to `capacity` bytes under `name`.
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(Some(name), ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
-    }
-
-    /// Opens the object `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, options).map(|inner| Self { inner })
     }
 
     /// Capacity in bytes.
@@ -185,4 +190,24 @@ impl SharedBytes {
     }
 }
 
-crate::shared_object_common!(SharedBytes, inner.segment);
+impl SharedObject for SharedBytes {
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, options).map(|inner| Self { inner })
+    }
+}
+
+impl sealed::Sealed for SharedBytes {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.inner.segment())
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.inner.into_segment())
+    }
+}
+
+impl fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "SharedBytes", f)
+    }
+}
