@@ -6,7 +6,8 @@
 
 use crate::object::array::{ArrayError, InvalidPart, LoadPartError};
 use crate::segment::error::{
-    CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, ShareError, WriteError,
+    CleanupError, CreateError, Full, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
+    WriteError,
 };
 use crate::segment::handle::{HandleEnvError, InvalidHandle};
 use crate::segment::name::InvalidName;
@@ -153,6 +154,15 @@ from_operation_errors!(
     Peek(PeekError),
     Io(std::io::Error),
 );
+
+impl From<OpenOrCreateError> for Error {
+    fn from(e: OpenOrCreateError) -> Self {
+        match e {
+            OpenOrCreateError::Create(e) => Self::Create(e),
+            OpenOrCreateError::Open(e) => Self::Open(e),
+        }
+    }
+}
 
 impl<T> From<Full<T>> for Error {
     fn from(_: Full<T>) -> Self {

@@ -6,10 +6,12 @@
 //! no other crate can name, and hands the segment over in wrappers whose
 //! field is crate-private, so `Segment` stays out of the public API.
 
-use crate::segment::error::{CleanupError, OpenError, ShareError};
+use crate::segment::Segment;
+use crate::segment::error::{CleanupError, CreateError, OpenError, OpenOrCreateError, ShareError};
 use crate::segment::handle::Handle;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
+use crate::segment::stale::Status;
 use core::fmt;
 use std::time::Duration;
 
@@ -109,6 +111,89 @@ pub trait SharedObject: sealed::Sealed {
         Self: Sized,
     {
         Self::load_sharedobject_with(handle, &OpenOptions::new().wait(wait))
+    }
+
+    /// Opens the object named `name`, for programs that agree on a name
+    /// instead of passing a handle: waits up to
+    /// [`DEFAULT_OPEN_WAIT`](crate::DEFAULT_OPEN_WAIT) for it to appear
+    /// (its creator may start later) and be ready, then checks it exactly
+    /// as a handle would (kind, layout fingerprint, sizes, owner and mode),
+    /// but for the nonce: a name-only open takes whatever segment holds the
+    /// name now. A ring end claims its side, as in
+    /// [`load_sharedobject_with`](Self::load_sharedobject_with).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedInt, SharedObject};
+    /// # let name = format!("shmrs-doc-open-{}", std::process::id());
+    /// let counter = SharedInt::create_named(&name, 41)?; // one program
+    /// let same = SharedInt::open(&name)?; // another, knowing only the name
+    /// same.fetch_add(1);
+    /// assert_eq!(counter.read(), 42);
+    /// # Ok(()) }
+    /// ```
+    fn open(name: &str) -> Result<Self, OpenError>
+    where
+        Self: Sized,
+    {
+        Self::open_with(name, &OpenOptions::new())
+    }
+
+    /// Opens the object named `name` as [`open`](Self::open) does, if
+    /// `options` accept its owner and mode, waiting up to
+    /// `options.wait_time()` in all for it to appear and be ready.
+    fn open_with(name: &str, options: &OpenOptions) -> Result<Self, OpenError>
+    where
+        Self: Sized,
+    {
+        let (handle, left) = Segment::handle_by_name(name, options.wait_time())?;
+        Self::load_sharedobject_with(&handle, &options.wait(left))
+    }
+
+    /// Opens the object named `name`, or creates it with `create` if there
+    /// is none: for programs of which whichever starts first makes the
+    /// object. Race-free between processes: creation is exclusive, so of
+    /// several starting at once one creates and the others open what it
+    /// made (waiting up to `options.wait_time()` for it to be ready). A
+    /// name held by a segment whose creator is proven dead is taken over
+    /// by `create` (see `create_named`). `create` gets the name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{OpenOptions, SharedInt, SharedObject};
+    /// # let name = format!("shmrs-doc-ooc-{}", std::process::id());
+    /// let options = OpenOptions::new();
+    /// let first = SharedInt::open_or_create(&name, &options, |name| SharedInt::create_named(name, 0))?;
+    /// let second = SharedInt::open_or_create(&name, &options, |name| SharedInt::create_named(name, 0))?;
+    /// assert!(first.is_creator() && !second.is_creator());
+    /// second.fetch_add(1);
+    /// assert_eq!(first.read(), 1);
+    /// # Ok(()) }
+    /// ```
+    fn open_or_create(
+        name: &str,
+        options: &OpenOptions,
+        mut create: impl FnMut(&str) -> Result<Self, CreateError>,
+    ) -> Result<Self, OpenOrCreateError>
+    where
+        Self: Sized,
+    {
+        // Each turn either creates, opens, or finds that the name went away
+        // between the two (its creator failed or cleaned up): a few turns.
+        let mut turns = 0;
+        loop {
+            turns += 1;
+            match create(name) {
+                Ok(object) => return Ok(object),
+                Err(CreateError::AlreadyExists { found, .. })
+                    if !matches!(found, Some(Status::Foreign | Status::NoAccess)) => {}
+                Err(e) => return Err(OpenOrCreateError::Create(e)),
+            }
+            match Self::open_with(name, options) {
+                Err(OpenError::NotFound { .. }) if turns < 8 => {}
+                other => return other.map_err(OpenOrCreateError::Open),
+            }
+        }
     }
 
     /// Gives the segment's group read and write access (mode

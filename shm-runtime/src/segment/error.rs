@@ -129,6 +129,8 @@ impl std::error::Error for CreateError {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum OpenError {
+    /// The name given to `open` is not a valid segment name.
+    InvalidName(InvalidName),
     /// No segment has this name.
     NotFound {
         /// The segment.
@@ -321,6 +323,7 @@ pub enum OpenError {
 impl fmt::Display for OpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            Self::InvalidName(e) => write!(f, "cannot open segment: {e}"),
             Self::NotFound { name } => write!(f, "cannot open segment {name:?}: no such segment"),
             Self::PermissionDenied { name, .. } => write!(f, "cannot open segment {name:?}: permission denied"),
             Self::NotAFile { name, found } => write!(
@@ -407,6 +410,7 @@ impl std::error::Error for OpenError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
             Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            Self::InvalidName(e) => Some(e),
             _ => None,
         }
     }
@@ -752,6 +756,36 @@ impl fmt::Display for SendError {
 }
 
 impl std::error::Error for SendError {}
+
+/// Why `open_or_create` failed: creating failed for another reason than
+/// an existing object, or opening the existing one failed.
+#[derive(Debug)]
+pub enum OpenOrCreateError {
+    /// Creating failed (the name holds another program's file, or no space,
+    /// or ...).
+    Create(CreateError),
+    /// Another process created the object, and opening it failed (another
+    /// kind or type, not ready in time, ...).
+    Open(OpenError),
+}
+
+impl fmt::Display for OpenOrCreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Create(e) => e.fmt(f),
+            Self::Open(e) => e.fmt(f),
+        }
+    }
+}
+
+impl std::error::Error for OpenOrCreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::Create(e) => e.source(),
+            Self::Open(e) => e.source(),
+        }
+    }
+}
 
 /// The ring had no free slot; the value comes back, nothing was
 /// overwritten.

@@ -168,12 +168,13 @@ impl Segment {
     /// publishes it.
     pub(crate) fn create(name: Option<&str>, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
         debug_assert!(spec.payload_align.is_power_of_two() && spec.payload_align <= PAYLOAD_ALIGN as u64);
+        // A bad name is refused before any system call.
+        let name = name.map(SegmentName::new).transpose().map_err(CreateError::InvalidName)?;
         // Leftovers of crashed programs, once per process; only those
         // created a while ago, so a test or a tool that is looking at a
         // stale segment right now still finds it.
         stale::clean_on_create(STALE_MIN_AGE);
         if let Some(name) = name {
-            let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
             return Self::create_at(name, spec, init);
         }
         // 128 random bits: a collision means someone guessed, or the
@@ -400,6 +401,64 @@ impl Segment {
         Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
     }
 
+    /// The handle of the segment named `name`, read from its header, for
+    /// programs that agree on a name rather than pass a handle: waits up
+    /// to `wait` for the file to appear (its creator may not have started
+    /// yet) and for its creator to publish it. The handle then opens it
+    /// with every check a passed handle gets, but the nonce (which it was
+    /// read from). Returns the handle and the wait left.
+    pub(crate) fn handle_by_name(name: &str, wait: Duration) -> Result<(Handle, Duration), OpenError> {
+        let valid = SegmentName::new(name.strip_prefix('/').unwrap_or(name)).map_err(OpenError::InvalidName)?;
+        let start = Instant::now();
+        let mut backoff = Backoff::new(start, wait);
+        let left = || wait.saturating_sub(start.elapsed());
+        // Whether the file existed at the last look (then a timeout means
+        // its creator has not finished, not that there is none).
+        let mut seen;
+        loop {
+            seen = true;
+            let io = |e: Errno| OpenError::Io { name: valid.clone(), op: "open", source: e.into() };
+            match stale::examine(valid.as_str(), false) {
+                Ok(Some((info, _))) => {
+                    let ready = info.header.filter(|h| h.state == STATE_READY);
+                    if let Some(header) = ready {
+                        let kind = ObjectKind::from_code(header.kind).ok_or_else(|| OpenError::Corrupt {
+                            name: valid.clone(),
+                            what: "the header names an object kind this version does not know",
+                        })?;
+                        let handle =
+                            Handle::new(valid.clone(), kind, header.fingerprint, header.payload_size, header.nonce);
+                        return Ok((handle, left()));
+                    }
+                    // A file of a header's size that does not start with the
+                    // magic, nor with zeros (a creator between `fallocate` and
+                    // its first store), is another program's.
+                    if info.header.is_none() && info.file_size >= HEADER_SIZE as u64 {
+                        let found = first_bytes(valid.as_str()).map_err(io)?;
+                        if found != [0; 8] {
+                            return Err(OpenError::BadMagic { name: valid, found });
+                        }
+                    }
+                }
+                Ok(None) => {
+                    return Err(OpenError::NotAFile { name: valid, found: "a link, a FIFO or another special file" });
+                }
+                Err(Errno::NOENT) => seen = false,
+                Err(e @ (Errno::ACCESS | Errno::PERM)) => {
+                    return Err(OpenError::PermissionDenied { name: valid, source: e.into() });
+                }
+                Err(e) => return Err(io(e)),
+            }
+            if !backoff.sleep() {
+                return Err(if seen {
+                    OpenError::NotInitialized { name: valid, waited: start.elapsed() }
+                } else {
+                    OpenError::NotFound { name: valid }
+                });
+            }
+        }
+    }
+
     /// Opens a segment of a fixed-size kind described by `spec`; a handle
     /// announcing another payload size is refused before any system call.
     pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, options: &OpenOptions) -> Result<Self, OpenError> {
@@ -507,6 +566,23 @@ fn check_access(fd: &OwnedFd, name: &SegmentName, access: Access) -> Result<(), 
         caller.groups.extend(process::groups().map_err(io("getgroups"))?);
     }
     access.check(name, &file, &caller)
+}
+
+/// The first eight bytes of the file `name`, read without mapping it.
+fn first_bytes(name: &str) -> Result<[u8; 8], Errno> {
+    let (fd, _) = shm_dir::open_existing(name, false).map_err(|e| match e {
+        FileError::Sys(e) => e,
+        FileError::NotAFile(_) => Errno::INVAL,
+    })?;
+    let mut bytes = [0u8; 8];
+    let mut read = 0;
+    while read < bytes.len() {
+        match shm_dir::read_at(&fd, &mut bytes[read..], read as u64)? {
+            0 => break,
+            n => read += n,
+        }
+    }
+    Ok(bytes)
 }
 
 #[inline]
