@@ -1124,31 +1124,31 @@ fn lower_fd_limit() {
         .expect("lower RLIMIT_NOFILE to 16");
 }
 
-/// Asserts a create failed at `shm_open` with `EMFILE`, saying so.
+/// Asserts a create failed at `open` (of /dev/shm/<name>) with `EMFILE`, saying so.
 fn expect_emfile_create<T>(what: &str, created: Result<T, CreateError>) {
     let Err(e) = created else { panic!("{what}: created with no fd left") };
     let text = e.to_string();
     match &e {
-        CreateError::Io { op: "shm_open", source, .. } => {
+        CreateError::Io { op: "open", source, .. } => {
             assert_eq!(source.raw_os_error(), Some(libc::EMFILE), "{what}: {text}");
         }
-        other => panic!("{what}: expected an shm_open EMFILE error, got {other:?}"),
+        other => panic!("{what}: expected an `open` EMFILE error, got {other:?}"),
     }
-    assert!(text.contains("shm_open"), "{what}: the message does not name the failing call: {text}");
+    assert!(text.contains(": open failed: "), "{what}: the message does not name the failing call: {text}");
     println!("{what}: {text}");
 }
 
-/// Asserts an open failed at `shm_open` with `EMFILE`, saying so.
+/// Asserts an open failed at `open` (of /dev/shm/<name>) with `EMFILE`, saying so.
 fn expect_emfile_open<T>(what: &str, opened: Result<T, OpenError>) {
     let Err(e) = opened else { panic!("{what}: opened with no fd left") };
     let text = e.to_string();
     match &e {
-        OpenError::Io { op: "shm_open", source, .. } => {
+        OpenError::Io { op: "open", source, .. } => {
             assert_eq!(source.raw_os_error(), Some(libc::EMFILE), "{what}: {text}");
         }
-        other => panic!("{what}: expected an shm_open EMFILE error, got {other:?}"),
+        other => panic!("{what}: expected an `open` EMFILE error, got {other:?}"),
     }
-    assert!(text.contains("shm_open"), "{what}: the message does not name the failing call: {text}");
+    assert!(text.contains(": open failed: "), "{what}: the message does not name the failing call: {text}");
 }
 
 /// Objects of every kind made by the G1 child, `G1_EACH` of each.

@@ -701,10 +701,21 @@ fn b3_file_larger_than_its_header_claims() {
     let name = common::unique_name("b3l");
     let creator = SharedBytes::create_named(&name, 4096).unwrap();
     let total = HEADER_SIZE + cell_payload_size(4096);
-    segment_file(&name).set_len(total + 4096).unwrap();
+    // Grown with its pages (as a creator's `fallocate` would): the size
+    // disagrees with the header.
+    let grown = total.next_multiple_of(4096) + 4096;
+    rustix::fs::fallocate(segment_file(&name), rustix::fs::FallocateFlags::empty(), 0, grown).unwrap();
     let err = SharedBytes::load_sharedobject(&creator.handle()).unwrap_err();
     assert!(
-        matches!(&err, OpenError::SizeMismatch { header, file, .. } if *header == total && *file == total + 4096),
+        matches!(&err, OpenError::SizeMismatch { header, file, .. } if *header == total && *file == grown),
+        "{err:?}"
+    );
+    assert_names(&err, &name);
+    // Grown without pages (`ftruncate`): sparse, refused before mapping.
+    segment_file(&name).set_len(grown + 4096).unwrap();
+    let err = SharedBytes::load_sharedobject(&creator.handle()).unwrap_err();
+    assert!(
+        matches!(&err, OpenError::Sparse { size, allocated, .. } if *size == grown + 4096 && *allocated == grown),
         "{err:?}"
     );
     assert_names(&err, &name);

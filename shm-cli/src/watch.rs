@@ -126,9 +126,10 @@ pub(crate) fn run(text: &str, interval_ms: u64, count: Option<u64>) -> Result<()
         if count.is_some_and(|n| refresh >= n) {
             break;
         }
-        let next = Instant::now() + interval;
+        // An interval past the clock's range waits until Ctrl-C.
+        let next = Instant::now().checked_add(interval);
         while !INTERRUPTED.load(Ordering::Relaxed) {
-            let left = next.saturating_duration_since(Instant::now());
+            let left = next.map_or(NAP, |next| next.saturating_duration_since(Instant::now()));
             if left.is_zero() {
                 break;
             }

@@ -54,7 +54,7 @@ pub enum CreateError {
     Io {
         /// The segment.
         name: SegmentName,
-        /// Which step failed (`"shm_open"`, `"mmap"`, ...).
+        /// Which step failed (`"open"`, `"fallocate"`, `"mmap"`, ...).
         op: &'static str,
         /// The error from the system call.
         source: io::Error,
@@ -109,6 +109,27 @@ pub enum OpenError {
         name: SegmentName,
         /// The error from the system call.
         source: io::Error,
+    },
+    /// The name in /dev/shm is not a regular file (a symbolic link, a
+    /// FIFO, a directory, ...), as another user may plant: it was neither
+    /// followed nor waited on, and nothing was read or mapped.
+    NotAFile {
+        /// The segment.
+        name: SegmentName,
+        /// What the name is instead ("a symbolic link", "a FIFO", ...).
+        found: &'static str,
+    },
+    /// The segment file has fewer bytes backed by memory than its size (a
+    /// sparse file): touching its holes would raise `SIGBUS`. shm's
+    /// creators reserve every page before publishing a segment, so this is
+    /// a forgery or another program's file. Nothing was mapped.
+    Sparse {
+        /// The segment.
+        name: SegmentName,
+        /// The file's size in bytes.
+        size: u64,
+        /// Bytes backed by memory (`st_blocks` × 512).
+        allocated: u64,
     },
     /// The segment file is owned by another user than this process's
     /// effective user, and the [`OpenOptions`](crate::OpenOptions) did not
@@ -271,6 +292,16 @@ impl fmt::Display for OpenError {
         match self {
             Self::NotFound { name } => write!(f, "cannot open segment {name:?}: no such segment"),
             Self::PermissionDenied { name, .. } => write!(f, "cannot open segment {name:?}: permission denied"),
+            Self::NotAFile { name, found } => write!(
+                f,
+                "cannot open segment {name:?}: /dev/shm/{name} is {found}, not a regular file (refused without \
+                 following or opening it further; someone else may have put it there)"
+            ),
+            Self::Sparse { name, size, allocated } => write!(
+                f,
+                "cannot open segment {name:?}: the file is {size} bytes but only {allocated} are backed by memory (a \
+                 sparse file, which shm never makes; touching it would crash with SIGBUS)"
+            ),
             Self::ForeignOwner { name, owner, group, me } => write!(
                 f,
                 "cannot open segment {name:?}: it is owned by uid {owner} (group {group}), not by this process's \
@@ -403,7 +434,7 @@ pub enum ShareError {
     Io {
         /// The segment.
         name: SegmentName,
-        /// Which step failed (`"shm_open"`, `"fchown"`, `"fchmod"`, ...).
+        /// Which step failed (`"open"`, `"fchown"`, `"fchmod"`, ...).
         op: &'static str,
         /// The error from the system call.
         source: io::Error,

@@ -8,12 +8,20 @@
 //!
 //! A segment is *stale* when its header is complete (state ready) and its
 //! creator is proven dead, and *abandoned* when its creator died before
-//! finishing it (its state is still initializing and the creator is dead,
-//! or, under a name with shm's prefix, it is empty or all zeros and no
-//! creator holds the initialization lock).
+//! finishing it (it starts with the magic, its state is still initializing
+//! and the creator is dead; or, under a name with shm's prefix, it is empty
+//! or its whole header is zeros and no creator holds the initialization
+//! lock). A creator stores the magic and its identity in its first stores,
+//! so a file with zeros where the magic goes and anything else in its
+//! header is never shm's, whatever its name: it is `Foreign`.
+//!
+//! Files are opened without following links or waiting on FIFOs
+//! ([`crate::shm_dir`]); anything but a regular file is left out. The
+//! sweep a process makes at its first create looks only at files its
+//! effective user owns.
 //! Only those two are ever removed, and only while the cleaner holds the
 //! segment's initialization lock: a creator holds that lock from just after
-//! `shm_open` until it publishes, and two cleaners cannot both hold it, so
+//! `open` until it publishes, and two cleaners cannot both hold it, so
 //! a segment is examined and removed by one cleaner at a time, never while
 //! its creator sets it up.
 
@@ -21,10 +29,8 @@ use crate::handle::Handle;
 use crate::header::{HEADER_SIZE, Header, MAGIC, ObjectKind, STATE_INITIALIZING, STATE_READY};
 use crate::liveness::{self, Liveness};
 use crate::name::{NAME_PREFIX, SegmentName};
-use crate::segment::{SHM_DIR, retry};
-use rustix::fs::{Mode, OFlags};
+use crate::shm_dir::{self, FileError, SHM_DIR, retry};
 use rustix::io::Errno;
-use rustix::shm;
 use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -33,7 +39,7 @@ use std::time::{Duration, SystemTime};
 
 /// How old a file without a header (or without its creator's identity) must
 /// be before a free initialization lock proves its creator gone: the
-/// creator takes the lock right after `shm_open`, and this covers the gap.
+/// creator takes the lock right after `open`, and this covers the gap.
 const UNWRITTEN_GRACE: Duration = Duration::from_secs(2);
 
 /// What a file in /dev/shm is, as far as shm can tell.
@@ -155,7 +161,8 @@ pub enum InspectError {
         /// The name asked for.
         name: String,
     },
-    /// Not a regular file (a directory, a link).
+    /// Not a regular file (a directory, a link, a FIFO): not followed, not
+    /// waited on, not read.
     NotAFile {
         /// The name asked for.
         name: String,
@@ -225,33 +232,38 @@ pub fn list_segments() -> io::Result<Vec<SegmentInfo>> {
 /// is removed by one of them; the others skip it). Segments of other users
 /// are skipped unless the system lets this process remove them.
 pub fn clean_stale() -> io::Result<Vec<SegmentInfo>> {
-    clean(None, false)
+    clean(None, None, false)
 }
 
 /// What [`clean_stale`] would remove now, removing nothing.
 pub fn find_stale() -> io::Result<Vec<SegmentInfo>> {
-    clean(None, true)
+    clean(None, None, true)
 }
 
-/// Removes stale segments older than `min_age` (by the file's
-/// modification time) at most once per process: what creating a segment does first, so
-/// leftovers of crashed programs do not pile up.
+/// Removes stale segments of this process's effective user older than
+/// `min_age` (by the file's modification time) at most once per process:
+/// what creating a segment does first, so leftovers of crashed programs do
+/// not pile up. Other users' files are never touched by this sweep (a
+/// program run as root removes only root's own leftovers here; `shm clean`
+/// and [`clean_stale`] remove others' when asked).
 pub(crate) fn clean_on_create(min_age: Duration) {
     static DONE: Mutex<bool> = Mutex::new(false);
     let mut done = DONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !*done {
         *done = true;
-        let _ = clean(Some(min_age), false);
+        let _ = clean(Some(min_age), Some(rustix::process::geteuid().as_raw()), false);
     }
 }
 
-fn clean(min_age: Option<Duration>, dry_run: bool) -> io::Result<Vec<SegmentInfo>> {
+/// Removes (or with `dry_run` lists) the stale segments older than
+/// `min_age`, only those owned by `owner` if given.
+fn clean(min_age: Option<Duration>, owner: Option<u32>, dry_run: bool) -> io::Result<Vec<SegmentInfo>> {
     let mut removed = Vec::new();
     for name in candidate_names()? {
         // Only with the initialization lock held (`examine` takes it, and
         // the descriptor holds it until dropped at the end of this turn).
         let Ok(Some((info, Some(_lock)))) = examine(&name, true) else { continue };
-        if !info.status.is_stale() {
+        if !info.status.is_stale() || owner.is_some_and(|uid| uid != info.owner_uid) {
             continue;
         }
         let old_enough =
@@ -270,12 +282,12 @@ fn clean(min_age: Option<Duration>, dry_run: bool) -> io::Result<Vec<SegmentInfo
 /// Removes `name` if it still is the file `info` describes (another
 /// process may have removed it and made a new one under the same name).
 fn remove_if_same(name: &str, info: &SegmentInfo) -> bool {
-    let path = format!("{SHM_DIR}/{name}");
-    let Ok(stat) = retry(|| rustix::fs::stat(path.as_str())) else { return false };
+    // `lstat`: a link put in the file's place is not the file.
+    let Ok(stat) = shm_dir::lstat(name) else { return false };
     if (stat.st_dev, stat.st_ino) != info.file_id {
         return false;
     }
-    retry(|| shm::unlink(format!("/{name}").as_str())).is_ok()
+    shm_dir::unlink(name).is_ok()
 }
 
 fn no_access(name: &str) -> SegmentInfo {
@@ -293,11 +305,7 @@ fn no_access(name: &str) -> SegmentInfo {
 
 /// The names in /dev/shm that could be segments: not starting with `.`.
 fn candidate_names() -> io::Result<Vec<String>> {
-    let mut names: Vec<String> = std::fs::read_dir(SHM_DIR)?
-        .flatten()
-        .filter_map(|entry| entry.file_name().into_string().ok())
-        .filter(|name| !name.starts_with('.'))
-        .collect();
+    let mut names: Vec<String> = shm_dir::names()?.into_iter().filter(|name| !name.starts_with('.')).collect();
     names.sort_unstable();
     Ok(names)
 }
@@ -307,20 +315,17 @@ fn candidate_names() -> io::Result<Vec<String>> {
 /// file whose lock is held is reported initializing and the descriptor is
 /// not returned). `Ok(None)` for something other than a regular file.
 fn examine(name: &str, lock: bool) -> Result<Option<(SegmentInfo, Option<OwnedFd>)>, Errno> {
-    let path = format!("{SHM_DIR}/{name}");
-    let access = if lock { OFlags::RDWR } else { OFlags::RDONLY };
-    // Not `shm_open`: it would follow a symbolic link and block on a FIFO.
-    let flags = access | OFlags::NOFOLLOW | OFlags::NONBLOCK | OFlags::CLOEXEC;
-    let fd = retry(|| rustix::fs::open(path.as_str(), flags, Mode::empty()))?;
-    let stat = retry(|| rustix::fs::fstat(&fd))?;
-    if !rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file() {
-        return Ok(None);
-    }
+    // Never following a link, never waiting on a FIFO.
+    let (fd, stat) = match shm_dir::open_existing(name, lock) {
+        Ok(opened) => opened,
+        Err(FileError::NotAFile(_)) => return Ok(None),
+        Err(FileError::Sys(e)) => return Err(e),
+    };
     let locked = if lock { liveness::try_lock_whole(&fd)? } else { !liveness::whole_file_lock_held(&fd) };
     let file_size = u64::try_from(stat.st_size).unwrap_or(0);
     let modified = SystemTime::UNIX_EPOCH
         + Duration::new(u64::try_from(stat.st_mtime).unwrap_or(0), u32::try_from(stat.st_mtime_nsec).unwrap_or(0));
-    // A creator takes its lock microseconds after `shm_open`; a file this
+    // A creator takes its lock microseconds after `open`; a file this
     // young without the lock may be in that gap.
     let young = modified.elapsed().map_or(true, |age| age < UNWRITTEN_GRACE);
     let mut header_bytes = [0u8; HEADER_SIZE];
@@ -358,9 +363,11 @@ fn status_of(header: Option<&Header>, file_size: u64, prefixed: bool, free: bool
     // bytes): a short file that is not empty is never ours, and an empty or
     // zeroed one counts as ours only under shm's own name prefix, so that
     // an idle file of another program is never taken for an abandoned one.
+    // A creator stores the magic and its identity first: a header with
+    // zeros for the magic and anything else written was not made by shm.
     let unwritten = match header {
         None => file_size == 0,
-        Some(h) => h.magic == [0; 8] && h.creator == 0,
+        Some(h) => zerocopy::IntoBytes::as_bytes(h).iter().all(|b| *b == 0),
     };
     if (header.is_none() && !unwritten) || (unwritten && !prefixed) {
         return Status::Foreign;
@@ -370,7 +377,7 @@ fn status_of(header: Option<&Header>, file_size: u64, prefixed: bool, free: bool
         // holds the lock.
         return if free { Status::Abandoned { creator_pid: None } } else { Status::Initializing };
     }
-    let Some(header) = header.filter(|h| h.magic == MAGIC || h.magic == [0; 8]) else {
+    let Some(header) = header.filter(|h| h.magic == MAGIC) else {
         return Status::Foreign;
     };
     let creator_pid = header.creator_pid();
@@ -382,5 +389,38 @@ fn status_of(header: Option<&Header>, file_size: u64, prefixed: bool, free: bool
         (STATE_INITIALIZING, Liveness::Alive) => Status::Initializing,
         (STATE_INITIALIZING, Liveness::Dead) => Status::Abandoned { creator_pid: Some(creator_pid) },
         _ => Status::Corrupt,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use zerocopy::FromZeros;
+
+    fn with_words(edit: impl FnOnce(&mut Header)) -> Header {
+        let mut header = Header::new_zeroed();
+        edit(&mut header);
+        header
+    }
+
+    /// H4: zeros where the magic goes are not shm's magic, whatever else the
+    /// file holds and whatever its name (a creator stores the magic first).
+    #[test]
+    fn h4_zeros_for_the_magic_are_foreign_unless_the_whole_header_is_zero_under_our_prefix() {
+        let dead_creator = with_words(|h| h.creator = 0x7fff_fff0);
+        for prefixed in [false, true] {
+            for free in [false, true] {
+                assert_eq!(status_of(Some(&dead_creator), 4096, prefixed, free), Status::Foreign, "{prefixed} {free}");
+                let state_only = with_words(|h| h.state = STATE_READY);
+                assert_eq!(status_of(Some(&state_only), 4096, prefixed, free), Status::Foreign);
+            }
+        }
+        let zeros = Header::new_zeroed();
+        assert_eq!(status_of(Some(&zeros), 4096, false, true), Status::Foreign, "another program's zeroed file");
+        assert_eq!(status_of(None, 0, false, true), Status::Foreign, "another program's empty file");
+        assert_eq!(status_of(None, 32, true, true), Status::Foreign, "short and not empty");
+        assert_eq!(status_of(Some(&zeros), 4096, true, true), Status::Abandoned { creator_pid: None });
+        assert_eq!(status_of(Some(&zeros), 4096, true, false), Status::Initializing);
+        assert_eq!(status_of(None, 0, true, true), Status::Abandoned { creator_pid: None });
     }
 }

@@ -104,6 +104,7 @@ without_loom! {
     mod ring_end;
     mod pid;
     mod segment;
+    mod shm_dir;
     mod state;
     mod string;
 

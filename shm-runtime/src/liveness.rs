@@ -34,9 +34,35 @@
 //! readable by everyone (they hold nothing but locks), so a check looks in
 //! every `.shmrs-live-*` file it can open.
 //!
-//! When no lock can be taken (no /dev/shm, a lock file owned by someone
-//! else, every slot taken), the identity has slot 0 and liveness falls
-//! back to the pid alone, as [`process_alive`] does.
+//! # Evidence from hostile neighbours
+//!
+//! Every user can make files in /dev/shm, and `F_GETLK` shows anyone which
+//! ranges a process holds, so a lock is evidence only where nobody else
+//! could have put it:
+//!
+//! - a lock in a file owned by this process's effective user or by root
+//!   (nobody else can make such a file), or
+//! - a lock in any other user's file whose holder, as the kernel reports
+//!   it (`l_pid`), is the process the identity names.
+//!
+//! A user who copies our live ranges into a lock file of their own holds
+//! them with their own pid, so our dead processes stay dead. What that
+//! user could still do is take a dead process's pid (by starting
+//! processes until the kernel reuses it) and hold its range, which delays
+//! the takeover or cleanup of that one identity while it lasts. A process
+//! of the *same* user can do anything: it can write the segments too.
+//!
+//! Every lock file is opened without following links or waiting on a FIFO
+//! and used only if it is a regular file ([`crate::shm_dir`]). Our own is
+//! used only if it is a regular, empty file with one link that we own (a
+//! link planted under its name is never followed, so never `chmod`-ed);
+//! if something else holds the well-known name, the process makes a lock
+//! file of its own under the same prefix with a random suffix, which the
+//! checks above find like any other.
+//!
+//! When no lock can be taken (no /dev/shm, every slot taken), the identity
+//! has slot 0 and liveness falls back to the pid alone, as
+//! [`process_alive`] does.
 //!
 //! What this does not protect against: a process of the same user that
 //! removes the lock file while others run (their locks stay on the removed
@@ -44,10 +70,10 @@
 //! [`clean_stale`](crate::clean_stale) never remove it.
 
 use crate::pid;
-use crate::segment::{SHM_DIR, process_alive, retry};
-use rustix::fs::Mode;
+use crate::segment::process_alive;
+use crate::shm_dir::{self, retry};
+use rustix::fs::{FileType, Mode};
 use rustix::io::Errno;
-use rustix::shm;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::{Mutex, OnceLock, PoisonError};
 
@@ -150,19 +176,55 @@ fn own_lock_file() -> Option<&'static OwnedFd> {
 
 fn open_own_lock_file() -> Option<OwnedFd> {
     let uid = rustix::process::geteuid().as_raw();
-    let path = format!("/{LOCK_FILE_PREFIX}{uid}");
-    // Readable by everyone: other users' processes check our locks with
-    // F_GETLK, which needs only a read descriptor. It holds no data.
-    let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::ROTH;
-    let fd = retry(|| shm::open(path.as_str(), shm::OFlags::CREATE | shm::OFlags::RDWR, mode)).ok()?;
-    let stat = retry(|| rustix::fs::fstat(&fd)).ok()?;
-    // A file someone else made under our name is not trusted.
-    if stat.st_uid != uid || !rustix::fs::FileType::from_raw_mode(stat.st_mode).is_file() {
-        return None;
+    let name = format!("{LOCK_FILE_PREFIX}{uid}");
+    let fd = match shm_dir::create_new(&name, LOCK_FILE_MODE) {
+        Ok(fd) => Some(fd),
+        // Ours from an earlier process, or something another user put
+        // there: opened without following it, and checked below.
+        Err(Errno::EXIST) => shm_dir::open_existing(&name, true).ok().map(|(fd, _)| fd),
+        Err(_) => None,
+    };
+    if let Some(fd) = fd.filter(|fd| usable_lock_file(fd, uid)) {
+        return Some(fd);
     }
-    // The umask may have narrowed the mode; widen it to what others need.
-    let _ = retry(|| rustix::fs::fchmod(&fd, mode));
-    Some(fd)
+    // The well-known name holds a link, a FIFO, another user's file, or a
+    // file with data: make one of our own that nobody can guess.
+    for _ in 0..4 {
+        let random = crate::name::random_u64().ok()?;
+        match shm_dir::create_new(&format!("{name}-{random:016x}"), LOCK_FILE_MODE) {
+            Ok(fd) if usable_lock_file(&fd, uid) => return Some(fd),
+            Ok(_) | Err(Errno::EXIST) => {}
+            Err(_) => return None,
+        }
+    }
+    None
+}
+
+/// Mode of a lock file: readable by everyone, since other users' processes
+/// check our locks with `F_GETLK`, which needs only a read descriptor. It
+/// holds no data.
+const LOCK_FILE_MODE: Mode = Mode::RUSR.union(Mode::WUSR).union(Mode::RGRP).union(Mode::ROTH);
+
+/// Whether `fd` is a lock file this process may use: a regular file owned
+/// by `uid`, with a single link (not another name of a file of ours, such
+/// as a segment, that someone linked here) and no data. Sets its mode to
+/// [`LOCK_FILE_MODE`] (the umask may have narrowed it) through the checked
+/// descriptor.
+fn usable_lock_file(fd: &OwnedFd, uid: u32) -> bool {
+    let Ok(stat) = retry(|| rustix::fs::fstat(fd)) else { return false };
+    let usable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+        && stat.st_uid == uid
+        && stat.st_nlink == 1
+        && stat.st_size == 0;
+    // A failed chmod leaves the file readable by fewer users: their checks
+    // of our processes then answer "unknown", never a wrong "dead".
+    usable && {
+        let _ = retry(|| rustix::fs::fchmod(fd, LOCK_FILE_MODE));
+        // From here on no other descriptor of it may be opened and closed:
+        // that would drop our lock.
+        shm_dir::guard(&stat);
+        true
+    }
 }
 
 /// Takes a free slot in the lock file for `pid`; an identity without a
@@ -217,9 +279,19 @@ fn set_lock(fd: &OwnedFd, start: u64, len: u64) -> Result<bool, Errno> {
     }
 }
 
-/// The write lock another process holds over byte `start` of `fd`, as
-/// its `(start, len)`; `None` if there is none (or the kernel refused).
-fn held_lock(fd: &OwnedFd, start: u64) -> Option<(u64, u64)> {
+/// A write lock another process holds: its range and holder.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Held {
+    start: u64,
+    len: u64,
+    /// The holder's pid as the kernel reports it in this process's pid
+    /// namespace; 0 when the holder is not visible from it.
+    pid: u64,
+}
+
+/// The write lock another process holds over byte `start` of `fd`; `None`
+/// if there is none (or the kernel refused).
+fn held_lock(fd: &OwnedFd, start: u64) -> Option<Held> {
     // A read-lock query conflicts with every write lock, and needs only a
     // read descriptor.
     let mut lock = flock(libc::F_RDLCK, start, 1);
@@ -233,7 +305,11 @@ fn held_lock(fd: &OwnedFd, start: u64) -> Option<(u64, u64)> {
     if i32::from(lock.l_type) == libc::F_UNLCK {
         return None;
     }
-    Some((u64::try_from(lock.l_start).ok()?, u64::try_from(lock.l_len).ok()?))
+    Some(Held {
+        start: u64::try_from(lock.l_start).ok()?,
+        len: u64::try_from(lock.l_len).ok()?,
+        pid: u64::try_from(lock.l_pid).unwrap_or(0),
+    })
 }
 
 /// Sets (`F_WRLCK`) or clears (`F_UNLCK`) an open-file-description lock
@@ -303,15 +379,23 @@ pub(crate) fn whole_file_lock_held(fd: &OwnedFd) -> bool {
     result.is_ok() && i32::from(lock.l_type) != libc::F_UNLCK
 }
 
-/// Whether `fd` holds another process's lock for `slot` and `token`.
-fn holds(fd: &OwnedFd, slot: u64, token: u64) -> bool {
-    held_lock(fd, slot * SLOT_BYTES) == Some((slot * SLOT_BYTES, token))
+/// The lock another process holds on `fd` for `slot` and `token`, if any.
+fn holder(fd: &OwnedFd, slot: u64, token: u64) -> Option<Held> {
+    held_lock(fd, slot * SLOT_BYTES).filter(|held| (held.start, held.len) == (slot * SLOT_BYTES, token))
+}
+
+/// Whether a lock file owned by `owner` holding `held` vouches for the
+/// process `identity` names (see the module docs): the file is one only
+/// this user or root can have made, or the kernel names that process as
+/// the holder.
+fn vouches(owner: u32, held: Held, identity: u64, me: u32) -> bool {
+    owner == me || owner == 0 || (held.pid != 0 && held.pid == pid_of(identity))
 }
 
 /// Whether the process `identity` names is alive: `Some(false)` only when
 /// proven dead. Slow path (a few system calls, a directory scan when the
-/// lock is not in this user's file): called when a peer seems gone, never
-/// per message.
+/// lock is not in this process's lock file): called when a peer seems
+/// gone, never per message.
 pub(crate) fn alive(identity: u64) -> Option<bool> {
     let (slot, token) = (slot_of(identity), token_of(identity));
     if slot == 0 {
@@ -324,22 +408,20 @@ pub(crate) fn alive(identity: u64) -> Option<bool> {
         return Some(true);
     }
     let own = own_lock_file();
-    if own.is_some_and(|fd| holds(fd, slot, token)) {
+    if own.is_some_and(|fd| holder(fd, slot, token).is_some()) {
         return Some(true);
     }
-    // Another user's process (a group-shared segment), or our own lock
-    // file could not be opened: look in every lock file we can read.
-    let Ok(dir) = std::fs::read_dir(SHM_DIR) else { return None };
-    let own_name = format!("{LOCK_FILE_PREFIX}{}", rustix::process::geteuid().as_raw());
-    for entry in dir.flatten() {
-        let name = entry.file_name();
-        let Some(name) = name.to_str().filter(|n| n.starts_with(LOCK_FILE_PREFIX)) else { continue };
-        if own.is_some() && name == own_name {
-            continue;
-        }
-        let path = format!("/{name}");
-        let Ok(fd) = retry(|| shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())) else { continue };
-        if holds(&fd, slot, token) {
+    let euid = rustix::process::geteuid().as_raw();
+    // Other processes of ours that use another lock file, another user's
+    // process (a group-shared segment), or our own lock file could not be
+    // opened: look in every lock file, never following a link or waiting
+    // on a FIFO, and count only what `vouches`.
+    let Ok(names) = shm_dir::names() else { return None };
+    for name in names.iter().filter(|n| n.starts_with(LOCK_FILE_PREFIX)) {
+        // Our own file (under whatever name) is refused by `open_existing`
+        // without being opened: closing it would drop our lock.
+        let Ok((fd, stat)) = shm_dir::open_existing(name, false) else { continue };
+        if holder(&fd, slot, token).is_some_and(|held| vouches(stat.st_uid, held, identity, euid)) {
             return Some(true);
         }
     }
@@ -367,6 +449,62 @@ mod tests {
     fn our_slot_with_another_token_is_a_dead_former_holder() {
         let me = me();
         assert_eq!(alive(me ^ (1 << TOKEN_SHIFT)), Some(false));
+    }
+
+    #[test]
+    fn only_our_user_root_or_the_named_holder_vouch() {
+        let identity = 0x1092 | (7 << SLOT_SHIFT) | (9 << TOKEN_SHIFT);
+        let held = |pid| Held { start: 7 * SLOT_BYTES, len: 9, pid };
+        assert!(vouches(1000, held(1), identity, 1000), "our own user's file");
+        assert!(vouches(0, held(1), identity, 1000), "root's file");
+        assert!(vouches(65534, held(0x1092), identity, 1000), "another user's file, held by the process itself");
+        assert!(!vouches(65534, held(31337), identity, 1000), "a copy held by someone else");
+        assert!(!vouches(65534, held(0), identity, 1000), "a holder outside our pid namespace");
+    }
+
+    /// Removes a file of /dev/shm when dropped.
+    struct Planted(String);
+    impl Drop for Planted {
+        fn drop(&mut self) {
+            let _ = shm_dir::unlink(&self.0);
+        }
+    }
+
+    #[test]
+    fn a_fifo_among_the_lock_files_is_skipped_not_waited_on() {
+        let _ = me();
+        let fifo = Planted(format!("{LOCK_FILE_PREFIX}fifo-test-{}", pid::current()));
+        let _ = shm_dir::unlink(&fifo.0);
+        rustix::fs::mknodat(rustix::fs::CWD, shm_dir::path(&fifo.0).as_str(), FileType::Fifo, Mode::RUSR | Mode::WUSR, 0)
+            .unwrap();
+        // A dead identity makes the check scan every lock file; a FIFO
+        // opened for reading without O_NONBLOCK would wait forever.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || tx.send(alive(me() ^ (1 << TOKEN_SHIFT))));
+        let answer = rx.recv_timeout(std::time::Duration::from_secs(10)).expect("the liveness check hung on a FIFO");
+        assert_eq!(answer, Some(false));
+    }
+
+    #[test]
+    fn another_name_of_our_lock_file_is_never_opened_and_closed() {
+        let parent = me();
+        let own = format!("{LOCK_FILE_PREFIX}{}", rustix::process::geteuid().as_raw());
+        let alias = Planted(format!("{LOCK_FILE_PREFIX}alias-test-{}", pid::current()));
+        let _ = shm_dir::unlink(&alias.0);
+        // Only meaningful when this process locks the well-known file.
+        let Ok(own_stat) = shm_dir::lstat(&own) else { return };
+        let lock_stat = rustix::fs::fstat(own_lock_file().unwrap()).unwrap();
+        if (own_stat.st_dev, own_stat.st_ino) != (lock_stat.st_dev, lock_stat.st_ino) {
+            return;
+        }
+        rustix::fs::link(shm_dir::path(&own).as_str(), shm_dir::path(&alias.0).as_str()).unwrap();
+        assert_eq!(
+            shm_dir::open_existing(&alias.0, false).err(),
+            Some(shm_dir::FileError::NotAFile(shm_dir::LOCK_FILE_ALIAS))
+        );
+        // A scan meets the alias; our lock must survive it.
+        assert_eq!(alive(parent ^ (1 << TOKEN_SHIFT)), Some(false));
+        with_forked_child(|parent| alive(parent) == Some(true), |_, _| {});
     }
 
     #[test]

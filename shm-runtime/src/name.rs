@@ -12,8 +12,9 @@ pub const MAX_NAME_LEN: usize = 255;
 /// A validated segment name, cheap to clone (errors carry one).
 ///
 /// Valid names are 1 to 255 bytes of ASCII letters, digits, `.`, `_` and
-/// `-`, not starting with `.`. The leading `/` that `shm_open` wants is
-/// added internally and is not part of the name.
+/// `-`, not starting with `.`: the name of the file in /dev/shm, which a
+/// file name of 255 bytes fills exactly. The leading `/` that `shm_open`
+/// wants is not part of the name.
 ///
 /// ```
 /// use shm_runtime::SegmentName;
@@ -94,11 +95,6 @@ impl SegmentName {
     pub fn as_str(&self) -> &str {
         &self.0
     }
-
-    /// The path `shm_open` expects: `/` followed by the name.
-    pub(crate) fn os_path(&self) -> String {
-        format!("/{}", self.0)
-    }
 }
 
 /// The name [`SegmentName::generate`] makes from 128 random bits.
@@ -143,6 +139,28 @@ mod tests {
     use super::*;
     use proptest::prelude::*;
     use std::collections::HashSet;
+
+    /// H8: the longest name the docs allow makes a working segment (the
+    /// kernel's file-name limit, with nothing of ours counted against it);
+    /// one byte more is refused before any system call.
+    #[test]
+    fn h8_names_of_254_and_255_bytes_work() {
+        for len in [254, MAX_NAME_LEN] {
+            let tag = format!("{NAME_PREFIX}h8-{}-", std::process::id());
+            let name = format!("{tag}{}", "n".repeat(len - tag.len()));
+            assert_eq!(name.len(), len);
+            let creator = crate::SharedInt::create_named(&name, 7).unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+            let text = creator.handle().to_string();
+            let opened = crate::SharedInt::load_sharedobject(&text.parse().unwrap()).unwrap();
+            assert_eq!(opened.read(), 7);
+            assert_eq!(crate::inspect_segment(&name).unwrap().name, name);
+            drop(opened);
+            creator.cleanup().unwrap();
+            assert!(crate::inspect_segment(&name).is_err(), "{len} bytes: cleanup left the file");
+        }
+        let err = crate::SharedInt::create_named(&"n".repeat(MAX_NAME_LEN + 1), 7).unwrap_err();
+        assert!(matches!(err, crate::CreateError::InvalidName(_)), "{err}");
+    }
 
     #[test]
     fn a2_rejects_each_bad_name_with_its_reason() {

@@ -1,7 +1,10 @@
 //! The OS layer: named POSIX shared memory through `rustix`. The only module
 //! that makes system calls or sees file descriptors.
 //!
-//! Creation: `shm_open(O_CREAT|O_EXCL)`, `fchmod(0600)` (the umask cannot
+//! Files are opened through [`crate::shm_dir`]: never following a link,
+//! never waiting on a FIFO, refusing anything but a regular file.
+//!
+//! Creation: `open(O_CREAT|O_EXCL)`, `fchmod(0600)` (the umask cannot
 //! widen it), `fallocate` of the whole size before the first touch (a full
 //! /dev/shm is `OutOfSpace`, never a later `SIGBUS`), `mmap`, the creator
 //! pid, the header, the object's initial value, and the state word last.
@@ -10,7 +13,9 @@
 //! Opening: the file's owner and mode checked against the caller's
 //! [`OpenOptions`] (owner-only `0600` by default), a bounded wait until the
 //! file has its size and the state word says ready (never mapping a size-0
-//! file, never reading a half-written header), then [`Header::validate`].
+//! file, never reading a half-written header), a check that every byte of
+//! the file is backed by memory (a sparse file would raise `SIGBUS` on
+//! access), then [`Header::validate`].
 //!
 //! Sharing with a group ([`Segment::share_with_group`]): the creator
 //! re-opens its name, checks it is still its file, and sets group and mode
@@ -27,6 +32,8 @@ use crate::name::{self, SegmentName};
 use crate::options::{Access, Caller, FileOwner, OpenOptions};
 use crate::pid;
 use crate::publication;
+use crate::shm_dir::{self, FileError};
+pub(crate) use crate::shm_dir::retry;
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -34,7 +41,6 @@ use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
 use rustix::fs::{FallocateFlags, Mode};
 use rustix::io::Errno;
 use rustix::mm::{MapFlags, ProtFlags};
-use rustix::shm;
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -162,34 +168,20 @@ pub(crate) struct Segment {
 /// Device and inode number of a file.
 type FileId = (u64, u64);
 
-/// Where Linux keeps POSIX shared memory objects: `shm_open("/x")` opens
-/// `/dev/shm/x`.
-pub(crate) const SHM_DIR: &str = "/dev/shm";
-
 fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
     let stat = retry(|| rustix::fs::fstat(fd))?;
     Ok((stat.st_dev, stat.st_ino))
 }
 
-/// Retries `f` while it fails with `EINTR`.
-pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
-    loop {
-        match f() {
-            Err(Errno::INTR) => {}
-            other => return other,
-        }
-    }
-}
-
 /// Removes a half-made segment unless disarmed.
 struct UnlinkGuard<'a> {
-    path: &'a str,
+    name: &'a str,
 }
 
 impl Drop for UnlinkGuard<'_> {
     fn drop(&mut self) {
         // Nothing to report: the create error is what the caller sees.
-        let _ = shm::unlink(self.path);
+        let _ = shm_dir::unlink(self.name);
     }
 }
 
@@ -280,22 +272,22 @@ impl Segment {
             let name = name.clone();
             move |e: Errno| CreateError::Io { name, op, source: e.into() }
         };
-        let path = name.os_path();
         let mode = Mode::RUSR | Mode::WUSR;
         // Our identity (its lock) before the file exists, so the file is
         // without a creator for as short a time as possible.
         let me = liveness::me();
         let mut attempts = 0;
         let fd = loop {
-            let fd = retry(|| shm::open(path.as_str(), shm::OFlags::CREATE | shm::OFlags::EXCL | shm::OFlags::RDWR, mode))
-                .map_err(|e| match e {
-                    Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
-                    Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
-                    e => io("shm_open")(e),
-                })?;
+            // A link or a FIFO planted under the name is `EEXIST` too:
+            // `O_EXCL` never follows.
+            let fd = shm_dir::create_new(name.as_str(), mode).map_err(|e| match e {
+                Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
+                Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
+                e => io("open")(e),
+            })?;
             // Held until the state word is published: a stale cleaner that
             // finds the file without a header leaves it alone while we hold
-            // this. One that took the lock before us (between our shm_open
+            // this. One that took the lock before us (between our open
             // and this call) may have removed the name: then the file we
             // hold has no link left, and we make a new one.
             liveness::lock_for_init(&fd).map_err(io("fcntl(F_OFD_SETLK)"))?;
@@ -304,10 +296,10 @@ impl Segment {
             }
             attempts += 1;
             if attempts == 3 {
-                return Err(io("shm_open")(Errno::STALE));
+                return Err(io("open")(Errno::STALE));
             }
         };
-        let guard = UnlinkGuard { path: &path };
+        let guard = UnlinkGuard { name: name.as_str() };
         retry(|| rustix::fs::fchmod(&fd, mode)).map_err(io("fchmod"))?;
         retry(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, total)).map_err(|e| match e {
             Errno::NOSPC | Errno::FBIG => CreateError::OutOfSpace { name: name.clone(), requested: total },
@@ -316,8 +308,13 @@ impl Segment {
         let id = file_id(&fd).map_err(io("fstat"))?;
         let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
 
-        // The identity first: an opener or a cleaner that finds the state
-        // still initializing uses it to tell a slow creator from a dead one.
+        // The magic and the identity first: an opener or a cleaner that
+        // finds the state still initializing uses the identity to tell a
+        // slow creator from a dead one, and the magic to tell shm's file
+        // from another program's (a file with zeros where the magic goes
+        // and anything else written is never shm's). Relaxed: nobody
+        // trusts these before the state word is published.
+        map.header()[0].store(u64::from_ne_bytes(header::MAGIC), Ordering::Relaxed);
         map.header()[CREATOR_WORD].store(me, Ordering::Relaxed);
         let nonce =
             name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
@@ -378,11 +375,15 @@ impl Segment {
             let name = name.clone();
             move |e: Errno| OpenError::Io { name, op, source: e.into() }
         };
-        let path = name.os_path();
-        let fd = retry(|| shm::open(path.as_str(), shm::OFlags::RDWR, Mode::empty())).map_err(|e| match e {
-            Errno::NOENT => OpenError::NotFound { name: name.clone() },
-            Errno::ACCESS | Errno::PERM => OpenError::PermissionDenied { name: name.clone(), source: e.into() },
-            e => io("shm_open")(e),
+        // Never through a link, never waiting on a FIFO: anything but a
+        // regular file is refused before it is read.
+        let (fd, _) = shm_dir::open_existing(name.as_str(), true).map_err(|e| match e {
+            FileError::NotAFile(found) => OpenError::NotAFile { name: name.clone(), found },
+            FileError::Sys(Errno::NOENT) => OpenError::NotFound { name: name.clone() },
+            FileError::Sys(e @ (Errno::ACCESS | Errno::PERM)) => {
+                OpenError::PermissionDenied { name: name.clone(), source: e.into() }
+            }
+            FileError::Sys(e) => io("open")(e),
         })?;
         // Before anything is mapped: a file the caller does not trust is
         // not read at all.
@@ -410,6 +411,16 @@ impl Segment {
             header: wanted,
             file: file_size,
         })?;
+        // Pages the file does not have would raise SIGBUS when touched: a
+        // segment's creator reserves all of them before it publishes the
+        // size, so fewer bytes allocated than the size is a forgery (or a
+        // file another program grew with ftruncate), refused before it is
+        // mapped.
+        let file_stat = retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?;
+        if !shm_dir::backed(&file_stat) {
+            let allocated = shm_dir::allocated_bytes(&file_stat);
+            return Err(OpenError::Sparse { name, size: file_size, allocated });
+        }
         let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
         drop(fd);
 
@@ -508,11 +519,11 @@ impl Segment {
             return Ok(());
         }
         self.creator = None;
-        let path = self.name.os_path();
         let error = |e: Errno| CleanupError { name: self.name.clone(), source: e.into() };
-        // `stat` of the file behind the name, not `shm_open`: it needs no
-        // file descriptor, so a process at its fd limit still cleans up.
-        let stat = match retry(|| rustix::fs::stat(format!("{SHM_DIR}{path}").as_str())) {
+        // `lstat` of the name, not an open: it needs no file descriptor, so
+        // a process at its fd limit still cleans up (and a link put in our
+        // file's place is a file of its own, never ours).
+        let stat = match shm_dir::lstat(self.name.as_str()) {
             Ok(stat) => stat,
             Err(Errno::NOENT) => return Ok(()),
             Err(e) => return Err(error(e)),
@@ -520,7 +531,7 @@ impl Segment {
         if (stat.st_dev, stat.st_ino) != self.file_id {
             return Ok(());
         }
-        match retry(|| shm::unlink(path.as_str())) {
+        match shm_dir::unlink(self.name.as_str()) {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(error(e)),
         }
@@ -592,11 +603,10 @@ impl Segment {
                 e => ShareError::Io { name: name.clone(), op, source: e.into() },
             }
         };
-        let path = name.os_path();
         // Read-only: `fchown` and `fchmod` need ownership, not write access.
-        let fd = retry(|| shm::open(path.as_str(), shm::OFlags::RDONLY, Mode::empty())).map_err(|e| match e {
-            Errno::NOENT => ShareError::Replaced { name: name.clone() },
-            e => error("shm_open")(e),
+        let (fd, _) = shm_dir::open_existing(name.as_str(), false).map_err(|e| match e {
+            FileError::Sys(Errno::NOENT) | FileError::NotAFile(_) => ShareError::Replaced { name: name.clone() },
+            FileError::Sys(e) => error("open")(e),
         })?;
         if file_id(&fd).map_err(error("fstat"))? != self.file_id {
             return Err(ShareError::Replaced { name: name.clone() });
@@ -612,22 +622,27 @@ impl Segment {
 
 /// Sleeps with growing pauses until a deadline.
 struct Backoff {
-    deadline: Instant,
+    /// `None`: a wait too long for the clock, which never ends.
+    deadline: Option<Instant>,
     pause: Duration,
 }
 
 impl Backoff {
     fn new(start: Instant, wait: Duration) -> Self {
-        Self { deadline: start + wait, pause: Duration::from_micros(50) }
+        // Saturating: `Duration::MAX` (or any wait past the clock's range)
+        // is no deadline, not a panic.
+        Self { deadline: start.checked_add(wait), pause: Duration::from_micros(50) }
     }
 
     /// Sleeps a little; `false` once the deadline has passed.
     fn sleep(&mut self) -> bool {
         let now = Instant::now();
-        if now >= self.deadline {
-            return false;
-        }
-        std::thread::sleep(self.pause.min(self.deadline - now));
+        let left = match self.deadline {
+            Some(deadline) if now >= deadline => return false,
+            Some(deadline) => deadline - now,
+            None => Duration::MAX,
+        };
+        std::thread::sleep(self.pause.min(left));
         self.pause = (self.pause * 2).min(Duration::from_millis(10));
         true
     }
@@ -658,6 +673,13 @@ mod tests {
         assert!(is_zombie(i32::try_from(pid).unwrap()));
         child.wait().unwrap();
         assert_eq!(process_alive(pid), Some(false));
+    }
+
+    #[test]
+    fn backoff_without_a_deadline_for_a_wait_past_the_clock() {
+        let mut b = Backoff::new(Instant::now(), Duration::MAX);
+        assert!(b.deadline.is_none());
+        assert!(b.sleep());
     }
 
     #[test]
