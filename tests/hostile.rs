@@ -379,7 +379,7 @@ fn run_setup(test: &str, role: &str, args: &[(String, String)], what: &str) {
 /// made here.
 fn run_in_private_shm(test: &str, size: &str) {
     if !is_root() {
-        println!("skipped {test}: it needs root (a private /dev/shm in a mount namespace, a child as uid {NOBODY})");
+        println!("skipped {test}: it needs root (for a private /dev/shm in a mount namespace)");
         return;
     }
     let mount = format!("mount -t tmpfs -o size={size},mode=1777 tmpfs /dev/shm");
