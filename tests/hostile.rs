@@ -915,14 +915,19 @@ fn check_dead_victim(test: &str, f: &mut Failures, dead: &Remains, foreign: &str
 }
 
 /// A fresh root process creates `shmrs-<tag>-held` while the lock file is
-/// whatever the attacker made of it: it must get working liveness (its
-/// segment `Live` while it runs, `Stale` once it is killed). Returns the
-/// segment's handle.
+/// whatever the attacker made of it: it must get working liveness (a lock
+/// slot in a lock file of its own, not the pid-only fallback; its segment
+/// `Live` while it runs, `Stale` once it is killed). Returns the segment's
+/// handle.
 fn check_fresh_liveness(test: &str, f: &mut Failures, tag: &str) -> Handle {
     let name = format!("{NAME_PREFIX}{tag}-held");
     let holder = Peer::spawn(test, "hold", &[arg_pair("NAME", &name)], &format!("{tag}: holder (root)"));
     let handle: Handle = holder.line("holding").parse().expect("holder's handle");
     let pid = holder.pid();
+    let identity = creator_identity(&name);
+    f.expect(slot_and_token(identity).0 != 0, || {
+        format!("{tag}: the holder got no lock slot (identity {identity:#x}): liveness fell back to its pid alone")
+    });
     let args = [arg_pair("NAME", &name), arg_pair("EXPECT", &"live")];
     run_op(test, f, &format!("{tag}: inspect_segment while its creator lives"), "inspect", &args);
     holder.kill();
