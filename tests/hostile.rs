@@ -584,13 +584,24 @@ fn slot_and_token(identity: u64) -> (u64, u64) {
 // ---------------------------------------------------------------- child roles
 
 /// Child: becomes uid 65534 and plants what `PLANT` lists in /dev/shm,
-/// `;`-separated: `fifo NAME` or `symlink NAME TARGET`.
+/// `;`-separated: `fifo NAME`, `file NAME` (empty, mode 0644), `dir NAME`,
+/// `socket NAME` or `symlink NAME TARGET`.
 fn plant() {
     become_nobody();
     for item in arg("PLANT").split(';') {
         let words: Vec<&str> = item.split_whitespace().collect();
         match words.as_slice() {
             ["fifo", name] => mkfifo(name, 0o644),
+            ["file", name] => {
+                let path = shm_path(name);
+                let file = File::create_new(&path).unwrap_or_else(|e| panic!("create {name}: {e}"));
+                file.set_permissions(std::fs::Permissions::from_mode(0o644)).expect("chmod 0644");
+            }
+            ["socket", name] => {
+                // The socket file stays when the listener goes.
+                std::os::unix::net::UnixListener::bind(shm_path(name)).unwrap_or_else(|e| panic!("bind {name}: {e}"));
+            }
+            ["dir", name] => std::fs::create_dir(shm_path(name)).unwrap_or_else(|e| panic!("mkdir {name}: {e}")),
             ["symlink", name, target] => std::os::unix::fs::symlink(target, shm_path(name))
                 .unwrap_or_else(|e| panic!("symlink {name} -> {target}: {e}")),
             _ => panic!("cannot plant {item:?}"),
@@ -625,28 +636,41 @@ fn victim() {
 }
 
 /// Child: becomes uid 65534, reads every lock range root's processes hold
-/// in root's lock file (`F_GETLK` at each slot's first byte needs only a
-/// read descriptor, and the file is readable by everyone), and takes the
-/// same ranges in its own lock file, so that a check that trusts any
-/// `.shmrs-live-*` file sees root's processes alive for as long as this
+/// in root's lock files (every `.shmrs-live-*` regular file root owns:
+/// `F_GETLK` at each slot's first byte needs only a read descriptor, and
+/// lock files are readable by everyone), and takes the same ranges in its
+/// own file `TARGET`, so that a check that trusts any `.shmrs-live-*` file
+/// (or one by its name) sees root's processes alive for as long as this
 /// one lives.
 fn forge() {
     become_nobody();
-    let theirs = File::open(shm_path(".shmrs-live-0")).expect("forger: open root's lock file");
+    let target = arg("TARGET");
     let mine = std::fs::OpenOptions::new()
         .read(true)
         .write(true)
         .create(true)
         .truncate(false)
         .mode(0o644)
-        .open(shm_path(&format!(".shmrs-live-{NOBODY}")))
+        .open(shm_path(&target))
         .expect("forger: open its own lock file");
     let mut copied = 0;
-    for slot in 1..=0xfffe_u64 {
-        if let Some((start, len, pid)) = held_lock(&theirs, slot << 16) {
-            take_lock(&mine, start, len);
-            println!("forged slot {slot} ({start}+{len}) of pid {pid}");
-            copied += 1;
+    for entry in std::fs::read_dir("/dev/shm").expect("forger: list /dev/shm").flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let root_file = entry.metadata().is_ok_and(|m| m.is_file() && m.uid() == 0);
+        if !name.starts_with(".shmrs-live-") || name == target || !root_file {
+            continue;
+        }
+        let theirs = std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+            .open(entry.path())
+            .expect("forger: open root's lock file");
+        for slot in 1..=0xfffe_u64 {
+            if let Some((start, len, pid)) = held_lock(&theirs, slot << 16) {
+                take_lock(&mine, start, len);
+                println!("forged slot {slot} ({start}+{len}) of pid {pid} from {name} into {target}");
+                copied += 1;
+            }
         }
     }
     println!("forgeries {copied}");
@@ -946,7 +970,10 @@ fn h1_scenario(test: &str) {
     let lock_fifos = [".shmrs-live-x", ".shmrs-live-65534"];
     let (their_fifo, root_fifo) = ("shmrs-h1-fifo", "h1-root-fifo");
     mkfifo(root_fifo, 0o600);
-    let plant_list = format!("fifo {};fifo {};fifo {their_fifo}", lock_fifos[0], lock_fifos[1]);
+    // Not FIFOs, but no more segments than they are.
+    let (dir, socket) = ("shmrs-h1-dir", "shmrs-h1-socket");
+    let plant_list =
+        format!("fifo {};fifo {};fifo {their_fifo};dir {dir};socket {socket}", lock_fifos[0], lock_fifos[1]);
     run_setup(test, "plant", &[arg_pair("PLANT", &plant_list)], "planter (uid 65534)");
 
     let (victim, dead) = start_victim(test, "shmrs-h1-");
@@ -959,7 +986,11 @@ fn h1_scenario(test: &str) {
     let handles = format!("{} {}", with_name(&dead.int, their_fifo), with_name(&dead.int, root_fifo));
     let args = [arg_pair("HANDLES", &handles), arg_pair("FOUND", &"fifo")];
     run_op(test, &mut f, "load_sharedobject of the FIFOs' names", "load-refused", &args);
-    check_dead_victim(test, &mut f, &dead, &format!("{their_fifo} {root_fifo}"));
+    for (name, kind) in [(dir, "directory"), (socket, "socket")] {
+        let args = [arg_pair("HANDLES", &with_name(&dead.int, name)), arg_pair("FOUND", &kind)];
+        run_op(test, &mut f, &format!("load_sharedobject of a {kind}'s name"), "load-refused", &args);
+    }
+    check_dead_victim(test, &mut f, &dead, &format!("{their_fifo} {root_fifo} {dir} {socket}"));
 
     for fifo in lock_fifos.iter().chain(&[their_fifo, root_fifo]) {
         f.expect(is_fifo(fifo), || format!("the FIFO {fifo} is gone or changed"));
@@ -971,8 +1002,9 @@ fn h1_scenario(test: &str) {
 /// segment's name never blocks anything: `create` (the stale sweep), an
 /// open that takes a dead holder's lock or role over, `clean_stale`,
 /// `find_stale`, `list_segments`, `inspect_segment` and
-/// `load_sharedobject` of the FIFO's name all return at once, and the
-/// FIFO is refused (`NotAFile`) or skipped.
+/// `load_sharedobject` of the FIFO's name (and of a directory's and a
+/// socket's) all return at once, and the FIFO is refused (`NotAFile`) or
+/// skipped.
 #[test]
 fn h1_fifos_named_like_lock_files_or_segments_block_nothing() {
     const TEST: &str = "h1_fifos_named_like_lock_files_or_segments_block_nothing";
@@ -1071,27 +1103,40 @@ fn h2_symlinks_named_like_lock_files_or_segments_are_not_followed() {
 
 // ---------------------------------------------------------------- H3
 
-/// H3, inside the namespace.
-fn h3_scenario(test: &str) {
+/// H3, inside the namespace: a victim, and a forger that copies its lock
+/// range into `target` (planted first as the forger's own empty file when
+/// `plant_first`, so that it exists before root's first use).
+fn forged_liveness(test: &str, target: &str, plant_first: bool) {
     let mut f = Failures::default();
+    if plant_first {
+        run_setup(test, "plant", &[arg_pair("PLANT", &format!("file {target}"))], "planter (uid 65534)");
+    }
     let (victim, dead) = start_victim(test, "shmrs-h3-");
     let (slot, token) = slot_and_token(dead.identity);
-    assert_ne!(slot, 0, "setup: the victim got no lock slot (identity {:#x})", dead.identity);
+    assert_ne!(slot, 0, "the victim got no lock slot (identity {:#x}): liveness fell back to its pid", dead.identity);
 
-    let forger = Peer::spawn(test, "forge", &[], "forger (uid 65534)");
+    let forger = Peer::spawn(test, "forge", &[arg_pair("TARGET", &target)], "forger (uid 65534)");
     let copied = forger.line("forgeries");
     // The forgery is in place: the forger holds the victim's exact range
-    // in its own lock file.
-    let theirs = File::open(shm_path(&format!(".shmrs-live-{NOBODY}"))).expect("open the forger's lock file");
+    // in its file.
+    let theirs = File::open(shm_path(target)).expect("open the forger's lock file");
     let held = held_lock(&theirs, slot << 16);
     let forger_pid = i32::try_from(forger.pid()).expect("pid");
     assert_eq!(held, Some((slot << 16, token, forger_pid)), "setup: the forgery is not in place ({copied} copied)");
-    println!("the forger (pid {forger_pid}) holds the victim's range {}+{token} in its own lock file", slot << 16);
+    println!("the forger (pid {forger_pid}) holds the victim's range {}+{token} in {target}", slot << 16);
 
     victim.kill();
     check_dead_victim(test, &mut f, &dead, "");
     forger.kill();
     f.finish(test);
+}
+
+fn h3_scenario(test: &str) {
+    forged_liveness(test, &format!(".shmrs-live-{NOBODY}"), false);
+}
+
+fn h3_own_name_scenario(test: &str) {
+    forged_liveness(test, ".shmrs-live-0", true);
 }
 
 /// H3: another user copies the lock ranges of our live processes (which
@@ -1103,6 +1148,20 @@ fn h3_scenario(test: &str) {
 fn h3_forged_liveness_does_not_keep_the_dead_alive() {
     const TEST: &str = "h3_forged_liveness_does_not_keep_the_dead_alive";
     if as_role(TEST, h3_scenario) {
+        return;
+    }
+    run_in_private_shm(TEST, "64m");
+}
+
+/// H3: another user makes root's lock file (`.shmrs-live-0`, an empty
+/// regular file of its own) before root's first use, then copies root's
+/// live lock ranges into it: a lock file counts by its owner, not by its
+/// name, so root's processes use one of their own and their deaths still
+/// count.
+#[test]
+fn h3_forged_liveness_in_a_lock_file_named_for_root() {
+    const TEST: &str = "h3_forged_liveness_in_a_lock_file_named_for_root";
+    if as_role(TEST, h3_own_name_scenario) {
         return;
     }
     run_in_private_shm(TEST, "64m");
