@@ -15,7 +15,7 @@
 //! or an ABORT with bytes make the consumer's end corrupt (sticky).
 
 use crate::cell::{load_bytes, store_bytes};
-use crate::error::{CreateError, ShareError, OpenError, RingError, SendError};
+use crate::error::{CreateError, OpenError, RingError, SendError, ShareError};
 use crate::fingerprint;
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};

@@ -309,9 +309,15 @@ impl fmt::Display for OpenError {
                  process's groups, or with `OpenOptions::allow_any_owner_and_mode` to accept any owner"
             ),
             Self::ModeTooWide { name, mode, allowed } => {
-                write!(f, "cannot open segment {name:?}: its mode {mode:04o} grants more than {allowed:04o}; open it with ")?;
+                write!(
+                    f,
+                    "cannot open segment {name:?}: its mode {mode:04o} grants more than {allowed:04o}; open it with "
+                )?;
                 if mode & !0o660 == 0 {
-                    write!(f, "`OpenOptions::allow_group_shared` to accept a segment shared with a group (up to 0660), or ")?;
+                    write!(
+                        f,
+                        "`OpenOptions::allow_group_shared` to accept a segment shared with a group (up to 0660), or "
+                    )?;
                 }
                 write!(f, "`OpenOptions::allow_any_owner_and_mode` to accept any mode")
             }

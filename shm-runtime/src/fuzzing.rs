@@ -16,12 +16,12 @@
 //! written for.
 
 use crate::cell::{self, ByteCell, CellError};
+use crate::error::OpenError;
 use crate::handle::Handle;
 use crate::header::{self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
 use crate::lock::LOCK_WAIT;
 use crate::name::{MAX_NAME_LEN, SegmentName};
 use crate::ring::{self, ConsumerCursor, ProducerCursor, Ring};
-use crate::error::OpenError;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
 
@@ -318,7 +318,10 @@ pub fn ring(data: &[u8]) -> &'static str {
         && ring::layout_words(capacity, slot_words) == Some(len);
     let ring = match attached {
         Ok(ring) => {
-            assert!(fits, "a ring of {len} words attached with shape words {capacity}, {slot_words_word}, {element_word}");
+            assert!(
+                fits,
+                "a ring of {len} words attached with shape words {capacity}, {slot_words_word}, {element_word}"
+            );
             ring
         }
         Err(what) => {
@@ -504,10 +507,8 @@ pub fn cell_len(data: &[u8]) -> &'static str {
     // The current copy's bytes, as the input put them.
     let k = usize::from(current & 1 == 1);
     let stored_len = [len0, len1][k];
-    let stored: Vec<u8> = values[copy(k) + cell::SLOT_HEADER_WORDS..][..data_words]
-        .iter()
-        .flat_map(|w| w.to_ne_bytes())
-        .collect();
+    let stored: Vec<u8> =
+        values[copy(k) + cell::SLOT_HEADER_WORDS..][..data_words].iter().flat_map(|w| w.to_ne_bytes()).collect();
     let value = usize::try_from(stored_len).ok().filter(|n| *n <= capacity).map(|n| &stored[..n]);
 
     let mut out = Vec::new();
@@ -629,7 +630,8 @@ mod tests {
     fn int_header() -> (Header, Expected) {
         let layout = Layout { fingerprint: 0xabcd, type_name: "SharedInt" };
         let h = Header { state: STATE_READY, ..Header::new(ObjectKind::Int, layout, 8, 8, 42, 7, 0) };
-        let expected = Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, type_name: "", payload_size: 8, nonce: 42 };
+        let expected =
+            Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, type_name: "", payload_size: 8, nonce: 42 };
         (h, expected)
     }
 
@@ -655,13 +657,7 @@ mod tests {
 
     /// A byte cell input: capacity, `current`, each copy's sequence word
     /// and length, the size adjustment, the probe, and each copy's bytes.
-    fn cell_input(
-        capacity: u64,
-        current: u64,
-        copies: [(u64, u64, &[u8]); 2],
-        delta: i8,
-        probe: u16,
-    ) -> Vec<u8> {
+    fn cell_input(capacity: u64, current: u64, copies: [(u64, u64, &[u8]); 2], delta: i8, probe: u16) -> Vec<u8> {
         let mut input: Vec<u8> = [capacity, current, copies[0].0, copies[0].1, copies[1].0, copies[1].1]
             .into_iter()
             .flat_map(u64::to_ne_bytes)
@@ -699,7 +695,9 @@ mod tests {
             (
                 "handle",
                 "bytering",
-                text("shm1:bytering:ffffffffffffffff:18446744073709551615:0000000000000000:shmrs-0123456789abcdef0123456789abcdef"),
+                text(
+                    "shm1:bytering:ffffffffffffffff:18446744073709551615:0000000000000000:shmrs-0123456789abcdef0123456789abcdef",
+                ),
                 "ok",
             ),
             ("handle", "bad_hex", text("shm1:int:000000000000000G:8:0000000000000000:x"), "InvalidHandle"),
@@ -738,7 +736,12 @@ mod tests {
             // own check): a read position past the wrap.
             ("ring", "past_wrap", ring_input(typed(65, 12), 0, u64::MAX - 2, 0, 12, &[POP]), "positions refused"),
             ("cell_len", "text", cell_input(16, 0, [(2, 5, b"hello"), (0, 0, b"")], 0, 0x0305), "ok"),
-            ("cell_len", "second_copy", cell_input(9, 7, [(4, 1, b"x"), (6, 9, "\u{e9}t\u{e9}!!!".as_bytes())], 0, 9), "ok"),
+            (
+                "cell_len",
+                "second_copy",
+                cell_input(9, 7, [(4, 1, b"x"), (6, 9, "\u{e9}t\u{e9}!!!".as_bytes())], 0, 9),
+                "ok",
+            ),
             ("cell_len", "not_utf8", cell_input(8, 0, [(0, 3, &[0x61, 0xff, 0x62]), (0, 0, b"")], 0, 2), "InvalidUtf8"),
             ("cell_len", "too_long", cell_input(8, 1, [(0, 0, b""), (2, 9, b"123456789")], 0, 8), "Corrupt"),
             ("cell_len", "huge_len", cell_input(8, 0, [(0, u64::MAX, b""), (0, 0, b"")], 0, 8), "Corrupt"),

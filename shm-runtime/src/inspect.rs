@@ -99,7 +99,9 @@ impl fmt::Display for Status {
             Self::Abandoned { creator_pid: Some(pid) } => {
                 write!(f, "abandoned (creator pid {pid} died while initializing it)")
             }
-            Self::Abandoned { creator_pid: None } => f.write_str("abandoned (its creator died before writing a header)"),
+            Self::Abandoned { creator_pid: None } => {
+                f.write_str("abandoned (its creator died before writing a header)")
+            }
             Self::Unknown { creator_pid } => write!(f, "unknown (cannot tell whether creator pid {creator_pid} lives)"),
             Self::Corrupt => f.write_str("corrupt (state word is neither initializing nor ready)"),
             Self::Foreign => f.write_str("foreign (not made by shm)"),
@@ -266,8 +268,7 @@ fn clean(min_age: Option<Duration>, owner: Option<u32>, dry_run: bool) -> io::Re
         if !info.status.is_stale() || owner.is_some_and(|uid| uid != info.owner_uid) {
             continue;
         }
-        let old_enough =
-            min_age.is_none_or(|age| info.modified.elapsed().is_ok_and(|elapsed| elapsed >= age));
+        let old_enough = min_age.is_none_or(|age| info.modified.elapsed().is_ok_and(|elapsed| elapsed >= age));
         if !old_enough {
             continue;
         }

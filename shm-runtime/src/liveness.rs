@@ -475,8 +475,14 @@ mod tests {
         let _ = me();
         let fifo = Planted(format!("{LOCK_FILE_PREFIX}fifo-test-{}", pid::current()));
         let _ = shm_dir::unlink(&fifo.0);
-        rustix::fs::mknodat(rustix::fs::CWD, shm_dir::path(&fifo.0).as_str(), FileType::Fifo, Mode::RUSR | Mode::WUSR, 0)
-            .unwrap();
+        rustix::fs::mknodat(
+            rustix::fs::CWD,
+            shm_dir::path(&fifo.0).as_str(),
+            FileType::Fifo,
+            Mode::RUSR | Mode::WUSR,
+            0,
+        )
+        .unwrap();
         // A dead identity makes the check scan every lock file; a FIFO
         // opened for reading without O_NONBLOCK would wait forever.
         let (tx, rx) = std::sync::mpsc::channel();

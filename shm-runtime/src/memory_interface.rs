@@ -3,7 +3,7 @@
 //! `ring.rs`, the side's segment, claim and waiting in `ring_end.rs`).
 
 use crate::cell::{load_range, store_range};
-use crate::error::{CreateError, ShareError, Full, OpenError, RingError};
+use crate::error::{CreateError, Full, OpenError, RingError, ShareError};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
 use crate::options::OpenOptions;

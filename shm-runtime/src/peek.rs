@@ -352,7 +352,8 @@ impl Peek {
             return Err(PeekError::IndexOutOfRange { name: self.name(), index, len: layout.len });
         }
         // Fits: `8 + len * stride` words were checked to be the payload.
-        let start = usize::try_from(index).ok().and_then(|i| i.checked_mul(layout.stride)).map(|s| s + ARRAY_PREFIX_WORDS);
+        let start =
+            usize::try_from(index).ok().and_then(|i| i.checked_mul(layout.stride)).map(|s| s + ARRAY_PREFIX_WORDS);
         let words = self.segment.payload().words();
         let cell = start
             .and_then(|start| words.get(start..start + layout.cell_words))
@@ -383,7 +384,9 @@ impl Peek {
 
     fn read_cell(&self, cell: &ByteCell<'_>) -> Result<Vec<u8>, PeekError> {
         let mut bytes = vec![0; cell.capacity()];
-        cell.read_range(0, &mut bytes, ATTEMPTS).map(|()| bytes).ok_or_else(|| PeekError::Contended { name: self.name() })
+        cell.read_range(0, &mut bytes, ATTEMPTS)
+            .map(|()| bytes)
+            .ok_or_else(|| PeekError::Contended { name: self.name() })
     }
 }
 

@@ -9,8 +9,8 @@
 use crate::error::{CreateError, OpenError, RingError};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
-use crate::name::SegmentName;
 use crate::liveness;
+use crate::name::SegmentName;
 use crate::options::OpenOptions;
 use crate::ring::{self, ConsumerCursor, Corrupt, Geometry, ProducerCursor, Ring, Shape};
 use crate::role::{self, CLOSED, FREE};
@@ -384,9 +384,11 @@ impl<R: Role> End<R> {
             let gone = match peer {
                 CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
                 FREE => None,
-                holder if liveness::alive(holder) == Some(false) => {
-                    Some(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid: liveness::pid_of(holder) })
-                }
+                holder if liveness::alive(holder) == Some(false) => Some(RingError::PeerDead {
+                    name: self.name().clone(),
+                    role: R::PEER,
+                    pid: liveness::pid_of(holder),
+                }),
                 _ => None,
             };
             // Pairs with `wake::take_sleeper` in the other side's

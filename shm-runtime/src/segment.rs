@@ -24,16 +24,16 @@
 use crate::error::{CleanupError, CreateError, OpenError, ShareError};
 use crate::handle::Handle;
 use crate::header::{
-    self, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, CREATOR_WORD, STATE_INITIALIZING,
-    STATE_READY, STATE_WORD,
+    self, CREATOR_WORD, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN,
+    STATE_INITIALIZING, STATE_READY, STATE_WORD,
 };
 use crate::liveness;
 use crate::name::{self, SegmentName};
 use crate::options::{Access, Caller, FileOwner, OpenOptions};
 use crate::pid;
 use crate::publication;
-use crate::shm_dir::{self, FileError};
 pub(crate) use crate::shm_dir::retry;
+use crate::shm_dir::{self, FileError};
 use core::ffi::c_void;
 use core::marker::PhantomData;
 use core::ptr::NonNull;
@@ -320,8 +320,7 @@ impl Segment {
             name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
-        let mut header =
-            Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
+        let mut header = Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
         header.store(map.header());
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);
@@ -563,7 +562,9 @@ fn check_access(fd: &OwnedFd, name: &SegmentName, access: Access) -> Result<(), 
     let mut caller = Caller { uid, groups: Vec::new() };
     if access.needs_groups(file.uid, uid) {
         caller.groups.push(rustix::process::getegid().as_raw());
-        caller.groups.extend(rustix::process::getgroups().map_err(io("getgroups"))?.into_iter().map(rustix::process::Gid::as_raw));
+        caller.groups.extend(
+            rustix::process::getgroups().map_err(io("getgroups"))?.into_iter().map(rustix::process::Gid::as_raw),
+        );
     }
     access.check(name, &file, &caller)
 }

@@ -102,7 +102,8 @@ pub(crate) fn open_existing(name: &str, write: bool) -> Result<(OwnedFd, Stat), 
     let path = path(name);
     // O_PATH: no access to the data, no wait on a FIFO, and closing it
     // drops no record lock. With O_NOFOLLOW it opens a link itself.
-    let place = retry(|| rustix::fs::open(path.as_str(), OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()))?;
+    let place =
+        retry(|| rustix::fs::open(path.as_str(), OFlags::PATH | OFlags::NOFOLLOW | OFlags::CLOEXEC, Mode::empty()))?;
     let stat = retry(|| rustix::fs::fstat(&place))?;
     let kind = FileType::from_raw_mode(stat.st_mode);
     if kind != FileType::RegularFile {
@@ -114,16 +115,24 @@ pub(crate) fn open_existing(name: &str, write: bool) -> Result<(OwnedFd, Stat), 
     let access = if write { OFlags::RDWR } else { OFlags::RDONLY };
     // The inode just checked, whatever the name points at now; the kernel
     // checks access as for any open.
-    let fd = match retry(|| rustix::fs::open(format!("/proc/self/fd/{}", place.as_raw_fd()).as_str(), access | OFlags::NONBLOCK | OFlags::CLOEXEC, Mode::empty())) {
+    let fd = match retry(|| {
+        rustix::fs::open(
+            format!("/proc/self/fd/{}", place.as_raw_fd()).as_str(),
+            access | OFlags::NONBLOCK | OFlags::CLOEXEC,
+            Mode::empty(),
+        )
+    }) {
         Ok(fd) => fd,
         // No /proc: by name again, still never following or waiting, and
         // refused unless it is the same file. (Without /proc, a file
         // swapped in between the two opens is opened and closed: the
         // only window left for the lock file's alias.)
-        Err(Errno::NOENT) => retry(|| rustix::fs::open(path.as_str(), access | SAFE, Mode::empty())).map_err(|e| match e {
-            Errno::LOOP => FileError::NotAFile(describe(FileType::Symlink)),
-            e => FileError::Sys(e),
-        })?,
+        Err(Errno::NOENT) => {
+            retry(|| rustix::fs::open(path.as_str(), access | SAFE, Mode::empty())).map_err(|e| match e {
+                Errno::LOOP => FileError::NotAFile(describe(FileType::Symlink)),
+                e => FileError::Sys(e),
+            })?
+        }
         Err(e) => return Err(FileError::Sys(e)),
     };
     let opened = retry(|| rustix::fs::fstat(&fd))?;
@@ -186,8 +195,7 @@ mod tests {
     fn a_fifo_is_refused_at_once_not_waited_on() {
         let name = scratch("fifo");
         let _ = unlink(&name);
-        rustix::fs::mknodat(rustix::fs::CWD, path(&name).as_str(), FileType::Fifo, Mode::RUSR | Mode::WUSR, 0)
-            .unwrap();
+        rustix::fs::mknodat(rustix::fs::CWD, path(&name).as_str(), FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
         assert_eq!(open_existing(&name, false).err(), Some(FileError::NotAFile("a FIFO")));
         assert_eq!(open_existing(&name, true).err(), Some(FileError::NotAFile("a FIFO")));
         assert_eq!(create_new(&name, Mode::RUSR).err(), Some(Errno::EXIST));

@@ -20,8 +20,8 @@ use crate::liveness;
 use crate::lock::LOCK_WAIT;
 use crate::options::OpenOptions;
 use core::marker::PhantomData;
-use core::sync::atomic::AtomicU64;
 use core::mem::size_of;
+use core::sync::atomic::AtomicU64;
 use std::fmt;
 
 /// A type whose values can be stored in shared memory and read back in
@@ -408,8 +408,9 @@ pub(crate) fn load_value<T: SharedState>(src: &[AtomicU64]) -> T {
     // SAFETY: the pointer and length cover exactly the bytes of `value`,
     // which this function owns; `MaybeUninit<u8>` needs no initialization,
     // and `value` is not otherwise used while the slice lives.
-    let bytes =
-        unsafe { core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<core::mem::MaybeUninit<u8>>(), size_of::<T>()) };
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<core::mem::MaybeUninit<u8>>(), size_of::<T>())
+    };
     crate::cell::load_bytes_uninit(src, bytes);
     // SAFETY: the copy above wrote every byte (the words cover the whole
     // `T`, asserted above), and every bit pattern is a valid `T`
