@@ -288,6 +288,14 @@ impl Peer {
         }
     }
 
+    /// Sends the child a line on its stdin.
+    fn send(&mut self, line: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin still open");
+        writeln!(stdin, "{line}")
+            .and_then(|()| stdin.flush())
+            .unwrap_or_else(|e| panic!("write to {}: {e}", self.what));
+    }
+
     /// SIGKILLs the child and reaps it: from here on the kernel calls it
     /// dead.
     fn kill(self) {
@@ -680,12 +688,26 @@ fn forge() {
 
 /// Child (root): creates a `SharedInt` named `NAME`, prints its handle,
 /// and keeps it until its stdin closes (then its drop removes it) or it
-/// is killed (then it is stale).
+/// is killed (then it is stale). On a line `scan NAME` it looks at
+/// everything in /dev/shm, and at `NAME` in particular, every way the
+/// library can, and prints `scanned`.
 fn hold() {
     let int = SharedInt::create_named(&arg("NAME"), 5).unwrap_or_else(|e| panic!("holder: create: {e}"));
     println!("holding {}", int.handle());
     let _ = std::io::stdout().flush();
-    wait_for_parent();
+    for line in std::io::stdin().lines().map_while(Result::ok) {
+        if let Some(name) = line.strip_prefix("scan ") {
+            println!("list_segments: {:?}", list_segments().map(|all| all.len()));
+            println!("find_stale: {:?}", find_stale().map(|all| all.len()));
+            println!("inspect_segment({name}): {:?}", inspect_segment(name).map(|info| info.status));
+            let handle = with_name(&int.handle(), name);
+            println!("load_sharedobject({name}): {:?}", SharedInt::load_sharedobject(&handle).map(|i| i.read()));
+            println!("Peek::open({name}): {:?}", Peek::open(&handle).map(|p| p.kind()));
+            println!("clean_stale: {:?}", clean_stale().map(|all| all.len()));
+            println!("scanned");
+            let _ = std::io::stdout().flush();
+        }
+    }
 }
 
 // ---------------------------------------------------------------- operations
@@ -1096,6 +1118,53 @@ fn h2_scenario(test: &str) {
 fn h2_symlinks_named_like_lock_files_or_segments_are_not_followed() {
     const TEST: &str = "h2_symlinks_named_like_lock_files_or_segments_are_not_followed";
     if as_role(TEST, h2_scenario) {
+        return;
+    }
+    run_in_private_shm(TEST, "64m");
+}
+
+/// H2, inside the namespace.
+fn h2_hard_link_scenario(test: &str) {
+    let mut f = Failures::default();
+    let name = format!("{NAME_PREFIX}h2-hard-held");
+    let mut holder = Peer::spawn(test, "hold", &[arg_pair("NAME", &name)], "holder (root)");
+    holder.line("holding");
+    let identity = creator_identity(&name);
+    let (slot, _) = slot_and_token(identity);
+    assert_ne!(slot, 0, "setup: the holder got no lock slot (identity {identity:#x})");
+    // Which lock file holds the holder's lock: that one gets a second name.
+    let lock_file = std::fs::read_dir("/dev/shm")
+        .expect("list /dev/shm")
+        .flatten()
+        .map(|entry| entry.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.starts_with(".shmrs-live-"))
+        .find(|n| File::open(shm_path(n)).is_ok_and(|file| held_lock(&file, slot << 16).is_some()))
+        .expect("setup: no lock file holds the holder's lock");
+    let link = "shmrs-h2-hard-link";
+    std::fs::hard_link(shm_path(&lock_file), shm_path(link)).expect("hard-link the lock file");
+    println!("{link} is a second name of the holder's lock file {lock_file}");
+
+    holder.send(&format!("scan {link}"));
+    holder.line("scanned");
+    let args = [arg_pair("NAME", &name), arg_pair("EXPECT", &"live")];
+    run_op(test, &mut f, "inspect_segment of the holder's segment after it looked at the link", "inspect", &args);
+    let pid = holder.pid();
+    holder.kill();
+    let args = [arg_pair("NAME", &name), arg_pair("EXPECT", &format!("stale {pid}"))];
+    run_op(test, &mut f, "inspect_segment once the holder was killed", "inspect", &args);
+    f.finish(test);
+}
+
+/// H2: a process's own lock file under a segment's name (a hard link,
+/// which another user can make where `fs.protected_hardlinks` is off;
+/// made by root here): the process lists, inspects, opens and cleans
+/// /dev/shm, that name included, and must still be alive for others (a
+/// process that opens and closes its lock file under another name drops
+/// its own liveness lock).
+#[test]
+fn h2_the_lock_file_under_a_segment_name_does_not_drop_liveness() {
+    const TEST: &str = "h2_the_lock_file_under_a_segment_name_does_not_drop_liveness";
+    if as_role(TEST, h2_hard_link_scenario) {
         return;
     }
     run_in_private_shm(TEST, "64m");
