@@ -1,7 +1,9 @@
 //! Cross-process tests of `ByteRing`: byte messages of random lengths
 //! between a producer and a consumer in two processes, one slot at a time
-//! and split over slots with `write_partial`, serde values, and a producer
-//! killed in the middle of a split message.
+//! and split over slots with `write_partial`, serde values, a producer
+//! killed in the middle of a split message, and (H7) a producer or a
+//! consumer killed at each fragment boundary of a split message and
+//! another attaching in its place.
 //!
 //! As in `ring_cross_process.rs`, the test binary re-runs itself in a role
 //! (`common::spawn_role`): every test checks `common::role()` first and, in
@@ -18,7 +20,7 @@
 mod common;
 
 use common::{Kid, WAIT_LIMIT, env, handle_from};
-use shm_runtime::{ByteRing, Consumer, RingError, SendError};
+use shm_runtime::{ByteRing, Consumer, RingError, SendError, SharedInt};
 use std::time::{Duration, Instant};
 
 const VAR_RING: &str = "SHM_BYTE_RING_TEST_RING";
@@ -257,4 +259,246 @@ fn e5_producer_killed_mid_partial_message() {
     eprintln!("E5 byte ring: {next} whole messages, then PeerDead");
     rx.cleanup().expect("cleanup");
     assert!(!common::exists(&name), "the ring was not removed");
+}
+
+/// Environment variable naming how many fragments the first producer of
+/// an H7 test publishes.
+const VAR_CUT: &str = "SHM_BYTE_RING_TEST_CUT";
+/// Environment variable with the handle of the `SharedInt` through which
+/// a child tells the parent how far it got.
+const VAR_STAGE: &str = "SHM_BYTE_RING_TEST_STAGE";
+
+/// Slots of the message an H7 test cuts.
+const H7_FRAGMENTS: usize = 5;
+/// Length of that message (number 100): five slots, the last one in part.
+const H7_LEN: usize = H7_FRAGMENTS * SLOT - 3;
+/// The messages the end that attaches after the kill writes or reads:
+/// (number, length), one slot and then three.
+const H7_NEXT: [(u64, usize); 2] = [(200, 5), (201, 2 * SLOT + 7)];
+
+/// Reads the next message (bounded wait) and checks it is message `i` of
+/// `len` bytes.
+fn expect_next(rx: &mut ByteRing<Consumer>, i: u64, len: usize, what: &str) {
+    let (mut got, mut scratch) = (Vec::new(), Vec::new());
+    rx.read_timeout(&mut got, WAIT_LIMIT).unwrap_or_else(|e| panic!("{what}: waiting for message {i}: {e}"));
+    expect_message(&got, i, len, &mut scratch, what);
+}
+
+/// H7, producer side: a producer child is `SIGKILL`ed after it published
+/// 1, 2, 3, 4 or all 5 fragments of a 5-slot message, then a new producer
+/// child attaches and writes two messages. The consumer (the parent)
+/// returns what came before whole, the cut message never (or whole, when
+/// all its fragments were out), and the new messages whole: never a splice
+/// of the cut message and the next one. Each cut is run twice: the
+/// consumer takes the cut fragments before the new producer comes (and
+/// gets `PeerDead`), or only after it wrote.
+///
+/// The first producer stops at a known point: it fills the ring but for
+/// `cut` slots, so `write_partial` publishes exactly `cut` fragments and
+/// then waits for room, which only the parent could make; the parent
+/// waits until the ring is full and kills it.
+#[test]
+fn h7_producer_killed_at_each_fragment_boundary() {
+    const TEST: &str = "h7_producer_killed_at_each_fragment_boundary";
+    const CAPACITY: usize = 8;
+    if let Some(role) = common::role() {
+        let mut tx = ByteRing::load_memorybuf(&handle_from(VAR_RING)).expect("producer attaches");
+        let mut m = Vec::new();
+        match role.as_str() {
+            "first producer" => {
+                let cut: usize = std::env::var(VAR_CUT).expect("cut").parse().expect("a number");
+                for i in 0..CAPACITY - cut {
+                    message(i as u64, slot_len(i as u64), &mut m);
+                    tx.write(&m).expect("room for the fillers");
+                }
+                message(100, H7_LEN, &mut m);
+                let sent = tx.write_partial(&m, WAIT_LIMIT);
+                assert!(sent.is_ok() || cut < H7_FRAGMENTS, "{sent:?}");
+                // Killed here (bounded, so an orphan stops on its own).
+                std::thread::sleep(WAIT_LIMIT);
+            }
+            "second producer" => {
+                for (i, len) in H7_NEXT {
+                    message(i, len, &mut m);
+                    tx.write_partial(&m, WAIT_LIMIT).unwrap_or_else(|e| panic!("second producer, message {i}: {e}"));
+                }
+            }
+            other => panic!("unknown role {other}"),
+        }
+        return;
+    }
+    for cut in 1..=H7_FRAGMENTS {
+        for taken_before in [true, false] {
+            let what = &format!(
+                "producer killed after {cut} of {H7_FRAGMENTS} fragments, {} taken before the next producer came",
+                if taken_before { "they were" } else { "none" }
+            );
+            let mut rx = ByteRing::<Consumer>::create_named(&common::unique_name("bh7p"), SLOT, CAPACITY)
+                .expect("create the ring");
+            let name = rx.name().to_string();
+            let ring = env(VAR_RING, &rx.handle());
+            let mut first = Kid::spawn(TEST, "first producer", &[ring.clone(), (VAR_CUT, cut.to_string())]);
+            common::wait_for("the first producer to fill the ring", Some(&mut first), || {
+                (rx.len() == rx.capacity()).then_some(())
+            });
+            let pid = first.pid_word();
+            assert!(!first.kill_and_reap().success(), "{what}: the first producer was not killed");
+            // Everything published before the kill, whole: the fillers,
+            // and the message only if all of it was out.
+            let published_before = |rx: &mut ByteRing<Consumer>| {
+                for i in 0..(CAPACITY - cut) as u64 {
+                    expect_next(rx, i, slot_len(i), what);
+                }
+                if cut == H7_FRAGMENTS {
+                    expect_next(rx, 100, H7_LEN, what);
+                }
+            };
+            if taken_before {
+                published_before(&mut rx);
+                let end = rx.read_timeout(&mut Vec::new(), WAIT_LIMIT);
+                let dead = matches!(end, Err(RingError::PeerDead { role: "producer", pid: p, .. }) if p == pid);
+                assert!(dead, "{what}: after the fragments: {end:?}");
+            }
+            let mut second = Kid::spawn(TEST, "second producer", &[ring]);
+            // Attached (alive), or done already and let go.
+            common::wait_for("the second producer to attach", Some(&mut second), || {
+                (rx.peer_alive() != Some(false)).then_some(())
+            });
+            if !taken_before {
+                published_before(&mut rx);
+            }
+            for (i, len) in H7_NEXT {
+                expect_next(&mut rx, i, len, what);
+            }
+            let end = rx.read_timeout(&mut Vec::new(), WAIT_LIMIT);
+            assert!(matches!(end, Err(RingError::Closed { role: "producer", .. })), "{what}: at the end: {end:?}");
+            second.expect_success();
+            rx.cleanup().expect("cleanup");
+            assert!(!common::exists(&name), "{what}: the ring was not removed");
+        }
+    }
+}
+
+/// H7, consumer side: a consumer child takes the first 1, 2, 3 or 4
+/// fragments of a 5-slot message (one `read`, which releases them and
+/// returns no message) and is `SIGKILL`ed; a new consumer child attaches
+/// at the next fragment. It never returns the rest of the cut message as
+/// a message, and returns the next two messages whole.
+///
+/// The first consumer stops at a known point and then tells the parent
+/// through a `SharedInt` and waits to be killed. Two ways:
+///
+/// - holding the fragments: the ring has as many slots as it is to take,
+///   and it reads once the producer (a thread of the parent, in
+///   `write_partial`) has filled them. The producer goes on as slots free
+///   up; it may find the consumer dead with the ring full and give the
+///   message up (the next message then starts with an ABORT slot);
+/// - having dropped them: the whole stream is in the ring before it
+///   reads, and its message limit makes its `read` stop with `TooLarge`
+///   after exactly those fragments. The rest of the message follows with
+///   no ABORT slot, so only its continuation marks keep the new consumer
+///   from returning it.
+#[test]
+fn h7_consumer_killed_at_each_fragment_boundary() {
+    const TEST: &str = "h7_consumer_killed_at_each_fragment_boundary";
+    /// The first consumer's message limit, if it is to drop the fragments.
+    const VAR_LIMIT: &str = "SHM_BYTE_RING_TEST_LIMIT";
+    if let Some(role) = common::role() {
+        let stage = SharedInt::load_sharedobject(&handle_from(VAR_STAGE)).expect("child opens the stage");
+        let mut rx = ByteRing::<Consumer>::load_memorybuf(&handle_from(VAR_RING)).expect("consumer attaches");
+        let mut got = Vec::new();
+        match role.as_str() {
+            "first consumer" => {
+                common::wait_for("the producer to fill the ring", None, || (rx.len() == rx.capacity()).then_some(()));
+                if let Ok(limit) = std::env::var(VAR_LIMIT) {
+                    let limit: usize = limit.parse().expect("a number");
+                    rx.set_max_message_len(limit);
+                    let read = rx.read(&mut got);
+                    assert!(matches!(read, Err(RingError::TooLarge { len, .. }) if len == limit + 1), "{read:?}");
+                } else {
+                    let whole = rx.read(&mut got).expect("read");
+                    assert!(!whole, "the first fragments came back as a message of {} bytes", got.len());
+                }
+                stage.write(1);
+                // Killed here (bounded, so an orphan stops on its own).
+                std::thread::sleep(WAIT_LIMIT);
+            }
+            "second consumer" => {
+                stage.write(2);
+                for (i, len) in H7_NEXT {
+                    expect_next(&mut rx, i, len, "the consumer that came after the kill");
+                }
+                let end = rx.read_timeout(&mut got, WAIT_LIMIT);
+                assert!(matches!(end, Err(RingError::Closed { role: "producer", .. })), "at the end: {end:?}");
+            }
+            other => panic!("unknown role {other}"),
+        }
+        return;
+    }
+    for taken in 1..H7_FRAGMENTS {
+        for holding in [true, false] {
+            let what = &format!(
+                "consumer killed after {taken} of {H7_FRAGMENTS} fragments, {}",
+                if holding { "holding them" } else { "having dropped them" }
+            );
+            // Holding: room for the fragments to take. Dropped: for the
+            // whole stream (five slots, then one and three).
+            let capacity = if holding { taken } else { H7_FRAGMENTS + 4 };
+            let mut tx = ByteRing::create_named(&common::unique_name("bh7c"), SLOT, capacity).expect("create the ring");
+            let name = tx.name().to_string();
+            let stage = SharedInt::create_sharedobject(0).expect("create the stage");
+            let mut envs = vec![env(VAR_RING, &tx.handle()), env(VAR_STAGE, &stage.handle())];
+            let mut m = Vec::new();
+            if !holding {
+                for (i, len) in [(100, H7_LEN)].into_iter().chain(H7_NEXT) {
+                    message(i, len, &mut m);
+                    tx.write_partial(&m, Duration::ZERO).expect("room for the stream");
+                }
+                envs.push((VAR_LIMIT, (taken * SLOT - 1).to_string()));
+            }
+            let mut first = Kid::spawn(TEST, "first consumer", &envs);
+            envs.truncate(2);
+            let (go, attached) = std::sync::mpsc::channel::<()>();
+            let second = std::thread::scope(|s| {
+                let producer = holding.then(|| {
+                    let tx = &mut tx;
+                    s.spawn(move || {
+                        let mut m = Vec::new();
+                        message(100, H7_LEN, &mut m);
+                        // Publishes `taken` fragments, then more as the
+                        // first consumer frees their slots; ends when the
+                        // second consumer has read enough, or when it
+                        // finds the first one dead with the ring full.
+                        let cut = tx.write_partial(&m, WAIT_LIMIT);
+                        let ok = matches!(cut, Ok(()) | Err(RingError::PeerDead { role: "consumer", .. }));
+                        assert!(ok, "{what}: the cut message: {cut:?}");
+                        attached.recv_timeout(WAIT_LIMIT).expect("the second consumer attached");
+                        for (i, len) in H7_NEXT {
+                            message(i, len, &mut m);
+                            tx.write_partial(&m, WAIT_LIMIT).unwrap_or_else(|e| panic!("{what}: message {i}: {e}"));
+                        }
+                    })
+                });
+                common::wait_for("the first consumer to take the fragments", Some(&mut first), || {
+                    (stage.read() == 1).then_some(())
+                });
+                assert!(!first.kill_and_reap().success(), "{what}: the first consumer was not killed");
+                let mut second = Kid::spawn(TEST, "second consumer", &envs);
+                common::wait_for("the second consumer to attach", Some(&mut second), || {
+                    (stage.read() == 2).then_some(())
+                });
+                if let Some(producer) = producer {
+                    go.send(()).expect("the producer waits");
+                    producer.join().expect("the producer thread");
+                }
+                second
+            });
+            // Let go, so the second consumer sees `Closed` after the
+            // messages.
+            tx.cleanup().expect("cleanup");
+            second.expect_success();
+            stage.cleanup().expect("cleanup");
+            assert!(!common::exists(&name), "{what}: the ring was not removed");
+        }
+    }
 }

@@ -8,34 +8,39 @@
 //! bit 63      MORE: the message continues in the next slot
 //! bit 62      ABORT: the unfinished message before this slot is void;
 //!             the slot carries no bytes
-//! bits 0..62  number of bytes in this slot, at most the slot size
+//! bit 61      CONT: this slot continues a message begun in an earlier slot
+//! bits 0..61  number of bytes in this slot, at most the slot size
 //! ```
 //!
-//! The header is untrusted: a length above the slot size, unknown bits,
-//! or an ABORT with bytes make the consumer's end corrupt (sticky).
+//! A message split over slots is whole or absent whichever end dies at
+//! whichever fragment, and whoever attaches next: every slot says whether
+//! it begins or continues a message, so that state lives in the segment.
+//! A producer about to begin a message voids one left open in the last
+//! slot published (by a `write_partial` that gave up, or by a producer
+//! that died) with an ABORT slot; a consumer drops an unfinished message
+//! when a slot begins another one, and drops continuations whose start it
+//! never took (a consumer that died took it). The protocol, its tests and
+//! its loom model are in `fragment.rs`.
+//!
+//! The header is untrusted: a length above the slot size or an ABORT with
+//! any other bit makes the consumer's end corrupt (sticky).
 
-use crate::cell::{load_bytes, store_bytes};
 use crate::error::{CreateError, OpenError, RingError, SendError, ShareError};
 use crate::fingerprint;
+use crate::fragment::{self, LEN_MASK, Reassembly, Taken};
 use crate::handle::Handle;
 use crate::header::{Layout, ObjectKind};
 use crate::options::OpenOptions;
-use crate::ring::Corrupt;
 use crate::ring_end::{Consumer, End, Producer, Role, ring_common};
 use crate::segment::DEFAULT_OPEN_WAIT;
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-/// What the header records for every byte ring.
+/// What the header records for every byte ring. `v2`: slots carry the
+/// CONT bit; ends of the `v1` format (without it) refuse the ring, and it
+/// refuses them, with a layout mismatch.
 const LAYOUT: Layout =
-    Layout { fingerprint: fingerprint::of_str("shm::ByteRing(length-prefixed slots v1)"), type_name: "ByteRing" };
-/// Slot header bit: the message continues in the next slot.
-const MORE: u64 = 1 << 63;
-/// Slot header bit: the unfinished message before this slot is void.
-const ABORT: u64 = 1 << 62;
-/// Slot header bits holding the length.
-const LEN_MASK: u64 = ABORT - 1;
+    Layout { fingerprint: fingerprint::of_str("shm::ByteRing(length-prefixed slots v2)"), type_name: "ByteRing" };
 
 /// A ring of byte messages in shared memory with one producer and one
 /// consumer, in two processes. Every slot holds up to `slot_size` bytes
@@ -73,17 +78,15 @@ pub struct ByteRing<R: Role = Producer> {
     end: End<R>,
     /// Largest message bytes per slot.
     slot: usize,
-    /// Producer: fragments of a message were published and its last
-    /// fragment was not (a `write_partial` gave up), so the next write
-    /// starts with an ABORT slot. Consumer: fragments of a message were
-    /// taken into `partial` and its last one was not seen yet.
-    mid_message: bool,
-    /// Consumer: drop fragments up to the end of the current message
-    /// (after `reset_read`, or a message over `max_message`).
-    skipping: bool,
-    /// Consumer: the message being put together from fragments. Reused,
-    /// so steady traffic allocates nothing.
-    partial: Vec<u8>,
+    /// Producer: whether the last slot published says MORE, so that the
+    /// next message starts with an ABORT slot (a `write_partial` gave up,
+    /// or the producer before this one died mid-message). What the segment
+    /// says: read from the slot before the write position the first time
+    /// it is needed (`None` until then), then kept up to date by every
+    /// publish, since only the holder of the producer role writes slots.
+    last_open: Option<bool>,
+    /// Consumer: the message being put together from fragments.
+    assembly: Reassembly,
     /// The encoding buffer of `write_serde`, the decoding one of
     /// `read_serde`; reused.
     #[cfg_attr(not(feature = "serde"), expect(dead_code, reason = "used by the serde methods"))]
@@ -113,7 +116,7 @@ impl<R: Role> ByteRing<R> {
                 Ok(name) => CreateError::InvalidCapacity {
                     name,
                     capacity: slot_size,
-                    reason: "a slot holds 1 to 2^62 - 1 bytes",
+                    reason: "a slot holds 1 to 2^61 - 1 bytes",
                 },
                 Err(e) => CreateError::InvalidName(e),
             }
@@ -126,9 +129,8 @@ impl<R: Role> ByteRing<R> {
         Self {
             end,
             slot,
-            mid_message: false,
-            skipping: false,
-            partial: Vec::new(),
+            last_open: None,
+            assembly: Reassembly::default(),
             scratch: Vec::new(),
             max_message: usize::MAX,
         }
@@ -197,23 +199,41 @@ impl ByteRing<Producer> {
         self.room(1).is_ok_and(|n| n > 0)
     }
 
-    /// Free slots (loading the consumer's position if fewer than `wanted`
-    /// are known free), after voiding an unfinished message; 0 if even
-    /// that found no room.
+    /// Free slots for a new message (loading the consumer's position if
+    /// fewer than `wanted` are known free), after voiding a message the
+    /// last slot published left open; 0 if even that found no room.
     fn room(&mut self, wanted: u64) -> Result<u64, RingError> {
         self.end.check()?;
-        if self.mid_message {
+        if self.last_message_open() {
             if self.free(1)? == 0 {
                 return Ok(0);
             }
             // The ABORT slot: the consumer drops what it has of the message
-            // a failed `write_partial` left unfinished.
+            // a failed `write_partial` or a dead producer left unfinished.
             let (ring, cursor) = self.end.ring_and_cursor();
-            ring.free_slot(cursor, 0)[0].store(ABORT, Ordering::Relaxed);
+            fragment::put_abort(ring.free_slot(cursor, 0));
             ring.publish(cursor, 1);
-            self.mid_message = false;
+            self.last_open = Some(false);
         }
         self.free(wanted)
+    }
+
+    /// Whether the last slot published leaves a message open; looked up in
+    /// the segment once, when this end first begins a message (a producer
+    /// that attached after one that died mid-message finds MORE there).
+    fn last_message_open(&mut self) -> bool {
+        if let Some(open) = self.last_open {
+            return open;
+        }
+        let capacity = self.end.shape.capacity;
+        let (ring, cursor) = self.end.ring_and_cursor();
+        // The slot of write position - 1 is the slot of write position +
+        // capacity - 1 (positions wrap at a multiple of the capacity): the
+        // last one published, which only a producer writes, and not before
+        // its next lap. Only its header is read.
+        let open = fragment::left_open(ring.free_slot(cursor, capacity - 1));
+        self.last_open = Some(open);
+        open
     }
 
     fn free(&mut self, wanted: u64) -> Result<u64, RingError> {
@@ -243,7 +263,7 @@ impl ByteRing<Producer> {
         if !self.can_write() {
             return Err(SendError::Full);
         }
-        self.put_fragments(message, 1, true);
+        self.put_fragments(message, 1, true, true);
         Ok(())
     }
 
@@ -254,7 +274,7 @@ impl ByteRing<Producer> {
             return Err(RingError::TooLarge { name: self.name().clone(), len: message.len(), max: self.slot });
         }
         self.wait_room(Instant::now().checked_add(timeout), 1)?;
-        self.put_fragments(message, 1, true);
+        self.put_fragments(message, 1, true, true);
         Ok(())
     }
 
@@ -272,6 +292,8 @@ impl ByteRing<Producer> {
     ///
     /// If it fails part-way (timeout, consumer gone), the consumer never
     /// returns the part already sent: the next write first marks it void.
+    /// So does the first write of a producer that attaches after this one
+    /// died part-way.
     pub fn write_partial(&mut self, data: &[u8], timeout: Duration) -> Result<(), RingError> {
         let deadline = Instant::now().checked_add(timeout);
         // At least one fragment: an empty message is one empty slot.
@@ -279,17 +301,18 @@ impl ByteRing<Producer> {
         let fragments = |rest: &[u8]| rest.len().div_ceil(slot).max(1) as u64;
         let mut free = self.wait_room(deadline, fragments(data))?;
         let mut rest = data;
+        let mut begins = true;
         loop {
             let wanted = fragments(rest);
             let now = free.min(wanted);
             let bytes = usize::try_from(now).map_or(rest.len(), |n| n.saturating_mul(slot).min(rest.len()));
             let (taken, left) = rest.split_at(bytes);
-            self.put_fragments(taken, now, now == wanted);
+            self.put_fragments(taken, now, begins, now == wanted);
             if now == wanted {
                 return Ok(());
             }
-            rest = left;
-            // Our own message is under way (`mid_message`): wait for room
+            (rest, begins) = (left, false);
+            // Our own message is under way (`last_open`): wait for room
             // without voiding it.
             free = loop {
                 let free = self.free(fragments(rest))?;
@@ -302,19 +325,20 @@ impl ByteRing<Producer> {
     }
 
     /// Copies `bytes` into the next `fragments` slots (the caller checked
-    /// they are free), each but the last marked MORE, and the last too
-    /// unless it `ends` the message; publishes them with one store and
-    /// wakes a sleeping consumer.
-    fn put_fragments(&mut self, bytes: &[u8], fragments: u64, ends: bool) {
+    /// they are free): the first marked as the start of a message if the
+    /// batch `begins` one, the others CONT; each but the last MORE, and the
+    /// last too unless it `ends` the message. Publishes them with one
+    /// store and wakes a sleeping consumer.
+    fn put_fragments(&mut self, bytes: &[u8], fragments: u64, begins: bool, ends: bool) {
         let slot = self.slot;
         let (ring, cursor) = self.end.ring_and_cursor();
         let mut chunks = bytes.chunks(slot);
         for i in 0..fragments {
-            let last = i + 1 == fragments;
-            put_fragment(ring.free_slot(cursor, i), chunks.next().unwrap_or_default(), !last || !ends);
+            let chunk = chunks.next().unwrap_or_default();
+            fragment::put(ring.free_slot(cursor, i), chunk, begins && i == 0, ends && i + 1 == fragments);
         }
         ring.publish(cursor, fragments);
-        self.mid_message = !ends;
+        self.last_open = Some(!ends);
         self.end.notify_peer();
     }
 
@@ -354,13 +378,6 @@ impl ByteRing<Producer> {
     }
 }
 
-/// Stores one fragment: header word, then the bytes.
-fn put_fragment(words: &[AtomicU64], chunk: &[u8], more: bool) {
-    let header = chunk.len() as u64 | if more { MORE } else { 0 };
-    words[0].store(header, Ordering::Relaxed);
-    store_bytes(&words[1..], chunk);
-}
-
 impl ByteRing<Consumer> {
     /// Whether a slot is ready to read now (a message, or a fragment of
     /// one).
@@ -379,7 +396,10 @@ impl ByteRing<Consumer> {
     /// Puts the next message in `message` (replacing what it held) and
     /// returns `true`; `false` if no whole message is ready. Fragments of
     /// a message still being written are taken from the ring (so the
-    /// producer can go on) and kept until its last one arrives.
+    /// producer can go on) and kept until its last one arrives. A message
+    /// is returned whole or not at all: one whose producer died or gave up
+    /// part-way is dropped when the next message begins, and the rest of
+    /// one whose start a consumer before this one took is skipped.
     ///
     /// Errors: [`RingError::Corrupt`] (sticky) for a slot header no
     /// producer could write, [`RingError::TooLarge`] for a message over
@@ -411,48 +431,13 @@ impl ByteRing<Consumer> {
             }
             let (ring, cursor) = self.end.ring_and_cursor();
             let words = ring.ready_slot(cursor, *taken);
-            let header = words[0].load(Ordering::Relaxed);
-            let len = header & LEN_MASK;
-            let flags = header & !LEN_MASK;
-            if len > self.slot as u64 || (flags & ABORT != 0 && header != ABORT) {
-                return Err(self.end.fail(Corrupt { what: "message header", found: header }));
-            }
-            let len = usize::try_from(len).expect("at most the slot size");
-            let more = flags & MORE != 0;
+            let got = self.assembly.take(words, self.slot, self.max_message, message);
+            let got = got.map_err(|c| self.end.fail(c))?;
             *taken += 1;
-            if header == ABORT {
-                self.partial.clear();
-                (self.mid_message, self.skipping) = (false, false);
-                continue;
-            }
-            if self.skipping {
-                self.skipping = more;
-                continue;
-            }
-            if !self.mid_message && !more {
-                // A whole message in one slot: straight into the caller's
-                // buffer.
-                if len > self.max_message {
-                    return Err(self.too_large(len));
-                }
-                message.clear();
-                message.resize(len, 0);
-                load_bytes(&words[1..], message);
-                return Ok(true);
-            }
-            let start = self.partial.len();
-            if start.saturating_add(len) > self.max_message {
-                self.partial.clear();
-                (self.mid_message, self.skipping) = (false, more);
-                return Err(self.too_large(start.saturating_add(len)));
-            }
-            self.partial.resize(start + len, 0);
-            load_bytes(&words[1..], &mut self.partial[start..]);
-            self.mid_message = more;
-            if !more {
-                message.clear();
-                core::mem::swap(message, &mut self.partial);
-                return Ok(true);
+            match got {
+                Taken::Nothing => {}
+                Taken::Message => return Ok(true),
+                Taken::TooLarge(len) => return Err(self.too_large(len)),
             }
         }
     }
@@ -476,27 +461,28 @@ impl ByteRing<Consumer> {
 
     fn read_until(&mut self, message: &mut Vec<u8>, deadline: Option<Instant>) -> Result<(), RingError> {
         while !self.read(message)? {
-            self.end.wait_for(deadline, |end| end.available(1).map(|n| n > 0))?;
+            let waited = self.end.wait_for(deadline, |end| end.available(1).map(|n| n > 0));
+            if matches!(waited, Err(RingError::PeerDead { .. } | RingError::Closed { .. })) {
+                // Reported only once every slot the producer published was
+                // taken: its unfinished message can never be finished now
+                // (a next producer begins a new one).
+                self.assembly.void();
+            }
+            waited?;
         }
         Ok(())
     }
 
     /// Drops everything unread: the slots published so far and the part of
     /// a message put together from fragments; returns how many slots. The
-    /// rest of a message cut this way is skipped when it arrives.
+    /// rest of a message cut this way is skipped when it arrives (its
+    /// slots continue a message this end no longer holds).
     pub fn reset_read(&mut self) -> Result<u64, RingError> {
         self.end.check()?;
         let ready = self.end.available(u64::MAX).map_err(|c| self.end.fail(c))?;
         let (ring, cursor) = self.end.ring_and_cursor();
-        let cut = match ready.checked_sub(1) {
-            // The last slot dropped decides whether more of its message
-            // comes (a bad header only makes us skip a message or not).
-            Some(last) => ring.ready_slot(cursor, last)[0].load(Ordering::Relaxed) & (MORE | ABORT) == MORE,
-            None => self.mid_message || self.skipping,
-        };
         ring.release(cursor, ready);
-        self.partial.clear();
-        (self.mid_message, self.skipping) = (false, cut);
+        self.assembly.void();
         self.end.notify_peer();
         Ok(ready)
     }
@@ -553,6 +539,8 @@ impl<R: Role> fmt::Debug for ByteRing<R> {
 mod tests {
     use super::*;
     use crate::MemoryInterface;
+    use crate::fragment::{ABORT, CONT, MORE};
+    use core::sync::atomic::{AtomicU64, Ordering};
 
     type Tx = ByteRing<Producer>;
     type Rx = ByteRing<Consumer>;
@@ -677,12 +665,174 @@ mod tests {
         assert!(rx.read(&mut Vec::new()).is_err(), "sticky");
         assert!(rx.error().is_some());
 
-        for junk in [ABORT | 1, ABORT | MORE, 1 << 61 | 2, u64::MAX] {
-            let (mut tx, mut rx) = pair(8, 2);
-            tx.write(b"m").unwrap();
-            header_word(&rx, 0).store(junk, Ordering::Relaxed);
-            assert!(matches!(rx.read(&mut Vec::new()), Err(RingError::Corrupt { .. })), "{junk:#x}");
+        // ABORT with anything else (CONT included), lengths over the slot
+        // with any flags (`1 << 60`: the top bit of the length field).
+        let junk = [
+            ABORT | 1,
+            ABORT | MORE,
+            ABORT | CONT,
+            ABORT | CONT | MORE,
+            CONT | 9,
+            MORE | CONT | 9,
+            MORE | 9,
+            1 << 60 | 2,
+            u64::MAX,
+        ];
+        for junk in junk {
+            for open in [false, true] {
+                let (mut tx, mut rx) = pair(8, 3);
+                if open {
+                    // The consumer holds an unfinished message when the
+                    // bad header comes.
+                    publish(&mut tx, &[(b"12345678", true, false)]);
+                    assert_eq!(read(&mut rx), None);
+                }
+                tx.write(b"m").unwrap();
+                header_word(&rx, u64::from(open)).store(junk, Ordering::Relaxed);
+                let err = rx.read(&mut Vec::new()).unwrap_err();
+                assert!(
+                    matches!(err, RingError::Corrupt { what: "message header", found, .. } if found == junk),
+                    "{err}"
+                );
+                assert!(rx.read(&mut Vec::new()).is_err(), "{junk:#x}: sticky");
+            }
         }
+    }
+
+    /// Publishes slots whose headers the test chooses: `(bytes, begins,
+    /// ends)` each, with one store.
+    fn publish(tx: &mut Tx, fragments: &[(&[u8], bool, bool)]) {
+        let (ring, cursor) = tx.end.ring_and_cursor();
+        for (i, (bytes, begins, ends)) in (0..).zip(fragments) {
+            fragment::put(ring.free_slot(cursor, i), bytes, *begins, *ends);
+        }
+        ring.publish(cursor, fragments.len() as u64);
+    }
+
+    /// H7, the consumer's start rule alone (no ABORT slot): a slot that
+    /// begins a message drops the unfinished one, whether the consumer
+    /// took its fragments before or takes them in the same read.
+    #[test]
+    fn h7_a_start_drops_an_unfinished_message() {
+        let (mut tx, mut rx) = pair(8, 8);
+        publish(&mut tx, &[(b"aaaaaaaa", true, false), (b"bbbbbbbb", false, false)]);
+        assert_eq!(read(&mut rx), None, "two fragments of three");
+        assert!(rx.assembly.is_open());
+        publish(&mut tx, &[(b"hello", true, true)]);
+        assert_eq!(read(&mut rx).unwrap(), b"hello", "not glued to the unfinished message");
+        assert!(!rx.assembly.is_open());
+        // All in one read, and a split message after it.
+        publish(&mut tx, &[(b"cccccccc", true, false), (b"dd", true, false), (b"ee", false, true), (b"x", true, true)]);
+        assert_eq!(read(&mut rx).unwrap(), b"ddee");
+        assert_eq!(read(&mut rx).unwrap(), b"x");
+        assert_eq!(read(&mut rx), None);
+    }
+
+    /// H7 (consumer side) in one process: consumer 1 takes the first three
+    /// fragments of a five-fragment message and lets go; consumer 2 starts
+    /// at the fourth. It skips the rest of that message (never returning
+    /// a continuation as a message) and gets the next one whole.
+    #[test]
+    fn h7_a_new_consumer_skips_the_rest_of_a_message_begun_before_it() {
+        let mut tx = Tx::create_memorybuf(8, 3).unwrap();
+        let handle = tx.handle();
+        let mut rx1 = Rx::load_memorybuf(&handle).unwrap();
+        let long: Vec<u8> = (0..40).collect();
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                tx.write_partial(&long, Duration::from_secs(10)).unwrap();
+                tx.write_timeout(b"after", Duration::from_secs(10)).unwrap();
+            });
+            let start = Instant::now();
+            while rx1.len() < 3 {
+                assert!(start.elapsed() < Duration::from_secs(10), "the writer never filled the ring");
+                std::thread::yield_now();
+            }
+            assert_eq!(read(&mut rx1), None, "three fragments of five");
+            drop(rx1);
+            let mut rx2 = Rx::load_memorybuf(&handle).unwrap();
+            let mut message = Vec::new();
+            rx2.read_timeout(&mut message, Duration::from_secs(10)).unwrap();
+            assert_eq!(message, b"after", "fragments 3 and 4 were skipped");
+            assert!(!rx2.assembly.is_open());
+            writer.join().unwrap();
+        });
+    }
+
+    /// H7 (producer side) in one process, the attack's case: producer 1
+    /// publishes 64 bytes of a longer message and gives up; producer 2
+    /// attaches and writes "hello". The consumer returns "hello", never a
+    /// 69-byte splice, whether it took the 64 bytes before producer 2
+    /// came (and then learnt producer 1 was gone), took them and is still
+    /// waiting, or takes them after producer 2 wrote.
+    #[test]
+    fn h7_a_new_producer_voids_the_message_its_predecessor_left_open() {
+        for case in ["taken, producer gone", "taken", "not taken"] {
+            let mut rx = Rx::create_memorybuf(16, 4).unwrap();
+            let mut tx1 = Tx::load_memorybuf(&rx.handle()).unwrap();
+            let err = tx1.write_partial(&[7; 100], Duration::from_millis(10)).unwrap_err();
+            assert!(matches!(err, RingError::Timeout { .. }), "{case}: {err}");
+            assert_eq!(rx.len(), 4, "{case}: 64 bytes published");
+            if case != "not taken" {
+                assert_eq!(read(&mut rx), None, "{case}");
+                assert!(rx.assembly.is_open(), "{case}");
+            }
+            drop(tx1);
+            if case == "taken, producer gone" {
+                let gone = rx.read_timeout(&mut Vec::new(), Duration::from_secs(1)).unwrap_err();
+                assert!(matches!(gone, RingError::Closed { .. }), "{case}: {gone}");
+                assert!(!rx.assembly.is_open(), "{case}: the unfinished message was dropped");
+            }
+            let mut tx2 = Tx::load_memorybuf(&rx.handle()).unwrap();
+            if case == "not taken" {
+                assert_eq!(tx2.write(b"hello"), Err(SendError::Full), "no room for the ABORT slot");
+                assert_eq!(read(&mut rx), None, "{case}");
+            }
+            tx2.write(b"hello").unwrap();
+            assert_eq!(header_word(&rx, 0).load(Ordering::Relaxed), ABORT, "{case}: producer 2 voided the message");
+            assert_eq!(header_word(&rx, 1).load(Ordering::Relaxed), 5, "{case}: then began its own");
+            assert_eq!(read(&mut rx).unwrap(), b"hello", "{case}");
+            assert_eq!(read(&mut rx), None, "{case}");
+            assert!(!rx.assembly.is_open(), "{case}");
+            tx2.write(b"again").unwrap();
+            assert_eq!(header_word(&rx, 2).load(Ordering::Relaxed), 5, "{case}: no second ABORT");
+            assert_eq!(read(&mut rx).unwrap(), b"again", "{case}");
+        }
+    }
+
+    /// A producer that attaches to a ring whose last message was whole
+    /// (or that was never written) writes no ABORT slot.
+    #[test]
+    fn a_new_producer_after_a_whole_message_writes_no_abort() {
+        let mut rx = Rx::create_memorybuf(8, 4).unwrap();
+        let mut tx = Tx::load_memorybuf(&rx.handle()).unwrap();
+        tx.write_partial(&[1; 20], Duration::ZERO).unwrap();
+        drop(tx);
+        let mut tx = Tx::load_memorybuf(&rx.handle()).unwrap();
+        tx.write(b"x").unwrap();
+        assert_eq!(rx.len(), 4, "three fragments and the new message, no ABORT");
+        assert_eq!(read(&mut rx).unwrap(), [1; 20]);
+        assert_eq!(read(&mut rx).unwrap(), b"x");
+    }
+
+    /// Ends of the format before CONT refuse a ring of this one, and the
+    /// other way round: the fingerprint changed with it.
+    #[test]
+    fn ends_of_the_old_slot_format_are_refused() {
+        let v1 = fingerprint::of_str("shm::ByteRing(length-prefixed slots v1)");
+        assert_ne!(v1, LAYOUT.fingerprint);
+        let tx = Tx::create_memorybuf(8, 2).unwrap();
+        let h = tx.handle();
+        // An old producer's handle, given to a new consumer.
+        let old = Handle::new(h.name().clone(), ObjectKind::ByteRing, v1, h.payload_size(), h.nonce());
+        let err = Rx::load_memorybuf(&old).unwrap_err();
+        assert!(matches!(err, OpenError::LayoutMismatch { found, .. } if found == v1), "{err}");
+        // An old consumer, given this ring's handle.
+        let old_layout = Layout { fingerprint: v1, type_name: "ByteRing" };
+        let err = End::<Consumer>::open(&h, ObjectKind::ByteRing, old_layout, &OpenOptions::new(), |_| Ok(()))
+            .err()
+            .expect("refused");
+        assert!(matches!(err, OpenError::LayoutMismatch { expected, .. } if expected == v1), "{err}");
     }
 
     #[test]

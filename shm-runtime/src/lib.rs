@@ -72,6 +72,7 @@
 // A loom build (`--cfg loom`) compiles only the atomic protocols and their
 // models: everything that maps memory needs `core`'s atomics.
 mod cell;
+mod fragment;
 mod lock;
 mod publication;
 mod ring;
