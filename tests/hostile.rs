@@ -30,6 +30,10 @@
 //! first create. Children die with their parent (`PR_SET_PDEATHSIG`), so a
 //! scenario killed at its deadline leaves no process behind.
 //!
+//! Where the kernel's own protections are on (`fs.protected_symlinks`,
+//! `fs.protected_fifos`), the kernel refuses some of these links and FIFOs
+//! before shm sees them; the tests then still pass, and prove less.
+//!
 //! H5, H6 and H8 need no other user and run against the real /dev/shm
 //! under names of their own (the parts that need a small tmpfs or a
 //! private sweep run in a namespace). The sparse file is opened in a child
