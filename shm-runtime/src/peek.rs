@@ -29,8 +29,9 @@ const ATTEMPTS: u32 = 100_000;
 const ARRAY_PREFIX_WORDS: usize = 8;
 /// Words in a 64-byte line: an array element's stride is a multiple.
 const LINE_WORDS: usize = 8;
-/// Largest message bytes a byte ring's slot may hold (`2^62 - 1`).
-const MAX_BYTE_SLOT: u64 = (1 << 62) - 1;
+/// Largest message bytes a byte ring's slot may hold (`2^61 - 1`, the
+/// slot header's length bits).
+const MAX_BYTE_SLOT: u64 = crate::fragment::LEN_MASK;
 
 /// A segment mapped for looking only: opened through the same validating
 /// open as every typed object (owner and mode, header, nonce), it claims no
@@ -288,7 +289,7 @@ impl Peek {
         let slot_words = shape.slot_words as u64;
         let expected_words = if kind == ObjectKind::ByteRing {
             if shape.element_bytes == 0 || shape.element_bytes > MAX_BYTE_SLOT {
-                return Err(self.corrupt("slot size word is not 1 to 2^62 - 1", shape.element_bytes));
+                return Err(self.corrupt("slot size word is not 1 to 2^61 - 1", shape.element_bytes));
             }
             1 + shape.element_bytes.div_ceil(8)
         } else {

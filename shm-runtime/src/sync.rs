@@ -6,7 +6,8 @@
 //! the identity. In a loom build a model can switch one site off (the
 //! ordering becomes `Relaxed`, the fence disappears) to show that the
 //! model fails without it: a "mutant". See `cell.rs`, `ring.rs`, `wake.rs`,
-//! `publication.rs` and `role.rs` for the models and the list of sites each one catches.
+//! `publication.rs`, `role.rs` and `fragment.rs` for the models and the list
+//! of sites each one catches.
 
 pub(crate) use core::sync::atomic::Ordering;
 #[cfg(not(loom))]
