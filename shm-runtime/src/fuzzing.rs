@@ -15,13 +15,13 @@
 //! the error's name), for tests that check a seed reaches the path it was
 //! written for.
 
-use crate::cell::{self, ByteCell, CellError};
-use crate::error::OpenError;
-use crate::handle::Handle;
-use crate::header::{self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
-use crate::lock::LOCK_WAIT;
-use crate::name::{MAX_NAME_LEN, SegmentName};
-use crate::ring::{self, ConsumerCursor, ProducerCursor, Ring};
+use crate::format::header::{self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
+use crate::protocol::cell::{self, ByteCell, CellError};
+use crate::protocol::lock::LOCK_WAIT;
+use crate::protocol::ring::{self, ConsumerCursor, ProducerCursor, Ring};
+use crate::segment::error::OpenError;
+use crate::segment::handle::Handle;
+use crate::segment::name::{MAX_NAME_LEN, SegmentName};
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
 
@@ -608,7 +608,7 @@ fn cell_values(capacity: u64, current: u64, copies: [(u64, u64); 2], delta: u8, 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::header::{Layout, STATE_READY};
+    use crate::format::header::{Layout, STATE_READY};
     use proptest::prelude::*;
     use std::path::PathBuf;
 

@@ -70,107 +70,69 @@
 #![cfg_attr(loom, allow(dead_code, reason = "a loom build compiles the protocols for their models only"))]
 
 // A loom build (`--cfg loom`) compiles only the atomic protocols and their
-// models: everything that maps memory needs `core`'s atomics.
-mod cell;
-mod fragment;
-mod lock;
-mod publication;
-mod ring;
-mod role;
-mod sync;
-mod wake;
+// models: everything that maps memory needs `core`'s atomics. Plain `mod`
+// items (never declared inside a macro), so that rustfmt sees every file.
+mod protocol;
 
-// Everything else: left out of a loom build. Plain `mod` items (not declared
-// inside a macro), so that rustfmt sees every file.
+#[cfg(not(loom))]
+mod format;
+#[cfg(not(loom))]
+mod object;
+#[cfg(not(loom))]
+mod segment;
+#[cfg(not(loom))]
+mod sys;
+#[cfg(not(loom))]
+mod tools;
 
 #[cfg(not(loom))]
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
-#[cfg(not(loom))]
-mod array;
-#[cfg(not(loom))]
-mod boolean;
-#[cfg(not(loom))]
-mod byte_ring;
-#[cfg(not(loom))]
-mod bytes;
-#[cfg(not(loom))]
-mod error;
-#[cfg(not(loom))]
-mod fingerprint;
-#[cfg(not(loom))]
-mod handle;
-#[cfg(not(loom))]
-mod header;
-#[cfg(not(loom))]
-mod inspect;
-#[cfg(not(loom))]
-mod int;
-#[cfg(not(loom))]
-mod liveness;
-#[cfg(not(loom))]
-mod memory_interface;
-#[cfg(not(loom))]
-mod name;
-#[cfg(not(loom))]
-mod options;
-#[cfg(not(loom))]
-mod peek;
-#[cfg(not(loom))]
-mod pid;
-#[cfg(not(loom))]
-mod ring_end;
-#[cfg(not(loom))]
-mod segment;
-#[cfg(not(loom))]
-mod shm_dir;
-#[cfg(not(loom))]
-mod state;
-#[cfg(not(loom))]
-mod string;
 
 #[cfg(not(loom))]
-pub use array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartError, SharedArray, SharedArrayPart};
-#[cfg(not(loom))]
-pub use boolean::SharedBool;
-#[cfg(not(loom))]
-pub use byte_ring::ByteRing;
-#[cfg(not(loom))]
-pub use bytes::SharedBytes;
-#[cfg(not(loom))]
-pub use error::{CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, ShareError, WriteError};
-#[cfg(not(loom))]
-pub use handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
-#[cfg(not(loom))]
-pub use header::{
+pub use format::header::{
     Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
     STATE_READY,
 };
 #[cfg(not(loom))]
-pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
+pub use object::array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartError, SharedArray, SharedArrayPart};
 #[cfg(not(loom))]
-pub use int::SharedInt;
+pub use object::boolean::SharedBool;
 #[cfg(not(loom))]
-pub use liveness::LOCK_FILE_PREFIX;
+pub use object::bytes::SharedBytes;
 #[cfg(not(loom))]
-pub use memory_interface::{MemoryInterface, SlotMut, SlotRef};
+pub use object::int::SharedInt;
 #[cfg(not(loom))]
-pub use name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
+pub use object::ring::byte_ring::ByteRing;
 #[cfg(not(loom))]
-pub use options::OpenOptions;
+pub use object::ring::end::{Consumer, Producer, Role};
 #[cfg(not(loom))]
-pub use peek::{ArrayPeek, Peek, PeekError, RingPeek, RoleHolder};
+pub use object::ring::memory_interface::{MemoryInterface, SlotMut, SlotRef};
 #[cfg(not(loom))]
-pub use ring_end::{Consumer, Producer, Role};
+pub use object::state::{__private, Field, Flag, Shared, SharedState};
+#[cfg(not(loom))]
+pub use object::string::SharedString;
 #[cfg(not(loom))]
 pub use segment::DEFAULT_OPEN_WAIT;
 #[cfg(not(loom))]
+pub use segment::error::{
+    CleanupError, CreateError, Full, OpenError, ReadError, RingError, SendError, ShareError, WriteError,
+};
+#[cfg(not(loom))]
+pub use segment::handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
+#[cfg(not(loom))]
+pub use segment::liveness::LOCK_FILE_PREFIX;
+#[cfg(not(loom))]
+pub use segment::name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
+#[cfg(not(loom))]
+pub use segment::options::OpenOptions;
+#[cfg(not(loom))]
 pub use shm_derive::SharedState;
 #[cfg(not(loom))]
-pub use state::{__private, Field, Flag, Shared, SharedState};
+pub use tools::inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
 #[cfg(not(loom))]
-pub use string::SharedString;
+pub use tools::peek::{ArrayPeek, Peek, PeekError, RingPeek, RoleHolder};
 
 /// The methods every shared object has, delegated to its segment.
 #[cfg(not(loom))]

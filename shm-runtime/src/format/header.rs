@@ -1,0 +1,561 @@
+//! The header at the start of every segment, and its validation.
+//!
+//! The byte layout is documented in `FORMAT.md`; the const assertions below
+//! pin it. All access to a live header goes through atomics word by word
+//! (another process may write it at any time): the creator stores the words
+//! and publishes the state word last, an opener copies the words out into a
+//! local [`Header`] and validates the copy.
+
+use crate::protocol::publication;
+use crate::segment::error::OpenError;
+use crate::segment::name::SegmentName;
+use core::mem::{offset_of, size_of};
+use core::sync::atomic::AtomicU64;
+use std::fmt;
+use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
+
+/// The eight bytes every segment made by shm starts with.
+pub const MAGIC: [u8; 8] = *b"SHMRS\0\x01\x1a";
+
+/// Version of the byte layout in `FORMAT.md`; bumped on any change.
+pub const FORMAT_VERSION: u32 = 2;
+
+/// State word while the creator is still setting the segment up.
+pub const STATE_INITIALIZING: u64 = 0;
+/// State word once the header and the initial value are complete
+/// (`"SHMREADY"` read as a big-endian number, unlikely in random bytes).
+pub const STATE_READY: u64 = u64::from_be_bytes(*b"SHMREADY");
+
+/// `0x0102_0304` stored in the writer's byte order: a reader with the other
+/// byte order sees `0x0403_0201`.
+pub const BYTE_ORDER_MARK: u32 = 0x0102_0304;
+
+/// Size of the header; the payload starts right after it.
+pub const HEADER_SIZE: usize = 128;
+
+/// Alignment of the payload (and of every mapping, which is page aligned).
+pub const PAYLOAD_ALIGN: usize = 64;
+
+/// Bytes of the header's type name field (a length byte, then the name).
+pub const TYPE_NAME_BYTES: usize = 40;
+
+/// The header, as stored at offset 0 of every segment.
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, FromBytes, IntoBytes, Immutable, KnownLayout)]
+pub struct Header {
+    /// [`MAGIC`].
+    pub magic: [u8; 8],
+    /// [`STATE_INITIALIZING`] or [`STATE_READY`]; published last.
+    pub state: u64,
+    /// [`BYTE_ORDER_MARK`] in the creator's byte order.
+    pub byte_order: u32,
+    /// `size_of::<usize>()` of the creator.
+    pub pointer_width: u32,
+    /// [`FORMAT_VERSION`] of the creator.
+    pub format_version: u32,
+    /// [`ObjectKind`] code.
+    pub kind: u32,
+    /// Layout fingerprint of the stored type.
+    pub fingerprint: u64,
+    /// Offset of the payload from the start of the segment ([`HEADER_SIZE`]).
+    pub payload_offset: u64,
+    /// Payload size in bytes; the file is `payload_offset` plus this,
+    /// rounded up to 8.
+    pub payload_size: u64,
+    /// Alignment the payload needs, a power of two up to [`PAYLOAD_ALIGN`].
+    pub payload_align: u64,
+    /// Random number chosen at creation; handles carry it.
+    pub nonce: u64,
+    /// Identity of the creating process (its pid in the low 32 bits, then
+    /// the lock that proves it alive; see [`creator_pid`](Self::creator_pid)
+    /// and FORMAT.md), stored first (before the rest of the header) so an
+    /// opener or a cleaner can tell an abandoned initialization or a stale
+    /// segment.
+    pub creator: u64,
+    /// Creation time, nanoseconds since the Unix epoch (informational).
+    pub created_unix_ns: u64,
+    /// Name of the stored type, for messages and tools: byte 0 is the
+    /// length (at most 39), then that many bytes of UTF-8, then zeros.
+    /// Informational: never trusted for a decision (the fingerprint is).
+    pub type_name: [u8; TYPE_NAME_BYTES],
+}
+
+const _: () = {
+    assert!(size_of::<Header>() == HEADER_SIZE);
+    assert!(offset_of!(Header, magic) == 0);
+    assert!(offset_of!(Header, state) == 8);
+    assert!(offset_of!(Header, byte_order) == 16);
+    assert!(offset_of!(Header, pointer_width) == 20);
+    assert!(offset_of!(Header, format_version) == 24);
+    assert!(offset_of!(Header, kind) == 28);
+    assert!(offset_of!(Header, fingerprint) == 32);
+    assert!(offset_of!(Header, payload_offset) == 40);
+    assert!(offset_of!(Header, payload_size) == 48);
+    assert!(offset_of!(Header, payload_align) == 56);
+    assert!(offset_of!(Header, nonce) == 64);
+    assert!(offset_of!(Header, creator) == 72);
+    assert!(offset_of!(Header, created_unix_ns) == 80);
+    assert!(offset_of!(Header, type_name) == 88);
+    assert!(HEADER_SIZE.is_multiple_of(PAYLOAD_ALIGN));
+};
+
+/// `size_of::<usize>()` as stored in the header.
+#[expect(clippy::cast_possible_truncation, reason = "a pointer width fits in u32 on every target")]
+const POINTER_WIDTH: u32 = size_of::<usize>() as u32;
+
+/// Number of 64-bit words in the header.
+pub const HEADER_WORDS: usize = HEADER_SIZE / 8;
+/// Index of the state word.
+pub const STATE_WORD: usize = offset_of!(Header, state) / 8;
+/// Index of the creator identity word.
+pub const CREATOR_WORD: usize = offset_of!(Header, creator) / 8;
+
+/// What a segment holds.
+#[non_exhaustive]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ObjectKind {
+    /// [`SharedInt`](crate::SharedInt): one `i64`.
+    Int,
+    /// [`SharedBool`](crate::SharedBool): one byte.
+    Bool,
+    /// [`SharedString`](crate::SharedString): UTF-8 text up to a capacity.
+    String,
+    /// [`SharedBytes`](crate::SharedBytes): bytes up to a capacity.
+    Bytes,
+    /// [`Shared<T>`](crate::Shared): a `#[derive(SharedState)]` struct or
+    /// another [`SharedState`](crate::SharedState) type.
+    State,
+    /// [`MemoryInterface<T>`](crate::MemoryInterface): a single-producer,
+    /// single-consumer ring of `SharedState` values.
+    Ring,
+    /// [`SharedArray<T>`](crate::SharedArray): a fixed-length array of
+    /// `SharedState` values, each element its own two-copy cell.
+    Array,
+    /// [`ByteRing`](crate::ByteRing): a single-producer, single-consumer
+    /// ring of byte messages of up to a slot size.
+    ByteRing,
+}
+
+impl ObjectKind {
+    const ALL: [Self; 8] =
+        [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring, Self::Array, Self::ByteRing];
+
+    /// The number stored in the header.
+    #[must_use]
+    pub const fn code(self) -> u32 {
+        match self {
+            Self::Int => 1,
+            Self::Bool => 2,
+            Self::String => 3,
+            Self::Bytes => 4,
+            Self::State => 5,
+            Self::Ring => 6,
+            Self::Array => 7,
+            Self::ByteRing => 8,
+        }
+    }
+
+    /// The kind stored as `code`, if it is one this version knows.
+    #[must_use]
+    pub fn from_code(code: u32) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.code() == code)
+    }
+
+    /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`,
+    /// `ring`, `array`, `bytering`).
+    #[must_use]
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Int => "int",
+            Self::Bool => "bool",
+            Self::String => "string",
+            Self::Bytes => "bytes",
+            Self::State => "state",
+            Self::Ring => "ring",
+            Self::Array => "array",
+            Self::ByteRing => "bytering",
+        }
+    }
+
+    /// The kind named `word` in a handle.
+    #[must_use]
+    pub fn from_word(word: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|k| k.as_str() == word)
+    }
+}
+
+impl fmt::Display for ObjectKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The stored type, as the header records it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Layout {
+    /// Layout fingerprint (checked).
+    pub fingerprint: u64,
+    /// Type name (for messages only).
+    pub type_name: &'static str,
+}
+
+/// What an opener expects to find, from its own type and the handle.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Expected {
+    pub kind: ObjectKind,
+    pub fingerprint: u64,
+    /// The opener's type name, for messages.
+    pub type_name: &'static str,
+    /// Payload size the handle announced.
+    pub payload_size: u64,
+    /// Nonce the handle carries.
+    pub nonce: u64,
+}
+
+/// The header field for `name`: its length, then the name. A name too long
+/// for the field keeps its end (the type, rather than the module path),
+/// after an ellipsis.
+fn encode_type_name(name: &str) -> [u8; TYPE_NAME_BYTES] {
+    const ELLIPSIS: &str = "\u{2026}";
+    let room = TYPE_NAME_BYTES - 1;
+    let mut field = [0u8; TYPE_NAME_BYTES];
+    let mut put = |at: usize, bytes: &[u8]| field[1 + at..1 + at + bytes.len()].copy_from_slice(bytes);
+    let len = if name.len() <= room {
+        put(0, name.as_bytes());
+        name.len()
+    } else {
+        let mut start = name.len() - (room - ELLIPSIS.len());
+        while !name.is_char_boundary(start) {
+            start += 1;
+        }
+        put(0, ELLIPSIS.as_bytes());
+        put(ELLIPSIS.len(), &name.as_bytes()[start..]);
+        ELLIPSIS.len() + name.len() - start
+    };
+    field[0] = u8::try_from(len).expect("at most 39 bytes");
+    field
+}
+
+/// Rounds `n` up to a multiple of 8, or `None` on overflow.
+pub(crate) const fn round_up_8(n: u64) -> Option<u64> {
+    match n.checked_add(7) {
+        Some(v) => Some(v & !7),
+        None => None,
+    }
+}
+
+/// Total file size for a payload of `payload_size` bytes, or `None` on
+/// overflow.
+pub(crate) fn total_size(payload_size: u64) -> Option<u64> {
+    round_up_8(payload_size)?.checked_add(HEADER_SIZE as u64)
+}
+
+impl Header {
+    /// A header for a new segment, state still [`STATE_INITIALIZING`].
+    pub(crate) fn new(
+        kind: ObjectKind,
+        layout: Layout,
+        payload_size: u64,
+        payload_align: u64,
+        nonce: u64,
+        creator: u64,
+        created_unix_ns: u64,
+    ) -> Self {
+        Self {
+            magic: MAGIC,
+            state: STATE_INITIALIZING,
+            byte_order: BYTE_ORDER_MARK,
+            pointer_width: POINTER_WIDTH,
+            format_version: FORMAT_VERSION,
+            kind: kind.code(),
+            fingerprint: layout.fingerprint,
+            payload_offset: HEADER_SIZE as u64,
+            payload_size,
+            payload_align,
+            nonce,
+            creator,
+            created_unix_ns,
+            type_name: encode_type_name(layout.type_name),
+        }
+    }
+
+    /// Process id of the creator (the low 32 bits of [`creator`](Self::creator)).
+    #[must_use]
+    pub const fn creator_pid(&self) -> u64 {
+        crate::segment::liveness::pid_of(self.creator)
+    }
+
+    /// The stored type's name, if the field holds a well-formed one (an
+    /// empty, overlong or non-UTF-8 field gives `None`).
+    pub fn type_name(&self) -> Option<&str> {
+        let (len, bytes) = self.type_name.split_first()?;
+        let name = core::str::from_utf8(bytes.get(..usize::from(*len))?).ok()?;
+        Some(name).filter(|name| !name.is_empty())
+    }
+
+    /// Copies a live header out of shared memory, one relaxed atomic load
+    /// per word. The caller has already loaded the state word with
+    /// `Acquire` (pairs with the `Release` store in [`Header::publish`]),
+    /// so the words the creator wrote before publishing are visible.
+    pub(crate) fn snapshot(words: &[AtomicU64; HEADER_WORDS]) -> Self {
+        let raw: [u64; HEADER_WORDS] = publication::copy_words(words);
+        zerocopy::transmute!(raw)
+    }
+
+    /// Stores this header into shared memory, every word but the state word
+    /// (relaxed; ordered by the caller's later `publish`).
+    pub(crate) fn store(&self, words: &[AtomicU64; HEADER_WORDS]) {
+        let raw: [u64; HEADER_WORDS] = zerocopy::transmute!(*self);
+        publication::store_all_but_state(words, &raw, STATE_WORD);
+    }
+
+    /// Marks the segment ready (see [`publication::publish`]): everything
+    /// stored before (header words, initial payload) is visible to an
+    /// opener that sees [`STATE_READY`].
+    pub(crate) fn publish(words: &[AtomicU64; HEADER_WORDS]) {
+        publication::publish(&words[STATE_WORD], STATE_READY);
+    }
+
+    /// Validates a copied header of a segment whose file is `file_size`
+    /// bytes, against what the opener expects. Checks run in a fixed order
+    /// (magic, architecture, version, kind, layout, sizes, nonce) so that a
+    /// foreign file reports `BadMagic` rather than a later mismatch.
+    pub(crate) fn validate(&self, name: &SegmentName, expected: &Expected, file_size: u64) -> Result<(), OpenError> {
+        let name = name.clone();
+        if self.magic != MAGIC {
+            return Err(OpenError::BadMagic { name, found: self.magic });
+        }
+        let ours = (BYTE_ORDER_MARK, POINTER_WIDTH);
+        if (self.byte_order, self.pointer_width) != ours {
+            return Err(OpenError::ArchMismatch {
+                name,
+                expected: Arch { byte_order: ours.0, pointer_width: ours.1 },
+                found: Arch { byte_order: self.byte_order, pointer_width: self.pointer_width },
+            });
+        }
+        if self.format_version != FORMAT_VERSION {
+            return Err(OpenError::VersionMismatch { name, expected: FORMAT_VERSION, found: self.format_version });
+        }
+        if self.kind != expected.kind.code() {
+            return Err(OpenError::KindMismatch { name, expected: expected.kind, found: self.kind });
+        }
+        if self.fingerprint != expected.fingerprint {
+            return Err(OpenError::LayoutMismatch {
+                name,
+                expected: expected.fingerprint,
+                expected_type: expected.type_name,
+                found: self.fingerprint,
+                found_type: self.type_name().map(str::to_owned),
+            });
+        }
+        if self.payload_offset != HEADER_SIZE as u64 {
+            return Err(OpenError::Corrupt { name, what: "payload offset is not 128" });
+        }
+        if !self.payload_align.is_power_of_two() || self.payload_align > PAYLOAD_ALIGN as u64 {
+            return Err(OpenError::Corrupt { name, what: "payload alignment is not a power of two up to 64" });
+        }
+        let Some(total) = total_size(self.payload_size) else {
+            return Err(OpenError::Corrupt { name, what: "payload size overflows" });
+        };
+        if total != file_size {
+            return Err(OpenError::SizeMismatch { name, header: total, file: file_size });
+        }
+        if self.payload_size != expected.payload_size {
+            return Err(OpenError::HandleMismatch {
+                name,
+                field: "payload size",
+                handle: expected.payload_size,
+                header: self.payload_size,
+            });
+        }
+        if self.nonce != expected.nonce {
+            return Err(OpenError::StaleHandle { name, handle_nonce: expected.nonce, segment_nonce: self.nonce });
+        }
+        Ok(())
+    }
+}
+
+/// Byte order mark and pointer width of one side, as found in a header.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Arch {
+    /// The byte order mark `0x0102_0304` as read by this process
+    /// (`0x0403_0201` when the writer had the other byte order).
+    pub byte_order: u32,
+    /// Pointer width in bytes.
+    pub pointer_width: u32,
+}
+
+impl fmt::Display for Arch {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let order = match self.byte_order {
+            BYTE_ORDER_MARK => "native byte order",
+            0x0403_0201 => "swapped byte order",
+            _ => "unknown byte order",
+        };
+        write!(f, "{order}, {}-bit pointers", self.pointer_width.saturating_mul(8))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use core::sync::atomic::Ordering;
+    use proptest::prelude::*;
+
+    fn name() -> SegmentName {
+        SegmentName::new("shmrs-header-test").unwrap()
+    }
+
+    #[test]
+    fn type_names_round_trip_and_long_ones_keep_their_end() {
+        let name_of = |name: &str| {
+            let field = encode_type_name(name);
+            Header { type_name: field, ..header() }.type_name().map(str::to_owned)
+        };
+        assert_eq!(name_of("robot::Pose").as_deref(), Some("robot::Pose"));
+        assert_eq!(name_of(""), None);
+        let exact = "a".repeat(39);
+        assert_eq!(name_of(&exact), Some(exact));
+        let long = format!("{}::Pose", "very_long_module".repeat(4));
+        assert_eq!(name_of(&long).as_deref(), Some(format!("\u{2026}{}", &long[long.len() - 36..]).as_str()));
+        // A multi-byte character across the cut is dropped whole.
+        let wide = format!("{}::\u{e9}t\u{e9}", "m".repeat(40));
+        let kept = name_of(&wide).unwrap();
+        assert!(kept.len() <= 39 && kept.starts_with('\u{2026}') && kept.ends_with("::\u{e9}t\u{e9}"), "{kept}");
+    }
+
+    #[test]
+    fn malformed_type_name_fields_read_as_none() {
+        let mut field = [0u8; TYPE_NAME_BYTES];
+        field[0] = 40;
+        assert_eq!(Header { type_name: field, ..header() }.type_name(), None, "length past the field");
+        field[0] = 2;
+        field[1..3].copy_from_slice(&[0xff, 0xfe]);
+        assert_eq!(Header { type_name: field, ..header() }.type_name(), None, "not UTF-8");
+    }
+
+    #[test]
+    fn layout_mismatch_names_both_types() {
+        let err = Header { fingerprint: 1, ..header() }.validate(&name(), &expected(), 136).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("`Mine`") && text.contains("`SharedInt`"), "{text}");
+    }
+
+    fn header() -> Header {
+        Header::new(ObjectKind::Int, Layout { fingerprint: 0xabcd, type_name: "SharedInt" }, 8, 8, 42, 7, 0)
+    }
+
+    fn expected() -> Expected {
+        Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, type_name: "Mine", payload_size: 8, nonce: 42 }
+    }
+
+    fn heap_words() -> [AtomicU64; HEADER_WORDS] {
+        core::array::from_fn(|_| AtomicU64::new(0))
+    }
+
+    #[test]
+    fn store_publish_snapshot_round_trips() {
+        let words = heap_words();
+        let h = header();
+        h.store(&words);
+        assert_eq!(words[STATE_WORD].load(Ordering::Relaxed), STATE_INITIALIZING);
+        Header::publish(&words);
+        let copy = Header::snapshot(&words);
+        assert_eq!(copy, Header { state: STATE_READY, ..h });
+        assert!(copy.validate(&name(), &expected(), 136).is_ok());
+    }
+
+    #[test]
+    fn each_field_has_its_own_error_naming_both_values() {
+        let n = name();
+        let e = expected();
+        let check = |h: Header, file: u64| h.validate(&n, &e, file).unwrap_err();
+
+        let err = check(Header { magic: *b"garbage!", ..header() }, 136);
+        assert!(matches!(err, OpenError::BadMagic { found, .. } if &found == b"garbage!"), "{err}");
+
+        let err = check(Header { byte_order: 0x0403_0201, ..header() }, 136);
+        assert!(matches!(err, OpenError::ArchMismatch { found: Arch { byte_order: 0x0403_0201, .. }, .. }), "{err}");
+        assert!(err.to_string().contains("swapped byte order"), "{err}");
+
+        let err = check(Header { pointer_width: 4, ..header() }, 136);
+        assert!(matches!(err, OpenError::ArchMismatch { found: Arch { pointer_width: 4, .. }, .. }), "{err}");
+
+        let err = check(Header { format_version: 99, ..header() }, 136);
+        assert!(matches!(err, OpenError::VersionMismatch { expected: FORMAT_VERSION, found: 99, .. }), "{err}");
+
+        let err = check(Header { kind: ObjectKind::Bytes.code(), ..header() }, 136);
+        assert!(matches!(err, OpenError::KindMismatch { expected: ObjectKind::Int, found: 4, .. }), "{err}");
+
+        let err = check(Header { fingerprint: 1, ..header() }, 136);
+        assert!(matches!(err, OpenError::LayoutMismatch { expected: 0xabcd, found: 1, .. }), "{err}");
+
+        let err = check(header(), 100);
+        assert!(matches!(err, OpenError::SizeMismatch { header: 136, file: 100, .. }), "{err}");
+
+        let err = check(Header { payload_size: 16, ..header() }, 144);
+        assert!(matches!(err, OpenError::HandleMismatch { handle: 8, header: 16, .. }), "{err}");
+
+        let err = check(Header { nonce: 43, ..header() }, 136);
+        assert!(matches!(err, OpenError::StaleHandle { handle_nonce: 42, segment_nonce: 43, .. }), "{err}");
+
+        let err = check(Header { payload_offset: 64, ..header() }, 136);
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+
+        let err = check(Header { payload_size: u64::MAX, ..header() }, 136);
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    }
+
+    #[test]
+    fn kind_codes_and_words_round_trip() {
+        for kind in ObjectKind::ALL {
+            assert_eq!(ObjectKind::from_code(kind.code()), Some(kind));
+            assert_eq!(ObjectKind::from_word(kind.as_str()), Some(kind));
+        }
+        assert_eq!(ObjectKind::from_code(0), None);
+        assert_eq!(ObjectKind::from_word("Int"), None);
+    }
+
+    #[test]
+    fn b2_total_size_overflow_is_detected() {
+        assert_eq!(total_size(u64::MAX), None);
+        assert_eq!(total_size(u64::MAX - 7 - HEADER_SIZE as u64 + 1), None);
+        assert_eq!(total_size(1), Some(136));
+        assert_eq!(total_size(0), Some(128));
+    }
+
+    proptest! {
+        /// C4: any bytes at all give an error or a header identical to a
+        /// valid one; validation never panics.
+        #[test]
+        fn c4_validate_never_panics_on_random_headers(raw in prop::array::uniform16(any::<u64>()), file in any::<u64>()) {
+            let h: Header = zerocopy::transmute!(raw);
+            let result = h.validate(&name(), &expected(), file);
+            if result.is_ok() {
+                prop_assert_eq!(h.magic, MAGIC);
+                prop_assert_eq!(h.nonce, 42);
+                prop_assert_eq!(file, 136);
+            }
+        }
+
+        #[test]
+        fn c4_wrong_magic_is_always_bad_magic(magic in any::<[u8; 8]>()) {
+            prop_assume!(magic != MAGIC);
+            let h = Header { magic, ..header() };
+            let is_bad_magic = matches!(h.validate(&name(), &expected(), 136), Err(OpenError::BadMagic { .. }));
+            prop_assert!(is_bad_magic);
+        }
+
+        #[test]
+        fn b2_total_size_is_checked(size in any::<u64>()) {
+            match total_size(size) {
+                Some(t) => {
+                    prop_assert!(t >= size);
+                    prop_assert_eq!(t % 8, 0);
+                    prop_assert!(t - HEADER_SIZE as u64 - size < 8);
+                }
+                None => prop_assert!(u128::from(size) + 7 + HEADER_SIZE as u128 > u128::from(u64::MAX)),
+            }
+        }
+    }
+}

@@ -1,0 +1,5 @@
+//! What `FORMAT.md` specifies: the segment header, object kinds and the
+//! layout fingerprint. Imports nothing from the other layers.
+
+pub(crate) mod fingerprint;
+pub(crate) mod header;

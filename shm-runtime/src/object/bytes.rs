@@ -1,0 +1,188 @@
+//! `SharedBytes`: a byte string of bounded length shared between processes,
+//! and the segment plumbing it shares with `SharedString`.
+
+use crate::format::fingerprint;
+use crate::format::header::Layout;
+use crate::format::header::ObjectKind;
+use crate::protocol::cell::{ByteCell, CellError, layout_words};
+use crate::protocol::lock::LOCK_WAIT;
+use crate::segment::error::{CreateError, OpenError, ReadError, WriteError};
+use crate::segment::handle::Handle;
+use crate::segment::liveness;
+use crate::segment::name::SegmentName;
+use crate::segment::options::OpenOptions;
+use crate::segment::{Segment, Spec};
+
+/// Layout fingerprint of [`SharedBytes`].
+/// Fingerprint and name of the stored value.
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
+
+/// A segment holding a byte cell (see `cell.rs`), with its validated
+/// capacity.
+pub(crate) struct CellSegment {
+    pub(crate) segment: Segment,
+    capacity: usize,
+}
+
+impl CellSegment {
+    pub(crate) fn create(
+        name: Option<&str>,
+        kind: ObjectKind,
+        layout: Layout,
+        capacity: usize,
+    ) -> Result<Self, CreateError> {
+        Self::create_with(name, kind, layout, capacity, b"")
+    }
+
+    /// Creates a cell holding `initial` (at most `capacity` bytes).
+    pub(crate) fn create_with(
+        name: Option<&str>,
+        kind: ObjectKind,
+        layout: Layout,
+        capacity: usize,
+        initial: &[u8],
+    ) -> Result<Self, CreateError> {
+        // The name to report when refusing before any system call.
+        let error_name = || {
+            name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
+        };
+        if capacity == 0 {
+            let reason = "the capacity must be at least 1 byte";
+            return Err(CreateError::InvalidCapacity { name: error_name()?, capacity, reason });
+        }
+        let bytes = layout_words(capacity).and_then(|w| w.checked_mul(8)).and_then(|b| u64::try_from(b).ok());
+        let Some(payload_size) = bytes else {
+            return Err(CreateError::SizeOverflow { name: error_name()?, capacity });
+        };
+        let spec = Spec { kind, layout, payload_size, payload_align: 8, capacity };
+        let segment = Segment::create(name, &spec, |payload| {
+            ByteCell::init(payload.words(), capacity, initial);
+        })?;
+        Ok(Self { segment, capacity })
+    }
+
+    pub(crate) fn open(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        let segment = Segment::open(handle, kind, layout, None, options)?;
+        let capacity = ByteCell::attach(segment.payload().words())
+            .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
+            .capacity();
+        Ok(Self { segment, capacity })
+    }
+
+    /// The cell, over the capacity validated at create or open.
+    pub(crate) fn cell(&self) -> ByteCell<'_> {
+        ByteCell::split(self.segment.payload().words(), self.capacity)
+            .expect("payload size validated at create or open")
+    }
+
+    pub(crate) fn capacity(&self) -> usize {
+        self.capacity
+    }
+
+    pub(crate) fn write(&self, value: &[u8]) -> Result<(), WriteError> {
+        self.cell().write(value, liveness::me(), LOCK_WAIT).map_err(|e| self.write_error(e))
+    }
+
+    pub(crate) fn write_error(&self, e: CellError) -> WriteError {
+        let name = self.segment.name().clone();
+        match e {
+            CellError::TooLarge { len } => WriteError::TooLarge { name, len, capacity: self.capacity },
+            CellError::LockTimeout { holder, waited } => WriteError::LockTimeout { name, holder, waited },
+            other => unreachable!("writes fail only with TooLarge or LockTimeout, not {other:?}"),
+        }
+    }
+
+    pub(crate) fn read_error(&self, e: CellError) -> ReadError {
+        let name = self.segment.name().clone();
+        match e {
+            CellError::Corrupt { len } => ReadError::Corrupt { name, len, capacity: self.capacity },
+            CellError::BufferTooSmall { len, buffer } => ReadError::BufferTooSmall { name, len, buffer },
+            CellError::Contended => ReadError::Contended { name },
+            other => unreachable!("reads fail only with Corrupt, BufferTooSmall or Contended, not {other:?}"),
+        }
+    }
+}
+
+/// Bytes in shared memory, up to a capacity fixed at creation.
+///
+/// `read` returns exactly the bytes of the last completed `write` (length
+/// included), never a mix of two writes, even while another process
+/// writes or after a writer was killed mid-write. Writers from several
+/// processes take turns through a writer lock that a dead holder cannot
+/// keep; readers never wait for it.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::SharedBytes;
+/// let frame = SharedBytes::create_sharedobject(1024)?;
+/// let peer = SharedBytes::load_sharedobject(&frame.handle())?;
+/// frame.write(&[1, 2, 3])?;
+/// assert_eq!(peer.read()?, [1, 2, 3]);
+/// let mut buf = [0u8; 16];
+/// let len = peer.read_into(&mut buf)?;
+/// assert_eq!(&buf[..len], [1, 2, 3]);
+/// assert!(frame.write(&[0; 2000]).is_err());
+/// # Ok(()) }
+/// ```
+pub struct SharedBytes {
+    inner: CellSegment,
+}
+
+impl SharedBytes {
+    /// Creates an empty value of up to `capacity` bytes (at least 1) under
+    /// a generated name.
+    pub fn create_sharedobject(capacity: usize) -> Result<Self, CreateError> {
+        CellSegment::create(None, ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
+    }
+
+    /// Creates an empty value of up to `capacity` bytes under `name`.
+    pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
+        CellSegment::create(Some(name), ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
+    }
+
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, options).map(|inner| Self { inner })
+    }
+
+    /// Capacity in bytes.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// Replaces the value with `value`. A value longer than the capacity is
+    /// refused with [`WriteError::TooLarge`] and the stored value stays.
+    pub fn write(&self, value: &[u8]) -> Result<(), WriteError> {
+        self.inner.write(value)
+    }
+
+    /// The value, in a new vector.
+    pub fn read(&self) -> Result<Vec<u8>, ReadError> {
+        let mut out = Vec::new();
+        self.read_to_vec(&mut out)?;
+        Ok(out)
+    }
+
+    /// Replaces the contents of `out` with the value, reusing its
+    /// allocation (no allocation once `out` has grown to the capacity).
+    pub fn read_to_vec(&self, out: &mut Vec<u8>) -> Result<(), ReadError> {
+        self.inner.cell().read_vec(out).map_err(|e| self.inner.read_error(e))
+    }
+
+    /// Copies the value into the front of `buf` and returns its length,
+    /// without allocating. [`ReadError::BufferTooSmall`] if it does not fit.
+    pub fn read_into(&self, buf: &mut [u8]) -> Result<usize, ReadError> {
+        self.inner.cell().read_into(buf).map_err(|e| self.inner.read_error(e))
+    }
+}
+
+crate::shared_object_common!(SharedBytes, inner.segment);

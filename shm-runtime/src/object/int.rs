@@ -1,0 +1,105 @@
+//! `SharedInt`: one `i64` shared between processes.
+
+use crate::format::fingerprint;
+use crate::format::header::Layout;
+use crate::format::header::ObjectKind;
+use crate::segment::error::{CreateError, OpenError};
+use crate::segment::handle::Handle;
+use crate::segment::options::OpenOptions;
+use crate::segment::{Segment, Spec};
+use core::sync::atomic::{AtomicU64, Ordering};
+
+/// Layout fingerprint of [`SharedInt`].
+/// Fingerprint and name of the stored value.
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedInt(i64, native byte order)"), type_name: "SharedInt" };
+
+/// An `i64` in shared memory. Every operation is one atomic instruction,
+/// so values are never torn and a killed writer cannot leave a partial
+/// value.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::SharedInt;
+/// let counter = SharedInt::create_sharedobject(5)?;
+/// // Another process would do this with the text of `counter.handle()`.
+/// let peer = SharedInt::load_sharedobject(&counter.handle())?;
+/// peer.write(41);
+/// assert_eq!(counter.fetch_add(1), 41);
+/// assert_eq!(peer.read(), 42);
+/// counter.cleanup()?;
+/// # Ok(()) }
+/// ```
+pub struct SharedInt {
+    segment: Segment,
+}
+
+impl SharedInt {
+    const SPEC: Spec = Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8, payload_align: 8, capacity: 8 };
+
+    /// Creates a new integer holding `initial`, under a generated name.
+    pub fn create_sharedobject(initial: i64) -> Result<Self, CreateError> {
+        Self::create(None, initial)
+    }
+
+    /// Creates a new integer holding `initial` under `name`.
+    pub fn create_named(name: &str, initial: i64) -> Result<Self, CreateError> {
+        Self::create(Some(name), initial)
+    }
+
+    fn create(name: Option<&str>, initial: i64) -> Result<Self, CreateError> {
+        let segment = Segment::create(name, &Self::SPEC, |payload| {
+            payload.words()[0].store(initial.cast_unsigned(), Ordering::Relaxed);
+        })?;
+        Ok(Self { segment })
+    }
+
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
+    }
+
+    fn word(&self) -> &AtomicU64 {
+        &self.segment.payload().words()[0]
+    }
+
+    /// The current value. `Acquire`: pairs with the `Release` of the store
+    /// or read-modify-write that produced the value, so what that process
+    /// wrote before it is visible after this.
+    #[must_use]
+    pub fn read(&self) -> i64 {
+        self.word().load(Ordering::Acquire).cast_signed()
+    }
+
+    /// Stores `value` (`Release`, pairs with the `Acquire` in `read`).
+    pub fn write(&self, value: i64) {
+        self.word().store(value.cast_unsigned(), Ordering::Release);
+    }
+
+    /// Adds `delta` (wrapping) and returns the previous value; atomic
+    /// across processes. `AcqRel`: pairs with the other operations' stores
+    /// and loads on both sides.
+    pub fn fetch_add(&self, delta: i64) -> i64 {
+        self.word().fetch_add(delta.cast_unsigned(), Ordering::AcqRel).cast_signed()
+    }
+
+    /// Stores `value` and returns the previous value (`AcqRel`, as
+    /// `fetch_add`).
+    pub fn swap(&self, value: i64) -> i64 {
+        self.word().swap(value.cast_unsigned(), Ordering::AcqRel).cast_signed()
+    }
+
+    /// Stores `new` if the value is `current`. Returns the previous value:
+    /// `Ok` if it was `current` (and was replaced), `Err` otherwise.
+    /// `AcqRel` on success, `Acquire` on failure, as `fetch_add`.
+    pub fn compare_exchange(&self, current: i64, new: i64) -> Result<i64, i64> {
+        self.word()
+            .compare_exchange(current.cast_unsigned(), new.cast_unsigned(), Ordering::AcqRel, Ordering::Acquire)
+            .map(u64::cast_signed)
+            .map_err(u64::cast_signed)
+    }
+}
+
+crate::shared_object_common!(SharedInt);

@@ -1,0 +1,10 @@
+//! What users hold: the built-in objects, `Shared<T>`, arrays and rings,
+//! each over a [`Segment`](crate::segment::Segment) and a protocol.
+
+pub(crate) mod array;
+pub(crate) mod boolean;
+pub(crate) mod bytes;
+pub(crate) mod int;
+pub(crate) mod ring;
+pub(crate) mod state;
+pub(crate) mod string;

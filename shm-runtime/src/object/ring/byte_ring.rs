@@ -1,0 +1,887 @@
+//! `ByteRing`: a single-producer, single-consumer ring of byte messages of
+//! any length up to a slot size fixed at creation (and of any length with
+//! `write_partial`), the seed's `MemoryInterface` in its byte form.
+//!
+//! Each slot is one header word and the message bytes (see `FORMAT.md`):
+//!
+//! ```text
+//! bit 63      MORE: the message continues in the next slot
+//! bit 62      ABORT: the unfinished message before this slot is void;
+//!             the slot carries no bytes
+//! bit 61      CONT: this slot continues a message begun in an earlier slot
+//! bits 0..61  number of bytes in this slot, at most the slot size
+//! ```
+//!
+//! A message split over slots is whole or absent whichever end dies at
+//! whichever fragment, and whoever attaches next: every slot says whether
+//! it begins or continues a message, so that state lives in the segment.
+//! A producer about to begin a message voids one left open in the last
+//! slot published (by a `write_partial` that gave up, or by a producer
+//! that died) with an ABORT slot; a consumer drops an unfinished message
+//! when a slot begins another one, and drops continuations whose start it
+//! never took (a consumer that died took it). The protocol, its tests and
+//! its loom model are in `fragment.rs`.
+//!
+//! The header is untrusted: a length above the slot size or an ABORT with
+//! any other bit makes the consumer's end corrupt (sticky).
+
+use crate::format::fingerprint;
+use crate::format::header::{Layout, ObjectKind};
+use crate::object::ring::end::{Consumer, End, Producer, Role, ring_common};
+use crate::protocol::fragment::{self, LEN_MASK, Reassembly, Taken};
+use crate::segment::DEFAULT_OPEN_WAIT;
+use crate::segment::error::{CreateError, OpenError, RingError, SendError, ShareError};
+use crate::segment::handle::Handle;
+use crate::segment::options::OpenOptions;
+use core::fmt;
+use std::time::{Duration, Instant};
+
+/// What the header records for every byte ring. `v2`: slots carry the
+/// CONT bit; ends of the `v1` format (without it) refuse the ring, and it
+/// refuses them, with a layout mismatch.
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::ByteRing(length-prefixed slots v2)"), type_name: "ByteRing" };
+
+/// A ring of byte messages in shared memory with one producer and one
+/// consumer, in two processes. Every slot holds up to `slot_size` bytes
+/// (fixed at creation) and the message's length, so a read returns
+/// exactly the bytes written: never padding, never an older message's
+/// tail. A message longer than a slot is refused
+/// ([`SendError::TooLarge`]), with nothing written, unless it is sent with
+/// [`write_partial`](ByteRing::write_partial), which splits it over as
+/// many slots as it needs (the consumer gets it back whole).
+///
+/// Roles, waiting, corruption and speed work as for
+/// [`MemoryInterface`](crate::MemoryInterface): `R` is the side this end
+/// holds, a claim checked at attach.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{ByteRing, Consumer, SendError};
+/// use std::time::Duration;
+///
+/// let mut tx = ByteRing::create_memorybuf(16, 4)?; // 16-byte slots, 4 of them
+/// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+/// tx.write(b"hello")?;
+/// assert_eq!(tx.write(&[0; 17]), Err(SendError::TooLarge { len: 17, slot: 16 }));
+/// tx.write_partial(b"a message longer than one slot", Duration::from_secs(1))?;
+///
+/// let mut message = Vec::new();
+/// assert!(rx.read(&mut message)?);
+/// assert_eq!(message, b"hello");
+/// assert!(rx.read(&mut message)?);
+/// assert_eq!(message, b"a message longer than one slot");
+/// assert!(!rx.read(&mut message)?, "nothing left");
+/// # Ok(()) }
+/// ```
+pub struct ByteRing<R: Role = Producer> {
+    end: End<R>,
+    /// Largest message bytes per slot.
+    slot: usize,
+    /// Producer: whether the last slot published says MORE, so that the
+    /// next message starts with an ABORT slot (a `write_partial` gave up,
+    /// or the producer before this one died mid-message). What the segment
+    /// says: read from the slot before the write position the first time
+    /// it is needed (`None` until then), then kept up to date by every
+    /// publish, since only the holder of the producer role writes slots.
+    last_open: Option<bool>,
+    /// Consumer: the message being put together from fragments.
+    assembly: Reassembly,
+    /// The encoding buffer of `write_serde`, the decoding one of
+    /// `read_serde`; reused.
+    #[cfg_attr(not(feature = "serde"), expect(dead_code, reason = "used by the serde methods"))]
+    scratch: Vec<u8>,
+    /// Consumer: longest message it accepts.
+    max_message: usize,
+}
+
+impl<R: Role> ByteRing<R> {
+    /// Creates a ring of `nr_of_memories` slots of up to `slot_size` bytes
+    /// each under a generated name, and holds its `R` side (the seed's
+    /// `MemoryInterface(size_per_memory, nr_of_memories)`).
+    pub fn create_memorybuf(slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
+        Self::create(None, slot_size, nr_of_memories)
+    }
+
+    /// Creates a ring like [`create_memorybuf`](Self::create_memorybuf)
+    /// under `name`.
+    pub fn create_named(name: &str, slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
+        Self::create(Some(name), slot_size, nr_of_memories)
+    }
+
+    fn create(name: Option<&str>, slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
+        let slot_words = slot_words(slot_size).ok_or_else(|| {
+            let name = name.map_or_else(|| Ok(crate::SegmentName::unnamed()), crate::SegmentName::new);
+            match name {
+                Ok(name) => CreateError::InvalidCapacity {
+                    name,
+                    capacity: slot_size,
+                    reason: "a slot holds 1 to 2^61 - 1 bytes",
+                },
+                Err(e) => CreateError::InvalidName(e),
+            }
+        })?;
+        let end = End::create(name, ObjectKind::ByteRing, LAYOUT, nr_of_memories, slot_words, slot_size as u64)?;
+        Ok(Self::with_end(end, slot_size))
+    }
+
+    fn with_end(end: End<R>, slot: usize) -> Self {
+        Self {
+            end,
+            slot,
+            last_open: None,
+            assembly: Reassembly::default(),
+            scratch: Vec::new(),
+            max_message: usize::MAX,
+        }
+    }
+
+    /// Opens the ring `handle` names as its `R` side, waiting up to
+    /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up. The
+    /// slot size is the creator's.
+    pub fn load_memorybuf(handle: &Handle) -> Result<Self, OpenError> {
+        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
+    }
+
+    /// Same as [`load_memorybuf`](Self::load_memorybuf).
+    pub fn load_sharedobject(handle: &Handle) -> Result<Self, OpenError> {
+        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
+    }
+
+    /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
+    /// for its creator. The side is a claim: a live holder is
+    /// [`OpenError::RoleTaken`]; a dead holder's claim is taken over.
+    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
+        Self::load_sharedobject_with(handle, &OpenOptions::new().wait(wait))
+    }
+
+    /// Opens the ring `handle` names as its `R` side if `options` accept
+    /// the segment's owner and mode (see [`OpenOptions`]), waiting up to
+    /// `options.wait_time()` for its creator. The side is a claim, as in
+    /// [`load_sharedobject_timeout`](Self::load_sharedobject_timeout).
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let mut slot = 0;
+        let end = End::open(handle, ObjectKind::ByteRing, LAYOUT, options, |shape| {
+            let size = usize::try_from(shape.element_bytes).ok().filter(|s| slot_words(*s) == Some(shape.slot_words));
+            slot = size.ok_or("slot size word disagrees with the words per slot")?;
+            Ok(())
+        })?;
+        Ok(Self::with_end(end, slot))
+    }
+
+    /// Gives the segment's group read and write access (mode `0660`),
+    /// first setting its group to `group` if given; the same as
+    /// [`SharedInt::share_with_group`](crate::SharedInt::share_with_group).
+    /// Only the end that created the ring, in the creating process.
+    pub fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
+        self.end.segment().share_with_group(group)
+    }
+
+    /// Largest number of bytes one slot holds (a message `write` accepts).
+    #[must_use]
+    pub fn slot_size(&self) -> usize {
+        self.slot
+    }
+}
+
+ring_common!(impl[R: Role] ByteRing<R>);
+
+/// Words per slot for messages of up to `slot_size` bytes: the header and
+/// the bytes; `None` for a size the header cannot hold.
+fn slot_words(slot_size: usize) -> Option<usize> {
+    (slot_size > 0 && (slot_size as u64) <= LEN_MASK).then(|| 1 + slot_size.div_ceil(8))
+}
+
+impl ByteRing<Producer> {
+    /// Whether a `write` of a message up to the slot size would find room
+    /// now.
+    pub fn can_write(&mut self) -> bool {
+        self.room(1).is_ok_and(|n| n > 0)
+    }
+
+    /// Free slots for a new message (loading the consumer's position if
+    /// fewer than `wanted` are known free), after voiding a message the
+    /// last slot published left open; 0 if even that found no room.
+    fn room(&mut self, wanted: u64) -> Result<u64, RingError> {
+        self.end.check()?;
+        if self.last_message_open() {
+            if self.free(1)? == 0 {
+                return Ok(0);
+            }
+            // The ABORT slot: the consumer drops what it has of the message
+            // a failed `write_partial` or a dead producer left unfinished.
+            let (ring, cursor) = self.end.ring_and_cursor();
+            fragment::put_abort(ring.free_slot(cursor, 0));
+            ring.publish(cursor, 1);
+            self.last_open = Some(false);
+        }
+        self.free(wanted)
+    }
+
+    /// Whether the last slot published leaves a message open; looked up in
+    /// the segment once, when this end first begins a message (a producer
+    /// that attached after one that died mid-message finds MORE there).
+    fn last_message_open(&mut self) -> bool {
+        if let Some(open) = self.last_open {
+            return open;
+        }
+        let capacity = self.end.shape.capacity;
+        let (ring, cursor) = self.end.ring_and_cursor();
+        // The slot of write position - 1 is the slot of write position +
+        // capacity - 1 (positions wrap at a multiple of the capacity): the
+        // last one published, which only a producer writes, and not before
+        // its next lap. Only its header is read.
+        let open = fragment::left_open(ring.free_slot(cursor, capacity - 1));
+        self.last_open = Some(open);
+        open
+    }
+
+    fn free(&mut self, wanted: u64) -> Result<u64, RingError> {
+        self.end.free(wanted).map_err(|c| self.end.fail(c))
+    }
+
+    /// Waits until [`room`](Self::room) finds a free slot; returns how
+    /// many are free.
+    fn wait_room(&mut self, deadline: Option<Instant>, wanted: u64) -> Result<u64, RingError> {
+        loop {
+            let free = self.room(wanted)?;
+            if free > 0 {
+                return Ok(free);
+            }
+            self.end.wait_for(deadline, |end| end.free(1).map(|n| n > 0))?;
+        }
+    }
+
+    /// Writes `message` into the next slot. A message longer than the
+    /// slot size is [`SendError::TooLarge`]; a full ring (or one found
+    /// corrupt, see [`error`](ByteRing::error)) [`SendError::Full`]. Either
+    /// way nothing is written.
+    pub fn write(&mut self, message: &[u8]) -> Result<(), SendError> {
+        if message.len() > self.slot {
+            return Err(SendError::TooLarge { len: message.len(), slot: self.slot });
+        }
+        if !self.can_write() {
+            return Err(SendError::Full);
+        }
+        self.put_fragments(message, 1, true, true);
+        Ok(())
+    }
+
+    /// Writes `message`, waiting up to `timeout` for a free slot (a
+    /// timeout too long for the clock is no deadline).
+    pub fn write_timeout(&mut self, message: &[u8], timeout: Duration) -> Result<(), RingError> {
+        if message.len() > self.slot {
+            return Err(RingError::TooLarge { name: self.name().clone(), len: message.len(), max: self.slot });
+        }
+        self.wait_room(Instant::now().checked_add(timeout), 1)?;
+        self.put_fragments(message, 1, true, true);
+        Ok(())
+    }
+
+    /// Writes `message`, waiting as long as it takes for a free slot (or
+    /// until the consumer dies or lets go).
+    pub fn write_blocking(&mut self, message: &[u8]) -> Result<(), RingError> {
+        self.write_timeout(message, Duration::MAX)
+    }
+
+    /// Writes `data` as one message of any length, split over as many
+    /// slots as it needs; the consumer's [`read`](ByteRing::read) returns
+    /// it whole. Fragments are published as slots free up (each batch with
+    /// one store), so `data` may be longer than the whole ring; the call
+    /// waits up to `timeout` in all (`Duration::MAX`: as long as it takes).
+    ///
+    /// If it fails part-way (timeout, consumer gone), the consumer never
+    /// returns the part already sent: the next write first marks it void.
+    /// So does the first write of a producer that attaches after this one
+    /// died part-way.
+    pub fn write_partial(&mut self, data: &[u8], timeout: Duration) -> Result<(), RingError> {
+        let deadline = Instant::now().checked_add(timeout);
+        // At least one fragment: an empty message is one empty slot.
+        let slot = self.slot;
+        let fragments = |rest: &[u8]| rest.len().div_ceil(slot).max(1) as u64;
+        let mut free = self.wait_room(deadline, fragments(data))?;
+        let mut rest = data;
+        let mut begins = true;
+        loop {
+            let wanted = fragments(rest);
+            let now = free.min(wanted);
+            let bytes = usize::try_from(now).map_or(rest.len(), |n| n.saturating_mul(slot).min(rest.len()));
+            let (taken, left) = rest.split_at(bytes);
+            self.put_fragments(taken, now, begins, now == wanted);
+            if now == wanted {
+                return Ok(());
+            }
+            (rest, begins) = (left, false);
+            // Our own message is under way (`last_open`): wait for room
+            // without voiding it.
+            free = loop {
+                let free = self.free(fragments(rest))?;
+                if free > 0 {
+                    break free;
+                }
+                self.end.wait_for(deadline, |end| end.free(1).map(|n| n > 0))?;
+            };
+        }
+    }
+
+    /// Copies `bytes` into the next `fragments` slots (the caller checked
+    /// they are free): the first marked as the start of a message if the
+    /// batch `begins` one, the others CONT; each but the last MORE, and the
+    /// last too unless it `ends` the message. Publishes them with one
+    /// store and wakes a sleeping consumer.
+    fn put_fragments(&mut self, bytes: &[u8], fragments: u64, begins: bool, ends: bool) {
+        let slot = self.slot;
+        let (ring, cursor) = self.end.ring_and_cursor();
+        let mut chunks = bytes.chunks(slot);
+        for i in 0..fragments {
+            let chunk = chunks.next().unwrap_or_default();
+            fragment::put(ring.free_slot(cursor, i), chunk, begins && i == 0, ends && i + 1 == fragments);
+        }
+        ring.publish(cursor, fragments);
+        self.last_open = Some(!ends);
+        self.end.notify_peer();
+    }
+
+    /// Encodes `value` with postcard and writes it as one message (see
+    /// [`write`](ByteRing::write)); the consumer decodes it with
+    /// [`read_serde`](ByteRing::read_serde). The encoding buffer is kept
+    /// for the next call.
+    #[cfg(feature = "serde")]
+    pub fn write_serde<V: serde::Serialize + ?Sized>(&mut self, value: &V) -> Result<(), SendError> {
+        let encoded = self.encode(value).map_err(|reason| SendError::Encode { reason })?;
+        let written = self.write(&encoded);
+        self.scratch = encoded;
+        written
+    }
+
+    /// Encodes `value` with postcard and writes it, waiting up to
+    /// `timeout` for a free slot.
+    #[cfg(feature = "serde")]
+    pub fn write_serde_timeout<V: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &V,
+        timeout: Duration,
+    ) -> Result<(), RingError> {
+        let encoded = self.encode(value).map_err(|reason| RingError::Encode { name: self.name().clone(), reason })?;
+        let written = self.write_timeout(&encoded, timeout);
+        self.scratch = encoded;
+        written
+    }
+
+    /// `value` encoded with postcard, in the scratch buffer (taken; the
+    /// caller puts it back).
+    #[cfg(feature = "serde")]
+    fn encode<V: serde::Serialize + ?Sized>(&mut self, value: &V) -> Result<Vec<u8>, String> {
+        let mut scratch = core::mem::take(&mut self.scratch);
+        scratch.clear();
+        postcard::to_extend(value, scratch).map_err(|e| e.to_string())
+    }
+}
+
+impl ByteRing<Consumer> {
+    /// Whether a slot is ready to read now (a message, or a fragment of
+    /// one).
+    pub fn can_read(&mut self) -> bool {
+        self.end.corrupt.is_none() && self.end.available(1).is_ok_and(|n| n > 0)
+    }
+
+    /// Longest message this end accepts; a longer one (possible only with
+    /// `write_partial`) is skipped and reported as [`RingError::TooLarge`].
+    /// No limit by default: a producer makes this end allocate as many
+    /// bytes as it sends in one message.
+    pub fn set_max_message_len(&mut self, max: usize) {
+        self.max_message = max;
+    }
+
+    /// Puts the next message in `message` (replacing what it held) and
+    /// returns `true`; `false` if no whole message is ready. Fragments of
+    /// a message still being written are taken from the ring (so the
+    /// producer can go on) and kept until its last one arrives. A message
+    /// is returned whole or not at all: one whose producer died or gave up
+    /// part-way is dropped when the next message begins, and the rest of
+    /// one whose start a consumer before this one took is skipped.
+    ///
+    /// Errors: [`RingError::Corrupt`] (sticky) for a slot header no
+    /// producer could write, [`RingError::TooLarge`] for a message over
+    /// [`set_max_message_len`](ByteRing::set_max_message_len) (skipped).
+    pub fn read(&mut self, message: &mut Vec<u8>) -> Result<bool, RingError> {
+        self.end.check()?;
+        let mut taken = 0;
+        let outcome = self.take(message, &mut taken);
+        if taken > 0 {
+            let (ring, cursor) = self.end.ring_and_cursor();
+            ring.release(cursor, taken);
+            self.end.notify_peer();
+        }
+        outcome
+    }
+
+    /// Takes ready slots until a message is whole or none is left,
+    /// counting them in `taken` (released by the caller).
+    fn take(&mut self, message: &mut Vec<u8>, taken: &mut u64) -> Result<bool, RingError> {
+        let mut ready = 0;
+        loop {
+            if *taken == ready {
+                // Slots taken are released only by the caller, so the
+                // count includes them.
+                ready = self.end.available(*taken + 1).map_err(|c| self.end.fail(c))?;
+                if ready <= *taken {
+                    return Ok(false);
+                }
+            }
+            let (ring, cursor) = self.end.ring_and_cursor();
+            let words = ring.ready_slot(cursor, *taken);
+            let got = self.assembly.take(words, self.slot, self.max_message, message);
+            let got = got.map_err(|c| self.end.fail(c))?;
+            *taken += 1;
+            match got {
+                Taken::Nothing => {}
+                Taken::Message => return Ok(true),
+                Taken::TooLarge(len) => return Err(self.too_large(len)),
+            }
+        }
+    }
+
+    fn too_large(&self, len: usize) -> RingError {
+        RingError::TooLarge { name: self.name().clone(), len, max: self.max_message }
+    }
+
+    /// Puts the next message in `message`, waiting up to `timeout` for it
+    /// (a timeout too long for the clock is no deadline).
+    pub fn read_timeout(&mut self, message: &mut Vec<u8>, timeout: Duration) -> Result<(), RingError> {
+        self.read_until(message, Instant::now().checked_add(timeout))
+    }
+
+    /// Puts the next message in `message`, waiting as long as it takes (or
+    /// until the producer dies or lets go, after everything it wrote was
+    /// read).
+    pub fn read_blocking(&mut self, message: &mut Vec<u8>) -> Result<(), RingError> {
+        self.read_until(message, None)
+    }
+
+    fn read_until(&mut self, message: &mut Vec<u8>, deadline: Option<Instant>) -> Result<(), RingError> {
+        while !self.read(message)? {
+            let waited = self.end.wait_for(deadline, |end| end.available(1).map(|n| n > 0));
+            if matches!(waited, Err(RingError::PeerDead { .. } | RingError::Closed { .. })) {
+                // Reported only once every slot the producer published was
+                // taken: its unfinished message can never be finished now
+                // (a next producer begins a new one).
+                self.assembly.void();
+            }
+            waited?;
+        }
+        Ok(())
+    }
+
+    /// Drops everything unread: the slots published so far and the part of
+    /// a message put together from fragments; returns how many slots. The
+    /// rest of a message cut this way is skipped when it arrives (its
+    /// slots continue a message this end no longer holds).
+    pub fn reset_read(&mut self) -> Result<u64, RingError> {
+        self.end.check()?;
+        let ready = self.end.available(u64::MAX).map_err(|c| self.end.fail(c))?;
+        let (ring, cursor) = self.end.ring_and_cursor();
+        ring.release(cursor, ready);
+        self.assembly.void();
+        self.end.notify_peer();
+        Ok(ready)
+    }
+
+    /// Takes the next message and decodes it with postcard as a `V`;
+    /// `Ok(None)` if no whole message is ready. A message that does not
+    /// decode as a `V` is consumed and reported as [`RingError::Decode`].
+    #[cfg(feature = "serde")]
+    pub fn read_serde<V: serde::de::DeserializeOwned>(&mut self) -> Result<Option<V>, RingError> {
+        let mut message = core::mem::take(&mut self.scratch);
+        let result = match self.read(&mut message) {
+            Ok(true) => self.decode(&message).map(Some),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        };
+        self.scratch = message;
+        result
+    }
+
+    /// Takes the next message, waiting up to `timeout` for it, and decodes
+    /// it with postcard as a `V`.
+    #[cfg(feature = "serde")]
+    pub fn read_serde_timeout<V: serde::de::DeserializeOwned>(&mut self, timeout: Duration) -> Result<V, RingError> {
+        let mut message = core::mem::take(&mut self.scratch);
+        let result = self.read_timeout(&mut message, timeout).and_then(|()| self.decode(&message));
+        self.scratch = message;
+        result
+    }
+
+    #[cfg(feature = "serde")]
+    fn decode<V: serde::de::DeserializeOwned>(&self, message: &[u8]) -> Result<V, RingError> {
+        postcard::from_bytes(message).map_err(|e| RingError::Decode {
+            name: self.name().clone(),
+            type_name: core::any::type_name::<V>(),
+            len: message.len(),
+            reason: e.to_string(),
+        })
+    }
+}
+
+impl<R: Role> fmt::Debug for ByteRing<R> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ByteRing")
+            .field("role", &R::NAME)
+            .field("handle", &self.handle().to_string())
+            .field("capacity", &self.end.shape.capacity)
+            .field("slot_size", &self.slot)
+            .field("cursor", &self.end.cursor)
+            .finish_non_exhaustive()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::MemoryInterface;
+    use crate::protocol::fragment::{ABORT, CONT, MORE};
+    use core::sync::atomic::{AtomicU64, Ordering};
+
+    type Tx = ByteRing<Producer>;
+    type Rx = ByteRing<Consumer>;
+
+    fn pair(slot: usize, n: usize) -> (Tx, Rx) {
+        let tx = Tx::create_memorybuf(slot, n).unwrap();
+        let rx = Rx::load_memorybuf(&tx.handle()).unwrap();
+        (tx, rx)
+    }
+
+    fn read(rx: &mut Rx) -> Option<Vec<u8>> {
+        let mut message = vec![0xAA; 3];
+        rx.read(&mut message).unwrap().then_some(message)
+    }
+
+    fn header_word(rx: &Rx, slot_index: u64) -> &AtomicU64 {
+        let slot_words = rx.end.shape.slot_words;
+        &rx.end.segment().payload().words()[40 + usize::try_from(slot_index).unwrap() * slot_words]
+    }
+
+    #[test]
+    fn reads_return_exactly_what_was_written() {
+        let (mut tx, mut rx) = pair(13, 4);
+        assert_eq!((rx.slot_size(), rx.capacity()), (13, 4), "the opener learns the creator's shape");
+        assert_eq!(read(&mut rx), None, "empty gives nothing");
+        // A long message, then shorter ones into the same slots: no old tail.
+        for len in [13, 0, 1, 7, 8, 9, 12, 13, 2] {
+            let message: Vec<u8> = (0..len).map(|i| u8::try_from(i).unwrap() ^ 0x5A).collect();
+            tx.write(&message).unwrap();
+            assert_eq!(read(&mut rx).as_deref(), Some(&message[..]), "length {len}");
+        }
+    }
+
+    #[test]
+    fn too_large_and_full_write_nothing() {
+        let (mut tx, mut rx) = pair(8, 2);
+        assert_eq!(tx.write(&[1; 9]), Err(SendError::TooLarge { len: 9, slot: 8 }));
+        let err = tx.write_timeout(&[1; 9], Duration::from_secs(1)).unwrap_err();
+        assert!(matches!(err, RingError::TooLarge { len: 9, max: 8, .. }), "{err}");
+        assert!(rx.is_empty(), "nothing was written");
+        tx.write(b"a").unwrap();
+        tx.write(b"b").unwrap();
+        assert!(!tx.can_write());
+        assert_eq!(tx.write(b"c"), Err(SendError::Full));
+        assert!(SendError::Full.to_string().contains("nothing was written"));
+        assert_eq!((read(&mut rx), read(&mut rx), read(&mut rx)), (Some(b"a".to_vec()), Some(b"b".to_vec()), None));
+    }
+
+    #[test]
+    fn write_partial_fits_in_one_batch_or_streams_through_a_smaller_ring() {
+        let (mut tx, mut rx) = pair(8, 4);
+        tx.write_partial(b"twenty bytes of text", Duration::ZERO).unwrap();
+        assert_eq!(rx.len(), 3, "three fragments");
+        tx.write_partial(b"", Duration::ZERO).unwrap();
+        assert_eq!(read(&mut rx).unwrap(), b"twenty bytes of text");
+        assert_eq!(read(&mut rx).unwrap(), b"", "an empty message is one empty slot");
+        // 1000 bytes through 4 slots of 8: the consumer must drain while
+        // the producer streams.
+        let big: Vec<u8> = (0..1000u32).map(|i| (i * 7 % 251) as u8).collect();
+        std::thread::scope(|s| {
+            s.spawn(|| tx.write_partial(&big, Duration::from_secs(10)).unwrap());
+            let mut message = Vec::new();
+            rx.read_timeout(&mut message, Duration::from_secs(10)).unwrap();
+            assert_eq!(message, big);
+        });
+    }
+
+    #[test]
+    fn an_unfinished_partial_message_is_voided_not_delivered() {
+        let (mut tx, mut rx) = pair(8, 2);
+        let err = tx.write_partial(&[7; 40], Duration::from_millis(20)).unwrap_err();
+        assert!(matches!(err, RingError::Timeout { .. }), "{err}");
+        assert_eq!(read(&mut rx), None, "two fragments taken, the message is not whole");
+        tx.write(b"next").unwrap();
+        assert_eq!(read(&mut rx).unwrap(), b"next", "the fragments were dropped, not glued on");
+        assert_eq!(read(&mut rx), None);
+    }
+
+    #[test]
+    fn one_slot_ring_voids_then_writes() {
+        let (mut tx, mut rx) = pair(4, 1);
+        assert!(tx.write_partial(b"abcdefgh", Duration::from_millis(10)).is_err());
+        assert_eq!(tx.write(b"x"), Err(SendError::Full), "no room even for the void mark");
+        assert_eq!(read(&mut rx), None);
+        assert_eq!(tx.write(b"x"), Err(SendError::Full), "the void mark took the only slot");
+        assert_eq!(read(&mut rx), None);
+        tx.write(b"x").unwrap();
+        assert_eq!(read(&mut rx).unwrap(), b"x");
+    }
+
+    #[test]
+    fn reset_read_in_the_middle_of_a_message_skips_its_rest() {
+        let (mut tx, mut rx) = pair(8, 4);
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                tx.write_partial(&[1; 48], Duration::from_secs(10)).unwrap();
+                tx.write(b"after").unwrap();
+            });
+            let start = Instant::now();
+            while rx.len() < 4 {
+                assert!(start.elapsed() < Duration::from_secs(10), "the writer never filled the ring");
+                std::thread::yield_now();
+            }
+            assert_eq!(rx.reset_read().unwrap(), 4);
+            let mut message = Vec::new();
+            rx.read_timeout(&mut message, Duration::from_secs(10)).unwrap();
+            assert_eq!(message, b"after", "the dropped message's last two fragments were skipped");
+            writer.join().unwrap();
+        });
+    }
+
+    #[test]
+    fn e4_bad_headers_make_the_end_corrupt_for_good() {
+        let (mut tx, mut rx) = pair(8, 4);
+        tx.write(b"ok").unwrap();
+        tx.write(b"bad").unwrap();
+        header_word(&rx, 1).store(9, Ordering::Relaxed);
+        assert_eq!(read(&mut rx).unwrap(), b"ok");
+        let err = rx.read(&mut Vec::new()).unwrap_err();
+        assert!(matches!(err, RingError::Corrupt { what: "message header", found: 9, .. }), "{err}");
+        header_word(&rx, 1).store(3, Ordering::Relaxed);
+        assert!(rx.read(&mut Vec::new()).is_err(), "sticky");
+        assert!(rx.error().is_some());
+
+        // ABORT with anything else (CONT included), lengths over the slot
+        // with any flags (`1 << 60`: the top bit of the length field).
+        let junk = [
+            ABORT | 1,
+            ABORT | MORE,
+            ABORT | CONT,
+            ABORT | CONT | MORE,
+            CONT | 9,
+            MORE | CONT | 9,
+            MORE | 9,
+            1 << 60 | 2,
+            u64::MAX,
+        ];
+        for junk in junk {
+            for open in [false, true] {
+                let (mut tx, mut rx) = pair(8, 3);
+                if open {
+                    // The consumer holds an unfinished message when the
+                    // bad header comes.
+                    publish(&mut tx, &[(b"12345678", true, false)]);
+                    assert_eq!(read(&mut rx), None);
+                }
+                tx.write(b"m").unwrap();
+                header_word(&rx, u64::from(open)).store(junk, Ordering::Relaxed);
+                let err = rx.read(&mut Vec::new()).unwrap_err();
+                assert!(
+                    matches!(err, RingError::Corrupt { what: "message header", found, .. } if found == junk),
+                    "{err}"
+                );
+                assert!(rx.read(&mut Vec::new()).is_err(), "{junk:#x}: sticky");
+            }
+        }
+    }
+
+    /// Publishes slots whose headers the test chooses: `(bytes, begins,
+    /// ends)` each, with one store.
+    fn publish(tx: &mut Tx, fragments: &[(&[u8], bool, bool)]) {
+        let (ring, cursor) = tx.end.ring_and_cursor();
+        for (i, (bytes, begins, ends)) in (0..).zip(fragments) {
+            fragment::put(ring.free_slot(cursor, i), bytes, *begins, *ends);
+        }
+        ring.publish(cursor, fragments.len() as u64);
+    }
+
+    /// H7, the consumer's start rule alone (no ABORT slot): a slot that
+    /// begins a message drops the unfinished one, whether the consumer
+    /// took its fragments before or takes them in the same read.
+    #[test]
+    fn h7_a_start_drops_an_unfinished_message() {
+        let (mut tx, mut rx) = pair(8, 8);
+        publish(&mut tx, &[(b"aaaaaaaa", true, false), (b"bbbbbbbb", false, false)]);
+        assert_eq!(read(&mut rx), None, "two fragments of three");
+        assert!(rx.assembly.is_open());
+        publish(&mut tx, &[(b"hello", true, true)]);
+        assert_eq!(read(&mut rx).unwrap(), b"hello", "not glued to the unfinished message");
+        assert!(!rx.assembly.is_open());
+        // All in one read, and a split message after it.
+        publish(&mut tx, &[(b"cccccccc", true, false), (b"dd", true, false), (b"ee", false, true), (b"x", true, true)]);
+        assert_eq!(read(&mut rx).unwrap(), b"ddee");
+        assert_eq!(read(&mut rx).unwrap(), b"x");
+        assert_eq!(read(&mut rx), None);
+    }
+
+    /// H7 (consumer side) in one process: consumer 1 takes the first three
+    /// fragments of a five-fragment message and lets go; consumer 2 starts
+    /// at the fourth. It skips the rest of that message (never returning
+    /// a continuation as a message) and gets the next one whole.
+    #[test]
+    fn h7_a_new_consumer_skips_the_rest_of_a_message_begun_before_it() {
+        let mut tx = Tx::create_memorybuf(8, 3).unwrap();
+        let handle = tx.handle();
+        let mut rx1 = Rx::load_memorybuf(&handle).unwrap();
+        let long: Vec<u8> = (0..40).collect();
+        std::thread::scope(|s| {
+            let writer = s.spawn(|| {
+                tx.write_partial(&long, Duration::from_secs(10)).unwrap();
+                tx.write_timeout(b"after", Duration::from_secs(10)).unwrap();
+            });
+            let start = Instant::now();
+            while rx1.len() < 3 {
+                assert!(start.elapsed() < Duration::from_secs(10), "the writer never filled the ring");
+                std::thread::yield_now();
+            }
+            assert_eq!(read(&mut rx1), None, "three fragments of five");
+            drop(rx1);
+            let mut rx2 = Rx::load_memorybuf(&handle).unwrap();
+            let mut message = Vec::new();
+            rx2.read_timeout(&mut message, Duration::from_secs(10)).unwrap();
+            assert_eq!(message, b"after", "fragments 3 and 4 were skipped");
+            assert!(!rx2.assembly.is_open());
+            writer.join().unwrap();
+        });
+    }
+
+    /// H7 (producer side) in one process, the attack's case: producer 1
+    /// publishes 64 bytes of a longer message and gives up; producer 2
+    /// attaches and writes "hello". The consumer returns "hello", never a
+    /// 69-byte splice, whether it took the 64 bytes before producer 2
+    /// came (and then learnt producer 1 was gone), took them and is still
+    /// waiting, or takes them after producer 2 wrote.
+    #[test]
+    fn h7_a_new_producer_voids_the_message_its_predecessor_left_open() {
+        for case in ["taken, producer gone", "taken", "not taken"] {
+            let mut rx = Rx::create_memorybuf(16, 4).unwrap();
+            let mut tx1 = Tx::load_memorybuf(&rx.handle()).unwrap();
+            let err = tx1.write_partial(&[7; 100], Duration::from_millis(10)).unwrap_err();
+            assert!(matches!(err, RingError::Timeout { .. }), "{case}: {err}");
+            assert_eq!(rx.len(), 4, "{case}: 64 bytes published");
+            if case != "not taken" {
+                assert_eq!(read(&mut rx), None, "{case}");
+                assert!(rx.assembly.is_open(), "{case}");
+            }
+            drop(tx1);
+            if case == "taken, producer gone" {
+                let gone = rx.read_timeout(&mut Vec::new(), Duration::from_secs(1)).unwrap_err();
+                assert!(matches!(gone, RingError::Closed { .. }), "{case}: {gone}");
+                assert!(!rx.assembly.is_open(), "{case}: the unfinished message was dropped");
+            }
+            let mut tx2 = Tx::load_memorybuf(&rx.handle()).unwrap();
+            if case == "not taken" {
+                assert_eq!(tx2.write(b"hello"), Err(SendError::Full), "no room for the ABORT slot");
+                assert_eq!(read(&mut rx), None, "{case}");
+            }
+            tx2.write(b"hello").unwrap();
+            assert_eq!(header_word(&rx, 0).load(Ordering::Relaxed), ABORT, "{case}: producer 2 voided the message");
+            assert_eq!(header_word(&rx, 1).load(Ordering::Relaxed), 5, "{case}: then began its own");
+            assert_eq!(read(&mut rx).unwrap(), b"hello", "{case}");
+            assert_eq!(read(&mut rx), None, "{case}");
+            assert!(!rx.assembly.is_open(), "{case}");
+            tx2.write(b"again").unwrap();
+            assert_eq!(header_word(&rx, 2).load(Ordering::Relaxed), 5, "{case}: no second ABORT");
+            assert_eq!(read(&mut rx).unwrap(), b"again", "{case}");
+        }
+    }
+
+    /// A producer that attaches to a ring whose last message was whole
+    /// (or that was never written) writes no ABORT slot.
+    #[test]
+    fn a_new_producer_after_a_whole_message_writes_no_abort() {
+        let mut rx = Rx::create_memorybuf(8, 4).unwrap();
+        let mut tx = Tx::load_memorybuf(&rx.handle()).unwrap();
+        tx.write_partial(&[1; 20], Duration::ZERO).unwrap();
+        drop(tx);
+        let mut tx = Tx::load_memorybuf(&rx.handle()).unwrap();
+        tx.write(b"x").unwrap();
+        assert_eq!(rx.len(), 4, "three fragments and the new message, no ABORT");
+        assert_eq!(read(&mut rx).unwrap(), [1; 20]);
+        assert_eq!(read(&mut rx).unwrap(), b"x");
+    }
+
+    /// Ends of the format before CONT refuse a ring of this one, and the
+    /// other way round: the fingerprint changed with it.
+    #[test]
+    fn ends_of_the_old_slot_format_are_refused() {
+        let v1 = fingerprint::of_str("shm::ByteRing(length-prefixed slots v1)");
+        assert_ne!(v1, LAYOUT.fingerprint);
+        let tx = Tx::create_memorybuf(8, 2).unwrap();
+        let h = tx.handle();
+        // An old producer's handle, given to a new consumer.
+        let old = Handle::new(h.name().clone(), ObjectKind::ByteRing, v1, h.payload_size(), h.nonce());
+        let err = Rx::load_memorybuf(&old).unwrap_err();
+        assert!(matches!(err, OpenError::LayoutMismatch { found, .. } if found == v1), "{err}");
+        // An old consumer, given this ring's handle.
+        let old_layout = Layout { fingerprint: v1, type_name: "ByteRing" };
+        let err = End::<Consumer>::open(&h, ObjectKind::ByteRing, old_layout, &OpenOptions::new(), |_| Ok(()))
+            .err()
+            .expect("refused");
+        assert!(matches!(err, OpenError::LayoutMismatch { expected, .. } if expected == v1), "{err}");
+    }
+
+    #[test]
+    fn a_message_over_the_consumers_limit_is_skipped_and_reported() {
+        let (mut tx, mut rx) = pair(8, 8);
+        rx.set_max_message_len(10);
+        tx.write_partial(&[1; 20], Duration::ZERO).unwrap();
+        tx.write(b"small").unwrap();
+        let err = rx.read(&mut Vec::new()).unwrap_err();
+        assert!(matches!(err, RingError::TooLarge { len: 16, max: 10, .. }), "{err}");
+        assert_eq!(read(&mut rx).unwrap(), b"small", "the rest of the long one was skipped");
+        rx.set_max_message_len(4);
+        tx.write(b"12345").unwrap();
+        assert!(matches!(rx.read(&mut Vec::new()), Err(RingError::TooLarge { len: 5, max: 4, .. })));
+        assert!(rx.error().is_none(), "a refused message is not corruption");
+    }
+
+    #[test]
+    fn opens_check_kind_and_shape() {
+        let (tx, _rx) = pair(8, 2);
+        let err = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap_err();
+        assert!(matches!(err, OpenError::KindMismatch { .. }), "{err}");
+        let typed = MemoryInterface::<u64>::create_memorybuf(2).unwrap();
+        let err = Rx::load_memorybuf(&typed.handle()).unwrap_err();
+        assert!(matches!(err, OpenError::KindMismatch { .. }), "{err}");
+        assert!(matches!(Tx::create_memorybuf(0, 2), Err(CreateError::InvalidCapacity { .. })));
+        assert!(matches!(Tx::create_memorybuf(8, 0), Err(CreateError::InvalidCapacity { .. })));
+        assert!(matches!(Tx::create_memorybuf(usize::MAX / 2, 4), Err(CreateError::InvalidCapacity { .. })));
+        assert!(matches!(Tx::create_memorybuf(1 << 40, 1 << 30), Err(CreateError::SizeOverflow { .. })));
+        // A peer changed the slot size word.
+        let tx = Tx::create_memorybuf(16, 2).unwrap();
+        tx.end.segment().payload().words()[2].store(24, Ordering::Relaxed);
+        let err = Rx::load_memorybuf(&tx.handle()).unwrap_err();
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+    }
+
+    #[cfg(feature = "serde")]
+    #[test]
+    fn serde_values_round_trip_and_bad_ones_are_reported() {
+        let (mut tx, mut rx) = pair(64, 4);
+        let value = (7u32, String::from("pose"), vec![1.5f64, -2.0]);
+        tx.write_serde(&value).unwrap();
+        assert_eq!(rx.read_serde::<(u32, String, Vec<f64>)>().unwrap(), Some(value));
+        assert_eq!(rx.read_serde::<u32>().unwrap(), None);
+        assert!(matches!(tx.write_serde(&vec![0u8; 100]), Err(SendError::TooLarge { slot: 64, .. })));
+        tx.write(&[0xff; 3]).unwrap();
+        let err = rx.read_serde::<String>().unwrap_err();
+        assert!(matches!(&err, RingError::Decode { len: 3, type_name, .. } if type_name.contains("String")), "{err}");
+        tx.write_serde_timeout("after", Duration::from_secs(1)).unwrap();
+        assert_eq!(rx.read_serde_timeout::<String>(Duration::from_secs(1)).unwrap(), "after");
+    }
+}

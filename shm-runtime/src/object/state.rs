@@ -1,0 +1,596 @@
+//! `SharedState`: types that can live in shared memory, and `Shared<T>`,
+//! one such value in a segment.
+//!
+//! `#[derive(SharedState)]` implements the trait for `#[repr(C)]` structs;
+//! this module implements it for the fixed-width integers, `f32`, `f64`,
+//! [`Flag`] and arrays of `SharedState` types.
+//!
+//! `Shared<T>` stores the value in the two-copy byte cell that
+//! `SharedString` uses (see `cell.rs` and `FORMAT.md`), with a capacity of
+//! `size_of::<T>()`.
+
+use crate::format::fingerprint;
+use crate::format::header::Layout;
+use crate::format::header::ObjectKind;
+use crate::object::bytes::CellSegment;
+use crate::protocol::cell::ByteCell;
+use crate::protocol::lock::LOCK_WAIT;
+use crate::segment::error::{CreateError, OpenError, WriteError};
+use crate::segment::handle::Handle;
+use crate::segment::liveness;
+use crate::segment::options::OpenOptions;
+use core::marker::PhantomData;
+use core::mem::size_of;
+use core::sync::atomic::AtomicU64;
+use std::fmt;
+
+/// A type whose values can be stored in shared memory and read back in
+/// another process: plain bytes with no padding and no pointers.
+///
+/// Implement it with `#[derive(SharedState)]`, which checks every
+/// obligation below at compile time.
+///
+/// # Safety
+///
+/// An implementation promises, for `Self`:
+///
+/// 1. **No padding**: every byte of a value is part of a field, so a value
+///    can be viewed as `size_of::<Self>()` initialized bytes.
+/// 2. **Every bit pattern is valid**: any `size_of::<Self>()` bytes are a
+///    valid value (no `bool`, `char`, enums, references, `NonZero*`).
+/// 3. **No pointers or handles**: nothing in the value refers to memory or
+///    resources of one process (no references, raw pointers, `Box`,
+///    `String`, file descriptors), and no interior mutability.
+/// 4. **Same layout in every process built from the same source**: no
+///    `usize`/`isize` or other target-dependent types; `#[repr(C)]` for
+///    structs.
+/// 5. `size_of::<Self>() > 0`.
+/// 6. [`SharedState::FINGERPRINT`] changes whenever the layout does (field
+///    names, order, types, offsets, size, alignment), and
+///    [`SharedState::FIELDS`] holds the true offset of every field.
+///
+/// The hidden method exists so that the trait is not implemented by hand by
+/// accident; its argument type cannot be named outside this crate's
+/// private module.
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be stored in shared memory",
+    label = "`{Self}` is not `SharedState`",
+    note = "shared fields must be fixed-width integers, `f32`/`f64`, `shm_runtime::Flag`, arrays of these, or `#[derive(SharedState)]` structs"
+)]
+pub unsafe trait SharedState: Copy + Send + Sync + 'static {
+    /// The type's name for messages and tools: the path of a derived
+    /// struct (`"robot::Pose"`, without generic arguments), `"u32"` for a
+    /// primitive, `"array"` for an array. Not part of the fingerprint
+    /// (a derived struct's fingerprint has its bare name, not its module).
+    const TYPE_NAME: &'static str;
+    /// Layout fingerprint: two programs whose types disagree on the layout
+    /// get different values (and `LayoutMismatch` when one opens the
+    /// other's segment).
+    const FINGERPRINT: u64;
+    /// Descriptors of the fields, for [`Shared::read_field`] and
+    /// [`Shared::write_field`]; `()` for types without named fields.
+    type Fields: Copy;
+    /// The field descriptors.
+    const FIELDS: Self::Fields;
+
+    #[doc(hidden)]
+    fn __shm_derive_only(token: __private::DeriveOnly);
+}
+
+/// Where a field of type `F` sits inside a `S`; made by the derive, used
+/// with [`Shared::read_field`] and [`Shared::write_field`].
+pub struct Field<S, F> {
+    offset: usize,
+    _types: PhantomData<fn() -> (S, F)>,
+}
+
+impl<S, F> Field<S, F> {
+    #[doc(hidden)]
+    /// # Safety
+    ///
+    /// `offset` is the byte offset of a field of type `F` inside `S`.
+    #[must_use]
+    pub const unsafe fn __new(offset: usize) -> Self {
+        Self { offset, _types: PhantomData }
+    }
+
+    /// Byte offset of the field inside `S`.
+    #[must_use]
+    pub const fn offset(self) -> usize {
+        self.offset
+    }
+}
+
+impl<S, F> Clone for Field<S, F> {
+    fn clone(&self) -> Self {
+        *self
+    }
+}
+
+impl<S, F> Copy for Field<S, F> {}
+
+impl<S, F> fmt::Debug for Field<S, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Field").field("offset", &self.offset).finish()
+    }
+}
+
+/// A `bool` for shared structs, stored as one byte: 0 is `false`, anything
+/// else `true` (a peer may store any byte; reading it is always defined).
+///
+/// ```
+/// use shm_runtime::Flag;
+/// assert!(Flag::new(true).get());
+/// assert!(!Flag::default().get());
+/// assert_eq!(Flag::from(true).raw(), 1);
+/// ```
+#[repr(transparent)]
+#[derive(Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct Flag(u8);
+
+impl Flag {
+    /// `0` for `false`, `1` for `true`.
+    #[must_use]
+    pub const fn new(value: bool) -> Self {
+        Self(value as u8)
+    }
+
+    /// `false` for a 0 byte, `true` for any other.
+    #[must_use]
+    pub const fn get(self) -> bool {
+        self.0 != 0
+    }
+
+    /// The stored byte.
+    #[must_use]
+    pub const fn raw(self) -> u8 {
+        self.0
+    }
+}
+
+impl From<bool> for Flag {
+    fn from(value: bool) -> Self {
+        Self::new(value)
+    }
+}
+
+impl From<Flag> for bool {
+    fn from(flag: Flag) -> Self {
+        flag.get()
+    }
+}
+
+impl fmt::Debug for Flag {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.get(), f)
+    }
+}
+
+macro_rules! primitive {
+    ($($ty:ty),*) => {$(
+        // SAFETY: a primitive number has no padding, every bit pattern is a
+        // valid value, it holds no pointer, its layout is the same in every
+        // process of one target, and it is not zero-sized.
+        unsafe impl SharedState for $ty {
+            const TYPE_NAME: &'static str = stringify!($ty);
+            const FINGERPRINT: u64 = fingerprint::of_str(concat!("primitive ", stringify!($ty)));
+            type Fields = ();
+            const FIELDS: Self::Fields = ();
+            fn __shm_derive_only(_: __private::DeriveOnly) {}
+        }
+    )*};
+}
+
+primitive!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, Flag);
+
+// SAFETY: an array of `T: SharedState` has no padding between elements
+// (size is a multiple of alignment), every bit pattern of each element is
+// valid, and it holds no pointer; `N > 0` is checked in FINGERPRINT, which
+// every use of a `Shared<[T; N]>` evaluates.
+unsafe impl<T: SharedState, const N: usize> SharedState for [T; N] {
+    const TYPE_NAME: &'static str = "array";
+    const FINGERPRINT: u64 = {
+        assert!(N > 0, "a zero-length array cannot be stored in shared memory");
+        let hash = fingerprint::fold(fingerprint::of_str("array of "), &T::FINGERPRINT.to_le_bytes());
+        fingerprint::fold(hash, &(N as u64).to_le_bytes())
+    };
+    type Fields = ();
+    const FIELDS: Self::Fields = ();
+    fn __shm_derive_only(_: __private::DeriveOnly) {}
+}
+
+/// What the derive's generated code uses. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use ::core;
+
+    use crate::format::fingerprint::{fold, of_str};
+
+    /// The argument type of `SharedState::__shm_derive_only`.
+    pub struct DeriveOnly(());
+
+    /// Starts a struct fingerprint.
+    #[must_use]
+    pub const fn fingerprint_start(type_name: &str) -> u64 {
+        let hash = fold(of_str("struct "), &(type_name.len() as u64).to_le_bytes());
+        fold(hash, type_name.as_bytes())
+    }
+
+    /// Folds one field into a struct fingerprint.
+    #[must_use]
+    pub const fn fingerprint_field(hash: u64, field_name: &str, field_fingerprint: u64, offset: usize) -> u64 {
+        let hash = fold(hash, &(field_name.len() as u64).to_le_bytes());
+        let hash = fold(hash, field_name.as_bytes());
+        let hash = fold(hash, &field_fingerprint.to_le_bytes());
+        fold(hash, &(offset as u64).to_le_bytes())
+    }
+
+    /// Ends a struct fingerprint with the struct's size and alignment.
+    #[must_use]
+    pub const fn fingerprint_finish(hash: u64, size: usize, align: usize) -> u64 {
+        let hash = fold(hash, &(size as u64).to_le_bytes());
+        fold(hash, &(align as u64).to_le_bytes())
+    }
+
+    /// Fails to compile unless `T: SharedState`; the derive calls it
+    /// spanned on each field's type.
+    pub const fn assert_shared_state<T: crate::SharedState>() {}
+}
+
+/// Retries of a seqlock read before a reader takes the writer lock.
+const READ_ATTEMPTS: u32 = 1000;
+
+/// A value of a [`SharedState`] type in shared memory.
+///
+/// `read` returns a value some `write` (or `update`) produced, never a mix
+/// of two: the value is kept in two alternating copies with a sequence word
+/// each, copied with atomic loads and stores. A writer killed mid-write
+/// leaves the last complete value readable. Writers (`write`, `update`,
+/// `write_field`) from any number of processes take turns through a writer
+/// lock that a dead holder cannot keep, so no `update` is lost.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::Shared;
+/// let counters = Shared::<[u64; 4]>::create_sharedobject(&[0; 4])?;
+/// let peer = Shared::<[u64; 4]>::load_sharedobject(&counters.handle())?;
+/// peer.update(|c| c[2] += 5)?;
+/// assert_eq!(counters.read(), [0, 0, 5, 0]);
+/// # Ok(()) }
+/// ```
+pub struct Shared<T: SharedState> {
+    inner: CellSegment,
+    _type: PhantomData<fn() -> T>,
+}
+
+impl<T: SharedState> Shared<T> {
+    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
+
+    fn wrap(inner: CellSegment) -> Self {
+        Self { inner, _type: PhantomData }
+    }
+
+    fn create(name: Option<&str>, initial: &T) -> Result<Self, CreateError> {
+        CellSegment::create_with(name, ObjectKind::State, Self::LAYOUT, size_of::<T>(), bytes_of(initial))
+            .map(Self::wrap)
+    }
+
+    /// Creates a new object holding `initial`, under a generated name.
+    pub fn create_sharedobject(initial: &T) -> Result<Self, CreateError> {
+        Self::create(None, initial)
+    }
+
+    /// Creates a new object holding `initial` under `name`.
+    pub fn create_named(name: &str, initial: &T) -> Result<Self, CreateError> {
+        Self::create(Some(name), initial)
+    }
+
+    /// Creates a new object holding the all-zero value, under a generated
+    /// name.
+    pub fn create_zeroed() -> Result<Self, CreateError> {
+        Self::create(None, &zeroed())
+    }
+
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let inner = CellSegment::open(handle, ObjectKind::State, Self::LAYOUT, options)?;
+        if inner.capacity() != size_of::<T>() {
+            let name = handle.name().clone();
+            return Err(OpenError::Corrupt { name, what: "stored size differs from the type's size" });
+        }
+        Ok(Self::wrap(inner))
+    }
+
+    fn cell(&self) -> ByteCell<'_> {
+        self.inner.cell()
+    }
+
+    /// Copies `dst.len()` bytes from `offset` out of the last complete
+    /// value (see [`read_cell`]).
+    fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
+        read_cell(&self.cell(), offset, dst);
+    }
+
+    /// The current value.
+    #[must_use]
+    pub fn read(&self) -> T {
+        let mut value = zeroed::<T>();
+        self.read_bytes(0, bytes_of_mut(&mut value));
+        value
+    }
+
+    /// Replaces the value.
+    pub fn write(&self, value: &T) -> Result<(), WriteError> {
+        self.inner.write(bytes_of(value))
+    }
+
+    /// Reads the value, lets `f` change it, and writes it back, holding
+    /// the writer lock throughout: updates from several processes never
+    /// overwrite each other. Returns what `f` returns.
+    pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WriteError> {
+        let cell = self.cell();
+        let guard = cell.lock(liveness::me(), LOCK_WAIT).map_err(|e| self.inner.write_error(e))?;
+        let mut value = zeroed::<T>();
+        cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
+        let result = f(&mut value);
+        cell.write_locked(&guard, bytes_of(&value));
+        Ok(result)
+    }
+
+    /// Reads one field without copying the whole value out.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedState;
+    ///
+    /// #[derive(SharedState, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Pose {
+    ///     x: f64,
+    ///     y: f64,
+    /// }
+    ///
+    /// let pose = Pose::create_sharedobject(&Pose { x: 1.0, y: 2.0 })?;
+    /// assert_eq!(pose.read_field(|f| f.y), 2.0);
+    /// pose.write_field(|f| f.x, &3.0)?;
+    /// assert_eq!(pose.read().x, 3.0);
+    /// # Ok(()) }
+    /// ```
+    pub fn read_field<F: SharedState>(&self, pick: impl FnOnce(T::Fields) -> Field<T, F>) -> F {
+        let field = pick(T::FIELDS);
+        let mut value = zeroed::<F>();
+        self.read_bytes(field.offset, bytes_of_mut(&mut value));
+        value
+    }
+
+    /// Replaces one field, keeping the others; like an `update` of that
+    /// field (the other fields are copied within shared memory, not out to
+    /// the caller).
+    pub fn write_field<F: SharedState>(
+        &self,
+        pick: impl FnOnce(T::Fields) -> Field<T, F>,
+        value: &F,
+    ) -> Result<(), WriteError> {
+        let field = pick(T::FIELDS);
+        self.update(|whole| {
+            let end = field.offset + size_of::<F>();
+            bytes_of_mut(whole)[field.offset..end].copy_from_slice(bytes_of(value));
+        })
+    }
+}
+
+crate::shared_object_common!(impl[T: SharedState] Shared<T>, inner.segment);
+
+/// Copies `dst.len()` bytes from `offset` out of the last complete value
+/// of a cell holding a `SharedState` value (`Shared<T>`, and each element
+/// of a `SharedArray<T>`): lock-free, falling back to the writer lock when
+/// writers keep replacing the value (see [`ByteCell::read_range_settled`]).
+pub(crate) fn read_cell(cell: &ByteCell<'_>, offset: usize, dst: &mut [u8]) {
+    cell.read_range_settled(offset, dst, liveness::me(), READ_ATTEMPTS, LOCK_WAIT);
+}
+
+/// The all-zero value of `T`.
+pub(crate) fn zeroed<T: SharedState>() -> T {
+    // SAFETY: every bit pattern, all zeros included, is a valid `T`
+    // (`SharedState` obligation 2).
+    unsafe { core::mem::zeroed() }
+}
+
+/// A `T` copied out of the first words of `src` (one relaxed load per
+/// word), built in place: not zeroed first, as [`zeroed`] and a copy into
+/// it would be.
+#[inline]
+pub(crate) fn load_value<T: SharedState>(src: &[AtomicU64]) -> T {
+    assert!(src.len() * 8 >= size_of::<T>(), "the words hold a whole `T`");
+    let mut value = core::mem::MaybeUninit::<T>::uninit();
+    // SAFETY: the pointer and length cover exactly the bytes of `value`,
+    // which this function owns; `MaybeUninit<u8>` needs no initialization,
+    // and `value` is not otherwise used while the slice lives.
+    let bytes = unsafe {
+        core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<core::mem::MaybeUninit<u8>>(), size_of::<T>())
+    };
+    crate::protocol::cell::load_bytes_uninit(src, bytes);
+    // SAFETY: the copy above wrote every byte (the words cover the whole
+    // `T`, asserted above), and every bit pattern is a valid `T`
+    // (`SharedState` obligation 2).
+    unsafe { value.assume_init() }
+}
+
+/// The bytes of `value`.
+pub(crate) fn bytes_of<T: SharedState>(value: &T) -> &[u8] {
+    // SAFETY: `T` has no padding (obligation 1), so all `size_of::<T>()`
+    // bytes behind the reference are initialized; the slice borrows it.
+    unsafe { core::slice::from_raw_parts(core::ptr::from_ref(value).cast::<u8>(), size_of::<T>()) }
+}
+
+/// The bytes of `value`, writable: any bytes written leave a valid `T`.
+pub(crate) fn bytes_of_mut<T: SharedState>(value: &mut T) -> &mut [u8] {
+    // SAFETY: no padding (obligation 1) and every bit pattern valid
+    // (obligation 2), so the bytes are initialized and any write through
+    // them leaves a valid `T`; the slice borrows `value` exclusively.
+    unsafe { core::slice::from_raw_parts_mut(core::ptr::from_mut(value).cast::<u8>(), size_of::<T>()) }
+}
+
+#[cfg(test)]
+#[expect(clippy::float_cmp, reason = "stored floats come back bit for bit")]
+mod tests {
+    use super::*;
+
+    /// A struct implemented by hand the way the derive does, to test the
+    /// runtime without the macro.
+    #[repr(C)]
+    #[derive(Clone, Copy, Debug, PartialEq)]
+    struct Pose {
+        x: f64,
+        tag: [u8; 4],
+        id: u32,
+    }
+
+    #[derive(Clone, Copy)]
+    struct PoseFields {
+        x: Field<Pose, f64>,
+        tag: Field<Pose, [u8; 4]>,
+        id: Field<Pose, u32>,
+    }
+
+    // SAFETY: repr(C), fields 8 + 4 + 4 = 16 = size (no padding, asserted
+    // below), all fields SharedState, offsets from offset_of!.
+    unsafe impl SharedState for Pose {
+        const TYPE_NAME: &'static str = "Pose";
+        const FINGERPRINT: u64 = {
+            assert!(size_of::<Self>() == 16);
+            let h = __private::fingerprint_start("Pose");
+            let h = __private::fingerprint_field(h, "x", f64::FINGERPRINT, core::mem::offset_of!(Self, x));
+            let h = __private::fingerprint_field(h, "tag", <[u8; 4]>::FINGERPRINT, core::mem::offset_of!(Self, tag));
+            let h = __private::fingerprint_field(h, "id", u32::FINGERPRINT, core::mem::offset_of!(Self, id));
+            __private::fingerprint_finish(h, size_of::<Self>(), align_of::<Self>())
+        };
+        type Fields = PoseFields;
+        const FIELDS: PoseFields = PoseFields {
+            // SAFETY: the offset of `x`, an f64.
+            x: unsafe { Field::__new(core::mem::offset_of!(Pose, x)) },
+            // SAFETY: the offset of `tag`, a [u8; 4].
+            tag: unsafe { Field::__new(core::mem::offset_of!(Pose, tag)) },
+            // SAFETY: the offset of `id`, a u32.
+            id: unsafe { Field::__new(core::mem::offset_of!(Pose, id)) },
+        };
+        fn __shm_derive_only(_: __private::DeriveOnly) {}
+    }
+
+    const POSE: Pose = Pose { x: 1.5, tag: *b"abcd", id: 7 };
+
+    #[test]
+    fn create_load_read_write_update() {
+        let shared = Shared::<Pose>::create_sharedobject(&POSE).unwrap();
+        let peer = Shared::<Pose>::load_sharedobject(&shared.handle()).unwrap();
+        assert_eq!(peer.read(), POSE);
+        peer.write(&Pose { id: 9, ..POSE }).unwrap();
+        assert_eq!(shared.read().id, 9);
+        let old = shared.update(|p| core::mem::replace(&mut p.x, -2.0)).unwrap();
+        assert_eq!(old, 1.5);
+        assert_eq!(peer.read(), Pose { x: -2.0, id: 9, ..POSE });
+        assert_eq!(shared.handle().kind(), ObjectKind::State);
+    }
+
+    #[test]
+    fn fields_read_and_write_alone() {
+        let shared = Shared::<Pose>::create_sharedobject(&POSE).unwrap();
+        assert_eq!(shared.read_field(|f| f.x), 1.5);
+        assert_eq!(shared.read_field(|f| f.tag), *b"abcd");
+        assert_eq!(shared.read_field(|f| f.id), 7);
+        shared.write_field(|f| f.tag, b"wxyz").unwrap();
+        assert_eq!(shared.read(), Pose { tag: *b"wxyz", ..POSE });
+    }
+
+    #[test]
+    fn zeroed_and_arrays() {
+        let zero = Shared::<Pose>::create_zeroed().unwrap();
+        assert_eq!(zero.read(), Pose { x: 0.0, tag: [0; 4], id: 0 });
+        let array = Shared::<[Pose; 3]>::create_sharedobject(&[POSE; 3]).unwrap();
+        array.update(|a| a[1].id = 42).unwrap();
+        assert_eq!(array.read()[1].id, 42);
+        assert_eq!(array.read()[2], POSE);
+    }
+
+    #[test]
+    fn c2_fingerprints_tell_types_apart() {
+        let all = [
+            u8::FINGERPRINT,
+            i8::FINGERPRINT,
+            u32::FINGERPRINT,
+            i32::FINGERPRINT,
+            f32::FINGERPRINT,
+            u64::FINGERPRINT,
+            f64::FINGERPRINT,
+            Flag::FINGERPRINT,
+            <[u32; 2]>::FINGERPRINT,
+            <[i32; 2]>::FINGERPRINT,
+            <[u32; 3]>::FINGERPRINT,
+            <[[u32; 2]; 3]>::FINGERPRINT,
+            <[[u32; 3]; 2]>::FINGERPRINT,
+            Pose::FINGERPRINT,
+        ];
+        for (i, a) in all.iter().enumerate() {
+            for b in &all[i + 1..] {
+                assert_ne!(a, b);
+            }
+        }
+        // Renaming a field or moving it changes the fingerprint.
+        let renamed = __private::fingerprint_field(__private::fingerprint_start("Pose"), "y", f64::FINGERPRINT, 0);
+        let original = __private::fingerprint_field(__private::fingerprint_start("Pose"), "x", f64::FINGERPRINT, 0);
+        let moved = __private::fingerprint_field(__private::fingerprint_start("Pose"), "x", f64::FINGERPRINT, 8);
+        assert_ne!(renamed, original);
+        assert_ne!(moved, original);
+    }
+
+    #[test]
+    fn e8_other_type_is_layout_mismatch() {
+        let shared = Shared::<[u32; 4]>::create_sharedobject(&[1, 2, 3, 4]).unwrap();
+        let err = Shared::<[i32; 4]>::load_sharedobject(&shared.handle()).unwrap_err();
+        assert!(
+            matches!(err, OpenError::LayoutMismatch { expected, found, .. }
+                if expected == <[i32; 4]>::FINGERPRINT && found == <[u32; 4]>::FINGERPRINT),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn d1_threads_never_see_a_torn_struct_and_updates_are_never_lost() {
+        let shared = Shared::<[u64; 16]>::create_sharedobject(&[0; 16]).unwrap();
+        let peer = Shared::<[u64; 16]>::load_sharedobject(&shared.handle()).unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..2 {
+                s.spawn(|| {
+                    for _ in 0..5000 {
+                        peer.update(|a| {
+                            let next = a[0] + 1;
+                            *a = [next; 16];
+                        })
+                        .unwrap();
+                    }
+                });
+            }
+            let mut last = 0;
+            while last < 10_000 {
+                let value = shared.read();
+                assert!(value.iter().all(|v| *v == value[0]), "torn: {value:?}");
+                assert!(value[0] >= last, "went back from {last} to {}", value[0]);
+                last = value[0];
+            }
+        });
+        assert_eq!(shared.read(), [10_000; 16]);
+    }
+
+    #[test]
+    fn flag_reads_any_byte_as_defined() {
+        let shared = Shared::<[Flag; 2]>::create_sharedobject(&[Flag::new(true), Flag::new(false)]).unwrap();
+        assert_eq!(shared.read().map(Flag::get), [true, false]);
+        // A peer stores 2 in the first flag's byte: it reads as true.
+        shared.update(|flags| flags[0] = Flag(2)).unwrap();
+        let read = shared.read();
+        assert!(read[0].get());
+        assert_eq!(read[0].raw(), 2);
+    }
+}

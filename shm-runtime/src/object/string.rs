@@ -1,0 +1,94 @@
+//! `SharedString`: UTF-8 text of bounded length shared between processes.
+
+use crate::format::fingerprint;
+use crate::format::header::Layout;
+use crate::format::header::ObjectKind;
+use crate::object::bytes::CellSegment;
+use crate::segment::error::{CreateError, OpenError, ReadError, WriteError};
+use crate::segment::handle::Handle;
+use crate::segment::options::OpenOptions;
+
+/// Layout fingerprint of [`SharedString`].
+/// Fingerprint and name of the stored value.
+const LAYOUT: Layout =
+    Layout { fingerprint: fingerprint::of_str("shm::SharedString(utf-8 byte cell v1)"), type_name: "SharedString" };
+
+/// A `String` in shared memory, up to a capacity in UTF-8 bytes fixed at
+/// creation.
+///
+/// `read` returns exactly the last string written: multi-byte characters,
+/// embedded NUL characters and a shorter string after a longer one all
+/// come back as written. Reads never see a mix of two writes; a writer
+/// killed mid-write leaves the previous string readable. Bytes a peer
+/// stored that are not UTF-8 give [`ReadError::InvalidUtf8`], a length
+/// above the capacity [`ReadError::Corrupt`].
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::SharedString;
+/// let greeting = SharedString::create_sharedobject(32)?;
+/// let peer = SharedString::load_sharedobject(&greeting.handle())?;
+/// greeting.write("Grüße\0!")?;
+/// assert_eq!(peer.read()?, "Grüße\0!");
+/// assert!(greeting.write(&"x".repeat(33)).is_err());
+/// assert_eq!(peer.read()?, "Grüße\0!");
+/// # Ok(()) }
+/// ```
+pub struct SharedString {
+    inner: CellSegment,
+}
+
+impl SharedString {
+    /// Creates an empty string of up to `capacity` UTF-8 bytes (at least 1)
+    /// under a generated name.
+    pub fn create_sharedobject(capacity: usize) -> Result<Self, CreateError> {
+        CellSegment::create(None, ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
+    }
+
+    /// Creates an empty string of up to `capacity` UTF-8 bytes under `name`.
+    pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
+        CellSegment::create(Some(name), ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
+    }
+
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::String, LAYOUT, options).map(|inner| Self { inner })
+    }
+
+    /// Capacity in UTF-8 bytes.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.inner.capacity()
+    }
+
+    /// Replaces the string. One longer than the capacity (in UTF-8 bytes)
+    /// is refused with [`WriteError::TooLarge`] and the stored string stays.
+    pub fn write(&self, value: &str) -> Result<(), WriteError> {
+        self.inner.write(value.as_bytes())
+    }
+
+    /// The string, in a new allocation.
+    pub fn read(&self) -> Result<String, ReadError> {
+        let mut out = String::new();
+        self.read_into(&mut out)?;
+        Ok(out)
+    }
+
+    /// Replaces the contents of `out` with the string, reusing its
+    /// allocation. On error `out` is left empty.
+    pub fn read_into(&self, out: &mut String) -> Result<(), ReadError> {
+        let mut bytes = core::mem::take(out).into_bytes();
+        self.inner.cell().read_vec(&mut bytes).map_err(|e| self.inner.read_error(e))?;
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                *out = text;
+                Ok(())
+            }
+            Err(e) => Err(ReadError::InvalidUtf8 { name: self.inner.segment.name().clone(), source: e.utf8_error() }),
+        }
+    }
+}
+
+crate::shared_object_common!(SharedString, inner.segment);

@@ -1,0 +1,749 @@
+//! Error types: one enum per operation. Every variant names the segment.
+
+use crate::format::header::{Arch, ObjectKind};
+use crate::segment::name::{InvalidName, SegmentName};
+use std::fmt;
+use std::io;
+use std::time::Duration;
+
+/// Why creating a shared object failed. Nothing is left behind: a
+/// half-made segment is removed before this is returned.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum CreateError {
+    /// The requested name breaks a naming rule (no system call was made).
+    InvalidName(InvalidName),
+    /// A segment with this name already exists; it was not touched.
+    AlreadyExists {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// A capacity the object cannot have (for example zero bytes).
+    InvalidCapacity {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// The capacity asked for.
+        capacity: usize,
+        /// What is wrong with it.
+        reason: &'static str,
+    },
+    /// The requested size does not fit the arithmetic (checked, never
+    /// wrapped).
+    SizeOverflow {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// The capacity asked for.
+        capacity: usize,
+    },
+    /// The shared-memory file system has no room for the segment (a full
+    /// /dev/shm); reported at creation instead of a `SIGBUS` later.
+    OutOfSpace {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// Bytes that could not be reserved.
+        requested: u64,
+    },
+    /// The operating system refused access.
+    PermissionDenied {
+        /// The segment.
+        name: SegmentName,
+        /// The error from the system call.
+        source: io::Error,
+    },
+    /// Another system call failed.
+    Io {
+        /// The segment.
+        name: SegmentName,
+        /// Which step failed (`"open"`, `"fallocate"`, `"mmap"`, ...).
+        op: &'static str,
+        /// The error from the system call.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for CreateError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::InvalidName(e) => write!(f, "cannot create segment: {e}"),
+            Self::AlreadyExists { name } => {
+                write!(f, "cannot create segment {name:?}: a segment with this name already exists")
+            }
+            Self::InvalidCapacity { name, capacity, reason } => {
+                write!(f, "cannot create segment {name:?} with capacity {capacity}: {reason}")
+            }
+            Self::SizeOverflow { name, capacity } => {
+                write!(f, "cannot create segment {name:?}: capacity {capacity} makes the segment size overflow")
+            }
+            Self::OutOfSpace { name, requested } => write!(
+                f,
+                "cannot create segment {name:?}: no space left in the shared-memory file system for {requested} bytes"
+            ),
+            Self::PermissionDenied { name, .. } => write!(f, "cannot create segment {name:?}: permission denied"),
+            Self::Io { name, op, source } => write!(f, "cannot create segment {name:?}: {op} failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for CreateError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidName(e) => Some(e),
+            Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why opening (loading) a shared object failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum OpenError {
+    /// No segment has this name.
+    NotFound {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// The operating system refused access.
+    PermissionDenied {
+        /// The segment.
+        name: SegmentName,
+        /// The error from the system call.
+        source: io::Error,
+    },
+    /// The name in /dev/shm is not a regular file (a symbolic link, a
+    /// FIFO, a directory, ...), as another user may plant: it was neither
+    /// followed nor waited on, and nothing was read or mapped.
+    NotAFile {
+        /// The segment.
+        name: SegmentName,
+        /// What the name is instead ("a symbolic link", "a FIFO", ...).
+        found: &'static str,
+    },
+    /// The segment file has fewer bytes backed by memory than its size (a
+    /// sparse file): touching its holes would raise `SIGBUS`. shm's
+    /// creators reserve every page before publishing a segment, so this is
+    /// a forgery or another program's file. Nothing was mapped.
+    Sparse {
+        /// The segment.
+        name: SegmentName,
+        /// The file's size in bytes.
+        size: u64,
+        /// Bytes backed by memory (`st_blocks` × 512).
+        allocated: u64,
+    },
+    /// The segment file is owned by another user than this process's
+    /// effective user, and the [`OpenOptions`](crate::OpenOptions) did not
+    /// accept that owner (see
+    /// [`allow_group_shared`](crate::OpenOptions::allow_group_shared)).
+    /// Nothing was mapped.
+    ForeignOwner {
+        /// The segment.
+        name: SegmentName,
+        /// The file's owner (user id).
+        owner: u32,
+        /// The file's group (group id).
+        group: u32,
+        /// This process's effective user id.
+        me: u32,
+    },
+    /// The segment file's mode grants more than the
+    /// [`OpenOptions`](crate::OpenOptions) accept (`0600` by default; group
+    /// or other bits, setuid, setgid and sticky count). Nothing was mapped.
+    ModeTooWide {
+        /// The segment.
+        name: SegmentName,
+        /// The file's permission bits (`st_mode & 0o7777`).
+        mode: u32,
+        /// The bits the options accept (`0o600` or `0o660`).
+        allowed: u32,
+    },
+    /// The creator did not finish setting the segment up within the wait.
+    NotInitialized {
+        /// The segment.
+        name: SegmentName,
+        /// How long the opener waited.
+        waited: Duration,
+    },
+    /// The creator died before finishing the set-up; the segment will never
+    /// become usable.
+    InitAbandoned {
+        /// The segment.
+        name: SegmentName,
+        /// The dead creator's process id.
+        creator_pid: u64,
+    },
+    /// The segment does not start with shm's magic bytes: some other
+    /// program made it.
+    BadMagic {
+        /// The segment.
+        name: SegmentName,
+        /// The first eight bytes found.
+        found: [u8; 8],
+    },
+    /// The creator has another byte order or pointer width.
+    ArchMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// This process.
+        expected: Arch,
+        /// The header.
+        found: Arch,
+    },
+    /// The creator used another version of the segment format.
+    VersionMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Version this library writes.
+        expected: u32,
+        /// Version in the header.
+        found: u32,
+    },
+    /// The segment (or the handle) holds another kind of object.
+    KindMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// The kind the caller opens.
+        expected: ObjectKind,
+        /// The kind code found (see [`ObjectKind::code`]).
+        found: u32,
+    },
+    /// The stored type's layout fingerprint differs from the opener's type.
+    LayoutMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Fingerprint of the opener's type.
+        expected: u64,
+        /// Name of the opener's type.
+        expected_type: &'static str,
+        /// Fingerprint in the handle or header.
+        found: u64,
+        /// Name of the type the segment holds, from its header; `None` when
+        /// the segment could not be read or holds no well-formed name.
+        found_type: Option<String>,
+    },
+    /// A ring side is already held by a live process (a ring has one
+    /// producer and one consumer).
+    RoleTaken {
+        /// The segment.
+        name: SegmentName,
+        /// `"producer"` or `"consumer"`.
+        role: &'static str,
+        /// Process id of the holder.
+        holder: u64,
+    },
+    /// The header's size disagrees with the real file size.
+    SizeMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Total size the header describes.
+        header: u64,
+        /// Real size of the file.
+        file: u64,
+    },
+    /// The payload size is not the one this object type has.
+    PayloadMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Payload size of the opener's type.
+        expected: u64,
+        /// Payload size in the handle.
+        found: u64,
+    },
+    /// The handle disagrees with the header (a tampered or mixed-up handle).
+    HandleMismatch {
+        /// The segment.
+        name: SegmentName,
+        /// Which field differs.
+        field: &'static str,
+        /// Value in the handle.
+        handle: u64,
+        /// Value in the header.
+        header: u64,
+    },
+    /// The name was removed and created again since the handle was made.
+    StaleHandle {
+        /// The segment.
+        name: SegmentName,
+        /// Nonce in the handle.
+        handle_nonce: u64,
+        /// Nonce of the segment now under that name.
+        segment_nonce: u64,
+    },
+    /// A field holds a value no shm creator writes.
+    Corrupt {
+        /// The segment.
+        name: SegmentName,
+        /// What is wrong.
+        what: &'static str,
+    },
+    /// Another system call failed.
+    Io {
+        /// The segment.
+        name: SegmentName,
+        /// Which step failed.
+        op: &'static str,
+        /// The error from the system call.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotFound { name } => write!(f, "cannot open segment {name:?}: no such segment"),
+            Self::PermissionDenied { name, .. } => write!(f, "cannot open segment {name:?}: permission denied"),
+            Self::NotAFile { name, found } => write!(
+                f,
+                "cannot open segment {name:?}: /dev/shm/{name} is {found}, not a regular file (refused without \
+                 following or opening it further; someone else may have put it there)"
+            ),
+            Self::Sparse { name, size, allocated } => write!(
+                f,
+                "cannot open segment {name:?}: the file is {size} bytes but only {allocated} are backed by memory (a \
+                 sparse file, which shm never makes; touching it would crash with SIGBUS)"
+            ),
+            Self::ForeignOwner { name, owner, group, me } => write!(
+                f,
+                "cannot open segment {name:?}: it is owned by uid {owner} (group {group}), not by this process's \
+                 effective uid {me}; open it with `OpenOptions::allow_group_shared` if group {group} is one of this \
+                 process's groups, or with `OpenOptions::allow_any_owner_and_mode` to accept any owner"
+            ),
+            Self::ModeTooWide { name, mode, allowed } => {
+                write!(
+                    f,
+                    "cannot open segment {name:?}: its mode {mode:04o} grants more than {allowed:04o}; open it with "
+                )?;
+                if mode & !0o660 == 0 {
+                    write!(
+                        f,
+                        "`OpenOptions::allow_group_shared` to accept a segment shared with a group (up to 0660), or "
+                    )?;
+                }
+                write!(f, "`OpenOptions::allow_any_owner_and_mode` to accept any mode")
+            }
+            Self::NotInitialized { name, waited } => {
+                write!(f, "cannot open segment {name:?}: its creator did not finish initializing it within {waited:?}")
+            }
+            Self::InitAbandoned { name, creator_pid } => {
+                write!(f, "cannot open segment {name:?}: its creator (pid {creator_pid}) died while initializing it")
+            }
+            Self::BadMagic { name, found } => {
+                write!(f, "cannot open segment {name:?}: not made by shm (magic bytes {found:02x?})")
+            }
+            Self::ArchMismatch { name, expected, found } => {
+                write!(f, "cannot open segment {name:?}: made for {found}, this process has {expected}")
+            }
+            Self::VersionMismatch { name, expected, found } => {
+                write!(f, "cannot open segment {name:?}: format version {found}, this library reads version {expected}")
+            }
+            Self::KindMismatch { name, expected, found } => {
+                let found_kind = ObjectKind::from_code(*found).map_or("unknown", ObjectKind::as_str);
+                write!(f, "cannot open segment {name:?} as `{expected}`: it holds `{found_kind}` (kind code {found})")
+            }
+            Self::LayoutMismatch { name, expected, expected_type, found, found_type } => {
+                write!(
+                    f,
+                    "cannot open segment {name:?} as `{expected_type}` (layout fingerprint {expected:#018x}): it holds "
+                )?;
+                match found_type {
+                    Some(found_type) => write!(f, "`{found_type}` (layout fingerprint {found:#018x})"),
+                    None => write!(f, "a type of unknown name with layout fingerprint {found:#018x}"),
+                }
+            }
+            Self::SizeMismatch { name, header, file } => {
+                write!(f, "cannot open segment {name:?}: header describes {header} bytes but the file has {file}")
+            }
+            Self::PayloadMismatch { name, expected, found } => {
+                write!(f, "cannot open segment {name:?}: payload is {found} bytes, this type has {expected}")
+            }
+            Self::HandleMismatch { name, field, handle, header } => {
+                write!(f, "cannot open segment {name:?}: handle says {field} {handle}, header says {header}")
+            }
+            Self::StaleHandle { name, handle_nonce, segment_nonce } => write!(
+                f,
+                "cannot open segment {name:?}: stale handle (nonce {handle_nonce:#018x}); the name now holds another segment (nonce {segment_nonce:#018x})"
+            ),
+            Self::RoleTaken { name, role, holder } => {
+                write!(f, "cannot open ring {name:?} as {role}: process {holder} is its {role}")
+            }
+            Self::Corrupt { name, what } => write!(f, "cannot open segment {name:?}: corrupt header: {what}"),
+            Self::Io { name, op, source } => write!(f, "cannot open segment {name:?}: {op} failed: {source}"),
+        }
+    }
+}
+
+impl std::error::Error for OpenError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why removing a segment's name failed.
+#[derive(Debug)]
+pub struct CleanupError {
+    /// The segment.
+    pub name: SegmentName,
+    /// The error from `shm_unlink`.
+    pub source: io::Error,
+}
+
+impl fmt::Display for CleanupError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "cannot remove segment {:?}: {}", self.name, self.source)
+    }
+}
+
+impl std::error::Error for CleanupError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.source)
+    }
+}
+
+/// Why `share_with_group` (on every creator) failed. The group is changed
+/// before the mode, so after a failure the mode is still `0600`.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum ShareError {
+    /// This object did not create the segment in this process (an opener,
+    /// or a forked child of the creator); only the creator shares it.
+    NotCreator {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// The group id is `u32::MAX`, which the system reads as "no change"
+    /// (checked before any system call).
+    InvalidGroup {
+        /// The segment.
+        name: SegmentName,
+        /// The group id given.
+        group: u32,
+    },
+    /// The name no longer refers to the file this object created (a third
+    /// party removed it, and maybe created another under the name); nothing
+    /// was changed.
+    Replaced {
+        /// The segment.
+        name: SegmentName,
+    },
+    /// The operating system refused (for example a group this process is
+    /// not a member of).
+    PermissionDenied {
+        /// The segment.
+        name: SegmentName,
+        /// The error from the system call.
+        source: io::Error,
+    },
+    /// Another system call failed.
+    Io {
+        /// The segment.
+        name: SegmentName,
+        /// Which step failed (`"open"`, `"fchown"`, `"fchmod"`, ...).
+        op: &'static str,
+        /// The error from the system call.
+        source: io::Error,
+    },
+}
+
+impl fmt::Display for ShareError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotCreator { name } => {
+                write!(f, "cannot share segment {name:?} with a group: only the process that created it can")
+            }
+            Self::InvalidGroup { name, group } => {
+                write!(f, "cannot share segment {name:?} with group {group}: that value (-1) is not a group id")
+            }
+            Self::Replaced { name } => write!(
+                f,
+                "cannot share segment {name:?} with a group: the name no longer refers to the segment this object created"
+            ),
+            Self::PermissionDenied { name, source } => {
+                write!(f, "cannot share segment {name:?} with a group: permission denied ({source})")
+            }
+            Self::Io { name, op, source } => {
+                write!(f, "cannot share segment {name:?} with a group: {op} failed: {source}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ShareError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why writing a [`SharedString`](crate::SharedString) or
+/// [`SharedBytes`](crate::SharedBytes) failed. The stored value is unchanged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum WriteError {
+    /// The value is longer than the capacity fixed at creation.
+    TooLarge {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the value in bytes.
+        len: usize,
+        /// Capacity in bytes.
+        capacity: usize,
+    },
+    /// Another writer held the writer lock for longer than the wait and is
+    /// still alive (stopped, or its pid was reused).
+    LockTimeout {
+        /// The segment.
+        name: SegmentName,
+        /// Process id in the lock word.
+        holder: u64,
+        /// How long this writer waited.
+        waited: Duration,
+    },
+}
+
+impl fmt::Display for WriteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::TooLarge { name, len, capacity } => {
+                write!(f, "cannot write {len} bytes to segment {name:?}: its capacity is {capacity} bytes")
+            }
+            Self::LockTimeout { name, holder, waited } => {
+                write!(f, "cannot write to segment {name:?}: process {holder} held the writer lock for over {waited:?}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for WriteError {}
+
+/// Why reading a [`SharedString`](crate::SharedString) or
+/// [`SharedBytes`](crate::SharedBytes) failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum ReadError {
+    /// A peer stored a length above the capacity.
+    Corrupt {
+        /// The segment.
+        name: SegmentName,
+        /// The stored length.
+        len: u64,
+        /// Capacity in bytes.
+        capacity: usize,
+    },
+    /// A peer stored bytes that are not UTF-8 in a string.
+    InvalidUtf8 {
+        /// The segment.
+        name: SegmentName,
+        /// Where decoding failed.
+        source: std::str::Utf8Error,
+    },
+    /// The caller's buffer is shorter than the stored value.
+    BufferTooSmall {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the stored value.
+        len: usize,
+        /// Length of the buffer.
+        buffer: usize,
+    },
+    /// Writers kept replacing the value faster than it could be copied,
+    /// for longer than the read's retry budget.
+    Contended {
+        /// The segment.
+        name: SegmentName,
+    },
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Corrupt { name, len, capacity } => {
+                write!(f, "cannot read segment {name:?}: stored length {len} exceeds the capacity {capacity}")
+            }
+            Self::InvalidUtf8 { name, source } => {
+                write!(f, "cannot read segment {name:?}: stored text is not UTF-8 ({source})")
+            }
+            Self::BufferTooSmall { name, len, buffer } => {
+                write!(f, "cannot read segment {name:?}: the value has {len} bytes, the buffer only {buffer}")
+            }
+            Self::Contended { name } => {
+                write!(f, "cannot read segment {name:?}: writers replaced the value faster than it could be copied")
+            }
+        }
+    }
+}
+
+impl std::error::Error for ReadError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Self::InvalidUtf8 { source, .. } => Some(source),
+            _ => None,
+        }
+    }
+}
+
+/// Why a ring operation that waits, or any operation after the ring was
+/// found corrupt, failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RingError {
+    /// Nothing to read (or no room to write) within the time asked.
+    Timeout {
+        /// The ring.
+        name: SegmentName,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The other side's process died; everything it published before
+    /// dying has been read (for a consumer).
+    PeerDead {
+        /// The ring.
+        name: SegmentName,
+        /// `"producer"` or `"consumer"`: the side that died.
+        role: &'static str,
+        /// Its process id.
+        pid: u64,
+    },
+    /// The other side let go of the ring (dropped its end); everything it
+    /// published before has been read (for a consumer).
+    Closed {
+        /// The ring.
+        name: SegmentName,
+        /// `"producer"` or `"consumer"`: the side that left.
+        role: &'static str,
+    },
+    /// A position word (or a byte ring's message header) holds a value no
+    /// cooperating peer could have stored. Sticky: every later operation
+    /// on this end fails the same way, and no slot is touched.
+    Corrupt {
+        /// The ring.
+        name: SegmentName,
+        /// Which word (`"write position"`, `"read position"`, `"message
+        /// header"`).
+        what: &'static str,
+        /// The value found.
+        found: u64,
+    },
+    /// A byte message is longer than the limit: the slot size for a write
+    /// (nothing was written), or the consumer's
+    /// [`set_max_message_len`](crate::ByteRing::set_max_message_len) for
+    /// a read (the message was skipped).
+    TooLarge {
+        /// The ring.
+        name: SegmentName,
+        /// Length of the message in bytes (for a read, as far as it was
+        /// received).
+        len: usize,
+        /// The limit in bytes.
+        max: usize,
+    },
+    /// A value could not be encoded for
+    /// [`ByteRing::write_serde_timeout`](crate::ByteRing); nothing was
+    /// written.
+    Encode {
+        /// The ring.
+        name: SegmentName,
+        /// What postcard reported.
+        reason: String,
+    },
+    /// A message did not decode as the type asked for (the message was
+    /// consumed).
+    Decode {
+        /// The ring.
+        name: SegmentName,
+        /// The type asked for.
+        type_name: &'static str,
+        /// Length of the message in bytes.
+        len: usize,
+        /// What postcard reported.
+        reason: String,
+    },
+}
+
+impl fmt::Display for RingError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { name, waited } => write!(f, "ring {name:?}: nothing happened within {waited:?}"),
+            Self::PeerDead { name, role, pid } => write!(f, "ring {name:?}: its {role} (process {pid}) died"),
+            Self::Closed { name, role } => write!(f, "ring {name:?}: its {role} closed its end"),
+            Self::Corrupt { name, what, found } => {
+                write!(f, "ring {name:?} is corrupt: its {what} is {found}, which no peer could have stored")
+            }
+            Self::TooLarge { name, len, max } => {
+                write!(f, "ring {name:?}: a message of {len} bytes is over the limit of {max} bytes")
+            }
+            Self::Encode { name, reason } => write!(f, "ring {name:?}: cannot encode the value: {reason}"),
+            Self::Decode { name, type_name, len, reason } => {
+                write!(f, "ring {name:?}: a message of {len} bytes is not a `{type_name}`: {reason}")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RingError {}
+
+/// Why a [`ByteRing`](crate::ByteRing) write failed; nothing was written.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum SendError {
+    /// No free slot (or the ring was found corrupt: see
+    /// [`ByteRing::error`](crate::ByteRing::error)).
+    Full,
+    /// The message is longer than a slot (send it with
+    /// [`write_partial`](crate::ByteRing::write_partial)).
+    TooLarge {
+        /// Length of the message in bytes.
+        len: usize,
+        /// Slot size in bytes.
+        slot: usize,
+    },
+    /// The value could not be encoded (`write_serde`).
+    Encode {
+        /// What postcard reported.
+        reason: String,
+    },
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Full => f.write_str("the ring is full; nothing was written"),
+            Self::TooLarge { len, slot } => {
+                write!(f, "a message of {len} bytes does not fit a {slot}-byte slot; nothing was written")
+            }
+            Self::Encode { reason } => write!(f, "cannot encode the value: {reason}; nothing was written"),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The ring had no free slot; the value comes back, nothing was
+/// overwritten.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct Full<T>(pub T);
+
+impl<T> Full<T> {
+    /// The value that was not written.
+    pub fn into_inner(self) -> T {
+        self.0
+    }
+}
+
+impl<T> fmt::Debug for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Full(..)")
+    }
+}
+
+impl<T> fmt::Display for Full<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("the ring is full; the value was not written")
+    }
+}
+
+impl<T> std::error::Error for Full<T> {}

@@ -1,0 +1,701 @@
+//! The OS layer: named POSIX shared memory through `rustix`. The only module
+//! that makes system calls or sees file descriptors.
+//!
+//! Files are opened through [`crate::sys::shm_dir`]: never following a link,
+//! never waiting on a FIFO, refusing anything but a regular file.
+//!
+//! Creation: `open(O_CREAT|O_EXCL)`, `fchmod(0600)` (the umask cannot
+//! widen it), `fallocate` of the whole size before the first touch (a full
+//! /dev/shm is `OutOfSpace`, never a later `SIGBUS`), `mmap`, the creator
+//! pid, the header, the object's initial value, and the state word last.
+//! Any failure removes the half-made segment.
+//!
+//! Opening: the file's owner and mode checked against the caller's
+//! [`OpenOptions`] (owner-only `0600` by default), a bounded wait until the
+//! file has its size and the state word says ready (never mapping a size-0
+//! file, never reading a half-written header), a check that every byte of
+//! the file is backed by memory (a sparse file would raise `SIGBUS` on
+//! access), then [`Header::validate`].
+//!
+//! Sharing with a group ([`Segment::share_with_group`]): the creator
+//! re-opens its name, checks it is still its file, and sets group and mode
+//! `0660` through that descriptor.
+
+pub(crate) mod error;
+pub(crate) mod handle;
+pub(crate) mod liveness;
+pub(crate) mod name;
+pub(crate) mod options;
+
+use crate::format::header::{
+    self, CREATOR_WORD, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN,
+    STATE_INITIALIZING, STATE_READY, STATE_WORD,
+};
+use crate::segment::error::{CleanupError, CreateError, OpenError, ShareError};
+use crate::segment::handle::Handle;
+
+use crate::protocol::publication;
+use crate::segment::name::SegmentName;
+use crate::segment::options::{Access, Caller, FileOwner, OpenOptions};
+use crate::sys::pid;
+pub(crate) use crate::sys::shm_dir::retry;
+use crate::sys::shm_dir::{self, FileError};
+use core::ffi::c_void;
+use core::marker::PhantomData;
+use core::ptr::NonNull;
+use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
+use rustix::fs::{FallocateFlags, Mode};
+use rustix::io::Errno;
+use rustix::mm::{MapFlags, ProtFlags};
+use std::os::fd::OwnedFd;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// How long an opener waits for the creator to finish by default.
+pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
+
+/// How old a stale segment must be for segment creation to remove it
+/// ([`crate::clean_stale`] removes every stale segment, whatever its age).
+const STALE_MIN_AGE: Duration = Duration::from_secs(60);
+
+/// What a new segment holds.
+pub(crate) struct Spec {
+    pub kind: ObjectKind,
+    pub layout: Layout,
+    /// Payload size in bytes.
+    pub payload_size: u64,
+    /// Payload alignment, a power of two up to [`PAYLOAD_ALIGN`].
+    pub payload_align: u64,
+    /// The capacity the user asked for, for error messages.
+    pub capacity: usize,
+}
+
+/// A live `mmap` of a whole segment, unmapped on drop.
+struct Mapping {
+    /// Page-aligned start of the mapping.
+    base: NonNull<u8>,
+    /// Length in bytes, at least [`HEADER_SIZE`].
+    len: usize,
+}
+
+// SAFETY: the mapping is plain memory that lives until `drop`; every access
+// through it is atomic, so sharing or moving it between threads is sound.
+unsafe impl Send for Mapping {}
+// SAFETY: as for `Send`: all access through `&Mapping` is atomic.
+unsafe impl Sync for Mapping {}
+
+impl Mapping {
+    /// Maps `len` bytes of `fd` shared, readable and writable.
+    fn new(fd: &OwnedFd, len: usize) -> rustix::io::Result<Self> {
+        debug_assert!(len >= HEADER_SIZE);
+        // SAFETY: a fresh mapping at an address the kernel chooses aliases
+        // no Rust memory; we only ever access it through atomics.
+        let ptr = unsafe {
+            rustix::mm::mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
+        }?;
+        let base = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
+        Ok(Self { base, len })
+    }
+
+    /// The header words.
+    fn header(&self) -> &[AtomicU64; HEADER_WORDS] {
+        // SAFETY: the mapping is at least HEADER_SIZE bytes (checked in
+        // `new`'s callers), page aligned (so 8-aligned), lives as long as
+        // `self`, and this process touches it only through atomics.
+        unsafe { self.base.cast::<[AtomicU64; HEADER_WORDS]>().as_ref() }
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `base`/`len` are exactly what mmap returned; no reference
+        // into the mapping outlives `self` (they borrow from it).
+        let result = unsafe { rustix::mm::munmap(self.base.as_ptr().cast::<c_void>(), self.len) };
+        debug_assert!(result.is_ok(), "munmap failed: {result:?}");
+    }
+}
+
+/// The payload area of a segment: `len` bytes (a multiple of 8) right
+/// after the header, 64-byte aligned.
+#[derive(Clone, Copy)]
+pub(crate) struct Payload<'a> {
+    base: NonNull<u8>,
+    len: usize,
+    _segment: PhantomData<&'a Segment>,
+}
+
+impl<'a> Payload<'a> {
+    /// The payload as 64-bit atomic words.
+    #[inline]
+    pub(crate) fn words(self) -> &'a [AtomicU64] {
+        // SAFETY: `base` is 64-aligned, `len` bytes lie inside the mapping
+        // (validated against the file size), the mapping outlives 'a, and
+        // this process accesses it only through atomics.
+        unsafe { core::slice::from_raw_parts(self.base.cast::<AtomicU64>().as_ptr(), self.len / 8) }
+    }
+
+    /// Word `index` of the payload as a 32-bit futex word (its first four
+    /// bytes). The caller never accesses that word through [`words`]
+    /// (mixed-size atomics on one location are not allowed).
+    ///
+    /// [`words`]: Payload::words
+    #[inline]
+    pub(crate) fn futex_word(self, index: usize) -> &'a AtomicU32 {
+        let word = &self.words()[index];
+        // SAFETY: `AtomicU32` has size 4 and alignment 4; the word is
+        // 8-aligned and its 8 bytes lie inside the mapping, which outlives
+        // 'a; the caller accesses this word only through this view.
+        unsafe { &*core::ptr::from_ref(word).cast::<AtomicU32>() }
+    }
+
+    /// The payload as atomic bytes.
+    pub(crate) fn bytes(self) -> &'a [AtomicU8] {
+        // SAFETY: as in `words`; `AtomicU8` has alignment 1.
+        unsafe { core::slice::from_raw_parts(self.base.cast::<AtomicU8>().as_ptr(), self.len) }
+    }
+}
+
+/// One mapped segment: its name, mapping and header, and whether this
+/// process created it.
+pub(crate) struct Segment {
+    map: Mapping,
+    name: SegmentName,
+    /// The validated header (state ready).
+    header: Header,
+    /// Pid of the creating process when this object created the segment;
+    /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
+    /// forked child dropping its copy removes nothing.
+    creator: Option<u64>,
+    /// Device and inode of the file this object created, so that cleanup
+    /// can tell its own file from one re-created under the same name after
+    /// a third party removed it.
+    file_id: FileId,
+}
+
+/// Device and inode number of a file.
+type FileId = (u64, u64);
+
+fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
+    let stat = retry(|| rustix::fs::fstat(fd))?;
+    Ok((stat.st_dev, stat.st_ino))
+}
+
+/// Removes a half-made segment unless disarmed.
+struct UnlinkGuard<'a> {
+    name: &'a str,
+}
+
+impl Drop for UnlinkGuard<'_> {
+    fn drop(&mut self) {
+        // Nothing to report: the create error is what the caller sees.
+        let _ = shm_dir::unlink(self.name);
+    }
+}
+
+/// Whether `pid` names a live process: `Some(false)` when the kernel says
+/// no such process exists or it has exited and waits to be reaped (a
+/// zombie, which `kill(pid, 0)` alone would call alive). Garbage (0,
+/// negative, above `i32::MAX`) is `None`, never passed to `kill`.
+///
+/// Pids are reused: a dead process whose pid went to a new one still looks
+/// alive here. Only slow paths (a lock held for long, an opener waiting)
+/// call this.
+pub(crate) fn process_alive(pid: u64) -> Option<bool> {
+    let raw = i32::try_from(pid).ok().filter(|p| *p > 0)?;
+    let pid = rustix::process::Pid::from_raw(raw)?;
+    match rustix::process::test_kill_process(pid) {
+        Err(Errno::SRCH) => Some(false),
+        Ok(()) | Err(_) => Some(!is_zombie(raw)),
+    }
+}
+
+/// Sleeps while `word` holds `expected`, for at most `timeout` (or until
+/// a [`futex_wake`] on the same word, from any process mapping it, or a
+/// spurious wakeup). The caller re-checks its condition either way.
+pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
+    let timeout = rustix::time::Timespec {
+        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
+        tv_nsec: i64::from(timeout.subsec_nanos()),
+    };
+    // Not FUTEX_PRIVATE: the word is shared between processes. EAGAIN
+    // (the word changed), EINTR and ETIMEDOUT all send the caller back to
+    // its check, which is what it does anyway.
+    let _ = rustix::thread::futex::wait(word, rustix::thread::futex::Flags::empty(), expected, Some(&timeout));
+}
+
+/// Wakes every process sleeping in [`futex_wait`] on `word`.
+pub(crate) fn futex_wake(word: &AtomicU32) {
+    // An error can only mean a bad address, which a reference rules out.
+    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), u32::MAX);
+}
+
+/// Whether /proc says `pid` has exited (state `Z` or `X`). Unknown (no
+/// /proc, a race with the reaper) counts as not a zombie.
+fn is_zombie(pid: i32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // "pid (comm) state ...": comm may contain anything, so look after the
+    // last ')'.
+    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
+    matches!(state, Some("Z" | "X"))
+}
+
+impl Segment {
+    /// Creates a segment named `name` (or a generated name), reserves its
+    /// space, writes the header, lets `init` write the initial payload, and
+    /// publishes it.
+    pub(crate) fn create(name: Option<&str>, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
+        debug_assert!(spec.payload_align.is_power_of_two() && spec.payload_align <= PAYLOAD_ALIGN as u64);
+        // Leftovers of crashed programs, once per process; only those
+        // created a while ago, so a test or a tool that is looking at a
+        // stale segment right now still finds it.
+        crate::tools::inspect::clean_on_create(STALE_MIN_AGE);
+        if let Some(name) = name {
+            let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
+            return Self::create_at(name, spec, init);
+        }
+        // 128 random bits: a collision means someone guessed, or the
+        // kernel's random source is broken; retry a few times.
+        let mut attempts = 0;
+        loop {
+            let name = SegmentName::generate().map_err(|source| CreateError::Io {
+                name: SegmentName::unnamed(),
+                op: "getrandom",
+                source,
+            })?;
+            match Self::create_at(name, spec, &init) {
+                Err(CreateError::AlreadyExists { .. }) if attempts < 3 => attempts += 1,
+                other => return other,
+            }
+        }
+    }
+
+    fn create_at(name: SegmentName, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
+        let overflow = || CreateError::SizeOverflow { name: name.clone(), capacity: spec.capacity };
+        let total = header::total_size(spec.payload_size).ok_or_else(overflow)?;
+        let map_len = usize::try_from(total).ok().filter(|n| isize::try_from(*n).is_ok()).ok_or_else(overflow)?;
+        let io = |op: &'static str| {
+            let name = name.clone();
+            move |e: Errno| CreateError::Io { name, op, source: e.into() }
+        };
+        let mode = Mode::RUSR | Mode::WUSR;
+        // Our identity (its lock) before the file exists, so the file is
+        // without a creator for as short a time as possible.
+        let me = liveness::me();
+        let mut attempts = 0;
+        let fd = loop {
+            // A link or a FIFO planted under the name is `EEXIST` too:
+            // `O_EXCL` never follows.
+            let fd = shm_dir::create_new(name.as_str(), mode).map_err(|e| match e {
+                Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
+                Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
+                e => io("open")(e),
+            })?;
+            // Held until the state word is published: a stale cleaner that
+            // finds the file without a header leaves it alone while we hold
+            // this. One that took the lock before us (between our open
+            // and this call) may have removed the name: then the file we
+            // hold has no link left, and we make a new one.
+            liveness::lock_for_init(&fd).map_err(io("fcntl(F_OFD_SETLK)"))?;
+            if retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?.st_nlink > 0 {
+                break fd;
+            }
+            attempts += 1;
+            if attempts == 3 {
+                return Err(io("open")(Errno::STALE));
+            }
+        };
+        let guard = UnlinkGuard { name: name.as_str() };
+        retry(|| rustix::fs::fchmod(&fd, mode)).map_err(io("fchmod"))?;
+        retry(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, total)).map_err(|e| match e {
+            Errno::NOSPC | Errno::FBIG => CreateError::OutOfSpace { name: name.clone(), requested: total },
+            e => io("fallocate")(e),
+        })?;
+        let id = file_id(&fd).map_err(io("fstat"))?;
+        let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
+
+        // The magic and the identity first: an opener or a cleaner that
+        // finds the state still initializing uses the identity to tell a
+        // slow creator from a dead one, and the magic to tell shm's file
+        // from another program's (a file with zeros where the magic goes
+        // and anything else written is never shm's). Relaxed: nobody
+        // trusts these before the state word is published.
+        map.header()[0].store(u64::from_ne_bytes(header::MAGIC), Ordering::Relaxed);
+        map.header()[CREATOR_WORD].store(me, Ordering::Relaxed);
+        let nonce =
+            name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
+        let created =
+            SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
+        let mut header = Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
+        header.store(map.header());
+        let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
+        init(segment_payload);
+        Header::publish(map.header());
+        header.state = STATE_READY;
+        // The mapping keeps the open file description (and so its lock)
+        // alive after `fd` closes: release the lock explicitly.
+        liveness::unlock_init(&fd);
+        drop(fd);
+        core::mem::forget(guard);
+        Ok(Self { map, name, header, creator: Some(pid::current()), file_id: id })
+    }
+
+    /// Opens the segment `handle` names, expecting an object of `kind`
+    /// of `layout` (and, for fixed-size kinds, a payload of `fixed_payload`
+    /// bytes), if `options` accept its owner and mode; waits up to
+    /// `options.wait_time()` for its creator to finish.
+    pub(crate) fn open(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        fixed_payload: Option<u64>,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        let name = handle.name().clone();
+        // Checks that need no system call come first, in the order the
+        // header is checked later.
+        if handle.kind() != kind {
+            return Err(OpenError::KindMismatch { name, expected: kind, found: handle.kind().code() });
+        }
+        let Layout { fingerprint, type_name } = layout;
+        if handle.fingerprint() != fingerprint {
+            // Refused whatever the segment says; open it as what the handle
+            // announces only to name the type it holds.
+            let announced = Layout { fingerprint: handle.fingerprint(), type_name };
+            let found_type = Self::open(handle, kind, announced, None, options)
+                .ok()
+                .and_then(|segment| segment.header.type_name().map(str::to_owned));
+            return Err(OpenError::LayoutMismatch {
+                name,
+                expected: fingerprint,
+                expected_type: type_name,
+                found: handle.fingerprint(),
+                found_type,
+            });
+        }
+        if let Some(expected) = fixed_payload.filter(|size| *size != handle.payload_size()) {
+            return Err(OpenError::PayloadMismatch { name, expected, found: handle.payload_size() });
+        }
+        let io = |op: &'static str| {
+            let name = name.clone();
+            move |e: Errno| OpenError::Io { name, op, source: e.into() }
+        };
+        // Never through a link, never waiting on a FIFO: anything but a
+        // regular file is refused before it is read.
+        let (fd, _) = shm_dir::open_existing(name.as_str(), true).map_err(|e| match e {
+            FileError::NotAFile(found) => OpenError::NotAFile { name: name.clone(), found },
+            FileError::Sys(Errno::NOENT) => OpenError::NotFound { name: name.clone() },
+            FileError::Sys(e @ (Errno::ACCESS | Errno::PERM)) => {
+                OpenError::PermissionDenied { name: name.clone(), source: e.into() }
+            }
+            FileError::Sys(e) => io("open")(e),
+        })?;
+        // Before anything is mapped: a file the caller does not trust is
+        // not read at all.
+        check_access(&fd, &name, options.access())?;
+
+        let start = Instant::now();
+        let mut backoff = Backoff::new(start, options.wait_time());
+        // Until `fallocate` has run the file is empty: mapping and touching
+        // it would fault, so wait for the size first.
+        let file_size = loop {
+            let size = retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?.st_size;
+            let size = u64::try_from(size).unwrap_or(0);
+            if size >= HEADER_SIZE as u64 {
+                break size;
+            }
+            if !backoff.sleep() {
+                return Err(OpenError::NotInitialized { name, waited: start.elapsed() });
+            }
+        };
+        // Map no more than the handle announces: a peer-grown file cannot
+        // make us map more.
+        let wanted = header::total_size(handle.payload_size()).unwrap_or(u64::MAX);
+        let map_len = usize::try_from(file_size.min(wanted)).map_err(|_| OpenError::SizeMismatch {
+            name: name.clone(),
+            header: wanted,
+            file: file_size,
+        })?;
+        // Pages the file does not have would raise SIGBUS when touched: a
+        // segment's creator reserves all of them before it publishes the
+        // size, so fewer bytes allocated than the size is a forgery (or a
+        // file another program grew with ftruncate), refused before it is
+        // mapped.
+        let file_stat = retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?;
+        if !shm_dir::backed(&file_stat) {
+            let allocated = shm_dir::allocated_bytes(&file_stat);
+            return Err(OpenError::Sparse { name, size: file_size, allocated });
+        }
+        let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
+        drop(fd);
+
+        let words = map.header();
+        loop {
+            // Pairs with the creator's `Header::publish` (the loom model
+            // is in `publication.rs`).
+            let state = publication::load_state(&words[STATE_WORD]);
+            // The creator stores the magic in one word store: anything but
+            // zero or the magic is a foreign file, whatever its state says.
+            let magic = words[0].load(Ordering::Relaxed).to_ne_bytes();
+            match state {
+                STATE_READY => break,
+                STATE_INITIALIZING if magic == [0; 8] || magic == header::MAGIC => {}
+                _ => {
+                    let found = Header::snapshot(words);
+                    if found.magic != header::MAGIC {
+                        return Err(OpenError::BadMagic { name, found: found.magic });
+                    }
+                    return Err(OpenError::Corrupt { name, what: "state word is neither initializing nor ready" });
+                }
+            }
+            let creator = words[CREATOR_WORD].load(Ordering::Relaxed);
+            if creator != 0 && liveness::alive(creator) == Some(false) {
+                return Err(OpenError::InitAbandoned { name, creator_pid: liveness::pid_of(creator) });
+            }
+            if !backoff.sleep() {
+                return Err(OpenError::NotInitialized { name, waited: start.elapsed() });
+            }
+        }
+        let header = Header::snapshot(words);
+        let expected =
+            Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
+        header.validate(&name, &expected, file_size)?;
+        debug_assert_eq!(map.len as u64, file_size);
+        Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
+    }
+
+    /// Opens a segment of a fixed-size kind described by `spec`; a handle
+    /// announcing another payload size is refused before any system call.
+    pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, options: &OpenOptions) -> Result<Self, OpenError> {
+        Self::open(handle, spec.kind, spec.layout, Some(spec.payload_size), options)
+    }
+
+    /// The segment name.
+    pub(crate) fn name(&self) -> &SegmentName {
+        &self.name
+    }
+
+    /// The header, as validated at create or open.
+    pub(crate) fn header(&self) -> &Header {
+        &self.header
+    }
+
+    /// The handle that opens this segment.
+    pub(crate) fn handle(&self) -> Handle {
+        let kind = ObjectKind::from_code(self.header.kind).expect("validated kind");
+        Handle::new(self.name.clone(), kind, self.header.fingerprint, self.header.payload_size, self.header.nonce)
+    }
+
+    /// The payload area.
+    #[inline]
+    pub(crate) fn payload(&self) -> Payload<'_> {
+        Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
+    }
+
+    /// The payload area, with a lifetime the caller answers for: for an
+    /// object that keeps references into its own segment.
+    ///
+    /// # Safety
+    ///
+    /// Nothing obtained through the result may be used once this segment
+    /// is dropped or consumed (the mapping is unmapped then). Moving the
+    /// segment is fine: the mapping does not move.
+    #[inline]
+    pub(crate) unsafe fn payload_detached(&self) -> Payload<'static> {
+        Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
+    }
+
+    /// Whether this object created the segment (and this process is the
+    /// one that did: a forked child is not).
+    pub(crate) fn is_creator(&self) -> bool {
+        self.creator == Some(pid::current())
+    }
+
+    /// Removes the name if this process created it and the name still
+    /// refers to the file it created; `ENOENT` (someone else removed it)
+    /// is success, and so is a name that now holds another segment (which
+    /// is left alone). Openers do nothing.
+    ///
+    /// The check and the unlink are two system calls: a third party that
+    /// removes and re-creates the name exactly between them loses its new
+    /// segment. POSIX has no "unlink if same file".
+    fn unlink_if_creator(&mut self) -> Result<(), CleanupError> {
+        if !self.is_creator() {
+            return Ok(());
+        }
+        self.creator = None;
+        let error = |e: Errno| CleanupError { name: self.name.clone(), source: e.into() };
+        // `lstat` of the name, not an open: it needs no file descriptor, so
+        // a process at its fd limit still cleans up (and a link put in our
+        // file's place is a file of its own, never ours).
+        let stat = match shm_dir::lstat(self.name.as_str()) {
+            Ok(stat) => stat,
+            Err(Errno::NOENT) => return Ok(()),
+            Err(e) => return Err(error(e)),
+        };
+        if (stat.st_dev, stat.st_ino) != self.file_id {
+            return Ok(());
+        }
+        match shm_dir::unlink(self.name.as_str()) {
+            Ok(()) | Err(Errno::NOENT) => Ok(()),
+            Err(e) => Err(error(e)),
+        }
+    }
+
+    /// Removes the name (creator only) and unmaps.
+    pub(crate) fn cleanup(mut self) -> Result<(), CleanupError> {
+        self.unlink_if_creator()
+    }
+}
+
+impl Drop for Segment {
+    fn drop(&mut self) {
+        // Errors cannot be reported from drop; `cleanup` reports them.
+        let _ = self.unlink_if_creator();
+    }
+}
+
+/// Refuses the file behind `fd` unless `access` accepts its owner and mode
+/// for this process (see [`Access::check`]).
+fn check_access(fd: &OwnedFd, name: &SegmentName, access: Access) -> Result<(), OpenError> {
+    if access == Access::Any {
+        return Ok(());
+    }
+    let io = |op: &'static str| move |e: Errno| OpenError::Io { name: name.clone(), op, source: e.into() };
+    let stat = retry(|| rustix::fs::fstat(fd)).map_err(io("fstat"))?;
+    let file = FileOwner { uid: stat.st_uid, gid: stat.st_gid, mode: stat.st_mode };
+    let uid = rustix::process::geteuid().as_raw();
+    let mut caller = Caller { uid, groups: Vec::new() };
+    if access.needs_groups(file.uid, uid) {
+        caller.groups.push(rustix::process::getegid().as_raw());
+        caller.groups.extend(
+            rustix::process::getgroups().map_err(io("getgroups"))?.into_iter().map(rustix::process::Gid::as_raw),
+        );
+    }
+    access.check(name, &file, &caller)
+}
+
+#[inline]
+fn payload_base(map: &Mapping) -> NonNull<u8> {
+    debug_assert!(map.len >= HEADER_SIZE);
+    // SAFETY: HEADER_SIZE <= map.len, so the result stays inside the
+    // mapping (or one past its end when the payload is empty).
+    unsafe { map.base.add(HEADER_SIZE) }
+}
+
+// Sharing with a group: kept apart from `create` and `open`.
+impl Segment {
+    /// Gives the segment's group read and write access (mode `0660`), after
+    /// setting its group to `group` if given (this process must be a member
+    /// of it, or root); `None` keeps the group the file was created with
+    /// (this process's effective group). Creator only.
+    ///
+    /// The name is opened again and checked to be the file this object
+    /// created (device and inode), and the change is made through that
+    /// descriptor, so a file a third party put under the name is never
+    /// touched. The group first, then the mode: a failure leaves the mode
+    /// at `0600`.
+    pub(crate) fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
+        let name = &self.name;
+        if !self.is_creator() {
+            return Err(ShareError::NotCreator { name: name.clone() });
+        }
+        // -1 means "leave unchanged" to `fchown`: not a group.
+        if let Some(gid @ u32::MAX) = group {
+            return Err(ShareError::InvalidGroup { name: name.clone(), group: gid });
+        }
+        let error = |op: &'static str| {
+            move |e: Errno| match e {
+                Errno::ACCESS | Errno::PERM => ShareError::PermissionDenied { name: name.clone(), source: e.into() },
+                e => ShareError::Io { name: name.clone(), op, source: e.into() },
+            }
+        };
+        // Read-only: `fchown` and `fchmod` need ownership, not write access.
+        let (fd, _) = shm_dir::open_existing(name.as_str(), false).map_err(|e| match e {
+            FileError::Sys(Errno::NOENT) | FileError::NotAFile(_) => ShareError::Replaced { name: name.clone() },
+            FileError::Sys(e) => error("open")(e),
+        })?;
+        if file_id(&fd).map_err(error("fstat"))? != self.file_id {
+            return Err(ShareError::Replaced { name: name.clone() });
+        }
+        if let Some(gid) = group {
+            let gid = rustix::process::Gid::from_raw(gid);
+            retry(|| rustix::fs::fchown(&fd, None, Some(gid))).map_err(error("fchown"))?;
+        }
+        let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::WGRP;
+        retry(|| rustix::fs::fchmod(&fd, mode)).map_err(error("fchmod"))
+    }
+}
+
+/// Sleeps with growing pauses until a deadline.
+struct Backoff {
+    /// `None`: a wait too long for the clock, which never ends.
+    deadline: Option<Instant>,
+    pause: Duration,
+}
+
+impl Backoff {
+    fn new(start: Instant, wait: Duration) -> Self {
+        // Saturating: `Duration::MAX` (or any wait past the clock's range)
+        // is no deadline, not a panic.
+        Self { deadline: start.checked_add(wait), pause: Duration::from_micros(50) }
+    }
+
+    /// Sleeps a little; `false` once the deadline has passed.
+    fn sleep(&mut self) -> bool {
+        let now = Instant::now();
+        let left = match self.deadline {
+            Some(deadline) if now >= deadline => return false,
+            Some(deadline) => deadline - now,
+            None => Duration::MAX,
+        };
+        std::thread::sleep(self.pause.min(left));
+        self.pause = (self.pause * 2).min(Duration::from_millis(10));
+        true
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn process_alive_refuses_garbage_pids() {
+        assert_eq!(process_alive(0), None);
+        assert_eq!(process_alive(u64::MAX), None);
+        assert_eq!(process_alive(u64::from(u32::MAX)), None);
+        assert_eq!(process_alive(pid::current()), Some(true));
+    }
+
+    #[test]
+    fn process_alive_calls_an_unreaped_child_dead() {
+        let mut child = std::process::Command::new("true").spawn().unwrap();
+        let pid = u64::from(child.id());
+        // Until it is reaped the child stays a zombie: kill(pid, 0) succeeds.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while process_alive(pid) != Some(false) {
+            assert!(Instant::now() < deadline, "exited child still called alive");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert!(is_zombie(i32::try_from(pid).unwrap()));
+        child.wait().unwrap();
+        assert_eq!(process_alive(pid), Some(false));
+    }
+
+    #[test]
+    fn backoff_without_a_deadline_for_a_wait_past_the_clock() {
+        let mut b = Backoff::new(Instant::now(), Duration::MAX);
+        assert!(b.deadline.is_none());
+        assert!(b.sleep());
+    }
+
+    #[test]
+    fn backoff_gives_up_after_the_deadline() {
+        let start = Instant::now();
+        let mut b = Backoff::new(start, Duration::from_millis(30));
+        while b.sleep() {}
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(30), "{waited:?}");
+        assert!(waited < Duration::from_secs(2), "{waited:?}");
+    }
+}

@@ -1,0 +1,539 @@
+//! Looking into a segment without taking part in it: a ring's positions and
+//! roles, a `state` value's bytes, an array's length and elements, for
+//! tools such as the `shm` command.
+//!
+//! A [`Peek`] maps the segment through the same validating open as every
+//! typed object (owner and mode, header, nonce), but claims no role, takes
+//! no lock and stores nothing: every access is an atomic load. The words
+//! it reads are untrusted like any other: a shape that disagrees with the
+//! header or the payload size, or a pair of positions no peer could store,
+//! is a [`PeekError::Corrupt`], never a panic or an access out of bounds.
+//! The layouts read are those of `FORMAT.md`.
+
+use crate::format::header::{Header, Layout, ObjectKind};
+use crate::protocol::cell::{ByteCell, layout_words};
+use crate::protocol::ring::{self, Ring};
+use crate::protocol::role::{CLOSED, FREE};
+use crate::segment::Segment;
+use crate::segment::error::OpenError;
+use crate::segment::handle::Handle;
+use crate::segment::liveness::{self, Liveness};
+use crate::segment::options::OpenOptions;
+use core::sync::atomic::Ordering;
+use std::fmt;
+
+/// Lock-free attempts at a consistent copy (of a cell, or of the pair of
+/// ring positions) before a peek gives up with [`PeekError::Contended`].
+const ATTEMPTS: u32 = 100_000;
+/// Words before an array's first element (FORMAT.md, `array`).
+const ARRAY_PREFIX_WORDS: usize = 8;
+/// Words in a 64-byte line: an array element's stride is a multiple.
+const LINE_WORDS: usize = 8;
+/// Largest message bytes a byte ring's slot may hold (`2^61 - 1`, the
+/// slot header's length bits).
+const MAX_BYTE_SLOT: u64 = crate::protocol::fragment::LEN_MASK;
+
+/// A segment mapped for looking only: opened through the same validating
+/// open as every typed object (owner and mode, header, nonce), it claims no
+/// ring role, takes no lock and stores nothing. Every word it reads is
+/// untrusted: a shape that disagrees with the header or the payload size,
+/// or a pair of ring positions no peer could store, is a
+/// [`PeekError::Corrupt`], never a panic.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Consumer, MemoryInterface, Peek, RoleHolder};
+///
+/// let mut tx = MemoryInterface::<u64>::create_memorybuf(8)?;
+/// tx.write_slice(&[1, 2, 3]);
+/// let peek = Peek::open(&tx.handle())?;
+/// let ring = peek.ring()?;
+/// assert_eq!((ring.capacity, ring.write_position, ring.read_position, ring.fill), (8, 3, 0, 3));
+/// assert!(matches!(ring.producer, RoleHolder::Alive { .. }));
+/// assert_eq!(ring.consumer, RoleHolder::Free);
+/// // Peeking claimed nothing: a consumer can still attach.
+/// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+/// assert_eq!(rx.read(), Some(1));
+/// assert_eq!(peek.ring()?.read_position, 1);
+/// # Ok(()) }
+/// ```
+pub struct Peek {
+    segment: Segment,
+}
+
+impl fmt::Debug for Peek {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Peek").field("handle", &self.handle().to_string()).finish()
+    }
+}
+
+/// Who holds one side of a ring, from its role word.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RoleHolder {
+    /// Nobody has attached as this side.
+    Free,
+    /// The holder dropped its end.
+    LetGo,
+    /// Held by a live process.
+    Alive {
+        /// Its process id.
+        pid: u64,
+    },
+    /// Held by a process that died without letting go (the next attacher
+    /// takes the role over).
+    Dead {
+        /// Its process id.
+        pid: u64,
+    },
+    /// Held, but whether the holder lives cannot be told (an invalid
+    /// identity, or the kernel did not answer).
+    Unknown {
+        /// The process id as recorded.
+        pid: u64,
+    },
+}
+
+impl RoleHolder {
+    /// Decodes a role word (FORMAT.md, "Process identity" and `ring`).
+    fn of(word: u64) -> Self {
+        match word {
+            FREE => Self::Free,
+            CLOSED => Self::LetGo,
+            identity => {
+                let pid = liveness::pid_of(identity);
+                match Liveness::of(liveness::alive(identity)) {
+                    Liveness::Alive => Self::Alive { pid },
+                    Liveness::Dead => Self::Dead { pid },
+                    Liveness::Unknown => Self::Unknown { pid },
+                }
+            }
+        }
+    }
+
+    /// The holder's pid, if someone holds (or held, and died holding) the
+    /// role.
+    #[must_use]
+    pub const fn pid(self) -> Option<u64> {
+        match self {
+            Self::Alive { pid } | Self::Dead { pid } | Self::Unknown { pid } => Some(pid),
+            Self::Free | Self::LetGo => None,
+        }
+    }
+}
+
+impl fmt::Display for RoleHolder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Free => f.write_str("free"),
+            Self::LetGo => f.write_str("let go"),
+            Self::Alive { pid } => write!(f, "pid {pid} (alive)"),
+            Self::Dead { pid } => write!(f, "pid {pid} (dead)"),
+            Self::Unknown { pid } => write!(f, "pid {pid} (unknown)"),
+        }
+    }
+}
+
+/// A ring's shape, positions and roles as read at one moment
+/// ([`Peek::ring`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct RingPeek {
+    /// Number of slots.
+    pub capacity: u64,
+    /// Words per slot.
+    pub slot_words: u64,
+    /// Bytes of an element (`ring`) or the largest message a slot holds
+    /// (`bytering`).
+    pub slot_bytes: u64,
+    /// Items ever published (wrapping at 2^64).
+    pub write_position: u64,
+    /// Items ever consumed (wrapping at 2^64).
+    pub read_position: u64,
+    /// Slots written and not yet read: `write_position - read_position`,
+    /// at most `capacity`.
+    pub fill: u64,
+    /// Who holds the producer side.
+    pub producer: RoleHolder,
+    /// Who holds the consumer side.
+    pub consumer: RoleHolder,
+}
+
+/// An array's length and element size ([`Peek::array`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ArrayPeek {
+    /// Number of elements.
+    pub len: u64,
+    /// Bytes of one element.
+    pub element_size: u64,
+}
+
+/// Why a [`Peek`] could not read what was asked.
+#[non_exhaustive]
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PeekError {
+    /// The segment holds another kind of object than the read needs.
+    WrongKind {
+        /// The segment.
+        name: String,
+        /// What the read needs (`"ring or bytering"`, `"state"`, `"array"`).
+        expected: &'static str,
+        /// The kind the segment holds.
+        found: ObjectKind,
+    },
+    /// A word of the payload disagrees with the header or with the other
+    /// words: no cooperating process could have stored it.
+    Corrupt {
+        /// The segment.
+        name: String,
+        /// What is wrong.
+        what: &'static str,
+        /// The value found.
+        found: u64,
+    },
+    /// Writers kept changing the value (or the positions) for every
+    /// attempt at a consistent copy.
+    Contended {
+        /// The segment.
+        name: String,
+    },
+    /// An array index at or past the length.
+    IndexOutOfRange {
+        /// The segment.
+        name: String,
+        /// The index asked for.
+        index: u64,
+        /// The array's length.
+        len: u64,
+    },
+}
+
+impl fmt::Display for PeekError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::WrongKind { name, expected, found } => {
+                write!(f, "segment {name:?} holds a {found}, not a {expected}")
+            }
+            Self::Corrupt { name, what, found } => write!(f, "segment {name:?} is corrupt: {what} (found {found})"),
+            Self::Contended { name } => {
+                write!(f, "segment {name:?} kept changing under every attempt at a consistent copy")
+            }
+            Self::IndexOutOfRange { name, index, len } => {
+                write!(f, "segment {name:?}: index {index} is out of range for an array of {len} elements")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PeekError {}
+
+impl Peek {
+    /// Opens the segment `handle` names for peeking, as what the handle
+    /// announces, with the strict default [`OpenOptions`] (this user's
+    /// segment, mode `0600`). Everything a typed open checks is checked,
+    /// except the stored type, which the peeker does not know: the
+    /// handle's fingerprint must match the header's.
+    pub fn open(handle: &Handle) -> Result<Self, OpenError> {
+        Self::open_with(handle, &OpenOptions::new())
+    }
+
+    /// Opens like [`open`](Self::open), with `options` deciding the wait
+    /// and which owners and modes are accepted.
+    pub fn open_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        // The fingerprint comes from the handle, so only a header that
+        // disagrees with the handle is refused.
+        let layout = Layout { fingerprint: handle.fingerprint(), type_name: "the handle's type" };
+        let segment = Segment::open(handle, handle.kind(), layout, None, options)?;
+        Ok(Self { segment })
+    }
+
+    /// The handle that opens this segment.
+    #[must_use]
+    pub fn handle(&self) -> Handle {
+        self.segment.handle()
+    }
+
+    /// The header, as validated at open.
+    #[must_use]
+    pub fn header(&self) -> Header {
+        *self.segment.header()
+    }
+
+    /// The object's kind.
+    #[must_use]
+    pub fn kind(&self) -> ObjectKind {
+        self.handle().kind()
+    }
+
+    fn name(&self) -> String {
+        self.segment.name().as_str().to_owned()
+    }
+
+    fn corrupt(&self, what: &'static str, found: u64) -> PeekError {
+        PeekError::Corrupt { name: self.name(), what, found }
+    }
+
+    fn expect_kind(&self, ok: bool, expected: &'static str) -> Result<(), PeekError> {
+        if ok { Ok(()) } else { Err(PeekError::WrongKind { name: self.name(), expected, found: self.kind() }) }
+    }
+
+    /// A ring's (`ring` or `bytering`) shape, positions, fill and role
+    /// holders, read now. The shape words are checked against the kind and
+    /// the payload size; the positions are loaded until a pair at most
+    /// `capacity` apart is seen (a peer moves them all the time).
+    pub fn ring(&self) -> Result<RingPeek, PeekError> {
+        let kind = self.kind();
+        self.expect_kind(matches!(kind, ObjectKind::Ring | ObjectKind::ByteRing), "ring or bytering")?;
+        let words = self.segment.payload().words();
+        let shape = Ring::stored_shape(words).map_err(|what| self.corrupt(what, 0))?;
+        let slot_words = shape.slot_words as u64;
+        let expected_words = if kind == ObjectKind::ByteRing {
+            if shape.element_bytes == 0 || shape.element_bytes > MAX_BYTE_SLOT {
+                return Err(self.corrupt("slot size word is not 1 to 2^61 - 1", shape.element_bytes));
+            }
+            1 + shape.element_bytes.div_ceil(8)
+        } else {
+            shape.element_bytes.div_ceil(8)
+        };
+        if slot_words != expected_words {
+            return Err(self.corrupt("words per slot disagree with the slot size", slot_words));
+        }
+        let ring = Ring::split(words, shape.capacity, shape.slot_words)
+            .ok_or_else(|| self.corrupt("capacity word disagrees with the payload size", shape.capacity))?;
+        let mut attempt = 0;
+        let (write_position, read_position, fill) = loop {
+            // Two loads, not one snapshot: a pair more than `capacity`
+            // apart may be the consumer moving between them, so look again.
+            let (tail, head) = ring.snapshot();
+            if let Some(fill) = ring::occupied(tail, head, shape.capacity) {
+                break (tail, head, fill);
+            }
+            attempt += 1;
+            if attempt == ATTEMPTS {
+                return Err(self.corrupt("write position is not 0 to capacity items past the read position", tail));
+            }
+            std::thread::yield_now();
+        };
+        // Acquire pairs with the Release of a claim or a let-go; nothing
+        // is read through it, it only keeps the report in order.
+        let role = |index: usize| RoleHolder::of(words[index].load(Ordering::Acquire));
+        Ok(RingPeek {
+            capacity: shape.capacity,
+            slot_words,
+            slot_bytes: shape.element_bytes,
+            write_position,
+            read_position,
+            fill,
+            producer: role(ring::PRODUCER_ROLE_WORD),
+            consumer: role(ring::CONSUMER_ROLE_WORD),
+        })
+    }
+
+    /// The bytes of a `state` segment's value (a `Shared<T>`'s `T`), a
+    /// complete copy some write produced: the byte cell's lock-free reader
+    /// protocol, which never takes the writer lock.
+    pub fn state_bytes(&self) -> Result<Vec<u8>, PeekError> {
+        self.expect_kind(self.kind() == ObjectKind::State, "state")?;
+        let words = self.segment.payload().words();
+        let cell = ByteCell::attach(words).map_err(|what| self.corrupt(what, words.get(2).map_or(0, load)))?;
+        self.read_cell(&cell)
+    }
+
+    /// An `array` segment's length and element size, checked against the
+    /// stride and the payload size.
+    pub fn array(&self) -> Result<ArrayPeek, PeekError> {
+        self.array_layout().map(|layout| ArrayPeek { len: layout.len, element_size: layout.element_size as u64 })
+    }
+
+    /// The bytes of element `index` of an `array` segment, a complete copy
+    /// some write produced (as [`state_bytes`](Self::state_bytes)).
+    pub fn array_element(&self, index: u64) -> Result<Vec<u8>, PeekError> {
+        let layout = self.array_layout()?;
+        if index >= layout.len {
+            return Err(PeekError::IndexOutOfRange { name: self.name(), index, len: layout.len });
+        }
+        // Fits: `8 + len * stride` words were checked to be the payload.
+        let start =
+            usize::try_from(index).ok().and_then(|i| i.checked_mul(layout.stride)).map(|s| s + ARRAY_PREFIX_WORDS);
+        let words = self.segment.payload().words();
+        let cell = start
+            .and_then(|start| words.get(start..start + layout.cell_words))
+            .and_then(|cell| ByteCell::split(cell, layout.element_size))
+            .ok_or_else(|| self.corrupt("element lies outside the payload", index))?;
+        self.read_cell(&cell)
+    }
+
+    fn array_layout(&self) -> Result<ArrayLayout, PeekError> {
+        self.expect_kind(self.kind() == ObjectKind::Array, "array")?;
+        let words = self.segment.payload().words();
+        let word = |i: usize| words.get(i).map(load).ok_or_else(|| self.corrupt("payload too small for an array", 0));
+        let (len, size, stride) = (word(0)?, word(1)?, word(2)?);
+        let element_size =
+            usize::try_from(size).ok().filter(|s| *s > 0).ok_or_else(|| self.corrupt("element size word", size))?;
+        let cell_words = layout_words(element_size).ok_or_else(|| self.corrupt("element size word", size))?;
+        let expected_stride = cell_words.checked_next_multiple_of(LINE_WORDS);
+        if expected_stride.map(|s| s as u64) != Some(stride) {
+            return Err(self.corrupt("stride word disagrees with the element size", stride));
+        }
+        let stride = cell_words.next_multiple_of(LINE_WORDS);
+        let total = usize::try_from(len).ok().and_then(|n| n.checked_mul(stride)?.checked_add(ARRAY_PREFIX_WORDS));
+        if total != Some(words.len()) {
+            return Err(self.corrupt("length word disagrees with the payload size", len));
+        }
+        Ok(ArrayLayout { len, element_size, cell_words, stride })
+    }
+
+    fn read_cell(&self, cell: &ByteCell<'_>) -> Result<Vec<u8>, PeekError> {
+        let mut bytes = vec![0; cell.capacity()];
+        cell.read_range(0, &mut bytes, ATTEMPTS)
+            .map(|()| bytes)
+            .ok_or_else(|| PeekError::Contended { name: self.name() })
+    }
+}
+
+/// An array's geometry, validated against its payload.
+struct ArrayLayout {
+    len: u64,
+    element_size: usize,
+    /// Words of one element's byte cell.
+    cell_words: usize,
+    /// Words from one element to the next.
+    stride: usize,
+}
+
+/// A relaxed load of a shape word: written before the segment was
+/// published, which the open's Acquire load of the state word orders.
+fn load(word: &core::sync::atomic::AtomicU64) -> u64 {
+    word.load(Ordering::Relaxed)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ByteRing, Consumer, MemoryInterface, Shared, SharedArray, SharedInt};
+
+    /// A value of three words, standing in for a derived struct (the
+    /// derive's own tests live in the root package).
+    type Pose = [u64; 3];
+
+    fn pose_bytes(p: &Pose) -> Vec<u8> {
+        p.iter().flat_map(|w| w.to_ne_bytes()).collect()
+    }
+
+    #[test]
+    fn ring_positions_fill_and_roles() {
+        let mut tx = MemoryInterface::<u64>::create_memorybuf(8).unwrap();
+        assert_eq!(tx.write_slice(&[1, 2, 3, 4, 5]), 5);
+        let peek = Peek::open(&tx.handle()).unwrap();
+        let me = u64::from(std::process::id());
+        let ring = peek.ring().unwrap();
+        assert_eq!(
+            ring,
+            RingPeek {
+                capacity: 8,
+                slot_words: 1,
+                slot_bytes: 8,
+                write_position: 5,
+                read_position: 0,
+                fill: 5,
+                producer: RoleHolder::Alive { pid: me },
+                consumer: RoleHolder::Free,
+            }
+        );
+        let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap();
+        assert_eq!(rx.read(), Some(1));
+        assert_eq!(rx.read(), Some(2));
+        let ring = peek.ring().unwrap();
+        assert_eq!((ring.write_position, ring.read_position, ring.fill), (5, 2, 3));
+        assert_eq!(ring.consumer, RoleHolder::Alive { pid: me });
+        drop(rx);
+        assert_eq!(peek.ring().unwrap().consumer, RoleHolder::LetGo);
+        // Peeking claimed nothing and wrote nothing: the ring still works.
+        let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap();
+        assert_eq!(rx.read(), Some(3));
+        assert!(peek.state_bytes().is_err(), "a ring is not a state");
+    }
+
+    #[test]
+    fn byte_ring_shape() {
+        let mut tx = ByteRing::create_memorybuf(20, 4).unwrap();
+        tx.write(b"hello").unwrap();
+        let ring = Peek::open(&tx.handle()).unwrap().ring().unwrap();
+        assert_eq!((ring.capacity, ring.slot_bytes, ring.slot_words, ring.fill), (4, 20, 4, 1));
+    }
+
+    #[test]
+    fn garbage_positions_and_shape_are_errors_not_panics() {
+        let tx = MemoryInterface::<u64>::create_memorybuf(4).unwrap();
+        let peek = Peek::open(&tx.handle()).unwrap();
+        let words = peek.segment.payload().words();
+        // The write position (word 8) far past the read position.
+        words[8].store(1000, Ordering::Relaxed);
+        let err = peek.ring().unwrap_err();
+        assert!(matches!(err, PeekError::Corrupt { found: 1000, .. }), "{err}");
+        words[8].store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(peek.ring(), Err(PeekError::Corrupt { .. })));
+        words[8].store(0, Ordering::Relaxed);
+        assert_eq!(peek.ring().unwrap().fill, 0);
+        // A capacity word that disagrees with the payload size.
+        words[0].store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(peek.ring(), Err(PeekError::Corrupt { found: u64::MAX, .. })));
+        words[0].store(4, Ordering::Relaxed);
+        // Words per slot that disagree with the element size.
+        words[1].store(2, Ordering::Relaxed);
+        assert!(matches!(peek.ring(), Err(PeekError::Corrupt { found: 2, .. })));
+        words[1].store(1, Ordering::Relaxed);
+        // A role word with an identity nobody could hold.
+        words[ring::CONSUMER_ROLE_WORD].store(0x0000_ffff_0000_0007, Ordering::Relaxed);
+        assert_eq!(peek.ring().unwrap().consumer, RoleHolder::Unknown { pid: 7 });
+        words[ring::CONSUMER_ROLE_WORD].store(0, Ordering::Relaxed);
+    }
+
+    #[test]
+    fn state_bytes_are_the_last_written_value() {
+        let value = [1, u64::MAX, 7];
+        let shared = Shared::create_sharedobject(&value).unwrap();
+        let peek = Peek::open(&shared.handle()).unwrap();
+        assert_eq!(peek.state_bytes().unwrap(), pose_bytes(&value));
+        let next = [3, 4, 8];
+        shared.write(&next).unwrap();
+        assert_eq!(peek.state_bytes().unwrap(), pose_bytes(&next));
+        assert!(matches!(peek.ring(), Err(PeekError::WrongKind { found: ObjectKind::State, .. })));
+        // A capacity word that disagrees with the payload is corrupt.
+        peek.segment.payload().words()[2].store(1 << 40, Ordering::Relaxed);
+        assert!(matches!(peek.state_bytes(), Err(PeekError::Corrupt { found: 0x100_0000_0000, .. })));
+    }
+
+    #[test]
+    fn array_length_and_elements() {
+        let array = SharedArray::<Pose>::create_sharedobject(3).unwrap();
+        let value = [25, 5, 99];
+        array.set(2, &value).unwrap();
+        let peek = Peek::open(&array.handle()).unwrap();
+        assert_eq!(peek.array().unwrap(), ArrayPeek { len: 3, element_size: 24 });
+        assert_eq!(peek.array_element(2).unwrap(), pose_bytes(&value));
+        assert_eq!(peek.array_element(0).unwrap(), vec![0; 24]);
+        assert!(matches!(peek.array_element(3), Err(PeekError::IndexOutOfRange { index: 3, len: 3, .. })));
+        let words = peek.segment.payload().words();
+        words[0].store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(peek.array(), Err(PeekError::Corrupt { found: u64::MAX, .. })));
+        assert!(peek.array_element(2).is_err());
+        words[0].store(3, Ordering::Relaxed);
+        words[2].store(5, Ordering::Relaxed);
+        assert!(matches!(peek.array(), Err(PeekError::Corrupt { found: 5, .. })));
+    }
+
+    #[test]
+    fn opening_checks_the_handle() {
+        let counter = SharedInt::create_sharedobject(5).unwrap();
+        let peek = Peek::open(&counter.handle()).unwrap();
+        assert_eq!(peek.kind(), ObjectKind::Int);
+        assert_eq!(peek.header().creator_pid(), u64::from(std::process::id()));
+        let text = counter.handle().to_string();
+        // Same name, another nonce: the handle is stale.
+        let nonce = format!("{:016x}", counter.handle().nonce() ^ 1);
+        let stale: Handle = text.replace(&format!("{:016x}", counter.handle().nonce()), &nonce).parse().unwrap();
+        assert!(matches!(Peek::open(&stale), Err(OpenError::StaleHandle { .. })));
+        assert!(matches!(peek.array(), Err(PeekError::WrongKind { .. })));
+    }
+}
