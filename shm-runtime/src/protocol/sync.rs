@@ -90,6 +90,14 @@ pub(crate) fn sleep(duration: std::time::Duration) {
     std::thread::sleep(duration);
 }
 
+/// The kernel's global memory barrier (`membarrier(GLOBAL_EXPEDITED)`,
+/// through [`crate::sys`]: the one place a protocol reaches the system,
+/// switched here like the atomics); `false` if it failed.
+#[cfg(not(loom))]
+pub(crate) fn global_barrier() -> bool {
+    crate::sys::membarrier::global_expedited()
+}
+
 #[cfg(loom)]
 pub(crate) use self::model::*;
 

@@ -138,7 +138,7 @@ pub(crate) fn take_sleeper(word: &AtomicU32, cheap: bool) -> bool {
 /// `membarrier(MEMBARRIER_CMD_GLOBAL_EXPEDITED)`; `false` if it failed.
 #[cfg(not(loom))]
 fn global_membarrier() -> bool {
-    rustix::thread::membarrier(rustix::thread::MembarrierCommand::GlobalExpedited).is_ok()
+    sync::global_barrier()
 }
 
 /// Loom cannot run the kernel's barrier in the other thread; the caller's
@@ -147,45 +147,6 @@ fn global_membarrier() -> bool {
 fn global_membarrier() -> bool {
     sync::fence(Site::WakeSleeperFence, Ordering::SeqCst);
     true
-}
-
-/// Environment variable that, set to `fence`, makes this process use
-/// [`Barrier::Fence`] even where membarrier works (for comparisons).
-#[cfg(not(loom))]
-pub(crate) const BARRIER_ENV: &str = "SHMRS_WAKE_BARRIER";
-
-/// This process's barrier: [`Barrier::Membarrier`] once it registered for
-/// global expedited membarriers (asked once per process, then cached),
-/// [`Barrier::Fence`] where the kernel lacks them or refuses them (or
-/// [`BARRIER_ENV`] says `fence`).
-#[cfg(not(loom))]
-pub(crate) fn this_process() -> Barrier {
-    use std::sync::{Mutex, PoisonError};
-    /// The pid that asked, and the answer: a forked child asks again.
-    static CACHE: Mutex<Option<(u64, Barrier)>> = Mutex::new(None);
-    let pid = crate::sys::pid::current();
-    let mut cache = CACHE.lock().unwrap_or_else(PoisonError::into_inner);
-    match *cache {
-        Some((asked, barrier)) if asked == pid => barrier,
-        _ => {
-            let barrier =
-                if std::env::var_os(BARRIER_ENV).is_some_and(|v| v == "fence") { Barrier::Fence } else { register() };
-            *cache = Some((pid, barrier));
-            barrier
-        }
-    }
-}
-
-/// Registers this process for global expedited membarriers, if the
-/// kernel has them.
-#[cfg(not(loom))]
-fn register() -> Barrier {
-    use rustix::thread::{MembarrierCommand, membarrier, membarrier_query};
-    let supported = membarrier_query();
-    let usable = supported.contains_command(MembarrierCommand::GlobalExpedited)
-        && supported.contains_command(MembarrierCommand::RegisterGlobalExpedited)
-        && membarrier(MembarrierCommand::RegisterGlobalExpedited).is_ok();
-    if usable { Barrier::Membarrier } else { Barrier::Fence }
 }
 
 #[cfg(all(test, not(loom)))]
@@ -203,10 +164,17 @@ mod tests {
     #[test]
     fn a_sleeper_is_taken_once() {
         let word = AtomicU32::new(AWAKE);
-        let barrier = this_process();
-        assert!(announce_sleep(&word, barrier));
-        assert!(take_sleeper(&word, barrier.cheap_wake(barrier.mode_word())));
-        assert!(!take_sleeper(&word, false), "the first take reset the word");
+        for barrier in [Barrier::Fence, Barrier::Membarrier] {
+            word.store(AWAKE, Ordering::Relaxed);
+            // A process not registered for membarrier may get `false` from
+            // the kernel's barrier: then it must not sleep.
+            if !announce_sleep(&word, barrier) {
+                assert_eq!(barrier, Barrier::Membarrier);
+                continue;
+            }
+            assert!(take_sleeper(&word, barrier.cheap_wake(barrier.mode_word())));
+            assert!(!take_sleeper(&word, false), "the first take reset the word");
+        }
     }
 }
 

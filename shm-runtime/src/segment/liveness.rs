@@ -69,40 +69,16 @@
 //! file, so later checks call them dead). `shm clean` and
 //! [`clean_stale`](crate::clean_stale) never remove it.
 
-use crate::segment::process_alive;
-use crate::sys::pid;
-use crate::sys::shm_dir::{self, retry};
-use rustix::fs::{FileType, Mode};
-use rustix::io::Errno;
-use std::os::fd::{AsRawFd, OwnedFd};
+pub(crate) use crate::format::identity::pid_of;
+use crate::format::identity::{MAX_SLOT, SLOT_BYTES, compose, slot_of, token_of};
+use crate::sys::lock::{self as record_lock, Held};
+use crate::sys::shm_dir;
+use crate::sys::{Errno, pid, process, random};
+use std::os::fd::OwnedFd;
 use std::sync::{Mutex, OnceLock, PoisonError};
 
 /// Start of the lock file names in /dev/shm; the owner's uid follows.
 pub const LOCK_FILE_PREFIX: &str = ".shmrs-live-";
-
-const SLOT_SHIFT: u32 = 32;
-const TOKEN_SHIFT: u32 = 48;
-/// Highest slot: slot 65535 with token 65535 and pid `u32::MAX` would make
-/// `u64::MAX`, which ring role words use for "let go".
-const MAX_SLOT: u64 = 0xfffe;
-/// Bytes of the lock file each slot spans (tokens are below this).
-const SLOT_BYTES: u64 = 1 << 16;
-
-/// The pid part of an identity word.
-#[must_use]
-pub const fn pid_of(identity: u64) -> u64 {
-    identity & 0xffff_ffff
-}
-
-/// The lock slot of an identity, 0 for none.
-const fn slot_of(identity: u64) -> u64 {
-    (identity >> SLOT_SHIFT) & 0xffff
-}
-
-/// The token of an identity.
-const fn token_of(identity: u64) -> u64 {
-    identity >> TOKEN_SHIFT
-}
 
 /// What the kernel says about an identity word read from a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -175,7 +151,7 @@ fn own_lock_file() -> Option<&'static OwnedFd> {
 }
 
 fn open_own_lock_file() -> Option<OwnedFd> {
-    let uid = rustix::process::geteuid().as_raw();
+    let uid = process::euid();
     let name = format!("{LOCK_FILE_PREFIX}{uid}");
     let fd = match shm_dir::create_new(&name, LOCK_FILE_MODE) {
         Ok(fd) => Some(fd),
@@ -190,7 +166,7 @@ fn open_own_lock_file() -> Option<OwnedFd> {
     // The well-known name holds a link, a FIFO, another user's file, or a
     // file with data: make one of our own that nobody can guess.
     for _ in 0..4 {
-        let random = crate::segment::name::random_u64().ok()?;
+        let random = random::random_u64().ok()?;
         match shm_dir::create_new(&format!("{name}-{random:016x}"), LOCK_FILE_MODE) {
             Ok(fd) if usable_lock_file(&fd, uid) => return Some(fd),
             Ok(_) | Err(Errno::EXIST) => {}
@@ -203,7 +179,7 @@ fn open_own_lock_file() -> Option<OwnedFd> {
 /// Mode of a lock file: readable by everyone, since other users' processes
 /// check our locks with `F_GETLK`, which needs only a read descriptor. It
 /// holds no data.
-const LOCK_FILE_MODE: Mode = Mode::RUSR.union(Mode::WUSR).union(Mode::RGRP).union(Mode::ROTH);
+const LOCK_FILE_MODE: u32 = 0o644;
 
 /// Whether `fd` is a lock file this process may use: a regular file owned
 /// by `uid`, with a single link (not another name of a file of ours, such
@@ -211,15 +187,12 @@ const LOCK_FILE_MODE: Mode = Mode::RUSR.union(Mode::WUSR).union(Mode::RGRP).unio
 /// [`LOCK_FILE_MODE`] (the umask may have narrowed it) through the checked
 /// descriptor.
 fn usable_lock_file(fd: &OwnedFd, uid: u32) -> bool {
-    let Ok(stat) = retry(|| rustix::fs::fstat(fd)) else { return false };
-    let usable = FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
-        && stat.st_uid == uid
-        && stat.st_nlink == 1
-        && stat.st_size == 0;
+    let Ok(stat) = shm_dir::stat(fd) else { return false };
+    let usable = shm_dir::is_regular(&stat) && stat.st_uid == uid && stat.st_nlink == 1 && stat.st_size == 0;
     // A failed chmod leaves the file readable by fewer users: their checks
     // of our processes then answer "unknown", never a wrong "dead".
     usable && {
-        let _ = retry(|| rustix::fs::fchmod(fd, LOCK_FILE_MODE));
+        let _ = shm_dir::set_mode(fd, LOCK_FILE_MODE);
         // From here on no other descriptor of it may be opened and closed:
         // that would drop our lock.
         shm_dir::guard(&stat);
@@ -232,104 +205,18 @@ fn usable_lock_file(fd: &OwnedFd, uid: u32) -> bool {
 fn claim(pid: u64) -> u64 {
     let pid = pid_of(pid);
     let Some(fd) = own_lock_file() else { return pid };
-    let Ok(random) = crate::segment::name::random_u64() else { return pid };
+    let Ok(random) = random::random_u64() else { return pid };
     let token = (random >> 48).max(1);
     let first = random % MAX_SLOT;
     for i in 0..MAX_SLOT {
         let slot = (first + i) % MAX_SLOT + 1;
-        match set_lock(fd, slot * SLOT_BYTES, token) {
-            Ok(true) => return pid | (slot << SLOT_SHIFT) | (token << TOKEN_SHIFT),
+        match record_lock::try_lock_range(fd, slot * SLOT_BYTES, token) {
+            Ok(true) => return compose(pid, slot, token),
             Ok(false) => {}
             Err(_) => return pid,
         }
     }
     pid
-}
-
-/// The error of the last failed libc call.
-fn last_errno() -> Errno {
-    Errno::from_raw_os_error(std::io::Error::last_os_error().raw_os_error().unwrap_or(0))
-}
-
-/// A `struct flock` for bytes `start .. start + len`.
-fn flock(kind: i32, start: u64, len: u64) -> libc::flock {
-    // SAFETY: `flock` is a plain C struct; all zeros is a valid value.
-    let mut lock: libc::flock = unsafe { core::mem::zeroed() };
-    lock.l_type = i16::try_from(kind).unwrap_or(i16::MAX);
-    lock.l_whence = i16::try_from(libc::SEEK_SET).unwrap_or(0);
-    lock.l_start = i64::try_from(start).unwrap_or(i64::MAX);
-    lock.l_len = i64::try_from(len).unwrap_or(i64::MAX);
-    lock
-}
-
-/// Tries to write-lock `start .. start + len` of `fd`: `Ok(false)` when
-/// another process holds part of it.
-fn set_lock(fd: &OwnedFd, start: u64, len: u64) -> Result<bool, Errno> {
-    let lock = flock(libc::F_WRLCK, start, len);
-    let result = retry(|| {
-        // SAFETY: `fd` is an open descriptor and `lock` a valid `flock` for
-        // the duration of the call; F_SETLK only reads it.
-        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_SETLK, &raw const lock) };
-        if r == -1 { Err(last_errno()) } else { Ok(()) }
-    });
-    match result {
-        Ok(()) => Ok(true),
-        Err(Errno::AGAIN | Errno::ACCESS) => Ok(false),
-        Err(e) => Err(e),
-    }
-}
-
-/// A write lock another process holds: its range and holder.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Held {
-    start: u64,
-    len: u64,
-    /// The holder's pid as the kernel reports it in this process's pid
-    /// namespace; 0 when the holder is not visible from it.
-    pid: u64,
-}
-
-/// The write lock another process holds over byte `start` of `fd`; `None`
-/// if there is none (or the kernel refused).
-fn held_lock(fd: &OwnedFd, start: u64) -> Option<Held> {
-    // A read-lock query conflicts with every write lock, and needs only a
-    // read descriptor.
-    let mut lock = flock(libc::F_RDLCK, start, 1);
-    retry(|| {
-        // SAFETY: `fd` is an open descriptor and `lock` a valid `flock` the
-        // kernel overwrites with the conflicting lock, if any.
-        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETLK, &raw mut lock) };
-        if r == -1 { Err(last_errno()) } else { Ok(()) }
-    })
-    .ok()?;
-    if i32::from(lock.l_type) == libc::F_UNLCK {
-        return None;
-    }
-    Some(Held {
-        start: u64::try_from(lock.l_start).ok()?,
-        len: u64::try_from(lock.l_len).ok()?,
-        pid: u64::try_from(lock.l_pid).unwrap_or(0),
-    })
-}
-
-/// Sets (`F_WRLCK`) or clears (`F_UNLCK`) an open-file-description lock
-/// over the whole of `fd`'s file, without waiting: `Ok(false)` when
-/// another description holds a conflicting lock. Such a lock belongs to
-/// the descriptor's open file description (not to the process, unlike the
-/// identity lock), so no other descriptor's `close` drops it.
-fn whole_file_lock(fd: &OwnedFd, kind: i32) -> Result<bool, Errno> {
-    let lock = flock(kind, 0, 0);
-    let result = retry(|| {
-        // SAFETY: `fd` is an open descriptor and `lock` a valid `flock` (with
-        // `l_pid` 0, as F_OFD_SETLK requires) for the duration of the call.
-        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_SETLK, &raw const lock) };
-        if r == -1 { Err(last_errno()) } else { Ok(()) }
-    });
-    match result {
-        Ok(()) => Ok(true),
-        Err(Errno::AGAIN | Errno::ACCESS) => Ok(false),
-        Err(e) => Err(e),
-    }
 }
 
 /// The creator's lock over a segment it is initializing; a stale cleaner
@@ -340,7 +227,7 @@ fn whole_file_lock(fd: &OwnedFd, kind: i32) -> Result<bool, Errno> {
 pub(crate) fn lock_for_init(fd: &OwnedFd) -> Result<(), Errno> {
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
     loop {
-        match whole_file_lock(fd, libc::F_WRLCK) {
+        match record_lock::try_lock_file(fd) {
             Ok(true) | Err(Errno::INVAL) => return Ok(()),
             Ok(false) if std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_micros(200));
@@ -354,13 +241,13 @@ pub(crate) fn lock_for_init(fd: &OwnedFd) -> Result<(), Errno> {
 /// Releases [`lock_for_init`].
 pub(crate) fn unlock_init(fd: &OwnedFd) {
     // Nothing to do on failure: the lock goes when the mapping does.
-    let _ = whole_file_lock(fd, libc::F_UNLCK);
+    record_lock::unlock_file(fd);
 }
 
 /// Takes the whole-file lock a creator holds while initializing, without
 /// waiting: `Ok(false)` while someone (a creator, another cleaner) holds it.
 pub(crate) fn try_lock_whole(fd: &OwnedFd) -> Result<bool, Errno> {
-    match whole_file_lock(fd, libc::F_WRLCK) {
+    match record_lock::try_lock_file(fd) {
         Err(Errno::INVAL) => Ok(true),
         other => other,
     }
@@ -369,19 +256,12 @@ pub(crate) fn try_lock_whole(fd: &OwnedFd) -> Result<bool, Errno> {
 /// Whether another open file description holds a lock on `fd`'s file
 /// (a creator initializing it, or a cleaner examining it).
 pub(crate) fn whole_file_lock_held(fd: &OwnedFd) -> bool {
-    let mut lock = flock(libc::F_RDLCK, 0, 0);
-    let result = retry(|| {
-        // SAFETY: `fd` is an open descriptor and `lock` a valid `flock` (with
-        // `l_pid` 0, as F_OFD_GETLK requires) the kernel overwrites.
-        let r = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_OFD_GETLK, &raw mut lock) };
-        if r == -1 { Err(last_errno()) } else { Ok(()) }
-    });
-    result.is_ok() && i32::from(lock.l_type) != libc::F_UNLCK
+    record_lock::file_locked_elsewhere(fd)
 }
 
 /// The lock another process holds on `fd` for `slot` and `token`, if any.
 fn holder(fd: &OwnedFd, slot: u64, token: u64) -> Option<Held> {
-    held_lock(fd, slot * SLOT_BYTES).filter(|held| (held.start, held.len) == (slot * SLOT_BYTES, token))
+    record_lock::range_holder(fd, slot * SLOT_BYTES).filter(|held| (held.start, held.len) == (slot * SLOT_BYTES, token))
 }
 
 /// Whether a lock file owned by `owner` holding `held` vouches for the
@@ -399,7 +279,7 @@ fn vouches(owner: u32, held: Held, identity: u64, me: u32) -> bool {
 pub(crate) fn alive(identity: u64) -> Option<bool> {
     let (slot, token) = (slot_of(identity), token_of(identity));
     if slot == 0 {
-        return process_alive(identity);
+        return process::alive(identity);
     }
     if slot > MAX_SLOT || token == 0 {
         return None;
@@ -411,7 +291,7 @@ pub(crate) fn alive(identity: u64) -> Option<bool> {
     if own.is_some_and(|fd| holder(fd, slot, token).is_some()) {
         return Some(true);
     }
-    let euid = rustix::process::geteuid().as_raw();
+    let euid = process::euid();
     // Other processes of ours that use another lock file, another user's
     // process (a group-shared segment), or our own lock file could not be
     // opened: look in every lock file, never following a link or waiting
@@ -431,6 +311,8 @@ pub(crate) fn alive(identity: u64) -> Option<bool> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::format::identity::{SLOT_SHIFT, TOKEN_SHIFT};
+    use crate::sys::testing;
     use std::io::{Read, Write};
     use std::os::unix::net::UnixStream;
 
@@ -475,14 +357,7 @@ mod tests {
         let _ = me();
         let fifo = Planted(format!("{LOCK_FILE_PREFIX}fifo-test-{}", pid::current()));
         let _ = shm_dir::unlink(&fifo.0);
-        rustix::fs::mknodat(
-            rustix::fs::CWD,
-            shm_dir::path(&fifo.0).as_str(),
-            FileType::Fifo,
-            Mode::RUSR | Mode::WUSR,
-            0,
-        )
-        .unwrap();
+        testing::mkfifo(&shm_dir::path(&fifo.0)).unwrap();
         // A dead identity makes the check scan every lock file; a FIFO
         // opened for reading without O_NONBLOCK would wait forever.
         let (tx, rx) = std::sync::mpsc::channel();
@@ -493,17 +368,22 @@ mod tests {
 
     #[test]
     fn another_name_of_our_lock_file_is_never_opened_and_closed() {
+        if !testing::in_fresh_process(
+            "segment::liveness::tests::another_name_of_our_lock_file_is_never_opened_and_closed",
+        ) {
+            return;
+        }
         let parent = me();
-        let own = format!("{LOCK_FILE_PREFIX}{}", rustix::process::geteuid().as_raw());
+        let own = format!("{LOCK_FILE_PREFIX}{}", process::euid());
         let alias = Planted(format!("{LOCK_FILE_PREFIX}alias-test-{}", pid::current()));
         let _ = shm_dir::unlink(&alias.0);
         // Only meaningful when this process locks the well-known file.
         let Ok(own_stat) = shm_dir::lstat(&own) else { return };
-        let lock_stat = rustix::fs::fstat(own_lock_file().unwrap()).unwrap();
+        let lock_stat = shm_dir::stat(own_lock_file().unwrap()).unwrap();
         if (own_stat.st_dev, own_stat.st_ino) != (lock_stat.st_dev, lock_stat.st_ino) {
             return;
         }
-        rustix::fs::link(shm_dir::path(&own).as_str(), shm_dir::path(&alias.0).as_str()).unwrap();
+        testing::hard_link(&shm_dir::path(&own), &shm_dir::path(&alias.0)).unwrap();
         assert_eq!(
             shm_dir::open_existing(&alias.0, false).err(),
             Some(shm_dir::FileError::NotAFile(shm_dir::LOCK_FILE_ALIAS))
@@ -521,36 +401,38 @@ mod tests {
     }
 
     /// Forks a child that claims its identity, sends it, waits for one byte,
-    /// checks what `check` says in the child, and exits.
+    /// checks what `check` says in the child, and exits. Only from a test
+    /// body running in [`testing::in_fresh_process`]: the child formats,
+    /// allocates and takes locks, which is sound after `fork` only when no
+    /// other thread of the parent could hold one.
     fn with_forked_child(check: fn(parent: u64) -> bool, test: impl FnOnce(u64, &mut UnixStream)) {
         let parent = me();
         let (mut ours, mut theirs) = UnixStream::pair().unwrap();
-        // SAFETY: the child only makes system calls and leaves with _exit.
-        let child = unsafe { libc::fork() };
-        assert!(child >= 0, "fork failed");
-        if child == 0 {
-            drop(ours);
-            let ok = check(parent);
-            let _ = theirs.write_all(&me().to_ne_bytes());
-            let _ = theirs.read(&mut [0u8; 1]);
-            // SAFETY: leaves the child without running the parent's
-            // destructors or test harness.
-            unsafe { libc::_exit(i32::from(!ok)) };
-        }
-        drop(theirs);
-        let mut buf = [0u8; 8];
-        let sent = ours.read_exact(&mut buf);
-        test(u64::from_ne_bytes(buf), &mut ours);
-        drop(ours);
-        let mut status = 0;
-        // SAFETY: `child` is our child; `status` is a valid out pointer.
-        assert_eq!(unsafe { libc::waitpid(child, &raw mut status, 0) }, child);
+        let mut sent = Ok(());
+        let status = testing::fork_and_wait(
+            || {
+                let ok = check(parent);
+                let _ = theirs.write_all(&me().to_ne_bytes());
+                let _ = theirs.read(&mut [0u8; 1]);
+                i32::from(!ok)
+            },
+            |_| {
+                let mut buf = [0u8; 8];
+                sent = ours.read_exact(&mut buf);
+                test(u64::from_ne_bytes(buf), &mut ours);
+                // Lets the child finish if `test` did not.
+                let _ = ours.shutdown(std::net::Shutdown::Both);
+            },
+        );
         sent.unwrap();
-        assert!(libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0, "child check failed (status {status})");
+        assert_eq!(status, Some(0), "child check failed");
     }
 
     #[test]
     fn a_child_is_alive_until_it_exits_then_dead() {
+        if !testing::in_fresh_process("segment::liveness::tests::a_child_is_alive_until_it_exits_then_dead") {
+            return;
+        }
         with_forked_child(
             |parent| me() != parent && pid_of(me()) == pid::current() && alive(parent) == Some(true),
             |child, stream| {
@@ -565,10 +447,13 @@ mod tests {
 
     #[test]
     fn an_exited_child_is_dead_even_before_it_is_reaped() {
+        if !testing::in_fresh_process("segment::liveness::tests::an_exited_child_is_dead_even_before_it_is_reaped") {
+            return;
+        }
         let mut identity = 0;
         with_forked_child(|_| true, |child, _| identity = child);
         // Reaped by now; a fresh check sees no lock.
         assert_eq!(alive(identity), Some(false));
-        assert_eq!(process_alive(pid_of(identity)), Some(false));
+        assert_eq!(process::alive(pid_of(identity)), Some(false));
     }
 }

@@ -1,5 +1,7 @@
-//! The OS layer: named POSIX shared memory through `rustix`. The only module
-//! that makes system calls or sees file descriptors.
+//! A named, mapped, validated segment, and what names and opens one: names,
+//! handles, [`OpenOptions`], process identity and liveness, and their
+//! errors. System calls go through [`crate::sys`]; the header layout is
+//! [`crate::format`]'s, its publication [`crate::protocol::publication`]'s.
 //!
 //! Files are opened through [`crate::sys::shm_dir`]: never following a link,
 //! never waiting on a FIFO, refusing anything but a regular file.
@@ -21,6 +23,7 @@
 //! re-opens its name, checks it is still its file, and sets group and mode
 //! `0660` through that descriptor.
 
+pub(crate) mod barrier;
 pub(crate) mod error;
 pub(crate) mod handle;
 pub(crate) mod liveness;
@@ -37,16 +40,12 @@ use crate::segment::handle::Handle;
 use crate::protocol::publication;
 use crate::segment::name::SegmentName;
 use crate::segment::options::{Access, Caller, FileOwner, OpenOptions};
-use crate::sys::pid;
-pub(crate) use crate::sys::shm_dir::retry;
+use crate::sys::map::Mapping;
 use crate::sys::shm_dir::{self, FileError};
-use core::ffi::c_void;
+use crate::sys::{Errno, pid, process, random};
 use core::marker::PhantomData;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU8, AtomicU32, AtomicU64, Ordering};
-use rustix::fs::{FallocateFlags, Mode};
-use rustix::io::Errno;
-use rustix::mm::{MapFlags, ProtFlags};
 use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -69,49 +68,14 @@ pub(crate) struct Spec {
     pub capacity: usize,
 }
 
-/// A live `mmap` of a whole segment, unmapped on drop.
-struct Mapping {
-    /// Page-aligned start of the mapping.
-    base: NonNull<u8>,
-    /// Length in bytes, at least [`HEADER_SIZE`].
-    len: usize,
-}
-
-// SAFETY: the mapping is plain memory that lives until `drop`; every access
-// through it is atomic, so sharing or moving it between threads is sound.
-unsafe impl Send for Mapping {}
-// SAFETY: as for `Send`: all access through `&Mapping` is atomic.
-unsafe impl Sync for Mapping {}
-
-impl Mapping {
-    /// Maps `len` bytes of `fd` shared, readable and writable.
-    fn new(fd: &OwnedFd, len: usize) -> rustix::io::Result<Self> {
-        debug_assert!(len >= HEADER_SIZE);
-        // SAFETY: a fresh mapping at an address the kernel chooses aliases
-        // no Rust memory; we only ever access it through atomics.
-        let ptr = unsafe {
-            rustix::mm::mmap(core::ptr::null_mut(), len, ProtFlags::READ | ProtFlags::WRITE, MapFlags::SHARED, fd, 0)
-        }?;
-        let base = NonNull::new(ptr.cast::<u8>()).ok_or(Errno::NOMEM)?;
-        Ok(Self { base, len })
-    }
-
-    /// The header words.
-    fn header(&self) -> &[AtomicU64; HEADER_WORDS] {
-        // SAFETY: the mapping is at least HEADER_SIZE bytes (checked in
-        // `new`'s callers), page aligned (so 8-aligned), lives as long as
-        // `self`, and this process touches it only through atomics.
-        unsafe { self.base.cast::<[AtomicU64; HEADER_WORDS]>().as_ref() }
-    }
-}
-
-impl Drop for Mapping {
-    fn drop(&mut self) {
-        // SAFETY: `base`/`len` are exactly what mmap returned; no reference
-        // into the mapping outlives `self` (they borrow from it).
-        let result = unsafe { rustix::mm::munmap(self.base.as_ptr().cast::<c_void>(), self.len) };
-        debug_assert!(result.is_ok(), "munmap failed: {result:?}");
-    }
+/// The header words at the start of `map`.
+fn header_words(map: &Mapping) -> &[AtomicU64; HEADER_WORDS] {
+    debug_assert!(map.len() >= HEADER_SIZE);
+    // SAFETY: every mapping of a segment is at least HEADER_SIZE bytes
+    // (checked before mapping), page aligned (so 8-aligned), lives as long
+    // as the borrow of `map`, and this process touches it only through
+    // atomics.
+    unsafe { map.base().cast::<[AtomicU64; HEADER_WORDS]>().as_ref() }
 }
 
 /// The payload area of a segment: `len` bytes (a multiple of 8) right
@@ -174,8 +138,8 @@ pub(crate) struct Segment {
 /// Device and inode number of a file.
 type FileId = (u64, u64);
 
-fn file_id(fd: &OwnedFd) -> rustix::io::Result<FileId> {
-    let stat = retry(|| rustix::fs::fstat(fd))?;
+fn file_id(fd: &OwnedFd) -> Result<FileId, Errno> {
+    let stat = shm_dir::stat(fd)?;
     Ok((stat.st_dev, stat.st_ino))
 }
 
@@ -191,54 +155,9 @@ impl Drop for UnlinkGuard<'_> {
     }
 }
 
-/// Whether `pid` names a live process: `Some(false)` when the kernel says
-/// no such process exists or it has exited and waits to be reaped (a
-/// zombie, which `kill(pid, 0)` alone would call alive). Garbage (0,
-/// negative, above `i32::MAX`) is `None`, never passed to `kill`.
-///
-/// Pids are reused: a dead process whose pid went to a new one still looks
-/// alive here. Only slow paths (a lock held for long, an opener waiting)
-/// call this.
-pub(crate) fn process_alive(pid: u64) -> Option<bool> {
-    let raw = i32::try_from(pid).ok().filter(|p| *p > 0)?;
-    let pid = rustix::process::Pid::from_raw(raw)?;
-    match rustix::process::test_kill_process(pid) {
-        Err(Errno::SRCH) => Some(false),
-        Ok(()) | Err(_) => Some(!is_zombie(raw)),
-    }
-}
-
-/// Sleeps while `word` holds `expected`, for at most `timeout` (or until
-/// a [`futex_wake`] on the same word, from any process mapping it, or a
-/// spurious wakeup). The caller re-checks its condition either way.
-pub(crate) fn futex_wait(word: &AtomicU32, expected: u32, timeout: Duration) {
-    let timeout = rustix::time::Timespec {
-        tv_sec: i64::try_from(timeout.as_secs()).unwrap_or(i64::MAX),
-        tv_nsec: i64::from(timeout.subsec_nanos()),
-    };
-    // Not FUTEX_PRIVATE: the word is shared between processes. EAGAIN
-    // (the word changed), EINTR and ETIMEDOUT all send the caller back to
-    // its check, which is what it does anyway.
-    let _ = rustix::thread::futex::wait(word, rustix::thread::futex::Flags::empty(), expected, Some(&timeout));
-}
-
-/// Wakes every process sleeping in [`futex_wait`] on `word`.
-pub(crate) fn futex_wake(word: &AtomicU32) {
-    // An error can only mean a bad address, which a reference rules out.
-    let _ = rustix::thread::futex::wake(word, rustix::thread::futex::Flags::empty(), u32::MAX);
-}
-
-/// Whether /proc says `pid` has exited (state `Z` or `X`). Unknown (no
-/// /proc, a race with the reaper) counts as not a zombie.
-fn is_zombie(pid: i32) -> bool {
-    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
-        return false;
-    };
-    // "pid (comm) state ...": comm may contain anything, so look after the
-    // last ')'.
-    let state = stat.rfind(')').and_then(|i| stat[i + 1..].split_whitespace().next());
-    matches!(state, Some("Z" | "X"))
-}
+/// Sleeping on a futex word of a segment, and waking its sleepers (for the
+/// objects above, which do not reach the system layer themselves).
+pub(crate) use crate::sys::futex::{wait as futex_wait, wake as futex_wake};
 
 impl Segment {
     /// Creates a segment named `name` (or a generated name), reserves its
@@ -278,7 +197,7 @@ impl Segment {
             let name = name.clone();
             move |e: Errno| CreateError::Io { name, op, source: e.into() }
         };
-        let mode = Mode::RUSR | Mode::WUSR;
+        let mode = 0o600;
         // Our identity (its lock) before the file exists, so the file is
         // without a creator for as short a time as possible.
         let me = liveness::me();
@@ -297,7 +216,7 @@ impl Segment {
             // and this call) may have removed the name: then the file we
             // hold has no link left, and we make a new one.
             liveness::lock_for_init(&fd).map_err(io("fcntl(F_OFD_SETLK)"))?;
-            if retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?.st_nlink > 0 {
+            if shm_dir::stat(&fd).map_err(io("fstat"))?.st_nlink > 0 {
                 break fd;
             }
             attempts += 1;
@@ -306,8 +225,8 @@ impl Segment {
             }
         };
         let guard = UnlinkGuard { name: name.as_str() };
-        retry(|| rustix::fs::fchmod(&fd, mode)).map_err(io("fchmod"))?;
-        retry(|| rustix::fs::fallocate(&fd, FallocateFlags::empty(), 0, total)).map_err(|e| match e {
+        shm_dir::set_mode(&fd, mode).map_err(io("fchmod"))?;
+        shm_dir::reserve(&fd, total).map_err(|e| match e {
             Errno::NOSPC | Errno::FBIG => CreateError::OutOfSpace { name: name.clone(), requested: total },
             e => io("fallocate")(e),
         })?;
@@ -320,17 +239,17 @@ impl Segment {
         // from another program's (a file with zeros where the magic goes
         // and anything else written is never shm's). Relaxed: nobody
         // trusts these before the state word is published.
-        map.header()[0].store(u64::from_ne_bytes(header::MAGIC), Ordering::Relaxed);
-        map.header()[CREATOR_WORD].store(me, Ordering::Relaxed);
+        header_words(&map)[0].store(u64::from_ne_bytes(header::MAGIC), Ordering::Relaxed);
+        header_words(&map)[CREATOR_WORD].store(me, Ordering::Relaxed);
         let nonce =
-            name::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
+            random::random_u64().map_err(|source| CreateError::Io { name: name.clone(), op: "getrandom", source })?;
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let mut header = Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
-        header.store(map.header());
+        header.store(header_words(&map));
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);
-        Header::publish(map.header());
+        Header::publish(header_words(&map));
         header.state = STATE_READY;
         // The mapping keeps the open file description (and so its lock)
         // alive after `fd` closes: release the lock explicitly.
@@ -399,7 +318,7 @@ impl Segment {
         // Until `fallocate` has run the file is empty: mapping and touching
         // it would fault, so wait for the size first.
         let file_size = loop {
-            let size = retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?.st_size;
+            let size = shm_dir::stat(&fd).map_err(io("fstat"))?.st_size;
             let size = u64::try_from(size).unwrap_or(0);
             if size >= HEADER_SIZE as u64 {
                 break size;
@@ -421,7 +340,7 @@ impl Segment {
         // size, so fewer bytes allocated than the size is a forgery (or a
         // file another program grew with ftruncate), refused before it is
         // mapped.
-        let file_stat = retry(|| rustix::fs::fstat(&fd)).map_err(io("fstat"))?;
+        let file_stat = shm_dir::stat(&fd).map_err(io("fstat"))?;
         if !shm_dir::backed(&file_stat) {
             let allocated = shm_dir::allocated_bytes(&file_stat);
             return Err(OpenError::Sparse { name, size: file_size, allocated });
@@ -429,7 +348,7 @@ impl Segment {
         let map = Mapping::new(&fd, map_len).map_err(io("mmap"))?;
         drop(fd);
 
-        let words = map.header();
+        let words = header_words(&map);
         loop {
             // Pairs with the creator's `Header::publish` (the loom model
             // is in `publication.rs`).
@@ -460,7 +379,7 @@ impl Segment {
         let expected =
             Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
         header.validate(&name, &expected, file_size)?;
-        debug_assert_eq!(map.len as u64, file_size);
+        debug_assert_eq!(map.len() as u64, file_size);
         Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
     }
 
@@ -489,7 +408,7 @@ impl Segment {
     /// The payload area.
     #[inline]
     pub(crate) fn payload(&self) -> Payload<'_> {
-        Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
+        Payload { base: payload_base(&self.map), len: self.map.len() - HEADER_SIZE, _segment: PhantomData }
     }
 
     /// The payload area, with a lifetime the caller answers for: for an
@@ -502,7 +421,7 @@ impl Segment {
     /// segment is fine: the mapping does not move.
     #[inline]
     pub(crate) unsafe fn payload_detached(&self) -> Payload<'static> {
-        Payload { base: payload_base(&self.map), len: self.map.len - HEADER_SIZE, _segment: PhantomData }
+        Payload { base: payload_base(&self.map), len: self.map.len() - HEADER_SIZE, _segment: PhantomData }
     }
 
     /// Whether this object created the segment (and this process is the
@@ -562,25 +481,23 @@ fn check_access(fd: &OwnedFd, name: &SegmentName, access: Access) -> Result<(), 
         return Ok(());
     }
     let io = |op: &'static str| move |e: Errno| OpenError::Io { name: name.clone(), op, source: e.into() };
-    let stat = retry(|| rustix::fs::fstat(fd)).map_err(io("fstat"))?;
+    let stat = shm_dir::stat(fd).map_err(io("fstat"))?;
     let file = FileOwner { uid: stat.st_uid, gid: stat.st_gid, mode: stat.st_mode };
-    let uid = rustix::process::geteuid().as_raw();
+    let uid = process::euid();
     let mut caller = Caller { uid, groups: Vec::new() };
     if access.needs_groups(file.uid, uid) {
-        caller.groups.push(rustix::process::getegid().as_raw());
-        caller.groups.extend(
-            rustix::process::getgroups().map_err(io("getgroups"))?.into_iter().map(rustix::process::Gid::as_raw),
-        );
+        caller.groups.push(process::egid());
+        caller.groups.extend(process::groups().map_err(io("getgroups"))?);
     }
     access.check(name, &file, &caller)
 }
 
 #[inline]
 fn payload_base(map: &Mapping) -> NonNull<u8> {
-    debug_assert!(map.len >= HEADER_SIZE);
-    // SAFETY: HEADER_SIZE <= map.len, so the result stays inside the
+    debug_assert!(map.len() >= HEADER_SIZE);
+    // SAFETY: HEADER_SIZE <= map.len(), so the result stays inside the
     // mapping (or one past its end when the payload is empty).
-    unsafe { map.base.add(HEADER_SIZE) }
+    unsafe { map.base().add(HEADER_SIZE) }
 }
 
 // Sharing with a group: kept apart from `create` and `open`.
@@ -619,11 +536,9 @@ impl Segment {
             return Err(ShareError::Replaced { name: name.clone() });
         }
         if let Some(gid) = group {
-            let gid = rustix::process::Gid::from_raw(gid);
-            retry(|| rustix::fs::fchown(&fd, None, Some(gid))).map_err(error("fchown"))?;
+            shm_dir::set_group(&fd, gid).map_err(error("fchown"))?;
         }
-        let mode = Mode::RUSR | Mode::WUSR | Mode::RGRP | Mode::WGRP;
-        retry(|| rustix::fs::fchmod(&fd, mode)).map_err(error("fchmod"))
+        shm_dir::set_mode(&fd, 0o660).map_err(error("fchmod"))
     }
 }
 
@@ -658,29 +573,6 @@ impl Backoff {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn process_alive_refuses_garbage_pids() {
-        assert_eq!(process_alive(0), None);
-        assert_eq!(process_alive(u64::MAX), None);
-        assert_eq!(process_alive(u64::from(u32::MAX)), None);
-        assert_eq!(process_alive(pid::current()), Some(true));
-    }
-
-    #[test]
-    fn process_alive_calls_an_unreaped_child_dead() {
-        let mut child = std::process::Command::new("true").spawn().unwrap();
-        let pid = u64::from(child.id());
-        // Until it is reaped the child stays a zombie: kill(pid, 0) succeeds.
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while process_alive(pid) != Some(false) {
-            assert!(Instant::now() < deadline, "exited child still called alive");
-            std::thread::sleep(Duration::from_millis(1));
-        }
-        assert!(is_zombie(i32::try_from(pid).unwrap()));
-        child.wait().unwrap();
-        assert_eq!(process_alive(pid), Some(false));
-    }
 
     #[test]
     fn backoff_without_a_deadline_for_a_wait_past_the_clock() {

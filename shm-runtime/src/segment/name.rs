@@ -80,7 +80,7 @@ impl SegmentName {
     /// it.
     pub(crate) fn generate() -> std::io::Result<Self> {
         let mut bytes = [0u8; 16];
-        fill_random(&mut bytes)?;
+        crate::sys::random::fill(&mut bytes)?;
         Ok(Self(Arc::from(generated_name(u128::from_ne_bytes(bytes)))))
     }
 
@@ -100,26 +100,6 @@ impl SegmentName {
 /// The name [`SegmentName::generate`] makes from 128 random bits.
 fn generated_name(bits: u128) -> String {
     format!("{NAME_PREFIX}{bits:032x}")
-}
-
-/// 64 random bits from the kernel.
-pub(crate) fn random_u64() -> std::io::Result<u64> {
-    let mut bytes = [0u8; 8];
-    fill_random(&mut bytes)?;
-    Ok(u64::from_ne_bytes(bytes))
-}
-
-/// Fills `buf` from `getrandom(2)`, retrying on `EINTR` and short reads.
-fn fill_random(buf: &mut [u8]) -> std::io::Result<()> {
-    let mut filled = 0;
-    while filled < buf.len() {
-        match rustix::rand::getrandom(&mut buf[filled..], rustix::rand::GetRandomFlags::empty()) {
-            Ok(n) => filled += n,
-            Err(rustix::io::Errno::INTR) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(())
 }
 
 impl fmt::Display for SegmentName {

@@ -22,8 +22,8 @@
 //! only then opened for reading or writing through `/proc/self/fd`, which
 //! reaches exactly the inode that was checked.
 
-use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
-use rustix::io::Errno;
+use super::{Errno, Stat, retry};
+use rustix::fs::{AtFlags, FallocateFlags, FileType, Mode, OFlags};
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::sync::OnceLock;
 
@@ -63,16 +63,6 @@ impl From<Errno> for FileError {
 /// The full path of `name` (a file name without `/`) in /dev/shm.
 pub(crate) fn path(name: &str) -> String {
     format!("{SHM_DIR}/{name}")
-}
-
-/// Retries `f` while it fails with `EINTR`.
-pub(crate) fn retry<T>(mut f: impl FnMut() -> rustix::io::Result<T>) -> rustix::io::Result<T> {
-    loop {
-        match f() {
-            Err(Errno::INTR) => {}
-            other => return other,
-        }
-    }
 }
 
 /// What a file of type `kind` is, in words, for errors.
@@ -144,10 +134,47 @@ pub(crate) fn open_existing(name: &str, write: bool) -> Result<(OwnedFd, Stat), 
 
 /// Creates `name` in /dev/shm, which must not exist (`EEXIST` otherwise,
 /// also for a link or a FIFO under that name: `O_EXCL` never follows),
-/// readable and writable, with `mode` as narrowed by the umask.
-pub(crate) fn create_new(name: &str, mode: Mode) -> Result<OwnedFd, Errno> {
+/// readable and writable, with the permission bits `mode` as narrowed by
+/// the umask.
+pub(crate) fn create_new(name: &str, mode: u32) -> Result<OwnedFd, Errno> {
     let flags = OFlags::CREATE | OFlags::EXCL | OFlags::RDWR | SAFE;
-    retry(|| rustix::fs::open(path(name).as_str(), flags, mode))
+    retry(|| rustix::fs::open(path(name).as_str(), flags, Mode::from_bits_truncate(mode)))
+}
+
+/// The status of an open file.
+pub(crate) fn stat(fd: &OwnedFd) -> Result<Stat, Errno> {
+    retry(|| rustix::fs::fstat(fd))
+}
+
+/// Whether `stat` is of a regular file.
+pub(crate) fn is_regular(stat: &Stat) -> bool {
+    FileType::from_raw_mode(stat.st_mode) == FileType::RegularFile
+}
+
+/// Sets the permission bits of an open file (`fchmod`), whatever the
+/// umask.
+pub(crate) fn set_mode(fd: &OwnedFd, mode: u32) -> Result<(), Errno> {
+    retry(|| rustix::fs::fchmod(fd, Mode::from_bits_truncate(mode)))
+}
+
+/// Sets the group of an open file (`fchown` with the owner unchanged).
+pub(crate) fn set_group(fd: &OwnedFd, gid: u32) -> Result<(), Errno> {
+    retry(|| rustix::fs::fchown(fd, None, Some(rustix::process::Gid::from_raw(gid))))
+}
+
+/// Gives the first `len` bytes of an open file their pages (`fallocate`),
+/// growing it to `len` if shorter: afterwards touching them cannot raise
+/// `SIGBUS`, and a full file system is `ENOSPC` now rather than a signal
+/// later.
+pub(crate) fn reserve(fd: &OwnedFd, len: u64) -> Result<(), Errno> {
+    retry(|| rustix::fs::fallocate(fd, FallocateFlags::empty(), 0, len))
+}
+
+/// Reads from `offset` of an open file into `buf` (`pread`, no mapping: a
+/// file another process shrinks cannot raise `SIGBUS`); the count read,
+/// 0 at the end of the file.
+pub(crate) fn read_at(fd: &OwnedFd, buf: &mut [u8], offset: u64) -> Result<usize, Errno> {
+    retry(|| rustix::io::pread(fd, &mut *buf, offset))
 }
 
 /// The status of `name` in /dev/shm itself, not of what a link points at.
@@ -198,7 +225,7 @@ mod tests {
         rustix::fs::mknodat(rustix::fs::CWD, path(&name).as_str(), FileType::Fifo, Mode::RUSR | Mode::WUSR, 0).unwrap();
         assert_eq!(open_existing(&name, false).err(), Some(FileError::NotAFile("a FIFO")));
         assert_eq!(open_existing(&name, true).err(), Some(FileError::NotAFile("a FIFO")));
-        assert_eq!(create_new(&name, Mode::RUSR).err(), Some(Errno::EXIST));
+        assert_eq!(create_new(&name, 0o400).err(), Some(Errno::EXIST));
         unlink(&name).unwrap();
     }
 
@@ -208,12 +235,12 @@ mod tests {
         let _ = (unlink(&target), unlink(&link));
         rustix::fs::symlink(path(&target).as_str(), path(&link).as_str()).unwrap();
         // Dangling: creating through it must not make the target.
-        assert_eq!(create_new(&link, Mode::RUSR | Mode::WUSR).err(), Some(Errno::EXIST));
+        assert_eq!(create_new(&link, 0o600).err(), Some(Errno::EXIST));
         assert_eq!(open_existing(&link, true).err(), Some(FileError::NotAFile("a symbolic link")));
         assert_eq!(lstat(&target).err(), Some(Errno::NOENT), "the link's target was created");
         // Pointing at a real file: still refused, and `lstat` and `unlink`
         // see the link itself.
-        drop(create_new(&target, Mode::RUSR | Mode::WUSR).unwrap());
+        drop(create_new(&target, 0o600).unwrap());
         assert_eq!(open_existing(&link, false).err(), Some(FileError::NotAFile("a symbolic link")));
         assert_eq!(FileType::from_raw_mode(lstat(&link).unwrap().st_mode), FileType::Symlink);
         unlink(&link).unwrap();
@@ -225,7 +252,7 @@ mod tests {
     fn a_sparse_file_has_fewer_bytes_allocated_than_its_size() {
         let name = scratch("sparse");
         let _ = unlink(&name);
-        let fd = create_new(&name, Mode::RUSR | Mode::WUSR).unwrap();
+        let fd = create_new(&name, 0o600).unwrap();
         rustix::fs::ftruncate(&fd, 1 << 20).unwrap();
         let (_, stat) = open_existing(&name, false).unwrap();
         assert!(!backed(&stat));

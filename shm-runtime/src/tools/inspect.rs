@@ -29,8 +29,8 @@ use crate::format::header::{HEADER_SIZE, Header, MAGIC, ObjectKind, STATE_INITIA
 use crate::segment::handle::Handle;
 use crate::segment::liveness::{self, Liveness};
 use crate::segment::name::{NAME_PREFIX, SegmentName};
-use crate::sys::shm_dir::{self, FileError, SHM_DIR, retry};
-use rustix::io::Errno;
+use crate::sys::shm_dir::{self, FileError, SHM_DIR};
+use crate::sys::{Errno, process};
 use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
@@ -253,7 +253,7 @@ pub(crate) fn clean_on_create(min_age: Duration) {
     let mut done = DONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     if !*done {
         *done = true;
-        let _ = clean(Some(min_age), Some(rustix::process::geteuid().as_raw()), false);
+        let _ = clean(Some(min_age), Some(process::euid()), false);
     }
 }
 
@@ -332,7 +332,7 @@ fn examine(name: &str, lock: bool) -> Result<Option<(SegmentInfo, Option<OwnedFd
     let mut header_bytes = [0u8; HEADER_SIZE];
     let mut read = 0;
     while read < HEADER_SIZE {
-        match retry(|| rustix::io::pread(&fd, &mut header_bytes[read..], read as u64))? {
+        match shm_dir::read_at(&fd, &mut header_bytes[read..], read as u64)? {
             0 => break,
             n => read += n,
         }

@@ -170,7 +170,7 @@ impl<R: Role> End<R> {
         };
         let spec = Spec { kind, layout, payload_size, payload_align: 64, capacity };
         let me = liveness::me();
-        let barrier = wake::this_process();
+        let barrier = segment::barrier::this_process();
         let segment = Segment::create(name, &spec, |payload| {
             Ring::init(payload.words(), shape, 0);
             // Published with the segment (its state word's Release store).
@@ -207,7 +207,7 @@ impl<R: Role> End<R> {
         // SAFETY: the end keeps `segment` with it (see `Hot::new`); on an
         // error both are dropped together.
         let hot = unsafe { Hot::new::<R>(&segment, geometry) };
-        let barrier = wake::this_process();
+        let barrier = segment::barrier::this_process();
         let me = liveness::me();
         role::claim(&words[R::ROLE_WORD], me, liveness::alive).map_err(|holder| OpenError::RoleTaken {
             name: segment.name().clone(),
