@@ -6,7 +6,7 @@
 //! for a child is time-boxed, a child the parent has not waited for is
 //! killed and reaped when the parent fails, and every test removes what it
 //! created from /dev/shm. Ids (D1, D3, ...) are rows of the test matrix in
-//! RELIABILITY.md.
+//! docs/RELIABILITY.md.
 
 mod common;
 
@@ -492,7 +492,7 @@ fn is_zombie(pid: u32) -> bool {
 
 /// D3 when the dead writer has not been reaped yet (its parent has not
 /// got round to `wait`, or is the very process that writes next). The
-/// writer is dead: the kernel released everything it held (RELIABILITY.md
+/// writer is dead: the kernel released everything it held (docs/RELIABILITY.md
 /// promise 3: "the kernel drops it on death"), and `WriteError::LockTimeout`
 /// is documented for a holder that "is still alive". So the next write
 /// must take the lock over at once, not wait 2 s and fail.

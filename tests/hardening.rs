@@ -1,6 +1,6 @@
 //! Hardening tests: a hostile peer that writes garbage into every kind of
 //! segment (issue item 7; rows D5, E4 and C4 of the test matrix in
-//! `/work/shared/RELIABILITY.md`), a process that runs out of file
+//! `docs/RELIABILITY.md`), a process that runs out of file
 //! descriptors (G1), and signals that interrupt creating and opening (G2).
 //!
 //! # Garbage from a peer

@@ -1,5 +1,5 @@
 //! Integration tests for the rows of the reliability matrix
-//! (`RELIABILITY.md`) that run against the real /dev/shm: A1, A3, A4, A6,
+//! (`docs/RELIABILITY.md`) that run against the real /dev/shm: A1, A3, A4, A6,
 //! A7, A9, B1, B3, B4, C1, C3..C7, D5, F1 (F2 and F3 are in
 //! `tests/permissions.rs`).
 //!

@@ -1,5 +1,5 @@
 //! Who may open a segment: rows F2 and F3 of the reliability matrix
-//! (`RELIABILITY.md`; F1, the mode whatever the umask, is in
+//! (`docs/RELIABILITY.md`; F1, the mode whatever the umask, is in
 //! `tests/matrix.rs`), [`OpenOptions`] on every object type, and sharing
 //! with a group.
 //!

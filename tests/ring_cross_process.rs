@@ -19,7 +19,7 @@
 //! sequence number says. E5 streams a 2 KiB [`Bulk`] (an `Item` and a
 //! body made from its number) instead, so that a producer spends most of
 //! its time copying and a kill lands mid-copy. Ids (E1, E5, ...) are rows
-//! of the test matrix in RELIABILITY.md.
+//! of the test matrix in docs/RELIABILITY.md.
 
 mod common;
 

@@ -1,5 +1,5 @@
 //! Liveness and stale cleanup across processes: rows A5, A10 and A11 of the
-//! test matrix in `/work/shared/RELIABILITY.md`.
+//! test matrix in `docs/RELIABILITY.md`.
 //!
 //! A creator child makes segments and is killed (`SIGKILL`); the segments are then
 //! reported stale by [`inspect_segment`] and removed by [`clean_stale`],

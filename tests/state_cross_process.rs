@@ -25,7 +25,7 @@
 //! writes, or finds a field at the wrong offset, fails and names the
 //! field. `wholeness_check_notices_any_word_from_another_write` checks
 //! that for every 8-byte word of both types. Ids (D1, D3, ...) are rows of
-//! the test matrix in RELIABILITY.md.
+//! the test matrix in docs/RELIABILITY.md.
 
 mod common;
 

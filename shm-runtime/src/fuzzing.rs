@@ -15,12 +15,13 @@
 //! the error's name), for tests that check a seed reaches the path it was
 //! written for.
 
-use crate::format::header::{self, Expected, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
+use crate::format::header::{self, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
 use crate::protocol::cell::{self, ByteCell, CellError};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::protocol::ring::{self, ConsumerCursor, ProducerCursor, Ring};
 use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
+use crate::segment::live_header::{self, Expected};
 use crate::segment::name::{MAX_NAME_LEN, SegmentName};
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
@@ -149,7 +150,7 @@ pub fn handle(data: &[u8]) -> &'static str {
 /// kind code (4 bytes; an unknown code expects `int`), fingerprint,
 /// payload size and nonce (8 bytes each).
 ///
-/// The header is copied out of heap words with `Header::snapshot`, as an
+/// The header is copied out of heap words with `live_header::snapshot`, as an
 /// opener does, and validated. The result must be `Ok` exactly when every
 /// documented check passes, and otherwise the error of the first check
 /// that fails, in the documented order, naming the segment and the values.
@@ -168,7 +169,7 @@ pub fn header(data: &[u8]) -> &'static str {
     let values: [u64; HEADER_WORDS] =
         core::array::from_fn(|i| u64::from_ne_bytes(raw[i * 8..i * 8 + 8].try_into().expect("8 bytes")));
     let words: [AtomicU64; HEADER_WORDS] = values.map(AtomicU64::new);
-    let h = Header::snapshot(&words);
+    let h = live_header::snapshot(&words);
     let back: [u8; HEADER_SIZE] = zerocopy::transmute!(h);
     assert_eq!(back, raw, "the snapshot is not the stored bytes");
     if let Some(type_name) = h.type_name() {
@@ -177,7 +178,7 @@ pub fn header(data: &[u8]) -> &'static str {
     }
 
     let name = SegmentName::new("shmrs-fuzz").expect("a valid name");
-    let result = h.validate(&name, &expected, file_size);
+    let result = live_header::validate(&h, &name, &expected, file_size);
     let oracle = first_failed_check(&h, &expected, file_size);
     match result {
         Ok(()) => {

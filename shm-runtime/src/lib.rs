@@ -70,12 +70,12 @@
 #![cfg_attr(loom, allow(dead_code, reason = "a loom build compiles the protocols for their models only"))]
 
 // A loom build (`--cfg loom`) compiles only the atomic protocols and their
-// models: everything that maps memory needs `core`'s atomics. Plain `mod`
-// items (never declared inside a macro), so that rustfmt sees every file.
+// models, and the format they work on: everything that maps memory needs
+// `core`'s atomics. Plain `mod` items (never declared inside a macro), so
+// that rustfmt sees every file.
+mod format;
 mod protocol;
 
-#[cfg(not(loom))]
-mod format;
 #[cfg(not(loom))]
 mod object;
 #[cfg(not(loom))]

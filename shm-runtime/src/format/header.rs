@@ -1,16 +1,12 @@
-//! The header at the start of every segment, and its validation.
+//! The header at the start of every segment.
 //!
 //! The byte layout is documented in `FORMAT.md`; the const assertions below
-//! pin it. All access to a live header goes through atomics word by word
-//! (another process may write it at any time): the creator stores the words
-//! and publishes the state word last, an opener copies the words out into a
-//! local [`Header`] and validates the copy.
+//! pin it. This is the plain value: storing it into a live segment,
+//! publishing it and copying it out (word by word, with atomics) and
+//! validating the copy against what an opener expects is
+//! [`crate::segment`]'s.
 
-use crate::protocol::publication;
-use crate::segment::error::OpenError;
-use crate::segment::name::SegmentName;
 use core::mem::{offset_of, size_of};
-use core::sync::atomic::AtomicU64;
 use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
@@ -101,7 +97,7 @@ const _: () = {
 
 /// `size_of::<usize>()` as stored in the header.
 #[expect(clippy::cast_possible_truncation, reason = "a pointer width fits in u32 on every target")]
-const POINTER_WIDTH: u32 = size_of::<usize>() as u32;
+pub(crate) const POINTER_WIDTH: u32 = size_of::<usize>() as u32;
 
 /// Number of 64-bit words in the header.
 pub const HEADER_WORDS: usize = HEADER_SIZE / 8;
@@ -199,19 +195,6 @@ pub(crate) struct Layout {
     pub type_name: &'static str,
 }
 
-/// What an opener expects to find, from its own type and the handle.
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Expected {
-    pub kind: ObjectKind,
-    pub fingerprint: u64,
-    /// The opener's type name, for messages.
-    pub type_name: &'static str,
-    /// Payload size the handle announced.
-    pub payload_size: u64,
-    /// Nonce the handle carries.
-    pub nonce: u64,
-}
-
 /// The header field for `name`: its length, then the name. A name too long
 /// for the field keeps its end (the type, rather than the module path),
 /// after an ellipsis.
@@ -282,7 +265,7 @@ impl Header {
     /// Process id of the creator (the low 32 bits of [`creator`](Self::creator)).
     #[must_use]
     pub const fn creator_pid(&self) -> u64 {
-        crate::segment::liveness::pid_of(self.creator)
+        crate::format::identity::pid_of(self.creator)
     }
 
     /// The stored type's name, if the field holds a well-formed one (an
@@ -291,87 +274,6 @@ impl Header {
         let (len, bytes) = self.type_name.split_first()?;
         let name = core::str::from_utf8(bytes.get(..usize::from(*len))?).ok()?;
         Some(name).filter(|name| !name.is_empty())
-    }
-
-    /// Copies a live header out of shared memory, one relaxed atomic load
-    /// per word. The caller has already loaded the state word with
-    /// `Acquire` (pairs with the `Release` store in [`Header::publish`]),
-    /// so the words the creator wrote before publishing are visible.
-    pub(crate) fn snapshot(words: &[AtomicU64; HEADER_WORDS]) -> Self {
-        let raw: [u64; HEADER_WORDS] = publication::copy_words(words);
-        zerocopy::transmute!(raw)
-    }
-
-    /// Stores this header into shared memory, every word but the state word
-    /// (relaxed; ordered by the caller's later `publish`).
-    pub(crate) fn store(&self, words: &[AtomicU64; HEADER_WORDS]) {
-        let raw: [u64; HEADER_WORDS] = zerocopy::transmute!(*self);
-        publication::store_all_but_state(words, &raw, STATE_WORD);
-    }
-
-    /// Marks the segment ready (see [`publication::publish`]): everything
-    /// stored before (header words, initial payload) is visible to an
-    /// opener that sees [`STATE_READY`].
-    pub(crate) fn publish(words: &[AtomicU64; HEADER_WORDS]) {
-        publication::publish(&words[STATE_WORD], STATE_READY);
-    }
-
-    /// Validates a copied header of a segment whose file is `file_size`
-    /// bytes, against what the opener expects. Checks run in a fixed order
-    /// (magic, architecture, version, kind, layout, sizes, nonce) so that a
-    /// foreign file reports `BadMagic` rather than a later mismatch.
-    pub(crate) fn validate(&self, name: &SegmentName, expected: &Expected, file_size: u64) -> Result<(), OpenError> {
-        let name = name.clone();
-        if self.magic != MAGIC {
-            return Err(OpenError::BadMagic { name, found: self.magic });
-        }
-        let ours = (BYTE_ORDER_MARK, POINTER_WIDTH);
-        if (self.byte_order, self.pointer_width) != ours {
-            return Err(OpenError::ArchMismatch {
-                name,
-                expected: Arch { byte_order: ours.0, pointer_width: ours.1 },
-                found: Arch { byte_order: self.byte_order, pointer_width: self.pointer_width },
-            });
-        }
-        if self.format_version != FORMAT_VERSION {
-            return Err(OpenError::VersionMismatch { name, expected: FORMAT_VERSION, found: self.format_version });
-        }
-        if self.kind != expected.kind.code() {
-            return Err(OpenError::KindMismatch { name, expected: expected.kind, found: self.kind });
-        }
-        if self.fingerprint != expected.fingerprint {
-            return Err(OpenError::LayoutMismatch {
-                name,
-                expected: expected.fingerprint,
-                expected_type: expected.type_name,
-                found: self.fingerprint,
-                found_type: self.type_name().map(str::to_owned),
-            });
-        }
-        if self.payload_offset != HEADER_SIZE as u64 {
-            return Err(OpenError::Corrupt { name, what: "payload offset is not 128" });
-        }
-        if !self.payload_align.is_power_of_two() || self.payload_align > PAYLOAD_ALIGN as u64 {
-            return Err(OpenError::Corrupt { name, what: "payload alignment is not a power of two up to 64" });
-        }
-        let Some(total) = total_size(self.payload_size) else {
-            return Err(OpenError::Corrupt { name, what: "payload size overflows" });
-        };
-        if total != file_size {
-            return Err(OpenError::SizeMismatch { name, header: total, file: file_size });
-        }
-        if self.payload_size != expected.payload_size {
-            return Err(OpenError::HandleMismatch {
-                name,
-                field: "payload size",
-                handle: expected.payload_size,
-                header: self.payload_size,
-            });
-        }
-        if self.nonce != expected.nonce {
-            return Err(OpenError::StaleHandle { name, handle_nonce: expected.nonce, segment_nonce: self.nonce });
-        }
-        Ok(())
     }
 }
 
@@ -399,12 +301,7 @@ impl fmt::Display for Arch {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use core::sync::atomic::Ordering;
     use proptest::prelude::*;
-
-    fn name() -> SegmentName {
-        SegmentName::new("shmrs-header-test").unwrap()
-    }
 
     #[test]
     fn type_names_round_trip_and_long_ones_keep_their_end() {
@@ -434,76 +331,8 @@ mod tests {
         assert_eq!(Header { type_name: field, ..header() }.type_name(), None, "not UTF-8");
     }
 
-    #[test]
-    fn layout_mismatch_names_both_types() {
-        let err = Header { fingerprint: 1, ..header() }.validate(&name(), &expected(), 136).unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("`Mine`") && text.contains("`SharedInt`"), "{text}");
-    }
-
     fn header() -> Header {
         Header::new(ObjectKind::Int, Layout { fingerprint: 0xabcd, type_name: "SharedInt" }, 8, 8, 42, 7, 0)
-    }
-
-    fn expected() -> Expected {
-        Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, type_name: "Mine", payload_size: 8, nonce: 42 }
-    }
-
-    fn heap_words() -> [AtomicU64; HEADER_WORDS] {
-        core::array::from_fn(|_| AtomicU64::new(0))
-    }
-
-    #[test]
-    fn store_publish_snapshot_round_trips() {
-        let words = heap_words();
-        let h = header();
-        h.store(&words);
-        assert_eq!(words[STATE_WORD].load(Ordering::Relaxed), STATE_INITIALIZING);
-        Header::publish(&words);
-        let copy = Header::snapshot(&words);
-        assert_eq!(copy, Header { state: STATE_READY, ..h });
-        assert!(copy.validate(&name(), &expected(), 136).is_ok());
-    }
-
-    #[test]
-    fn each_field_has_its_own_error_naming_both_values() {
-        let n = name();
-        let e = expected();
-        let check = |h: Header, file: u64| h.validate(&n, &e, file).unwrap_err();
-
-        let err = check(Header { magic: *b"garbage!", ..header() }, 136);
-        assert!(matches!(err, OpenError::BadMagic { found, .. } if &found == b"garbage!"), "{err}");
-
-        let err = check(Header { byte_order: 0x0403_0201, ..header() }, 136);
-        assert!(matches!(err, OpenError::ArchMismatch { found: Arch { byte_order: 0x0403_0201, .. }, .. }), "{err}");
-        assert!(err.to_string().contains("swapped byte order"), "{err}");
-
-        let err = check(Header { pointer_width: 4, ..header() }, 136);
-        assert!(matches!(err, OpenError::ArchMismatch { found: Arch { pointer_width: 4, .. }, .. }), "{err}");
-
-        let err = check(Header { format_version: 99, ..header() }, 136);
-        assert!(matches!(err, OpenError::VersionMismatch { expected: FORMAT_VERSION, found: 99, .. }), "{err}");
-
-        let err = check(Header { kind: ObjectKind::Bytes.code(), ..header() }, 136);
-        assert!(matches!(err, OpenError::KindMismatch { expected: ObjectKind::Int, found: 4, .. }), "{err}");
-
-        let err = check(Header { fingerprint: 1, ..header() }, 136);
-        assert!(matches!(err, OpenError::LayoutMismatch { expected: 0xabcd, found: 1, .. }), "{err}");
-
-        let err = check(header(), 100);
-        assert!(matches!(err, OpenError::SizeMismatch { header: 136, file: 100, .. }), "{err}");
-
-        let err = check(Header { payload_size: 16, ..header() }, 144);
-        assert!(matches!(err, OpenError::HandleMismatch { handle: 8, header: 16, .. }), "{err}");
-
-        let err = check(Header { nonce: 43, ..header() }, 136);
-        assert!(matches!(err, OpenError::StaleHandle { handle_nonce: 42, segment_nonce: 43, .. }), "{err}");
-
-        let err = check(Header { payload_offset: 64, ..header() }, 136);
-        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
-
-        let err = check(Header { payload_size: u64::MAX, ..header() }, 136);
-        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
     }
 
     #[test]
@@ -525,27 +354,6 @@ mod tests {
     }
 
     proptest! {
-        /// C4: any bytes at all give an error or a header identical to a
-        /// valid one; validation never panics.
-        #[test]
-        fn c4_validate_never_panics_on_random_headers(raw in prop::array::uniform16(any::<u64>()), file in any::<u64>()) {
-            let h: Header = zerocopy::transmute!(raw);
-            let result = h.validate(&name(), &expected(), file);
-            if result.is_ok() {
-                prop_assert_eq!(h.magic, MAGIC);
-                prop_assert_eq!(h.nonce, 42);
-                prop_assert_eq!(file, 136);
-            }
-        }
-
-        #[test]
-        fn c4_wrong_magic_is_always_bad_magic(magic in any::<[u8; 8]>()) {
-            prop_assume!(magic != MAGIC);
-            let h = Header { magic, ..header() };
-            let is_bad_magic = matches!(h.validate(&name(), &expected(), 136), Err(OpenError::BadMagic { .. }));
-            prop_assert!(is_bad_magic);
-        }
-
         #[test]
         fn b2_total_size_is_checked(size in any::<u64>()) {
             match total_size(size) {

@@ -25,7 +25,7 @@
 //!   and republishes all `N` elements, and all writers queue on one lock:
 //!   two workers filling their halves wait for each other.
 //! - A plain seqlock per element (no second copy): a writer killed
-//!   mid-write leaves its element odd and torn for good (RELIABILITY.md,
+//!   mid-write leaves its element odd and torn for good (docs/RELIABILITY.md,
 //!   promise 1).
 //! - One lock per group of elements, or cells packed without padding:
 //!   less memory, but writers of neighbouring elements contend on a lock

@@ -18,7 +18,7 @@
 //! So the state "a message is under way" lives in the segment, not in
 //! either end, and a promise holds whichever end dies at whichever
 //! fragment and whoever attaches next: a message is returned whole or not
-//! at all (RELIABILITY.md, promise 15).
+//! at all (docs/RELIABILITY.md, promise 15).
 //!
 //! - A consumer returns a message only when it has taken, in order, a slot
 //!   without CONT (the start) and every slot after it up to one without

@@ -17,7 +17,7 @@
 //! file has its size and the state word says ready (never mapping a size-0
 //! file, never reading a half-written header), a check that every byte of
 //! the file is backed by memory (a sparse file would raise `SIGBUS` on
-//! access), then [`Header::validate`].
+//! access), then [`live_header::validate`].
 //!
 //! Sharing with a group ([`Segment::share_with_group`]): the creator
 //! re-opens its name, checks it is still its file, and sets group and mode
@@ -26,16 +26,19 @@
 pub(crate) mod barrier;
 pub(crate) mod error;
 pub(crate) mod handle;
+pub(crate) mod live_header;
 pub(crate) mod liveness;
 pub(crate) mod name;
 pub(crate) mod options;
+pub(crate) mod stale;
 
 use crate::format::header::{
-    self, CREATOR_WORD, Expected, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN,
-    STATE_INITIALIZING, STATE_READY, STATE_WORD,
+    self, CREATOR_WORD, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
+    STATE_READY, STATE_WORD,
 };
 use crate::segment::error::{CleanupError, CreateError, OpenError, ShareError};
 use crate::segment::handle::Handle;
+use crate::segment::live_header::Expected;
 
 use crate::protocol::publication;
 use crate::segment::name::SegmentName;
@@ -168,7 +171,7 @@ impl Segment {
         // Leftovers of crashed programs, once per process; only those
         // created a while ago, so a test or a tool that is looking at a
         // stale segment right now still finds it.
-        crate::tools::inspect::clean_on_create(STALE_MIN_AGE);
+        stale::clean_on_create(STALE_MIN_AGE);
         if let Some(name) = name {
             let name = SegmentName::new(name).map_err(CreateError::InvalidName)?;
             return Self::create_at(name, spec, init);
@@ -246,10 +249,10 @@ impl Segment {
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let mut header = Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
-        header.store(header_words(&map));
+        live_header::store(&header, header_words(&map));
         let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
         init(segment_payload);
-        Header::publish(header_words(&map));
+        live_header::publish(header_words(&map));
         header.state = STATE_READY;
         // The mapping keeps the open file description (and so its lock)
         // alive after `fd` closes: release the lock explicitly.
@@ -350,7 +353,7 @@ impl Segment {
 
         let words = header_words(&map);
         loop {
-            // Pairs with the creator's `Header::publish` (the loom model
+            // Pairs with the creator's `live_header::publish` (the loom model
             // is in `publication.rs`).
             let state = publication::load_state(&words[STATE_WORD]);
             // The creator stores the magic in one word store: anything but
@@ -360,7 +363,7 @@ impl Segment {
                 STATE_READY => break,
                 STATE_INITIALIZING if magic == [0; 8] || magic == header::MAGIC => {}
                 _ => {
-                    let found = Header::snapshot(words);
+                    let found = live_header::snapshot(words);
                     if found.magic != header::MAGIC {
                         return Err(OpenError::BadMagic { name, found: found.magic });
                     }
@@ -375,10 +378,10 @@ impl Segment {
                 return Err(OpenError::NotInitialized { name, waited: start.elapsed() });
             }
         }
-        let header = Header::snapshot(words);
+        let header = live_header::snapshot(words);
         let expected =
             Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
-        header.validate(&name, &expected, file_size)?;
+        live_header::validate(&header, &name, &expected, file_size)?;
         debug_assert_eq!(map.len() as u64, file_size);
         Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
     }
