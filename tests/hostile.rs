@@ -1,5 +1,5 @@
 //! Hostile neighbours: rows H1 to H6 and H8 of the reliability matrix
-//! (`RELIABILITY.md`, promise 14), each written as the attack.
+//! (`docs/RELIABILITY.md`, promise 14), each written as the attack.
 //!
 //! /dev/shm is shared by every user of the machine. These tests put there
 //! what another user or another program can put there (FIFOs and symbolic
