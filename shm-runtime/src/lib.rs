@@ -85,7 +85,10 @@ mod sys;
 #[cfg(not(loom))]
 mod tools;
 
-#[cfg(not(loom))]
+// The fuzz entry points: in the crate's own tests (their proptests) and in
+// builds made by cargo-fuzz (which sets `--cfg fuzzing`), never in a normal
+// build.
+#[cfg(all(not(loom), any(test, fuzzing)))]
 #[doc(hidden)]
 #[path = "fuzzing.rs"]
 pub mod __fuzz;

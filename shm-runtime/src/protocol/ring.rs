@@ -242,6 +242,7 @@ impl<'a> Ring<'a> {
     /// against the element the opener expects and the number of words
     /// (the form of what `ring_end` does that models, tests and the fuzz
     /// entry points use).
+    #[cfg(any(test, loom, fuzzing))]
     pub(crate) fn attach(words: &'a [AtomicU64], slot_words: usize, element_bytes: u64) -> Result<Self, &'static str> {
         let shape = Self::stored_shape(words)?;
         if shape.slot_words != slot_words || shape.element_bytes != element_bytes {
