@@ -231,7 +231,7 @@ fn a1_create_same_name_twice() {
     let first = SharedInt::create_named(&name, 7).unwrap();
 
     let err = SharedInt::create_named(&name, 8).unwrap_err();
-    assert!(matches!(&err, CreateError::AlreadyExists { name: n } if n.as_str() == name), "{err:?}");
+    assert!(matches!(&err, CreateError::AlreadyExists { name: n, .. } if n.as_str() == name), "{err:?}");
     assert_names(&err, &name);
     // Another kind under the same name is refused the same way.
     let err = SharedBytes::create_named(&name, 64).unwrap_err();

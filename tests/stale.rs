@@ -1,4 +1,4 @@
-//! Liveness and stale cleanup across processes: rows A5, A10 and A11 of the
+//! Liveness and stale cleanup across processes: rows A5, A10, A11 and H10 of the
 //! test matrix in `docs/RELIABILITY.md`.
 //!
 //! A creator child makes segments and is killed (`SIGKILL`); the segments are then
@@ -16,8 +16,10 @@
 mod common;
 
 use common::{Kid, RemoveOnDrop, exists, unique_name};
+use rustix::process::Signal;
 use shm_runtime::{
-    Handle, MemoryInterface, OpenError, SharedInt, Status, clean_stale, find_stale, inspect_segment, list_segments,
+    CreateError, Handle, MemoryInterface, OpenError, SharedInt, SharedString, Status, clean_stale, find_stale,
+    inspect_segment, list_segments,
 };
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
@@ -438,4 +440,56 @@ fn a11_two_cleaners_and_a_creator_race() {
     // Nothing of this test left.
     assert!(common::entries_with_prefix(&stale_prefix).is_empty());
     assert!(common::entries_with_prefix(&live_prefix).is_empty());
+}
+
+/// H10: a program that made `create_named(name)` and was stopped (Ctrl-C's
+/// SIGINT, or SIGKILL) can be started again at once: the new creator finds
+/// the old segment's creator proven dead and takes the name over. A live
+/// owner still gets `AlreadyExists`, naming its pid and what to do.
+#[test]
+fn h10_create_named_right_after_the_owner_was_killed() {
+    if common::role().as_deref() == Some("owner") {
+        let name = std::env::var("NAME").unwrap();
+        let app = SharedString::create_named(&name, 64).unwrap();
+        app.write("first run").unwrap();
+        println!("ready {}", app.name());
+        std::io::stdout().flush().unwrap();
+        wait_for_parent();
+        std::mem::forget(app);
+        return;
+    }
+    let _serial = serial();
+    for signal in [Signal::INT, Signal::KILL] {
+        let name = unique_name("h10");
+        let _left = RemoveOnDrop(name.clone());
+        let (kid, mut out) =
+            spawn_piped("h10_create_named_right_after_the_owner_was_killed", "owner", &[("NAME", name.clone())]);
+        line_from(&mut out, "ready");
+        let owner_pid = u64::from(kid.pid);
+
+        // While the owner lives: refused, naming it.
+        let err = SharedString::create_named(&name, 64).unwrap_err();
+        match &err {
+            CreateError::AlreadyExists { found: Some(Status::Live), creator_pid: Some(pid), .. } => {
+                assert_eq!(*pid, owner_pid, "{err}");
+            }
+            other => panic!("expected AlreadyExists naming a live owner, got {other:?}"),
+        }
+        assert!(err.to_string().contains(&format!("pid {owner_pid}")), "{err}");
+
+        kid.signal(signal);
+        let status = kid.wait_for_exit();
+        assert!(!status.success(), "{signal:?}: the owner exited normally");
+
+        // Started again: the name is taken over at once, with a fresh value.
+        let started = Instant::now();
+        let again =
+            SharedString::create_named(&name, 64).unwrap_or_else(|e| panic!("{signal:?}: restart refused: {e}"));
+        assert!(started.elapsed() < Duration::from_secs(1), "{signal:?}: the restart waited {:?}", started.elapsed());
+        assert_eq!(again.read().unwrap(), "", "{signal:?}: the new segment holds the old value");
+        again.write("second run").unwrap();
+        assert_eq!(status_of(&name), Status::Live);
+        drop(again);
+        assert!(!exists(&name), "{signal:?}: the second owner's drop left the name");
+    }
 }

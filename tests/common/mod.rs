@@ -158,6 +158,13 @@ impl Kid {
         child.kill().expect("SIGKILL the child");
         child.wait().expect("reap the child")
     }
+
+    /// Waits (bounded, [`CHILD_LIMIT`]) for the child to exit, after a
+    /// signal for example, and reaps it.
+    pub fn wait_for_exit(mut self) -> ExitStatus {
+        let mut child = self.child.take().expect("child already waited for");
+        wait_timeout(&mut child, CHILD_LIMIT)
+    }
 }
 
 impl Drop for Kid {

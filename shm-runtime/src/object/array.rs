@@ -953,7 +953,7 @@ mod tests {
         assert_eq!(named.name().as_str(), name);
         assert!(matches!(
             SharedArray::<u16>::create_named(&name, 3),
-            Err(CreateError::AlreadyExists { name: n }) if n.as_str() == name
+            Err(CreateError::AlreadyExists { name: n, .. }) if n.as_str() == name
         ));
         assert_eq!(named.to_vec(), [1, 2, 3]);
         named.cleanup().unwrap();

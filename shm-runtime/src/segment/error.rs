@@ -2,6 +2,7 @@
 
 use crate::format::header::{Arch, ObjectKind};
 use crate::segment::name::{InvalidName, SegmentName};
+use crate::segment::stale::Status;
 use std::fmt;
 use std::io;
 use std::time::Duration;
@@ -13,10 +14,17 @@ use std::time::Duration;
 pub enum CreateError {
     /// The requested name breaks a naming rule (no system call was made).
     InvalidName(InvalidName),
-    /// A segment with this name already exists; it was not touched.
+    /// A file with this name already exists and is not a segment whose
+    /// creator is proven dead (such a one is taken over at once); it was
+    /// not touched.
     AlreadyExists {
         /// The segment.
         name: SegmentName,
+        /// What the existing file is (`Live`, `Initializing`, `Foreign`,
+        /// another user's, ...), when it could be read.
+        found: Option<Status>,
+        /// The pid of the segment's creator, when the file is a segment.
+        creator_pid: Option<u64>,
     },
     /// A capacity the object cannot have (for example zero bytes).
     InvalidCapacity {
@@ -65,8 +73,31 @@ impl fmt::Display for CreateError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::InvalidName(e) => write!(f, "cannot create segment: {e}"),
-            Self::AlreadyExists { name } => {
-                write!(f, "cannot create segment {name:?}: a segment with this name already exists")
+            Self::AlreadyExists { name, found, creator_pid } => {
+                write!(f, "cannot create segment {name:?}: ")?;
+                match (found, creator_pid) {
+                    (Some(Status::Live), Some(pid)) => write!(
+                        f,
+                        "a segment with this name already exists and its creator (pid {pid}) is alive; pick another \
+                         name, or stop that process"
+                    ),
+                    (Some(Status::Live) | None, _) => write!(f, "a segment with this name already exists"),
+                    (Some(status @ Status::Initializing), _) => {
+                        write!(f, "a segment with this name exists ({status})")
+                    }
+                    (Some(Status::Foreign), _) => write!(
+                        f,
+                        "/dev/shm/{name} exists and was not made by shm; remove it by hand if nothing needs it"
+                    ),
+                    (Some(Status::NoAccess), _) => {
+                        write!(f, "/dev/shm/{name} exists and belongs to another user")
+                    }
+                    (Some(status), _) => write!(
+                        f,
+                        "a segment with this name exists ({status}); if it is stale, `shm clean` run as its \
+                         owner removes it"
+                    ),
+                }
             }
             Self::InvalidCapacity { name, capacity, reason } => {
                 write!(f, "cannot create segment {name:?} with capacity {capacity}: {reason}")

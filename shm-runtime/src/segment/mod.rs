@@ -205,14 +205,28 @@ impl Segment {
         // without a creator for as short a time as possible.
         let me = liveness::me();
         let mut attempts = 0;
+        let mut took_over = false;
         let fd = loop {
             // A link or a FIFO planted under the name is `EEXIST` too:
             // `O_EXCL` never follows.
-            let fd = shm_dir::create_new(name.as_str(), mode).map_err(|e| match e {
-                Errno::EXIST => CreateError::AlreadyExists { name: name.clone() },
-                Errno::ACCESS | Errno::PERM => CreateError::PermissionDenied { name: name.clone(), source: e.into() },
-                e => io("open")(e),
-            })?;
+            let fd = match shm_dir::create_new(name.as_str(), mode) {
+                Ok(fd) => fd,
+                // A segment of ours whose creator is proven dead (a program
+                // killed and started again) is removed and the name made
+                // anew, once; anything else is left alone.
+                Err(Errno::EXIST) => match stale::take_over(name.as_str()) {
+                    Ok(()) if !took_over => {
+                        took_over = true;
+                        continue;
+                    }
+                    Ok(()) => return Err(CreateError::AlreadyExists { name, found: None, creator_pid: None }),
+                    Err((found, creator_pid)) => return Err(CreateError::AlreadyExists { name, found, creator_pid }),
+                },
+                Err(e @ (Errno::ACCESS | Errno::PERM)) => {
+                    return Err(CreateError::PermissionDenied { name: name.clone(), source: e.into() });
+                }
+                Err(e) => return Err(io("open")(e)),
+            };
             // Held until the state word is published: a stale cleaner that
             // finds the file without a header leaves it alone while we hold
             // this. One that took the lock before us (between our open

@@ -169,6 +169,31 @@ pub(crate) fn clean_on_create(min_age: Duration) {
     }
 }
 
+/// Removes `name` if it is a stale or abandoned segment (its creator
+/// proven dead) of this process's effective user, for a creator that wants
+/// the name: a program killed and started again gets its name back at once.
+/// Otherwise says what the file is (`None` if it cannot be read) and who
+/// created it.
+pub(crate) fn take_over(name: &str) -> Result<(), (Option<Status>, Option<u64>)> {
+    match examine(name, true) {
+        // Held: the initialization lock, until the end of this call.
+        Ok(Some((info, Some(_lock)))) => {
+            if info.status.is_stale() && info.owner_uid == process::euid() && remove_if_same(name, &info) {
+                Ok(())
+            } else {
+                Err((Some(info.status), info.header.map(|h| h.creator_pid())))
+            }
+        }
+        // Someone holds the lock: a creator is setting it up.
+        Ok(Some((info, None))) => Err((Some(Status::Initializing), info.header.map(|h| h.creator_pid()))),
+        Err(Errno::ACCESS | Errno::PERM) => Err((Some(Status::NoAccess), None)),
+        // Gone meanwhile: the caller tries again.
+        Err(Errno::NOENT) => Ok(()),
+        Ok(None) => Err((Some(Status::Foreign), None)),
+        Err(_) => Err((None, None)),
+    }
+}
+
 /// Removes (or with `dry_run` lists) the stale segments older than
 /// `min_age`, only those owned by `owner` if given.
 pub(crate) fn clean(min_age: Option<Duration>, owner: Option<u32>, dry_run: bool) -> io::Result<Vec<SegmentInfo>> {
