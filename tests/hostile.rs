@@ -493,11 +493,15 @@ fn snapshot(path: &std::path::Path) -> Option<String> {
     let meta = std::fs::symlink_metadata(path).ok()?;
     let kind = meta.file_type();
     let (uid, mode) = (meta.uid(), meta.mode() & 0o7777);
+    if kind.is_symlink() {
+        let target = std::fs::read_link(path).ok()?;
+        return Some(format!("symbolic link to {}, uid {uid}", target.display()));
+    }
     if !kind.is_file() {
         let kind = if kind.is_fifo() {
             "FIFO"
-        } else if kind.is_symlink() {
-            "symbolic link"
+        } else if kind.is_dir() {
+            "directory"
         } else {
             "other"
         };
@@ -623,8 +627,9 @@ fn plant() {
 }
 
 /// Child (root): creates, under `PREFIX`, a `SharedInt` (`int`), a
-/// `Shared<u64>` (`locked`) and a ring (`ring`, whose producer role it
-/// holds), copies the int's file to `init` with its state word still
+/// `Shared<u64>` (`locked`), a ring (`ring`, whose producer role it
+/// holds) and a `SharedInt` whose name another process will create anew
+/// (`taken`), copies the int's file to `init` with its state word still
 /// initializing (a creation it never finished), prints their handles, and
 /// takes the writer lock of `locked` and keeps it until it is killed.
 fn victim() {
@@ -632,6 +637,7 @@ fn victim() {
     let int = SharedInt::create_named(&format!("{prefix}int"), 41).expect("victim: create int");
     let state = Shared::<u64>::create_named(&format!("{prefix}locked"), &7).expect("victim: create state");
     let ring = MemoryInterface::<u64>::create_named(&format!("{prefix}ring"), 4).expect("victim: create ring");
+    let taken = SharedInt::create_named(&format!("{prefix}taken"), 43).expect("victim: create taken");
     let mut bytes = std::fs::read(shm_path(int.name().as_str())).expect("victim: read its int's file");
     bytes[OFF_STATE..OFF_STATE + 8].fill(0);
     let (_, planted) = plant_file(&format!("{prefix}init"), &bytes);
@@ -644,7 +650,7 @@ fn victim() {
         wait_for_parent();
     });
     // Killed before it gets here; leaking keeps the names if not.
-    std::mem::forget((int, state, ring));
+    std::mem::forget((int, state, ring, taken));
 }
 
 /// Child: becomes uid 65534, reads every lock range root's processes hold
@@ -726,6 +732,7 @@ fn op(name: &str) {
         "clean" => op_clean(),
         "create" => op_create(),
         "create-invalid" => op_create_invalid(),
+        "create-refused" => op_create_refused(),
         "load-refused" => op_load_refused(),
         "open-abandoned" => op_open_abandoned(),
         "takeover-write" => op_takeover_write(),
@@ -802,6 +809,29 @@ fn op_create() {
     let int = SharedInt::create_named(&name, 1).unwrap_or_else(|e| panic!("create_named({name:?}): {e}"));
     println!("created {}", int.handle());
     int.cleanup().expect("cleanup");
+}
+
+/// `create_named` of each name in `NAMES` (files that are not shm's, or
+/// not regular files) is `AlreadyExists` at once, and the file stays as it
+/// was.
+fn op_create_refused() {
+    let mut wrong = Vec::new();
+    for name in arg_words("NAMES") {
+        let path = shm_path(&name);
+        let before = snapshot(&path);
+        let start = Instant::now();
+        let created = SharedInt::create_named(&name, 1);
+        let took = start.elapsed();
+        let after = snapshot(&path);
+        match &created {
+            Err(e @ CreateError::AlreadyExists { .. }) if took < PROMPT && after == before => println!("{name}: {e}"),
+            other => {
+                let other = other.as_ref().map(|_| "created");
+                wrong.push(format!("create_named({name}): {other:?} after {took:?}; {before:?} became {after:?}"));
+            }
+        }
+    }
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
 }
 
 /// This process's first creates, all with the invalid `NAME`, are each
@@ -916,6 +946,8 @@ struct Remains {
     locked: Handle,
     ring: Handle,
     init: Handle,
+    /// A name `create_named` takes over once the victim is dead.
+    taken: String,
 }
 
 /// Starts a [`victim`] under `prefix`, waits until it holds its writer
@@ -932,14 +964,20 @@ fn start_victim(test: &str, prefix: &str) -> (Peer, Remains) {
         locked: handles[1].clone(),
         ring: handles[2].clone(),
         init,
+        taken: format!("{prefix}taken"),
     };
     (peer, remains)
 }
 
 impl Remains {
-    /// Everything the victim left, as names.
+    /// What the victim left for `clean_stale`, as names.
     fn names(&self) -> String {
         [&self.int, &self.locked, &self.ring, &self.init].map(|h| h.name().as_str()).join(" ")
+    }
+
+    /// Everything the victim left, as names.
+    fn all_names(&self) -> String {
+        format!("{} {}", self.names(), self.taken)
     }
 }
 
@@ -947,7 +985,7 @@ impl Remains {
 /// fresh process, each bounded.
 fn check_dead_victim(test: &str, f: &mut Failures, dead: &Remains, foreign: &str) {
     let pid = dead.pid;
-    let stale = || [arg_pair("STALE", &dead.names()), arg_pair("FOREIGN", &foreign)];
+    let stale = || [arg_pair("STALE", &dead.all_names()), arg_pair("FOREIGN", &foreign)];
     run_op(test, f, "list_segments", "list", &stale());
     run_op(test, f, "find_stale", "find-stale", &stale());
     let expect = [arg_pair("NAME", &dead.int.name()), arg_pair("EXPECT", &format!("stale {pid}"))];
@@ -960,8 +998,14 @@ fn check_dead_victim(test: &str, f: &mut Failures, dead: &Remains, foreign: &str
     run_op(test, f, "producer taking over the dead victim's ring role", "takeover-ring", &args);
     let args = [arg_pair("NAME", &format!("{NAME_PREFIX}fresh-{pid}"))];
     run_op(test, f, "first create of a fresh process (stale sweep)", "create", &args);
+    let args = [arg_pair("NAME", &dead.taken)];
+    run_op(test, f, "create_named taking over the dead victim's name", "create", &args);
     let args = [arg_pair("REMOVED", &dead.names()), arg_pair("KEPT", &foreign)];
     run_op(test, f, "clean_stale", "clean", &args);
+    if !foreign.is_empty() {
+        let args = [arg_pair("NAMES", &foreign)];
+        run_op(test, f, "create_named over what is not shm's", "create-refused", &args);
+    }
 }
 
 /// A fresh root process creates `shmrs-<tag>-held` while the lock file is
@@ -1093,6 +1137,8 @@ fn h2_scenario(test: &str) {
     run_op(test, &mut f, "load_sharedobject through links named like segments", "load-refused", &args);
     let args = [arg_pair("NAME", &"shmrs-h2-to-segment"), arg_pair("EXPECT", &"not-followed")];
     run_op(test, &mut f, "inspect_segment of a link", "inspect", &args);
+    let args = [arg_pair("NAMES", &"shmrs-h2-to-segment shmrs-h2-to-secret")];
+    run_op(test, &mut f, "create_named over links", "create-refused", &args);
     f.expect(snapshot(&target) == target_before, || {
         format!("the segment behind the link changed: {target_before:?} became {:?}", snapshot(&target))
     });
@@ -1293,6 +1339,8 @@ fn h4_scenario(test: &str) {
     }
     let args = [arg_pair("NAME", &format!("{NAME_PREFIX}h4-fresh-{tag}"))];
     run_op(test, &mut f, "first create of a fresh process (stale sweep)", "create", &args);
+    let names = files.iter().map(|(name, _)| name.as_str()).collect::<Vec<_>>().join(" ");
+    run_op(test, &mut f, "create_named over another program's files", "create-refused", &[arg_pair("NAMES", &names)]);
     untouched(&mut f, "after a fresh process's first create");
     let removed: Vec<String> = clean_stale().expect("clean_stale").into_iter().map(|info| info.name).collect();
     for (name, _) in &files {
