@@ -25,7 +25,7 @@
 //! Record `i` ends up holding `value = i * 2`, the index, and the pid of
 //! the worker that wrote it. The parent removes the array when it exits.
 
-use shm_runtime::{SharedArray, SharedArrayPart, SharedState};
+use shm_runtime::{SharedArray, SharedArrayPart, SharedObject, SharedState};
 use std::error::Error;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};

@@ -19,7 +19,7 @@
 //! cargo run --example opener -- '<handle>'
 //! ```
 
-use shm_runtime::SharedString;
+use shm_runtime::{SharedObject, SharedString};
 use std::error::Error;
 use std::process::ExitCode;
 use std::process::{Child, Command};

@@ -10,7 +10,7 @@
 //!
 //! Without an argument it reads the handle from `SHM_HANDLE`.
 
-use shm_runtime::{Handle, SharedString};
+use shm_runtime::{Handle, SharedObject, SharedString};
 use std::error::Error;
 use std::process::ExitCode;
 

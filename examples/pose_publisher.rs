@@ -18,6 +18,7 @@
 mod pose;
 
 use pose::Pose;
+use shm_runtime::SharedObject;
 use std::error::Error;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};

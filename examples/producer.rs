@@ -32,7 +32,7 @@
 mod sample;
 
 use sample::Sample;
-use shm_runtime::{Full, Handle, MemoryInterface};
+use shm_runtime::{Full, Handle, MemoryInterface, Ring, SharedObject};
 use std::error::Error;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};

@@ -17,7 +17,8 @@ mod common;
 use common::{CHILD_LIMIT, Kid, WAIT_LIMIT, env, handle_from, wait_for};
 
 use shm_runtime::{
-    ArrayError, ArrayPart, LoadPartError, OpenError, Shared, SharedArray, SharedArrayPart, SharedInt, SharedState,
+    ArrayError, ArrayPart, LoadPartError, OpenError, Shared, SharedArray, SharedArrayPart, SharedInt, SharedObject,
+    SharedState,
 };
 use std::fs::File;
 use std::os::unix::fs::FileExt;

@@ -20,7 +20,7 @@
 mod common;
 
 use common::{Kid, WAIT_LIMIT, env, handle_from};
-use shm_runtime::{ByteRing, Consumer, RingError, SendError, SharedInt};
+use shm_runtime::{ByteRing, Consumer, Ring, RingError, SendError, SharedInt, SharedObject};
 use std::time::{Duration, Instant};
 
 const VAR_RING: &str = "SHM_BYTE_RING_TEST_RING";

@@ -14,7 +14,7 @@ use common::{CHILD_LIMIT, Kid, RemoveOnDrop, WAIT_LIMIT, env, handle_from, wait_
 
 use rustix::fs::Access;
 use rustix::process::{Pid, Signal, WaitOptions};
-use shm_runtime::{Handle, OpenError, SharedBool, SharedBytes, SharedInt, SharedString, WriteError};
+use shm_runtime::{Handle, OpenError, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString, WriteError};
 use std::ffi::{CStr, CString};
 use std::fs::File;
 use std::io::{BufRead, BufReader, Read, Write};

@@ -4,7 +4,7 @@
 //! Every object is dropped by its creator before the test ends, which
 //! removes its segment; `create_named` uses a name unique to this process.
 
-use shm_runtime::{Flag, OpenError, Shared, SharedState};
+use shm_runtime::{Flag, OpenError, Shared, SharedObject, SharedState};
 
 #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]

@@ -37,9 +37,9 @@ use common::{Kid, RemoveOnDrop, entries_with_prefix, exists, shm_path, unique_na
 
 use rustix::process::{Resource, Rlimit};
 use shm_runtime::{
-    ArrayError, ByteRing, Consumer, CreateError, Handle, MemoryInterface, OpenError, Producer, ReadError, RingError,
-    SegmentName, SendError, Shared, SharedArray, SharedBool, SharedBytes, SharedInt, SharedState, SharedString,
-    WriteError,
+    ArrayError, ByteRing, Consumer, CreateError, Handle, MemoryInterface, OpenError, Producer, ReadError, Ring,
+    RingError, SegmentName, SendError, Shared, SharedArray, SharedBool, SharedBytes, SharedInt, SharedObject,
+    SharedState, SharedString, WriteError,
 };
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};

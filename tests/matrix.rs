@@ -13,7 +13,7 @@ mod common;
 
 use shm_runtime::{
     Arch, ByteRing, Consumer, CreateError, Handle, MemoryInterface, ObjectKind, OpenError, ReadError, SharedBool,
-    SharedBytes, SharedInt, SharedString, WriteError,
+    SharedBytes, SharedInt, SharedObject, SharedString, WriteError,
 };
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::{FileExt, OpenOptionsExt, PermissionsExt};

@@ -15,8 +15,8 @@
 mod common;
 
 use shm_runtime::{
-    ByteRing, Consumer, MemoryInterface, OpenError, OpenOptions, ShareError, Shared, SharedArray, SharedArrayPart,
-    SharedBool, SharedBytes, SharedInt, SharedString,
+    ByteRing, Consumer, MemoryInterface, OpenError, OpenOptions, Ring, ShareError, Shared, SharedArray,
+    SharedArrayPart, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString,
 };
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::process::{Command, Stdio};

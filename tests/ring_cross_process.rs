@@ -26,7 +26,9 @@ mod common;
 use common::{Kid, WAIT_LIMIT, env, handle_from, wait_for};
 
 use rustix::process::Signal;
-use shm_runtime::{Consumer, Full, Handle, MemoryInterface, OpenError, RingError, SharedInt, SharedState};
+use shm_runtime::{
+    Consumer, Full, Handle, MemoryInterface, OpenError, Ring, RingError, SharedInt, SharedObject, SharedState,
+};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;

@@ -18,8 +18,8 @@ mod common;
 use common::{Kid, RemoveOnDrop, exists, unique_name};
 use rustix::process::Signal;
 use shm_runtime::{
-    CreateError, Handle, MemoryInterface, OpenError, SharedInt, SharedString, Status, clean_stale, find_stale,
-    inspect_segment, list_segments,
+    CreateError, Handle, MemoryInterface, OpenError, SharedInt, SharedObject, SharedString, Status, clean_stale,
+    find_stale, inspect_segment, list_segments,
 };
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};

@@ -32,7 +32,7 @@ mod common;
 use common::{CHILD_LIMIT, Kid, RemoveOnDrop, WAIT_LIMIT, env, handle_from, wait_for};
 
 use rustix::process::Signal;
-use shm_runtime::{Flag, Handle, Shared, SharedBool, SharedInt, SharedState, SharedString, WriteError};
+use shm_runtime::{Flag, Handle, Shared, SharedBool, SharedInt, SharedObject, SharedState, SharedString, WriteError};
 use std::fs::File;
 use std::os::unix::fs::FileExt;
 use std::os::unix::process::ExitStatusExt;

@@ -7,7 +7,7 @@ use crate::link::{Mismatch, Rx, Tx, check, check_words, stamp};
 use crate::raw::RawShm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
-use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, SendError, Shared, SharedInt, SharedState};
+use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Ring, SendError, Shared, SharedInt, SharedState};
 use std::rc::Rc;
 
 /// A 64-bit word two processes share.

@@ -5,7 +5,7 @@ use crate::target::Target;
 use serde_json::{Value as Json, json};
 use shm_runtime::{
     ArrayPeek, BYTE_ORDER_MARK, Handle, Header, ObjectKind, OpenOptions, Peek, RingPeek, STATE_INITIALIZING,
-    STATE_READY, SegmentInfo, SharedBool, SharedBytes, SharedInt, SharedString, Status,
+    STATE_READY, SegmentInfo, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString, Status,
 };
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};

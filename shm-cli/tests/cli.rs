@@ -4,7 +4,9 @@
 //! is removed again.
 
 use serde_json::Value;
-use shm_runtime::{Consumer, MemoryInterface, Shared, SharedBool, SharedBytes, SharedInt, SharedState, SharedString};
+use shm_runtime::{
+    Consumer, MemoryInterface, Shared, SharedBool, SharedBytes, SharedInt, SharedObject, SharedState, SharedString,
+};
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
 use std::os::fd::{FromRawFd, OwnedFd};

@@ -349,7 +349,7 @@ impl<'a> Expander<'a> {
                 pub fn load_sharedobject(
                     handle: &#krate::Handle,
                 ) -> #result<#krate::Shared<Self>, #krate::OpenError> {
-                    #krate::Shared::<Self>::load_sharedobject(handle)
+                    <#krate::Shared<Self> as #krate::SharedObject>::load_sharedobject(handle)
                 }
             }
         }

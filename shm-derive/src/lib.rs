@@ -3,7 +3,7 @@
 //! this crate is an implementation detail.
 //!
 //! ```
-//! use shm_runtime::{Flag, SharedState};
+//! use shm_runtime::{Flag, SharedObject, SharedState};
 //!
 //! #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
 //! #[repr(C)]

@@ -7,7 +7,7 @@
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
-//! use shm_runtime::{Handle, SharedString};
+//! use shm_runtime::{Handle, SharedObject, SharedString};
 //!
 //! let message = SharedString::create_sharedobject(64)?;
 //! message.write("Hello")?;
@@ -40,9 +40,17 @@
 //! - [`ByteRing`]: a ring of byte messages (and, with the `serde`
 //!   feature, of any serde value).
 //!
+//! Every object implements [`SharedObject`]: loading
+//! (`load_sharedobject`, `load_sharedobject_timeout`,
+//! `load_sharedobject_with`), `handle`, `name`, `is_creator`,
+//! `share_with_group` and `cleanup`, so generic code takes any object
+//! (`&impl SharedObject`, `Box<dyn SharedObject>`). Both rings also
+//! implement [`Ring`] (capacity, fill level, the other side's liveness).
+//! Bring the traits into scope to call their methods.
+//!
 //! # Lifecycle
 //!
-//! The creating process owns the name: [`SharedInt::cleanup`] (or dropping
+//! The creating process owns the name: [`SharedObject::cleanup`] (or dropping
 //! the creator's object) removes it. Openers only unmap; a forked child
 //! that drops a copy of the creator's object removes nothing. Removing the
 //! name does not disturb processes that still have the object open.
@@ -107,11 +115,15 @@ pub use object::bytes::SharedBytes;
 #[cfg(not(loom))]
 pub use object::int::SharedInt;
 #[cfg(not(loom))]
+pub use object::ring::Ring;
+#[cfg(not(loom))]
 pub use object::ring::byte_ring::ByteRing;
 #[cfg(not(loom))]
 pub use object::ring::end::{Consumer, Producer, Role};
 #[cfg(not(loom))]
 pub use object::ring::memory_interface::{MemoryInterface, SlotMut, SlotRef};
+#[cfg(not(loom))]
+pub use object::shared_object::SharedObject;
 #[cfg(not(loom))]
 pub use object::state::{__private, Field, Flag, Shared, SharedState};
 #[cfg(not(loom))]
@@ -136,84 +148,3 @@ pub use shm_derive::SharedState;
 pub use tools::inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
 #[cfg(not(loom))]
 pub use tools::peek::{ArrayPeek, Peek, PeekError, RingPeek, RoleHolder};
-
-/// The methods every shared object has, delegated to its segment.
-#[cfg(not(loom))]
-macro_rules! shared_object_common {
-    ($ty:ident) => {
-        $crate::shared_object_common!(impl[] $ty, segment);
-    };
-    ($ty:ident, $($segment:ident).+) => {
-        $crate::shared_object_common!(impl[] $ty, $($segment).+);
-    };
-    (impl[$($generics:tt)*] $ty:ty, $($segment:ident).+) => {
-        impl<$($generics)*> $ty {
-            /// Opens the object `handle` names, waiting up to
-            /// [`DEFAULT_OPEN_WAIT`](crate::DEFAULT_OPEN_WAIT) for its creator to
-            /// finish setting it up.
-            /// Only a segment this process's effective user owns, with mode
-            /// `0600`, is accepted (see [`OpenOptions`](crate::OpenOptions)).
-            pub fn load_sharedobject(handle: &$crate::Handle) -> Result<Self, $crate::OpenError> {
-                Self::load_sharedobject_with(handle, &$crate::OpenOptions::new())
-            }
-
-            /// Opens the object `handle` names, waiting up to `wait` for its
-            /// creator to finish setting it up. Owner and mode are checked
-            /// as by [`load_sharedobject`](Self::load_sharedobject).
-            pub fn load_sharedobject_timeout(
-                handle: &$crate::Handle,
-                wait: ::std::time::Duration,
-            ) -> Result<Self, $crate::OpenError> {
-                Self::load_sharedobject_with(handle, &$crate::OpenOptions::new().wait(wait))
-            }
-
-            /// Gives the segment's group read and write access (mode
-            /// `0660`), first setting its group to `group` if given (this
-            /// process must belong to it, or be root); `None` keeps the
-            /// file's group, this process's effective group at creation.
-            /// Openers in that group then open it with
-            /// [`OpenOptions::allow_group_shared`](crate::OpenOptions::allow_group_shared)
-            /// (a strict open refuses the wider mode, also for this user).
-            /// Only the creating process may call this; the change goes
-            /// through a descriptor checked to be the file it created.
-            pub fn share_with_group(&self, group: Option<u32>) -> Result<(), $crate::ShareError> {
-                self.$($segment).+.share_with_group(group)
-            }
-
-            /// The handle another process passes to `load_sharedobject`.
-            #[must_use]
-            pub fn handle(&self) -> $crate::Handle {
-                self.$($segment).+.handle()
-            }
-
-            /// The segment name.
-            #[must_use]
-            pub fn name(&self) -> &$crate::SegmentName {
-                self.$($segment).+.name()
-            }
-
-            /// Whether this object created the segment in this process (and
-            /// so removes it on `cleanup` or drop).
-            #[must_use]
-            pub fn is_creator(&self) -> bool {
-                self.$($segment).+.is_creator()
-            }
-
-            /// Removes the segment's name if this process created it, then
-            /// unmaps. Openers only unmap. A name already removed by someone
-            /// else is not an error. Dropping the object does the same but
-            /// cannot report an error.
-            pub fn cleanup(self) -> Result<(), $crate::CleanupError> {
-                self.$($segment).+.cleanup()
-            }
-        }
-
-        impl<$($generics)*> ::core::fmt::Debug for $ty {
-            fn fmt(&self, f: &mut ::core::fmt::Formatter<'_>) -> ::core::fmt::Result {
-                f.debug_struct(stringify!($ty)).field("handle", &self.handle().to_string()).finish()
-            }
-        }
-    };
-}
-#[cfg(not(loom))]
-pub(crate) use shared_object_common;

@@ -14,7 +14,7 @@ use crate::link::{Mismatch, nanos};
 use crate::measure::{self, Measure};
 use crate::proc::{Control, Stdio3};
 use crate::raw::{RawShm, unique_name};
-use shm_runtime::SharedInt;
+use shm_runtime::{SharedInt, SharedObject};
 use std::io::{BufRead, BufReader, Write};
 use std::process::Stdio;
 use std::time::Instant;

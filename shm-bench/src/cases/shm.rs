@@ -12,7 +12,7 @@ use crate::links::{
 use crate::measure::{self, Measure};
 use crate::proc::{ChildWatch, Control, Stdio3, Watch, is_stop};
 use crate::raw::unique_name;
-use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Shared, SharedInt};
+use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Shared, SharedInt, SharedObject};
 use std::time::Instant;
 
 pub(super) fn cases(out: &mut Vec<Case>) {

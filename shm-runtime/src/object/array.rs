@@ -60,6 +60,8 @@
 //! which never trusts them either; any bytes are a valid `T`.
 
 use crate::format::header::{Layout, ObjectKind};
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::object::state::{SharedState, bytes_of, bytes_of_mut, read_cell, zeroed};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
 use crate::protocol::lock::LOCK_WAIT;
@@ -144,7 +146,7 @@ impl Geometry {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::{ArrayError, SharedArray, SharedState};
+/// use shm_runtime::{ArrayError, SharedArray, SharedObject, SharedState};
 ///
 /// #[derive(SharedState, Clone, Copy, Debug, Default, PartialEq)]
 /// #[repr(C)]
@@ -240,39 +242,6 @@ impl<T: SharedState> SharedArray<T> {
                 ByteCell::init(geometry.cell_words(words, index), size, bytes_of(&value(index)));
             }
         })?;
-        Ok(Self { segment, len, geometry, _type: PhantomData })
-    }
-
-    /// Opens the array `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    ///
-    /// Besides the checks every open makes (kind, element type
-    /// fingerprint, sizes, nonce), the stored element size and stride must
-    /// be those of `T` and the stored length must match the mapping size;
-    /// otherwise [`OpenError::Corrupt`].
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        let segment = Segment::open(handle, ObjectKind::Array, Self::LAYOUT, None, options)?;
-        let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
-        let words = segment.payload().words();
-        if words.len() < PREFIX_WORDS {
-            return Err(corrupt("payload too small for an array"));
-        }
-        // Relaxed: `Segment::open` loaded the state word with Acquire (pairs
-        // with the Release store in `Header::publish`), so the creator's
-        // stores are visible; later stores by a peer are untrusted anyway.
-        let load = |index: usize| words[index].load(Ordering::Relaxed);
-        if load(ELEMENT_SIZE_WORD) != size_of::<T>() as u64 {
-            return Err(corrupt("stored element size differs from the element type's size"));
-        }
-        let geometry = Geometry::of(size_of::<T>()).ok_or_else(|| corrupt("element type too large for an array"))?;
-        if load(STRIDE_WORD) != geometry.stride as u64 {
-            return Err(corrupt("stored element stride differs from the one the element type needs"));
-        }
-        let len = usize::try_from(load(LEN_WORD))
-            .ok()
-            .filter(|len| geometry.payload_words(*len) == Some(words.len()))
-            .ok_or_else(|| corrupt("stored length disagrees with the segment size"))?;
         Ok(Self { segment, len, geometry, _type: PhantomData })
     }
 
@@ -454,7 +423,56 @@ impl<T: SharedState> SharedArray<T> {
     }
 }
 
-crate::shared_object_common!(impl[T: SharedState] SharedArray<T>, segment);
+impl<T: SharedState> SharedObject for SharedArray<T> {
+    /// Opens the array `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up.
+    ///
+    /// Besides the checks every open makes (kind, element type
+    /// fingerprint, sizes, nonce), the stored element size and stride must
+    /// be those of `T` and the stored length must match the mapping size;
+    /// otherwise [`OpenError::Corrupt`].
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let segment = Segment::open(handle, ObjectKind::Array, Self::LAYOUT, None, options)?;
+        let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
+        let words = segment.payload().words();
+        if words.len() < PREFIX_WORDS {
+            return Err(corrupt("payload too small for an array"));
+        }
+        // Relaxed: `Segment::open` loaded the state word with Acquire (pairs
+        // with the Release store in `Header::publish`), so the creator's
+        // stores are visible; later stores by a peer are untrusted anyway.
+        let load = |index: usize| words[index].load(Ordering::Relaxed);
+        if load(ELEMENT_SIZE_WORD) != size_of::<T>() as u64 {
+            return Err(corrupt("stored element size differs from the element type's size"));
+        }
+        let geometry = Geometry::of(size_of::<T>()).ok_or_else(|| corrupt("element type too large for an array"))?;
+        if load(STRIDE_WORD) != geometry.stride as u64 {
+            return Err(corrupt("stored element stride differs from the one the element type needs"));
+        }
+        let len = usize::try_from(load(LEN_WORD))
+            .ok()
+            .filter(|len| geometry.payload_words(*len) == Some(words.len()))
+            .ok_or_else(|| corrupt("stored length disagrees with the segment size"))?;
+        Ok(Self { segment, len, geometry, _type: PhantomData })
+    }
+}
+
+impl<T: SharedState> sealed::Sealed for SharedArray<T> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(&self.segment)
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.segment)
+    }
+}
+
+impl<T: SharedState> fmt::Debug for SharedArray<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "SharedArray<T>", f)
+    }
+}
 
 /// Iterator over a [`SharedArray`]'s elements; see [`SharedArray::iter`].
 pub struct ArrayIter<'a, T: SharedState> {

@@ -3,10 +3,13 @@
 use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use crate::segment::{Segment, Spec};
+use core::fmt;
 use core::sync::atomic::{AtomicU8, Ordering};
 
 /// Layout fingerprint of [`SharedBool`].
@@ -22,7 +25,7 @@ const LAYOUT: Layout =
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::SharedBool;
+/// use shm_runtime::{SharedBool, SharedObject};
 /// let stop = SharedBool::create_sharedobject(false)?;
 /// let peer = SharedBool::load_sharedobject(&stop.handle())?;
 /// peer.write(true);
@@ -52,13 +55,6 @@ impl SharedBool {
             payload.bytes()[0].store(u8::from(initial), Ordering::Relaxed);
         })?;
         Ok(Self { segment })
-    }
-
-    /// Opens the object `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
     }
 
     fn byte(&self) -> &AtomicU8 {
@@ -91,4 +87,24 @@ impl SharedBool {
     }
 }
 
-crate::shared_object_common!(SharedBool);
+impl SharedObject for SharedBool {
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
+    }
+}
+
+impl sealed::Sealed for SharedBool {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(&self.segment)
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.segment)
+    }
+}
+
+impl fmt::Debug for SharedBool {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "SharedBool", f)
+    }
+}

@@ -4,6 +4,8 @@
 use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::segment::error::{CreateError, OpenError, ReadError, WriteError};
@@ -12,17 +14,25 @@ use crate::segment::liveness;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
 use crate::segment::{Segment, Spec};
+use core::fmt;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
 const LAYOUT: Layout =
     Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
 
-/// A segment holding a byte cell (see `cell.rs`), with its validated
-/// capacity.
+/// A segment holding a byte cell (see `cell.rs`), and that cell, split
+/// once at create or open.
 pub(crate) struct CellSegment {
-    pub(crate) segment: Segment,
-    capacity: usize,
+    /// The cell in `segment`'s payload, over the capacity validated at
+    /// create or open. Points into `segment`'s mapping: declared first so
+    /// that it goes before the mapping does, and only ever lent out for a
+    /// borrow of `self` (see [`CellSegment::cell`]).
+    cell: ByteCell<'static>,
+    /// Private, so that nothing moves it out and keeps `cell`; only
+    /// [`CellSegment::into_segment`] hands it over, consuming `cell` with
+    /// `self`.
+    segment: Segment,
 }
 
 impl CellSegment {
@@ -59,7 +69,14 @@ impl CellSegment {
         let segment = Segment::create(name, &spec, |payload| {
             ByteCell::init(payload.words(), capacity, initial);
         })?;
-        Ok(Self { segment, capacity })
+        // SAFETY: nothing made from the detached payload outlives
+        // `segment`: the cell is stored beside it in `Self`, in a private
+        // field dropped first, lent out only for borrows of `self`
+        // (`cell`), and dropped by `into_segment` before the segment is
+        // handed over.
+        let words = unsafe { segment.payload_detached() }.words();
+        let cell = ByteCell::split(words, capacity).expect("the payload was sized with layout_words(capacity)");
+        Ok(Self { cell, segment })
     }
 
     pub(crate) fn open(
@@ -69,20 +86,32 @@ impl CellSegment {
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
         let segment = Segment::open(handle, kind, layout, None, options)?;
-        let capacity = ByteCell::attach(segment.payload().words())
-            .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
-            .capacity();
-        Ok(Self { segment, capacity })
+        // SAFETY: as in `create_with`: the cell lives in `Self` beside
+        // `segment`; on an error neither the words nor anything made from
+        // them is used after `segment` is dropped.
+        let words = unsafe { segment.payload_detached() }.words();
+        let cell = ByteCell::attach(words).map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?;
+        Ok(Self { cell, segment })
     }
 
-    /// The cell, over the capacity validated at create or open.
-    pub(crate) fn cell(&self) -> ByteCell<'_> {
-        ByteCell::split(self.segment.payload().words(), self.capacity)
-            .expect("payload size validated at create or open")
+    /// The cell, for a borrow of `self` (never for `'static`: the mapping
+    /// goes when `self` does).
+    #[inline]
+    pub(crate) fn cell(&self) -> &ByteCell<'_> {
+        &self.cell
+    }
+
+    pub(crate) fn segment(&self) -> &Segment {
+        &self.segment
+    }
+
+    /// The segment, for `cleanup`; the cell goes with `self`.
+    pub(crate) fn into_segment(self) -> Segment {
+        self.segment
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.capacity
+        self.cell.capacity()
     }
 
     pub(crate) fn write(&self, value: &[u8]) -> Result<(), WriteError> {
@@ -92,7 +121,7 @@ impl CellSegment {
     pub(crate) fn write_error(&self, e: CellError) -> WriteError {
         let name = self.segment.name().clone();
         match e {
-            CellError::TooLarge { len } => WriteError::TooLarge { name, len, capacity: self.capacity },
+            CellError::TooLarge { len } => WriteError::TooLarge { name, len, capacity: self.capacity() },
             CellError::LockTimeout { holder, waited } => WriteError::LockTimeout { name, holder, waited },
             other => unreachable!("writes fail only with TooLarge or LockTimeout, not {other:?}"),
         }
@@ -101,7 +130,7 @@ impl CellSegment {
     pub(crate) fn read_error(&self, e: CellError) -> ReadError {
         let name = self.segment.name().clone();
         match e {
-            CellError::Corrupt { len } => ReadError::Corrupt { name, len, capacity: self.capacity },
+            CellError::Corrupt { len } => ReadError::Corrupt { name, len, capacity: self.capacity() },
             CellError::BufferTooSmall { len, buffer } => ReadError::BufferTooSmall { name, len, buffer },
             CellError::Contended => ReadError::Contended { name },
             other => unreachable!("reads fail only with Corrupt, BufferTooSmall or Contended, not {other:?}"),
@@ -119,7 +148,7 @@ impl CellSegment {
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::SharedBytes;
+/// use shm_runtime::{SharedBytes, SharedObject};
 /// let frame = SharedBytes::create_sharedobject(1024)?;
 /// let peer = SharedBytes::load_sharedobject(&frame.handle())?;
 /// frame.write(&[1, 2, 3])?;
@@ -144,13 +173,6 @@ impl SharedBytes {
     /// Creates an empty value of up to `capacity` bytes under `name`.
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(Some(name), ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
-    }
-
-    /// Opens the object `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, options).map(|inner| Self { inner })
     }
 
     /// Capacity in bytes.
@@ -185,4 +207,60 @@ impl SharedBytes {
     }
 }
 
-crate::shared_object_common!(SharedBytes, inner.segment);
+impl SharedObject for SharedBytes {
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::Bytes, LAYOUT, options).map(|inner| Self { inner })
+    }
+}
+
+impl sealed::Sealed for SharedBytes {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.inner.segment())
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.inner.into_segment())
+    }
+}
+
+impl fmt::Debug for SharedBytes {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "SharedBytes", f)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::SharedString;
+
+    /// Objects move between threads and are shared by reference.
+    const _: () = {
+        const fn send_sync<S: Send + Sync>() {}
+        send_sync::<SharedBytes>();
+        send_sync::<SharedString>();
+    };
+
+    /// The cell split at create or open points into the mapping, which
+    /// does not move when the object does: moved into a box, an array and
+    /// another thread, both sides still read and write the same value.
+    #[test]
+    fn the_cell_resolved_once_survives_moves() {
+        let creator = Box::new(SharedBytes::create_sharedobject(16).unwrap());
+        let opener = [SharedBytes::load_sharedobject(&creator.handle()).unwrap()];
+        creator.write(b"before").unwrap();
+        let creator = std::thread::spawn(move || {
+            assert_eq!(creator.read().unwrap(), b"before");
+            creator.write(b"from a thread").unwrap();
+            *creator
+        })
+        .join()
+        .unwrap();
+        assert_eq!(opener[0].read().unwrap(), b"from a thread");
+        assert_eq!(opener[0].capacity(), 16);
+        let err = opener[0].write(&[0; 17]).unwrap_err();
+        assert!(matches!(err, WriteError::TooLarge { len: 17, capacity: 16, .. }), "{err}");
+        creator.cleanup().unwrap();
+        assert_eq!(opener[0].read().unwrap(), b"from a thread", "removing the name leaves the mapping");
+    }
+}

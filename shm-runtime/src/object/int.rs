@@ -3,10 +3,13 @@
 use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use crate::segment::{Segment, Spec};
+use core::fmt;
 use core::sync::atomic::{AtomicU64, Ordering};
 
 /// Layout fingerprint of [`SharedInt`].
@@ -20,7 +23,7 @@ const LAYOUT: Layout =
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::SharedInt;
+/// use shm_runtime::{SharedInt, SharedObject};
 /// let counter = SharedInt::create_sharedobject(5)?;
 /// // Another process would do this with the text of `counter.handle()`.
 /// let peer = SharedInt::load_sharedobject(&counter.handle())?;
@@ -52,13 +55,6 @@ impl SharedInt {
             payload.words()[0].store(initial.cast_unsigned(), Ordering::Relaxed);
         })?;
         Ok(Self { segment })
-    }
-
-    /// Opens the object `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
     }
 
     fn word(&self) -> &AtomicU64 {
@@ -102,4 +98,24 @@ impl SharedInt {
     }
 }
 
-crate::shared_object_common!(SharedInt);
+impl SharedObject for SharedInt {
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
+    }
+}
+
+impl sealed::Sealed for SharedInt {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(&self.segment)
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.segment)
+    }
+}
+
+impl fmt::Debug for SharedInt {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "SharedInt", f)
+    }
+}

@@ -1,10 +1,13 @@
 //! What users hold: the built-in objects, `Shared<T>`, arrays and rings,
-//! each over a [`Segment`](crate::segment::Segment) and a protocol.
+//! each over a [`Segment`](crate::segment::Segment) and a protocol; and
+//! [`SharedObject`](shared_object::SharedObject), the one trait for what
+//! every object shares.
 
 pub(crate) mod array;
 pub(crate) mod boolean;
 pub(crate) mod bytes;
 pub(crate) mod int;
 pub(crate) mod ring;
+pub(crate) mod shared_object;
 pub(crate) mod state;
 pub(crate) mod string;

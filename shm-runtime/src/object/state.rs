@@ -13,6 +13,8 @@ use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::object::bytes::CellSegment;
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::protocol::cell::ByteCell;
 use crate::protocol::lock::LOCK_WAIT;
 use crate::segment::error::{CreateError, OpenError, WriteError};
@@ -251,7 +253,7 @@ const READ_ATTEMPTS: u32 = 1000;
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::Shared;
+/// use shm_runtime::{Shared, SharedObject};
 /// let counters = Shared::<[u64; 4]>::create_sharedobject(&[0; 4])?;
 /// let peer = Shared::<[u64; 4]>::load_sharedobject(&counters.handle())?;
 /// peer.update(|c| c[2] += 5)?;
@@ -291,26 +293,14 @@ impl<T: SharedState> Shared<T> {
         Self::create(None, &zeroed())
     }
 
-    /// Opens the object `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        let inner = CellSegment::open(handle, ObjectKind::State, Self::LAYOUT, options)?;
-        if inner.capacity() != size_of::<T>() {
-            let name = handle.name().clone();
-            return Err(OpenError::Corrupt { name, what: "stored size differs from the type's size" });
-        }
-        Ok(Self::wrap(inner))
-    }
-
-    fn cell(&self) -> ByteCell<'_> {
+    fn cell(&self) -> &ByteCell<'_> {
         self.inner.cell()
     }
 
     /// Copies `dst.len()` bytes from `offset` out of the last complete
     /// value (see [`read_cell`]).
     fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
-        read_cell(&self.cell(), offset, dst);
+        read_cell(self.cell(), offset, dst);
     }
 
     /// The current value.
@@ -381,7 +371,36 @@ impl<T: SharedState> Shared<T> {
     }
 }
 
-crate::shared_object_common!(impl[T: SharedState] Shared<T>, inner.segment);
+impl<T: SharedState> SharedObject for Shared<T> {
+    /// Opens the object `handle` names if `options` accept the segment's
+    /// owner and mode, waiting up to `options.wait_time()` for its creator
+    /// to finish setting it up. A stored value whose size is not
+    /// `size_of::<T>()` is [`OpenError::Corrupt`].
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let inner = CellSegment::open(handle, ObjectKind::State, Self::LAYOUT, options)?;
+        if inner.capacity() != size_of::<T>() {
+            let name = handle.name().clone();
+            return Err(OpenError::Corrupt { name, what: "stored size differs from the type's size" });
+        }
+        Ok(Self::wrap(inner))
+    }
+}
+
+impl<T: SharedState> sealed::Sealed for Shared<T> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.inner.segment())
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.inner.into_segment())
+    }
+}
+
+impl<T: SharedState> fmt::Debug for Shared<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "Shared<T>", f)
+    }
+}
 
 /// Copies `dst.len()` bytes from `offset` out of the last complete value
 /// of a cell holding a `SharedState` value (`Shared<T>`, and each element

@@ -4,9 +4,12 @@ use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::object::bytes::CellSegment;
+use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
+use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError, ReadError, WriteError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
+use core::fmt;
 
 /// Layout fingerprint of [`SharedString`].
 /// Fingerprint and name of the stored value.
@@ -25,7 +28,7 @@ const LAYOUT: Layout =
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::SharedString;
+/// use shm_runtime::{SharedObject, SharedString};
 /// let greeting = SharedString::create_sharedobject(32)?;
 /// let peer = SharedString::load_sharedobject(&greeting.handle())?;
 /// greeting.write("Grüße\0!")?;
@@ -48,13 +51,6 @@ impl SharedString {
     /// Creates an empty string of up to `capacity` UTF-8 bytes under `name`.
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(Some(name), ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
-    }
-
-    /// Opens the object `handle` names if `options` accept the segment's
-    /// owner and mode, waiting up to `options.wait_time()` for its creator
-    /// to finish setting it up.
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        CellSegment::open(handle, ObjectKind::String, LAYOUT, options).map(|inner| Self { inner })
     }
 
     /// Capacity in UTF-8 bytes.
@@ -86,9 +82,29 @@ impl SharedString {
                 *out = text;
                 Ok(())
             }
-            Err(e) => Err(ReadError::InvalidUtf8 { name: self.inner.segment.name().clone(), source: e.utf8_error() }),
+            Err(e) => Err(ReadError::InvalidUtf8 { name: self.inner.segment().name().clone(), source: e.utf8_error() }),
         }
     }
 }
 
-crate::shared_object_common!(SharedString, inner.segment);
+impl SharedObject for SharedString {
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        CellSegment::open(handle, ObjectKind::String, LAYOUT, options).map(|inner| Self { inner })
+    }
+}
+
+impl sealed::Sealed for SharedString {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.inner.segment())
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.inner.into_segment())
+    }
+}
+
+impl fmt::Debug for SharedString {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        debug_handle(self, "SharedString", f)
+    }
+}

@@ -722,7 +722,7 @@ impl std::error::Error for RingError {}
 #[non_exhaustive]
 pub enum SendError {
     /// No free slot (or the ring was found corrupt: see
-    /// [`ByteRing::error`](crate::ByteRing::error)).
+    /// [`Ring::error`](crate::Ring::error)).
     Full,
     /// The message is longer than a slot (send it with
     /// [`write_partial`](crate::ByteRing::write_partial)).

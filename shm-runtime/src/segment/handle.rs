@@ -144,6 +144,7 @@ impl Handle {
     ///
     /// ```no_run
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedObject;
     /// let counter = shm_runtime::SharedInt::create_sharedobject(0)?;
     /// let mut child = std::process::Command::new("worker");
     /// counter.handle().pass_to(&mut child).spawn()?;

@@ -117,6 +117,7 @@ impl fmt::Debug for SegmentName {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::SharedObject;
     use proptest::prelude::*;
     use std::collections::HashSet;
 

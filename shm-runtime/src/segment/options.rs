@@ -30,7 +30,7 @@ use std::time::Duration;
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::{OpenError, OpenOptions, SharedInt};
+/// use shm_runtime::{OpenError, OpenOptions, SharedInt, SharedObject};
 /// use std::time::Duration;
 ///
 /// let counter = SharedInt::create_sharedobject(7)?;

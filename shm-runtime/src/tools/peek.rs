@@ -42,7 +42,7 @@ const MAX_BYTE_SLOT: u64 = crate::protocol::fragment::LEN_MASK;
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::{Consumer, MemoryInterface, Peek, RoleHolder};
+/// use shm_runtime::{Consumer, MemoryInterface, Peek, RoleHolder, SharedObject};
 ///
 /// let mut tx = MemoryInterface::<u64>::create_memorybuf(8)?;
 /// tx.write_slice(&[1, 2, 3]);
@@ -410,7 +410,7 @@ fn load(word: &core::sync::atomic::AtomicU64) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{ByteRing, Consumer, MemoryInterface, Shared, SharedArray, SharedInt};
+    use crate::{ByteRing, Consumer, MemoryInterface, Shared, SharedArray, SharedInt, SharedObject};
 
     /// A value of three words, standing in for a derived struct (the
     /// derive's own tests live in the root package).

@@ -3,7 +3,7 @@
 //! `shm_runtime` exists here, so generated code that named it would not
 //! compile.
 
-use robot_state::{Flag, SharedState};
+use robot_state::{Flag, SharedObject, SharedState};
 
 /// A struct whose generated code must reach the runtime as `robot_state`.
 #[derive(SharedState, Clone, Copy, Debug, PartialEq)]

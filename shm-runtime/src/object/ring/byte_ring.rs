@@ -27,10 +27,13 @@
 
 use crate::format::fingerprint;
 use crate::format::header::{Layout, ObjectKind};
-use crate::object::ring::end::{Consumer, End, Producer, Role, ring_common};
+use crate::object::ring::Ring;
+use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
+use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
+use crate::object::shared_object::{self, SharedObject};
 use crate::protocol::fragment::{self, LEN_MASK, Reassembly, Taken};
 use crate::segment::DEFAULT_OPEN_WAIT;
-use crate::segment::error::{CreateError, OpenError, RingError, SendError, ShareError};
+use crate::segment::error::{CreateError, OpenError, RingError, SendError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use core::fmt;
@@ -57,7 +60,7 @@ const LAYOUT: Layout =
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::{ByteRing, Consumer, SendError};
+/// use shm_runtime::{ByteRing, Consumer, SendError, SharedObject};
 /// use std::time::Duration;
 ///
 /// let mut tx = ByteRing::create_memorybuf(16, 4)?; // 16-byte slots, 4 of them
@@ -143,23 +146,20 @@ impl<R: Role> ByteRing<R> {
         Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
     }
 
-    /// Same as [`load_memorybuf`](Self::load_memorybuf).
-    pub fn load_sharedobject(handle: &Handle) -> Result<Self, OpenError> {
-        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
+    /// Largest number of bytes one slot holds (a message `write` accepts).
+    #[must_use]
+    pub fn slot_size(&self) -> usize {
+        self.slot
     }
+}
 
-    /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
-    /// for its creator. The side is a claim: a live holder is
-    /// [`OpenError::RoleTaken`]; a dead holder's claim is taken over.
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        Self::load_sharedobject_with(handle, &OpenOptions::new().wait(wait))
-    }
-
+impl<R: Role> SharedObject for ByteRing<R> {
     /// Opens the ring `handle` names as its `R` side if `options` accept
     /// the segment's owner and mode (see [`OpenOptions`]), waiting up to
-    /// `options.wait_time()` for its creator. The side is a claim, as in
-    /// [`load_sharedobject_timeout`](Self::load_sharedobject_timeout).
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+    /// `options.wait_time()` for its creator. The side is a claim: a live
+    /// holder is [`OpenError::RoleTaken`]; a dead holder's claim is taken
+    /// over. The slot size is the creator's.
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         let mut slot = 0;
         let end = End::open(handle, ObjectKind::ByteRing, LAYOUT, options, |shape| {
             let size = usize::try_from(shape.element_bytes).ok().filter(|s| slot_words(*s) == Some(shape.slot_words));
@@ -168,23 +168,27 @@ impl<R: Role> ByteRing<R> {
         })?;
         Ok(Self::with_end(end, slot))
     }
+}
 
-    /// Gives the segment's group read and write access (mode `0660`),
-    /// first setting its group to `group` if given; the same as
-    /// [`SharedInt::share_with_group`](crate::SharedInt::share_with_group).
-    /// Only the end that created the ring, in the creating process.
-    pub fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
-        self.end.segment().share_with_group(group)
+impl<R: Role> shared_object::sealed::Sealed for ByteRing<R> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.end.segment())
     }
 
-    /// Largest number of bytes one slot holds (a message `write` accepts).
-    #[must_use]
-    pub fn slot_size(&self) -> usize {
-        self.slot
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.end.into_segment())
     }
 }
 
-ring_common!(impl[R: Role] ByteRing<R>);
+impl<R: Role> sealed::HasEnd for ByteRing<R> {
+    type Side = R;
+
+    fn end(&self) -> &End<R> {
+        &self.end
+    }
+}
+
+impl<R: Role> Ring for ByteRing<R> {}
 
 /// Words per slot for messages of up to `slot_size` bytes: the header and
 /// the bytes; `None` for a size the header cannot hold.

@@ -36,6 +36,18 @@ pub(crate) mod sealed {
     use crate::protocol::ring::{Corrupt, Ring};
     use core::fmt;
 
+    /// What [`Ring`](super::Ring) is written over: the ring type's end.
+    /// Private, so that only this crate's rings implement it.
+    pub trait HasEnd {
+        /// The side the end holds.
+        #[doc(hidden)]
+        type Side: super::Role;
+
+        /// The end.
+        #[doc(hidden)]
+        fn end(&self) -> &super::End<Self::Side>;
+    }
+
     /// What a side needs; private, so `Role` is sealed.
     pub trait Sealed {
         type Cursor: fmt::Debug;
@@ -126,8 +138,10 @@ impl Hot {
     }
 }
 
-/// One side of a ring: what every ring type holds.
-pub(crate) struct End<R: Role> {
+/// One side of a ring: what every ring type holds. `pub` (in a module no
+/// other crate can name) only because the sealed [`sealed::HasEnd`]
+/// returns it.
+pub struct End<R: Role> {
     /// Points into `segment`'s mapping; declared first so that it goes
     /// before the mapping does.
     hot: Hot,
@@ -257,14 +271,13 @@ impl<R: Role> End<R> {
         self.segment().name()
     }
 
-    /// Lets go of this side, removes the name if this end created it, and
-    /// unmaps.
-    pub(crate) fn cleanup(mut self) -> Result<(), crate::CleanupError> {
+    /// Lets go of this side and hands the segment over (for `cleanup`).
+    pub(crate) fn into_segment(mut self) -> Segment {
         self.leave();
         let segment = self.segment.take();
         // The references in `hot` go before the mapping does.
         drop(self);
-        segment.map_or(Ok(()), Segment::cleanup)
+        segment.expect("only this takes the segment, and it consumes the end")
     }
 
     pub(crate) fn capacity(&self) -> usize {
@@ -483,119 +496,3 @@ impl<R: Role> Drop for End<R> {
 fn wake_peer(word: &AtomicU32) {
     segment::futex_wake(word);
 }
-
-/// The methods every ring type has, delegated to its `end`.
-macro_rules! ring_common {
-    (impl[$($generics:tt)*] $ty:ty) => {
-        impl<$($generics)*> $ty {
-            /// The handle another process passes to `load_memorybuf`.
-            #[must_use]
-            pub fn handle(&self) -> $crate::Handle {
-                self.end.segment().handle()
-            }
-
-            /// The segment name.
-            #[must_use]
-            pub fn name(&self) -> &$crate::SegmentName {
-                self.end.name()
-            }
-
-            /// Whether this end created the ring in this process (and so
-            /// removes its name on `cleanup` or drop).
-            #[must_use]
-            pub fn is_creator(&self) -> bool {
-                self.end.segment().is_creator()
-            }
-
-            /// Lets go of this side (the other side sees
-            /// [`RingError::Closed`](crate::RingError::Closed) once it has
-            /// read everything), removes the name if this end created it,
-            /// and unmaps. Dropping does the same but cannot report an
-            /// error.
-            pub fn cleanup(self) -> Result<(), $crate::CleanupError> {
-                self.end.cleanup()
-            }
-
-            /// Number of slots.
-            #[must_use]
-            pub fn capacity(&self) -> usize {
-                self.end.capacity()
-            }
-
-            /// Number of slots (the seed's name for
-            /// [`capacity`](Self::capacity)).
-            #[must_use]
-            pub fn get_number_of_memories(&self) -> usize {
-                self.end.capacity()
-            }
-
-            /// Size of the whole segment in bytes (header, positions,
-            /// slots).
-            #[must_use]
-            pub fn get_size_in_bytes(&self) -> usize {
-                self.end.size_in_bytes()
-            }
-
-            /// Slots written and not yet read, as the positions are now. A
-            /// pair of positions no peer could store counts as 0 (see
-            /// [`error`](Self::error)).
-            #[must_use]
-            pub fn len(&self) -> usize {
-                self.end.len()
-            }
-
-            /// Whether no slot waits to be read.
-            #[must_use]
-            pub fn is_empty(&self) -> bool {
-                self.end.len() == 0
-            }
-
-            /// How full the ring is, in percent (0.0 to 100.0).
-            #[must_use]
-            #[expect(clippy::cast_precision_loss, reason = "a percentage; exact below 2^52 slots")]
-            pub fn get_fullness(&self) -> f64 {
-                self.end.len() as f64 * 100.0 / self.end.capacity() as f64
-            }
-
-            /// Slot index the consumer reads next (`read position %
-            /// capacity`).
-            #[must_use]
-            pub fn get_read_pointer(&self) -> usize {
-                self.end.pointer(false)
-            }
-
-            /// Slot index the producer writes next (`write position %
-            /// capacity`).
-            #[must_use]
-            pub fn get_write_pointer(&self) -> usize {
-                self.end.pointer(true)
-            }
-
-            /// The corruption this end found, if any. Once set, reads find
-            /// nothing, writes find no room, and waiting calls return this
-            /// error.
-            #[must_use]
-            pub fn error(&self) -> Option<$crate::RingError> {
-                self.end.error()
-            }
-
-            /// Whether the other side is attached and its process alive:
-            /// `None` if nobody has attached yet or it let go.
-            #[must_use]
-            pub fn peer_alive(&self) -> Option<bool> {
-                self.end.peer_alive()
-            }
-
-            /// Waits up to `timeout` until the other side has attached.
-            /// Fails with [`RingError::Closed`](crate::RingError::Closed)
-            /// if it attached and let go already,
-            /// [`RingError::PeerDead`](crate::RingError::PeerDead) if it
-            /// died, [`RingError::Timeout`](crate::RingError::Timeout) if
-            /// nobody came.
-            pub fn wait_for_peer(&self, timeout: ::std::time::Duration) -> Result<(), $crate::RingError> {
-                self.end.wait_for_peer(timeout)
-            }
-        }
-    };
-}
-pub(crate) use ring_common;

@@ -3,11 +3,14 @@
 //! `ring.rs`, the side's segment, claim and waiting in `ring_end.rs`).
 
 use crate::format::header::{Layout, ObjectKind};
-use crate::object::ring::end::{Consumer, End, Producer, Role, ring_common};
+use crate::object::ring::Ring;
+use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
+use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
+use crate::object::shared_object::{self, SharedObject};
 use crate::object::state::{Field, SharedState, bytes_of, bytes_of_mut, load_value, zeroed};
 use crate::protocol::cell::{load_range, store_range};
 use crate::segment::DEFAULT_OPEN_WAIT;
-use crate::segment::error::{CreateError, Full, OpenError, RingError, ShareError};
+use crate::segment::error::{CreateError, Full, OpenError, RingError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use core::fmt;
@@ -27,7 +30,7 @@ use std::time::{Duration, Instant};
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::{Consumer, MemoryInterface};
+/// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
 ///
 /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
 /// // In the consumer's process, from the text of `tx.handle()`:
@@ -111,42 +114,42 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     pub fn load_memorybuf(handle: &Handle) -> Result<Self, OpenError> {
         Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
     }
+}
 
-    /// Same as [`load_memorybuf`](Self::load_memorybuf).
-    pub fn load_sharedobject(handle: &Handle) -> Result<Self, OpenError> {
-        Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
-    }
-
-    /// Opens the ring `handle` names as its `R` side, waiting up to `wait`
-    /// for its creator to finish setting it up. The side is a claim: if a
-    /// live process holds it, this is [`OpenError::RoleTaken`]; a dead
-    /// holder's claim is taken over.
-    pub fn load_sharedobject_timeout(handle: &Handle, wait: Duration) -> Result<Self, OpenError> {
-        Self::load_sharedobject_with(handle, &OpenOptions::new().wait(wait))
-    }
-
+impl<T: SharedState, R: Role> SharedObject for MemoryInterface<T, R> {
     /// Opens the ring `handle` names as its `R` side if `options` accept
     /// the segment's owner and mode (see [`OpenOptions`]), waiting up to
-    /// `options.wait_time()` for its creator. The side is a claim, as in
-    /// [`load_sharedobject_timeout`](Self::load_sharedobject_timeout).
-    pub fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+    /// `options.wait_time()` for its creator. The side is a claim: if a
+    /// live process holds it, this is [`OpenError::RoleTaken`]; a dead
+    /// holder's claim is taken over.
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         let end = End::open(handle, ObjectKind::Ring, Self::LAYOUT, options, |shape| {
             let element = (shape.slot_words == Self::SLOT_WORDS) && shape.element_bytes == size_of::<T>() as u64;
             if element { Ok(()) } else { Err("slot size words disagree with the element type") }
         })?;
         Ok(Self { end, _type: PhantomData })
     }
+}
 
-    /// Gives the segment's group read and write access (mode `0660`),
-    /// first setting its group to `group` if given; the same as
-    /// [`SharedInt::share_with_group`](crate::SharedInt::share_with_group).
-    /// Only the end that created the ring, in the creating process.
-    pub fn share_with_group(&self, group: Option<u32>) -> Result<(), ShareError> {
-        self.end.segment().share_with_group(group)
+impl<T: SharedState, R: Role> shared_object::sealed::Sealed for MemoryInterface<T, R> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.end.segment())
+    }
+
+    fn into_segment(self) -> SegmentOwned {
+        SegmentOwned(self.end.into_segment())
     }
 }
 
-ring_common!(impl[T: SharedState, R: Role] MemoryInterface<T, R>);
+impl<T: SharedState, R: Role> sealed::HasEnd for MemoryInterface<T, R> {
+    type Side = R;
+
+    fn end(&self) -> &End<R> {
+        &self.end
+    }
+}
+
+impl<T: SharedState, R: Role> Ring for MemoryInterface<T, R> {}
 
 impl<T: SharedState> MemoryInterface<T, Producer> {
     /// Whether a `write` would find a free slot now.
@@ -202,7 +205,7 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use shm_runtime::{Consumer, MemoryInterface, SharedState};
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject, SharedState};
     ///
     /// #[derive(SharedState, Clone, Copy)]
     /// #[repr(C)]
