@@ -45,8 +45,9 @@ mod common;
 use common::{Kid, ROLE_ENV, shm_path, unique_name};
 use shm_runtime::{
     ByteRing, Consumer, CreateError, Handle, InspectError, MAX_NAME_LEN, MemoryInterface, NAME_PREFIX, OpenError,
-    OpenOptions, Peek, Producer, STATE_READY, SegmentName, Shared, SharedArray, SharedArrayPart, SharedBool,
-    SharedBytes, SharedInt, SharedString, Status, clean_stale, find_stale, inspect_segment, list_segments,
+    OpenOptions, Peek, Producer, Ring, STATE_READY, SegmentName, Shared, SharedArray, SharedArrayPart, SharedBool,
+    SharedBytes, SharedInt, SharedObject, SharedString, Status, clean_stale, find_stale, inspect_segment,
+    list_segments,
 };
 use std::collections::BTreeMap;
 use std::fs::File;
