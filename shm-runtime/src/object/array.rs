@@ -296,7 +296,7 @@ impl<T: SharedState> SharedArray<T> {
 
     fn set_waiting(&self, index: usize, value: &T, wait: Duration) -> Result<(), ArrayError> {
         let cell = self.checked_cell(index)?;
-        let guard = cell.lock(liveness::me(), wait).map_err(|e| self.lock_error(index, e))?;
+        let guard = cell.lock(liveness::claimant(), wait).map_err(|e| self.lock_error(index, e))?;
         cell.write_locked(&guard, bytes_of(value));
         Ok(())
     }
@@ -311,7 +311,7 @@ impl<T: SharedState> SharedArray<T> {
 
     fn update_waiting<R>(&self, index: usize, f: impl FnOnce(&mut T) -> R, wait: Duration) -> Result<R, ArrayError> {
         let cell = self.checked_cell(index)?;
-        let guard = cell.lock(liveness::me(), wait).map_err(|e| self.lock_error(index, e))?;
+        let guard = cell.lock(liveness::claimant(), wait).map_err(|e| self.lock_error(index, e))?;
         let mut value = zeroed::<T>();
         cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
         let result = f(&mut value);
@@ -1225,7 +1225,7 @@ mod tests {
     fn a_held_element_lock_times_out_with_a_clear_error_and_changes_nothing() {
         let array = SharedArray::<u64>::create_from_slice(&[1, 2]).unwrap();
         let cell = array.cell(0);
-        let guard = cell.lock(liveness::me(), LOCK_WAIT).unwrap();
+        let guard = cell.lock(liveness::claimant(), LOCK_WAIT).unwrap();
         let wait = Duration::from_millis(20);
         let err = array.set_waiting(0, &9, wait).unwrap_err();
         assert!(

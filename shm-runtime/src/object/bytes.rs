@@ -115,7 +115,7 @@ impl CellSegment {
     }
 
     pub(crate) fn write(&self, value: &[u8]) -> Result<(), WriteError> {
-        self.cell().write(value, liveness::me(), LOCK_WAIT).map_err(|e| self.write_error(e))
+        self.cell().write(value, liveness::claimant(), LOCK_WAIT).map_err(|e| self.write_error(e))
     }
 
     pub(crate) fn write_error(&self, e: CellError) -> WriteError {

@@ -119,3 +119,33 @@ impl fmt::Debug for SharedInt {
         debug_handle(self, "SharedInt", f)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::object::shared_object::SharedObject;
+    use crate::segment::error::CreateError;
+    use crate::segment::name::{MAX_NAME_LEN, NAME_PREFIX};
+
+    /// H8: the longest name the docs allow makes a working segment (the
+    /// kernel's file-name limit, with nothing of ours counted against it);
+    /// one byte more is refused before any system call.
+    #[test]
+    fn h8_names_of_254_and_255_bytes_work() {
+        for len in [254, MAX_NAME_LEN] {
+            let tag = format!("{NAME_PREFIX}h8-{}-", std::process::id());
+            let name = format!("{tag}{}", "n".repeat(len - tag.len()));
+            assert_eq!(name.len(), len);
+            let creator = SharedInt::create_named(&name, 7).unwrap_or_else(|e| panic!("{len} bytes: {e}"));
+            let text = creator.handle().to_string();
+            let opened = SharedInt::load_sharedobject(&text.parse().unwrap()).unwrap();
+            assert_eq!(opened.read(), 7);
+            assert_eq!(crate::tools::inspect::inspect_segment(&name).unwrap().name, name);
+            drop(opened);
+            creator.cleanup().unwrap();
+            assert!(crate::tools::inspect::inspect_segment(&name).is_err(), "{len} bytes: cleanup left the file");
+        }
+        let err = SharedInt::create_named(&"n".repeat(MAX_NAME_LEN + 1), 7).unwrap_err();
+        assert!(matches!(err, CreateError::InvalidName(_)), "{err}");
+    }
+}

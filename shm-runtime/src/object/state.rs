@@ -321,7 +321,7 @@ impl<T: SharedState> Shared<T> {
     /// overwrite each other. Returns what `f` returns.
     pub fn update<R>(&self, f: impl FnOnce(&mut T) -> R) -> Result<R, WriteError> {
         let cell = self.cell();
-        let guard = cell.lock(liveness::me(), LOCK_WAIT).map_err(|e| self.inner.write_error(e))?;
+        let guard = cell.lock(liveness::claimant(), LOCK_WAIT).map_err(|e| self.inner.write_error(e))?;
         let mut value = zeroed::<T>();
         cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
         let result = f(&mut value);
@@ -407,7 +407,7 @@ impl<T: SharedState> fmt::Debug for Shared<T> {
 /// of a `SharedArray<T>`): lock-free, falling back to the writer lock when
 /// writers keep replacing the value (see [`ByteCell::read_range_settled`]).
 pub(crate) fn read_cell(cell: &ByteCell<'_>, offset: usize, dst: &mut [u8]) {
-    cell.read_range_settled(offset, dst, liveness::me(), READ_ATTEMPTS, LOCK_WAIT);
+    cell.read_range_settled(offset, dst, liveness::claimant(), READ_ATTEMPTS, LOCK_WAIT);
 }
 
 /// The all-zero value of `T`.

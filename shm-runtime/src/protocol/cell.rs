@@ -23,7 +23,7 @@
 //! rewrites that copy. Every access is atomic, so racing copies are not
 //! data races.
 
-use crate::protocol::lock::{self, LockGuard};
+use crate::protocol::lock::{self, Claimant, LockGuard};
 use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
 use core::mem::MaybeUninit;
 use std::time::{Duration, Instant};
@@ -109,18 +109,18 @@ impl<'a> ByteCell<'a> {
     }
 
     /// Replaces the value with `src`. Nothing changes on error.
-    pub(crate) fn write(&self, src: &[u8], pid: u64, wait: Duration) -> Result<(), CellError> {
+    pub(crate) fn write(&self, src: &[u8], me: impl Into<Claimant>, wait: Duration) -> Result<(), CellError> {
         if src.len() > self.capacity {
             return Err(CellError::TooLarge { len: src.len() });
         }
-        let guard = self.lock(pid, wait)?;
+        let guard = self.lock(me, wait)?;
         self.write_locked(&guard, src);
         Ok(())
     }
 
     /// Takes the writer lock (see `lock`).
-    pub(crate) fn lock(&self, pid: u64, wait: Duration) -> Result<LockGuard<'a>, CellError> {
-        lock::acquire(self.lock, pid, wait).map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })
+    pub(crate) fn lock(&self, me: impl Into<Claimant>, wait: Duration) -> Result<LockGuard<'a>, CellError> {
+        lock::acquire(self.lock, me, wait).map_err(|(holder, waited)| CellError::LockTimeout { holder, waited })
     }
 
     /// Publishes `src` (at most the capacity) as the new value; the caller
@@ -208,7 +208,14 @@ impl<'a> ByteCell<'a> {
     ///    every bit pattern is valid (`SharedState`).
     ///
     /// [`read_range`]: Self::read_range
-    pub(crate) fn read_range_settled(&self, offset: usize, dst: &mut [u8], me: u64, attempts: u32, wait: Duration) {
+    pub(crate) fn read_range_settled(
+        &self,
+        offset: usize,
+        dst: &mut [u8],
+        me: impl Into<Claimant>,
+        attempts: u32,
+        wait: Duration,
+    ) {
         if self.read_range(offset, dst, attempts).is_some() {
             return;
         }

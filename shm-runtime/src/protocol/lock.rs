@@ -6,9 +6,8 @@
 //! bytes never take it; a `Shared<T>` reader takes it only as a fallback
 //! after 1000 lock-free attempts failed (see `Shared::read_bytes`).
 
+use crate::format::identity::pid_of;
 use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
-#[cfg(not(loom))]
-use crate::segment::liveness::{alive as process_alive, pid_of};
 use std::time::{Duration, Instant};
 
 /// Lock word value when nobody writes.
@@ -30,23 +29,44 @@ impl Drop for LockGuard<'_> {
     }
 }
 
-/// Under loom every holder counts as alive: the models kill no thread.
-#[cfg(loom)]
-#[allow(clippy::unnecessary_wraps, reason = "same signature as `liveness::alive`")]
-fn process_alive(_holder: u64) -> Option<bool> {
-    Some(true)
+/// Who takes a writer lock: its identity word (see `FORMAT.md`, "Process
+/// identity"), and how to tell whether a holder it finds is alive. The
+/// liveness check is the caller's (the segment layer's, through the
+/// kernel), so this protocol makes no system call of its own.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Claimant {
+    /// Stored in the lock word while held.
+    pub(crate) identity: u64,
+    /// Whether the process a holder's identity names is alive:
+    /// `Some(false)` only when proven dead (its lock is then taken over);
+    /// `None` (cannot tell) counts as dead too, as a word no live process
+    /// could have written.
+    pub(crate) alive: fn(u64) -> Option<bool>,
 }
 
-/// Under loom holders are plain numbers.
-#[cfg(loom)]
-const fn pid_of(holder: u64) -> u64 {
-    holder
+/// In tests a bare number is a claimant whose identity is a pid, checked
+/// by the kernel's pid check; in loom models every holder counts as alive
+/// (the models kill no thread).
+#[cfg(any(test, loom))]
+impl From<u64> for Claimant {
+    fn from(identity: u64) -> Self {
+        #[cfg(loom)]
+        let alive: fn(u64) -> Option<bool> = |_| Some(true);
+        #[cfg(not(loom))]
+        let alive: fn(u64) -> Option<bool> = crate::sys::process::alive;
+        Self { identity, alive }
+    }
 }
 
-/// Takes the lock in `word` for the process with identity `me` (see
-/// [`crate::segment::liveness`]), waiting up to `wait` while a live process holds
-/// it. On timeout returns the holder's pid.
-pub(crate) fn acquire(word: &AtomicU64, me: u64, wait: Duration) -> Result<LockGuard<'_>, (u64, Duration)> {
+/// Takes the lock in `word` for `claimant`, waiting up to `wait` while a
+/// live process holds it (a dead holder's lock is taken over). On timeout
+/// returns the holder's pid.
+pub(crate) fn acquire(
+    word: &AtomicU64,
+    claimant: impl Into<Claimant>,
+    wait: Duration,
+) -> Result<LockGuard<'_>, (u64, Duration)> {
+    let Claimant { identity: me, alive } = claimant.into();
     let mut expected = UNLOCKED;
     let mut spins = 0u32;
     let mut started: Option<Instant> = None;
@@ -71,7 +91,7 @@ pub(crate) fn acquire(word: &AtomicU64, me: u64, wait: Duration) -> Result<LockG
                 // Slow path: a holder that stays. A dead one (or a word no
                 // live process could have written) is taken over by
                 // compare-exchanging its exact value.
-                if process_alive(holder) != Some(true) {
+                if alive(holder) != Some(true) {
                     expected = holder;
                     continue;
                 }
@@ -93,17 +113,21 @@ pub(crate) fn acquire(word: &AtomicU64, me: u64, wait: Duration) -> Result<LockG
 #[cfg(all(test, not(loom)))]
 mod tests {
     use super::*;
-    use crate::segment::liveness::{me as current_pid, pid_of};
+
+    /// This process, by pid, with the kernel's pid check.
+    fn current_pid() -> Claimant {
+        Claimant { identity: u64::from(std::process::id()), alive: crate::sys::process::alive }
+    }
 
     #[test]
     fn lock_excludes_and_releases() {
         let word = AtomicU64::new(UNLOCKED);
         let me = current_pid();
         let guard = acquire(&word, me, LOCK_WAIT).unwrap();
-        assert_eq!(word.load(Ordering::Relaxed), me);
+        assert_eq!(word.load(Ordering::Relaxed), me.identity);
         // Held by a live process (us): a second attempt times out.
         let err = acquire(&word, me, Duration::from_millis(20)).err().unwrap();
-        assert_eq!(err.0, pid_of(me));
+        assert_eq!(err.0, pid_of(me.identity));
         assert!(err.1 >= Duration::from_millis(20));
         drop(guard);
         assert_eq!(word.load(Ordering::Relaxed), UNLOCKED);
@@ -121,7 +145,7 @@ mod tests {
         child.wait().unwrap();
         let word = AtomicU64::new(dead);
         let guard = acquire(&word, me, Duration::from_millis(20)).unwrap();
-        assert_eq!(word.load(Ordering::Relaxed), me);
+        assert_eq!(word.load(Ordering::Relaxed), me.identity);
         drop(guard);
     }
 

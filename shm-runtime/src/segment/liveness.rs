@@ -105,6 +105,12 @@ impl Liveness {
     }
 }
 
+/// This process as a writer-lock claimant: its identity, with the kernel's
+/// liveness check for the holders it finds.
+pub(crate) fn claimant() -> crate::protocol::lock::Claimant {
+    crate::protocol::lock::Claimant { identity: me(), alive }
+}
+
 /// This process's identity, claimed on first use (a lock file open and
 /// usually one `fcntl`); afterwards one atomic load.
 pub(crate) fn me() -> u64 {

@@ -117,31 +117,8 @@ impl fmt::Debug for SegmentName {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::SharedObject;
     use proptest::prelude::*;
     use std::collections::HashSet;
-
-    /// H8: the longest name the docs allow makes a working segment (the
-    /// kernel's file-name limit, with nothing of ours counted against it);
-    /// one byte more is refused before any system call.
-    #[test]
-    fn h8_names_of_254_and_255_bytes_work() {
-        for len in [254, MAX_NAME_LEN] {
-            let tag = format!("{NAME_PREFIX}h8-{}-", std::process::id());
-            let name = format!("{tag}{}", "n".repeat(len - tag.len()));
-            assert_eq!(name.len(), len);
-            let creator = crate::SharedInt::create_named(&name, 7).unwrap_or_else(|e| panic!("{len} bytes: {e}"));
-            let text = creator.handle().to_string();
-            let opened = crate::SharedInt::load_sharedobject(&text.parse().unwrap()).unwrap();
-            assert_eq!(opened.read(), 7);
-            assert_eq!(crate::inspect_segment(&name).unwrap().name, name);
-            drop(opened);
-            creator.cleanup().unwrap();
-            assert!(crate::inspect_segment(&name).is_err(), "{len} bytes: cleanup left the file");
-        }
-        let err = crate::SharedInt::create_named(&"n".repeat(MAX_NAME_LEN + 1), 7).unwrap_err();
-        assert!(matches!(err, crate::CreateError::InvalidName(_)), "{err}");
-    }
 
     #[test]
     fn a2_rejects_each_bad_name_with_its_reason() {

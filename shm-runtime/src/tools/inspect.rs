@@ -19,7 +19,7 @@ use std::io;
 #[derive(Debug)]
 pub enum InspectError {
     /// Not a valid segment name.
-    InvalidName(crate::InvalidName),
+    InvalidName(crate::segment::name::InvalidName),
     /// No such segment.
     NotFound {
         /// The name asked for.

@@ -35,6 +35,7 @@ use crate::protocol::fragment::{self, LEN_MASK, Reassembly, Taken};
 use crate::segment::DEFAULT_OPEN_WAIT;
 use crate::segment::error::{CreateError, OpenError, RingError, SendError};
 use crate::segment::handle::Handle;
+use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
 use core::fmt;
 use std::time::{Duration, Instant};
@@ -114,7 +115,7 @@ impl<R: Role> ByteRing<R> {
 
     fn create(name: Option<&str>, slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
         let slot_words = slot_words(slot_size).ok_or_else(|| {
-            let name = name.map_or_else(|| Ok(crate::SegmentName::unnamed()), crate::SegmentName::new);
+            let name = name.map_or_else(|| Ok(SegmentName::unnamed()), SegmentName::new);
             match name {
                 Ok(name) => CreateError::InvalidCapacity {
                     name,
