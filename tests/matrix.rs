@@ -11,8 +11,9 @@
 
 mod common;
 
+use shm_runtime::format::Arch;
 use shm_runtime::{
-    Arch, ByteRing, Consumer, CreateError, Handle, MemoryInterface, ObjectKind, OpenError, ReadError, SharedBool,
+    ByteRing, Consumer, CreateError, Handle, MemoryInterface, ObjectKind, OpenError, ReadError, SharedBool,
     SharedBytes, SharedInt, SharedObject, SharedString, WriteError,
 };
 use std::fs::{File, OpenOptions};
@@ -544,7 +545,7 @@ fn b1_child() {
         std::fs::read_dir("/dev/shm")
             .unwrap()
             .map(|e| e.unwrap().file_name().into_string().unwrap())
-            .filter(|n| !n.starts_with(shm_runtime::LOCK_FILE_PREFIX))
+            .filter(|n| !n.starts_with(shm_runtime::format::LOCK_FILE_PREFIX))
             .collect()
     };
     assert_eq!(listing(), Vec::<String>::new(), "not a fresh private /dev/shm");

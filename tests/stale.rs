@@ -17,10 +17,8 @@ mod common;
 
 use common::{Kid, RemoveOnDrop, exists, unique_name};
 use rustix::process::Signal;
-use shm_runtime::{
-    CreateError, Handle, MemoryInterface, OpenError, SharedInt, SharedObject, SharedString, Status, clean_stale,
-    find_stale, inspect_segment, list_segments,
-};
+use shm_runtime::tools::{Status, clean_stale, find_stale, inspect_segment, list_segments};
+use shm_runtime::{CreateError, Handle, MemoryInterface, OpenError, SharedInt, SharedObject, SharedString};
 use std::collections::BTreeSet;
 use std::io::{BufRead, BufReader, Write};
 use std::os::fd::AsRawFd;
@@ -96,7 +94,7 @@ fn status_of(name: &str) -> Status {
     inspect_segment(name).unwrap_or_else(|e| panic!("{e}")).status
 }
 
-fn names(infos: &[shm_runtime::SegmentInfo], prefix: &str) -> BTreeSet<String> {
+fn names(infos: &[shm_runtime::tools::SegmentInfo], prefix: &str) -> BTreeSet<String> {
     infos.iter().map(|i| i.name.clone()).filter(|n| n.starts_with(prefix)).collect()
 }
 
@@ -347,8 +345,8 @@ fn foreign_and_garbage_files_are_never_removed() {
     assert!(!removed.iter().any(|i| kept.contains(&&i.name)), "removed another program's file");
     assert!(kept.iter().all(|n| exists(n)));
     // Names that are not segment names are refused before any system call.
-    assert!(matches!(inspect_segment("a/b"), Err(shm_runtime::InspectError::InvalidName(_))));
-    assert!(matches!(inspect_segment(&unique_name("missing")), Err(shm_runtime::InspectError::NotFound { .. })));
+    assert!(matches!(inspect_segment("a/b"), Err(shm_runtime::tools::InspectError::InvalidName(_))));
+    assert!(matches!(inspect_segment(&unique_name("missing")), Err(shm_runtime::tools::InspectError::NotFound { .. })));
 }
 
 // ---------------------------------------------------------------- A11

@@ -9,9 +9,9 @@
 //! ```
 //!
 //! Nothing here writes into a segment: values are read with the objects'
-//! own readers or through `shm_runtime::Peek`, which claims no ring role
+//! own readers or through `shm_runtime::tools::Peek`, which claims no ring role
 //! and takes no lock. `clean` removes only segments whose creator is
-//! proven dead (`shm_runtime::clean_stale`). Every failure is one line on
+//! proven dead (`shm_runtime::tools::clean_stale`). Every failure is one line on
 //! standard error, `shm: error: ...`, and exit status 1 (2 for a command
 //! line clap cannot parse).
 
@@ -20,7 +20,7 @@ mod target;
 mod watch;
 
 use clap::{Parser, Subcommand};
-use shm_runtime::{SegmentInfo, clean_stale, find_stale, list_segments};
+use shm_runtime::tools::{SegmentInfo, clean_stale, find_stale, list_segments};
 use std::fmt::Write as _;
 use std::io::{self, Write as _};
 use std::process::ExitCode;

@@ -3,10 +3,9 @@
 use crate::Failure;
 use crate::target::Target;
 use serde_json::{Value as Json, json};
-use shm_runtime::{
-    ArrayPeek, BYTE_ORDER_MARK, Handle, Header, ObjectKind, OpenOptions, Peek, RingPeek, STATE_INITIALIZING,
-    STATE_READY, SegmentInfo, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString, Status,
-};
+use shm_runtime::format::{BYTE_ORDER_MARK, Header, STATE_INITIALIZING, STATE_READY};
+use shm_runtime::tools::{ArrayPeek, Peek, RingPeek, SegmentInfo, Status};
+use shm_runtime::{Handle, ObjectKind, OpenOptions, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -211,8 +210,8 @@ fn ring_json(ring: &RingPeek) -> Json {
     })
 }
 
-fn role_json(role: shm_runtime::RoleHolder) -> Json {
-    use shm_runtime::RoleHolder;
+fn role_json(role: shm_runtime::tools::RoleHolder) -> Json {
+    use shm_runtime::tools::RoleHolder;
     let state = match role {
         RoleHolder::Free => "free",
         RoleHolder::LetGo => "let go",

@@ -2,7 +2,9 @@
 //! to be a segment of shm owned by this user.
 
 use crate::Failure;
-use shm_runtime::{Handle, STATE_READY, SegmentInfo, Status, inspect_segment};
+use shm_runtime::Handle;
+use shm_runtime::format::STATE_READY;
+use shm_runtime::tools::{SegmentInfo, Status, inspect_segment};
 
 /// A segment found in /dev/shm, and the handle that opens it.
 pub(crate) struct Target {

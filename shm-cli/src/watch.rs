@@ -3,7 +3,7 @@
 
 use crate::report::{self, Object, Value};
 use crate::{Failure, print, target};
-use shm_runtime::{InspectError, inspect_segment};
+use shm_runtime::tools::{InspectError, inspect_segment};
 use std::fmt::Write as _;
 use std::io::IsTerminal;
 use std::sync::atomic::{AtomicBool, Ordering};

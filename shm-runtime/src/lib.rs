@@ -81,7 +81,7 @@
 // models, and the format they work on: everything that maps memory needs
 // `core`'s atomics. Plain `mod` items (never declared inside a macro), so
 // that rustfmt sees every file.
-mod format;
+pub mod format;
 mod protocol;
 
 #[cfg(not(loom))]
@@ -91,7 +91,7 @@ mod segment;
 #[cfg(not(loom))]
 mod sys;
 #[cfg(not(loom))]
-mod tools;
+pub mod tools;
 
 // The fuzz entry points: in the crate's own tests (their proptests) and in
 // builds made by cargo-fuzz (which sets `--cfg fuzzing`), never in a normal
@@ -102,10 +102,7 @@ mod tools;
 pub mod __fuzz;
 
 #[cfg(not(loom))]
-pub use format::header::{
-    Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
-    STATE_READY,
-};
+pub use format::ObjectKind;
 #[cfg(not(loom))]
 pub use object::array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartError, SharedArray, SharedArrayPart};
 #[cfg(not(loom))]
@@ -137,14 +134,8 @@ pub use segment::error::{
 #[cfg(not(loom))]
 pub use segment::handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};
 #[cfg(not(loom))]
-pub use segment::liveness::LOCK_FILE_PREFIX;
-#[cfg(not(loom))]
 pub use segment::name::{InvalidName, MAX_NAME_LEN, NAME_PREFIX, SegmentName};
 #[cfg(not(loom))]
 pub use segment::options::OpenOptions;
 #[cfg(not(loom))]
 pub use shm_derive::SharedState;
-#[cfg(not(loom))]
-pub use tools::inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
-#[cfg(not(loom))]
-pub use tools::peek::{ArrayPeek, Peek, PeekError, RingPeek, RoleHolder};

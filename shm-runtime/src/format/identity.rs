@@ -11,6 +11,11 @@
 //! The process holds a write lock on bytes `slot * SLOT_BYTES ..
 //! slot * SLOT_BYTES + token` of its lock file.
 
+/// Start of the lock file names in /dev/shm; the owner's uid follows
+/// (and, where another user planted something under that name, `-` and 16
+/// random hex digits).
+pub const LOCK_FILE_PREFIX: &str = ".shmrs-live-";
+
 /// First bit of the slot.
 pub(crate) const SLOT_SHIFT: u32 = 32;
 /// First bit of the token.

@@ -1,7 +1,25 @@
-//! What `FORMAT.md` specifies: the segment header, object kinds and the
-//! layout fingerprint, the process identity word. Imports nothing from the
-//! other layers.
+//! What `FORMAT.md` specifies, for tools and programs in other languages
+//! that read or write shm's segments: the header at the start of every
+//! segment ([`Header`], its constants, [`ObjectKind`]), the process
+//! identity word ([`pid_of`]) and the liveness lock files
+//! ([`LOCK_FILE_PREFIX`]). Plain values: nothing here touches shared
+//! memory or the system.
+//!
+//! ```
+//! use shm_runtime::format::{HEADER_SIZE, Header, MAGIC};
+//!
+//! // The first bytes of a segment file, as `shm inspect` reads them.
+//! let bytes = [0u8; HEADER_SIZE];
+//! let header: Header = zerocopy::transmute!(bytes);
+//! assert_ne!(header.magic, MAGIC, "zeros are not a segment");
+//! ```
 
 pub(crate) mod fingerprint;
 pub(crate) mod header;
 pub(crate) mod identity;
+
+pub use header::{
+    Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
+    STATE_READY,
+};
+pub use identity::{LOCK_FILE_PREFIX, pid_of};

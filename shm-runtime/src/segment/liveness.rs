@@ -67,18 +67,15 @@
 //! What this does not protect against: a process of the same user that
 //! removes the lock file while others run (their locks stay on the removed
 //! file, so later checks call them dead). `shm clean` and
-//! [`clean_stale`](crate::clean_stale) never remove it.
+//! [`clean_stale`](crate::tools::clean_stale) never remove it.
 
 pub(crate) use crate::format::identity::pid_of;
-use crate::format::identity::{MAX_SLOT, SLOT_BYTES, compose, slot_of, token_of};
+use crate::format::identity::{LOCK_FILE_PREFIX, MAX_SLOT, SLOT_BYTES, compose, slot_of, token_of};
 use crate::sys::lock::{self as record_lock, Held};
 use crate::sys::shm_dir;
 use crate::sys::{Errno, pid, process, random};
 use std::os::fd::OwnedFd;
 use std::sync::{Mutex, OnceLock, PoisonError};
-
-/// Start of the lock file names in /dev/shm; the owner's uid follows.
-pub const LOCK_FILE_PREFIX: &str = ".shmrs-live-";
 
 /// What the kernel says about an identity word read from a segment.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]

@@ -56,7 +56,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
 
 /// How old a stale segment must be for segment creation to remove it
-/// ([`crate::clean_stale`] removes every stale segment, whatever its age).
+/// ([`crate::tools::clean_stale`] removes every stale segment, whatever its age).
 const STALE_MIN_AGE: Duration = Duration::from_secs(60);
 
 /// What a new segment holds.

@@ -79,7 +79,7 @@ pub enum Status {
 }
 
 impl Status {
-    /// Whether [`clean_stale`](crate::clean_stale) removes a segment in this state.
+    /// Whether [`clean_stale`](crate::tools::clean_stale) removes a segment in this state.
     #[must_use]
     pub const fn is_stale(self) -> bool {
         matches!(self, Self::Stale { .. } | Self::Abandoned { .. })
@@ -159,7 +159,7 @@ impl SegmentInfo {
 /// what creating a segment does first, so leftovers of crashed programs do
 /// not pile up. Other users' files are never touched by this sweep (a
 /// program run as root removes only root's own leftovers here; `shm clean`
-/// and [`clean_stale`](crate::clean_stale) remove others' when asked).
+/// and [`clean_stale`](crate::tools::clean_stale) remove others' when asked).
 pub(crate) fn clean_on_create(min_age: Duration) {
     static DONE: Mutex<bool> = Mutex::new(false);
     let mut done = DONE.lock().unwrap_or_else(std::sync::PoisonError::into_inner);

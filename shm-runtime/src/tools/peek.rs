@@ -42,7 +42,8 @@ const MAX_BYTE_SLOT: u64 = crate::protocol::fragment::LEN_MASK;
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-/// use shm_runtime::{Consumer, MemoryInterface, Peek, RoleHolder, SharedObject};
+/// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+/// use shm_runtime::tools::{Peek, RoleHolder};
 ///
 /// let mut tx = MemoryInterface::<u64>::create_memorybuf(8)?;
 /// tx.write_slice(&[1, 2, 3]);
