@@ -43,11 +43,12 @@
 mod common;
 
 use common::{Kid, ROLE_ENV, shm_path, unique_name};
+use shm_runtime::format::STATE_READY;
+use shm_runtime::tools::{InspectError, Peek, Status, clean_stale, find_stale, inspect_segment, list_segments};
 use shm_runtime::{
-    ByteRing, Consumer, CreateError, Handle, InspectError, MAX_NAME_LEN, MemoryInterface, NAME_PREFIX, OpenError,
-    OpenOptions, Peek, Producer, Ring, STATE_READY, SegmentName, Shared, SharedArray, SharedArrayPart, SharedBool,
-    SharedBytes, SharedInt, SharedObject, SharedString, Status, clean_stale, find_stale, inspect_segment,
-    list_segments,
+    ByteRing, Consumer, CreateError, Handle, MAX_NAME_LEN, MemoryInterface, NAME_PREFIX, OpenError, OpenOptions,
+    Producer, Ring, SegmentName, Shared, SharedArray, SharedArrayPart, SharedBool, SharedBytes, SharedInt,
+    SharedObject, SharedString,
 };
 use std::collections::BTreeMap;
 use std::fs::File;
