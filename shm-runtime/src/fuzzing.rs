@@ -33,10 +33,7 @@ const MAX_RING_WORDS: usize = 1 << 14;
 const MAX_CELL_CAPACITY: u64 = 1 << 16;
 /// Most ring operations one input runs.
 const MAX_RING_OPS: usize = 512;
-/// Word index of a byte cell's `current` (see `cell.rs`).
-const CELL_CURRENT_WORD: usize = 1;
-/// Word index of a byte cell's capacity.
-const CELL_CAPACITY_WORD: usize = 2;
+use crate::format::layout::cell::{CAPACITY_WORD as CELL_CAPACITY_WORD, CURRENT_WORD as CELL_CURRENT_WORD};
 
 /// Reads fields off the front of a fuzz input; zeros past its end.
 struct Input<'a> {

@@ -17,6 +17,7 @@
 pub(crate) mod fingerprint;
 pub(crate) mod header;
 pub(crate) mod identity;
+pub(crate) mod layout;
 
 pub use header::{
     Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,

@@ -79,18 +79,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-/// Words before the first element: one 64-byte line.
-const PREFIX_WORDS: usize = 8;
-/// Index of the element count.
-const LEN_WORD: usize = 0;
-/// Index of the element size in bytes.
-const ELEMENT_SIZE_WORD: usize = 1;
-/// Index of the stride in words.
-const STRIDE_WORD: usize = 2;
-/// Words in a 64-byte cache line.
-const LINE_WORDS: usize = 8;
-
-const _: () = assert!(PREFIX_WORDS.is_multiple_of(LINE_WORDS), "the first element starts a line");
+use crate::format::layout::array::{ELEMENT_SIZE_WORD, LEN_WORD, PREFIX_WORDS, STRIDE_WORD};
 
 /// Where the elements' cells sit, for one element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -98,7 +87,7 @@ struct Geometry {
     /// Words of one element's cell: `layout_words(size_of::<T>())`.
     cell_words: usize,
     /// Words from one element's cell to the next: `cell_words` rounded up
-    /// to whole lines; a multiple of [`LINE_WORDS`].
+    /// to whole lines; a multiple of [`LINE_WORDS`](crate::format::layout::array::LINE_WORDS).
     stride: usize,
 }
 
@@ -106,7 +95,7 @@ impl Geometry {
     /// The geometry of elements of `size` bytes, or `None` on overflow.
     fn of(size: usize) -> Option<Self> {
         let cell_words = layout_words(size)?;
-        let stride = cell_words.checked_next_multiple_of(LINE_WORDS)?;
+        let stride = crate::format::layout::array::stride(cell_words)?;
         Some(Self { cell_words, stride })
     }
 

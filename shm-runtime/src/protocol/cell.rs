@@ -28,10 +28,8 @@ use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
 use core::mem::MaybeUninit;
 use std::time::{Duration, Instant};
 
-/// Words before the first slot.
-pub(crate) const PREFIX_WORDS: usize = 4;
-/// Words of a slot before its data.
-pub(crate) const SLOT_HEADER_WORDS: usize = 2;
+use crate::format::layout::cell::{CAPACITY_WORD, CURRENT_WORD, LOCK_WORD};
+pub(crate) use crate::format::layout::cell::{PREFIX_WORDS, SLOT_HEADER_WORDS};
 /// Longest a read keeps retrying while writers keep replacing the value.
 const READ_BUDGET: Duration = Duration::from_secs(1);
 
@@ -80,7 +78,7 @@ impl<'a> ByteCell<'a> {
         let (prefix, slots) = words.split_at(PREFIX_WORDS);
         let (a, b) = slots.split_at(slots.len() / 2);
         let slot = |s: &'a [AtomicU64]| Slot { seq: &s[0], len: &s[1], data: &s[SLOT_HEADER_WORDS..] };
-        Some(Self { lock: &prefix[0], current: &prefix[1], slots: [slot(a), slot(b)], capacity })
+        Some(Self { lock: &prefix[LOCK_WORD], current: &prefix[CURRENT_WORD], slots: [slot(a), slot(b)], capacity })
     }
 
     /// Sets up a fresh (zeroed) cell holding `initial`. Only the creator
@@ -89,7 +87,7 @@ impl<'a> ByteCell<'a> {
     pub(crate) fn init(words: &'a [AtomicU64], capacity: usize, initial: &[u8]) -> Self {
         assert!(initial.len() <= capacity, "initial value longer than the capacity");
         let cell = Self::split(words, capacity).expect("caller sized the payload with layout_words");
-        words[2].store(capacity as u64, Ordering::Relaxed);
+        words[CAPACITY_WORD].store(capacity as u64, Ordering::Relaxed);
         cell.slots[0].len.store(initial.len() as u64, Ordering::Relaxed);
         store_bytes(cell.slots[0].data, initial);
         cell
@@ -98,7 +96,7 @@ impl<'a> ByteCell<'a> {
     /// Attaches to a cell another process made, checking its capacity word
     /// against the payload size.
     pub(crate) fn attach(words: &'a [AtomicU64]) -> Result<Self, &'static str> {
-        let stored = words.get(2).ok_or("payload too small for a byte cell")?.load(Ordering::Relaxed);
+        let stored = words.get(CAPACITY_WORD).ok_or("payload too small for a byte cell")?.load(Ordering::Relaxed);
         let capacity = usize::try_from(stored).map_err(|_| "capacity word does not fit this machine")?;
         Self::split(words, capacity).ok_or("capacity word disagrees with the payload size")
     }

@@ -38,30 +38,15 @@
 use crate::protocol::cell::{load_bytes, store_bytes};
 use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
 
-/// Word index of the capacity.
-pub(crate) const CAPACITY_WORD: usize = 0;
-/// Word index of the words per slot.
-pub(crate) const SLOT_WORDS_WORD: usize = 1;
-/// Word index of the element size in bytes.
-pub(crate) const ELEMENT_BYTES_WORD: usize = 2;
-/// Word index of the write position.
-pub(crate) const TAIL_WORD: usize = 8;
-/// Word index of the read position.
-pub(crate) const HEAD_WORD: usize = 16;
-/// Word index of the producer's role word.
-pub(crate) const PRODUCER_ROLE_WORD: usize = 24;
-/// Word index of the producer's futex word.
-pub(crate) const PRODUCER_WAIT_WORD: usize = 25;
-/// Word index of the producer's mode word (its wake barrier).
-pub(crate) const PRODUCER_MODE_WORD: usize = 26;
-/// Word index of the consumer's role word.
-pub(crate) const CONSUMER_ROLE_WORD: usize = 32;
-/// Word index of the consumer's futex word.
-pub(crate) const CONSUMER_WAIT_WORD: usize = 33;
-/// Word index of the consumer's mode word.
-pub(crate) const CONSUMER_MODE_WORD: usize = 34;
-/// Word index of the first slot.
-pub(crate) const SLOTS_WORD: usize = 40;
+pub(crate) use crate::format::layout::ring::{
+    CAPACITY_WORD, ELEMENT_BYTES_WORD, HEAD_WORD, SLOT_WORDS_WORD, SLOTS_WORD, TAIL_WORD,
+};
+/// The role, wait and mode words, for the ends (`object/ring/end.rs`).
+#[cfg(not(loom))]
+pub(crate) use crate::format::layout::ring::{
+    CONSUMER_MODE_WORD, CONSUMER_ROLE_WORD, CONSUMER_WAIT_WORD, PRODUCER_MODE_WORD, PRODUCER_ROLE_WORD,
+    PRODUCER_WAIT_WORD,
+};
 
 /// Number of words of a ring of `capacity` slots of `slot_words` words, or
 /// `None` on overflow.

@@ -25,10 +25,7 @@ use std::fmt;
 /// Lock-free attempts at a consistent copy (of a cell, or of the pair of
 /// ring positions) before a peek gives up with [`PeekError::Contended`].
 const ATTEMPTS: u32 = 100_000;
-/// Words before an array's first element (FORMAT.md, `array`).
-const ARRAY_PREFIX_WORDS: usize = 8;
-/// Words in a 64-byte line: an array element's stride is a multiple.
-const LINE_WORDS: usize = 8;
+use crate::format::layout::array::{self as array_layout, PREFIX_WORDS as ARRAY_PREFIX_WORDS};
 /// Largest message bytes a byte ring's slot may hold (`2^61 - 1`, the
 /// slot header's length bits).
 const MAX_BYTE_SLOT: u64 = crate::protocol::fragment::LEN_MASK;
@@ -368,15 +365,14 @@ impl Peek {
         self.expect_kind(self.kind() == ObjectKind::Array, "array")?;
         let words = self.segment.payload().words();
         let word = |i: usize| words.get(i).map(load).ok_or_else(|| self.corrupt("payload too small for an array", 0));
-        let (len, size, stride) = (word(0)?, word(1)?, word(2)?);
+        let (len, size, stride) =
+            (word(array_layout::LEN_WORD)?, word(array_layout::ELEMENT_SIZE_WORD)?, word(array_layout::STRIDE_WORD)?);
         let element_size =
             usize::try_from(size).ok().filter(|s| *s > 0).ok_or_else(|| self.corrupt("element size word", size))?;
         let cell_words = layout_words(element_size).ok_or_else(|| self.corrupt("element size word", size))?;
-        let expected_stride = cell_words.checked_next_multiple_of(LINE_WORDS);
-        if expected_stride.map(|s| s as u64) != Some(stride) {
+        let Some(stride) = array_layout::stride(cell_words).filter(|expected| *expected as u64 == stride) else {
             return Err(self.corrupt("stride word disagrees with the element size", stride));
-        }
-        let stride = cell_words.next_multiple_of(LINE_WORDS);
+        };
         let total = usize::try_from(len).ok().and_then(|n| n.checked_mul(stride)?.checked_add(ARRAY_PREFIX_WORDS));
         if total != Some(words.len()) {
             return Err(self.corrupt("length word disagrees with the payload size", len));
