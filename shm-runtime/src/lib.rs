@@ -93,6 +93,9 @@ mod sys;
 #[cfg(not(loom))]
 pub mod tools;
 
+#[cfg(not(loom))]
+mod error;
+
 // The fuzz entry points: in the crate's own tests (their proptests) and in
 // builds made by cargo-fuzz (which sets `--cfg fuzzing`), never in a normal
 // build.
@@ -101,6 +104,8 @@ pub mod tools;
 #[path = "fuzzing.rs"]
 pub mod __fuzz;
 
+#[cfg(not(loom))]
+pub use error::Error;
 #[cfg(not(loom))]
 pub use format::ObjectKind;
 #[cfg(not(loom))]
