@@ -123,6 +123,8 @@ pub use object::ring::byte_ring::ByteRing;
 #[cfg(not(loom))]
 pub use object::ring::end::{Consumer, Producer, Role};
 #[cfg(not(loom))]
+pub use object::ring::iter::{Iter, Messages, TryIter, TryMessages};
+#[cfg(not(loom))]
 pub use object::ring::memory_interface::{MemoryInterface, SlotMut, SlotRef};
 #[cfg(not(loom))]
 pub use object::shared_object::SharedObject;

@@ -97,6 +97,10 @@ pub struct ByteRing<R: Role = Producer> {
     scratch: Vec<u8>,
     /// Consumer: longest message it accepts.
     max_message: usize,
+    /// Consumer read as a byte stream (`io::Read`): the current message,
+    /// and how much of it was handed out (`stream_at <= stream.len()`).
+    pub(crate) stream: Vec<u8>,
+    pub(crate) stream_at: usize,
 }
 
 impl<R: Role> ByteRing<R> {
@@ -137,6 +141,8 @@ impl<R: Role> ByteRing<R> {
             assembly: Reassembly::default(),
             scratch: Vec::new(),
             max_message: usize::MAX,
+            stream: Vec::new(),
+            stream_at: 0,
         }
     }
 

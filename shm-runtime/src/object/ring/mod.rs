@@ -7,6 +7,7 @@
 
 pub(crate) mod byte_ring;
 pub(crate) mod end;
+pub(crate) mod iter;
 pub(crate) mod memory_interface;
 
 use crate::object::shared_object::SharedObject;
