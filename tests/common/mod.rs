@@ -21,7 +21,13 @@ pub fn role() -> Option<String> {
 /// function that checks [`role`] first) with `ROLE_ENV=role` and `envs`.
 pub fn spawn_role(test: &str, role: &str, envs: &[(&str, String)]) -> Child {
     let mut cmd = Command::new(std::env::current_exe().expect("test binary path"));
-    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"]).env(ROLE_ENV, role).stdin(Stdio::null());
+    // The child's harness prints its own "running 1 test" and summary to
+    // stdout: dropped, so `cargo test` counts each test once. What the
+    // child says on stderr (a panic, a diagnostic) still shows.
+    cmd.args([test, "--exact", "--nocapture", "--test-threads=1"])
+        .env(ROLE_ENV, role)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null());
     for (k, v) in envs {
         cmd.env(k, v);
     }
