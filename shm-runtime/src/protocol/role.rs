@@ -50,6 +50,31 @@ pub(crate) fn let_go(word: &AtomicU64, me: u64) -> bool {
     word.compare_exchange(me, CLOSED, released, Ordering::Relaxed).is_ok()
 }
 
+/// Lets go of `own` (as [`let_go`]) and says whether this end is the last
+/// one out, so that it removes the ring's name: the other side `peer` let
+/// go too, or its holder is proven dead by `alive`. A side that never
+/// attached (its word still [`FREE`]) may still come for what is in the
+/// ring: the name stays for it.
+///
+/// Of two ends letting go at once, at least one sees the other gone: each
+/// stores its let-go, then a `SeqCst` fence, then loads the other's word
+/// (the two fences are ordered, and the later one's load sees the earlier
+/// one's store). Both may see it, and both remove the name; removal
+/// tolerates that.
+pub(crate) fn let_go_last(own: &AtomicU64, peer: &AtomicU64, me: u64, alive: impl Fn(u64) -> Option<bool>) -> bool {
+    if !let_go(own, me) {
+        // Taken over as dead: the successor decides.
+        return false;
+    }
+    // Pairs with the same fence in the other end's `let_go_last`.
+    sync::fence(Site::RoleLastOut, Ordering::SeqCst);
+    match load_peer(peer) {
+        CLOSED => true,
+        FREE => false,
+        holder => alive(holder) == Some(false),
+    }
+}
+
 /// Loads the other side's role word, for a waiter deciding whether its
 /// peer is gone. `Acquire` pairs with the `Release` in the peer's
 /// [`let_go`]: a waiter that loads [`CLOSED`] and then re-checks the ring
@@ -174,12 +199,26 @@ mod loom_models {
         });
     }
 
+    /// Both ends attached let go at once: at least one of them is the
+    /// last one out (else the ring's name would never be removed).
+    fn last_one_out_is_seen() {
+        loom::model(|| {
+            let words = Arc::new([AtomicU64::new(1), AtomicU64::new(2)]);
+            let other = Arc::clone(&words);
+            let consumer = loom::thread::spawn(move || let_go_last(&other[1], &other[0], 2, |_| Some(true)));
+            let producer_last = let_go_last(&words[0], &words[1], 1, |_| Some(true));
+            let consumer_last = consumer.join().unwrap();
+            assert!(producer_last || consumer_last, "neither end removed the name");
+        });
+    }
+
     #[test]
     fn loom_ring_roles_hold() {
         with_mutant(None, || {
             consumers_hand_over();
             one_of_two_takes_over();
             closing_producer_loses_nothing();
+            last_one_out_is_seen();
         });
     }
 
@@ -191,6 +230,7 @@ mod loom_models {
             (Site::RoleLetGo, hand_over, "consumers_hand_over"),
             (Site::RoleLetGo, closing, "closing_producer_loses_nothing"),
             (Site::RolePeerLoad, closing, "closing_producer_loses_nothing"),
+            (Site::RoleLastOut, last_one_out_is_seen as fn(), "last_one_out_is_seen"),
         ]);
     }
 }

@@ -55,6 +55,10 @@ pub(crate) enum Site {
     /// Ring role: `Acquire` load of the other side's role word by a
     /// waiter (sees what that side published before it let go).
     RolePeerLoad,
+    /// Ring role: `SeqCst` fence between letting go and looking at the
+    /// other side's word, so that of two ends letting go at once at least
+    /// one sees the other gone (and removes the name).
+    RoleLastOut,
 }
 
 /// The ordering to use at `site`: `ordering`.
