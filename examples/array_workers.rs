@@ -44,11 +44,32 @@ struct Record {
 
 const USAGE: &str = "usage: array_workers [<len>] | array_workers --worker <part>";
 
+const HELP: &str = "\
+A parent keeps a fixed-length array of records in shared memory
+(SharedArray), starts two workers (copies of this program), and each fills
+its half with i * 2; the parent then reads the array back and prints it.
+
+Everything with one command (the parent starts both workers):
+  cargo run --example array_workers
+  cargo run --example array_workers -- 16      # 16 records instead of 10
+One worker by hand, given its part of an array (as the parent passes it):
+  cargo run --example array_workers -- --worker '0..5@shm1:array:...'
+
+Options:
+  <len>             records in the array (default 10, at least 2)
+  --worker <part>   fill <part> (`<start>..<end>@<handle>`) as a worker
+  -h, --help        print this help
+";
+
 /// How long the parent waits for its workers.
 const WORKER_LIMIT: Duration = Duration::from_secs(60);
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.iter().any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}\n\n{HELP}");
+        return ExitCode::SUCCESS;
+    }
     let (who, result) = match args.as_slice() {
         [flag, part] if flag == "--worker" => ("worker", worker(part)),
         [] => ("parent", parent(10)),

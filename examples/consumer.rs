@@ -25,7 +25,28 @@ use std::process::ExitCode;
 
 const USAGE: &str = "usage: consumer [<handle>] [--expect <count>]; without <handle>, SHM_HANDLE is read";
 
+const HELP: &str = "\
+Reads the sensor samples the producer (examples/producer.rs) streams
+through a shared-memory ring until the producer closes its end, checking
+every one (order, timestamps, checksums). Exits non-zero on the first bad
+sample, if the producer died, or if the count is not the one expected.
+
+Both sides with one command (the producer starts the consumer):
+  cargo run --release --example producer -- 1000000
+By hand, in two terminals (the producer prints this command):
+  cargo run --release --example producer -- 1000000 --no-spawn
+  cargo run --release --example consumer -- '<handle>' --expect 1000000
+
+Options:
+  --expect <count>   fail unless exactly <count> samples arrive (default: any count)
+  -h, --help         print this help
+";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}\n\n{HELP}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

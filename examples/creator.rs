@@ -25,7 +25,28 @@ use std::process::ExitCode;
 use std::process::{Child, Command};
 use std::time::{Duration, Instant};
 
+const HELP: &str = "\
+usage: creator [--no-spawn]
+
+Writes \"Hello\" into a shared string, starts the opener (examples/opener.rs)
+with the handle in SHM_HANDLE, and waits for its answer \"From afar\".
+
+Both sides with one command:
+  cargo run --example creator
+By hand, in two terminals (the creator prints the handle):
+  cargo run --example creator -- --no-spawn
+  cargo run --example opener -- '<handle>'
+
+Options:
+  --no-spawn   do not start the opener; wait up to 5 minutes for one started by hand
+  -h, --help   print this help
+";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

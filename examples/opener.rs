@@ -14,7 +14,27 @@ use shm_runtime::{Handle, SharedObject, SharedString};
 use std::error::Error;
 use std::process::ExitCode;
 
+const HELP: &str = "\
+usage: opener [<handle>]
+
+Loads the creator's shared string (examples/creator.rs), prints it and
+answers \"From afar\". Without <handle>, the handle is read from SHM_HANDLE.
+
+Both sides with one command (the creator starts the opener):
+  cargo run --example creator
+By hand, in two terminals (the creator prints the handle):
+  cargo run --example creator -- --no-spawn
+  cargo run --example opener -- '<handle>'
+
+Options:
+  -h, --help   print this help
+";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

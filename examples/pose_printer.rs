@@ -21,7 +21,29 @@ use std::error::Error;
 use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
+const HELP: &str = "\
+usage: pose_printer [<handle>] [--until <seq>]
+
+Prints the robot pose that pose_publisher (examples/pose_publisher.rs)
+publishes, every tenth sample, and checks that every sample it reads is
+whole. Without <handle>, the handle is read from SHM_HANDLE.
+
+Both sides with one command (the publisher starts the printer):
+  cargo run --example pose_publisher
+By hand, in two terminals (the publisher prints the handle):
+  cargo run --example pose_publisher -- --no-spawn
+  cargo run --example pose_printer -- '<handle>'
+
+Options:
+  --until <seq>   stop after sample <seq> (without it: on Ctrl-C, or after ten minutes)
+  -h, --help      print this help
+";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

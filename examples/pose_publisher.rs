@@ -23,7 +23,31 @@ use std::error::Error;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
 
+const HELP: &str = "\
+usage: pose_publisher [--rate <Hz>] [--count <samples>] [--no-spawn]
+
+Publishes a robot pose (a #[derive(SharedState)] struct) at a fixed rate
+through shared memory; pose_printer (examples/pose_printer.rs) prints what
+it reads and checks that every sample is whole.
+
+Both sides with one command (the publisher starts the printer):
+  cargo run --example pose_publisher
+By hand, in two terminals (the publisher prints the handle):
+  cargo run --example pose_publisher -- --no-spawn
+  cargo run --example pose_printer -- '<handle>'
+
+Options:
+  --rate <Hz>          samples per second (default 100)
+  --count <samples>    samples to publish (default 200)
+  --no-spawn           do not start the printer
+  -h, --help           print this help
+";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{HELP}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -39,7 +39,29 @@ use std::time::{Duration, Instant};
 
 const USAGE: &str = "usage: producer [<count>] [--capacity <slots>] [--no-spawn]";
 
+const HELP: &str = "\
+Streams 72-byte sensor samples through a shared-memory ring
+(MemoryInterface) to the consumer (examples/consumer.rs), which checks
+every one, and prints messages/s, MB/s and how often the ring was full.
+
+Both sides with one command (the producer starts the consumer):
+  cargo run --release --example producer -- 1000000
+By hand, in two terminals (the producer prints the consumer's command):
+  cargo run --release --example producer -- 1000000 --no-spawn
+  cargo run --release --example consumer -- '<handle>' --expect 1000000
+
+Options:
+  <count>              samples to send (default 1000000; `_` separators allowed)
+  --capacity <slots>   slots in the ring (default 1024)
+  --no-spawn           do not start the consumer; wait up to 5 minutes for one
+  -h, --help           print this help
+";
+
 fn main() -> ExitCode {
+    if std::env::args().skip(1).any(|a| a == "--help" || a == "-h") {
+        print!("{USAGE}\n\n{HELP}");
+        return ExitCode::SUCCESS;
+    }
     match run() {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {

@@ -67,3 +67,23 @@ fn consumer_refuses_a_garbage_or_missing_handle_in_one_line() {
         assert!(ours[0].contains("usage: consumer [<handle>]"), "{:?}", ours[0]);
     }
 }
+
+#[test]
+fn every_example_prints_its_usage_on_help_and_exits_zero() {
+    let examples: Vec<String> = std::fs::read_dir(concat!(env!("CARGO_MANIFEST_DIR"), "/examples"))
+        .expect("read examples/")
+        .filter_map(|entry| entry.ok()?.file_name().into_string().ok()?.strip_suffix(".rs").map(str::to_owned))
+        .collect();
+    assert!(examples.len() >= 7, "examples found: {examples:?}");
+    for name in &examples {
+        for flag in ["--help", "-h"] {
+            // Bounded: `run_example` kills a child that runs for 300 s (a
+            // build included); an example that ignored the flag would
+            // start its peer or wait for a handle instead.
+            let (ok, out, err) = common::run_example(name, &[flag]);
+            assert!(ok, "{name} {flag} failed\nstdout:\n{out}\nstderr:\n{err}");
+            assert!(out.starts_with(&format!("usage: {name}")), "{name} {flag}:\n{out}");
+            assert!(out.contains("cargo run "), "{name} {flag} does not say how to run it:\n{out}");
+        }
+    }
+}

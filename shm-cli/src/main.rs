@@ -22,7 +22,7 @@ mod watch;
 use clap::{Parser, Subcommand};
 use shm_runtime::tools::{SegmentInfo, clean_stale, find_stale, list_segments};
 use std::fmt::Write as _;
-use std::io::{self, Write as _};
+use std::io::{self, IsTerminal as _, Write as _};
 use std::process::ExitCode;
 
 const EXAMPLES: &str = "\
@@ -56,7 +56,8 @@ enum Command {
         /// foreign) or cannot read.
         #[arg(long)]
         all: bool,
-        /// Print a JSON array instead of a table.
+        /// Print a JSON array instead of a table: indented on a terminal,
+        /// on one line when piped.
         #[arg(long)]
         json: bool,
     },
@@ -143,8 +144,11 @@ fn ls(all: bool, json: bool) -> Result<(), Failure> {
         .collect();
     let rows: Vec<report::Row> = segments.iter().map(report::Row::of).collect();
     if json {
-        let array: Vec<serde_json::Value> = rows.iter().map(report::Row::json).collect();
-        return print(&format!("{}\n", serde_json::Value::Array(array)));
+        // Indented for a person at a terminal; one line for a pipe (`jq`,
+        // `grep`, a script reading lines).
+        let array = serde_json::Value::Array(rows.iter().map(report::Row::json).collect());
+        let text = if io::stdout().is_terminal() { format!("{array:#}\n") } else { format!("{array}\n") };
+        return print(&text);
     }
     if rows.is_empty() {
         return print("no segments\n");

@@ -340,6 +340,45 @@ pub(crate) fn table(rows: &[Row<'_>]) -> String {
     out
 }
 
+/// `unix_ns` as a UTC date and time to the second, `(date, time)`:
+/// `("2026-12-03", "12:51:37")`.
+fn utc(unix_ns: u64) -> (String, String) {
+    let secs = unix_ns / 1_000_000_000;
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    let (year, month, day) = civil_from_days(days);
+    (format!("{year:04}-{month:02}-{day:02}"), format!("{:02}:{:02}:{:02}", rest / 3600, rest / 60 % 60, rest % 60))
+}
+
+/// The proleptic Gregorian date `days` days after 1970-01-01, as
+/// `(year, month, day)` (Howard Hinnant's `civil_from_days`, for days
+/// on or after the epoch).
+fn civil_from_days(days: u64) -> (u64, u64, u64) {
+    // Counted from 0000-03-01, so that the leap day ends each 400-year era
+    // and each year of it (a year here runs from March to February).
+    let z = days + 719_468;
+    let era = z / 146_097;
+    let day_of_era = z % 146_097; // 0..=146_096
+    let year_of_era = (day_of_era - day_of_era / 1460 + day_of_era / 36_524 - day_of_era / 146_096) / 365; // 0..=399
+    let day_of_year = day_of_era - (365 * year_of_era + year_of_era / 4 - year_of_era / 100); // 0..=365
+    let shifted_month = (5 * day_of_year + 2) / 153; // 0..=11, March is 0
+    let day = day_of_year - (153 * shifted_month + 2) / 5 + 1;
+    let month = if shifted_month < 10 { shifted_month + 3 } else { shifted_month - 9 };
+    let year = year_of_era + era * 400 + u64::from(month <= 2);
+    (year, month, day)
+}
+
+/// `unix_ns` for people: `2026-12-03 12:51:37 UTC`.
+fn utc_text(unix_ns: u64) -> String {
+    let (date, time) = utc(unix_ns);
+    format!("{date} {time} UTC")
+}
+
+/// `unix_ns` in RFC 3339 to the second: `2026-12-03T12:51:37Z`.
+fn utc_rfc3339(unix_ns: u64) -> String {
+    let (date, time) = utc(unix_ns);
+    format!("{date}T{time}Z")
+}
+
 /// How long ago `unix_ns` was, roughly.
 fn age(unix_ns: u64) -> String {
     let then = UNIX_EPOCH + Duration::from_nanos(unix_ns);
@@ -397,7 +436,7 @@ pub(crate) fn inspect_text(target: &Target, value: Option<&Value>) -> String {
             format!("fingerprint:  {:016x}", h.fingerprint),
             format!("state:        {}", state_text(h.state)),
             format!("creator:      pid {} ({})", h.creator_pid(), creator_state(info.status)),
-            format!("created:      {} ns after the epoch ({})", h.created_unix_ns, age(h.created_unix_ns)),
+            format!("created:      {} ({})", utc_text(h.created_unix_ns), age(h.created_unix_ns)),
             format!("payload:      {} bytes at offset {}, align {}", h.payload_size, h.payload_offset, h.payload_align),
             format!("nonce:        {:016x}", h.nonce),
             format!(
@@ -441,6 +480,7 @@ pub(crate) fn inspect_json(target: &Target, value: Option<&Value>) -> Json {
             "creator_pid": h.creator_pid(),
             "creator_state": creator_state(info.status),
             "created_unix_ns": h.created_unix_ns,
+            "created_utc": utc_rfc3339(h.created_unix_ns),
             "type_name": h.type_name(),
         })
     });
@@ -455,4 +495,45 @@ pub(crate) fn inspect_json(target: &Target, value: Option<&Value>) -> Json {
         "header": header,
         "value": value.map(value_json),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{civil_from_days, utc_rfc3339, utc_text};
+
+    #[test]
+    fn dates_are_the_calendars() {
+        // Checked against `date -u -d @<seconds>`.
+        for (seconds, text) in [
+            (0, "1970-01-01 00:00:00 UTC"),
+            (68_255_999, "1972-02-29 23:59:59 UTC"),
+            (951_782_400, "2000-02-29 00:00:00 UTC"),
+            (978_307_199, "2000-12-31 23:59:59 UTC"),
+            (4_107_542_400, "2100-03-01 00:00:00 UTC"),
+            (1_796_303_634, "2026-12-03 13:13:54 UTC"),
+        ] {
+            assert_eq!(utc_text(seconds * 1_000_000_000 + 999_999_999), text, "{seconds}");
+        }
+        assert_eq!(utc_text(u64::MAX), "2554-07-21 23:34:33 UTC");
+        assert_eq!(utc_rfc3339(1_796_303_634_195_022_243), "2026-12-03T13:13:54Z");
+        // Every day of 400 years (one whole cycle) follows the one before,
+        // and months end on their last day.
+        let month_len = |y: u64, m: u64| match m {
+            2 if y.is_multiple_of(4) && (!y.is_multiple_of(100) || y.is_multiple_of(400)) => 29,
+            2 => 28,
+            4 | 6 | 9 | 11 => 30,
+            _ => 31,
+        };
+        let mut last = civil_from_days(0);
+        for days in 1..146_097 {
+            let (y, m, d) = civil_from_days(days);
+            let next_day = (y, m, d) == (last.0, last.1, last.2 + 1);
+            let month_ended = last.2 == month_len(last.0, last.1);
+            let next_month = (y, m, d) == (last.0, last.1 + 1, 1) && month_ended;
+            let next_year = (y, m, d) == (last.0 + 1, 1, 1) && last.1 == 12 && month_ended;
+            assert!((next_day && d <= month_len(y, m)) || next_month || next_year, "{last:?} then {:?}", (y, m, d));
+            last = (y, m, d);
+        }
+        assert_eq!(last, (2369, 12, 31));
+    }
 }

@@ -206,6 +206,9 @@ fn ls_shows_segments_with_kind_type_creator_status_and_fill() {
     assert!(line(&ring_name).split_whitespace().rev().take(2).eq(["3/8", "live"]), "{table}");
     assert!(table.starts_with("NAME "), "{table}");
 
+    // Piped: one line of JSON.
+    let piped = ok(&["ls", "--json"]);
+    assert_eq!(piped.lines().count(), 1, "{piped}");
     let entry = ls_entry(&int_name, false).expect("the int in ls --json");
     assert_eq!(entry["kind"], "int");
     assert_eq!(entry["type_name"], "SharedInt");
@@ -252,6 +255,7 @@ fn inspect_decodes_the_builtins() {
     counter.write(-5);
     let value = json(&["inspect", &name, "--json"]);
     assert_eq!(value["value"], -5);
+    created_is_a_utc_time(&text, &value);
     assert_eq!(value["header"]["kind"], "int");
     assert_eq!(value["header"]["creator_pid"], me());
     assert_eq!(value["header"]["creator_state"], "alive");
@@ -272,6 +276,28 @@ fn inspect_decodes_the_builtins() {
     let bytes = SharedBytes::create_sharedobject(16).unwrap();
     bytes.write(&[1, 2, 0xff]).unwrap();
     assert_eq!(json(&["inspect", bytes.name().as_str(), "--json"])["value"]["hex"], "0102ff");
+}
+
+/// The `created:` line of `inspect` is a UTC time and an age, the JSON
+/// keeps the nanoseconds and adds the time in RFC 3339.
+fn created_is_a_utc_time(text: &str, value: &Value) {
+    let line = text.lines().find_map(|l| l.strip_prefix("created:      ")).unwrap_or_else(|| panic!("{text}"));
+    let (time, age) = line.split_once(" UTC (").unwrap_or_else(|| panic!("{line:?}"));
+    assert!(age.ends_with(" ago)"), "{line:?}");
+    let shape: String = time.chars().map(|c| if c.is_ascii_digit() { '9' } else { c }).collect();
+    assert_eq!(shape, "9999-99-99 99:99:99", "{line:?}");
+    let ns = value["header"]["created_unix_ns"].as_u64().expect("created_unix_ns, a number");
+    assert_eq!(value["header"]["created_utc"], format!("{}Z", time.replace(' ', "T")), "{value}");
+    // Seconds since the epoch as `date` prints them, where `date -d @` works.
+    let secs = format!("@{}", ns / 1_000_000_000);
+    if let Ok(date) = Command::new("date").args(["-u", "-d", &secs, "+%Y-%m-%d %H:%M:%S"]).output()
+        && date.status.success()
+    {
+        assert_eq!(String::from_utf8_lossy(&date.stdout).trim(), time, "{ns} ns");
+    }
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+    let age = now.saturating_sub(Duration::from_nanos(ns));
+    assert!(age < LIMIT, "created {age:?} ago");
 }
 
 fn rustix_uid() -> u32 {
@@ -438,9 +464,8 @@ fn watch_says_so_when_the_segment_disappears() {
     assert_eq!(err, format!("shm: error: segment {name:?} disappeared (its creator removed it)\n"));
 }
 
-#[test]
-fn watch_under_a_terminal_redraws_in_place_and_restores_the_cursor() {
-    let counter = SharedInt::create_sharedobject(10).unwrap();
+/// A pseudo-terminal: (master, slave).
+fn pty() -> (OwnedFd, OwnedFd) {
     let (mut master, mut slave) = (-1, -1);
     // SAFETY: both out-pointers are valid; name, termios and winsize may be
     // null (defaults).
@@ -452,6 +477,39 @@ fn watch_under_a_terminal_redraws_in_place_and_restores_the_cursor() {
     let master = unsafe { OwnedFd::from_raw_fd(master) };
     // SAFETY: as above.
     let slave = unsafe { OwnedFd::from_raw_fd(slave) };
+    (master, slave)
+}
+
+#[test]
+fn ls_json_is_indented_on_a_terminal() {
+    let name = unique("ls-tty");
+    let _counter = SharedInt::create_named(&name, 4).unwrap();
+    let (master, slave) = pty();
+    let child = shm().args(["ls", "--json"]).stdout(slave).stderr(Stdio::piped()).spawn().unwrap();
+    // Our copy of the slave went with the command: reading the master ends
+    // (EIO) once the child exits.
+    let reader = std::thread::spawn(move || {
+        let mut master = std::fs::File::from(master);
+        let (mut screen, mut buf) = (Vec::new(), [0u8; 4096]);
+        while let Ok(n @ 1..) = master.read(&mut buf) {
+            screen.extend_from_slice(&buf[..n]);
+        }
+        screen
+    });
+    let output = finish(child);
+    assert!(output.status.success(), "{output:?}");
+    // The terminal turns each "\n" into "\r\n".
+    let screen = String::from_utf8(reader.join().unwrap()).unwrap().replace("\r\n", "\n");
+    assert!(screen.starts_with("[\n  {\n"), "{screen}");
+    assert!(screen.contains(&format!("\n    \"name\": \"{name}\",\n")), "{screen}");
+    let value: Value = serde_json::from_str(&screen).unwrap_or_else(|e| panic!("not JSON: {e}: {screen}"));
+    assert!(value.as_array().unwrap().iter().any(|e| e["name"] == name.as_str()), "{screen}");
+}
+
+#[test]
+fn watch_under_a_terminal_redraws_in_place_and_restores_the_cursor() {
+    let counter = SharedInt::create_sharedobject(10).unwrap();
+    let (master, slave) = pty();
     let mut child = shm()
         .args(["watch", counter.name().as_str(), "--interval", "30"])
         .stdin(slave.try_clone().unwrap())

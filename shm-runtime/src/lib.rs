@@ -75,6 +75,9 @@
 //! Linux only (POSIX shared memory in /dev/shm, `fallocate`,
 //! `MADV_WIPEONFORK`).
 
+// docs.rs (nightly, `--cfg docsrs`): a badge on items behind a feature;
+// none for `loom`, which is the models' build, not a user's.
+#![cfg_attr(docsrs, feature(doc_cfg), doc(auto_cfg(hide(loom))))]
 #![cfg_attr(loom, allow(dead_code, reason = "a loom build compiles the protocols for their models only"))]
 
 // A loom build (`--cfg loom`) compiles only the atomic protocols and their

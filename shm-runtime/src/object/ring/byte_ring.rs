@@ -357,7 +357,54 @@ impl ByteRing<Producer> {
     /// [`write`](ByteRing::write)); the consumer decodes it with
     /// [`read_serde`](ByteRing::read_serde). The encoding buffer is kept
     /// for the next call.
+    ///
+    /// The serde methods need the `serde` feature, and your own types
+    /// serde's derive, in your Cargo.toml:
+    ///
+    /// ```toml
+    /// [dependencies]
+    /// shm-runtime = { version = "0.1", features = ["serde"] } # or path = ".../shm-runtime"
+    /// serde = { version = "1", features = ["derive"] }
+    /// ```
+    ///
+    /// and `#[derive(serde::Serialize, serde::Deserialize)]` on the type.
+    /// Both sides must use the same definition: postcard writes the values
+    /// in order, without field names or types.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SendError, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(64, 4)?; // 64-byte slots
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write_serde(&(7u32, "pose", [1.5f64, -2.0]))?;
+    /// let (seq, name, position): (u32, String, [f64; 2]) = rx.read_serde()?.expect("one message");
+    /// assert_eq!((seq, name.as_str(), position), (7, "pose", [1.5, -2.0]));
+    ///
+    /// // Encoded, larger than a slot: refused, nothing written.
+    /// assert!(matches!(tx.write_serde(&vec![0u8; 100]), Err(SendError::TooLarge { slot: 64, .. })));
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Postcard's limits
+    ///
+    /// - **One slot**: a value whose encoding is longer than a slot is
+    ///   [`SendError::TooLarge`] (from `write_serde_timeout`,
+    ///   [`RingError::TooLarge`]) and nothing is written. For larger
+    ///   values, encode them yourself (`postcard::to_allocvec`) and send
+    ///   the bytes with [`write_partial`](ByteRing::write_partial); the
+    ///   consumer [`read`](ByteRing::read)s them whole and decodes them
+    ///   with `postcard::from_bytes`.
+    /// - **Not self-describing**: postcard has no `deserialize_any`, so
+    ///   types that need it cannot be sent: untagged enums
+    ///   (`#[serde(untagged)]`), internally or adjacently tagged enums
+    ///   (`#[serde(tag = "...")]`), `#[serde(flatten)]`,
+    ///   `serde_json::Value`. They fail to encode ([`SendError::Encode`])
+    ///   or to decode ([`RingError::Decode`]). A field left out by
+    ///   `#[serde(skip_serializing_if = "...")]` shifts the fields after
+    ///   it, so the message decodes wrongly or not at all.
     #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn write_serde<V: serde::Serialize + ?Sized>(&mut self, value: &V) -> Result<(), SendError> {
         let encoded = self.encode(value).map_err(|reason| SendError::Encode { reason })?;
         let written = self.write(&encoded);
@@ -366,8 +413,10 @@ impl ByteRing<Producer> {
     }
 
     /// Encodes `value` with postcard and writes it, waiting up to
-    /// `timeout` for a free slot.
+    /// `timeout` for a free slot. Cargo.toml and postcard's limits: see
+    /// [`write_serde`](ByteRing::write_serde).
     #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn write_serde_timeout<V: serde::Serialize + ?Sized>(
         &mut self,
         value: &V,
@@ -501,7 +550,11 @@ impl ByteRing<Consumer> {
     /// Takes the next message and decodes it with postcard as a `V`;
     /// `Ok(None)` if no whole message is ready. A message that does not
     /// decode as a `V` is consumed and reported as [`RingError::Decode`].
+    /// Cargo.toml, an example and postcard's limits (no untagged enums,
+    /// nothing that needs `deserialize_any`): see
+    /// [`write_serde`](ByteRing::write_serde).
     #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn read_serde<V: serde::de::DeserializeOwned>(&mut self) -> Result<Option<V>, RingError> {
         let mut message = core::mem::take(&mut self.scratch);
         let result = match self.read(&mut message) {
@@ -514,8 +567,9 @@ impl ByteRing<Consumer> {
     }
 
     /// Takes the next message, waiting up to `timeout` for it, and decodes
-    /// it with postcard as a `V`.
+    /// it with postcard as a `V` (see [`read_serde`](ByteRing::read_serde)).
     #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn read_serde_timeout<V: serde::de::DeserializeOwned>(&mut self, timeout: Duration) -> Result<V, RingError> {
         let mut message = core::mem::take(&mut self.scratch);
         let result = self.read_timeout(&mut message, timeout).and_then(|()| self.decode(&message));
