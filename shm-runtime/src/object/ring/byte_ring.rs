@@ -381,20 +381,24 @@ impl ByteRing<Producer> {
     /// let (seq, name, position): (u32, String, [f64; 2]) = rx.read_serde()?.expect("one message");
     /// assert_eq!((seq, name.as_str(), position), (7, "pose", [1.5, -2.0]));
     ///
-    /// // Encoded, larger than a slot: refused, nothing written.
-    /// assert!(matches!(tx.write_serde(&vec![0u8; 100]), Err(SendError::TooLarge { slot: 64, .. })));
+    /// // Encoded, larger than a slot: split over slots, read back whole.
+    /// tx.write_serde(&vec![7u8; 100])?;
+    /// assert_eq!(rx.read_serde::<Vec<u8>>()?, Some(vec![7u8; 100]));
+    /// // Larger than the whole ring: no room for it now, nothing written.
+    /// assert!(matches!(tx.write_serde(&vec![0u8; 1000]), Err(SendError::Full)));
     /// # Ok(()) }
     /// ```
     ///
     /// # Postcard's limits
     ///
-    /// - **One slot**: a value whose encoding is longer than a slot is
-    ///   [`SendError::TooLarge`] (from `write_serde_timeout`,
-    ///   [`RingError::TooLarge`]) and nothing is written. For larger
-    ///   values, encode them yourself (`postcard::to_allocvec`) and send
-    ///   the bytes with [`write_partial`](ByteRing::write_partial); the
-    ///   consumer [`read`](ByteRing::read)s them whole and decodes them
-    ///   with `postcard::from_bytes`.
+    /// - **Size**: a value whose encoding is longer than a slot is split
+    ///   over as many slots as it needs (as
+    ///   [`write_partial`](ByteRing::write_partial) does) and read back
+    ///   whole. `write_serde` does not wait: it writes only if the ring has
+    ///   room for every slot now, else [`SendError::Full`];
+    ///   [`write_serde_timeout`](ByteRing::write_serde_timeout) and
+    ///   [`write_serde_blocking`](ByteRing::write_serde_blocking) stream it
+    ///   through as slots free up, so it may be longer than the ring.
     /// - **Not self-describing**: postcard has no `deserialize_any`, so
     ///   types that need it cannot be sent: untagged enums
     ///   (`#[serde(untagged)]`), internally or adjacently tagged enums
@@ -407,9 +411,29 @@ impl ByteRing<Producer> {
     #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
     pub fn write_serde<V: serde::Serialize + ?Sized>(&mut self, value: &V) -> Result<(), SendError> {
         let encoded = self.encode(value).map_err(|reason| SendError::Encode { reason })?;
-        let written = self.write(&encoded);
+        let written = if encoded.len() <= self.slot {
+            self.write(&encoded)
+        } else {
+            // Every fragment's slot free now, or nothing written.
+            let fragments = encoded.len().div_ceil(self.slot) as u64;
+            match self.room(fragments) {
+                Ok(free) if free >= fragments => {
+                    self.write_partial(&encoded, Duration::ZERO).map_err(|_| SendError::Full)
+                }
+                _ => Err(SendError::Full),
+            }
+        };
         self.scratch = encoded;
         written
+    }
+
+    /// Encodes `value` with postcard and writes it, waiting as long as it
+    /// takes for room (or until the consumer dies or lets go). Cargo.toml
+    /// and postcard's limits: see [`write_serde`](ByteRing::write_serde).
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub fn write_serde_blocking<V: serde::Serialize + ?Sized>(&mut self, value: &V) -> Result<(), RingError> {
+        self.write_serde_timeout(value, Duration::MAX)
     }
 
     /// Encodes `value` with postcard and writes it, waiting up to
@@ -423,7 +447,8 @@ impl ByteRing<Producer> {
         timeout: Duration,
     ) -> Result<(), RingError> {
         let encoded = self.encode(value).map_err(|reason| RingError::Encode { name: self.name().clone(), reason })?;
-        let written = self.write_timeout(&encoded, timeout);
+        // One slot or many, streamed as slots free up.
+        let written = self.write_partial(&encoded, timeout);
         self.scratch = encoded;
         written
     }
@@ -573,6 +598,18 @@ impl ByteRing<Consumer> {
     pub fn read_serde_timeout<V: serde::de::DeserializeOwned>(&mut self, timeout: Duration) -> Result<V, RingError> {
         let mut message = core::mem::take(&mut self.scratch);
         let result = self.read_timeout(&mut message, timeout).and_then(|()| self.decode(&message));
+        self.scratch = message;
+        result
+    }
+
+    /// Takes the next message, waiting as long as it takes (or until the
+    /// producer dies or lets go, after everything it wrote was read), and
+    /// decodes it with postcard as a `V`.
+    #[cfg(feature = "serde")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "serde")))]
+    pub fn read_serde_blocking<V: serde::de::DeserializeOwned>(&mut self) -> Result<V, RingError> {
+        let mut message = core::mem::take(&mut self.scratch);
+        let result = self.read_blocking(&mut message).and_then(|()| self.decode(&message));
         self.scratch = message;
         result
     }
@@ -942,7 +979,18 @@ mod tests {
         tx.write_serde(&value).unwrap();
         assert_eq!(rx.read_serde::<(u32, String, Vec<f64>)>().unwrap(), Some(value));
         assert_eq!(rx.read_serde::<u32>().unwrap(), None);
-        assert!(matches!(tx.write_serde(&vec![0u8; 100]), Err(SendError::TooLarge { slot: 64, .. })));
+        // Larger than a slot: split, read back whole; larger than the ring
+        // has room for now: Full, nothing written.
+        tx.write_serde(&vec![5u8; 100]).unwrap();
+        assert_eq!(rx.read_serde::<Vec<u8>>().unwrap(), Some(vec![5u8; 100]));
+        assert!(matches!(tx.write_serde(&vec![0u8; 1000]), Err(SendError::Full)));
+        assert_eq!(rx.read_serde::<Vec<u8>>().unwrap(), None, "nothing of it was written");
+        // The waiting forms stream it through, longer than the ring.
+        let long: Vec<u32> = (0..500).collect();
+        std::thread::scope(|s| {
+            s.spawn(|| tx.write_serde_blocking(&long).unwrap());
+            assert_eq!(rx.read_serde_blocking::<Vec<u32>>().unwrap(), long);
+        });
         tx.write(&[0xff; 3]).unwrap();
         let err = rx.read_serde::<String>().unwrap_err();
         assert!(matches!(&err, RingError::Decode { len: 3, type_name, .. } if type_name.contains("String")), "{err}");
