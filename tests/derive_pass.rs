@@ -1,5 +1,6 @@
-//! Runtime tests of derived types: the generated constructors, per-field
-//! access, and what changes the layout fingerprint (C1, C2).
+//! Runtime tests of derived types: the generated constructors and the
+//! opt-out from them, per-field access, 128-bit fields, and what changes
+//! the layout fingerprint (C1, C2).
 //!
 //! Every object is dropped by its creator before the test ends, which
 //! removes its segment; `create_named` uses a name unique to this process.
@@ -40,13 +41,85 @@ fn generated_constructors_create_open_and_share_a_value() {
     assert_eq!(before.to_bits(), (-2.0_f64).to_bits());
     assert_eq!(peer.read(), Pose { position: [1.0, 0.5, 3.5], sequence: 8, ..POSE });
 
-    let zeroed = Pose::create_sharedobject_zeroed().unwrap();
+    let zeroed = Pose::create_zeroed().unwrap();
     assert_eq!(zeroed.read(), Pose { position: [0.0; 3], sequence: 0, valid: Flag::new(false), _reserved: [0; 3] });
 
     let name = format!("shmrs-derive-pass-{}", std::process::id());
     let named = Pose::create_named(&name, &POSE).unwrap();
     assert_eq!(named.name().as_str(), name);
     assert_eq!(Pose::load_sharedobject(&named.handle()).unwrap().read(), POSE);
+}
+
+#[test]
+#[expect(deprecated, reason = "the old name of `create_zeroed` keeps working")]
+fn the_old_zeroed_constructor_still_works() {
+    let zeroed = Pose::create_sharedobject_zeroed().unwrap();
+    assert_eq!(zeroed.read(), Pose { position: [0.0; 3], sequence: 0, valid: Flag::new(false), _reserved: [0; 3] });
+}
+
+/// A type with a `create_named` of its own: without the opt-out the
+/// generated one would collide with it (E0592).
+#[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+#[repr(C)]
+#[shm(constructors = false)]
+struct Ledger {
+    total: u128,
+    delta: i128,
+    entries: u64,
+    _pad_end: [u8; 8],
+}
+
+impl Ledger {
+    /// The user's own constructor, unrelated to shared memory.
+    fn create_named(entries: u64) -> Self {
+        Self { total: u128::MAX - 1, delta: i128::MIN + 1, entries, _pad_end: [0; 8] }
+    }
+
+    /// Another of the names the derive would have generated.
+    fn load_sharedobject(&self) -> u64 {
+        self.entries
+    }
+}
+
+#[test]
+fn opted_out_constructors_are_reached_through_shared() {
+    let ledger = Ledger::create_named(3);
+    assert_eq!(ledger.load_sharedobject(), 3);
+
+    let shared = Shared::<Ledger>::create_sharedobject(&ledger).unwrap();
+    let peer = Shared::<Ledger>::load_sharedobject(&shared.handle()).unwrap();
+    assert_eq!(peer.read(), ledger);
+
+    let name = format!("shmrs-derive-pass-ledger-{}", std::process::id());
+    let named = Shared::<Ledger>::create_named(&name, &ledger).unwrap();
+    assert_eq!(named.name().as_str(), name);
+
+    let zeroed = Shared::<Ledger>::create_zeroed().unwrap();
+    assert_eq!(zeroed.read(), Ledger { total: 0, delta: 0, entries: 0, _pad_end: [0; 8] });
+}
+
+#[test]
+fn u128_and_i128_fields_round_trip_across_a_shared() {
+    assert_eq!(core::mem::size_of::<Ledger>(), 48);
+    let ledger = Ledger::create_named(1);
+    let shared = Shared::<Ledger>::create_sharedobject(&ledger).unwrap();
+    let peer = Shared::<Ledger>::load_sharedobject(&shared.handle()).unwrap();
+    assert_eq!(peer.read_field(|f| f.total), u128::MAX - 1);
+    assert_eq!(peer.read_field(|f| f.delta), i128::MIN + 1);
+
+    // Values whose halves differ, so a swapped or torn half would show.
+    let total = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+    peer.write_field(|f| f.total, &total).unwrap();
+    peer.write_field(|f| f.delta, &-0x0123_4567_89ab_cdef_0011_2233_4455_6677_i128).unwrap();
+    shared.update(|l| l.entries += 1).unwrap();
+    assert_eq!(
+        shared.read(),
+        Ledger { total, delta: -0x0123_4567_89ab_cdef_0011_2233_4455_6677, entries: 2, _pad_end: [0; 8] }
+    );
+
+    let whole = Shared::<[u128; 2]>::create_sharedobject(&[u128::MAX, 1]).unwrap();
+    whole.update(|w| w.swap(0, 1)).unwrap();
+    assert_eq!(Shared::<[u128; 2]>::load_sharedobject(&whole.handle()).unwrap().read(), [1, u128::MAX]);
 }
 
 #[test]
@@ -111,6 +184,8 @@ mod layouts {
     variant!(wider: a: u64, b: u32, c: [u8; 4]);
     variant!(flagged: a: u32, b: u32, c: [super::Flag; 8]);
     variant!(nested: a: u32, b: u32, c: super::Inner);
+    variant!(wide: a: u32, b: u32, c: [u8; 8], d: u128);
+    variant!(wide_signed: a: u32, b: u32, c: [u8; 8], d: i128);
 
     /// `base` again in another module, with other visibility and docs.
     pub mod same {
@@ -154,7 +229,8 @@ struct Inner {
 #[test]
 fn c1_every_layout_change_changes_the_fingerprint() {
     use layouts::{
-        Other, Sample, base, flagged, float, nested, regrouped, renamed, resigned, same, shorter, swapped, wider,
+        Other, Sample, base, flagged, float, nested, regrouped, renamed, resigned, same, shorter, swapped, wide,
+        wide_signed, wider,
     };
     let all = [
         ("base", base::Sample::FINGERPRINT),
@@ -167,6 +243,8 @@ fn c1_every_layout_change_changes_the_fingerprint() {
         ("wider", wider::Sample::FINGERPRINT),
         ("flagged", flagged::Sample::FINGERPRINT),
         ("nested", nested::Sample::FINGERPRINT),
+        ("u128", wide::Sample::FINGERPRINT),
+        ("i128", wide_signed::Sample::FINGERPRINT),
         ("struct renamed", Other::FINGERPRINT),
         ("aligned", Sample::FINGERPRINT),
         ("generic u32", Pair::<u32>::FINGERPRINT),
@@ -185,7 +263,7 @@ fn c1_every_layout_change_changes_the_fingerprint() {
 fn c2_opening_as_another_struct_is_a_layout_mismatch() {
     use layouts::{base, swapped};
     assert_eq!(core::mem::size_of::<base::Sample>(), core::mem::size_of::<swapped::Sample>());
-    let shared = base::Sample::create_sharedobject_zeroed().unwrap();
+    let shared = base::Sample::create_zeroed().unwrap();
     let err = swapped::Sample::load_sharedobject(&shared.handle()).unwrap_err();
     assert!(
         matches!(&err, OpenError::LayoutMismatch { expected, found, expected_type, found_type, .. }

@@ -967,7 +967,7 @@ fn update_two_processes_100000_each() {
         eprintln!("update: child {me}'s {UPDATES} updates took {:?}", start.elapsed());
         return;
     }
-    let shared = Counters::create_sharedobject_zeroed().expect("create the counters");
+    let shared = Counters::create_zeroed().expect("create the counters");
     let gate = SharedInt::create_sharedobject(0).expect("create the gate");
     let names = [shared.name(), gate.name()].map(ToString::to_string);
     let envs = [env(VAR_A, &shared.handle()), env(VAR_GATE, &gate.handle())];

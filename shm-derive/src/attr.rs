@@ -48,6 +48,9 @@ pub struct Container {
     pub repr_unparsed: bool,
     /// `#[shm(crate = "...")]`.
     pub krate: Option<syn::Path>,
+    /// `#[shm(constructors = ...)]`: `Some(false)` leaves out the inherent
+    /// constructors; `None` (not written) means `true`.
+    pub constructors: Option<bool>,
 }
 
 impl Container {
@@ -63,11 +66,6 @@ impl Container {
             }
         }
         container
-    }
-
-    /// The largest `N` of the `align(N)` hints, if any.
-    pub fn align(&self) -> Option<u64> {
-        self.repr.iter().filter_map(|hint| if let ReprKind::Align(n) = hint.kind { n } else { None }).max()
     }
 
     fn read_repr(&mut self, attr: &Attribute) {
@@ -90,33 +88,45 @@ impl Container {
             }
         };
         for key in keys {
-            if !key.path().is_ident("crate") {
-                let name = key.path().to_token_stream().to_string().replace(' ', "");
-                cx.error_spanned_by(
-                    key.path(),
-                    format_args!(
-                        "unknown `shm` key `{name}`: the only key is `crate`, as in \
-                         `#[shm(crate = \"::shm_runtime\")]`"
-                    ),
-                );
-                continue;
-            }
-            let Some(path) = crate_path(&key, cx) else { continue };
-            if self.krate.is_some() {
-                cx.error_spanned_by(key.path(), "duplicate `shm` key `crate`: give the runtime path once");
+            let path = key.path();
+            if path.is_ident("crate") {
+                let Some(krate) = crate_path(&key, cx) else { continue };
+                if self.krate.is_some() {
+                    cx.error_spanned_by(path, "duplicate `shm` key `crate`: give the runtime path once");
+                } else {
+                    self.krate = Some(krate);
+                }
+            } else if path.is_ident("constructors") {
+                let Some(value) = constructors_flag(&key, cx) else { continue };
+                if self.constructors.is_some() {
+                    cx.error_spanned_by(path, "duplicate `shm` key `constructors`: give it once");
+                } else {
+                    self.constructors = Some(value);
+                }
             } else {
-                self.krate = Some(path);
+                let name = path.to_token_stream().to_string().replace(' ', "");
+                cx.error_spanned_by(path, format_args!("unknown `shm` key `{name}`: {KEYS}"));
             }
         }
     }
+
+    /// Whether to generate the inherent constructors (the default).
+    pub fn constructors(&self) -> bool {
+        self.constructors.unwrap_or(true)
+    }
 }
+
+/// The keys `#[shm(...)]` takes, for messages.
+const KEYS: &str = "the keys are `crate`, as in `#[shm(crate = \"::shm_runtime\")]`, and `constructors`, as in \
+                    `#[shm(constructors = false)]`";
 
 /// Fields take no `#[shm(...)]` keys: reports every `#[shm]` found.
 pub fn reject_field_attrs(attrs: &[Attribute], cx: &mut Ctxt) {
     for attr in attrs.iter().filter(|attr| attr.path().is_ident("shm")) {
         cx.error_spanned_by(
             attr,
-            "`#[shm(...)]` is not accepted on fields: remove it; the only key, `crate`, goes on the struct",
+            "`#[shm(...)]` is not accepted on fields: remove it; its keys, `crate` and `constructors`, go on \
+             the struct",
         );
     }
 }
@@ -138,6 +148,23 @@ fn crate_path(key: &Meta, cx: &mut Ctxt) -> Option<syn::Path> {
         return None;
     };
     text.parse::<syn::Path>().map_err(|_| cx.error_spanned_by(text, usage)).ok()
+}
+
+/// The `false` in `constructors = false`, or `None` after recording why
+/// not (on the value if there is one, else on the key).
+fn constructors_flag(key: &Meta, cx: &mut Ctxt) -> Option<bool> {
+    let usage = "expected `constructors = false`, which leaves out the generated `create_sharedobject`, \
+                 `create_named`, `create_zeroed` and `load_sharedobject` (reach them through \
+                 `Shared::<T>` instead), or `constructors = true`, the default";
+    let Meta::NameValue(name_value) = key else {
+        cx.error_spanned_by(key, usage);
+        return None;
+    };
+    let Expr::Lit(ExprLit { lit: Lit::Bool(flag), .. }) = &name_value.value else {
+        cx.error_spanned_by(&name_value.value, usage);
+        return None;
+    };
+    Some(flag.value)
 }
 
 /// Classifies one `repr` hint.

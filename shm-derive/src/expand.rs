@@ -12,7 +12,7 @@ use quote::{format_ident, quote, quote_spanned};
 use syn::spanned::Spanned;
 use syn::{DeriveInput, Ident, LitStr, WhereClause, parse_quote};
 
-use crate::ast::{Input, Style};
+use crate::ast::{Field, Input, Style};
 use crate::ctxt::Ctxt;
 use crate::validate::{self, MAX_ALIGN};
 
@@ -57,15 +57,16 @@ impl<'a> Expander<'a> {
     fn expand(&self) -> TokenStream {
         let shared_state = self.shared_state_impl();
         let descriptor = self.fields_descriptor();
-        let constructors = self.constructors();
-        // A non-generic struct is checked even if it is never used; a
+        let constructors = if self.input.attrs.constructors() { self.constructors() } else { TokenStream::new() };
+        // A non-generic struct is checked even if it is never used, each
+        // check in a constant of its own so that every gap is reported; a
         // generic one when `FINGERPRINT` is evaluated for its arguments.
         let free_layout_check = if self.input.is_generic() {
             TokenStream::new()
         } else {
             let ident = self.input.ident;
-            let asserts = self.layout_asserts(&quote!(#ident));
-            quote!(const _: () = { #asserts };)
+            let checks = self.layout_checks(&quote!(#ident));
+            quote!(#(const _: () = #checks;)*)
         };
         quote! {
             const _: () = {
@@ -101,17 +102,18 @@ impl<'a> Expander<'a> {
             }
         });
         let (layout_asserts, force_layout_check) = if input.is_generic() {
-            let asserts = self.layout_asserts(&quote!(Self));
-            (asserts, quote!(let _: ::core::primitive::u64 = <Self as #krate::SharedState>::FINGERPRINT;))
+            let checks = self.layout_checks(&quote!(Self));
+            (quote!(#(#checks)*), quote!(let _: ::core::primitive::u64 = <Self as #krate::SharedState>::FINGERPRINT;))
         } else {
             (TokenStream::new(), TokenStream::new())
         };
         let descriptor_value = self.descriptor_value();
         let safety = format!(
             "SAFETY: `#[derive(SharedState)]` checks at compile time that every field type of `{}` is \
-             `SharedState`, that the field sizes add up to its size (no padding), that the size is not zero \
-             and the alignment at most {MAX_ALIGN}; `FINGERPRINT` covers every field's name, type and \
-             offset, and `FIELDS` holds the `offset_of!` of every field.",
+             `SharedState`, that each field starts where the one before it ends and the last one ends at the \
+             size (no padding), that the size is not zero and the alignment at most {MAX_ALIGN}; \
+             `FINGERPRINT` covers every field's name, type and offset, and `FIELDS` holds the `offset_of!` \
+             of every field.",
             input.name
         );
 
@@ -119,14 +121,15 @@ impl<'a> Expander<'a> {
         // impl's doc, which expanded code shows as a `/// SAFETY:` comment).
         // Obligation by obligation of `SharedState`'s safety section, each
         // resting on what the compiler checks, not on the attribute text:
-        // 1. no padding: the sizes of the fields add up to the size of the
-        //    struct, and fields of a struct never overlap, so every byte
-        //    belongs to a field; each field type is `SharedState`, so has no
-        //    padding inside. (The per-field assertions before it only make
-        //    the message precise.) The assertions run in `free_layout_check`
-        //    at compile time for a non-generic struct, and in `FINGERPRINT`
-        //    (which every constructor of a `Shared<Self>` evaluates, and
-        //    `FIELDS` forces) for each instance of a generic one;
+        // 1. no padding: the first field starts at offset 0, each next field
+        //    where the one before it ends, and the struct ends where the
+        //    last field ends, so the fields tile `0..size_of::<Self>()` and
+        //    every byte belongs to a field; each field type is
+        //    `SharedState`, so has no padding inside. The assertions run in
+        //    `free_layout_check` at compile time for a non-generic struct,
+        //    and in `FINGERPRINT` (which every constructor of a
+        //    `Shared<Self>` evaluates, and `FIELDS` forces) for each
+        //    instance of a generic one;
         // 2.-4. every field type is `SharedState`: `assert_shared_state` is
         //    called for each, and type parameters are bounded. So every bit
         //    pattern of each field, hence of the struct, is valid, nothing
@@ -173,64 +176,114 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// The assertions that prove there is no padding, that the struct is
-    /// not zero-sized and not over-aligned. Evaluation stops at the first
-    /// failure, so the most precise message comes first: a gap before a
-    /// field points at that field.
-    fn layout_asserts(&self, this: &TokenStream) -> TokenStream {
+    /// The checks that prove there is no padding, that the struct is not
+    /// zero-sized and not over-aligned, each a block of statements. Every
+    /// padding check is spanned on the field it is about and its message,
+    /// built at compile time, says how many bytes are missing where.
+    fn layout_checks(&self, this: &TokenStream) -> Vec<TokenStream> {
         let input = self.input;
         let name = &input.name;
-        let mut asserts = Vec::new();
+        let mut checks = Vec::new();
+        // `validate::has_fields` guarantees a first field.
+        if let Some(first) = input.fields.first() {
+            let member = &first.member;
+            let label = field_label(&first.name);
+            let message = format!("`{name}` has padding before its first {label}: add `#[repr(C)]`");
+            checks.push(quote_spanned! {first.span=>
+                {
+                    ::core::assert!(::core::mem::offset_of!(#this, #member) == 0, #message);
+                }
+            });
+        }
         for pair in input.fields.windows(2) {
             let [prev, field] = pair else { continue };
-            let (prev_member, prev_ty, member) = (&prev.member, prev.ty, &field.member);
-            let message = format!(
-                "`{name}` has padding before field `{0}`: add an explicit `[u8; N]` field before `{0}`, or \
-                 order the fields by decreasing alignment",
-                field.name
-            );
-            asserts.push(quote_spanned! {field.span=>
-                ::core::assert!(
-                    ::core::mem::offset_of!(#this, #member)
-                        == ::core::mem::offset_of!(#this, #prev_member) + ::core::mem::size_of::<#prev_ty>(),
-                    #message
-                );
-            });
+            checks.push(self.gap_check(this, prev, field));
         }
         if let Some(last) = input.fields.last() {
-            let (member, ty) = (&last.member, last.ty);
-            let remedy = match input.attrs.align() {
-                Some(align) => format!(" to fill the size up to a multiple of `align({align})`"),
-                None => ", or order the fields by decreasing alignment".to_owned(),
-            };
-            let message = format!(
-                "`{name}` has padding after its last field `{0}`: add an explicit `[u8; N]` field after `{0}`{remedy}",
-                last.name
-            );
-            asserts.push(quote_spanned! {last.span=>
-                ::core::assert!(
-                    ::core::mem::size_of::<#this>()
-                        == ::core::mem::offset_of!(#this, #member) + ::core::mem::size_of::<#ty>(),
-                    #message
-                );
-            });
+            checks.push(self.trailing_check(this, last));
         }
         let span = input.ident.span();
-        // `validate::has_fields` guarantees at least one term.
-        let sizes = input.fields.iter().map(|field| {
-            let ty = field.ty;
-            quote!(::core::mem::size_of::<#ty>())
-        });
-        let padding = format!("`{name}` has padding: the sizes of its fields do not add up to its size");
         let zero_sized = format!("`{name}` is zero-sized: zero-sized values cannot be shared; add a field");
         let over_aligned =
             format!("`{name}` is aligned to more than {MAX_ALIGN} bytes: use at most `align({MAX_ALIGN})`");
         let max_align = Literal::u64_unsuffixed(MAX_ALIGN);
-        quote_spanned! {span=>
-            #(#asserts)*
-            ::core::assert!(::core::mem::size_of::<#this>() == #(#sizes)+*, #padding);
-            ::core::assert!(::core::mem::size_of::<#this>() > 0, #zero_sized);
-            ::core::assert!(::core::mem::align_of::<#this>() <= #max_align, #over_aligned);
+        checks.push(quote_spanned! {span=>
+            {
+                ::core::assert!(::core::mem::size_of::<#this>() > 0, #zero_sized);
+                ::core::assert!(::core::mem::align_of::<#this>() <= #max_align, #over_aligned);
+            }
+        });
+        checks
+    }
+
+    /// Checks that `field` starts where `prev` ends. The message reads
+    /// "`S` has 4 bytes of padding before field `b` (offset 4 to 8): add
+    /// `_pad_before_b: [u8; 4]` before `b`, or order the fields by
+    /// decreasing alignment".
+    fn gap_check(&self, this: &TokenStream, prev: &Field<'_>, field: &Field<'_>) -> TokenStream {
+        let Self { input, krate, .. } = self;
+        let (prev_member, prev_ty, member) = (&prev.member, prev.ty, &field.member);
+        let head = format!("`{}` has ", input.name);
+        let before = format!(" of padding before {} (offset ", field_label(&field.name));
+        let pad_name = format!("_pad_before_{}", field.name);
+        let (add, tail) = add_bytes(input.style, &pad_name, "before", &field.name);
+        let tail = format!("{tail}, or order the fields by decreasing alignment");
+        quote_spanned! {field.span=>
+            {
+                let __shm_end = ::core::mem::offset_of!(#this, #prev_member) + ::core::mem::size_of::<#prev_ty>();
+                let __shm_start = ::core::mem::offset_of!(#this, #member);
+                let __shm_gap = __shm_start.saturating_sub(__shm_end);
+                ::core::assert!(
+                    __shm_start == __shm_end,
+                    "{}",
+                    #krate::__private::Message::start(#head)
+                        .bytes(__shm_gap)
+                        .text(#before)
+                        .number(__shm_end)
+                        .text(" to ")
+                        .number(__shm_start)
+                        .text(#add)
+                        .number(__shm_gap)
+                        .text(#tail)
+                        .as_str(),
+                );
+            }
+        }
+    }
+
+    /// Checks that the struct ends where `last` ends. The message reads
+    /// "`S` has 7 bytes of padding after its last field `id` (offset 9 to
+    /// 16: the size is rounded up to a multiple of the alignment, 8): add
+    /// `_pad_end: [u8; 7]` after `id`". Reordering the fields does not
+    /// remove trailing padding, so the message does not suggest it.
+    fn trailing_check(&self, this: &TokenStream, last: &Field<'_>) -> TokenStream {
+        let Self { input, krate, .. } = self;
+        let (member, ty) = (&last.member, last.ty);
+        let head = format!("`{}` has ", input.name);
+        let after = format!(" of padding after its last {} (offset ", field_label(&last.name));
+        let (add, tail) = add_bytes(input.style, "_pad_end", "after", &last.name);
+        quote_spanned! {last.span=>
+            {
+                let __shm_end = ::core::mem::offset_of!(#this, #member) + ::core::mem::size_of::<#ty>();
+                let __shm_size = ::core::mem::size_of::<#this>();
+                let __shm_gap = __shm_size.saturating_sub(__shm_end);
+                ::core::assert!(
+                    __shm_size == __shm_end,
+                    "{}",
+                    #krate::__private::Message::start(#head)
+                        .bytes(__shm_gap)
+                        .text(#after)
+                        .number(__shm_end)
+                        .text(" to ")
+                        .number(__shm_size)
+                        .text(": the size is rounded up to a multiple of the alignment, ")
+                        .number(::core::mem::align_of::<#this>())
+                        .text(#add)
+                        .number(__shm_gap)
+                        .text(#tail)
+                        .as_str(),
+                );
+            }
         }
     }
 
@@ -290,8 +343,10 @@ impl<'a> Expander<'a> {
         }
     }
 
-    /// `create_sharedobject`, `create_named`, `create_sharedobject_zeroed`
-    /// and `load_sharedobject`, each delegating to `Shared`.
+    /// `create_sharedobject`, `create_named`, `create_zeroed` and
+    /// `load_sharedobject`, each delegating to `Shared`, and the deprecated
+    /// `create_sharedobject_zeroed`. Left out by
+    /// `#[shm(constructors = false)]`.
     fn constructors(&self) -> TokenStream {
         let Self { input, krate, bounded, .. } = self;
         let ident = input.ident;
@@ -306,6 +361,8 @@ impl<'a> Expander<'a> {
         let zeroed_doc = format!("Creates a shared object holding the all-zero `{name}`, under a generated name.");
         let load_doc =
             format!("Opens the shared object `handle` names, checking that it holds a `{name}` with the same layout.");
+        let delegates = "Generated by `#[derive(SharedState)]` (left out with `#[shm(constructors = false)]`): \
+                         calls the function of the same name on `Shared<Self>`.";
         let create_errors = "# Errors\n\nReturns a `CreateError` if the segment cannot be created.";
         let load_errors = "# Errors\n\nReturns an `OpenError` if the segment cannot be opened or holds another \
                            type (`LayoutMismatch`).";
@@ -314,6 +371,8 @@ impl<'a> Expander<'a> {
             #[allow(dead_code, reason = "generated constructors the program may not need")]
             impl #impl_generics #ident #ty_generics #bounded {
                 #[doc = #create_doc]
+                ///
+                #[doc = #delegates]
                 ///
                 #[doc = #create_errors]
                 #[inline]
@@ -324,6 +383,8 @@ impl<'a> Expander<'a> {
                 }
 
                 #[doc = #named_doc]
+                ///
+                #[doc = #delegates]
                 ///
                 #[doc = #create_errors]
                 #[inline]
@@ -336,13 +397,26 @@ impl<'a> Expander<'a> {
 
                 #[doc = #zeroed_doc]
                 ///
+                #[doc = #delegates]
+                ///
                 #[doc = #create_errors]
+                #[inline]
+                pub fn create_zeroed() -> #result<#krate::Shared<Self>, #krate::CreateError> {
+                    #krate::Shared::<Self>::create_zeroed()
+                }
+
+                #[doc = #zeroed_doc]
+                ///
+                #[doc = #create_errors]
+                #[deprecated(note = "use `create_zeroed`, the name `Shared<T>` uses as well")]
                 #[inline]
                 pub fn create_sharedobject_zeroed() -> #result<#krate::Shared<Self>, #krate::CreateError> {
                     #krate::Shared::<Self>::create_zeroed()
                 }
 
                 #[doc = #load_doc]
+                ///
+                #[doc = #delegates]
                 ///
                 #[doc = #load_errors]
                 #[inline]
@@ -353,5 +427,21 @@ impl<'a> Expander<'a> {
                 }
             }
         }
+    }
+}
+
+/// How messages name a field: "field `value`", or "field `1`" of a tuple
+/// struct.
+fn field_label(name: &str) -> String {
+    format!("field `{name}`")
+}
+
+/// The remedy of a padding message, in two parts around the number of
+/// bytes: "): add `_pad_end: [u8; " and "]` after `id`" for a named field,
+/// "): add a `[u8; " and "]` field after field `1`" for a tuple field.
+fn add_bytes(style: Style, pad_name: &str, place: &str, name: &str) -> (String, String) {
+    match style {
+        Style::Named => (format!("): add `{pad_name}: [u8; "), format!("]` {place} `{name}`")),
+        Style::Tuple | Style::Unit => ("): add a `[u8; ".to_owned(), format!("]` field {place} field `{name}`")),
     }
 }

@@ -1,6 +1,9 @@
 //! `#[derive(SharedState)]` for `shm-runtime`. Use it through
 //! `shm_runtime::SharedState`, which names both the trait and this derive;
-//! this crate is an implementation detail.
+//! this crate is an implementation detail. The user-facing documentation
+//! (the table of accepted and rejected field types, with what to use
+//! instead) is on the `shm_runtime::SharedState` trait; this page repeats
+//! it for those who maintain the derive.
 //!
 //! ```
 //! use shm_runtime::{Flag, SharedObject, SharedState};
@@ -29,9 +32,13 @@
 //! - `#[repr(C)]` structs with named or tuple fields, optionally
 //!   `#[repr(C, align(N))]` with `N` at most 64 (as long as the alignment
 //!   adds no trailing padding: the padding checks below apply).
-//! - Field types that implement `SharedState`: `u8`..`u64`, `i8`..`i64`,
-//!   `f32`, `f64`, `shm_runtime::Flag` (for booleans), arrays `[T; N]` of
-//!   these, and other structs that derive `SharedState`.
+//! - Field types that implement `SharedState`: `u8`..`u128`,
+//!   `i8`..`i128`, `f32`, `f64`, `shm_runtime::Flag` (for booleans),
+//!   arrays `[T; N]` of these, and other structs that derive
+//!   `SharedState`. (`u128`/`i128` are 16-byte aligned on `x86_64` and
+//!   `aarch64`; the runtime copies values as bytes, so their width is no
+//!   concern, and the fingerprint folds in every offset and the
+//!   alignment.)
 //! - Generic structs: every type parameter gets a `T: SharedState` bound
 //!   in the generated impls. Const parameters pass through.
 //!
@@ -55,9 +62,17 @@
 //!   fixed arrays), `Option`, tuples, slices and trait objects;
 //! - padding anywhere: a gap between fields or after the last one, found
 //!   by const assertions on `offset_of!` and `size_of` (computed by the
-//!   compiler, not guessed). Add explicit `[u8; N]` fields or reorder;
+//!   compiler, not guessed), each on the field it is about, with the
+//!   numbers: "`Tagged` has 4 bytes of padding before field `value`
+//!   (offset 4 to 8): add `_pad_before_value: [u8; 4]` before `value`, or
+//!   order the fields by decreasing alignment". The message is built at
+//!   compile time by `shm_runtime::__private::Message` and passed to
+//!   `panic!("{}", ..)`, which const evaluation accepts for a `&str`. For
+//!   a non-generic struct each gap is its own constant, so all are
+//!   reported in one build;
 //! - zero-sized structs and alignment above 64;
-//! - `#[shm(...)]` keys other than `crate`, and `#[shm]` on fields.
+//! - `#[shm(...)]` keys other than `crate` and `constructors`, values of
+//!   `constructors` other than `true` and `false`, and `#[shm]` on fields.
 //!
 //! The checks on the source text only make the messages good. What makes
 //! the generated `unsafe impl` sound is what the compiler checks: a
@@ -75,8 +90,13 @@
 //!   and `shared.write_field(|f| f.x, &value)` read or write one field
 //!   alone (`f.0` for tuple structs);
 //! - `S::create_sharedobject(&initial)`, `S::create_named(name, &initial)`,
-//!   `S::create_sharedobject_zeroed()` and `S::load_sharedobject(&handle)`,
-//!   each returning a `Shared<S>`.
+//!   `S::create_zeroed()` and `S::load_sharedobject(&handle)`, each
+//!   returning a `Shared<S>` by calling the function of the same name on
+//!   `Shared<S>`, and `S::create_sharedobject_zeroed()`, a deprecated
+//!   alias of `create_zeroed` kept from before the two names were one.
+//!   `#[shm(constructors = false)]` leaves all five out, for a struct
+//!   with methods of those names of its own (`Shared::<S>::create_named`
+//!   and the others stay).
 //!
 //! The generated code is hygienic: it works under
 //! `#![no_implicit_prelude]`, with `Result` or `Option` shadowed, and is
@@ -105,9 +125,11 @@
 //!
 //! # Attributes
 //!
-//! `#[shm(crate = "path")]` on the struct makes the generated code use
+//! On the struct, `#[shm(crate = "path")]` makes the generated code use
 //! `path` instead of `::shm_runtime`, for crates that rename the runtime
-//! dependency or re-export it.
+//! dependency or re-export it, and `#[shm(constructors = false)]` leaves
+//! out the inherent constructors. Both keys may share one attribute:
+//! `#[shm(crate = "rt", constructors = false)]`.
 
 mod ast;
 mod attr;
@@ -121,9 +143,10 @@ use proc_macro::TokenStream;
 use syn::{DeriveInput, parse_macro_input};
 
 /// Implements `SharedState` for a `#[repr(C)]` struct of plain fields and
-/// adds `create_sharedobject`, `create_named`, `create_sharedobject_zeroed`
-/// and `load_sharedobject` to it. See the crate documentation for what is
-/// accepted and what the fingerprint covers.
+/// adds `create_sharedobject`, `create_named`, `create_zeroed` and
+/// `load_sharedobject` to it (unless `#[shm(constructors = false)]`). See
+/// the crate documentation for what is accepted and what the fingerprint
+/// covers.
 #[proc_macro_derive(SharedState, attributes(shm))]
 pub fn derive_shared_state(input: TokenStream) -> TokenStream {
     let input = parse_macro_input!(input as DeriveInput);

@@ -57,6 +57,46 @@ fn crate_path_replaces_the_runtime_path() {
 }
 
 #[test]
+fn constructors_false_leaves_out_the_inherent_constructors() {
+    let all = expand("#[repr(C)] struct S { x: u8 }");
+    for name in
+        ["create_sharedobject", "create_named", "create_zeroed", "create_sharedobject_zeroed", "load_sharedobject"]
+    {
+        assert!(all.contains(&format!("pub fn {name} (")), "{name} missing from {all}");
+    }
+    assert!(all.contains("deprecated"), "{all}");
+    let none = expand("#[repr(C)] #[shm(constructors = false)] struct S { x: u8 }");
+    assert!(!none.contains("pub fn"), "{none}");
+    assert!(none.contains("SharedState for S"), "{none}");
+    let explicit = expand("#[repr(C)] #[shm(crate = \"rt\", constructors = true)] struct S { x: u8 }");
+    assert!(explicit.contains("pub fn create_zeroed ("), "{explicit}");
+}
+
+#[test]
+fn padding_messages_are_built_from_the_layout() {
+    let named = expand("#[repr(C)] struct Tagged { tag: u8, value: u32 }");
+    for piece in [
+        "\"`Tagged` has \"",
+        "\" of padding before field `value` (offset \"",
+        "\"): add `_pad_before_value: [u8; \"",
+        "\"]` before `value`, or order the fields by decreasing alignment\"",
+        "\" of padding after its last field `value` (offset \"",
+        "\"): add `_pad_end: [u8; \"",
+        "\"]` after `value`\"",
+    ] {
+        assert!(named.contains(piece), "{piece} missing from {named}");
+    }
+    let tuple = expand("#[repr(C)] struct Pair(u8, u32);");
+    assert!(tuple.contains("\"): add a `[u8; \""), "{tuple}");
+    assert!(tuple.contains("\"]` field after field `1`\""), "{tuple}");
+    // A non-generic struct: one constant per check, so every gap is
+    // reported; a generic one checks in `FINGERPRINT`.
+    assert_eq!(named.matches("const _ : () =").count(), 1 + 4, "{named}");
+    let generic = expand("#[repr(C)] struct G<T> { tag: u8, value: T }");
+    assert_eq!(generic.matches("const _ : () =").count(), 1, "{generic}");
+}
+
+#[test]
 fn raw_identifiers_are_fingerprinted_without_r_hash() {
     let out = expand("#[repr(C)] struct r#Foo { r#type: u8 }");
     assert!(out.contains("\"type\""), "{out}");
@@ -169,5 +209,20 @@ fn shm_attribute_errors() {
     assert_error("#[repr(C)] #[shm(crate = 1)] struct S { x: u8 }", "1", "a string holding the path");
     assert_error("#[repr(C)] #[shm(crate = \"not a path\")] struct S { x: u8 }", "\"not a path\"", "path");
     assert_error("#[repr(C)] #[shm] struct S { x: u8 }", "shm", "expected attribute arguments");
-    assert_error("#[repr(C)] struct S { #[shm(crate = \"a\")] x: u8 }", "#[shm(crate = \"a\")]", "goes on the struct");
+    assert_error("#[repr(C)] struct S { #[shm(crate = \"a\")] x: u8 }", "#[shm(crate = \"a\")]", "go on the struct");
+}
+
+#[test]
+fn constructors_attribute_errors() {
+    let usage = "expected `constructors = false`";
+    assert_error("#[repr(C)] #[shm(constructors = \"no\")] struct S { x: u8 }", "\"no\"", usage);
+    assert_error("#[repr(C)] #[shm(constructors = 0)] struct S { x: u8 }", "0", usage);
+    assert_error("#[repr(C)] #[shm(constructors)] struct S { x: u8 }", "constructors", usage);
+    assert_error("#[repr(C)] #[shm(constructors(false))] struct S { x: u8 }", "constructors(false)", usage);
+    assert_error(
+        "#[repr(C)] #[shm(constructors = false, constructors = true)] struct S { x: u8 }",
+        "constructors",
+        "duplicate `shm` key `constructors`",
+    );
+    assert_error("#[repr(C)] #[shm(constructor = false)] struct S { x: u8 }", "constructor", "`constructors`, as in");
 }

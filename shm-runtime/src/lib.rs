@@ -48,6 +48,20 @@
 //! implement [`Ring`] (capacity, fill level, the other side's liveness).
 //! Bring the traits into scope to call their methods.
 //!
+//! # Your own structs: `#[derive(SharedState)]`
+//!
+//! `#[derive(SharedState)]` on a `#[repr(C)]`, `Copy` struct of
+//! fixed-width integers (`u8` to `u128`, `i8` to `i128`), `f32`/`f64`,
+//! [`Flag`], arrays of these and other derived structs makes it storable
+//! in a [`Shared<T>`], [`SharedArray<T>`] or [`MemoryInterface<T>`], and
+//! adds `create_sharedobject`, `create_named`, `create_zeroed` and
+//! `load_sharedobject` to it (`#[shm(constructors = false)]` leaves them
+//! out; `Shared::<T>` has the same functions). `bool`, `char`,
+//! `usize`/`isize`, pointers, heap types, `Option`, tuples, enums and
+//! hidden padding are compile errors that say what to write instead. The
+//! [`SharedState`] trait documents the whole table of accepted and
+//! rejected types, with examples.
+//!
 //! # Lifecycle
 //!
 //! The creating process owns the name: [`SharedObject::cleanup`] (or dropping

@@ -2,8 +2,9 @@
 //! one such value in a segment.
 //!
 //! `#[derive(SharedState)]` implements the trait for `#[repr(C)]` structs;
-//! this module implements it for the fixed-width integers, `f32`, `f64`,
-//! [`Flag`] and arrays of `SharedState` types.
+//! this module implements it for the fixed-width integers (`u8` to
+//! `u128`, `i8` to `i128`), `f32`, `f64`, [`Flag`] and arrays of
+//! `SharedState` types.
 //!
 //! `Shared<T>` stores the value in the two-copy byte cell that
 //! `SharedString` uses (see `cell.rs` and `FORMAT.md`), with a capacity of
@@ -30,7 +31,124 @@ use std::fmt;
 /// another process: plain bytes with no padding and no pointers.
 ///
 /// Implement it with `#[derive(SharedState)]`, which checks every
-/// obligation below at compile time.
+/// obligation below at compile time, and share a value through
+/// [`Shared<T>`] (one value), [`SharedArray<T>`](crate::SharedArray) or
+/// [`MemoryInterface<T>`](crate::MemoryInterface) (a ring).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Flag, SharedObject, SharedState};
+///
+/// #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+/// #[repr(C)]
+/// struct Pose {
+///     position: [f64; 3],
+///     sequence: u32,
+///     valid: Flag,       // not `bool`: a peer could store 2
+///     _pad_end: [u8; 3], // explicit: the derive refuses hidden padding
+/// }
+///
+/// let pose = Pose { position: [1.0, 2.0, 3.0], sequence: 7, valid: Flag::new(true), _pad_end: [0; 3] };
+/// let shared = Pose::create_sharedobject(&pose)?;
+/// let peer = Pose::load_sharedobject(&shared.handle())?; // in another process
+/// assert_eq!(peer.read(), pose);
+/// peer.write_field(|f| f.sequence, &8)?;
+/// assert_eq!(shared.read_field(|f| f.sequence), 8);
+/// # Ok(()) }
+/// ```
+///
+/// # What the derive accepts
+///
+/// A `#[repr(C)]` struct (named or tuple fields, `align(N)` up to 64
+/// allowed) that is `Copy`, has no padding and has fields of these types:
+///
+/// | field type | |
+/// |---|---|
+/// | `u8`, `u16`, `u32`, `u64`, `u128`, `i8`, `i16`, `i32`, `i64`, `i128` | accepted |
+/// | `f32`, `f64` | accepted (stored bit for bit, NaN payloads included) |
+/// | [`Flag`] | accepted: a `bool` stored as one byte |
+/// | `[T; N]` with `T` accepted and `N > 0` | accepted |
+/// | a struct that derives `SharedState` | accepted |
+/// | a type parameter `T` | accepted: the derive adds `T: SharedState` |
+///
+/// Everything else is a compile error on the offending tokens that says
+/// what to write instead:
+///
+/// | rejected | why | use instead |
+/// |---|---|---|
+/// | `bool` | a peer may store a byte other than 0 or 1 | [`Flag`] |
+/// | `char` | a peer may store a `u32` that is no `char` | `u32`, read with `char::from_u32` |
+/// | `usize`, `isize` | their width depends on the target | `u64`, `i64` |
+/// | `&T`, `*const T`, `*mut T`, `fn(..)` | addresses mean nothing in another process | an index or offset as `u64` |
+/// | `String`, `Vec<T>` | the contents live on one process's heap | `[u8; N]` or `[T; N]` with a length field |
+/// | `Box<T>`, `Rc<T>`, `Arc<T>` | they point into one process's heap | the value itself |
+/// | `Option<T>` | a peer may store a tag that is neither variant | the value plus a [`Flag`] saying whether it is set |
+/// | tuples | their layout is unspecified | `[T; N]` or a derived struct |
+/// | slices, `str`, `dyn Trait` | no fixed size, or a vtable pointer | `[T; N]`, a concrete type |
+/// | `()`, `[T; 0]` | zero-sized: nothing to share | remove the field |
+/// | enums, unions (as fields or derived) | invalid tags, uninitialized bytes | a struct with an integer tag field, or `[u8; N]` |
+/// | structs without `#[derive(SharedState)]`, atomics, `NonZero*`, `Cell` | not `SharedState` | derive it, or plain integers |
+///
+/// And for the struct itself:
+///
+/// | rejected | use instead |
+/// |---|---|
+/// | no `#[repr(C)]`, or `repr(Rust)`, `repr(transparent)`, `repr(u8)`.. | `#[repr(C)]` |
+/// | `repr(packed)` | `#[repr(C)]` with explicit `[u8; N]` fields |
+/// | `align(N)` with `N` above 64 | at most `align(64)` |
+/// | padding between fields or after the last one | the `[u8; N]` field the message names, or fields ordered by decreasing alignment |
+/// | no fields, or only zero-sized ones | at least one field |
+/// | lifetime parameters | owned values |
+///
+/// The padding check runs on the layout the compiler computed, and its
+/// message gives the numbers: "`Tagged` has 4 bytes of padding before
+/// field `value` (offset 4 to 8): add `_pad_before_value: [u8; 4]` before
+/// `value`, or order the fields by decreasing alignment".
+///
+/// # What the derive generates
+///
+/// Besides this trait's impl (and a hidden field descriptor for
+/// [`Shared::read_field`] and [`Shared::write_field`]), the derive adds
+/// inherent `create_sharedobject`, `create_named`, `create_zeroed` and
+/// `load_sharedobject` to the struct, each calling the function of the
+/// same name on [`Shared<T>`]. A struct with methods of those names of its
+/// own opts out with `#[shm(constructors = false)]` and uses `Shared<T>`:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Shared, SharedObject, SharedState};
+///
+/// #[derive(SharedState, Clone, Copy)]
+/// #[repr(C)]
+/// #[shm(constructors = false)]
+/// struct Counters {
+///     total: u128,
+///     errors: u64,
+///     _pad_end: [u8; 8],
+/// }
+///
+/// impl Counters {
+///     fn create_named(_name: &str) -> Self {
+///         Self { total: 0, errors: 0, _pad_end: [0; 8] }
+///     }
+/// }
+///
+/// let counters = Shared::<Counters>::create_zeroed()?;
+/// let peer = Shared::<Counters>::load_sharedobject(&counters.handle())?;
+/// peer.update(|c| c.total += 1)?;
+/// assert_eq!(counters.read().total, 1);
+/// # let _ = Counters::create_named("");
+/// # Ok(()) }
+/// ```
+///
+/// `#[shm(crate = "path")]` makes the generated code name the runtime
+/// `path` instead of `::shm_runtime`, for a renamed or re-exported runtime.
+///
+/// `u128` and `i128` are 16-byte aligned on `x86_64` and `aarch64` (with
+/// the supported compilers), so next to 8-byte fields they often need an
+/// explicit `[u8; 8]`, as above. Their width is no concern for tearing:
+/// a value is copied in and out of shared memory through the two-copy
+/// cell described at [`Shared<T>`], never read in place.
 ///
 /// # Safety
 ///
@@ -57,7 +175,7 @@ use std::fmt;
 #[diagnostic::on_unimplemented(
     message = "`{Self}` cannot be stored in shared memory",
     label = "`{Self}` is not `SharedState`",
-    note = "shared fields must be fixed-width integers, `f32`/`f64`, `shm_runtime::Flag`, arrays of these, or `#[derive(SharedState)]` structs"
+    note = "shared fields must be fixed-width integers (`u8` to `u128`, `i8` to `i128`), `f32`/`f64`, `shm_runtime::Flag`, arrays of these, or `#[derive(SharedState)]` structs; see the table in the `shm_runtime::SharedState` docs"
 )]
 pub unsafe trait SharedState: Copy + Send + Sync + 'static {
     /// The type's name for messages and tools: the path of a derived
@@ -172,7 +290,13 @@ macro_rules! primitive {
     ($($ty:ty),*) => {$(
         // SAFETY: a primitive number has no padding, every bit pattern is a
         // valid value, it holds no pointer, its layout is the same in every
-        // process of one target, and it is not zero-sized.
+        // process of one target, and it is not zero-sized. (`u128`/`i128`:
+        // 16 bytes everywhere; their alignment was 8 on x86 before Rust
+        // 1.77, below the `rust-version`, and a struct's fingerprint folds
+        // in its field offsets and alignment, so builds that disagree on it
+        // get `LayoutMismatch`, not a misread. Values are copied as bytes,
+        // never referenced in shared memory, so nothing relies on the
+        // segment's alignment of them.)
         unsafe impl SharedState for $ty {
             const TYPE_NAME: &'static str = stringify!($ty);
             const FINGERPRINT: u64 = fingerprint::of_str(concat!("primitive ", stringify!($ty)));
@@ -183,7 +307,7 @@ macro_rules! primitive {
     )*};
 }
 
-primitive!(u8, u16, u32, u64, i8, i16, i32, i64, f32, f64, Flag);
+primitive!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64, Flag);
 
 // SAFETY: an array of `T: SharedState` has no padding between elements
 // (size is a multiple of alignment), every bit pattern of each element is
@@ -237,6 +361,90 @@ pub mod __private {
     /// Fails to compile unless `T: SharedState`; the derive calls it
     /// spanned on each field's type.
     pub const fn assert_shared_state<T: crate::SharedState>() {}
+
+    /// A compile-time error message with numbers in it, built piece by
+    /// piece in a const evaluation and passed to `panic!("{}", ..)`, which
+    /// const evaluation accepts for a `&str`. The derive's padding checks
+    /// use it to say how many bytes are missing where.
+    ///
+    /// Holds up to [`Message::CAPACITY`] bytes; a piece that does not fit
+    /// is dropped with everything after it, so the text is always whole
+    /// pieces (valid UTF-8).
+    pub struct Message {
+        /// `bytes[..len]` is the text so far.
+        bytes: [u8; Message::CAPACITY],
+        /// How many bytes of `bytes` are written; at most `CAPACITY`.
+        len: usize,
+        /// A piece did not fit; nothing more is appended.
+        full: bool,
+    }
+
+    impl Message {
+        /// The most bytes a message holds.
+        pub const CAPACITY: usize = 1024;
+
+        /// A message that starts with `text`.
+        #[must_use]
+        pub const fn start(text: &str) -> Self {
+            Self { bytes: [0; Self::CAPACITY], len: 0, full: false }.text(text)
+        }
+
+        /// Appends `text`.
+        #[must_use]
+        pub const fn text(mut self, text: &str) -> Self {
+            let text = text.as_bytes();
+            if self.full || text.len() > Self::CAPACITY - self.len {
+                self.full = true;
+                return self;
+            }
+            let mut i = 0;
+            while i < text.len() {
+                self.bytes[self.len + i] = text[i];
+                i += 1;
+            }
+            self.len += text.len();
+            self
+        }
+
+        /// Appends `n` in decimal.
+        #[must_use]
+        pub const fn number(self, n: usize) -> Self {
+            // `usize::MAX` has at most 20 digits.
+            let mut digits = [0_u8; 20];
+            let mut start = digits.len();
+            let mut rest = n;
+            loop {
+                start -= 1;
+                digits[start] = b"0123456789"[rest % 10];
+                rest /= 10;
+                if rest == 0 {
+                    break;
+                }
+            }
+            let (_, digits) = digits.split_at(start);
+            match core::str::from_utf8(digits) {
+                Ok(text) => self.text(text),
+                Err(_) => self,
+            }
+        }
+
+        /// Appends "1 byte" or "`n` bytes".
+        #[must_use]
+        pub const fn bytes(self, n: usize) -> Self {
+            self.number(n).text(if n == 1 { " byte" } else { " bytes" })
+        }
+
+        /// The text so far.
+        #[must_use]
+        pub const fn as_str(&self) -> &str {
+            let (text, _) = self.bytes.split_at(self.len);
+            // Only whole `&str` pieces were copied in, so this never fails.
+            match core::str::from_utf8(text) {
+                Ok(text) => text,
+                Err(_) => "",
+            }
+        }
+    }
 }
 
 /// Retries of a seqlock read before a reader takes the writer lock.
@@ -543,6 +751,9 @@ mod tests {
             f32::FINGERPRINT,
             u64::FINGERPRINT,
             f64::FINGERPRINT,
+            u128::FINGERPRINT,
+            i128::FINGERPRINT,
+            <[u64; 2]>::FINGERPRINT,
             Flag::FINGERPRINT,
             <[u32; 2]>::FINGERPRINT,
             <[i32; 2]>::FINGERPRINT,
@@ -562,6 +773,37 @@ mod tests {
         let moved = __private::fingerprint_field(__private::fingerprint_start("Pose"), "x", f64::FINGERPRINT, 8);
         assert_ne!(renamed, original);
         assert_ne!(moved, original);
+    }
+
+    #[test]
+    fn u128_and_i128_round_trip() {
+        let value = 0x0123_4567_89ab_cdef_fedc_ba98_7654_3210_u128;
+        let shared = Shared::<u128>::create_sharedobject(&value).unwrap();
+        let peer = Shared::<u128>::load_sharedobject(&shared.handle()).unwrap();
+        assert_eq!(peer.read(), value);
+        peer.update(|v| *v = v.rotate_left(64)).unwrap();
+        assert_eq!(shared.read(), 0xfedc_ba98_7654_3210_0123_4567_89ab_cdef);
+        let signed = Shared::<[i128; 2]>::create_sharedobject(&[i128::MIN, i128::MAX]).unwrap();
+        assert_eq!(signed.read(), [i128::MIN, i128::MAX]);
+        // Same size as `[u64; 2]`, other type: refused.
+        let err = Shared::<[u64; 2]>::load_sharedobject(&shared.handle()).unwrap_err();
+        assert!(matches!(err, OpenError::LayoutMismatch { .. }), "{err}");
+    }
+
+    #[test]
+    fn messages_are_built_in_const_evaluation() {
+        const TEXT: __private::Message =
+            __private::Message::start("`S` has ").bytes(4).text(" at ").number(0).text(" of ").number(usize::MAX);
+        assert_eq!(TEXT.as_str(), format!("`S` has 4 bytes at 0 of {}", usize::MAX));
+        assert_eq!(__private::Message::start("").bytes(1).as_str(), "1 byte");
+        assert_eq!(__private::Message::start("").bytes(0).number(10).as_str(), "0 bytes10");
+        // A piece that does not fit is dropped with everything after it.
+        let long = "é".repeat(__private::Message::CAPACITY / 2);
+        let full = __private::Message::start("ab").text(&long).text("cd");
+        assert_eq!(full.as_str(), "ab");
+        let exact = __private::Message::start(&long);
+        assert_eq!(exact.as_str(), long);
+        assert_eq!(exact.text("x").as_str(), long);
     }
 
     #[test]

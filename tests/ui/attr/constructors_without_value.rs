@@ -1,0 +1,10 @@
+use shm_runtime::SharedState;
+
+#[derive(SharedState, Clone, Copy)]
+#[repr(C)]
+#[shm(constructors)]
+struct Pose {
+    x: f64,
+}
+
+fn main() {}
