@@ -104,8 +104,9 @@ impl Geometry {
         self.stride.checked_mul(len)?.checked_add(PREFIX_WORDS)
     }
 
-    /// The words of element `index`'s cell; `words` holds
-    /// `payload_words(len)` words and `index < len`.
+    /// The words of element `index`'s cell, exactly `cell_words` of them;
+    /// `words` holds `payload_words(len)` words and `index < len`.
+    #[inline]
     fn cell_words(self, words: &[AtomicU64], index: usize) -> &[AtomicU64] {
         let start = PREFIX_WORDS + index * self.stride;
         &words[start..start + self.cell_words]
@@ -173,7 +174,9 @@ pub struct SharedArray<T: SharedState> {
     /// Number of elements; checked against the mapping size at open, never
     /// re-read from shared memory.
     len: usize,
-    /// The cells' geometry for `T`; the payload holds
+    /// `Geometry::of(size_of::<T>())`, made once at create or open (so
+    /// `geometry.cell_words` is `layout_words(size_of::<T>())`, which
+    /// [`cell`](Self::cell) relies on); the payload holds
     /// `geometry.payload_words(len)` words.
     geometry: Geometry,
     _type: PhantomData<fn() -> T>,
@@ -246,11 +249,17 @@ impl<T: SharedState> SharedArray<T> {
         self.len == 0
     }
 
-    /// Element `index`'s cell; `index < len`.
+    /// Element `index`'s cell, a view that borrows `self`; `index < len`.
+    /// Nothing is checked again but the slice bounds (which, for such an
+    /// index, hold: the payload has `geometry.payload_words(len)` words).
+    #[inline]
     fn cell(&self, index: usize) -> ByteCell<'_> {
         debug_assert!(index < self.len);
         let words = self.geometry.cell_words(self.segment.payload().words(), index);
-        ByteCell::split(words, size_of::<T>()).expect("geometry validated at create or open")
+        // SAFETY: `cell_words` returns exactly `geometry.cell_words` words,
+        // and `geometry` was made by `Geometry::of(size_of::<T>())` (see the
+        // field), so they are `layout_words(size_of::<T>())`.
+        unsafe { ByteCell::split_unchecked(words, size_of::<T>()) }
     }
 
     /// Element `index`'s cell, or `IndexOutOfRange`.
@@ -924,6 +933,50 @@ mod tests {
 
     fn triple(i: u64) -> Triple {
         [i, i ^ 0x5555, i.wrapping_mul(7)]
+    }
+
+    /// Each element's cell is a view taken on every access from the
+    /// geometry resolved at create or open, and it is the cell
+    /// `ByteCell::split` finds there (for element sizes on and off the
+    /// word, on and off the line); the mapping does not move when the
+    /// array does: moved into a box and to other threads, the creator and
+    /// an opener still read and update the same elements.
+    #[test]
+    fn element_views_resolved_once_survive_moves() {
+        fn same_as_split<T: SharedState>(array: &SharedArray<T>) {
+            let words = array.segment.payload().words();
+            for index in 0..array.len() {
+                let cell = array.cell(index);
+                let words = array.geometry.cell_words(words, index);
+                let split = ByteCell::split(words, size_of::<T>()).unwrap();
+                assert_eq!(cell.capacity(), split.capacity());
+                let guard = split.lock(liveness::me(), LOCK_WAIT).unwrap();
+                assert!(cell.lock(liveness::me(), Duration::ZERO).is_err(), "the same lock word");
+                drop(guard);
+            }
+        }
+        same_as_split(&SharedArray::<u8>::create_sharedobject(3).unwrap());
+        same_as_split(&SharedArray::<Triple>::create_sharedobject(3).unwrap());
+        same_as_split(&SharedArray::<[u64; 8]>::create_sharedobject(2).unwrap());
+        same_as_split(&SharedArray::<[u8; 13]>::create_sharedobject(2).unwrap());
+
+        let array = Box::new(SharedArray::<u64>::create_from_slice(&[1, 2, 3]).unwrap());
+        let peer = vec![SharedArray::<u64>::load_sharedobject(&array.handle()).unwrap()];
+        let (array, peer) = std::thread::scope(|s| {
+            let array = s.spawn(move || {
+                (0..100).for_each(|_| array.update(1, |v| *v += 1).unwrap());
+                array
+            });
+            let peer = s.spawn(move || {
+                (0..100).for_each(|_| peer[0].update(1, |v| *v += 1).unwrap());
+                peer
+            });
+            (array.join().unwrap(), peer.join().unwrap())
+        });
+        assert_eq!(peer[0].to_vec(), [1, 202, 3]);
+        same_as_split(&peer[0]);
+        array.cleanup().unwrap();
+        assert_eq!(peer[0].get(1), Some(202), "removing the name leaves the mapping");
     }
 
     #[test]

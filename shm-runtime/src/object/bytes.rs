@@ -21,18 +21,17 @@ use core::fmt;
 const LAYOUT: Layout =
     Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
 
-/// A segment holding a byte cell (see `cell.rs`), and that cell, split
-/// once at create or open.
+/// A segment holding a byte cell (see `cell.rs`), whose number of words
+/// is checked against the capacity once, at create or open: each access
+/// then takes the cell as a view of the payload that borrows `self`
+/// ([`CellSegment::cell`]) and checks nothing.
 pub(crate) struct CellSegment {
-    /// The cell in `segment`'s payload, over the capacity validated at
-    /// create or open. Points into `segment`'s mapping: declared first so
-    /// that it goes before the mapping does, and only ever lent out for a
-    /// borrow of `self` (see [`CellSegment::cell`]).
-    cell: ByteCell<'static>,
-    /// Private, so that nothing moves it out and keeps `cell`; only
-    /// [`CellSegment::into_segment`] hands it over, consuming `cell` with
-    /// `self`.
     segment: Segment,
+    /// The cell's capacity in bytes: the payload has exactly
+    /// `layout_words(capacity)` words (checked at create or open; a
+    /// segment's payload never changes size). Never re-read from shared
+    /// memory.
+    capacity: usize,
 }
 
 impl CellSegment {
@@ -69,14 +68,10 @@ impl CellSegment {
         let segment = Segment::create(name, &spec, |payload| {
             ByteCell::init(payload.words(), capacity, initial);
         })?;
-        // SAFETY: nothing made from the detached payload outlives
-        // `segment`: the cell is stored beside it in `Self`, in a private
-        // field dropped first, lent out only for borrows of `self`
-        // (`cell`), and dropped by `into_segment` before the segment is
-        // handed over.
-        let words = unsafe { segment.payload_detached() }.words();
-        let cell = ByteCell::split(words, capacity).expect("the payload was sized with layout_words(capacity)");
-        Ok(Self { cell, segment })
+        // Checked once, here, so that `cell` need not check it.
+        let words = segment.payload().words().len();
+        assert_eq!(Some(words), layout_words(capacity), "the payload was sized with layout_words(capacity)");
+        Ok(Self { segment, capacity })
     }
 
     pub(crate) fn open(
@@ -86,32 +81,36 @@ impl CellSegment {
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
         let segment = Segment::open(handle, kind, layout, None, options)?;
-        // SAFETY: as in `create_with`: the cell lives in `Self` beside
-        // `segment`; on an error neither the words nor anything made from
-        // them is used after `segment` is dropped.
-        let words = unsafe { segment.payload_detached() }.words();
-        let cell = ByteCell::attach(words).map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?;
-        Ok(Self { cell, segment })
+        // `attach` checks the stored capacity against the number of words.
+        let capacity = ByteCell::attach(segment.payload().words())
+            .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
+            .capacity();
+        Ok(Self { segment, capacity })
     }
 
-    /// The cell, for a borrow of `self` (never for `'static`: the mapping
-    /// goes when `self` does).
+    /// The cell, for a borrow of `self`: a view of the payload, made
+    /// without a check (the mapping goes only when `self` does, and
+    /// `cleanup` consumes `self`).
     #[inline]
-    pub(crate) fn cell(&self) -> &ByteCell<'_> {
-        &self.cell
+    pub(crate) fn cell(&self) -> ByteCell<'_> {
+        // SAFETY: the payload has `layout_words(self.capacity)` words:
+        // `create_with` checked it, `open` had `attach` check it, and
+        // neither the segment nor the capacity ever changes after (both
+        // private, neither re-read from shared memory).
+        unsafe { ByteCell::split_unchecked(self.segment.payload().words(), self.capacity) }
     }
 
     pub(crate) fn segment(&self) -> &Segment {
         &self.segment
     }
 
-    /// The segment, for `cleanup`; the cell goes with `self`.
+    /// The segment, for `cleanup`; no view of the cell outlives `self`.
     pub(crate) fn into_segment(self) -> Segment {
         self.segment
     }
 
     pub(crate) fn capacity(&self) -> usize {
-        self.cell.capacity()
+        self.capacity
     }
 
     pub(crate) fn write(&self, value: &[u8]) -> Result<(), WriteError> {
@@ -241,9 +240,10 @@ mod tests {
         send_sync::<SharedString>();
     };
 
-    /// The cell split at create or open points into the mapping, which
-    /// does not move when the object does: moved into a box, an array and
-    /// another thread, both sides still read and write the same value.
+    /// The cell is a view of the payload taken on every access from the
+    /// capacity checked at create or open; the mapping does not move when
+    /// the object does: moved into a box, an array and another thread,
+    /// both sides still read and write the same value.
     #[test]
     fn the_cell_resolved_once_survives_moves() {
         let creator = Box::new(SharedBytes::create_sharedobject(16).unwrap());

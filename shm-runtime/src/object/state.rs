@@ -501,14 +501,14 @@ impl<T: SharedState> Shared<T> {
         Self::create(None, &zeroed())
     }
 
-    fn cell(&self) -> &ByteCell<'_> {
+    fn cell(&self) -> ByteCell<'_> {
         self.inner.cell()
     }
 
     /// Copies `dst.len()` bytes from `offset` out of the last complete
     /// value (see [`read_cell`]).
     fn read_bytes(&self, offset: usize, dst: &mut [u8]) {
-        read_cell(self.cell(), offset, dst);
+        read_cell(&self.cell(), offset, dst);
     }
 
     /// The current value.

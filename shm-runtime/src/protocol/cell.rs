@@ -81,6 +81,34 @@ impl<'a> ByteCell<'a> {
         Some(Self { lock: &prefix[LOCK_WORD], current: &prefix[CURRENT_WORD], slots: [slot(a), slot(b)], capacity })
     }
 
+    /// The cell in `words`, of `capacity` bytes, checking nothing: for an
+    /// owner that checked the number of words once (at create or open, as
+    /// [`split`](Self::split) does) and takes this view on every access.
+    ///
+    /// # Safety
+    ///
+    /// `words.len()` is `layout_words(capacity)` (which is `Some`).
+    #[inline]
+    pub(crate) unsafe fn split_unchecked(words: &'a [AtomicU64], capacity: usize) -> Self {
+        debug_assert_eq!(Some(words.len()), layout_words(capacity), "the words of a cell of this capacity");
+        // No overflow: `layout_words(capacity)`, larger, did not overflow.
+        let slot_words = SLOT_HEADER_WORDS + capacity.div_ceil(8);
+        // SAFETY: `words` has `PREFIX_WORDS + 2 * slot_words` words (our
+        // caller; that is `layout_words(capacity)`).
+        let (prefix, slots) = unsafe { words.split_at_unchecked(PREFIX_WORDS) };
+        // SAFETY: `slots` has the `2 * slot_words` words left.
+        let (a, b) = unsafe { slots.split_at_unchecked(slot_words) };
+        let slot = |s: &'a [AtomicU64]| {
+            // SAFETY: `s` is `a` or `b`, each `slot_words` words, at least
+            // `SLOT_HEADER_WORDS`.
+            let (header, data) = unsafe { s.split_at_unchecked(SLOT_HEADER_WORDS) };
+            // `header` has the constant 2 words: these indices cannot fail,
+            // and the optimizer drops their checks.
+            Slot { seq: &header[0], len: &header[1], data }
+        };
+        Self { lock: &prefix[0], current: &prefix[1], slots: [slot(a), slot(b)], capacity }
+    }
+
     /// Sets up a fresh (zeroed) cell holding `initial`. Only the creator
     /// calls this, before the segment is published; the publishing Release
     /// store orders these relaxed stores for openers.
@@ -404,6 +432,29 @@ mod tests {
         assert_eq!(layout_words(1), Some(10));
         assert_eq!(layout_words(8), Some(10));
         assert_eq!(layout_words(9), Some(12));
+    }
+
+    /// `split_unchecked` over `layout_words(capacity)` words is the cell
+    /// `split` makes (the same words for every part, down to the last data
+    /// word), and one works with the other.
+    #[test]
+    fn split_unchecked_is_split_without_the_check() {
+        for capacity in [0, 1, 7, 8, 9, 16, 63, 100] {
+            let words = heap(capacity);
+            let split = ByteCell::init(&words, capacity, &vec![5; capacity]);
+            // SAFETY: `heap` made `layout_words(capacity)` words.
+            let view = unsafe { ByteCell::split_unchecked(&words, capacity) };
+            assert!(core::ptr::eq(view.lock, split.lock) && core::ptr::eq(view.current, split.current));
+            for (a, b) in view.slots.iter().zip(&split.slots) {
+                assert!(core::ptr::eq(a.seq, b.seq) && core::ptr::eq(a.len, b.len), "capacity {capacity}");
+                assert!(core::ptr::eq(a.data, b.data), "capacity {capacity}");
+            }
+            assert!(core::ptr::eq(view.slots[1].data.last().unwrap_or(view.slots[1].len), words.last().unwrap()));
+            assert_eq!(view.capacity(), capacity);
+            assert_eq!(read(&view).unwrap(), vec![5; capacity]);
+            view.write(&vec![9; capacity], 1, LOCK_WAIT).unwrap();
+            assert_eq!(read(&split).unwrap(), vec![9; capacity]);
+        }
     }
 
     #[test]

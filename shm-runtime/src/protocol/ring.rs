@@ -133,15 +133,19 @@ pub struct ConsumerCursor {
 }
 
 /// A shape (capacity, slot size) checked against a number of words:
-/// what [`Ring::split`] checks once, kept so that [`Ring::view`] need not
-/// check it again on every call.
+/// what [`Ring::split`] checks once, kept so that [`Ring::view`] and
+/// [`Ring::view_unchecked`] need not check it again on every call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Geometry {
     capacity: u64,
     /// As [`Ring`]'s.
     mask: u64,
+    /// As [`Ring`]'s: [`wrap_of`] the capacity, computed once here (a
+    /// division) rather than in every view.
+    wrap: u64,
     slot_words: usize,
-    /// Number of words of the ring: `layout_words(capacity, slot_words)`.
+    /// Number of words of the ring: `layout_words(capacity, slot_words)`,
+    /// so at least [`SLOTS_WORD`] + 1.
     words: usize,
 }
 
@@ -154,7 +158,7 @@ impl Geometry {
             return None;
         }
         let mask = if capacity.is_power_of_two() { capacity - 1 } else { u64::MAX };
-        Some(Self { capacity, mask, slot_words, words })
+        Some(Self { capacity, mask, wrap: wrap_of(capacity), slot_words, words })
     }
 }
 
@@ -198,6 +202,29 @@ impl<'a> Ring<'a> {
             head: &words[HEAD_WORD],
             slots: &words[SLOTS_WORD..],
         }
+    }
+
+    /// The ring in `words`, of a `geometry` made for their number, checking
+    /// nothing: for an owner that made the geometry once, at create or
+    /// open, and takes this view on every call (a few register moves once
+    /// inlined).
+    ///
+    /// # Safety
+    ///
+    /// `geometry` was made for exactly `words.len()` words
+    /// ([`Geometry::new`] returned it for that number).
+    #[inline]
+    pub(crate) unsafe fn view_unchecked(words: &'a [AtomicU64], geometry: Geometry) -> Self {
+        debug_assert_eq!(words.len(), geometry.words, "the geometry was made for these words");
+        let Geometry { capacity, mask, wrap, slot_words, .. } = geometry;
+        // SAFETY: `words.len()` is `geometry.words` (our caller), which is
+        // `layout_words(capacity, slot_words)`, at least `SLOTS_WORD`.
+        let (positions, slots) = unsafe { words.split_at_unchecked(SLOTS_WORD) };
+        // `positions` has the constant `SLOTS_WORD` words, more than
+        // `TAIL_WORD` and `HEAD_WORD`: these indices cannot fail, and the
+        // optimizer drops their checks. `slots` has the `capacity *
+        // slot_words` words `slot` relies on.
+        Self { capacity, mask, wrap, slot_words, tail: &positions[TAIL_WORD], head: &positions[HEAD_WORD], slots }
     }
 
     /// Sets up fresh (zeroed) words as an empty ring of elements of
@@ -404,6 +431,30 @@ mod tests {
         ring.get(c, 0, &mut out);
         ring.release(c, 1);
         Some(u64::from_ne_bytes(out))
+    }
+
+    /// `view_unchecked` over a geometry made for the words is the ring
+    /// `split` makes (same shape, same words), and one works with the
+    /// other.
+    #[test]
+    fn view_unchecked_is_split_without_the_checks() {
+        for (capacity, slot_words) in [(1, 1), (3, 2), (4, 1), (5, 3)] {
+            let words = heap(capacity, slot_words);
+            let split = Ring::init(&words, shape(capacity, slot_words), u64::MAX - 2);
+            let geometry = Geometry::new(words.len(), capacity, slot_words).unwrap();
+            // SAFETY: `geometry` was made for `words.len()` just above.
+            let view = unsafe { Ring::view_unchecked(&words, geometry) };
+            let numbers = |r: &Ring<'_>| (r.capacity, r.mask, r.wrap, r.slot_words);
+            assert_eq!(numbers(&view), numbers(&split));
+            assert!(core::ptr::eq(view.tail, split.tail) && core::ptr::eq(view.head, split.head));
+            assert!(core::ptr::eq(view.slots, split.slots));
+            let (mut p, mut c) = (view.producer().unwrap(), split.consumer().unwrap());
+            for value in 0..2 * capacity {
+                assert!(push(&view, &mut p, value));
+                assert_eq!(pop(&split, &mut c), Some(value));
+            }
+        }
+        assert!(Geometry::new(layout_words(3, 2).unwrap() + 1, 3, 2).is_none(), "made for another length");
     }
 
     #[test]

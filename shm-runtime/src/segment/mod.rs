@@ -487,19 +487,6 @@ impl Segment {
         Payload { base: payload_base(&self.map), len: self.map.len() - HEADER_SIZE, _segment: PhantomData }
     }
 
-    /// The payload area, with a lifetime the caller answers for: for an
-    /// object that keeps references into its own segment.
-    ///
-    /// # Safety
-    ///
-    /// Nothing obtained through the result may be used once this segment
-    /// is dropped or consumed (the mapping is unmapped then). Moving the
-    /// segment is fine: the mapping does not move.
-    #[inline]
-    pub(crate) unsafe fn payload_detached(&self) -> Payload<'static> {
-        Payload { base: payload_base(&self.map), len: self.map.len() - HEADER_SIZE, _segment: PhantomData }
-    }
-
     /// Whether this object created the segment (and this process is the
     /// one that did: a forked child is not).
     pub(crate) fn is_creator(&self) -> bool {

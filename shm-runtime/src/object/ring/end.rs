@@ -15,7 +15,8 @@ use crate::segment::handle::Handle;
 use crate::segment::liveness;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
-use crate::segment::{self, Segment, Spec};
+use crate::segment::{self, Payload, Segment, Spec};
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
@@ -106,35 +107,89 @@ impl sealed::Sealed for Consumer {
     }
 }
 
-/// What the hot paths (`write`, `read`, waking the peer) touch, resolved
-/// once at create or open rather than on every call.
+/// Where the words the hot paths (`write`, `read`, waking the peer) touch
+/// lie in a segment's mapping, resolved once at create or open (with the
+/// ring's geometry checked there) rather than on every call.
+///
+/// Raw addresses, so that the end that keeps this beside its segment
+/// borrows nothing from itself: [`Hot::ring`], [`Hot::peer_wait`] and
+/// [`Hot::peer_mode`] turn them into references that live only as long as
+/// a borrow of `self`, which is no longer than the mapping (see
+/// [`Hot::new`]).
+///
+/// Neither `Clone` nor `Copy`, and `End` (which implements `Drop`) never
+/// moves it out: a `Hot` lives and dies inside the end that holds its
+/// segment.
 struct Hot {
-    /// The ring in the segment's payload.
-    ring: Ring<'static>,
-    /// The other side's wait word.
-    peer_wait: &'static AtomicU32,
-    /// The other side's mode word.
-    peer_mode: &'static AtomicU64,
+    /// All the payload's words; `geometry` was made for their number.
+    words: NonNull<[AtomicU64]>,
+    /// The ring's shape, checked against the number of `words`.
+    geometry: Geometry,
+    /// The other side's wait word (the first four bytes of its word in
+    /// `words`, which is only ever accessed as this 32-bit futex word).
+    peer_wait: NonNull<AtomicU32>,
+    /// The other side's mode word, in `words`.
+    peer_mode: NonNull<AtomicU64>,
 }
 
+// SAFETY: a `Hot` is addresses of atomics in a shared mapping, and gives
+// out only shared references to them (`&[AtomicU64]`, `&AtomicU32`,
+// `&AtomicU64`), which are `Send` and `Sync`: moving one to another thread
+// is as sound as moving those references, and the mapping does not belong
+// to a thread.
+unsafe impl Send for Hot {}
+// SAFETY: as for `Send`: `&Hot` gives out nothing but those shared
+// references to atomics.
+unsafe impl Sync for Hot {}
+
 impl Hot {
-    /// The hot parts of `R`'s side of the ring in `segment`, of a
-    /// `geometry` checked against its words.
+    /// The hot parts of `R`'s side of the ring in `payload`.
     ///
     /// # Safety
     ///
-    /// The result points into `segment`'s mapping: it must not be used
-    /// once `segment` is dropped or consumed. (`End` keeps both, declares
-    /// `hot` first, hands out only borrows of it, and in `cleanup` drops
-    /// itself before it unmaps.)
-    unsafe fn new<R: Role>(segment: &Segment, geometry: Geometry) -> Self {
-        // SAFETY: passed on to our caller (see `# Safety`).
-        let payload = unsafe { segment.payload_detached() };
+    /// - `geometry` was made for exactly `payload.words().len()` words
+    ///   (what [`Hot::ring`] relies on to check nothing).
+    /// - The result is not used once the mapping `payload` is part of is
+    ///   unmapped (its segment dropped). `End` keeps the segment for as
+    ///   long as it keeps the result: see [`End::hot`].
+    unsafe fn new<R: Role>(payload: Payload<'_>, geometry: Geometry) -> Self {
+        let words = payload.words();
         Self {
-            ring: Ring::view(payload.words(), geometry),
-            peer_wait: payload.futex_word(R::PEER_WAIT_WORD),
-            peer_mode: &payload.words()[R::PEER_MODE_WORD],
+            words: NonNull::from(words),
+            geometry,
+            peer_wait: NonNull::from(payload.futex_word(R::PEER_WAIT_WORD)),
+            peer_mode: NonNull::from(&words[R::PEER_MODE_WORD]),
         }
+    }
+
+    /// The ring, for a borrow of `self`: rebuilt from the addresses on
+    /// every call, checking nothing (a few register moves once inlined).
+    #[inline]
+    fn ring(&self) -> Ring<'_> {
+        // SAFETY: `words` came from a live `&[AtomicU64]` of the mapping,
+        // which outlives every use of `self` (`new`'s contract), so it
+        // outlives this borrow; the words are only ever accessed through
+        // shared references to atomics.
+        let words = unsafe { self.words.as_ref() };
+        // SAFETY: `geometry` was made for exactly `words.len()` words
+        // (`new`'s contract; `End::create` and `End::open` make it from
+        // this very length just before).
+        unsafe { Ring::view_unchecked(words, self.geometry) }
+    }
+
+    /// The other side's wait word, for a borrow of `self`.
+    #[inline]
+    fn peer_wait(&self) -> &AtomicU32 {
+        // SAFETY: as for `words` in `ring`; the address came from
+        // `Payload::futex_word`, which made this 32-bit view.
+        unsafe { self.peer_wait.as_ref() }
+    }
+
+    /// The other side's mode word, for a borrow of `self`.
+    #[inline]
+    fn peer_mode(&self) -> &AtomicU64 {
+        // SAFETY: as for `words` in `ring`.
+        unsafe { self.peer_mode.as_ref() }
     }
 }
 
@@ -142,11 +197,15 @@ impl Hot {
 /// other crate can name) only because the sealed [`sealed::HasEnd`]
 /// returns it.
 pub struct End<R: Role> {
-    /// Points into `segment`'s mapping; declared first so that it goes
-    /// before the mapping does.
-    hot: Hot,
-    /// `None` only after `cleanup` took it.
+    /// `None` only after `into_segment` took it.
     segment: Option<Segment>,
+    /// Addresses in `segment`'s mapping, which stays mapped for as long as
+    /// `self` exists: `segment` is `Some` from `create` or `open` on, and
+    /// the one place that takes it (`into_segment`) consumes `self` and
+    /// holds the segment until `self` is gone. Moving the end moves
+    /// neither the mapping nor the words. (Field order does not matter:
+    /// nothing here is dropped with a use of the addresses.)
+    hot: Hot,
     pub(crate) shape: Shape,
     pub(crate) cursor: R::Cursor,
     /// First corruption found; sticky.
@@ -192,10 +251,11 @@ impl<R: Role> End<R> {
             payload.words()[R::ROLE_WORD].store(me, Ordering::Relaxed);
         })?;
         let geometry = Geometry::new(segment.payload().words().len(), shape.capacity, slot_words).expect("made above");
-        // SAFETY: the end keeps `segment` with it (see `Hot::new`).
-        let hot = unsafe { Hot::new::<R>(&segment, geometry) };
-        let cursor = R::cursor(&hot.ring).expect("a fresh ring is consistent");
-        Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
+        // SAFETY: `geometry` was made for the payload's words just above;
+        // the end keeps `segment` with `hot` (see `End::hot`).
+        let hot = unsafe { Hot::new::<R>(segment.payload(), geometry) };
+        let cursor = R::cursor(&hot.ring()).expect("a fresh ring is consistent");
+        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, barrier })
     }
 
     /// Opens the ring `handle` names as its `R` side if `options` accept
@@ -218,9 +278,10 @@ impl<R: Role> End<R> {
         let geometry = Geometry::new(words.len(), shape.capacity, shape.slot_words)
             .ok_or("capacity and slot size words disagree with the payload size")
             .map_err(corrupt)?;
-        // SAFETY: the end keeps `segment` with it (see `Hot::new`); on an
-        // error both are dropped together.
-        let hot = unsafe { Hot::new::<R>(&segment, geometry) };
+        // SAFETY: `geometry` was made for the payload's words just above;
+        // the end keeps `segment` with `hot` (see `End::hot`), and on an
+        // error below `hot` is dropped unused.
+        let hot = unsafe { Hot::new::<R>(segment.payload(), geometry) };
         let barrier = segment::barrier::this_process();
         let me = liveness::me();
         role::claim(&words[R::ROLE_WORD], me, liveness::alive).map_err(|holder| OpenError::RoleTaken {
@@ -233,11 +294,11 @@ impl<R: Role> End<R> {
         // 0 (it fences: safe) or a dead holder's (the window `wake.rs`
         // describes).
         words[R::MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
-        let Ok(cursor) = R::cursor(&hot.ring) else {
+        let Ok(cursor) = R::cursor(&hot.ring()) else {
             role::let_go(&words[R::ROLE_WORD], me);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
-        Ok(Self { hot, segment: Some(segment), shape, cursor, corrupt: None, barrier })
+        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, barrier })
     }
 
     #[inline]
@@ -245,16 +306,17 @@ impl<R: Role> End<R> {
         self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the end")
     }
 
-    /// The ring (its shape was checked at create or open).
+    /// The ring, a view for a borrow of the end (its shape was checked at
+    /// create or open; nothing is checked again).
     #[inline]
-    pub(crate) fn ring(&self) -> &Ring<'_> {
-        &self.hot.ring
+    pub(crate) fn ring(&self) -> Ring<'_> {
+        self.hot.ring()
     }
 
     /// The ring and this side's cursor, borrowed apart.
     #[inline]
-    pub(crate) fn ring_and_cursor(&mut self) -> (&Ring<'_>, &mut R::Cursor) {
-        (&self.hot.ring, &mut self.cursor)
+    pub(crate) fn ring_and_cursor(&mut self) -> (Ring<'_>, &mut R::Cursor) {
+        (self.hot.ring(), &mut self.cursor)
     }
 
     #[inline]
@@ -275,7 +337,9 @@ impl<R: Role> End<R> {
     pub(crate) fn into_segment(mut self) -> Segment {
         self.leave();
         let segment = self.segment.take();
-        // The references in `hot` go before the mapping does.
+        // `self` (and `hot` with it) goes while the mapping is still held
+        // here (see `End::hot`); its `drop` finds no segment and does
+        // nothing more.
         drop(self);
         segment.expect("only this takes the segment, and it consumes the end")
     }
@@ -359,12 +423,13 @@ impl<R: Role> End<R> {
     #[inline]
     pub(crate) fn notify_peer(&self) {
         // Relaxed: the peer's mode only chooses our fence (see `open`).
-        let peer_mode = self.hot.peer_mode.load(Ordering::Relaxed);
+        let peer_mode = self.hot.peer_mode().load(Ordering::Relaxed);
         // The handshake pairs with `wake::announce_sleep` in the other
         // side's `wait_for`: either it sees the position we just stored,
         // or we see its SLEEPING.
-        if wake::take_sleeper(self.hot.peer_wait, self.barrier.cheap_wake(peer_mode)) {
-            wake_peer(self.hot.peer_wait);
+        let peer_wait = self.hot.peer_wait();
+        if wake::take_sleeper(peer_wait, self.barrier.cheap_wake(peer_mode)) {
+            wake_peer(peer_wait);
         }
     }
 
@@ -495,4 +560,94 @@ impl<R: Role> Drop for End<R> {
 #[inline(never)]
 fn wake_peer(word: &AtomicU32) {
     segment::futex_wake(word);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sealed::HasEnd;
+    use super::*;
+    use crate::{ByteRing, MemoryInterface, Ring as _, SharedObject};
+
+    /// Ends move between threads and are shared by reference (`Hot`'s
+    /// addresses are `Send` and `Sync` only by its `unsafe impl`s).
+    const _: () = {
+        const fn send_sync<S: Send + Sync>() {}
+        send_sync::<End<Producer>>();
+        send_sync::<End<Consumer>>();
+        send_sync::<MemoryInterface<u64>>();
+        send_sync::<MemoryInterface<u64, Consumer>>();
+        send_sync::<ByteRing<Producer>>();
+        send_sync::<ByteRing<Consumer>>();
+    };
+
+    /// The ring view rebuilt from `Hot`'s addresses is the ring in the
+    /// segment's words: the positions it loads are the ones stored there.
+    fn assert_view_is_the_segment<R: Role>(end: &End<R>) {
+        let words = end.segment().payload().words();
+        let stored = (words[ring::TAIL_WORD].load(Ordering::Relaxed), words[ring::HEAD_WORD].load(Ordering::Relaxed));
+        assert_eq!(end.ring().snapshot(), stored);
+        assert!(core::ptr::eq(end.hot.peer_mode(), &raw const words[R::PEER_MODE_WORD]));
+        assert!(core::ptr::eq(end.hot.peer_wait(), end.segment().payload().futex_word(R::PEER_WAIT_WORD)));
+    }
+
+    /// What each end resolved at create or open points into the mapping,
+    /// which does not move when the end does: both ends, moved into a box,
+    /// a vector and other threads, still pass every item through a ring
+    /// smaller than the run (so each side sleeps on its wait word and the
+    /// other wakes it through the resolved `peer_wait`), and each view
+    /// still sees the segment's words.
+    #[test]
+    fn hot_parts_resolved_once_survive_moves() {
+        const ITEMS: u64 = 1000;
+        let tx = Box::new(MemoryInterface::<u64>::create_memorybuf(4).unwrap());
+        let rx = vec![MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap()];
+        assert_view_is_the_segment(tx.end());
+        let consumer = std::thread::spawn(move || {
+            let mut rx = rx;
+            for expected in 0..ITEMS {
+                assert_eq!(rx[0].read_blocking().unwrap(), expected);
+            }
+            rx.pop().unwrap()
+        });
+        let producer = std::thread::spawn(move || {
+            let mut tx = *tx;
+            for item in 0..ITEMS {
+                tx.write_blocking(&item).unwrap();
+            }
+            Box::new(tx)
+        });
+        let mut tx = producer.join().unwrap();
+        let mut rx = consumer.join().unwrap();
+        for end in [tx.end().ring().snapshot(), rx.end().ring().snapshot()] {
+            assert_eq!(end, (ITEMS, ITEMS));
+        }
+        assert_view_is_the_segment(tx.end());
+        assert_view_is_the_segment(rx.end());
+        tx.write(&7).unwrap();
+        assert_eq!((rx.len(), rx.read()), (1, Some(7)));
+        tx.cleanup().unwrap();
+        let closed = rx.read_timeout(Duration::from_secs(5));
+        assert!(matches!(closed, Err(RingError::Closed { role: "producer", .. })), "{closed:?}");
+    }
+
+    /// The byte ring's ends too: a message split over more slots than the
+    /// ring has goes through after both ends moved to other threads.
+    #[test]
+    fn byte_ring_ends_survive_moves() {
+        let tx = ByteRing::<Producer>::create_memorybuf(8, 2).unwrap();
+        let mut rx = Box::new(ByteRing::<Consumer>::load_memorybuf(&tx.handle()).unwrap());
+        let message: Vec<u8> = (0..=255).collect();
+        let sent = message.clone();
+        let producer = std::thread::spawn(move || {
+            let mut tx = tx;
+            tx.write_partial(&sent, Duration::from_secs(10)).unwrap();
+            tx
+        });
+        let mut got = Vec::new();
+        rx.read_timeout(&mut got, Duration::from_secs(10)).unwrap();
+        assert_eq!(got, message);
+        let tx = producer.join().unwrap();
+        assert_view_is_the_segment(tx.end());
+        assert_view_is_the_segment(rx.end());
+    }
 }
