@@ -258,6 +258,10 @@ fn open_error_kind(e: &OpenError) -> &'static str {
         OpenError::HandleMismatch { .. } => "open: HandleMismatch",
         OpenError::StaleHandle { .. } => "open: StaleHandle",
         OpenError::Corrupt { .. } => "open: Corrupt",
+        // A ring end that let go found the other side's role word let go or
+        // naming a dead process (a scribbled word does), so it was the last
+        // one out and removed the name (README, who removes a name).
+        OpenError::NotFound { .. } => "open: NotFound",
         other => panic!("unexpected open error for a garbled segment: {other}"),
     }
 }

@@ -232,6 +232,9 @@ fn ls_shows_segments_with_kind_type_creator_status_and_fill() {
     assert!(ls_entry(&foreign, false).is_none(), "a foreign file listed without --all");
     assert_eq!(ls_entry(&foreign, true).expect("listed with --all")["status"], "foreign");
     assert!(ok(&["ls", "--all"]).lines().any(|l| l.starts_with(&foreign) && l.contains("foreign")));
+    // Three items left for a consumer that never came keep a dropped
+    // ring's name for it; `cleanup` removes it now.
+    ring.cleanup().unwrap();
 }
 
 #[test]
@@ -443,6 +446,9 @@ fn watch_shows_a_rings_rate_and_stops_after_count() {
     assert!(blocks[0].contains("fill:         [#####...............] 4/16 (25.0%)"), "{output}");
     assert!(blocks[0].contains("rate:         - messages/s"), "{output}");
     assert!(blocks[2].contains("rate:         0 messages/s"), "{output}");
+    // Items left for a consumer that never came: only `cleanup` removes
+    // the name now.
+    tx.cleanup().unwrap();
 }
 
 #[test]

@@ -950,8 +950,8 @@ mod tests {
                 let words = array.geometry.cell_words(words, index);
                 let split = ByteCell::split(words, size_of::<T>()).unwrap();
                 assert_eq!(cell.capacity(), split.capacity());
-                let guard = split.lock(liveness::me(), LOCK_WAIT).unwrap();
-                assert!(cell.lock(liveness::me(), Duration::ZERO).is_err(), "the same lock word");
+                let guard = split.lock(liveness::claimant(), LOCK_WAIT).unwrap();
+                assert!(cell.lock(liveness::claimant(), Duration::ZERO).is_err(), "the same lock word");
                 drop(guard);
             }
         }

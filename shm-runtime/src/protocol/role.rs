@@ -50,30 +50,21 @@ pub(crate) fn let_go(word: &AtomicU64, me: u64) -> bool {
     word.compare_exchange(me, CLOSED, released, Ordering::Relaxed).is_ok()
 }
 
-/// Lets go of `own` (as [`let_go`]) and says whether this end is the last
-/// one out, so that it removes the ring's name: the other side `peer` let
-/// go too, or its holder is proven dead by `alive`. A side that never
-/// attached (its word still [`FREE`]) may still come for what is in the
-/// ring: the name stays for it.
-///
-/// Of two ends letting go at once, at least one sees the other gone: each
-/// stores its let-go, then a `SeqCst` fence, then loads the other's word
-/// (the two fences are ordered, and the later one's load sees the earlier
-/// one's store). Both may see it, and both remove the name; removal
-/// tolerates that.
-#[allow(dead_code, reason = "the ring ends' lifecycle uses it next; the loom model already does")]
-pub(crate) fn let_go_last(own: &AtomicU64, peer: &AtomicU64, me: u64, alive: impl Fn(u64) -> Option<bool>) -> bool {
+/// Lets go of `own` (as [`let_go`]) and returns the other side's word as
+/// it then is, for the caller to decide who removes the ring's name
+/// (`None`: this end had been taken over as dead, and lets its successor
+/// decide). Of two ends letting go at once, at least one sees the other's
+/// [`CLOSED`]: each stores its let-go, then a `SeqCst` fence, then loads
+/// the other's word (the two fences are ordered, and the later one's load
+/// sees the earlier one's store). Both may see it; removing a name twice
+/// is harmless.
+pub(crate) fn let_go_and_look(own: &AtomicU64, peer: &AtomicU64, me: u64) -> Option<u64> {
     if !let_go(own, me) {
-        // Taken over as dead: the successor decides.
-        return false;
+        return None;
     }
-    // Pairs with the same fence in the other end's `let_go_last`.
+    // Pairs with the same fence in the other end's `let_go_and_look`.
     sync::fence(Site::RoleLastOut, Ordering::SeqCst);
-    match load_peer(peer) {
-        CLOSED => true,
-        FREE => false,
-        holder => alive(holder) == Some(false),
-    }
+    Some(load_peer(peer))
 }
 
 /// Loads the other side's role word, for a waiter deciding whether its
@@ -206,8 +197,8 @@ mod loom_models {
         loom::model(|| {
             let words = Arc::new([AtomicU64::new(1), AtomicU64::new(2)]);
             let other = Arc::clone(&words);
-            let consumer = loom::thread::spawn(move || let_go_last(&other[1], &other[0], 2, |_| Some(true)));
-            let producer_last = let_go_last(&words[0], &words[1], 1, |_| Some(true));
+            let consumer = loom::thread::spawn(move || let_go_and_look(&other[1], &other[0], 2) == Some(CLOSED));
+            let producer_last = let_go_and_look(&words[0], &words[1], 1) == Some(CLOSED);
             let consumer_last = consumer.join().unwrap();
             assert!(producer_last || consumer_last, "neither end removed the name");
         });

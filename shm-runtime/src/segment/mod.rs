@@ -132,9 +132,14 @@ pub(crate) struct Segment {
     /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
     /// forked child dropping its copy removes nothing.
     creator: Option<u64>,
-    /// Device and inode of the file this object created, so that cleanup
-    /// can tell its own file from one re-created under the same name after
-    /// a third party removed it.
+    /// Pid of the process that removes the name when this object goes:
+    /// the creator's, unless a ring end decided otherwise
+    /// ([`keep_name`](Self::keep_name),
+    /// [`remove_name_when_done`](Self::remove_name_when_done)).
+    remover: Option<u64>,
+    /// Device and inode of the file this object created or opened, so that
+    /// cleanup can tell its own file from one re-created under the same
+    /// name after a third party removed it.
     file_id: FileId,
 }
 
@@ -274,7 +279,7 @@ impl Segment {
         liveness::unlock_init(&fd);
         drop(fd);
         core::mem::forget(guard);
-        Ok(Self { map, name, header, creator: Some(pid::current()), file_id: id })
+        Ok(Self { map, name, header, creator: Some(pid::current()), remover: Some(pid::current()), file_id: id })
     }
 
     /// Opens the segment `handle` names, expecting an object of `kind`
@@ -398,7 +403,8 @@ impl Segment {
             Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
         live_header::validate(&header, &name, &expected, file_size)?;
         debug_assert_eq!(map.len() as u64, file_size);
-        Ok(Self { map, name, header, creator: None, file_id: (0, 0) })
+        let file_id = (file_stat.st_dev, file_stat.st_ino);
+        Ok(Self { map, name, header, creator: None, remover: None, file_id })
     }
 
     /// The handle of the segment named `name`, read from its header, for
@@ -435,7 +441,8 @@ impl Segment {
                     // its first store), is another program's.
                     if info.header.is_none() && info.file_size >= HEADER_SIZE as u64 {
                         let found = first_bytes(valid.as_str()).map_err(io)?;
-                        if found != [0; 8] {
+                        // The magic now: its creator stored it since.
+                        if found != [0; 8] && found != header::MAGIC {
                             return Err(OpenError::BadMagic { name: valid, found });
                         }
                     }
@@ -502,10 +509,10 @@ impl Segment {
     /// removes and re-creates the name exactly between them loses its new
     /// segment. POSIX has no "unlink if same file".
     fn unlink_if_creator(&mut self) -> Result<(), CleanupError> {
-        if !self.is_creator() {
+        if self.remover != Some(pid::current()) {
             return Ok(());
         }
-        self.creator = None;
+        (self.creator, self.remover) = (None, None);
         let error = |e: Errno| CleanupError { name: self.name.clone(), source: e.into() };
         // `lstat` of the name, not an open: it needs no file descriptor, so
         // a process at its fd limit still cleans up (and a link put in our
@@ -522,6 +529,20 @@ impl Segment {
             Ok(()) | Err(Errno::NOENT) => Ok(()),
             Err(e) => Err(error(e)),
         }
+    }
+
+    /// Leaves the name in place when this object goes, even if this
+    /// process created it: for a ring whose other end may still come for
+    /// what is in it.
+    pub(crate) fn keep_name(&mut self) {
+        self.remover = None;
+    }
+
+    /// Makes this object remove the name when it goes (on `cleanup` or
+    /// drop), whether or not it created it, if the name still refers to
+    /// the file it opened: for the last end of a ring to let go.
+    pub(crate) fn remove_name_when_done(&mut self) {
+        self.remover = Some(pid::current());
     }
 
     /// Removes the name (creator only) and unmaps.

@@ -457,6 +457,8 @@ mod tests {
         tx.write(b"hello").unwrap();
         let ring = Peek::open(&tx.handle()).unwrap().ring().unwrap();
         assert_eq!((ring.capacity, ring.slot_bytes, ring.slot_words, ring.fill), (4, 20, 4, 1));
+        // A message left for a consumer: only `cleanup` removes the name now.
+        tx.cleanup().unwrap();
     }
 
     #[test]

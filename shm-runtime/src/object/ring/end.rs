@@ -335,7 +335,7 @@ impl<R: Role> End<R> {
 
     /// Lets go of this side and hands the segment over (for `cleanup`).
     pub(crate) fn into_segment(mut self) -> Segment {
-        self.leave();
+        self.leave(true);
         let segment = self.segment.take();
         // `self` (and `hot` with it) goes while the mapping is still held
         // here (see `End::hot`); its `drop` finds no segment and does
@@ -500,13 +500,21 @@ impl<R: Role> End<R> {
         }
     }
 
-    /// Marks this side let go (if this process still holds it) and wakes
-    /// the other side so it notices.
-    fn leave(&mut self) {
+    /// Marks this side let go (if this process still holds it), wakes the
+    /// other side so it notices (see `role::let_go_and_look`), and decides whether
+    /// this end removes the ring's name when its segment goes. `explicit`:
+    /// a `cleanup` call, after which the creating end removes the name in
+    /// any case (as for every object); a drop keeps it for an other side
+    /// that has yet to come for what is in the ring.
+    fn leave(&mut self, explicit: bool) {
+        let unread = self.segment.is_some() && self.len() > 0;
         let Some(segment) = &self.segment else { return };
         let words = segment.payload().words();
         let me = liveness::me();
-        if words[R::ROLE_WORD].load(Ordering::Relaxed) == me {
+        // Relaxed: our own word, which only a process that found us dead
+        // changes.
+        let held = words[R::ROLE_WORD].load(Ordering::Relaxed) == me;
+        if held {
             // The next holder writes its own; until then the other side
             // fences (a cleared word is always safe).
             words[R::MODE_WORD].store(Barrier::Fence.mode_word(), Ordering::Relaxed);
@@ -514,10 +522,32 @@ impl<R: Role> End<R> {
         // Everything we published (and the cleared mode word) is visible
         // to the other side's `wait_for` once it sees CLOSED, and our
         // position to the next holder of this side.
-        role::let_go(&words[R::ROLE_WORD], me);
+        let peer = role::let_go_and_look(&words[R::ROLE_WORD], &words[R::PEER_ROLE_WORD], me);
         let peer_wait = segment.payload().futex_word(R::PEER_WAIT_WORD);
         peer_wait.store(AWAKE, Ordering::Relaxed);
         segment::futex_wake(peer_wait);
+        // Who removes the name (README, "who removes a name"): the
+        // creating end, as for every object, except that a dropped creating
+        // end whose other side never came keeps it if it leaves items for
+        // that side (a producer that wrote and left before its consumer
+        // attached); that side then removes it when it goes, once it finds
+        // the creating end let go or dead. (An attached other side needs no
+        // name: its mapping stays.) If it never comes, the stale cleanup
+        // removes the name once this process is gone. An end taken over as
+        // dead lets its successor decide.
+        let Some(segment) = &mut self.segment else { return };
+        let creator = segment.is_creator();
+        let remove = match peer {
+            None => return,
+            Some(role::FREE) => creator && (explicit || !unread),
+            Some(role::CLOSED) => true,
+            Some(holder) => creator || liveness::alive(holder) == Some(false),
+        };
+        if remove {
+            segment.remove_name_when_done();
+        } else {
+            segment.keep_name();
+        }
     }
 }
 
@@ -551,7 +581,7 @@ impl End<Consumer> {
 
 impl<R: Role> Drop for End<R> {
     fn drop(&mut self) {
-        self.leave();
+        self.leave(false);
     }
 }
 

@@ -700,4 +700,30 @@ mod tests {
         assert!(!path.exists());
         assert!(matches!(rx.read_timeout(Duration::from_secs(5)), Err(RingError::Closed { .. })));
     }
+
+    /// H9 within one process: a producer that wrote and let go before its
+    /// consumer attached leaves the ring for it; the consumer reads every
+    /// item, then `Closed`, and removes the name when it goes. A producer
+    /// that leaves nothing behind and never had a consumer removes it.
+    #[test]
+    fn h9_a_producer_that_leaves_before_its_consumer_came_loses_nothing() {
+        let mut tx = Tx::create_memorybuf(16).unwrap();
+        let handle = tx.handle();
+        let path = std::path::Path::new("/dev/shm").join(handle.name().as_str());
+        for i in 0..10 {
+            tx.write(&[i, i]).unwrap();
+        }
+        drop(tx);
+        assert!(path.exists(), "ten items unread: the name stays");
+        let mut rx = Rx::load_memorybuf(&handle).unwrap();
+        let items: Vec<[u64; 2]> = rx.iter().collect::<Result<_, _>>().unwrap();
+        assert_eq!(items, (0..10).map(|i| [i, i]).collect::<Vec<_>>());
+        drop(rx);
+        assert!(!path.exists(), "the consumer, last out, removed it");
+
+        let empty = Tx::create_memorybuf(2).unwrap();
+        let path = std::path::Path::new("/dev/shm").join(empty.name().as_str());
+        drop(empty);
+        assert!(!path.exists(), "nothing for anyone: removed at once");
+    }
 }
