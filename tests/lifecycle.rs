@@ -42,3 +42,28 @@ fn h9_producer_drops_before_the_consumer_attaches() {
         assert!(!common::exists(&name), "run {run}: the name outlived both ends");
     }
 }
+
+/// `peer_state` tells the four places of the other side apart, the last
+/// one across processes: a consumer child attached, then killed.
+#[test]
+fn peer_state_sees_a_consumer_attach_and_die() {
+    use shm_runtime::{PeerState, Ring};
+    if common::role().as_deref() == Some("holder") {
+        let handle = Handle::from_env().expect("the handle in the environment");
+        let _rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&handle).unwrap();
+        std::thread::sleep(common::CHILD_LIMIT);
+        return;
+    }
+    let tx = MemoryInterface::<u64>::create_memorybuf(4).unwrap();
+    assert_eq!(tx.peer_state(), PeerState::NotAttached);
+    let kid = common::Kid::spawn(
+        "peer_state_sees_a_consumer_attach_and_die",
+        "holder",
+        &[(shm_runtime::HANDLE_ENV, tx.handle().to_string())],
+    );
+    let pid = kid.pid_word();
+    common::wait_for("the consumer to attach", None, || (tx.peer_state() == PeerState::Attached { pid }).then_some(()));
+    kid.kill_and_reap();
+    assert_eq!(tx.peer_state(), PeerState::Died { pid });
+    assert_eq!(tx.peer_alive(), Some(false));
+}

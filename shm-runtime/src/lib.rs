@@ -134,8 +134,6 @@ pub use object::bytes::SharedBytes;
 #[cfg(not(loom))]
 pub use object::int::SharedInt;
 #[cfg(not(loom))]
-pub use object::ring::Ring;
-#[cfg(not(loom))]
 pub use object::ring::byte_ring::ByteRing;
 #[cfg(not(loom))]
 pub use object::ring::end::{Consumer, Producer, Role};
@@ -143,6 +141,8 @@ pub use object::ring::end::{Consumer, Producer, Role};
 pub use object::ring::iter::{Iter, Messages, TryIter, TryMessages};
 #[cfg(not(loom))]
 pub use object::ring::memory_interface::{MemoryInterface, SlotMut, SlotRef};
+#[cfg(not(loom))]
+pub use object::ring::{PeerState, Ring};
 #[cfg(not(loom))]
 pub use object::shared_object::SharedObject;
 #[cfg(not(loom))]

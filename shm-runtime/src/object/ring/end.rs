@@ -387,6 +387,24 @@ impl<R: Role> End<R> {
         self.corrupt.map_or(Ok(()), |c| Err(self.corrupt_error(c)))
     }
 
+    /// Where the other side is: see [`PeerState`](crate::PeerState).
+    pub(crate) fn peer_state(&self) -> crate::object::ring::PeerState {
+        use crate::object::ring::PeerState;
+        // Acquire (`load_peer`) pairs with the Release of the other side's
+        // let-go: seeing it let go, its last items are visible.
+        match role::load_peer(self.word(R::PEER_ROLE_WORD)) {
+            role::FREE => PeerState::NotAttached,
+            role::CLOSED => PeerState::LetGo,
+            holder => {
+                let pid = liveness::pid_of(holder);
+                match liveness::alive(holder) {
+                    Some(false) => PeerState::Died { pid },
+                    _ => PeerState::Attached { pid },
+                }
+            }
+        }
+    }
+
     pub(crate) fn peer_alive(&self) -> Option<bool> {
         match self.word(R::PEER_ROLE_WORD).load(Ordering::Relaxed) {
             FREE | CLOSED => None,

@@ -15,6 +15,27 @@ use crate::segment::error::RingError;
 use end::sealed;
 use std::time::Duration;
 
+/// Where a ring's other side is, as [`Ring::peer_state`] sees it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PeerState {
+    /// Nobody has held the other side yet.
+    NotAttached,
+    /// A process holds it and, as far as the kernel says, lives.
+    Attached {
+        /// Its process id.
+        pid: u64,
+    },
+    /// It held the other side and let go (dropped its end).
+    LetGo,
+    /// The process that holds it is proven dead (its liveness lock is
+    /// gone); its claim can be taken over.
+    Died {
+        /// Its process id.
+        pid: u64,
+    },
+}
+
 /// The methods both ring types ([`MemoryInterface`](crate::MemoryInterface)
 /// and [`ByteRing`](crate::ByteRing)) have, whichever side they hold; the side's own methods (`write`,
 /// `read`, ...) are on the types. Sealed: it cannot be implemented outside
@@ -104,6 +125,26 @@ pub trait Ring: SharedObject + sealed::HasEnd {
     #[must_use]
     fn peer_alive(&self) -> Option<bool> {
         self.end().peer_alive()
+    }
+
+    /// Where the other side is: not attached yet, attached (and alive),
+    /// let go, or died; what `peer_alive` folds into `None` and `Some`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, PeerState, Ring, SharedObject};
+    ///
+    /// let tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+    /// assert_eq!(tx.peer_state(), PeerState::NotAttached);
+    /// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// assert!(matches!(tx.peer_state(), PeerState::Attached { .. }));
+    /// drop(rx);
+    /// assert_eq!(tx.peer_state(), PeerState::LetGo);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    fn peer_state(&self) -> PeerState {
+        self.end().peer_state()
     }
 
     /// Waits up to `timeout` until the other side has attached.
