@@ -44,10 +44,10 @@ pub(crate) struct Claimant {
     pub(crate) alive: fn(u64) -> Option<bool>,
 }
 
-/// In tests a bare number is a claimant whose identity is a pid, checked
-/// by the kernel's pid check; in loom models every holder counts as alive
-/// (the models kill no thread).
-#[cfg(any(test, loom))]
+/// In tests and the fuzz entry points a bare number is a claimant whose
+/// identity is a pid, checked by the kernel's pid check; in loom models
+/// every holder counts as alive (the models kill no thread).
+#[cfg(any(test, loom, fuzzing))]
 impl From<u64> for Claimant {
     fn from(identity: u64) -> Self {
         #[cfg(loom)]
