@@ -92,18 +92,25 @@ impl<'a> ByteCell<'a> {
     pub(crate) unsafe fn split_unchecked(words: &'a [AtomicU64], capacity: usize) -> Self {
         debug_assert_eq!(Some(words.len()), layout_words(capacity), "the words of a cell of this capacity");
         // No overflow: `layout_words(capacity)`, larger, did not overflow.
+        // Every length below comes from the capacity, none from
+        // `words.len()`, so a view costs no more than these few additions.
         let slot_words = SLOT_HEADER_WORDS + capacity.div_ceil(8);
+        let b_start = PREFIX_WORDS + slot_words;
         // SAFETY: `words` has `PREFIX_WORDS + 2 * slot_words` words (our
-        // caller; that is `layout_words(capacity)`).
-        let (prefix, slots) = unsafe { words.split_at_unchecked(PREFIX_WORDS) };
-        // SAFETY: `slots` has the `2 * slot_words` words left.
-        let (a, b) = unsafe { slots.split_at_unchecked(slot_words) };
+        // caller; that is `layout_words(capacity)`): the prefix, slot 0 and
+        // slot 1 below are inside it.
+        let prefix = unsafe { words.get_unchecked(..PREFIX_WORDS) };
+        // SAFETY: as for `prefix`.
+        let a = unsafe { words.get_unchecked(PREFIX_WORDS..b_start) };
+        // SAFETY: as for `prefix`.
+        let b = unsafe { words.get_unchecked(b_start..b_start + slot_words) };
         let slot = |s: &'a [AtomicU64]| {
             // SAFETY: `s` is `a` or `b`, each `slot_words` words, at least
             // `SLOT_HEADER_WORDS`.
             let (header, data) = unsafe { s.split_at_unchecked(SLOT_HEADER_WORDS) };
-            // `header` has the constant 2 words: these indices cannot fail,
-            // and the optimizer drops their checks.
+            // `header` has the constant 2 words (and `prefix` below the
+            // constant `PREFIX_WORDS`): these indices cannot fail, and the
+            // optimizer drops their checks.
             Slot { seq: &header[0], len: &header[1], data }
         };
         Self { lock: &prefix[0], current: &prefix[1], slots: [slot(a), slot(b)], capacity }
