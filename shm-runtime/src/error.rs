@@ -5,6 +5,7 @@
 //! and source.
 
 use crate::object::array::{ArrayError, InvalidPart, LoadPartError};
+use crate::object::broadcast::error::{PublishError, RecvError};
 use crate::segment::error::{
     CleanupError, CreateError, Full, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
     WriteError,
@@ -56,6 +57,10 @@ pub enum Error {
     Ring(RingError),
     /// A message could not be sent.
     Send(SendError),
+    /// A broadcast subscriber's read failed (or reported a lag).
+    Recv(RecvError),
+    /// A broadcast publisher's waiting write failed.
+    Publish(PublishError),
     /// A ring was full. The value a [`Full`] hands back is dropped in the
     /// conversion: match on `Full` before `?` to keep it.
     Full,
@@ -91,6 +96,8 @@ impl Error {
             Self::Write(e) => e,
             Self::Ring(e) => e,
             Self::Send(e) => e,
+            Self::Recv(e) => e,
+            Self::Publish(e) => e,
             Self::Full => return None,
             Self::Array(e) => e,
             Self::InvalidPart(e) => e,
@@ -144,6 +151,8 @@ from_operation_errors!(
     Write(WriteError),
     Ring(RingError),
     Send(SendError),
+    Recv(RecvError),
+    Publish(PublishError),
     Array(ArrayError),
     InvalidPart(InvalidPart),
     LoadPart(LoadPartError),

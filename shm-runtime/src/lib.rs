@@ -39,6 +39,9 @@
 //!   consumer process.
 //! - [`ByteRing`]: a ring of byte messages (and, with the `serde`
 //!   feature, of any serde value).
+//! - [`Broadcast<T>`]: one publisher streaming `T` to many
+//!   [`Subscriber`] processes, each at its own pace, under a
+//!   [`Policy`] (wait for the slowest, or overwrite and report the lag).
 //!
 //! Every object implements [`SharedObject`]: loading
 //! (`load_sharedobject`, `load_sharedobject_timeout`,
@@ -130,6 +133,14 @@ pub use object::array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartE
 #[cfg(not(loom))]
 pub use object::boolean::SharedBool;
 #[cfg(not(loom))]
+pub use object::broadcast::BroadcastConfig;
+#[cfg(not(loom))]
+pub use object::broadcast::error::{PublishError, RecvError};
+#[cfg(not(loom))]
+pub use object::broadcast::publisher::Broadcast;
+#[cfg(not(loom))]
+pub use object::broadcast::subscriber::{BroadcastIter, Subscriber};
+#[cfg(not(loom))]
 pub use object::bytes::SharedBytes;
 #[cfg(not(loom))]
 pub use object::int::SharedInt;
@@ -149,6 +160,8 @@ pub use object::shared_object::SharedObject;
 pub use object::state::{__private, Field, Flag, Shared, SharedState};
 #[cfg(not(loom))]
 pub use object::string::SharedString;
+#[cfg(not(loom))]
+pub use protocol::broadcast::Policy;
 #[cfg(not(loom))]
 pub use segment::DEFAULT_OPEN_WAIT;
 #[cfg(not(loom))]

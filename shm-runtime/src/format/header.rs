@@ -130,11 +130,23 @@ pub enum ObjectKind {
     /// [`ByteRing`](crate::ByteRing): a single-producer, single-consumer
     /// ring of byte messages of up to a slot size.
     ByteRing,
+    /// [`Broadcast<T>`](crate::Broadcast): one publisher, many
+    /// subscribers, each with its own read position.
+    Broadcast,
 }
 
 impl ObjectKind {
-    const ALL: [Self; 8] =
-        [Self::Int, Self::Bool, Self::String, Self::Bytes, Self::State, Self::Ring, Self::Array, Self::ByteRing];
+    const ALL: [Self; 9] = [
+        Self::Int,
+        Self::Bool,
+        Self::String,
+        Self::Bytes,
+        Self::State,
+        Self::Ring,
+        Self::Array,
+        Self::ByteRing,
+        Self::Broadcast,
+    ];
 
     /// The number stored in the header.
     #[must_use]
@@ -148,6 +160,7 @@ impl ObjectKind {
             Self::Ring => 6,
             Self::Array => 7,
             Self::ByteRing => 8,
+            Self::Broadcast => 9,
         }
     }
 
@@ -158,7 +171,7 @@ impl ObjectKind {
     }
 
     /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`,
-    /// `ring`, `array`, `bytering`).
+    /// `ring`, `array`, `bytering`, `broadcast`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -170,6 +183,7 @@ impl ObjectKind {
             Self::Ring => "ring",
             Self::Array => "array",
             Self::ByteRing => "bytering",
+            Self::Broadcast => "broadcast",
         }
     }
 

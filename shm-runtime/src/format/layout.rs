@@ -72,3 +72,56 @@ pub(crate) mod array {
         cell_words.checked_next_multiple_of(LINE_WORDS)
     }
 }
+
+/// A broadcast ring (`Broadcast<T>`): shape words, the publisher's
+/// position and limit, its role, wait and mode words, the subscribers'
+/// shared wait words, the subscriber table (one 64-byte line per entry),
+/// then the slots, each a sequence word and the element's words.
+pub(crate) mod broadcast {
+    /// The capacity (number of slots).
+    pub(crate) const CAPACITY_WORD: usize = 0;
+    /// The element words per slot (the sequence word not counted).
+    pub(crate) const SLOT_WORDS_WORD: usize = 1;
+    /// The element size in bytes.
+    pub(crate) const ELEMENT_BYTES_WORD: usize = 2;
+    /// The number of subscriber table entries.
+    pub(crate) const MAX_SUBSCRIBERS_WORD: usize = 3;
+    /// The overflow policy: 0 backpressure, 1 overwrite.
+    pub(crate) const POLICY_WORD: usize = 4;
+    /// How many past items a late subscriber starts with, at most.
+    pub(crate) const HISTORY_WORD: usize = 5;
+    /// The first position (where the write position started).
+    pub(crate) const FIRST_WORD: usize = 6;
+    /// The write position (the publisher stores it).
+    pub(crate) const TAIL_WORD: usize = 8;
+    /// The publisher's limit: the highest first position it may not
+    /// write without looking at the table again (backpressure; only
+    /// grows).
+    pub(crate) const LIMIT_WORD: usize = 9;
+    /// The publisher's role word.
+    pub(crate) const PUBLISHER_ROLE_WORD: usize = 16;
+    /// The publisher's futex word (it waits there for room).
+    pub(crate) const PUBLISHER_WAIT_WORD: usize = 17;
+    /// The publisher's mode word (its wake barrier).
+    pub(crate) const PUBLISHER_MODE_WORD: usize = 18;
+    /// The subscribers' shared futex word (they wait there for items).
+    pub(crate) const SUBSCRIBER_WAIT_WORD: usize = 24;
+    /// 1 while every subscriber so far calls `membarrier` before it
+    /// sleeps; 0 once one fences (sticky).
+    pub(crate) const SUBSCRIBER_MODE_WORD: usize = 25;
+    /// Joins so far: each joining subscriber adds 1.
+    pub(crate) const JOIN_WORD: usize = 26;
+    /// The first table entry.
+    pub(crate) const TABLE_WORD: usize = 32;
+    /// Words per table entry (one 64-byte line).
+    pub(crate) const ENTRY_WORDS: usize = 8;
+    /// Within an entry: the holder's identity (0 free, `u64::MAX` let go).
+    pub(crate) const ENTRY_ROLE: usize = 0;
+    /// Within an entry: the holder's identity once its cursor is set, 0
+    /// before.
+    pub(crate) const ENTRY_ACTIVE: usize = 1;
+    /// Within an entry: the holder's read position.
+    pub(crate) const ENTRY_CURSOR: usize = 2;
+
+    const _: () = assert!(TABLE_WORD.is_multiple_of(ENTRY_WORDS), "entries start a line");
+}

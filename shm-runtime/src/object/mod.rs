@@ -1,10 +1,12 @@
-//! What users hold: the built-in objects, `Shared<T>`, arrays and rings,
+//! What users hold: the built-in objects, `Shared<T>`, arrays, rings and
+//! the broadcast,
 //! each over a [`Segment`](crate::segment::Segment) and a protocol; and
 //! [`SharedObject`](shared_object::SharedObject), the one trait for what
 //! every object shares.
 
 pub(crate) mod array;
 pub(crate) mod boolean;
+pub(crate) mod broadcast;
 pub(crate) mod bytes;
 pub(crate) mod int;
 pub(crate) mod ring;

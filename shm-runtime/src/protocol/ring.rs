@@ -85,14 +85,14 @@ pub(crate) fn wrap_of(capacity: u64) -> u64 {
 /// `position + n` modulo `wrap`, for a position below `wrap` and `n` at
 /// most `wrap`.
 #[inline]
-fn advance(position: u64, n: u64, wrap: u64) -> u64 {
+pub(crate) fn advance(position: u64, n: u64, wrap: u64) -> u64 {
     let room = wrap - position;
     if n < room { position + n } else { n - room }
 }
 
 /// `tail - head` modulo `wrap`, for positions below `wrap`.
 #[inline]
-fn distance(tail: u64, head: u64, wrap: u64) -> u64 {
+pub(crate) fn distance(tail: u64, head: u64, wrap: u64) -> u64 {
     if tail >= head { tail - head } else { wrap - head + tail }
 }
 

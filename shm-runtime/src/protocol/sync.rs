@@ -6,8 +6,8 @@
 //! the identity. In a loom build a model can switch one site off (the
 //! ordering becomes `Relaxed`, the fence disappears) to show that the
 //! model fails without it: a "mutant". See `cell.rs`, `ring.rs`, `wake.rs`,
-//! `publication.rs`, `role.rs` and `fragment.rs` for the models and the list
-//! of sites each one catches.
+//! `publication.rs`, `role.rs`, `fragment.rs` and `broadcast.rs` for the
+//! models and the list of sites each one catches.
 
 pub(crate) use core::sync::atomic::Ordering;
 #[cfg(not(loom))]
@@ -59,6 +59,22 @@ pub(crate) enum Site {
     /// other side's word, so that of two ends letting go at once at least
     /// one sees the other gone (and removes the name).
     RoleLastOut,
+    /// Broadcast publisher: `Release` store of the write position.
+    BcastPublish,
+    /// Broadcast subscriber: `Acquire` load of the write position.
+    BcastTailLoad,
+    /// Broadcast publisher (overwrite): `fence(Release)` after marking a
+    /// slot `BUSY`, before its words change.
+    BcastSlotWriterFence,
+    /// Broadcast subscriber (overwrite): `fence(Acquire)` between copying
+    /// an item and re-checking its slot's sequence word.
+    BcastSlotReaderFence,
+    /// Broadcast publisher (backpressure): `fence(SeqCst)` between
+    /// storing its limit and loading the join count.
+    BcastRefreshFence,
+    /// Broadcast subscriber (backpressure): `fence(SeqCst)` between
+    /// joining and loading the publisher's limit.
+    BcastJoinFence,
 }
 
 /// The ordering to use at `site`: `ordering`.

@@ -433,7 +433,12 @@ pub struct SlotRef<'a, T> {
     _type: PhantomData<fn(T) -> T>,
 }
 
-impl<T: SharedState> SlotRef<'_, T> {
+impl<'a, T: SharedState> SlotRef<'a, T> {
+    /// The item in `words` (for the broadcast's in-place read).
+    pub(crate) fn new(words: &'a [AtomicU64]) -> Self {
+        Self { words, _type: PhantomData }
+    }
+
     /// The field `pick` chooses (see
     /// [`Shared::read_field`](crate::Shared::read_field)).
     pub fn get<F: SharedState>(&self, pick: impl FnOnce(T::Fields) -> Field<T, F>) -> F {

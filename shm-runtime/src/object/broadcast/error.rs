@@ -1,0 +1,103 @@
+//! The errors of a broadcast's two sides: [`RecvError`] for a
+//! subscriber's reads, [`PublishError`] for the publisher's waiting
+//! writes.
+
+use crate::segment::name::SegmentName;
+use core::fmt;
+use std::time::Duration;
+
+/// Why a [`Subscriber`](crate::Subscriber) read returned no item.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum RecvError {
+    /// The subscriber fell behind and the publisher (overwrite policy)
+    /// replaced this many items before it read them. The next read
+    /// continues from the oldest item still there; the items read plus
+    /// the items reported here are every item published since the
+    /// subscriber joined.
+    Lagged(u64),
+    /// No item came within the time asked.
+    Timeout {
+        /// The broadcast.
+        name: SegmentName,
+        /// How long the call waited.
+        waited: Duration,
+    },
+    /// The publisher let go (dropped its end), and everything it published
+    /// has been read.
+    Closed {
+        /// The broadcast.
+        name: SegmentName,
+    },
+    /// The publisher's process died; everything it published before
+    /// dying has been read.
+    PeerDead {
+        /// The broadcast.
+        name: SegmentName,
+        /// Its process id.
+        pid: u64,
+    },
+    /// The write position holds a value no publisher could have stored.
+    /// Sticky: every later read fails the same way.
+    Corrupt {
+        /// The broadcast.
+        name: SegmentName,
+        /// Which word.
+        what: &'static str,
+        /// The value found.
+        found: u64,
+    },
+    /// The publisher took this subscriber's table entry away: it found
+    /// the subscriber's read position impossible (see
+    /// [`Broadcast::corrupt_subscribers`](crate::Broadcast::corrupt_subscribers)),
+    /// or found the process dead. Sticky; subscribe again to go on.
+    Evicted {
+        /// The broadcast.
+        name: SegmentName,
+    },
+}
+
+impl fmt::Display for RecvError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Lagged(n) => write!(f, "the subscriber fell behind: {n} items were overwritten before it read them"),
+            Self::Timeout { name, waited } => write!(f, "broadcast {name:?}: nothing came within {waited:?}"),
+            Self::Closed { name } => write!(f, "broadcast {name:?}: its publisher closed its end"),
+            Self::PeerDead { name, pid } => write!(f, "broadcast {name:?}: its publisher (process {pid}) died"),
+            Self::Corrupt { name, what, found } => {
+                write!(f, "broadcast {name:?} is corrupt: its {what} is {found}, which no publisher could have stored")
+            }
+            Self::Evicted { name } => {
+                write!(f, "broadcast {name:?}: the publisher took this subscriber's entry away")
+            }
+        }
+    }
+}
+
+impl std::error::Error for RecvError {}
+
+/// Why a [`Broadcast`](crate::Broadcast) waiting write did not publish.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PublishError {
+    /// The slowest live subscriber did not make room within the time
+    /// asked (backpressure policy); nothing was written.
+    Timeout {
+        /// The broadcast.
+        name: SegmentName,
+        /// How long the call waited.
+        waited: Duration,
+    },
+}
+
+impl fmt::Display for PublishError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Timeout { name, waited } => {
+                write!(f, "broadcast {name:?}: no subscriber made room within {waited:?}; nothing was written")
+            }
+        }
+    }
+}
+
+impl std::error::Error for PublishError {}

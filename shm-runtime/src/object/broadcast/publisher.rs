@@ -1,0 +1,452 @@
+//! `Broadcast<T>`: the publisher's side of a broadcast ring.
+
+use super::error::PublishError;
+use super::subscriber::Subscriber;
+use super::{BroadcastConfig, POLL_SLICE, SLEEP_SLICE, SPINS, Side, YIELDS, layout, open_segment, slot_words};
+use crate::format::header::ObjectKind;
+use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
+use crate::object::shared_object::{self, SharedObject};
+use crate::object::state::{SharedState, bytes_of};
+use crate::protocol::broadcast::{
+    self as protocol, MAX_CAPACITY, MAX_SUBSCRIBERS, PUBLISHER_MODE_WORD, PUBLISHER_ROLE_WORD, PUBLISHER_WAIT_WORD,
+    Policy, PublisherCursor, SUBSCRIBER_MODE_WORD, SUBSCRIBER_WAIT_WORD, Shape,
+};
+use crate::protocol::role::{self, CLOSED, FREE};
+use crate::protocol::wake::{self, AWAKE, Barrier};
+use crate::segment::error::{CreateError, Full, OpenError};
+use crate::segment::handle::Handle;
+use crate::segment::name::SegmentName;
+use crate::segment::options::OpenOptions;
+use crate::segment::{self, Segment, Spec, liveness};
+use core::fmt;
+use core::marker::PhantomData;
+use core::sync::atomic::{AtomicU32, Ordering};
+use std::time::{Duration, Instant};
+
+/// One publisher streaming `T` to up to `max_subscribers` subscriber
+/// processes, each with its own read position: the stream form of
+/// [`Shared<T>`](crate::Shared). Creating a broadcast makes this process
+/// its publisher; other processes (or this one) [`subscribe`] with its
+/// handle.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Broadcast, BroadcastConfig, Policy, SharedObject, Subscriber};
+///
+/// let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(4, Policy::Backpressure))?;
+/// // In each subscriber's process, from the text of `tx.handle()`:
+/// let mut a = Subscriber::<u64>::load_sharedobject(&tx.handle())?;
+/// let mut b = tx.subscribe()?;
+/// tx.publish(&7).unwrap();
+/// assert_eq!(tx.publish_slice(&[8, 9, 10, 11]), 3, "a and b hold one slot each");
+/// assert_eq!(a.read()?, Some(7));
+/// assert_eq!(b.read()?, Some(7));
+/// assert_eq!(tx.publish_slice(&[11]), 1);
+/// # Ok(()) }
+/// ```
+///
+/// # Policies
+///
+/// Under [`Policy::Backpressure`] the publisher never overwrites an item a
+/// live subscriber has not read: [`publish`](Self::publish) hands the
+/// value back in [`Full`], the waiting forms wait for the slowest live
+/// subscriber. A subscriber that dies stops holding the publisher back
+/// within one liveness check of a waiting publisher (20 ms), and
+/// [`lost_subscribers`](Self::lost_subscribers) counts it. Under
+/// [`Policy::Overwrite`] the publisher never waits; a subscriber that fell
+/// a whole ring behind gets [`RecvError::Lagged`](crate::RecvError) with
+/// the exact number of items it missed, and continues from the oldest
+/// item still there.
+///
+/// # Speed
+///
+/// `publish` copies the element with relaxed word stores (and, when
+/// overwriting, marks the slot's sequence word around them) and publishes
+/// with one store. Under backpressure it caches the oldest subscriber
+/// position and looks at the subscriber table only when the cache says
+/// full. No call makes a system call or allocates while no subscriber
+/// sleeps; sleeping subscribers are woken all at once with one `futex`
+/// call.
+///
+/// # Trust
+///
+/// Subscribers' read positions and table entries are written by other
+/// processes: a position ahead of the publisher's, or more than a ring
+/// behind for two liveness checks, makes that subscriber corrupt (its
+/// entry is taken away, see
+/// [`corrupt_subscribers`](Self::corrupt_subscribers)); no value makes the
+/// publisher overwrite another subscriber's unread items or touch memory
+/// outside the ring.
+///
+/// [`subscribe`]: Self::subscribe
+pub struct Broadcast<T: SharedState> {
+    side: Side,
+    cursor: PublisherCursor,
+    _type: PhantomData<fn(T) -> T>,
+}
+
+impl<T: SharedState> Broadcast<T> {
+    /// Creates a broadcast under a generated name and holds its publisher
+    /// side.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy};
+    ///
+    /// let tx = Broadcast::<[f32; 3]>::create(&BroadcastConfig::new(64, Policy::Overwrite))?;
+    /// assert_eq!((tx.capacity(), tx.policy(), tx.max_subscribers()), (64, Policy::Overwrite, 64));
+    /// # Ok(()) }
+    /// ```
+    pub fn create(config: &BroadcastConfig) -> Result<Self, CreateError> {
+        Self::create_in(None, config)
+    }
+
+    /// Creates a broadcast under `name` and holds its publisher side.
+    pub fn create_named(name: &str, config: &BroadcastConfig) -> Result<Self, CreateError> {
+        Self::create_in(Some(name), config)
+    }
+
+    fn create_in(name: Option<&str>, config: &BroadcastConfig) -> Result<Self, CreateError> {
+        let error_name = || {
+            name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
+        };
+        let capacity = config.capacity;
+        if capacity == 0 || capacity as u64 > MAX_CAPACITY {
+            let reason = "a broadcast needs 1 to 2^32 slots";
+            return Err(CreateError::InvalidCapacity { name: error_name()?, capacity, reason });
+        }
+        if !(1..=MAX_SUBSCRIBERS).contains(&config.max_subscribers) {
+            let reason = "a broadcast admits 1 to 4096 subscribers";
+            return Err(CreateError::InvalidCapacity { name: error_name()?, capacity: config.max_subscribers, reason });
+        }
+        let shape = Shape {
+            capacity: capacity as u64,
+            slot_words: slot_words::<T>(),
+            element_bytes: size_of::<T>() as u64,
+            max_subscribers: config.max_subscribers,
+            policy: config.policy,
+            history: config.history.min(capacity) as u64,
+        };
+        let size = protocol::layout_words(shape.capacity, shape.slot_words, shape.max_subscribers)
+            .and_then(|w| w.checked_mul(8))
+            .and_then(|b| u64::try_from(b).ok());
+        let Some(payload_size) = size else {
+            return Err(CreateError::SizeOverflow { name: error_name()?, capacity });
+        };
+        let spec =
+            Spec { kind: ObjectKind::Broadcast, layout: layout::<T>(), payload_size, payload_align: 64, capacity };
+        let me = liveness::me();
+        let barrier = segment::barrier::this_process();
+        let segment = Segment::create(name, &spec, |payload| {
+            let words = payload.words();
+            protocol::Broadcast::init(words, shape, 0);
+            // Published with the segment (its state word's Release store).
+            words[PUBLISHER_MODE_WORD].store(barrier.mode_word(), Ordering::Relaxed);
+            words[SUBSCRIBER_MODE_WORD].store(Barrier::Membarrier.mode_word(), Ordering::Relaxed);
+            words[PUBLISHER_ROLE_WORD].store(me, Ordering::Relaxed);
+        })?;
+        let ring = protocol::Broadcast::split(segment.payload().words(), shape).expect("made above");
+        let (geometry, cursor) = (ring.geometry(), ring.publisher().expect("a fresh broadcast is consistent"));
+        Ok(Self { side: Side { segment: Some(segment), geometry, barrier }, cursor, _type: PhantomData })
+    }
+
+    /// Opens the broadcast `handle` names as a new subscriber (see
+    /// [`Subscriber`]); the same as `Subscriber::load_sharedobject`.
+    pub fn subscribe(&self) -> Result<Subscriber<T>, OpenError> {
+        Subscriber::load_sharedobject(&self.handle())
+    }
+
+    /// Free slots: under backpressure, how many items may be published
+    /// before the slowest live subscriber reads; under overwrite, always
+    /// the capacity.
+    #[inline]
+    fn free(&mut self, wanted: u64) -> u64 {
+        let ring = self.side.ring();
+        ring.free(&mut self.cursor, wanted)
+    }
+
+    /// Whether a `publish` would find room now.
+    pub fn can_publish(&mut self) -> bool {
+        self.free(1) > 0
+    }
+
+    /// Publishes `value`. Under backpressure, with no room (a live
+    /// subscriber has not read the item in the slot), hands it back in
+    /// [`Full`]; nothing is overwritten. Under overwrite, never fails.
+    #[inline]
+    pub fn publish(&mut self, value: &T) -> Result<(), Full<T>> {
+        if self.free(1) == 0 {
+            return Err(Full(*value));
+        }
+        self.put_and_publish(core::slice::from_ref(value));
+        Ok(())
+    }
+
+    /// Publishes as many of `values` as there is room for (in order, with
+    /// one publishing store); returns how many. Under overwrite, all of
+    /// them (only the last `capacity` stay in the ring).
+    pub fn publish_slice(&mut self, values: &[T]) -> usize {
+        let mut done = 0;
+        while done < values.len() {
+            let free = self.free((values.len() - done) as u64);
+            let n = usize::try_from(free).map_or(values.len() - done, |free| free.min(values.len() - done));
+            if n == 0 {
+                break;
+            }
+            self.put_and_publish(&values[done..done + n]);
+            done += n;
+        }
+        done
+    }
+
+    /// Copies `values` into the next slots (the caller checked there is
+    /// room), publishes them and wakes sleeping subscribers.
+    #[inline]
+    fn put_and_publish(&mut self, values: &[T]) {
+        let ring = self.side.ring();
+        for (i, value) in values.iter().enumerate() {
+            ring.put(&self.cursor, i as u64, bytes_of(value));
+        }
+        ring.publish(&mut self.cursor, values.len() as u64);
+        self.notify_subscribers();
+    }
+
+    /// Publishes `value`, waiting up to `timeout` for room.
+    pub fn publish_timeout(&mut self, value: &T, timeout: Duration) -> Result<(), PublishError> {
+        self.wait_can_publish(timeout)?;
+        self.put_and_publish(core::slice::from_ref(value));
+        Ok(())
+    }
+
+    /// Publishes `value`, waiting as long as it takes for room (dead
+    /// subscribers stop holding it back within a liveness check).
+    pub fn publish_blocking(&mut self, value: &T) -> Result<(), PublishError> {
+        self.wait_for_room(None)?;
+        self.put_and_publish(core::slice::from_ref(value));
+        Ok(())
+    }
+
+    /// Waits up to `timeout` until there is room for one item. A timeout
+    /// too long for the clock is no deadline.
+    pub fn wait_can_publish(&mut self, timeout: Duration) -> Result<(), PublishError> {
+        self.wait_for_room(Instant::now().checked_add(timeout))
+    }
+
+    /// Polls, yields, then sleeps on the publisher's futex word in slices;
+    /// after each slice frees the entries of dead subscribers and lets go
+    /// of corrupt ones.
+    fn wait_for_room(&mut self, deadline: Option<Instant>) -> Result<(), PublishError> {
+        let start = Instant::now();
+        for round in 0..SPINS + YIELDS {
+            if self.free(1) > 0 {
+                return Ok(());
+            }
+            if round < SPINS {
+                core::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
+        }
+        loop {
+            // Pairs with `wake::take_sleeper` in a subscriber's
+            // `notify_publisher`: either we see its new position below, or
+            // it sees our SLEEPING and wakes us.
+            let barrier_made = wake::announce_sleep(self.side.futex(PUBLISHER_WAIT_WORD), self.side.barrier);
+            if self.free(1) > 0 {
+                self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+                return Ok(());
+            }
+            let mut slice = SLEEP_SLICE;
+            if let Some(deadline) = deadline {
+                let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
+                    self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+                    return Err(PublishError::Timeout { name: self.side.name().clone(), waited: start.elapsed() });
+                };
+                slice = slice.min(left);
+            }
+            if barrier_made {
+                segment::futex_wait(self.side.futex(PUBLISHER_WAIT_WORD), wake::SLEEPING, slice);
+            } else {
+                std::thread::sleep(slice.min(POLL_SLICE));
+            }
+            self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+            let ring = self.side.ring();
+            ring.sweep(&mut self.cursor, liveness::alive);
+        }
+    }
+
+    /// After publishing: wakes the subscribers if any sleeps (all of them,
+    /// with one `futex` call; see `wake.rs` for the handshake).
+    #[inline]
+    fn notify_subscribers(&self) {
+        // Relaxed: the shared mode only chooses our fence; it is 0 (fence)
+        // for good once a subscriber that fences has joined.
+        let mode = self.side.word(SUBSCRIBER_MODE_WORD).load(Ordering::Relaxed);
+        let word = self.side.futex(SUBSCRIBER_WAIT_WORD);
+        if wake::take_sleeper(word, self.side.barrier.cheap_wake(mode)) {
+            wake_all(word);
+        }
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        usize::try_from(self.side.ring().capacity()).unwrap_or(usize::MAX)
+    }
+
+    /// The overflow policy.
+    #[must_use]
+    pub fn policy(&self) -> Policy {
+        self.side.ring().policy()
+    }
+
+    /// Number of subscriber table entries: the most subscribers at a time.
+    #[must_use]
+    pub fn max_subscribers(&self) -> usize {
+        self.side.ring().entries()
+    }
+
+    /// Number of items published so far (the write position, wrapping to
+    /// 0 at the largest multiple of the capacity a `u64` holds).
+    #[must_use]
+    pub fn published(&self) -> u64 {
+        protocol::Broadcast::write_position(&self.cursor)
+    }
+
+    /// Number of table entries held by a process now (live or not yet
+    /// found dead).
+    #[must_use]
+    pub fn subscriber_count(&self) -> usize {
+        let ring = self.side.ring();
+        (0..ring.entries()).filter(|&e| !matches!(ring.entry_role(e).load(Ordering::Relaxed), FREE | CLOSED)).count()
+    }
+
+    /// Each active subscriber's process id and lag (items published it has
+    /// not read yet), as the table shows them now (a position that makes
+    /// no sense shows as `u64::MAX`).
+    #[must_use]
+    pub fn subscriber_lags(&self) -> Vec<(u64, u64)> {
+        let ring = self.side.ring();
+        let tail = self.published();
+        ring.cursors_now()
+            .map(|(_, holder, position)| {
+                let lag = tail.wrapping_sub(position);
+                (liveness::pid_of(holder), if lag > ring.capacity() { u64::MAX } else { lag })
+            })
+            .collect()
+    }
+
+    /// Subscribers found dead while they held this publisher back (their
+    /// entries were freed).
+    #[must_use]
+    pub fn lost_subscribers(&self) -> u64 {
+        self.cursor.lost
+    }
+
+    /// Subscribers whose read position or entry made no sense (their
+    /// entries were taken away; they get
+    /// [`RecvError::Evicted`](crate::RecvError::Evicted)).
+    #[must_use]
+    pub fn corrupt_subscribers(&self) -> u64 {
+        self.cursor.corrupt
+    }
+
+    /// Lets go of the publisher's role (if this process still holds it),
+    /// wakes the subscribers so they notice, and decides whether this end
+    /// removes the name: when no live subscriber holds an entry, or on an
+    /// explicit `cleanup` by the creator.
+    fn leave(&mut self, explicit: bool) {
+        let Some(segment) = &self.side.segment else { return };
+        let payload = segment.payload();
+        let words = payload.words();
+        let me = liveness::me();
+        // Relaxed: our own word, which only a process that found us dead
+        // changes.
+        if words[PUBLISHER_ROLE_WORD].load(Ordering::Relaxed) == me {
+            words[PUBLISHER_MODE_WORD].store(Barrier::Fence.mode_word(), Ordering::Relaxed);
+        }
+        // Release: a subscriber that sees us let go sees all we published.
+        let held = role::let_go(&words[PUBLISHER_ROLE_WORD], me);
+        let sleepers = payload.futex_word(SUBSCRIBER_WAIT_WORD);
+        sleepers.store(AWAKE, Ordering::Relaxed);
+        segment::futex_wake(sleepers);
+        if !held {
+            return;
+        }
+        // Pairs with the same fence in a leaving subscriber: of the two,
+        // at least one sees the other gone.
+        core::sync::atomic::fence(Ordering::SeqCst);
+        let ring = self.side.ring();
+        let anyone = (0..ring.entries()).any(|e| match ring.entry_role(e).load(Ordering::Relaxed) {
+            FREE | CLOSED => false,
+            holder => liveness::alive(holder) != Some(false),
+        });
+        let Some(segment) = &mut self.side.segment else { return };
+        if !anyone || (explicit && segment.is_creator()) {
+            segment.remove_name_when_done();
+        } else {
+            segment.keep_name();
+        }
+    }
+}
+
+impl<T: SharedState> SharedObject for Broadcast<T> {
+    /// Opens the broadcast `handle` names as its publisher (a successor of
+    /// a dead publisher continues where it stopped) if `options` accept
+    /// the segment's owner and mode. A live publisher is
+    /// [`OpenError::RoleTaken`]. To read, open a [`Subscriber`] instead.
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let side = open_segment::<T>(handle, options)?;
+        let me = liveness::me();
+        let words = side.segment().payload().words();
+        role::claim(&words[PUBLISHER_ROLE_WORD], me, liveness::alive).map_err(|holder| OpenError::RoleTaken {
+            name: side.name().clone(),
+            role: "publisher",
+            holder: liveness::pid_of(holder),
+        })?;
+        words[PUBLISHER_MODE_WORD].store(side.barrier.mode_word(), Ordering::Relaxed);
+        let Ok(cursor) = side.ring().publisher() else {
+            role::let_go(&words[PUBLISHER_ROLE_WORD], me);
+            return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
+        };
+        Ok(Self { side, cursor, _type: PhantomData })
+    }
+}
+
+impl<T: SharedState> shared_object::sealed::Sealed for Broadcast<T> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.side.segment())
+    }
+
+    fn into_segment(mut self) -> SegmentOwned {
+        self.leave(true);
+        let segment = self.side.segment.take().expect("only this takes the segment, and it consumes the end");
+        SegmentOwned(segment)
+    }
+}
+
+impl<T: SharedState> Drop for Broadcast<T> {
+    fn drop(&mut self) {
+        self.leave(false);
+    }
+}
+
+impl<T: SharedState> fmt::Debug for Broadcast<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Broadcast")
+            .field("type", &T::TYPE_NAME)
+            .field("handle", &self.handle().to_string())
+            .field("policy", &self.policy())
+            .field("capacity", &self.capacity())
+            .field("published", &self.published())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Wakes every sleeping subscriber: out of line, the path taken only when
+/// one slept.
+#[cold]
+#[inline(never)]
+fn wake_all(word: &AtomicU32) {
+    segment::futex_wake(word);
+}
