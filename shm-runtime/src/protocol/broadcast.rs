@@ -51,7 +51,8 @@
 //! more than a ring behind (a joiner between storing its start and moving
 //! it up, or garbage) holds the publisher back completely until it is in
 //! range, or until a waiting publisher finds it out of range twice, a
-//! liveness slice apart ([`Broadcast::sweep`]), and calls it corrupt.
+//! liveness slice apart ([`Broadcast::sweep`]), and calls it corrupt; so
+//! does an entry whose identity no liveness check can vouch for, twice.
 //! No cursor value makes the publisher overwrite an item another
 //! subscriber has not read, or touch a word outside the ring.
 //!
@@ -546,7 +547,8 @@ impl<'a> Broadcast<'a> {
             if role == FREE || role == CLOSED {
                 continue;
             }
-            if alive(role) == Some(false) {
+            let liveness = alive(role);
+            if liveness == Some(false) {
                 // Relaxed: a new holder claims with Acquire from FREE, and
                 // we publish nothing to it.
                 if self
@@ -563,9 +565,13 @@ impl<'a> Broadcast<'a> {
             let active = self.entry(entry, ENTRY_ACTIVE).load(Ordering::Relaxed);
             let position = self.entry(entry, ENTRY_CURSOR).load(Ordering::Relaxed);
             let in_range = position < self.wrap && distance(cursor.tail, position, self.wrap) <= self.capacity;
-            // (Ahead of the write position is caught by `scan`.)
+            // (Ahead of the write position is caught by `scan`.) An
+            // identity nobody can vouch for (not a valid identity, or the
+            // kernel does not answer) is as suspect as a cursor out of
+            // range.
+            let suspect = (active == role && !in_range) || liveness.is_none();
             let watch = &mut cursor.watch[entry];
-            if active != role || in_range {
+            if !suspect {
                 watch.strike = 0;
             } else if watch.strike == role {
                 self.evict_corrupt(cursor, entry, role, position);
@@ -706,7 +712,7 @@ impl<'a> Broadcast<'a> {
             load_bytes(data, out);
             return true;
         }
-        self.read_checked(seq, position, || load_bytes(data, out))
+        Self::read_checked(seq, position, || load_bytes(data, out))
     }
 
     /// The element words of the `offset`th ready item, for a look in
@@ -730,7 +736,7 @@ impl<'a> Broadcast<'a> {
     /// Runs `copy` between the two loads of `seq`; whether both were
     /// `position` (module comment, "Overwrite").
     #[inline]
-    fn read_checked(&self, seq: &AtomicU64, position: u64, copy: impl FnOnce()) -> bool {
+    fn read_checked(seq: &AtomicU64, position: u64, copy: impl FnOnce()) -> bool {
         // Relaxed: the Acquire load of `tail` (below which `position` is)
         // already made the item visible; this only tells whether it is
         // still the item in the slot.

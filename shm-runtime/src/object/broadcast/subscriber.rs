@@ -94,12 +94,9 @@ impl<T: SharedState> SharedObject for Subscriber<T> {
             // sleepers (see `wake.rs`).
             side.word(SUBSCRIBER_MODE_WORD).store(Barrier::Fence.mode_word(), Ordering::Relaxed);
         }
-        let cursor = match ring.join(entry, me) {
-            Ok(cursor) => cursor,
-            Err(_) => {
-                role::let_go(ring.entry_role(entry), me);
-                return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
-            }
+        let Ok(cursor) = ring.join(entry, me) else {
+            role::let_go(ring.entry_role(entry), me);
+            return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
         };
         Ok(Self { side, cursor, corrupt: None, evicted: false, _type: PhantomData })
     }
@@ -123,8 +120,22 @@ impl<T: SharedState> Subscriber<T> {
     fn ready(&mut self, wanted: u64) -> Result<u64, RecvError> {
         self.check()?;
         let ring = self.side.ring();
+        // One load of our own entry's line (which we write anyway): an
+        // evicted subscriber stops at once rather than read items the
+        // publisher no longer keeps for it.
+        if !ring.still_held(&self.cursor) {
+            self.evicted = true;
+            return Err(RecvError::Evicted { name: self.side.name().clone() });
+        }
         let ready = match ring.available(&mut self.cursor, wanted) {
             Ok(ready) => ready,
+            // An evicted subscriber the publisher lapped finds the write
+            // position too far ahead: it was evicted, not the publisher
+            // corrupt.
+            Err(_) if !ring.still_held(&self.cursor) => {
+                self.evicted = true;
+                return Err(RecvError::Evicted { name: self.side.name().clone() });
+            }
             Err(c) => {
                 self.corrupt = Some(c);
                 return Err(RecvError::Corrupt { name: self.side.name().clone(), what: c.what, found: c.found });
@@ -133,10 +144,6 @@ impl<T: SharedState> Subscriber<T> {
         let lagged = self.cursor.take_lagged();
         if lagged > 0 {
             return Err(RecvError::Lagged(lagged));
-        }
-        if ready == 0 && !ring.still_held(&self.cursor) {
-            self.evicted = true;
-            return Err(RecvError::Evicted { name: self.side.name().clone() });
         }
         Ok(ready)
     }
@@ -473,10 +480,8 @@ impl<T: SharedState> Subscriber<T> {
         };
         let ring = self.side.ring();
         let others = (0..ring.entries()).any(|e| !gone(ring.entry_role(e).load(Ordering::Relaxed)));
-        if publisher_gone && !others {
-            if let Some(segment) = &mut self.side.segment {
-                segment.remove_name_when_done();
-            }
+        if let Some(segment) = self.side.segment.as_mut().filter(|_| publisher_gone && !others) {
+            segment.remove_name_when_done();
         }
     }
 }
@@ -540,6 +545,10 @@ impl<T: SharedState> Iterator for BroadcastIter<'_, T> {
     }
 }
 
+#[expect(
+    clippy::into_iter_without_iter,
+    reason = "reading takes items out, so the method is `iter(&mut self)`, not `iter_mut`"
+)]
 impl<'a, T: SharedState> IntoIterator for &'a mut Subscriber<T> {
     type Item = Result<T, RecvError>;
     type IntoIter = BroadcastIter<'a, T>;
