@@ -40,6 +40,8 @@ const TABLE_WORD: u64 = 32;
 const ENTRY_WORDS: u64 = 8;
 /// Slots of the scribble test's broadcast.
 const CAPACITY: u64 = 128;
+/// [`CAPACITY`] as the configuration takes it.
+const CAPACITY_SLOTS: usize = 128;
 
 /// A 64-byte item: its number, words made from it, and a checksum.
 #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
@@ -248,14 +250,12 @@ fn visiting_subscriber() {
             Err(e) => panic!("visit {visit}: {e}"),
         };
         let mut last: Option<u64> = None;
-        for _ in 0..(visit % 7) * 50 + 1 {
+        for _ in 0..=(visit % 7) * 50 {
             match rx.read_timeout(WAIT_LIMIT) {
                 Ok(frame) => {
                     frame.assert_whole();
-                    if policy == Policy::Backpressure {
-                        if let Some(last) = last {
-                            assert_eq!(frame.seq, last + 1, "visit {visit}: a gap");
-                        }
+                    if let Some(last) = last.filter(|_| policy == Policy::Backpressure) {
+                        assert_eq!(frame.seq, last + 1, "visit {visit}: a gap");
                     }
                     assert!(last.is_none_or(|l| frame.seq > l), "visit {visit}: out of order");
                     last = Some(frame.seq);
@@ -482,7 +482,7 @@ fn scribbling_subscriber() {
     assert!(matches!(rx.read(), Err(RecvError::Evicted { .. })));
     // An identity whose lock slot is out of range (no liveness check can
     // vouch for it), with a cursor far behind the write position.
-    let garbage = (5 << 48) | (0xffff << 32) | 42;
+    let garbage = (5 << 48) | (0xffff << 32) | 0x2a;
     let wrap = u64::MAX - u64::MAX % CAPACITY;
     word(2, wrap - 1000);
     word(1, garbage);
@@ -494,7 +494,7 @@ fn scribbled_cursor_and_entry_are_corrupt_not_harmful() {
     if common::role().is_some() {
         return;
     }
-    let (mut tx, name) = publisher(Policy::Backpressure, CAPACITY as usize);
+    let (mut tx, name) = publisher(Policy::Backpressure, CAPACITY_SLOTS);
     let handle = tx.handle();
     let honest = Kid::spawn("reading_forever", "reader", &[env(VAR_HANDLE, &handle), policy_var(Policy::Backpressure)]);
     await_subscribers(&tx, 1);
