@@ -648,7 +648,10 @@ impl<'a> Broadcast<'a> {
             sync::fence(Site::BcastJoinFence, Ordering::SeqCst);
             let limit = self.words[LIMIT_WORD].load(Ordering::Relaxed);
             let oldest = retreat(limit % self.wrap, self.capacity, self.wrap);
-            if behind(start, oldest, self.wrap) && !behind(tail, oldest, self.wrap) {
+            // (A limit from a publisher that moved on since we loaded
+            // `tail` may lie past it: its floor was at most its write
+            // position then.)
+            if behind(start, oldest, self.wrap) {
                 start = oldest;
                 self.entry(entry, ENTRY_CURSOR).store(start, Ordering::Release);
             }

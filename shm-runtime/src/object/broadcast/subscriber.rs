@@ -561,7 +561,7 @@ impl<'a, T: SharedState> IntoIterator for &'a mut Subscriber<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Broadcast, BroadcastConfig};
+    use crate::{Broadcast, BroadcastConfig, Full, PublishError};
 
     /// Subscribers and the publisher move between threads.
     const _: () = {
@@ -628,6 +628,53 @@ mod tests {
         drop(tx.subscribe().unwrap());
         drop(tx);
         assert!(!path.exists(), "nobody left");
+    }
+
+    #[test]
+    fn batches_and_looks_in_place_report_lags_exactly() {
+        let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(4, Policy::Overwrite)).unwrap();
+        let mut rx = tx.subscribe().unwrap();
+        assert_eq!(tx.publish_slice(&[0, 1, 2, 3, 4, 5]), 6, "overwriting takes everything");
+        let mut out = [0; 8];
+        assert_eq!(rx.read_into(&mut out), Err(RecvError::Lagged(2)));
+        assert_eq!(rx.read_into(&mut out), Ok(4));
+        assert_eq!(out[..4], [2, 3, 4, 5]);
+        tx.publish(&6).unwrap();
+        // The item looked at is replaced while `look` runs: its result is
+        // dropped and the lag reported.
+        let looked = rx.read_with(|_| {
+            tx.publish_slice(&[7, 8, 9, 10]);
+            "seen"
+        });
+        assert_eq!(looked, Err(RecvError::Lagged(1)), "item 6 was overwritten during the look");
+        let bytes = |slot: &SlotRef<'_, u64>| {
+            let mut b = [0u8; 8];
+            slot.read_bytes(0, &mut b);
+            u64::from_ne_bytes(b)
+        };
+        assert_eq!(rx.read_with(bytes), Ok(Some(7)));
+        assert_eq!((rx.read(), rx.read(), rx.read(), rx.read()), (Ok(Some(8)), Ok(Some(9)), Ok(Some(10)), Ok(None)));
+        assert_eq!(rx.read_count(), 11);
+        let umbrella = crate::Error::from(RecvError::Lagged(3));
+        assert_eq!(umbrella.to_string(), RecvError::Lagged(3).to_string());
+    }
+
+    #[test]
+    fn backpressure_hands_the_value_back_and_times_out() {
+        let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(2, Policy::Backpressure)).unwrap();
+        let mut rx = tx.subscribe().unwrap();
+        assert_eq!(tx.publish_slice(&[1, 2, 3]), 2);
+        assert_eq!(tx.publish(&3).map_err(Full::into_inner), Err(3));
+        let err = tx.publish_timeout(&3, Duration::from_millis(30)).unwrap_err();
+        assert!(matches!(err, PublishError::Timeout { .. }), "{err}");
+        assert_eq!(rx.read(), Ok(Some(1)));
+        tx.publish_timeout(&3, Duration::from_millis(30)).unwrap();
+        assert_eq!(tx.subscriber_lags().len(), 1);
+        assert_eq!(tx.subscriber_lags()[0].1, 2);
+        drop(rx);
+        assert_eq!(tx.publish_slice(&[4, 5, 6]), 3, "nobody holds it back any more");
+        let err = tx.subscribe().unwrap().read_timeout(Duration::from_millis(30)).unwrap_err();
+        assert!(matches!(err, RecvError::Timeout { .. }), "{err}");
     }
 
     #[test]
