@@ -82,6 +82,8 @@ use std::time::{Duration, Instant};
 pub struct Broadcast<T: SharedState> {
     side: Side,
     cursor: PublisherCursor,
+    /// When the subscribers' liveness was last checked (see `sweep`).
+    last_sweep: Instant,
     _type: PhantomData<fn(T) -> T>,
 }
 
@@ -147,7 +149,12 @@ impl<T: SharedState> Broadcast<T> {
         })?;
         let ring = protocol::Broadcast::split(segment.payload().words(), shape).expect("made above");
         let (geometry, cursor) = (ring.geometry(), ring.publisher().expect("a fresh broadcast is consistent"));
-        Ok(Self { side: Side { segment: Some(segment), geometry, barrier }, cursor, _type: PhantomData })
+        Ok(Self {
+            side: Side { segment: Some(segment), geometry, barrier },
+            cursor,
+            last_sweep: Instant::now(),
+            _type: PhantomData,
+        })
     }
 
     /// Opens the broadcast `handle` names as a new subscriber (see
@@ -162,7 +169,23 @@ impl<T: SharedState> Broadcast<T> {
     #[inline]
     fn free(&mut self, wanted: u64) -> u64 {
         let ring = self.side.ring();
-        ring.free(&mut self.cursor, wanted)
+        let free = ring.free(&mut self.cursor, wanted);
+        if free > 0 { free } else { self.sweep() }
+    }
+
+    /// With no room: at most once a liveness slice, frees the entries of
+    /// dead subscribers and lets go of corrupt ones, then looks again.
+    /// (So a caller that only ever calls `publish` and retries is not held
+    /// back by a dead subscriber for longer than the waiting forms are.)
+    #[cold]
+    fn sweep(&mut self) -> u64 {
+        if self.last_sweep.elapsed() < SLEEP_SLICE {
+            return 0;
+        }
+        self.last_sweep = Instant::now();
+        let ring = self.side.ring();
+        ring.sweep(&mut self.cursor, liveness::alive);
+        ring.free(&mut self.cursor, 1)
     }
 
     /// Whether a `publish` would find room now.
@@ -233,8 +256,8 @@ impl<T: SharedState> Broadcast<T> {
     }
 
     /// Polls, yields, then sleeps on the publisher's futex word in slices;
-    /// after each slice frees the entries of dead subscribers and lets go
-    /// of corrupt ones.
+    /// each look for room after a slice also checks the subscribers'
+    /// liveness (`sweep`).
     fn wait_for_room(&mut self, deadline: Option<Instant>) -> Result<(), PublishError> {
         let start = Instant::now();
         for round in 0..SPINS + YIELDS {
@@ -270,8 +293,6 @@ impl<T: SharedState> Broadcast<T> {
                 std::thread::sleep(slice.min(POLL_SLICE));
             }
             self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
-            let ring = self.side.ring();
-            ring.sweep(&mut self.cursor, liveness::alive);
         }
     }
 
@@ -409,7 +430,7 @@ impl<T: SharedState> SharedObject for Broadcast<T> {
             role::let_go(&words[PUBLISHER_ROLE_WORD], me);
             return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
         };
-        Ok(Self { side, cursor, _type: PhantomData })
+        Ok(Self { side, cursor, last_sweep: Instant::now(), _type: PhantomData })
     }
 }
 
