@@ -230,6 +230,7 @@ impl SubscriberCursor {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Geometry {
     capacity: u64,
+    mask: u64,
     wrap: u64,
     stride: usize,
     policy: Policy,
@@ -244,6 +245,10 @@ pub(crate) struct Geometry {
 #[derive(Clone, Copy)]
 pub(crate) struct Broadcast<'a> {
     capacity: u64,
+    /// `capacity - 1` if the capacity is a power of two (`position & mask`
+    /// is then the slot index, without a division), `u64::MAX` otherwise.
+    mask: u64,
+    /// [`wrap_of`] the capacity: positions range over `0..wrap`.
     wrap: u64,
     /// Words per slot: the sequence word and the element's.
     stride: usize,
@@ -268,6 +273,7 @@ impl<'a> Broadcast<'a> {
         let slots_start = TABLE_WORD + shape.max_subscribers * ENTRY_WORDS;
         Some(Self {
             capacity: shape.capacity,
+            mask: if shape.capacity.is_power_of_two() { shape.capacity - 1 } else { u64::MAX },
             wrap: wrap_of(shape.capacity),
             stride: shape.slot_words + 1,
             policy: shape.policy,
@@ -282,6 +288,7 @@ impl<'a> Broadcast<'a> {
     pub(crate) fn geometry(&self) -> Geometry {
         Geometry {
             capacity: self.capacity,
+            mask: self.mask,
             wrap: self.wrap,
             stride: self.stride,
             policy: self.policy,
@@ -300,9 +307,10 @@ impl<'a> Broadcast<'a> {
     #[inline]
     pub(crate) fn view(words: &'a [AtomicU64], geometry: Geometry) -> Self {
         assert_eq!(words.len(), geometry.words, "the geometry was checked against these words");
-        let Geometry { capacity, wrap, stride, policy, history, slots_start, .. } = geometry;
+        let Geometry { capacity, mask, wrap, stride, policy, history, slots_start, .. } = geometry;
         Self {
             capacity,
+            mask,
             wrap,
             stride,
             policy,
@@ -395,9 +403,11 @@ impl<'a> Broadcast<'a> {
     /// The sequence word and the element words of the slot of `position`.
     #[inline]
     fn slot(&self, position: u64) -> (&'a AtomicU64, &'a [AtomicU64]) {
-        // In range: `position % capacity < capacity`, and `split` checked
-        // that `slots` has `capacity * stride` words.
-        let index = usize::try_from(position % self.capacity).expect("below the capacity, which fits usize");
+        // In range: `position % capacity < capacity` (the mask is the same
+        // for a power of two), and `split` checked that `slots` has
+        // `capacity * stride` words.
+        let index = if self.mask == u64::MAX { position % self.capacity } else { position & self.mask };
+        let index = usize::try_from(index).expect("below the capacity, which fits usize");
         let slot = &self.slots[index * self.stride..(index + 1) * self.stride];
         (&slot[0], &slot[1..])
     }
@@ -929,7 +939,7 @@ mod tests {
     #[test]
     fn late_subscribers_get_their_history() {
         for policy in [Policy::Backpressure, Policy::Overwrite] {
-            let shape = shape(8, policy, 2, 3);
+            let shape = shape(7, policy, 2, 3);
             let words = heap(shape);
             let ring = Broadcast::init(&words, shape, 0);
             let mut p = ring.publisher().unwrap();
@@ -1049,8 +1059,10 @@ mod tests {
 /// fence of the slot sequence switched off must make it fail. `join`: a
 /// subscriber joins while the publisher (which has published two items
 /// into a two-slot ring) refreshes and publishes a third; the joiner
-/// never reads an item the publisher overwrote. Either fence of the
-/// join handshake switched off must make it fail.
+/// never reads an item the publisher overwrote (`joiner_behind_a_moving_publisher`:
+/// also when the publisher moves past the write position the joiner
+/// loaded). Either fence of the join handshake switched off must make it
+/// fail.
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
@@ -1185,12 +1197,54 @@ mod loom_models {
         });
     }
 
+    /// The joiner loads the write position while the publisher (nobody
+    /// subscribed, a one-slot ring) publishes two more items, refreshing
+    /// before each: the limit the joiner loads may be past the write
+    /// position it loaded, and it must still start where nothing it reads
+    /// is overwritten.
+    fn joiner_behind_a_moving_publisher() {
+        loom::model(|| {
+            let words = words(1, Policy::Backpressure, 1);
+            {
+                let ring = Broadcast::attach(&words, 2, 16).unwrap();
+                let mut p = ring.publisher().unwrap();
+                ring.put(&p, 0, &item(0));
+                ring.publish(&mut p, 1);
+            }
+            let publisher = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let ring = Broadcast::attach(&words, 2, 16).unwrap();
+                    let mut p = ring.publisher().unwrap();
+                    for k in 1..=2 {
+                        if ring.free(&mut p, 1) == 0 {
+                            return;
+                        }
+                        ring.put(&p, 0, &item(k));
+                        ring.publish(&mut p, 1);
+                    }
+                })
+            };
+            let ring = Broadcast::attach(&words, 2, 16).unwrap();
+            role::claim(ring.entry_role(0), 1, |_| Some(true)).unwrap();
+            let mut s = ring.join(0, 1).unwrap();
+            let first = s.position();
+            if ring.available(&mut s, 1).unwrap() > 0 {
+                let mut out = [0u8; 16];
+                assert!(ring.get(&s, 0, &mut out));
+                assert_eq!(out, item(first), "the joiner read an overwritten item");
+            }
+            publisher.join().unwrap();
+        });
+    }
+
     #[test]
     fn loom_broadcast_holds() {
         with_mutant(None, || {
             publish_in_order();
             overwrite_is_whole_and_counted();
             joiner_reads_nothing_overwritten();
+            joiner_behind_a_moving_publisher();
         });
     }
 
