@@ -1257,6 +1257,8 @@ mod loom_models {
             (Site::BcastSlotReaderFence, overwrite_is_whole_and_counted, "overwrite_is_whole_and_counted"),
             (Site::BcastRefreshFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastJoinFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
+            (Site::BcastRefreshFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),
+            (Site::BcastJoinFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),
         ]);
     }
 }
