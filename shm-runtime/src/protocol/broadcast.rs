@@ -482,8 +482,12 @@ impl<'a> Broadcast<'a> {
             if behind(cursor.limit, limit, self.wrap) {
                 cursor.limit = limit;
             }
-            // Relaxed: ordered before the join count's load by the fence.
-            self.words[LIMIT_WORD].store(cursor.limit, Ordering::Relaxed);
+            // Ordered before the join count's load by the fence. Release
+            // pairs with the joiner's Acquire load in `join`: a joiner that
+            // moves up to this limit sees the write position it was
+            // computed from (else it would find itself ahead of the write
+            // position it loads next).
+            self.words[LIMIT_WORD].store(cursor.limit, sync::at(Site::BcastLimitStore, Ordering::Release));
             // Pairs with the joiner's fence in `join`: either we see its
             // join below, or it sees the limit stored above.
             sync::fence(Site::BcastRefreshFence, Ordering::SeqCst);
@@ -656,7 +660,8 @@ impl<'a> Broadcast<'a> {
             self.words[JOIN_WORD].fetch_add(1, Ordering::AcqRel);
             // Pairs with the publisher's fence in `refresh`.
             sync::fence(Site::BcastJoinFence, Ordering::SeqCst);
-            let limit = self.words[LIMIT_WORD].load(Ordering::Relaxed);
+            // Acquire pairs with the Release store in `refresh`.
+            let limit = self.words[LIMIT_WORD].load(sync::at(Site::BcastLimitLoad, Ordering::Acquire));
             let oldest = retreat(limit % self.wrap, self.capacity, self.wrap);
             // (A limit from a publisher that moved on since we loaded
             // `tail` may lie past it: its floor was at most its write
@@ -1062,7 +1067,9 @@ mod tests {
 /// never reads an item the publisher overwrote (`joiner_behind_a_moving_publisher`:
 /// also when the publisher moves past the write position the joiner
 /// loaded). Either fence of the join handshake switched off must make it
-/// fail.
+/// fail, and so must weakening the limit's `Release` store or the
+/// joiner's `Acquire` load of it (the joiner then finds itself ahead of
+/// the write position it loads).
 #[cfg(all(test, loom))]
 mod loom_models {
     use super::*;
@@ -1259,6 +1266,8 @@ mod loom_models {
             (Site::BcastJoinFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastRefreshFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),
             (Site::BcastJoinFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),
+            (Site::BcastLimitStore, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),
+            (Site::BcastLimitLoad, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),
         ]);
     }
 }

@@ -75,6 +75,11 @@ pub(crate) enum Site {
     /// Broadcast subscriber (backpressure): `fence(SeqCst)` between
     /// joining and loading the publisher's limit.
     BcastJoinFence,
+    /// Broadcast publisher (backpressure): `Release` store of its limit.
+    BcastLimitStore,
+    /// Broadcast subscriber (backpressure): `Acquire` load of the
+    /// publisher's limit when it joins.
+    BcastLimitLoad,
 }
 
 /// The ordering to use at `site`: `ordering`.

@@ -103,7 +103,20 @@ impl<T: SharedState> Broadcast<T> {
         Self::create_in(None, config)
     }
 
-    /// Creates a broadcast under `name` and holds its publisher side.
+    /// Creates a broadcast under `name` and holds its publisher side;
+    /// subscribers may then meet it by name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy, SharedObject, Subscriber};
+    /// # let name = format!("shmrs-doc-bcast-{}", std::process::id());
+    ///
+    /// let mut tx = Broadcast::<u16>::create_named(&name, &BroadcastConfig::new(8, Policy::Backpressure))?;
+    /// let mut rx = Subscriber::<u16>::open(&name)?; // another process, by the name alone
+    /// tx.publish(&5).unwrap();
+    /// assert_eq!(rx.read()?, Some(5));
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, config: &BroadcastConfig) -> Result<Self, CreateError> {
         Self::create_in(Some(name), config)
     }
