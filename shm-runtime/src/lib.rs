@@ -139,7 +139,7 @@ pub use object::broadcast::error::{PublishError, RecvError};
 #[cfg(not(loom))]
 pub use object::broadcast::publisher::Broadcast;
 #[cfg(not(loom))]
-pub use object::broadcast::subscriber::{BroadcastIter, Subscriber};
+pub use object::broadcast::subscriber::{BroadcastIter, BroadcastTryIter, Subscriber};
 #[cfg(not(loom))]
 pub use object::bytes::SharedBytes;
 #[cfg(not(loom))]

@@ -448,6 +448,25 @@ impl<T: SharedState> Subscriber<T> {
         BroadcastIter { subscriber: self, done: false }
     }
 
+    /// A non-blocking iterator over what is there now: yields each ready
+    /// item (`Ok`) and a lag (`Err(RecvError::Lagged(n))`), and ends when
+    /// nothing is ready (or after yielding another error once).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy, RecvError};
+    ///
+    /// let mut tx = Broadcast::<u8>::create(&BroadcastConfig::new(2, Policy::Overwrite))?;
+    /// let mut rx = tx.subscribe()?;
+    /// tx.publish_slice(&[1, 2, 3]);
+    /// let got: Vec<_> = rx.try_iter().collect();
+    /// assert_eq!(got, [Err(RecvError::Lagged(1)), Ok(2), Ok(3)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn try_iter(&mut self) -> BroadcastTryIter<'_, T> {
+        BroadcastTryIter { subscriber: self, done: false }
+    }
+
     /// Lets go of the table entry (if still ours), wakes the publisher
     /// (it may wait for us), and removes the name if this was the last
     /// end: the publisher gone and no other live subscriber.
@@ -537,6 +556,36 @@ impl<T: SharedState> Iterator for BroadcastIter<'_, T> {
                 self.done = true;
                 None
             }
+            Err(e) => {
+                self.done = true;
+                Some(Err(e))
+            }
+        }
+    }
+}
+
+/// Non-blocking iterator over the items ready now, made by
+/// [`Subscriber::try_iter`].
+#[derive(Debug)]
+pub struct BroadcastTryIter<'a, T: SharedState> {
+    subscriber: &'a mut Subscriber<T>,
+    done: bool,
+}
+
+impl<T: SharedState> Iterator for BroadcastTryIter<'_, T> {
+    type Item = Result<T, RecvError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if self.done {
+            return None;
+        }
+        match self.subscriber.read() {
+            Ok(Some(item)) => Some(Ok(item)),
+            Ok(None) => {
+                self.done = true;
+                None
+            }
+            Err(lag @ RecvError::Lagged(_)) => Some(Err(lag)),
             Err(e) => {
                 self.done = true;
                 Some(Err(e))
