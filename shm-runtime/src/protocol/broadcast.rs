@@ -54,7 +54,12 @@
 //! liveness slice apart ([`Broadcast::sweep`]), and calls it corrupt; so
 //! does an entry whose identity no liveness check can vouch for, twice.
 //! No cursor value makes the publisher overwrite an item another
-//! subscriber has not read, or touch a word outside the ring.
+//! subscriber has not read, or touch a word outside the ring. (An
+//! evicted subscriber notices at its next read, which loads its role
+//! word first; a cursor store it makes before that lands in its former
+//! entry, where a subscriber that took the entry over in between would
+//! find it. Only a subscriber found corrupt, or unvouched for twice, is
+//! evicted alive.)
 //!
 //! # Overwrite
 //!
