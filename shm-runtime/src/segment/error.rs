@@ -741,6 +741,17 @@ pub enum SendError {
         /// What postcard reported.
         reason: String,
     },
+    /// The consumer let go of the ring (dropped its end): nothing written
+    /// now would be read unless another consumer attaches (then writes
+    /// succeed again).
+    Closed,
+    /// The ring is full and the consumer's process is dead (noticed when
+    /// a write finds the ring full, as for
+    /// [`TryWriteError::PeerDead`]).
+    PeerDead {
+        /// The dead consumer's process id.
+        pid: u64,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -751,6 +762,10 @@ impl fmt::Display for SendError {
                 write!(f, "a message of {len} bytes does not fit a {slot}-byte slot; nothing was written")
             }
             Self::Encode { reason } => write!(f, "cannot encode the value: {reason}; nothing was written"),
+            Self::Closed => f.write_str("the ring's consumer closed its end; nothing was written"),
+            Self::PeerDead { pid } => {
+                write!(f, "the ring's consumer (process {pid}) died; nothing was written")
+            }
         }
     }
 }
@@ -787,28 +802,95 @@ impl std::error::Error for OpenOrCreateError {
     }
 }
 
-/// The ring had no free slot; the value comes back, nothing was
-/// overwritten.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Full<T>(pub T);
+/// Why a non-blocking [`MemoryInterface::write`](crate::MemoryInterface::write)
+/// wrote nothing. The value comes back in every case, and nothing in the
+/// ring was overwritten.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Consumer, MemoryInterface, SharedObject, TryWriteError};
+///
+/// let mut tx = MemoryInterface::<u64>::create_memorybuf(1)?;
+/// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+/// tx.write(&1).unwrap();
+/// // The one slot is taken: the value comes back.
+/// assert!(matches!(tx.write(&2), Err(TryWriteError::Full(2))));
+/// // The consumer lets go: nobody will read what is written now.
+/// drop(rx);
+/// let err = tx.write(&3).unwrap_err();
+/// assert!(matches!(err, TryWriteError::Closed { value: 3, .. }), "{err}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryWriteError<T> {
+    /// No free slot now: the consumer has not read far enough (or the ring
+    /// was found corrupt: see [`Ring::error`](crate::Ring::error)). Try
+    /// again later, or wait with `write_timeout` / `write_blocking`.
+    Full(T),
+    /// The consumer let go of the ring (dropped its end), so nothing
+    /// written now would be read unless another consumer attaches. Not
+    /// final: once one does, writes succeed again.
+    Closed {
+        /// The value that was not written.
+        value: T,
+        /// The ring.
+        name: SegmentName,
+    },
+    /// The ring is full and the consumer's process is dead (its liveness
+    /// lock is gone). A write that finds room does not look (that would
+    /// cost a system call per write): a dead consumer is noticed when the
+    /// ring fills up, and then on every 1024th full write after. Another
+    /// consumer can take the dead one's place.
+    PeerDead {
+        /// The value that was not written.
+        value: T,
+        /// The ring.
+        name: SegmentName,
+        /// The dead consumer's process id.
+        pid: u64,
+    },
+}
 
-impl<T> Full<T> {
+impl<T> TryWriteError<T> {
     /// The value that was not written.
     pub fn into_inner(self) -> T {
-        self.0
+        match self {
+            Self::Full(value) | Self::Closed { value, .. } | Self::PeerDead { value, .. } => value,
+        }
+    }
+
+    /// Whether the ring was only full (the consumer is there, or has not
+    /// come yet), rather than left by its consumer.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
     }
 }
 
-impl<T> fmt::Debug for Full<T> {
+impl<T> fmt::Debug for TryWriteError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Full(..)")
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed { name, .. } => f.debug_struct("Closed").field("name", name).finish_non_exhaustive(),
+            Self::PeerDead { name, pid, .. } => {
+                f.debug_struct("PeerDead").field("name", name).field("pid", pid).finish_non_exhaustive()
+            }
+        }
     }
 }
 
-impl<T> fmt::Display for Full<T> {
+impl<T> fmt::Display for TryWriteError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the ring is full; the value was not written")
+        match self {
+            Self::Full(_) => f.write_str("the ring is full; the value was not written"),
+            Self::Closed { name, .. } => {
+                write!(f, "ring {name:?}: its consumer closed its end; the value was not written")
+            }
+            Self::PeerDead { name, pid, .. } => {
+                write!(f, "ring {name:?}: its consumer (process {pid}) died; the value was not written")
+            }
+        }
     }
 }
 
-impl<T> std::error::Error for Full<T> {}
+impl<T> std::error::Error for TryWriteError<T> {}

@@ -28,7 +28,7 @@
 use crate::format::fingerprint;
 use crate::format::header::{Layout, ObjectKind};
 use crate::object::ring::Ring;
-use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
+use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::protocol::fragment::{self, LEN_MASK, Reassembly, Taken};
@@ -204,6 +204,18 @@ fn slot_words(slot_size: usize) -> Option<usize> {
 }
 
 impl ByteRing<Producer> {
+    /// The error of a `write` that found no room (or a consumer that let
+    /// go), out of line.
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self) -> SendError {
+        match self.end.why_refused() {
+            None => SendError::Full,
+            Some(Gone::LetGo) => SendError::Closed,
+            Some(Gone::Died { pid }) => SendError::PeerDead { pid },
+        }
+    }
+
     /// Whether a `write` of a message up to the slot size would find room
     /// now.
     pub fn can_write(&mut self) -> bool {
@@ -263,16 +275,18 @@ impl ByteRing<Producer> {
         }
     }
 
-    /// Writes `message` into the next slot. A message longer than the
-    /// slot size is [`SendError::TooLarge`]; a full ring (or one found
-    /// corrupt, see [`error`](ByteRing::error)) [`SendError::Full`]. Either
-    /// way nothing is written.
+    /// Writes `message` into the next slot, without waiting. A message
+    /// longer than the slot size is [`SendError::TooLarge`]; a full ring
+    /// (or one found corrupt, see [`error`](ByteRing::error))
+    /// [`SendError::Full`]; a ring whose consumer let go
+    /// [`SendError::Closed`], a full one whose consumer died
+    /// [`SendError::PeerDead`]. In every case nothing is written.
     pub fn write(&mut self, message: &[u8]) -> Result<(), SendError> {
         if message.len() > self.slot {
             return Err(SendError::TooLarge { len: message.len(), slot: self.slot });
         }
-        if !self.can_write() {
-            return Err(SendError::Full);
+        if self.end.peer_left() || !self.can_write() {
+            return Err(self.refused());
         }
         self.put_fragments(message, 1, true, true);
         Ok(())
@@ -284,6 +298,7 @@ impl ByteRing<Producer> {
         if message.len() > self.slot {
             return Err(RingError::TooLarge { name: self.name().clone(), len: message.len(), max: self.slot });
         }
+        self.end.check_peer_left()?;
         self.wait_room(Instant::now().checked_add(timeout), 1)?;
         self.put_fragments(message, 1, true, true);
         Ok(())
@@ -306,6 +321,7 @@ impl ByteRing<Producer> {
     /// So does the first write of a producer that attaches after this one
     /// died part-way.
     pub fn write_partial(&mut self, data: &[u8], timeout: Duration) -> Result<(), RingError> {
+        self.end.check_peer_left()?;
         let deadline = Instant::now().checked_add(timeout);
         // At least one fragment: an empty message is one empty slot.
         let slot = self.slot;
@@ -417,10 +433,10 @@ impl ByteRing<Producer> {
             // Every fragment's slot free now, or nothing written.
             let fragments = encoded.len().div_ceil(self.slot) as u64;
             match self.room(fragments) {
-                Ok(free) if free >= fragments => {
+                Ok(free) if free >= fragments && !self.end.peer_left() => {
                     self.write_partial(&encoded, Duration::ZERO).map_err(|_| SendError::Full)
                 }
-                _ => Err(SendError::Full),
+                _ => Err(self.refused()),
             }
         };
         self.scratch = encoded;

@@ -4,13 +4,13 @@
 
 use crate::format::header::{Layout, ObjectKind};
 use crate::object::ring::Ring;
-use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
+use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::object::state::{Field, SharedState, bytes_of, bytes_of_mut, load_value, zeroed};
 use crate::protocol::cell::{load_range, store_range};
 use crate::segment::DEFAULT_OPEN_WAIT;
-use crate::segment::error::{CreateError, Full, OpenError, RingError};
+use crate::segment::error::{CreateError, OpenError, RingError, TryWriteError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use core::fmt;
@@ -158,21 +158,45 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
         self.end.corrupt.is_none() && self.end.free(1).is_ok_and(|n| n > 0)
     }
 
-    /// Writes `value` into the next slot. A full ring (or one found
-    /// corrupt) hands the value back in [`Full`]; nothing is overwritten.
+    /// Writes `value` into the next slot, without waiting. Nothing is
+    /// overwritten: a full ring (or one found corrupt) hands the value back
+    /// in [`TryWriteError::Full`]; a ring whose consumer let go, in
+    /// [`TryWriteError::Closed`]; a full ring whose consumer died, in
+    /// [`TryWriteError::PeerDead`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject, TryWriteError};
+    ///
+    /// let mut tx = MemoryInterface::<u32>::create_memorybuf(2)?;
+    /// let mut rx = MemoryInterface::<u32, Consumer>::load_memorybuf(&tx.handle())?;
+    /// for item in 0.. {
+    ///     match tx.write(&item) {
+    ///         Ok(()) => {}
+    ///         Err(TryWriteError::Full(back)) => {
+    ///             assert_eq!(back, 2, "the value comes back");
+    ///             break;
+    ///         }
+    ///         Err(other) => return Err(other.into()),
+    ///     }
+    /// }
+    /// assert_eq!(rx.read(), Some(0));
+    /// # Ok(()) }
+    /// ```
     #[inline]
-    pub fn write(&mut self, value: &T) -> Result<(), Full<T>> {
-        if !self.can_write() {
-            return Err(full(value));
+    pub fn write(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
+        if self.end.peer_left() || !self.can_write() {
+            return Err(self.refused(value));
         }
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
     }
 
     /// Writes as many of `values` as there are free slots (in order),
-    /// published with one store; returns how many.
+    /// published with one store; returns how many. 0 also if the consumer
+    /// let go (see [`peer_state`](Ring::peer_state), or `write`, for why).
     pub fn write_slice(&mut self, values: &[T]) -> usize {
-        if self.end.corrupt.is_some() {
+        if self.end.corrupt.is_some() || self.end.peer_left() {
             return 0;
         }
         let free = self.end.free(values.len() as u64).unwrap_or(0);
@@ -196,7 +220,8 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     }
 
     /// Fills the next slot in place through `fill`, then publishes it;
-    /// `None` (and `fill` is not called) if no slot is free.
+    /// `None` (and `fill` is not called) if no slot is free or the
+    /// consumer let go.
     ///
     /// The slot is not cleared first: it holds the bytes of the item
     /// written `capacity` items ago, or zeros (every bit pattern is a
@@ -226,7 +251,7 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     /// # Ok(()) }
     /// ```
     pub fn write_with<X>(&mut self, fill: impl FnOnce(&mut SlotMut<'_, T>) -> X) -> Option<X> {
-        if !self.can_write() {
+        if self.end.peer_left() || !self.can_write() {
             return None;
         }
         let (ring, cursor) = self.end.ring_and_cursor();
@@ -236,8 +261,11 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
         Some(result)
     }
 
-    /// Writes `value`, waiting up to `timeout` for a free slot.
+    /// Writes `value`, waiting up to `timeout` for a free slot. A consumer
+    /// that let go (before or while it waits) is [`RingError::Closed`],
+    /// one that died while the ring is full [`RingError::PeerDead`].
     pub fn write_timeout(&mut self, value: &T, timeout: Duration) -> Result<(), RingError> {
+        self.end.check_peer_left()?;
         self.wait_can_write(timeout)?;
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
@@ -246,6 +274,7 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     /// Writes `value`, waiting as long as it takes for a free slot (or
     /// until the consumer dies or lets go).
     pub fn write_blocking(&mut self, value: &T) -> Result<(), RingError> {
+        self.end.check_peer_left()?;
         self.end.wait_for(None, |end| end.free(1).map(|n| n > 0))?;
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
@@ -470,12 +499,20 @@ impl<T: SharedState> fmt::Debug for SlotRef<'_, T> {
     }
 }
 
-/// `Full(*value)`, out of line: the full path of `write` copies the value
-/// back, the hot path does not carry that copy.
-#[cold]
-#[inline(never)]
-fn full<T: SharedState>(value: &T) -> Full<T> {
-    Full(*value)
+impl<T: SharedState> MemoryInterface<T, Producer> {
+    /// The error of a `write` that wrote nothing, out of line: the refused
+    /// path copies the value back and looks for the consumer, the hot path
+    /// carries neither.
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self, value: &T) -> TryWriteError<T> {
+        let value = *value;
+        match self.end.why_refused() {
+            None => TryWriteError::Full(value),
+            Some(Gone::LetGo) => TryWriteError::Closed { value, name: self.end.name().clone() },
+            Some(Gone::Died { pid }) => TryWriteError::PeerDead { value, name: self.end.name().clone(), pid },
+        }
+    }
 }
 
 /// Panics unless bytes `offset .. offset + len` lie inside a `T`.
