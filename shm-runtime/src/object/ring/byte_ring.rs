@@ -107,12 +107,35 @@ impl<R: Role> ByteRing<R> {
     /// Creates a ring of `nr_of_memories` slots of up to `slot_size` bytes
     /// each under a generated name, and holds its `R` side (the seed's
     /// `MemoryInterface(size_per_memory, nr_of_memories)`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Ring};
+    ///
+    /// let tx: ByteRing = ByteRing::create_memorybuf(1024, 64)?; // 64 messages of up to 1 KiB
+    /// assert_eq!((tx.slot_size(), tx.capacity()), (1024, 64));
+    /// # Ok(()) }
+    /// ```
     pub fn create_memorybuf(slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(None, slot_size, nr_of_memories)
     }
 
     /// Creates a ring like [`create_memorybuf`](Self::create_memorybuf)
-    /// under `name`.
+    /// under `name`, for programs that meet by name
+    /// ([`open`](SharedObject::open)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    /// # let name = format!("shmrs-doc-bytes-named-{}", std::process::id());
+    /// let mut tx = ByteRing::create_named(&name, 64, 8)?;
+    /// let mut rx = ByteRing::<Consumer>::open(&name)?; // another process
+    /// tx.write(b"ping")?;
+    /// let mut message = Vec::new();
+    /// assert!(rx.read(&mut message)?);
+    /// assert_eq!(message, b"ping");
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(Some(name), slot_size, nr_of_memories)
     }
@@ -149,6 +172,17 @@ impl<R: Role> ByteRing<R> {
     /// Opens the ring `handle` names as its `R` side, waiting up to
     /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up. The
     /// slot size is the creator's.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, Handle, SharedObject};
+    ///
+    /// let tx: ByteRing = ByteRing::create_memorybuf(256, 16)?; // the producer side
+    /// let handle: Handle = tx.handle().to_string().parse()?; // in the consumer's process
+    /// let rx = ByteRing::<Consumer>::load_memorybuf(&handle)?;
+    /// assert_eq!(rx.slot_size(), 256);
+    /// # Ok(()) }
+    /// ```
     pub fn load_memorybuf(handle: &Handle) -> Result<Self, OpenError> {
         Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
     }
@@ -320,6 +354,23 @@ impl ByteRing<Producer> {
     /// returns the part already sent: the next write first marks it void.
     /// So does the first write of a producer that attaches after this one
     /// died part-way.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    /// use std::time::Duration;
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(16, 4)?; // 64 bytes of slots in all
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut message = Vec::new();
+    ///     rx.read_blocking(&mut message).map(|()| message)
+    /// });
+    /// let big = vec![7u8; 1000]; // longer than the whole ring
+    /// tx.write_partial(&big, Duration::from_secs(10))?;
+    /// assert_eq!(reader.join().unwrap()?, big);
+    /// # Ok(()) }
+    /// ```
     pub fn write_partial(&mut self, data: &[u8], timeout: Duration) -> Result<(), RingError> {
         self.end.check_peer_left()?;
         let deadline = Instant::now().checked_add(timeout);
@@ -505,6 +556,20 @@ impl ByteRing<Consumer> {
     /// Errors: [`RingError::Corrupt`] (sticky) for a slot header no
     /// producer could write, [`RingError::TooLarge`] for a message over
     /// [`set_max_message_len`](ByteRing::set_max_message_len) (skipped).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(32, 4)?;
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// let mut message = Vec::with_capacity(32); // reused: no allocation per message
+    /// assert!(!rx.read(&mut message)?);
+    /// tx.write(b"hello")?;
+    /// assert!(rx.read(&mut message)?);
+    /// assert_eq!(message, b"hello");
+    /// # Ok(()) }
+    /// ```
     pub fn read(&mut self, message: &mut Vec<u8>) -> Result<bool, RingError> {
         self.end.check()?;
         let mut taken = 0;
@@ -556,6 +621,21 @@ impl ByteRing<Consumer> {
     /// Puts the next message in `message`, waiting as long as it takes (or
     /// until the producer dies or lets go, after everything it wrote was
     /// read).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, RingError, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(32, 4)?;
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write(b"last words")?;
+    /// drop(tx);
+    /// let mut message = Vec::new();
+    /// rx.read_blocking(&mut message)?;
+    /// assert_eq!(message, b"last words");
+    /// assert!(matches!(rx.read_blocking(&mut message), Err(RingError::Closed { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn read_blocking(&mut self, message: &mut Vec<u8>) -> Result<(), RingError> {
         self.read_until(message, None)
     }

@@ -92,13 +92,40 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
 
     /// Creates a ring of `nr_of_memories` slots under a generated name and
-    /// holds its `R` side.
+    /// holds its `R` side. Either side may create: the other one opens
+    /// with the [`handle`](SharedObject::handle).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, Ring, SharedObject};
+    ///
+    /// let tx = MemoryInterface::<[f32; 3]>::create_memorybuf(256)?; // the producer side
+    /// assert_eq!((tx.capacity(), tx.len()), (256, 0));
+    /// // A consumer can create it too, and hand the producer side out.
+    /// let rx = MemoryInterface::<u64, Consumer>::create_memorybuf(8)?;
+    /// let text = rx.handle().to_string(); // for the producer's process
+    /// # let _ = text;
+    /// # Ok(()) }
+    /// ```
     pub fn create_memorybuf(nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(None, nr_of_memories)
     }
 
     /// Creates a ring of `nr_of_memories` slots under `name` and holds its
-    /// `R` side.
+    /// `R` side; the other side opens it by name with
+    /// [`open`](SharedObject::open). A name whose creator is proven dead is
+    /// taken over; a live one's is [`CreateError::AlreadyExists`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+    /// # let name = format!("shmrs-doc-ring-named-{}", std::process::id());
+    /// let mut tx = MemoryInterface::<u64>::create_named(&name, 16)?;
+    /// let mut rx = MemoryInterface::<u64, Consumer>::open(&name)?; // another process
+    /// tx.write(&1).unwrap();
+    /// assert_eq!(rx.read(), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(Some(name), nr_of_memories)
     }
@@ -110,7 +137,24 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     }
 
     /// Opens the ring `handle` names as its `R` side, waiting up to
-    /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up.
+    /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up. The
+    /// side is a claim: a live process holding it already is
+    /// [`OpenError::RoleTaken`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, Handle, MemoryInterface, OpenError, SharedObject};
+    ///
+    /// let tx = MemoryInterface::<u64>::create_memorybuf(16)?;
+    /// // In the consumer's process, from the handle's text:
+    /// let handle: Handle = tx.handle().to_string().parse()?;
+    /// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&handle)?;
+    /// // One consumer at a time.
+    /// let second = MemoryInterface::<u64, Consumer>::load_memorybuf(&handle).unwrap_err();
+    /// assert!(matches!(second, OpenError::RoleTaken { .. }), "{second}");
+    /// # drop(rx);
+    /// # Ok(()) }
+    /// ```
     pub fn load_memorybuf(handle: &Handle) -> Result<Self, OpenError> {
         Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
     }
@@ -272,7 +316,22 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     }
 
     /// Writes `value`, waiting as long as it takes for a free slot (or
-    /// until the consumer dies or lets go).
+    /// until the consumer dies or lets go). The wait spins briefly, then
+    /// sleeps on a futex in the segment; see
+    /// [`read_blocking`](MemoryInterface::read_blocking) for both sides
+    /// together.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(2)?;
+    /// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write_blocking(&1)?;
+    /// drop(rx); // nobody will read: the wait ends at once
+    /// assert!(matches!(tx.write_blocking(&2), Err(RingError::Closed { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn write_blocking(&mut self, value: &T) -> Result<(), RingError> {
         self.end.check_peer_left()?;
         self.end.wait_for(None, |end| end.free(1).map(|n| n > 0))?;
@@ -296,13 +355,41 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
 
 impl<T: SharedState> MemoryInterface<T, Consumer> {
     /// Whether a `read` would find an item now.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+    /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// assert!(!rx.can_read() && tx.can_write());
+    /// tx.write(&3).unwrap();
+    /// if rx.can_read() {
+    ///     assert_eq!(rx.read(), Some(3)); // only this process reads: it is still there
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn can_read(&mut self) -> bool {
         self.end.corrupt.is_none() && self.end.available(1).is_ok_and(|n| n > 0)
     }
 
     /// Takes the oldest unread item; `None` if there is none (or the ring
-    /// was found corrupt; see [`error`](MemoryInterface::error)).
+    /// was found corrupt; see [`error`](MemoryInterface::error)). Never
+    /// waits: [`read_blocking`](MemoryInterface::read_blocking) and
+    /// [`iter`](MemoryInterface::iter) wait for the next item.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<[f32; 2]>::create_memorybuf(4)?;
+    /// let mut rx = MemoryInterface::<[f32; 2], Consumer>::load_memorybuf(&tx.handle())?;
+    /// assert_eq!(rx.read(), None);
+    /// tx.write(&[1.0, 0.5]).unwrap();
+    /// assert_eq!(rx.read(), Some([1.0, 0.5]));
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn read(&mut self) -> Option<T> {
         if !self.can_read() {
@@ -362,7 +449,22 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
         Some(result)
     }
 
-    /// Takes the oldest item, waiting up to `timeout` for one.
+    /// Takes the oldest item, waiting up to `timeout` for one; after the
+    /// producer let go and everything was read, [`RingError::Closed`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+    /// use std::time::Duration;
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+    /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write(&5).unwrap();
+    /// assert_eq!(rx.read_timeout(Duration::from_millis(100))?, 5);
+    /// let nothing = rx.read_timeout(Duration::from_millis(1));
+    /// assert!(matches!(nothing, Err(RingError::Timeout { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<T, RingError> {
         self.wait_can_read(timeout)?;
         Ok(self.take_one())
@@ -370,6 +472,33 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
 
     /// Takes the oldest item, waiting as long as it takes (or until the
     /// producer dies or lets go, after everything it wrote was read).
+    /// The wait spins briefly, then sleeps on a futex in the segment.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+    ///
+    /// let mut rx = MemoryInterface::<u64, Consumer>::create_memorybuf(4)?;
+    /// let handle = rx.handle();
+    /// let producer = std::thread::spawn(move || -> Result<(), shm_runtime::Error> {
+    ///     let mut tx = MemoryInterface::<u64>::load_memorybuf(&handle)?;
+    ///     for i in 0..10 {
+    ///         tx.write_blocking(&i)?;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut sum = 0;
+    /// loop {
+    ///     match rx.read_blocking() {
+    ///         Ok(i) => sum += i,
+    ///         Err(RingError::Closed { .. }) => break, // the producer let go; all read
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// assert_eq!(sum, 45);
+    /// producer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
     pub fn read_blocking(&mut self) -> Result<T, RingError> {
         self.end.wait_for(None, |end| end.available(1).map(|n| n > 0))?;
         Ok(self.take_one())
