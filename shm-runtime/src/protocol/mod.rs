@@ -5,6 +5,7 @@
 //! heap memory.
 
 pub(crate) mod cell;
+pub(crate) mod copy;
 pub(crate) mod fragment;
 pub(crate) mod lock;
 pub(crate) mod publication;
