@@ -42,6 +42,7 @@ mod plot;
 mod proc;
 mod raw;
 mod report;
+mod selfcheck;
 
 use cases::Case;
 use measure::Plan;
