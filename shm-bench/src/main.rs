@@ -59,7 +59,7 @@ pub type Error = Box<dyn std::error::Error>;
 pub type Result<T> = std::result::Result<T, Error>;
 
 const USAGE: &str = "usage: shm-bench [--smoke] [--case <substring>]... [--runs <n>] [--pass-ms <ms>] \
-[--json <path>] [--plots <dir>] [--list] [--no-pin]";
+[--json <path>] [--plots <dir>] [--previous <json>] [--list] [--no-pin]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -82,6 +82,7 @@ struct Options {
     filters: Vec<String>,
     json: PathBuf,
     plots: Option<PathBuf>,
+    previous: Option<PathBuf>,
     list: bool,
     pin: bool,
 }
@@ -93,6 +94,7 @@ fn options(args: &[String]) -> Result<Options> {
     let mut filters = Vec::new();
     let mut json = None;
     let mut plots = None;
+    let mut previous = None;
     let mut list = false;
     let mut pin = true;
     let mut it = args.iter();
@@ -105,6 +107,7 @@ fn options(args: &[String]) -> Result<Options> {
             "--pass-ms" => pass_ms = value()?.parse().map_err(|_| format!("--pass-ms takes milliseconds ({USAGE})"))?,
             "--json" => json = Some(PathBuf::from(value()?)),
             "--plots" => plots = Some(PathBuf::from(value()?)),
+            "--previous" => previous = Some(PathBuf::from(value()?)),
             "--list" => list = true,
             "--no-pin" => pin = false,
             "-h" | "--help" => {
@@ -122,7 +125,7 @@ fn options(args: &[String]) -> Result<Options> {
         Some(path) => path,
         None => output_dir(smoke)?.join("results.json"),
     };
-    Ok(Options { plan, filters, json, plots, list, pin })
+    Ok(Options { plan, filters, json, plots, previous, list, pin })
 }
 
 /// `target/shm-bench` (`target/shm-bench/smoke` for a smoke run), found
@@ -178,7 +181,12 @@ fn run(options: &Options) -> Result<bool> {
         started.elapsed().as_secs_f64(),
         if options.plan.smoke { "; SMOKE RUN: tiny counts, figures mean nothing" } else { "" },
     );
-    let out = render(&machine, &load_end, &run_line, &outcomes, &targets);
+    let mut out = render(&machine, &load_end, &run_line, &outcomes, &targets);
+    if let Some(path) = &options.previous {
+        let previous: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+        let _ = write!(out, "\n## Change since the previous run ({})\n\n", path.display());
+        out.push_str(&report::changes(&outcomes, &previous));
+    }
     println!("{out}");
 
     let json = report::json(&machine, &load_end, &options.plan, &outcomes, &targets);

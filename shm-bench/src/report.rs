@@ -456,6 +456,37 @@ pub fn targets_table(targets: &[Target]) -> String {
     out
 }
 
+/// Each case against the same case in `previous` (the JSON of an earlier
+/// run), Markdown: both figures and the change, "slower" when this run's
+/// figure is more than 10% worse (the runs of one case often spread that
+/// much on a shared virtual machine).
+pub fn changes(outcomes: &[Outcome<'_>], previous: &Value) -> String {
+    let Some(before) = previous["cases"].as_array() else {
+        return "The previous run's JSON has no cases.\n".to_owned();
+    };
+    let mut out = String::from("| case | previous | now | change | |\n|---|---:|---:|---:|---|\n");
+    for o in outcomes {
+        let Ok(m) = &o.result else { continue };
+        let Some(old) = before.iter().find(|c| c["id"] == o.case.id).and_then(|c| c["value"].as_f64()) else {
+            let _ = writeln!(out, "| {} | - | {} | new | |", o.case.id, table_figure(o.case.metric, m));
+            continue;
+        };
+        let better = if o.case.metric.higher_is_better() { m.value / old } else { old / m.value };
+        let figure = |v: f64| if o.case.metric.higher_is_better() { bytes_rate(v) } else { time(v) };
+        let _ = writeln!(
+            out,
+            "| {} | {} | {} | {:+.0}% | {} |",
+            o.case.id,
+            figure(old),
+            figure(m.value),
+            (better - 1.0) * 100.0,
+            if better < 0.9 { "slower" } else { "" },
+        );
+    }
+    out.push_str("\nChange: how much better this run's figure is (negative: worse), time or rate alike.\n");
+    out
+}
+
 /// Cases waiting for other work, as a list.
 pub fn pending() -> String {
     let mut out = String::new();

@@ -36,7 +36,7 @@ pub(super) fn cases(out: &mut Vec<Case>) {
     hand_cases::<128>(out);
     hand_cases::<8192>(out);
     out.push(
-        Case::new(Group::Floor, "memcpy", Metric::Bandwidth, 64 * 1024, "memcpy", memcpy_parent)
+        Case::new(Group::Floor, "memcpy", Metric::Bandwidth, 64 * 1024, "memcpy from DRAM", memcpy_parent)
             .note("one process; 64 KiB blocks over 2 x 128 MiB (far above the caches): DRAM bandwidth"),
     );
     out.push(
