@@ -2,11 +2,16 @@
 //! each case in two processes of this same binary.
 //!
 //! ```text
-//! cargo run --release -p shm-bench                      # floor, shm, scaling
-//! cargo run --release -p shm-bench --features peers     # + iceoryx2, shared_memory, UDS, pipe
-//! cargo run --release -p shm-bench -- --case ring/rtt   # only ids containing "ring/rtt"
-//! cargo run --release -p shm-bench --features peers -- --smoke
+//! cargo run --profile bench-lto -p shm-bench                    # floor, shm, scaling
+//! cargo run --profile bench-lto -p shm-bench --features peers   # + iceoryx2, shared_memory, UDS, pipe
+//! cargo run --profile bench-lto -p shm-bench -- --case ring/rtt # only ids containing "ring/rtt"
+//! cargo run --release -p shm-bench --features peers -- --smoke  # CI: every case once
 //! ```
+//!
+//! Figures come from the `bench-lto` profile (the workspace's
+//! `Cargo.toml`: release with thin LTO and one codegen unit), the same for
+//! every transport; the smoke run only checks that every case works and
+//! uses the release profile CI has built anyway.
 //!
 //! Every case (but memcpy bandwidth) spawns this binary again in the
 //! child role (`--child <case id>`), pins the parent to CPU 0 and the child
@@ -137,6 +142,16 @@ fn output_dir(smoke: bool) -> Result<PathBuf> {
     Ok(if smoke { dir.join("smoke") } else { dir })
 }
 
+/// The cargo profile this binary was built with: the name of the folder
+/// it sits in (`target/<profile>/shm-bench`; `release` is
+/// `target/release`, `bench-lto` is `target/bench-lto`).
+fn profile_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.file_name()?.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
+}
+
 /// Runs the selected cases and reports; `Ok(false)` if any case failed.
 fn run(options: &Options) -> Result<bool> {
     let all = cases::all();
@@ -174,10 +189,11 @@ fn run(options: &Options) -> Result<bool> {
     let targets = report::targets(&outcomes);
 
     let run_line = format!(
-        "{} run(s) per case, median reported; pass budget {:?}; {}; {:.0} s in all{}",
+        "{} run(s) per case, median reported; pass budget {:?}; {}; build profile {}; {:.0} s in all{}",
         options.plan.runs,
         options.plan.pass_time,
         if pin { "parent pinned to CPU 0, child to CPU 1" } else { "not pinned" },
+        profile_name(),
         started.elapsed().as_secs_f64(),
         if options.plan.smoke { "; SMOKE RUN: tiny counts, figures mean nothing" } else { "" },
     );
