@@ -28,7 +28,7 @@
 mod sample;
 
 use sample::Sample;
-use shm_runtime::{Broadcast, BroadcastConfig, Full, Handle, Policy, SharedObject};
+use shm_runtime::{Broadcast, BroadcastConfig, Handle, Policy, SharedObject, TryWriteError};
 use std::error::Error;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -193,7 +193,7 @@ fn stream(tx: &mut Broadcast<Sample>, count: u64, children: &mut [Child]) -> Res
     let mut full = 0;
     for seq in 0..count {
         let timestamp_ns = u64::try_from(start.elapsed().as_nanos())?;
-        if let Err(Full(sample)) = tx.publish(&Sample::new(seq, timestamp_ns)) {
+        if let Err(TryWriteError::Full(sample)) = tx.publish(&Sample::new(seq, timestamp_ns)) {
             // Backpressure: the slowest subscriber has not read the oldest
             // slot yet. Count it, then wait.
             full += 1;

@@ -32,7 +32,7 @@
 mod sample;
 
 use sample::Sample;
-use shm_runtime::{Full, Handle, MemoryInterface, Ring, SharedObject};
+use shm_runtime::{Handle, MemoryInterface, Ring, SharedObject, TryWriteError};
 use std::error::Error;
 use std::process::{Child, Command, ExitCode};
 use std::time::{Duration, Instant};
@@ -185,11 +185,16 @@ fn stream(
     let mut full = 0;
     for seq in 0..count {
         let timestamp_ns = u64::try_from(start.elapsed().as_nanos())?;
-        if let Err(Full(sample)) = ring.write(&Sample::new(seq, timestamp_ns)) {
+        match ring.write(&Sample::new(seq, timestamp_ns)) {
+            Ok(()) => {}
             // No free slot: count it, then wait for one (or for the
             // consumer to die or leave, which is an error).
-            full += 1;
-            ring.write_blocking(&sample)?;
+            Err(TryWriteError::Full(sample)) => {
+                full += 1;
+                ring.write_blocking(&sample)?;
+            }
+            // The consumer left or died: `?` says which.
+            Err(gone) => return Err(gone.into()),
         }
     }
     // The last samples may still be in the ring: the run ends when the

@@ -39,7 +39,7 @@ use rustix::process::{Resource, Rlimit};
 use shm_runtime::{
     ArrayError, ByteRing, Consumer, CreateError, Handle, MemoryInterface, OpenError, Producer, ReadError, Ring,
     RingError, SegmentName, SendError, Shared, SharedArray, SharedBool, SharedBytes, SharedInt, SharedObject,
-    SharedState, SharedString, WriteError,
+    SharedState, SharedString, TryWriteError, WriteError,
 };
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -808,7 +808,13 @@ fn scribble_ring_consumer(
         if i % 2 == 0 {
             match t.timed(CALL_BOUND, "MemoryInterface::write", || producer.write(&pose(i))) {
                 Ok(()) => t.count("push: ok"),
-                Err(_) => t.count("push: Full"),
+                Err(TryWriteError::Full(_)) => t.count("push: Full"),
+                // The consumer's role word scribbled to "let go", or the
+                // consumer dropped after a corruption.
+                Err(TryWriteError::Closed { .. }) => t.count("push: Closed"),
+                // ... or to the identity of a process that does not exist.
+                Err(TryWriteError::PeerDead { .. }) => t.count("push: PeerDead"),
+                Err(e) => panic!("unexpected write error: {e}"),
             }
         }
         if let Some(c) = consumer.as_mut() {
@@ -919,6 +925,11 @@ fn scribble_byte_ring_consumer(
         match t.timed(CALL_BOUND, "ByteRing::write", || producer.write(&[0xab; MAX_MESSAGE][..len])) {
             Ok(()) => t.count("push: ok"),
             Err(SendError::Full) => t.count("push: Full"),
+            // The consumer's role word scribbled to "let go", or the
+            // consumer dropped after a corruption.
+            Err(SendError::Closed) => t.count("push: Closed"),
+            // ... or to the identity of a process that does not exist.
+            Err(SendError::PeerDead { .. }) => t.count("push: PeerDead"),
             Err(e) => panic!("unexpected send error: {e}"),
         }
         if let Some(c) = consumer.as_mut() {

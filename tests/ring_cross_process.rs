@@ -27,7 +27,7 @@ use common::{Kid, WAIT_LIMIT, env, handle_from, wait_for};
 
 use rustix::process::Signal;
 use shm_runtime::{
-    Consumer, Full, Handle, MemoryInterface, OpenError, Ring, RingError, SharedInt, SharedObject, SharedState,
+    Consumer, Handle, MemoryInterface, OpenError, Ring, RingError, SharedInt, SharedObject, SharedState, TryWriteError,
 };
 use std::fs::File;
 use std::os::unix::fs::FileExt;
@@ -416,7 +416,7 @@ fn e1_million_items_one_at_a_time() {
         let mut refused = 0u64;
         for i in 0..E1_ITEMS {
             let item = Item::numbered(i);
-            if let Err(Full(back)) = tx.write(&item) {
+            if let Err(TryWriteError::Full(back)) = tx.write(&item) {
                 assert_eq!(back, item, "Full handed back another value");
                 refused += 1;
                 tx.write_timeout(&back, WAIT_LIMIT).unwrap_or_else(|e| panic!("producer, item {i}: {e}"));
@@ -649,8 +649,8 @@ fn e2_e3_full_and_empty_across_processes() {
     assert!(!tx.can_write());
     let refused = Item::numbered(E2_SLOTS as u64);
     match tx.write(&refused) {
-        Err(Full(back)) => assert_eq!(back, refused, "Full handed back another value"),
-        Ok(()) => panic!("a write into the full ring succeeded"),
+        Err(TryWriteError::Full(back)) => assert_eq!(back, refused, "Full handed back another value"),
+        other => panic!("a write into the full ring: {other:?}"),
     }
     let rest: Vec<Item> = (E2_SLOTS as u64..2 * E2_SLOTS as u64).map(Item::numbered).collect();
     assert_eq!(tx.write_slice(&rest), 0, "write_slice into the full ring");
@@ -777,11 +777,25 @@ fn endless_producer() {
         if i % 1024 == 0 {
             assert!(start.elapsed() < ORPHAN_LIMIT, "producer was never killed");
         }
-        tx.write_timeout(&Bulk::numbered(i), WAIT_LIMIT).unwrap_or_else(|e| panic!("producer, element {i}: {e}"));
+        // Built in its slot, word by word (`write_with`): the producer
+        // spends nearly all its time between the first word and the
+        // publishing store, where the kill must land. (A copy of a finished
+        // element by `write_timeout` takes a few tens of nanoseconds with
+        // the vector moves, too short a window for a kill to hit.)
+        tx.wait_can_write(WAIT_LIMIT).unwrap_or_else(|e| panic!("producer, element {i}: {e}"));
+        let bulk = Bulk::numbered(i);
+        let bytes = bulk.to_bytes();
+        tx.write_with(|slot| {
+            for (k, word) in bytes.chunks_exact(8).enumerate() {
+                slot.set_bytes(8 * k, word);
+            }
+        })
+        .unwrap_or_else(|| panic!("producer, element {i}: no free slot after wait_can_write"));
     }
 }
 
-/// E5: a producer child streams 2 KiB [`Bulk`] elements and is killed
+/// E5: a producer child streams 2 KiB [`Bulk`] elements (each built in its
+/// slot word by word with `write_with`) and is killed
 /// with `SIGKILL`, in 16 rounds (or more, see [`E5_ROUNDS`]), after the
 /// parent read 200 to 5,000 of them: either while the producer refills
 /// the ring (8 to 55 elements in; it is then most likely copying an
@@ -909,8 +923,8 @@ fn endless_consumer() {
 /// choice meets each other one once). The writes fill the ring exactly
 /// (the free slots the dead consumer left) and the next one is
 /// `PeerDead` naming the consumer's pid, within 1 s of the kill; a plain
-/// `write` then hands the item back in `Full`, and `write_timeout` says
-/// `PeerDead` again.
+/// `write` then hands the item back in `TryWriteError::PeerDead` naming
+/// the pid too, and `write_timeout` says `PeerDead` again.
 #[test]
 fn e6_consumer_killed() {
     const TEST: &str = "e6_consumer_killed";
@@ -975,7 +989,12 @@ fn e6_consumer_killed() {
         assert_eq!(published - read, E6_SLOTS as u64, "{when}: the writes after the kill filled the ring exactly");
         assert_eq!(tx.len(), E6_SLOTS);
         let item = Item::numbered(written);
-        assert!(matches!(tx.write(&item), Err(Full(back)) if back == item), "{when}: write to the full ring");
+        match tx.write(&item) {
+            Err(TryWriteError::PeerDead { value, pid: dead, .. }) => {
+                assert_eq!((value, dead), (item, pid), "{when}: the item back, and the dead consumer's pid");
+            }
+            other => panic!("{when}: write to the full ring of a dead consumer: {other:?}"),
+        }
         expect_peer_dead(&when, tx.write_timeout(&item, ASK), "consumer", pid);
         assert_eq!(tx.peer_alive(), Some(false));
         drop(zombie);
@@ -1273,9 +1292,9 @@ const CLOSED_SLOTS: usize = 64;
 /// there and in order, and only then gets `Closed` (not `PeerDead`,
 /// though the process is gone too); `read` is `None` and the producer
 /// side shows as let go. The other way round: a consumer child reads 2
-/// items of a 4-slot ring and drops its end; the parent's writes fill
-/// the ring and the next `write_timeout` is `Closed`, long before the
-/// time asked.
+/// items of a 4-slot ring and drops its end; the parent's next `write`,
+/// with 2 slots free, is `TryWriteError::Closed` and the next
+/// `write_timeout` `Closed`, long before the time asked.
 #[test]
 fn closed_after_the_peer_lets_go() {
     const TEST: &str = "closed_after_the_peer_lets_go";
@@ -1328,12 +1347,14 @@ fn closed_after_the_peer_lets_go() {
         tx.write(&Item::numbered(i)).expect("room");
     }
     Kid::spawn(TEST, "consumer", &[env(VAR_RING, &tx.handle())]).expect_success();
-    for i in 4..6 {
-        tx.write(&Item::numbered(i)).expect("the consumer freed 2 slots");
+    assert_eq!(tx.len(), 2, "the consumer freed 2 slots");
+    match tx.write(&Item::numbered(4)) {
+        Err(TryWriteError::Closed { value, .. }) => expect_item(&value, 4, "closed: the item back"),
+        other => panic!("closed: write to a ring the consumer let go: {other:?}"),
     }
     let start = Instant::now();
     expect_closed(
-        "closed: write to a full ring the consumer let go",
+        "closed: waiting write to a ring the consumer let go",
         tx.write_timeout(&Item::numbered(6), WAIT_LIMIT),
         "consumer",
     );

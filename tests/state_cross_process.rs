@@ -612,7 +612,14 @@ fn indexed_writer() {
         if i.is_multiple_of(1024) {
             assert!(start.elapsed() < ORPHAN_LIMIT, "writer was never stopped");
         }
-        big.write(&Big::numbered(i)).expect("writer writes");
+        if i.is_multiple_of(2) {
+            big.write(&Big::numbered(i)).expect("writer writes");
+        } else {
+            // Built inside `update`, that is with the writer lock held: a
+            // kill lands there often (a `write` holds the lock only for its
+            // copy, a few tens of nanoseconds with the vector moves).
+            big.update(|v| *v = Big::numbered(i)).expect("writer updates");
+        }
         counter.write(i64::try_from(i).expect("small"));
     }
 }
@@ -643,6 +650,7 @@ fn cell_state(name: &str) -> (u64, bool) {
 const D3_ROUNDS: u32 = 20;
 
 /// 20 rounds: a child writes the [`Big`] of i = 1, 2, ... in a tight loop
+/// (`write` and, building the value with the lock held, `update` in turn)
 /// and is killed with `SIGKILL` 0.1 to 5 ms in, then reaped. In even
 /// rounds the parent created the value; in odd rounds the killed child did
 /// (the parent opened it through the handle the child announced, and

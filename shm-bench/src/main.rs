@@ -2,11 +2,16 @@
 //! each case in two processes of this same binary.
 //!
 //! ```text
-//! cargo run --release -p shm-bench                      # floor, shm, scaling
-//! cargo run --release -p shm-bench --features peers     # + iceoryx2, shared_memory, UDS, pipe
-//! cargo run --release -p shm-bench -- --case ring/rtt   # only ids containing "ring/rtt"
-//! cargo run --release -p shm-bench --features peers -- --smoke
+//! cargo run --profile bench-lto -p shm-bench                    # floor, shm, scaling
+//! cargo run --profile bench-lto -p shm-bench --features peers   # + iceoryx2, shared_memory, UDS, pipe
+//! cargo run --profile bench-lto -p shm-bench -- --case ring/rtt # only ids containing "ring/rtt"
+//! cargo run --release -p shm-bench --features peers -- --smoke  # CI: every case once
 //! ```
+//!
+//! Figures come from the `bench-lto` profile (the workspace's
+//! `Cargo.toml`: release with thin LTO and one codegen unit), the same for
+//! every transport; the smoke run only checks that every case works and
+//! uses the release profile CI has built anyway.
 //!
 //! Every case (but memcpy bandwidth) spawns this binary again in the
 //! child role (`--child <case id>`), pins the parent to CPU 0 and the child
@@ -42,6 +47,7 @@ mod plot;
 mod proc;
 mod raw;
 mod report;
+mod selfcheck;
 
 use cases::Case;
 use measure::Plan;
@@ -58,7 +64,7 @@ pub type Error = Box<dyn std::error::Error>;
 pub type Result<T> = std::result::Result<T, Error>;
 
 const USAGE: &str = "usage: shm-bench [--smoke] [--case <substring>]... [--runs <n>] [--pass-ms <ms>] \
-[--json <path>] [--plots <dir>] [--list] [--no-pin]";
+[--json <path>] [--plots <dir>] [--previous <json>] [--list] [--no-pin]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -81,6 +87,7 @@ struct Options {
     filters: Vec<String>,
     json: PathBuf,
     plots: Option<PathBuf>,
+    previous: Option<PathBuf>,
     list: bool,
     pin: bool,
 }
@@ -92,6 +99,7 @@ fn options(args: &[String]) -> Result<Options> {
     let mut filters = Vec::new();
     let mut json = None;
     let mut plots = None;
+    let mut previous = None;
     let mut list = false;
     let mut pin = true;
     let mut it = args.iter();
@@ -104,6 +112,7 @@ fn options(args: &[String]) -> Result<Options> {
             "--pass-ms" => pass_ms = value()?.parse().map_err(|_| format!("--pass-ms takes milliseconds ({USAGE})"))?,
             "--json" => json = Some(PathBuf::from(value()?)),
             "--plots" => plots = Some(PathBuf::from(value()?)),
+            "--previous" => previous = Some(PathBuf::from(value()?)),
             "--list" => list = true,
             "--no-pin" => pin = false,
             "-h" | "--help" => {
@@ -121,7 +130,7 @@ fn options(args: &[String]) -> Result<Options> {
         Some(path) => path,
         None => output_dir(smoke)?.join("results.json"),
     };
-    Ok(Options { plan, filters, json, plots, list, pin })
+    Ok(Options { plan, filters, json, plots, previous, list, pin })
 }
 
 /// `target/shm-bench` (`target/shm-bench/smoke` for a smoke run), found
@@ -131,6 +140,16 @@ fn output_dir(smoke: bool) -> Result<PathBuf> {
     let target = exe.parent().and_then(std::path::Path::parent).ok_or("cannot find the target folder")?;
     let dir = target.join("shm-bench");
     Ok(if smoke { dir.join("smoke") } else { dir })
+}
+
+/// The cargo profile this binary was built with: the name of the folder
+/// it sits in (`target/<profile>/shm-bench`; `release` is
+/// `target/release`, `bench-lto` is `target/bench-lto`).
+fn profile_name() -> String {
+    std::env::current_exe()
+        .ok()
+        .and_then(|exe| exe.parent()?.file_name()?.to_str().map(str::to_owned))
+        .unwrap_or_else(|| "unknown".to_owned())
 }
 
 /// Runs the selected cases and reports; `Ok(false)` if any case failed.
@@ -170,14 +189,20 @@ fn run(options: &Options) -> Result<bool> {
     let targets = report::targets(&outcomes);
 
     let run_line = format!(
-        "{} run(s) per case, median reported; pass budget {:?}; {}; {:.0} s in all{}",
+        "{} run(s) per case, median reported; pass budget {:?}; {}; build profile {}; {:.0} s in all{}",
         options.plan.runs,
         options.plan.pass_time,
         if pin { "parent pinned to CPU 0, child to CPU 1" } else { "not pinned" },
+        profile_name(),
         started.elapsed().as_secs_f64(),
         if options.plan.smoke { "; SMOKE RUN: tiny counts, figures mean nothing" } else { "" },
     );
-    let out = render(&machine, &load_end, &run_line, &outcomes, &targets);
+    let mut out = render(&machine, &load_end, &run_line, &outcomes, &targets);
+    if let Some(path) = &options.previous {
+        let previous: serde_json::Value = serde_json::from_slice(&std::fs::read(path)?)?;
+        let _ = write!(out, "\n## Change since the previous run ({})\n\n", path.display());
+        out.push_str(&report::changes(&outcomes, &previous));
+    }
     println!("{out}");
 
     let json = report::json(&machine, &load_end, &options.plan, &outcomes, &targets);

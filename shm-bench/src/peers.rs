@@ -59,45 +59,69 @@ pub fn iox2_node(pid: u32) -> Result<Node<ipc::Service>> {
     Ok(node)
 }
 
-/// The service `name` with payload `P`: one publisher, one subscriber, a
-/// buffer of `capacity` samples, no history, and a full buffer never
-/// overwrites.
+/// How an iceoryx2 service is set up.
+#[derive(Clone, Copy, Debug)]
+pub enum IoxSetup {
+    /// As iceoryx2's own publish-subscribe benchmark
+    /// (`benchmarks/publish-subscribe`) sets up its round trip: subscriber
+    /// buffer 1, history 0, safe overflow on, default publisher. One item
+    /// is in flight at a time, so nothing is ever overwritten.
+    RoundTrip,
+    /// A stream of `capacity` items in flight: subscriber buffer
+    /// `capacity`, history 0, no overflow (a stream must not lose items),
+    /// and the publisher waits while the buffer is full.
+    Stream(usize),
+}
+
+/// The service `name` with payload `P`, one publisher and one subscriber,
+/// set up as `setup` says.
 fn iox2_service<P: core::fmt::Debug + ZeroCopySend + 'static>(
     node: &Node<ipc::Service>,
     name: &str,
-    capacity: usize,
+    setup: IoxSetup,
 ) -> Result<iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, P, ()>> {
     let service_name = ServiceName::new(name).map_err(|e| format!("iceoryx2 service {name}: {e:?}"))?;
+    let (buffer, overflow) = match setup {
+        IoxSetup::RoundTrip => (1, true),
+        IoxSetup::Stream(capacity) => (capacity, false),
+    };
     Ok(node
         .service_builder(&service_name)
         .publish_subscribe::<P>()
         .max_publishers(1)
         .max_subscribers(1)
         .history_size(0)
-        .subscriber_max_buffer_size(capacity)
-        .enable_safe_overflow(false)
+        .subscriber_max_buffer_size(buffer)
+        .enable_safe_overflow(overflow)
         .open_or_create()?)
 }
 
-/// The publisher of the service `name` (see `iox2_service`); a full
-/// subscriber buffer makes it wait.
+/// The publisher of the service `name` (see [`IoxSetup`]).
 pub fn iox2_publisher<P: core::fmt::Debug + ZeroCopySend + 'static>(
     node: &Node<ipc::Service>,
     name: &str,
-    capacity: usize,
+    setup: IoxSetup,
 ) -> Result<Publisher<ipc::Service, P, ()>> {
-    let service = iox2_service::<P>(node, name, capacity)?;
-    Ok(service.publisher_builder().backpressure_strategy(BackpressureStrategy::RetryUntilDelivered).create()?)
+    let service = iox2_service::<P>(node, name, setup)?;
+    Ok(match setup {
+        IoxSetup::RoundTrip => service.publisher_builder().create()?,
+        IoxSetup::Stream(_) => {
+            service.publisher_builder().backpressure_strategy(BackpressureStrategy::RetryUntilDelivered).create()?
+        }
+    })
 }
 
-/// The subscriber of the service `name` (see `iox2_service`).
+/// The subscriber of the service `name` (see [`IoxSetup`]).
 pub fn iox2_subscriber<P: core::fmt::Debug + ZeroCopySend + 'static>(
     node: &Node<ipc::Service>,
     name: &str,
-    capacity: usize,
+    setup: IoxSetup,
 ) -> Result<Subscriber<ipc::Service, P, ()>> {
-    let service = iox2_service::<P>(node, name, capacity)?;
-    Ok(service.subscriber_builder().buffer_size(capacity).create()?)
+    let service = iox2_service::<P>(node, name, setup)?;
+    Ok(match setup {
+        IoxSetup::RoundTrip => service.subscriber_builder().create()?,
+        IoxSetup::Stream(capacity) => service.subscriber_builder().buffer_size(capacity).create()?,
+    })
 }
 
 /// Sends copies of an item (`send_copy`).
@@ -124,14 +148,27 @@ impl<const N: usize> Tx for IoxTx<N> {
     }
 }
 
-/// Receives samples of `[u64; N]` (reading the stamps in place).
-pub struct IoxRx<const N: usize>(pub Subscriber<ipc::Service, [u64; N], ()>);
+/// Receives samples of `[u64; N]`, copying each payload out (as shm's
+/// `read` does) before checking it.
+pub struct IoxRx<const N: usize> {
+    subscriber: Subscriber<ipc::Service, [u64; N], ()>,
+    item: Box<[u64; N]>,
+}
+
+impl<const N: usize> IoxRx<N> {
+    /// Receives through `subscriber`.
+    pub fn new(subscriber: Subscriber<ipc::Service, [u64; N], ()>) -> Self {
+        Self { subscriber, item: crate::link::boxed() }
+    }
+}
 
 impl<const N: usize> Rx for IoxRx<N> {
     #[inline]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
-        let Some(sample) = self.0.receive()? else { return Ok(0) };
-        check(sample.payload(), *expected)?;
+        let Some(sample) = self.subscriber.receive()? else { return Ok(0) };
+        self.item.copy_from_slice(sample.payload());
+        drop(sample);
+        check(&self.item, *expected)?;
         *expected += 1;
         Ok(1)
     }

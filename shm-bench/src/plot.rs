@@ -1,5 +1,6 @@
 //! SVG plots of round trip and throughput against payload size, one line
-//! per transport (floor, shm, peers).
+//! per transport (floor, shm, peers), and memcpy bandwidth (in cache and
+//! from DRAM) as flat lines in the throughput plot.
 
 use crate::Result;
 use crate::cases::{Metric, size_name};
@@ -24,7 +25,7 @@ pub fn write(dir: &Path, outcomes: &[Outcome<'_>]) -> Result<Vec<std::path::Path
             1e-9,
         ),
     ] {
-        let series: Vec<(&str, Vec<(f64, f64)>)> = SERIES
+        let mut series: Vec<(&str, Vec<(f64, f64)>)> = SERIES
             .iter()
             .map(|t| {
                 #[expect(clippy::cast_precision_loss, reason = "plot coordinates")]
@@ -38,6 +39,15 @@ pub fn write(dir: &Path, outcomes: &[Outcome<'_>]) -> Result<Vec<std::path::Path
             .collect();
         if series.is_empty() {
             continue;
+        }
+        if metric == Metric::Throughput {
+            // memcpy bandwidth (in cache and from DRAM) as flat lines: what
+            // copying bytes costs, whatever carries them.
+            for line in ["memcpy in cache", "memcpy from DRAM"] {
+                if let Some(v) = series_value(outcomes, line, Metric::Bandwidth, 64 * 1024) {
+                    series.push((line, vec![(8.0, v * scale), (65_536.0, v * scale)]));
+                }
+            }
         }
         let path = dir.join(file);
         draw(&path, title, unit, &series).map_err(|e| format!("plotting {}: {e}", path.display()))?;

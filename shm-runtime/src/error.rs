@@ -7,8 +7,8 @@
 use crate::object::array::{ArrayError, InvalidPart, LoadPartError};
 use crate::object::broadcast::error::{PublishError, RecvError};
 use crate::segment::error::{
-    CleanupError, CreateError, Full, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
-    WriteError,
+    CleanupError, CreateError, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
+    TryWriteError, WriteError,
 };
 use crate::segment::handle::{HandleEnvError, InvalidHandle};
 use crate::segment::name::InvalidName;
@@ -61,8 +61,11 @@ pub enum Error {
     Recv(RecvError),
     /// A broadcast publisher's waiting write failed.
     Publish(PublishError),
-    /// A ring was full. The value a [`Full`] hands back is dropped in the
-    /// conversion: match on `Full` before `?` to keep it.
+    /// A ring was full ([`TryWriteError::Full`]). The value it hands back
+    /// is dropped in the conversion: match on the `TryWriteError` before
+    /// `?` to keep it. (A `TryWriteError` whose consumer left becomes
+    /// [`Error::Ring`] with [`RingError::Closed`] or
+    /// [`RingError::PeerDead`], as from the waiting writes.)
     Full,
     /// An array operation failed.
     Array(ArrayError),
@@ -173,9 +176,15 @@ impl From<OpenOrCreateError> for Error {
     }
 }
 
-impl<T> From<Full<T>> for Error {
-    fn from(_: Full<T>) -> Self {
-        Self::Full
+impl<T> From<TryWriteError<T>> for Error {
+    fn from(e: TryWriteError<T>) -> Self {
+        match e {
+            TryWriteError::Full(_) => Self::Full,
+            TryWriteError::Closed { name, .. } => Self::Ring(RingError::Closed { name, role: "consumer" }),
+            TryWriteError::PeerDead { name, pid, .. } => {
+                Self::Ring(RingError::PeerDead { name, role: "consumer", pid })
+            }
+        }
     }
 }
 
@@ -195,10 +204,14 @@ mod tests {
         assert!(umbrella.source().is_some_and(|s| s.to_string() == "no such file"), "{umbrella:?}");
         assert!(matches!(umbrella, Error::Open(OpenError::Io { .. })));
 
-        let full = Error::from(Full(7u32));
+        let full = Error::from(TryWriteError::Full(7u32));
         assert!(matches!(full, Error::Full));
         assert!(full.to_string().contains("full"));
         assert!(full.source().is_none());
+
+        let closed = Error::from(TryWriteError::Closed { value: 7u32, name: name.clone() });
+        assert!(matches!(closed, Error::Ring(RingError::Closed { role: "consumer", .. })), "{closed:?}");
+        assert!(closed.to_string().contains("consumer closed its end"), "{closed}");
 
         let exists = Error::from(CreateError::AlreadyExists { name, found: None, creator_pid: None });
         assert!(exists.to_string().contains("already exists"), "{exists}");

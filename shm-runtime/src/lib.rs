@@ -166,8 +166,8 @@ pub use protocol::broadcast::Policy;
 pub use segment::DEFAULT_OPEN_WAIT;
 #[cfg(not(loom))]
 pub use segment::error::{
-    CleanupError, CreateError, Full, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
-    WriteError,
+    CleanupError, CreateError, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
+    TryWriteError, WriteError,
 };
 #[cfg(not(loom))]
 pub use segment::handle::{HANDLE_ENV, Handle, HandleEnvError, InvalidHandle};

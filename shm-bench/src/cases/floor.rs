@@ -6,8 +6,9 @@ use crate::Result;
 use crate::hand::{self, HandRx, HandTx};
 use crate::links::{RawWord, WordRx, WordTx};
 use crate::measure::{self, Measure};
-use crate::proc::{Control, Stdio3};
+use crate::proc::{Control, Stdio3, Watch};
 use crate::raw::{RawShm, unique_name};
+use crate::selfcheck;
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -25,12 +26,22 @@ pub(super) fn cases(out: &mut Vec<Case>) {
             .child(atomic_child)
             .note("two AtomicU64 on separate pages of a bare shm_open mapping, Acquire/Release"),
     );
+    out.push(
+        Case::new(Group::Floor, "self-check", Metric::Throughput, 8, "standalone loop", selfcheck_parent)
+            .child(selfcheck_child)
+            .capacity(selfcheck::CAPACITY)
+            .note("a standalone two-process SPSC loop of u64 (selfcheck.rs), no driver: the hand ring's 8 B throughput must be within 15% of it"),
+    );
     hand_cases::<1>(out);
     hand_cases::<128>(out);
     hand_cases::<8192>(out);
     out.push(
-        Case::new(Group::Floor, "memcpy", Metric::Bandwidth, 64 * 1024, "memcpy", memcpy_parent)
-            .note("one process; 64 KiB blocks over 2 x 128 MiB (far above the caches)"),
+        Case::new(Group::Floor, "memcpy", Metric::Bandwidth, 64 * 1024, "memcpy from DRAM", memcpy_parent)
+            .note("one process; 64 KiB blocks over 2 x 128 MiB (far above the caches): DRAM bandwidth"),
+    );
+    out.push(
+        Case::new(Group::Floor, "memcpy-cached", Metric::Bandwidth, 64 * 1024, "memcpy in cache", memcpy_cached_parent)
+            .note("one process; 64 KiB blocks from a 4 MiB set (the 64 KiB rings' 64 slots) into one 64 KiB buffer: in cache"),
     );
 }
 
@@ -64,6 +75,27 @@ fn atomic_parent(ctx: &Ctx<'_>) -> Result<Measure> {
 fn atomic_child(ctx: &ChildCtx<'_>) -> Result<()> {
     let shm = Rc::new(RawShm::open(ctx.arg("--seg")?, WORDS_LEN)?);
     ctx.echo(&mut WordTx(RawWord::new(&shm, PONG)), &mut WordRx(RawWord::new(&shm, PING)))
+}
+
+fn selfcheck_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let shm = RawShm::create(&unique_name("self"), selfcheck::WORDS * 8)?;
+    let mut child = ctx.spawn(&ctl, &args([("--ring", shm.name().to_owned())]), Stdio3::default())?;
+    child.wait_ready(&ctl)?;
+    let mut watch = Watch::new(child.child().id(), &ctl);
+    let words = shm.words(selfcheck::WORDS);
+    let mut seq = 0;
+    let m = measure::throughput(&ctx.plan, 8, |n| selfcheck::consume(words, &ctl, &mut watch, &mut seq, n))?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn selfcheck_child(ctx: &ChildCtx<'_>) -> Result<()> {
+    let shm = RawShm::open(ctx.arg("--ring")?, selfcheck::WORDS * 8)?;
+    ctx.ctl.ready();
+    selfcheck::produce(shm.words(selfcheck::WORDS), &ctx.ctl);
+    Ok(())
 }
 
 /// Creates a bare mapping for a hand ring of `capacity` items of `N` words.
@@ -110,31 +142,44 @@ pub(super) fn hand_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     ctx.produce(&mut tx, 1)
 }
 
-/// Block size of the memcpy case.
+/// Block size of the memcpy cases.
 const BLOCK: usize = 64 * 1024;
 
+/// memcpy from DRAM: 64 KiB blocks over 2 x 128 MiB, far above any
+/// last-level cache of today (smoke: 2 x 8 MiB).
 fn memcpy_parent(ctx: &Ctx<'_>) -> Result<Measure> {
-    // 2 x 128 MiB: far above any last-level cache of today (smoke: 2 x 8 MiB).
     let size: usize = if ctx.plan.smoke { 8 << 20 } else { 128 << 20 };
-    let blocks = size / BLOCK;
+    memcpy_blocks(ctx, size / BLOCK, size / BLOCK)
+}
+
+/// memcpy in cache: 64 KiB blocks from a set of 64 (4 MiB, the slots of
+/// the 64 KiB rings) into one 64 KiB buffer, as a ring's consumer copies
+/// out of its slots into one item.
+fn memcpy_cached_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    memcpy_blocks(ctx, capacity_for(BLOCK / 8), 1)
+}
+
+/// Copies `BLOCK`-byte blocks, the next of `src_blocks` into the next of
+/// `dst_blocks` each time, and checks the last block copied.
+fn memcpy_blocks(ctx: &Ctx<'_>, src_blocks: usize, dst_blocks: usize) -> Result<Measure> {
     let words = BLOCK / 8;
     // Every block starts with its own index, so a copy can be checked.
-    let mut src = vec![0u64; size / 8];
+    let mut src = vec![0u64; src_blocks * words];
     for (i, block) in src.chunks_mut(words).enumerate() {
         block.fill(i as u64);
     }
-    let mut dst = vec![u64::MAX; size / 8];
-    let mut at = 0;
+    let mut dst = vec![u64::MAX; dst_blocks * words];
+    let (mut from, mut to) = (0, 0);
     measure::throughput(&ctx.plan, BLOCK, |n| {
         let start = Instant::now();
         for _ in 0..n {
-            let range = at * words..(at + 1) * words;
-            dst[range.clone()].copy_from_slice(&src[range]);
-            at = (at + 1) % blocks;
+            dst[to * words..(to + 1) * words].copy_from_slice(&src[from * words..(from + 1) * words]);
+            from = (from + 1) % src_blocks;
+            to = (to + 1) % dst_blocks;
         }
         let elapsed = start.elapsed();
-        let last = (at + blocks - 1) % blocks;
-        let (first_word, last_word) = (dst[last * words], dst[(last + 1) * words - 1]);
+        let (last, at) = ((from + src_blocks - 1) % src_blocks, (to + dst_blocks - 1) % dst_blocks);
+        let (first_word, last_word) = (dst[at * words], dst[(at + 1) * words - 1]);
         if first_word != last as u64 || last_word != last as u64 {
             return Err(format!("memcpy check failed: block {last} holds {first_word}..{last_word}").into());
         }

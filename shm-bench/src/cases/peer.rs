@@ -8,8 +8,8 @@ use crate::hand::{self, HandRx, HandTx};
 use crate::link::{Rx, Tx};
 use crate::measure::Measure;
 use crate::peers::{
-    IoxLoanRx, IoxLoanTx, IoxRx, IoxTx, StreamRx, StreamTx, iox2_node, iox2_publisher, iox2_subscriber, shmem_create,
-    shmem_open,
+    IoxLoanRx, IoxLoanTx, IoxRx, IoxSetup, IoxTx, StreamRx, StreamTx, iox2_node, iox2_publisher, iox2_subscriber,
+    shmem_create, shmem_open,
 };
 use crate::proc::{Control, Stdio3};
 use crate::raw::unique_name;
@@ -17,6 +17,9 @@ use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::process::Stdio;
+
+/// iceoryx2 round trips: set up as its own benchmark does.
+const RTT: IoxSetup = IoxSetup::RoundTrip;
 
 pub(super) fn cases(out: &mut Vec<Case>) {
     sized::<1>(out);
@@ -39,13 +42,13 @@ const PEERS: [(Peer, &str, &str, &str); 5] = [
         Peer::IoxCopy,
         "iceoryx2-copy",
         "iceoryx2 copy",
-        "publish/subscribe, send_copy; the subscriber reads the stamps in place",
+        "publish/subscribe, send_copy, and the subscriber copies the payload out; round trips set up as iceoryx2's own benchmark (buffer 1, history 0, safe overflow)",
     ),
     (
         Peer::IoxLoan,
         "iceoryx2-loan",
         "iceoryx2 loan",
-        "publish/subscribe, loan_uninit and only the 3 stamp words written in place, read in place (bytes/s count the nominal payload)",
+        "publish/subscribe, loan_uninit and only the 3 stamp words written in place, read in place (bytes/s count the nominal payload); round trips set up as iceoryx2's own benchmark",
     ),
     (Peer::Shmem, "shared_memory-ring", "shared_memory ring", "the hand ring in a `shared_memory` 0.12 mapping"),
     (Peer::Uds, "uds", "Unix socket", "std UnixStream pair, blocking; one write per item, 256 KiB read buffer"),
@@ -94,12 +97,12 @@ fn rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
             let names = args([("--svc", base.clone())]);
             let copy = matches!(peer(ctx.case), Peer::IoxCopy);
             let m = if copy {
-                let tx = IoxTx::<N>::new(iox2_publisher(&node, &format!("{base}/a2b"), cap)?);
-                let rx = IoxRx::<N>(iox2_subscriber(&node, &format!("{base}/b2a"), cap)?);
+                let tx = IoxTx::<N>::new(iox2_publisher(&node, &format!("{base}/a2b"), RTT)?);
+                let rx = IoxRx::<N>::new(iox2_subscriber(&node, &format!("{base}/b2a"), RTT)?);
                 run_rtt(ctx, &ctl, &names, Stdio3::default(), tx, rx)?
             } else {
-                let tx = IoxLoanTx::<N>(iox2_publisher(&node, &format!("{base}/a2b"), cap)?);
-                let rx = IoxLoanRx::<N>(iox2_subscriber(&node, &format!("{base}/b2a"), cap)?);
+                let tx = IoxLoanTx::<N>(iox2_publisher(&node, &format!("{base}/a2b"), RTT)?);
+                let rx = IoxLoanRx::<N>(iox2_subscriber(&node, &format!("{base}/b2a"), RTT)?);
                 run_rtt(ctx, &ctl, &names, Stdio3::default(), tx, rx)?
             };
             Ok(m)
@@ -152,15 +155,15 @@ fn rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
         Peer::IoxCopy => {
             let node = iox2_node(ctx.parent)?;
             let base = ctx.arg("--svc")?;
-            let mut rx = IoxRx::<N>(iox2_subscriber(&node, &format!("{base}/a2b"), cap)?);
-            let mut tx = IoxTx::<N>::new(iox2_publisher(&node, &format!("{base}/b2a"), cap)?);
+            let mut rx = IoxRx::<N>::new(iox2_subscriber(&node, &format!("{base}/a2b"), RTT)?);
+            let mut tx = IoxTx::<N>::new(iox2_publisher(&node, &format!("{base}/b2a"), RTT)?);
             ctx.echo(&mut tx, &mut rx)
         }
         Peer::IoxLoan => {
             let node = iox2_node(ctx.parent)?;
             let base = ctx.arg("--svc")?;
-            let mut rx = IoxLoanRx::<N>(iox2_subscriber(&node, &format!("{base}/a2b"), cap)?);
-            let mut tx = IoxLoanTx::<N>(iox2_publisher(&node, &format!("{base}/b2a"), cap)?);
+            let mut rx = IoxLoanRx::<N>(iox2_subscriber(&node, &format!("{base}/a2b"), RTT)?);
+            let mut tx = IoxLoanTx::<N>(iox2_publisher(&node, &format!("{base}/b2a"), RTT)?);
             ctx.echo(&mut tx, &mut rx)
         }
         Peer::Shmem => {
@@ -189,9 +192,21 @@ fn thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
             let base = unique_name("svc");
             let names = args([("--svc", base.clone())]);
             if matches!(peer(ctx.case), Peer::IoxCopy) {
-                run_thr(ctx, &ctl, &names, Stdio3::default(), &mut IoxRx::<N>(iox2_subscriber(&node, &base, cap)?))
+                run_thr(
+                    ctx,
+                    &ctl,
+                    &names,
+                    Stdio3::default(),
+                    &mut IoxRx::<N>::new(iox2_subscriber(&node, &base, IoxSetup::Stream(cap))?),
+                )
             } else {
-                run_thr(ctx, &ctl, &names, Stdio3::default(), &mut IoxLoanRx::<N>(iox2_subscriber(&node, &base, cap)?))
+                run_thr(
+                    ctx,
+                    &ctl,
+                    &names,
+                    Stdio3::default(),
+                    &mut IoxLoanRx::<N>(iox2_subscriber(&node, &base, IoxSetup::Stream(cap))?),
+                )
             }
         }
         Peer::Shmem => {
@@ -227,11 +242,11 @@ fn thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     match peer(ctx.case) {
         Peer::IoxCopy => {
             let node = iox2_node(ctx.parent)?;
-            ctx.produce(&mut IoxTx::<N>::new(iox2_publisher(&node, ctx.arg("--svc")?, cap)?), 1)
+            ctx.produce(&mut IoxTx::<N>::new(iox2_publisher(&node, ctx.arg("--svc")?, IoxSetup::Stream(cap))?), 1)
         }
         Peer::IoxLoan => {
             let node = iox2_node(ctx.parent)?;
-            ctx.produce(&mut IoxLoanTx::<N>(iox2_publisher(&node, ctx.arg("--svc")?, cap)?), 1)
+            ctx.produce(&mut IoxLoanTx::<N>(iox2_publisher(&node, ctx.arg("--svc")?, IoxSetup::Stream(cap))?), 1)
         }
         Peer::Shmem => {
             let mut tx = HandTx::<_, N>::new(shmem_open(ctx.arg("--ring")?)?, cap);

@@ -9,6 +9,26 @@ use std::time::Duration;
 
 /// Why creating a shared object failed. Nothing is left behind: a
 /// half-made segment is removed before this is returned.
+///
+/// It arises from the arguments (a capacity of 0, a name that is not a
+/// valid segment name, sizes that overflow), from /dev/shm (no space, no
+/// permission, an I/O error), or from the name being taken:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{CreateError, MemoryInterface, SharedInt, SharedObject};
+/// # let name = format!("shmrs-doc-create-error-{}", std::process::id());
+/// let first = SharedInt::create_named(&name, 0)?;
+/// // A live process holds the name: the message names it and its pid.
+/// let taken = SharedInt::create_named(&name, 0).unwrap_err();
+/// assert!(matches!(taken, CreateError::AlreadyExists { .. }), "{taken}");
+/// assert!(taken.to_string().contains("already exists"));
+/// // A ring needs at least one slot.
+/// let empty = MemoryInterface::<u64>::create_memorybuf(0).unwrap_err();
+/// assert!(matches!(empty, CreateError::InvalidCapacity { .. }), "{empty}");
+/// # drop(first);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum CreateError {
@@ -126,6 +146,29 @@ impl std::error::Error for CreateError {
 }
 
 /// Why opening (loading) a shared object failed.
+///
+/// It arises from what is (or is not) under the name: nothing there, a
+/// file that is not a segment, another user's file, a segment still being
+/// set up or abandoned; from what the segment holds against what the
+/// opener expects (another kind, another type's layout, another size, a
+/// handle of an older segment under a reused name); or from a ring side
+/// another live process holds:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{OpenError, OpenOptions, SharedBool, SharedInt, SharedObject};
+/// use std::time::Duration;
+///
+/// let counter = SharedInt::create_sharedobject(0)?;
+/// // The handle names a `SharedInt`: opening it as a `SharedBool` fails.
+/// let wrong = SharedBool::load_sharedobject(&counter.handle()).unwrap_err();
+/// assert!(matches!(wrong, OpenError::KindMismatch { .. }), "{wrong}");
+/// // Nothing by that name, and no time given to wait for its creator.
+/// let now = OpenOptions::new().wait(Duration::ZERO);
+/// let missing = SharedInt::open_with("shmrs-doc-no-such-segment", &now).unwrap_err();
+/// assert!(matches!(missing, OpenError::NotFound { .. }), "{missing}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum OpenError {
@@ -417,6 +460,11 @@ impl std::error::Error for OpenError {
 }
 
 /// Why removing a segment's name failed.
+///
+/// It arises when the system refuses to unlink the name (`shm_unlink`
+/// fails for another reason than the name being gone already, which is
+/// not an error): for example a /dev/shm whose permissions changed under
+/// the process. The mapping is released all the same.
 #[derive(Debug)]
 pub struct CleanupError {
     /// The segment.
@@ -439,6 +487,21 @@ impl std::error::Error for CleanupError {
 
 /// Why `share_with_group` (on every creator) failed. The group is changed
 /// before the mode, so after a failure the mode is still `0600`.
+///
+/// It arises when a process that did not create the segment asks, when
+/// the group is not one this process may give the file, or when the file
+/// under the name is no longer the one it created:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{ShareError, SharedInt, SharedObject};
+///
+/// let counter = SharedInt::create_sharedobject(0)?;
+/// let opened = SharedInt::load_sharedobject(&counter.handle())?;
+/// let refused = opened.share_with_group(None).unwrap_err();
+/// assert!(matches!(refused, ShareError::NotCreator { .. }), "{refused}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum ShareError {
@@ -516,6 +579,21 @@ impl std::error::Error for ShareError {
 
 /// Why writing a [`SharedString`](crate::SharedString) or
 /// [`SharedBytes`](crate::SharedBytes) failed. The stored value is unchanged.
+///
+/// It arises from the value (longer than the capacity) or from another
+/// writer that holds the writer lock too long (or died holding it in a
+/// way the liveness lock cannot prove):
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{SharedString, WriteError};
+///
+/// let text = SharedString::create_sharedobject(4)?;
+/// let refused = text.write("too long").unwrap_err();
+/// assert!(matches!(refused, WriteError::TooLarge { .. }), "{refused}");
+/// assert_eq!(text.read()?, "", "the stored value is unchanged");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum WriteError {
@@ -557,6 +635,24 @@ impl std::error::Error for WriteError {}
 
 /// Why reading a [`SharedString`](crate::SharedString) or
 /// [`SharedBytes`](crate::SharedBytes) failed.
+///
+/// It arises from what a peer stored (a length over the capacity, bytes
+/// that are not UTF-8: only a process that writes the segment's bytes
+/// directly can store them), from a buffer too small for the value, or
+/// from writers that keep replacing the value faster than it can be
+/// copied:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{ReadError, SharedBytes};
+///
+/// let bytes = SharedBytes::create_sharedobject(16)?;
+/// bytes.write(b"twelve bytes")?;
+/// let mut small = [0u8; 4];
+/// let refused = bytes.read_into(&mut small).unwrap_err();
+/// assert!(matches!(refused, ReadError::BufferTooSmall { .. }), "{refused}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ReadError {
@@ -623,6 +719,28 @@ impl std::error::Error for ReadError {
 
 /// Why a ring operation that waits, or any operation after the ring was
 /// found corrupt, failed.
+///
+/// It arises from time (nothing happened within the timeout), from the
+/// other side (it let go: `Closed`; its process died: `PeerDead`), from a
+/// position or header no cooperating peer could store (`Corrupt`), and
+/// from messages over a limit or that do not encode or decode:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+/// use std::time::Duration;
+///
+/// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+/// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+/// let waited = rx.read_timeout(Duration::from_millis(1)).unwrap_err();
+/// assert!(matches!(waited, RingError::Timeout { .. }), "{waited}");
+/// tx.write(&7).unwrap();
+/// drop(tx); // the producer lets go: what it wrote is still read first
+/// assert_eq!(rx.read_blocking()?, 7);
+/// let closed = rx.read_blocking().unwrap_err();
+/// assert!(matches!(closed, RingError::Closed { role: "producer", .. }), "{closed}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum RingError {
@@ -722,6 +840,23 @@ impl fmt::Display for RingError {
 impl std::error::Error for RingError {}
 
 /// Why a [`ByteRing`](crate::ByteRing) write failed; nothing was written.
+///
+/// It arises from the message (longer than a slot; a value that does not
+/// encode) or from the ring (full; its consumer let go or died):
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{ByteRing, Consumer, SendError, SharedObject};
+///
+/// let mut tx = ByteRing::create_memorybuf(8, 1)?;
+/// let rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+/// assert_eq!(tx.write(b"nine bytes"), Err(SendError::TooLarge { len: 10, slot: 8 }));
+/// tx.write(b"one")?;
+/// assert_eq!(tx.write(b"two"), Err(SendError::Full));
+/// drop(rx);
+/// assert_eq!(tx.write(b"two"), Err(SendError::Closed));
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum SendError {
@@ -741,6 +876,17 @@ pub enum SendError {
         /// What postcard reported.
         reason: String,
     },
+    /// The consumer let go of the ring (dropped its end): nothing written
+    /// now would be read unless another consumer attaches (then writes
+    /// succeed again).
+    Closed,
+    /// The ring is full and the consumer's process is dead (noticed when
+    /// a write finds the ring full, as for
+    /// [`TryWriteError::PeerDead`]).
+    PeerDead {
+        /// The dead consumer's process id.
+        pid: u64,
+    },
 }
 
 impl fmt::Display for SendError {
@@ -751,6 +897,10 @@ impl fmt::Display for SendError {
                 write!(f, "a message of {len} bytes does not fit a {slot}-byte slot; nothing was written")
             }
             Self::Encode { reason } => write!(f, "cannot encode the value: {reason}; nothing was written"),
+            Self::Closed => f.write_str("the ring's consumer closed its end; nothing was written"),
+            Self::PeerDead { pid } => {
+                write!(f, "the ring's consumer (process {pid}) died; nothing was written")
+            }
         }
     }
 }
@@ -759,6 +909,23 @@ impl std::error::Error for SendError {}
 
 /// Why `open_or_create` failed: creating failed for another reason than
 /// an existing object, or opening the existing one failed.
+///
+/// It arises when the name holds something that is not this kind of
+/// object made by this user (creating is refused, and so is opening), or
+/// when the object another process created cannot be opened:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{OpenError, OpenOptions, OpenOrCreateError, SharedBool, SharedInt, SharedObject};
+/// # let name = format!("shmrs-doc-ooc-error-{}", std::process::id());
+/// let int = SharedInt::create_named(&name, 0)?;
+/// let options = OpenOptions::new();
+/// let refused = SharedBool::open_or_create(&name, &options, |name| SharedBool::create_named(name, false))
+///     .unwrap_err();
+/// assert!(matches!(refused, OpenOrCreateError::Open(OpenError::KindMismatch { .. })), "{refused}");
+/// # drop(int);
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 pub enum OpenOrCreateError {
     /// Creating failed (the name holds another program's file, or no space,
@@ -787,28 +954,95 @@ impl std::error::Error for OpenOrCreateError {
     }
 }
 
-/// The ring had no free slot; the value comes back, nothing was
-/// overwritten.
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub struct Full<T>(pub T);
+/// Why a non-blocking [`MemoryInterface::write`](crate::MemoryInterface::write)
+/// wrote nothing. The value comes back in every case, and nothing in the
+/// ring was overwritten.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{Consumer, MemoryInterface, SharedObject, TryWriteError};
+///
+/// let mut tx = MemoryInterface::<u64>::create_memorybuf(1)?;
+/// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+/// tx.write(&1).unwrap();
+/// // The one slot is taken: the value comes back.
+/// assert!(matches!(tx.write(&2), Err(TryWriteError::Full(2))));
+/// // The consumer lets go: nobody will read what is written now.
+/// drop(rx);
+/// let err = tx.write(&3).unwrap_err();
+/// assert!(matches!(err, TryWriteError::Closed { value: 3, .. }), "{err}");
+/// # Ok(()) }
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum TryWriteError<T> {
+    /// No free slot now: the consumer has not read far enough (or the ring
+    /// was found corrupt: see [`Ring::error`](crate::Ring::error)). Try
+    /// again later, or wait with `write_timeout` / `write_blocking`.
+    Full(T),
+    /// The consumer let go of the ring (dropped its end), so nothing
+    /// written now would be read unless another consumer attaches. Not
+    /// final: once one does, writes succeed again.
+    Closed {
+        /// The value that was not written.
+        value: T,
+        /// The ring.
+        name: SegmentName,
+    },
+    /// The ring is full and the consumer's process is dead (its liveness
+    /// lock is gone). A write that finds room does not look (that would
+    /// cost a system call per write): a dead consumer is noticed when the
+    /// ring fills up, and then on every 1024th full write after. Another
+    /// consumer can take the dead one's place.
+    PeerDead {
+        /// The value that was not written.
+        value: T,
+        /// The ring.
+        name: SegmentName,
+        /// The dead consumer's process id.
+        pid: u64,
+    },
+}
 
-impl<T> Full<T> {
+impl<T> TryWriteError<T> {
     /// The value that was not written.
     pub fn into_inner(self) -> T {
-        self.0
+        match self {
+            Self::Full(value) | Self::Closed { value, .. } | Self::PeerDead { value, .. } => value,
+        }
+    }
+
+    /// Whether the ring was only full (the consumer is there, or has not
+    /// come yet), rather than left by its consumer.
+    pub fn is_full(&self) -> bool {
+        matches!(self, Self::Full(_))
     }
 }
 
-impl<T> fmt::Debug for Full<T> {
+impl<T> fmt::Debug for TryWriteError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("Full(..)")
+        match self {
+            Self::Full(_) => f.write_str("Full(..)"),
+            Self::Closed { name, .. } => f.debug_struct("Closed").field("name", name).finish_non_exhaustive(),
+            Self::PeerDead { name, pid, .. } => {
+                f.debug_struct("PeerDead").field("name", name).field("pid", pid).finish_non_exhaustive()
+            }
+        }
     }
 }
 
-impl<T> fmt::Display for Full<T> {
+impl<T> fmt::Display for TryWriteError<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("the ring is full; the value was not written")
+        match self {
+            Self::Full(_) => f.write_str("the ring is full; the value was not written"),
+            Self::Closed { name, .. } => {
+                write!(f, "ring {name:?}: its consumer closed its end; the value was not written")
+            }
+            Self::PeerDead { name, pid, .. } => {
+                write!(f, "ring {name:?}: its consumer (process {pid}) died; the value was not written")
+            }
+        }
     }
 }
 
-impl<T> std::error::Error for Full<T> {}
+impl<T> std::error::Error for TryWriteError<T> {}

@@ -41,7 +41,16 @@ pub struct Handle {
     nonce: u64,
 }
 
-/// Why a text is not a handle.
+/// Why a text is not a handle. It arises from parsing a text that was
+/// cut, edited, or is not a handle at all (a handle's text is what
+/// `Display` of a [`Handle`] printed):
+///
+/// ```
+/// use shm_runtime::{Handle, InvalidHandle};
+///
+/// let refused: InvalidHandle = "shmrs-abc:int".parse::<Handle>().unwrap_err();
+/// assert!(refused.to_string().contains("shmrs-abc:int"), "{refused}");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidHandle {
     /// The text, cut to 80 characters.
@@ -58,7 +67,16 @@ impl fmt::Display for InvalidHandle {
 
 impl std::error::Error for InvalidHandle {}
 
-/// Why [`Handle::from_env`] found no handle.
+/// Why [`Handle::from_env`] found no handle. It arises in a process its
+/// parent did not start with [`Handle::pass_to`] (the variable is not
+/// set), or whose variable holds something else than a handle's text:
+///
+/// ```
+/// use shm_runtime::{Handle, HandleEnvError};
+///
+/// let missing = Handle::from_env_var("SHM_DOC_NO_SUCH_VARIABLE").unwrap_err();
+/// assert!(matches!(missing, HandleEnvError::Missing { .. }), "{missing}");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum HandleEnvError {

@@ -13,7 +13,7 @@ use crate::protocol::broadcast::{
 };
 use crate::protocol::role::{self, CLOSED, FREE};
 use crate::protocol::wake::{self, AWAKE, Barrier};
-use crate::segment::error::{CreateError, Full, OpenError};
+use crate::segment::error::{CreateError, OpenError, TryWriteError};
 use crate::segment::handle::Handle;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 ///
 /// Under [`Policy::Backpressure`] the publisher never overwrites an item a
 /// live subscriber has not read: [`publish`](Self::publish) hands the
-/// value back in [`Full`], the waiting forms wait for the slowest live
+/// value back in [`TryWriteError::Full`], the waiting forms wait for the slowest live
 /// subscriber. A subscriber that dies stops holding the publisher back
 /// within one liveness check of a waiting publisher (20 ms), and
 /// [`lost_subscribers`](Self::lost_subscribers) counts it. Under
@@ -208,11 +208,12 @@ impl<T: SharedState> Broadcast<T> {
 
     /// Publishes `value`. Under backpressure, with no room (a live
     /// subscriber has not read the item in the slot), hands it back in
-    /// [`Full`]; nothing is overwritten. Under overwrite, never fails.
+    /// [`TryWriteError::Full`] (the only error it returns); nothing is
+    /// overwritten. Under overwrite, never fails.
     #[inline]
-    pub fn publish(&mut self, value: &T) -> Result<(), Full<T>> {
+    pub fn publish(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
         if self.free(1) == 0 {
-            return Err(Full(*value));
+            return Err(TryWriteError::Full(*value));
         }
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())

@@ -610,7 +610,7 @@ impl<'a, T: SharedState> IntoIterator for &'a mut Subscriber<T> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Broadcast, BroadcastConfig, Full, PublishError};
+    use crate::{Broadcast, BroadcastConfig, PublishError, TryWriteError};
 
     /// Subscribers and the publisher move between threads.
     const _: () = {
@@ -713,7 +713,7 @@ mod tests {
         let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(2, Policy::Backpressure)).unwrap();
         let mut rx = tx.subscribe().unwrap();
         assert_eq!(tx.publish_slice(&[1, 2, 3]), 2);
-        assert_eq!(tx.publish(&3).map_err(Full::into_inner), Err(3));
+        assert_eq!(tx.publish(&3).map_err(TryWriteError::into_inner), Err(3));
         let err = tx.publish_timeout(&3, Duration::from_millis(30)).unwrap_err();
         assert!(matches!(err, PublishError::Timeout { .. }), "{err}");
         assert_eq!(rx.read(), Ok(Some(1)));

@@ -28,7 +28,7 @@
 use crate::format::fingerprint;
 use crate::format::header::{Layout, ObjectKind};
 use crate::object::ring::Ring;
-use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
+use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::protocol::fragment::{self, LEN_MASK, Reassembly, Taken};
@@ -107,12 +107,35 @@ impl<R: Role> ByteRing<R> {
     /// Creates a ring of `nr_of_memories` slots of up to `slot_size` bytes
     /// each under a generated name, and holds its `R` side (the seed's
     /// `MemoryInterface(size_per_memory, nr_of_memories)`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Ring};
+    ///
+    /// let tx: ByteRing = ByteRing::create_memorybuf(1024, 64)?; // 64 messages of up to 1 KiB
+    /// assert_eq!((tx.slot_size(), tx.capacity()), (1024, 64));
+    /// # Ok(()) }
+    /// ```
     pub fn create_memorybuf(slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(None, slot_size, nr_of_memories)
     }
 
     /// Creates a ring like [`create_memorybuf`](Self::create_memorybuf)
-    /// under `name`.
+    /// under `name`, for programs that meet by name
+    /// ([`open`](SharedObject::open)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    /// # let name = format!("shmrs-doc-bytes-named-{}", std::process::id());
+    /// let mut tx = ByteRing::create_named(&name, 64, 8)?;
+    /// let mut rx = ByteRing::<Consumer>::open(&name)?; // another process
+    /// tx.write(b"ping")?;
+    /// let mut message = Vec::new();
+    /// assert!(rx.read(&mut message)?);
+    /// assert_eq!(message, b"ping");
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, slot_size: usize, nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(Some(name), slot_size, nr_of_memories)
     }
@@ -149,6 +172,17 @@ impl<R: Role> ByteRing<R> {
     /// Opens the ring `handle` names as its `R` side, waiting up to
     /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up. The
     /// slot size is the creator's.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, Handle, SharedObject};
+    ///
+    /// let tx: ByteRing = ByteRing::create_memorybuf(256, 16)?; // the producer side
+    /// let handle: Handle = tx.handle().to_string().parse()?; // in the consumer's process
+    /// let rx = ByteRing::<Consumer>::load_memorybuf(&handle)?;
+    /// assert_eq!(rx.slot_size(), 256);
+    /// # Ok(()) }
+    /// ```
     pub fn load_memorybuf(handle: &Handle) -> Result<Self, OpenError> {
         Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
     }
@@ -204,6 +238,18 @@ fn slot_words(slot_size: usize) -> Option<usize> {
 }
 
 impl ByteRing<Producer> {
+    /// The error of a `write` that found no room (or a consumer that let
+    /// go), out of line.
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self) -> SendError {
+        match self.end.why_refused() {
+            None => SendError::Full,
+            Some(Gone::LetGo) => SendError::Closed,
+            Some(Gone::Died { pid }) => SendError::PeerDead { pid },
+        }
+    }
+
     /// Whether a `write` of a message up to the slot size would find room
     /// now.
     pub fn can_write(&mut self) -> bool {
@@ -263,16 +309,18 @@ impl ByteRing<Producer> {
         }
     }
 
-    /// Writes `message` into the next slot. A message longer than the
-    /// slot size is [`SendError::TooLarge`]; a full ring (or one found
-    /// corrupt, see [`error`](ByteRing::error)) [`SendError::Full`]. Either
-    /// way nothing is written.
+    /// Writes `message` into the next slot, without waiting. A message
+    /// longer than the slot size is [`SendError::TooLarge`]; a full ring
+    /// (or one found corrupt, see [`error`](ByteRing::error))
+    /// [`SendError::Full`]; a ring whose consumer let go
+    /// [`SendError::Closed`], a full one whose consumer died
+    /// [`SendError::PeerDead`]. In every case nothing is written.
     pub fn write(&mut self, message: &[u8]) -> Result<(), SendError> {
         if message.len() > self.slot {
             return Err(SendError::TooLarge { len: message.len(), slot: self.slot });
         }
-        if !self.can_write() {
-            return Err(SendError::Full);
+        if self.end.peer_left() || !self.can_write() {
+            return Err(self.refused());
         }
         self.put_fragments(message, 1, true, true);
         Ok(())
@@ -284,6 +332,7 @@ impl ByteRing<Producer> {
         if message.len() > self.slot {
             return Err(RingError::TooLarge { name: self.name().clone(), len: message.len(), max: self.slot });
         }
+        self.end.check_peer_left()?;
         self.wait_room(Instant::now().checked_add(timeout), 1)?;
         self.put_fragments(message, 1, true, true);
         Ok(())
@@ -305,7 +354,25 @@ impl ByteRing<Producer> {
     /// returns the part already sent: the next write first marks it void.
     /// So does the first write of a producer that attaches after this one
     /// died part-way.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    /// use std::time::Duration;
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(16, 4)?; // 64 bytes of slots in all
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// let reader = std::thread::spawn(move || {
+    ///     let mut message = Vec::new();
+    ///     rx.read_blocking(&mut message).map(|()| message)
+    /// });
+    /// let big = vec![7u8; 1000]; // longer than the whole ring
+    /// tx.write_partial(&big, Duration::from_secs(10))?;
+    /// assert_eq!(reader.join().unwrap()?, big);
+    /// # Ok(()) }
+    /// ```
     pub fn write_partial(&mut self, data: &[u8], timeout: Duration) -> Result<(), RingError> {
+        self.end.check_peer_left()?;
         let deadline = Instant::now().checked_add(timeout);
         // At least one fragment: an empty message is one empty slot.
         let slot = self.slot;
@@ -417,10 +484,10 @@ impl ByteRing<Producer> {
             // Every fragment's slot free now, or nothing written.
             let fragments = encoded.len().div_ceil(self.slot) as u64;
             match self.room(fragments) {
-                Ok(free) if free >= fragments => {
+                Ok(free) if free >= fragments && !self.end.peer_left() => {
                     self.write_partial(&encoded, Duration::ZERO).map_err(|_| SendError::Full)
                 }
-                _ => Err(SendError::Full),
+                _ => Err(self.refused()),
             }
         };
         self.scratch = encoded;
@@ -489,6 +556,20 @@ impl ByteRing<Consumer> {
     /// Errors: [`RingError::Corrupt`] (sticky) for a slot header no
     /// producer could write, [`RingError::TooLarge`] for a message over
     /// [`set_max_message_len`](ByteRing::set_max_message_len) (skipped).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(32, 4)?;
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// let mut message = Vec::with_capacity(32); // reused: no allocation per message
+    /// assert!(!rx.read(&mut message)?);
+    /// tx.write(b"hello")?;
+    /// assert!(rx.read(&mut message)?);
+    /// assert_eq!(message, b"hello");
+    /// # Ok(()) }
+    /// ```
     pub fn read(&mut self, message: &mut Vec<u8>) -> Result<bool, RingError> {
         self.end.check()?;
         let mut taken = 0;
@@ -540,6 +621,21 @@ impl ByteRing<Consumer> {
     /// Puts the next message in `message`, waiting as long as it takes (or
     /// until the producer dies or lets go, after everything it wrote was
     /// read).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, RingError, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(32, 4)?;
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write(b"last words")?;
+    /// drop(tx);
+    /// let mut message = Vec::new();
+    /// rx.read_blocking(&mut message)?;
+    /// assert_eq!(message, b"last words");
+    /// assert!(matches!(rx.read_blocking(&mut message), Err(RingError::Closed { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn read_blocking(&mut self, message: &mut Vec<u8>) -> Result<(), RingError> {
         self.read_until(message, None)
     }

@@ -130,6 +130,9 @@ struct Hot {
     peer_wait: NonNull<AtomicU32>,
     /// The other side's mode word, in `words`.
     peer_mode: NonNull<AtomicU64>,
+    /// The other side's role word, in `words` (on the cache line of its
+    /// wait and mode words, which a publish loads anyway).
+    peer_role: NonNull<AtomicU64>,
 }
 
 // SAFETY: a `Hot` is addresses of atomics in a shared mapping, and gives
@@ -159,6 +162,7 @@ impl Hot {
             geometry,
             peer_wait: NonNull::from(payload.futex_word(R::PEER_WAIT_WORD)),
             peer_mode: NonNull::from(&words[R::PEER_MODE_WORD]),
+            peer_role: NonNull::from(&words[R::PEER_ROLE_WORD]),
         }
     }
 
@@ -191,6 +195,25 @@ impl Hot {
         // SAFETY: as for `words` in `ring`.
         unsafe { self.peer_mode.as_ref() }
     }
+
+    /// The other side's role word, for a borrow of `self`.
+    #[inline]
+    fn peer_role(&self) -> &AtomicU64 {
+        // SAFETY: as for `words` in `ring`.
+        unsafe { self.peer_role.as_ref() }
+    }
+}
+
+/// How the other side is gone, as [`End::why_refused`] finds it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Gone {
+    /// It let go (dropped its end).
+    LetGo,
+    /// Its process is dead.
+    Died {
+        /// Its process id.
+        pid: u64,
+    },
 }
 
 /// The ring as [`End::ring_and_cursor`] lends it: a borrow of the end's
@@ -275,6 +298,8 @@ pub struct End<R: Role> {
     pub(crate) cursor: R::Cursor,
     /// First corruption found; sticky.
     pub(crate) corrupt: Option<Corrupt>,
+    /// Non-blocking calls refused so far (see [`End::why_refused`]).
+    refusals: u32,
     /// This process's half of the wake handshake (also stored in this
     /// side's mode word for the other side).
     barrier: Barrier,
@@ -320,7 +345,7 @@ impl<R: Role> End<R> {
         // the end keeps `segment` with `hot` (see `End::hot`).
         let hot = unsafe { Hot::new::<R>(segment.payload(), geometry) };
         let cursor = R::cursor(&hot.ring()).expect("a fresh ring is consistent");
-        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, barrier })
+        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, refusals: 0, barrier })
     }
 
     /// Opens the ring `handle` names as its `R` side if `options` accept
@@ -363,7 +388,7 @@ impl<R: Role> End<R> {
             role::let_go(&words[R::ROLE_WORD], me);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
-        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, barrier })
+        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, refusals: 0, barrier })
     }
 
     #[inline]
@@ -468,6 +493,49 @@ impl<R: Role> End<R> {
                 }
             }
         }
+    }
+
+    /// Whether the other side let go of the ring (dropped its end) and
+    /// nobody took its place: one load, of the cache line `notify_peer`
+    /// loads anyway, and no system call. Relaxed: it decides only whether
+    /// to write; a producer that writes anyway publishes as ever.
+    #[inline]
+    pub(crate) fn peer_left(&self) -> bool {
+        self.hot.peer_role().load(Ordering::Relaxed) == CLOSED
+    }
+
+    /// The pid of the process holding the other side if the kernel says it
+    /// is dead (a system call: for paths that found no room or no item).
+    pub(crate) fn peer_died(&self) -> Option<u64> {
+        match self.hot.peer_role().load(Ordering::Relaxed) {
+            FREE | CLOSED => None,
+            holder => (liveness::alive(holder) == Some(false)).then(|| liveness::pid_of(holder)),
+        }
+    }
+
+    /// Why a non-blocking call found no room: the other side let go, or
+    /// died, or neither (`None`: only full). Whether it died costs a
+    /// system call, made on the first refused call and on every 1024th
+    /// after, so that a caller retrying in a loop pays it rarely.
+    #[cold]
+    pub(crate) fn why_refused(&mut self) -> Option<Gone> {
+        if self.peer_left() {
+            return Some(Gone::LetGo);
+        }
+        let look = self.refusals.is_multiple_of(1024);
+        self.refusals = self.refusals.wrapping_add(1);
+        if look { self.peer_died().map(|pid| Gone::Died { pid }) } else { None }
+    }
+
+    /// [`RingError::Closed`] if the other side let go (see
+    /// [`peer_left`](Self::peer_left)): a waiting write checks it first,
+    /// so that it does not fill a ring nobody will read.
+    #[inline]
+    pub(crate) fn check_peer_left(&self) -> Result<(), RingError> {
+        if self.peer_left() {
+            return Err(RingError::Closed { name: self.name().clone(), role: R::PEER });
+        }
+        Ok(())
     }
 
     pub(crate) fn peer_alive(&self) -> Option<bool> {

@@ -195,6 +195,20 @@ impl ByteRing<Consumer> {
 
     /// Iterates over the messages ready now, without waiting (an error is
     /// yielded as it comes; a corrupt ring keeps yielding it).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(16, 8)?;
+    /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write(b"a")?;
+    /// tx.write(b"bc")?;
+    /// let total: usize = rx.try_iter().map(|m| m.map(|m| m.len())).sum::<Result<_, _>>()?;
+    /// assert_eq!(total, 3);
+    /// assert!(rx.try_iter().next().is_none(), "drained");
+    /// # Ok(()) }
+    /// ```
     pub fn try_iter(&mut self) -> TryMessages<'_> {
         TryMessages { ring: self }
     }

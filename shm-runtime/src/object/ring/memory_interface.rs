@@ -4,13 +4,13 @@
 
 use crate::format::header::{Layout, ObjectKind};
 use crate::object::ring::Ring;
-use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
+use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::object::state::{Field, SharedState, bytes_of, bytes_of_mut, load_value, zeroed};
 use crate::protocol::cell::{load_range, store_range};
 use crate::segment::DEFAULT_OPEN_WAIT;
-use crate::segment::error::{CreateError, Full, OpenError, RingError};
+use crate::segment::error::{CreateError, OpenError, RingError, TryWriteError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use core::fmt;
@@ -92,13 +92,40 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
 
     /// Creates a ring of `nr_of_memories` slots under a generated name and
-    /// holds its `R` side.
+    /// holds its `R` side. Either side may create: the other one opens
+    /// with the [`handle`](SharedObject::handle).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, Ring, SharedObject};
+    ///
+    /// let tx = MemoryInterface::<[f32; 3]>::create_memorybuf(256)?; // the producer side
+    /// assert_eq!((tx.capacity(), tx.len()), (256, 0));
+    /// // A consumer can create it too, and hand the producer side out.
+    /// let rx = MemoryInterface::<u64, Consumer>::create_memorybuf(8)?;
+    /// let text = rx.handle().to_string(); // for the producer's process
+    /// # let _ = text;
+    /// # Ok(()) }
+    /// ```
     pub fn create_memorybuf(nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(None, nr_of_memories)
     }
 
     /// Creates a ring of `nr_of_memories` slots under `name` and holds its
-    /// `R` side.
+    /// `R` side; the other side opens it by name with
+    /// [`open`](SharedObject::open). A name whose creator is proven dead is
+    /// taken over; a live one's is [`CreateError::AlreadyExists`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+    /// # let name = format!("shmrs-doc-ring-named-{}", std::process::id());
+    /// let mut tx = MemoryInterface::<u64>::create_named(&name, 16)?;
+    /// let mut rx = MemoryInterface::<u64, Consumer>::open(&name)?; // another process
+    /// tx.write(&1).unwrap();
+    /// assert_eq!(rx.read(), Some(1));
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, nr_of_memories: usize) -> Result<Self, CreateError> {
         Self::create(Some(name), nr_of_memories)
     }
@@ -110,7 +137,24 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     }
 
     /// Opens the ring `handle` names as its `R` side, waiting up to
-    /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up.
+    /// [`DEFAULT_OPEN_WAIT`] for its creator to finish setting it up. The
+    /// side is a claim: a live process holding it already is
+    /// [`OpenError::RoleTaken`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, Handle, MemoryInterface, OpenError, SharedObject};
+    ///
+    /// let tx = MemoryInterface::<u64>::create_memorybuf(16)?;
+    /// // In the consumer's process, from the handle's text:
+    /// let handle: Handle = tx.handle().to_string().parse()?;
+    /// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&handle)?;
+    /// // One consumer at a time.
+    /// let second = MemoryInterface::<u64, Consumer>::load_memorybuf(&handle).unwrap_err();
+    /// assert!(matches!(second, OpenError::RoleTaken { .. }), "{second}");
+    /// # drop(rx);
+    /// # Ok(()) }
+    /// ```
     pub fn load_memorybuf(handle: &Handle) -> Result<Self, OpenError> {
         Self::load_sharedobject_timeout(handle, DEFAULT_OPEN_WAIT)
     }
@@ -158,21 +202,45 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
         self.end.corrupt.is_none() && self.end.free(1).is_ok_and(|n| n > 0)
     }
 
-    /// Writes `value` into the next slot. A full ring (or one found
-    /// corrupt) hands the value back in [`Full`]; nothing is overwritten.
+    /// Writes `value` into the next slot, without waiting. Nothing is
+    /// overwritten: a full ring (or one found corrupt) hands the value back
+    /// in [`TryWriteError::Full`]; a ring whose consumer let go, in
+    /// [`TryWriteError::Closed`]; a full ring whose consumer died, in
+    /// [`TryWriteError::PeerDead`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject, TryWriteError};
+    ///
+    /// let mut tx = MemoryInterface::<u32>::create_memorybuf(2)?;
+    /// let mut rx = MemoryInterface::<u32, Consumer>::load_memorybuf(&tx.handle())?;
+    /// for item in 0.. {
+    ///     match tx.write(&item) {
+    ///         Ok(()) => {}
+    ///         Err(TryWriteError::Full(back)) => {
+    ///             assert_eq!(back, 2, "the value comes back");
+    ///             break;
+    ///         }
+    ///         Err(other) => return Err(other.into()),
+    ///     }
+    /// }
+    /// assert_eq!(rx.read(), Some(0));
+    /// # Ok(()) }
+    /// ```
     #[inline]
-    pub fn write(&mut self, value: &T) -> Result<(), Full<T>> {
-        if !self.can_write() {
-            return Err(full(value));
+    pub fn write(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
+        if self.end.peer_left() || !self.can_write() {
+            return Err(self.refused(value));
         }
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
     }
 
     /// Writes as many of `values` as there are free slots (in order),
-    /// published with one store; returns how many.
+    /// published with one store; returns how many. 0 also if the consumer
+    /// let go (see [`peer_state`](Ring::peer_state), or `write`, for why).
     pub fn write_slice(&mut self, values: &[T]) -> usize {
-        if self.end.corrupt.is_some() {
+        if self.end.corrupt.is_some() || self.end.peer_left() {
             return 0;
         }
         let free = self.end.free(values.len() as u64).unwrap_or(0);
@@ -196,7 +264,8 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     }
 
     /// Fills the next slot in place through `fill`, then publishes it;
-    /// `None` (and `fill` is not called) if no slot is free.
+    /// `None` (and `fill` is not called) if no slot is free or the
+    /// consumer let go.
     ///
     /// The slot is not cleared first: it holds the bytes of the item
     /// written `capacity` items ago, or zeros (every bit pattern is a
@@ -226,7 +295,7 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     /// # Ok(()) }
     /// ```
     pub fn write_with<X>(&mut self, fill: impl FnOnce(&mut SlotMut<'_, T>) -> X) -> Option<X> {
-        if !self.can_write() {
+        if self.end.peer_left() || !self.can_write() {
             return None;
         }
         let (ring, cursor) = self.end.ring_and_cursor();
@@ -236,16 +305,35 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
         Some(result)
     }
 
-    /// Writes `value`, waiting up to `timeout` for a free slot.
+    /// Writes `value`, waiting up to `timeout` for a free slot. A consumer
+    /// that let go (before or while it waits) is [`RingError::Closed`],
+    /// one that died while the ring is full [`RingError::PeerDead`].
     pub fn write_timeout(&mut self, value: &T, timeout: Duration) -> Result<(), RingError> {
+        self.end.check_peer_left()?;
         self.wait_can_write(timeout)?;
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
     }
 
     /// Writes `value`, waiting as long as it takes for a free slot (or
-    /// until the consumer dies or lets go).
+    /// until the consumer dies or lets go). The wait spins briefly, then
+    /// sleeps on a futex in the segment; see
+    /// [`read_blocking`](MemoryInterface::read_blocking) for both sides
+    /// together.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(2)?;
+    /// let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write_blocking(&1)?;
+    /// drop(rx); // nobody will read: the wait ends at once
+    /// assert!(matches!(tx.write_blocking(&2), Err(RingError::Closed { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn write_blocking(&mut self, value: &T) -> Result<(), RingError> {
+        self.end.check_peer_left()?;
         self.end.wait_for(None, |end| end.free(1).map(|n| n > 0))?;
         self.put_and_publish(core::slice::from_ref(value));
         Ok(())
@@ -267,13 +355,41 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
 
 impl<T: SharedState> MemoryInterface<T, Consumer> {
     /// Whether a `read` would find an item now.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+    /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// assert!(!rx.can_read() && tx.can_write());
+    /// tx.write(&3).unwrap();
+    /// if rx.can_read() {
+    ///     assert_eq!(rx.read(), Some(3)); // only this process reads: it is still there
+    /// }
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn can_read(&mut self) -> bool {
         self.end.corrupt.is_none() && self.end.available(1).is_ok_and(|n| n > 0)
     }
 
     /// Takes the oldest unread item; `None` if there is none (or the ring
-    /// was found corrupt; see [`error`](MemoryInterface::error)).
+    /// was found corrupt; see [`error`](MemoryInterface::error)). Never
+    /// waits: [`read_blocking`](MemoryInterface::read_blocking) and
+    /// [`iter`](MemoryInterface::iter) wait for the next item.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<[f32; 2]>::create_memorybuf(4)?;
+    /// let mut rx = MemoryInterface::<[f32; 2], Consumer>::load_memorybuf(&tx.handle())?;
+    /// assert_eq!(rx.read(), None);
+    /// tx.write(&[1.0, 0.5]).unwrap();
+    /// assert_eq!(rx.read(), Some([1.0, 0.5]));
+    /// # Ok(()) }
+    /// ```
     #[inline]
     pub fn read(&mut self) -> Option<T> {
         if !self.can_read() {
@@ -333,7 +449,22 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
         Some(result)
     }
 
-    /// Takes the oldest item, waiting up to `timeout` for one.
+    /// Takes the oldest item, waiting up to `timeout` for one; after the
+    /// producer let go and everything was read, [`RingError::Closed`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+    /// use std::time::Duration;
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+    /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+    /// tx.write(&5).unwrap();
+    /// assert_eq!(rx.read_timeout(Duration::from_millis(100))?, 5);
+    /// let nothing = rx.read_timeout(Duration::from_millis(1));
+    /// assert!(matches!(nothing, Err(RingError::Timeout { .. })));
+    /// # Ok(()) }
+    /// ```
     pub fn read_timeout(&mut self, timeout: Duration) -> Result<T, RingError> {
         self.wait_can_read(timeout)?;
         Ok(self.take_one())
@@ -341,6 +472,33 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
 
     /// Takes the oldest item, waiting as long as it takes (or until the
     /// producer dies or lets go, after everything it wrote was read).
+    /// The wait spins briefly, then sleeps on a futex in the segment.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Consumer, MemoryInterface, RingError, SharedObject};
+    ///
+    /// let mut rx = MemoryInterface::<u64, Consumer>::create_memorybuf(4)?;
+    /// let handle = rx.handle();
+    /// let producer = std::thread::spawn(move || -> Result<(), shm_runtime::Error> {
+    ///     let mut tx = MemoryInterface::<u64>::load_memorybuf(&handle)?;
+    ///     for i in 0..10 {
+    ///         tx.write_blocking(&i)?;
+    ///     }
+    ///     Ok(())
+    /// });
+    /// let mut sum = 0;
+    /// loop {
+    ///     match rx.read_blocking() {
+    ///         Ok(i) => sum += i,
+    ///         Err(RingError::Closed { .. }) => break, // the producer let go; all read
+    ///         Err(e) => return Err(e.into()),
+    ///     }
+    /// }
+    /// assert_eq!(sum, 45);
+    /// producer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
     pub fn read_blocking(&mut self) -> Result<T, RingError> {
         self.end.wait_for(None, |end| end.available(1).map(|n| n > 0))?;
         Ok(self.take_one())
@@ -475,12 +633,20 @@ impl<T: SharedState> fmt::Debug for SlotRef<'_, T> {
     }
 }
 
-/// `Full(*value)`, out of line: the full path of `write` copies the value
-/// back, the hot path does not carry that copy.
-#[cold]
-#[inline(never)]
-fn full<T: SharedState>(value: &T) -> Full<T> {
-    Full(*value)
+impl<T: SharedState> MemoryInterface<T, Producer> {
+    /// The error of a `write` that wrote nothing, out of line: the refused
+    /// path copies the value back and looks for the consumer, the hot path
+    /// carries neither.
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self, value: &T) -> TryWriteError<T> {
+        let value = *value;
+        match self.end.why_refused() {
+            None => TryWriteError::Full(value),
+            Some(Gone::LetGo) => TryWriteError::Closed { value, name: self.end.name().clone() },
+            Some(Gone::Died { pid }) => TryWriteError::PeerDead { value, name: self.end.name().clone(), pid },
+        }
+    }
 }
 
 /// Panics unless bytes `offset .. offset + len` lie inside a `T`.

@@ -1,0 +1,86 @@
+//! The self-check: a standalone two-process SPSC loop of 8-byte items,
+//! written without the harness's driver (no `Tx`/`Rx`, no item buffer),
+//! the shape an outside harness would write. The hand ring's 8 B
+//! throughput through the driver must stay within 15% of it; otherwise
+//! the driver, not the transport, is what the benchmark measures.
+//!
+//! Layout (words of a bare mapping): the write position at word 0, the
+//! read position at word 16 (128 bytes apart), `CAPACITY` slots from word
+//! 32; the item at position `p` holds `p + 1`.
+
+use crate::Result;
+use crate::proc::{Control, Watch};
+use core::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+/// Slots (as the hand ring's 8 B cases).
+pub const CAPACITY: usize = 1024;
+/// `CAPACITY` as a position.
+const CAP: u64 = CAPACITY as u64;
+const TAIL: usize = 0;
+const HEAD: usize = 16;
+const SLOTS: usize = 32;
+/// Words of the mapping.
+pub const WORDS: usize = SLOTS + CAPACITY;
+
+/// Slot word of position `p`.
+fn slot(words: &[AtomicU64], p: u64) -> &AtomicU64 {
+    // The mask keeps the index below CAPACITY, inside the mapping.
+    &words[SLOTS + usize::try_from(p & (CAP - 1)).expect("masked")]
+}
+
+/// Consumer (parent): lets the producer go to `*seq + n` items and takes
+/// them, checking each one's number.
+pub fn consume(words: &[AtomicU64], ctl: &Control, watch: &mut Watch<'_>, seq: &mut u64, n: u64) -> Result<Duration> {
+    watch.rearm();
+    let (mut head, end) = (*seq, *seq + n);
+    let mut tail = head;
+    let start = Instant::now();
+    ctl.set_target(end);
+    while head < end {
+        if head == tail {
+            // Acquire pairs with the producer's Release store of TAIL.
+            tail = words[TAIL].load(Ordering::Acquire);
+            if head == tail {
+                watch.idle()?;
+                continue;
+            }
+        }
+        let item = slot(words, head).load(Ordering::Relaxed);
+        if item != head + 1 {
+            return Err(crate::link::Mismatch { expected: head + 1, found: [item; 3] }.into());
+        }
+        head += 1;
+        // Release pairs with the producer's Acquire load of HEAD: the slot
+        // is read before it is reused.
+        words[HEAD].store(head, Ordering::Release);
+    }
+    *seq = end;
+    Ok(start.elapsed())
+}
+
+/// Producer (child): writes items up to the parent's target until it stops.
+pub fn produce(words: &[AtomicU64], ctl: &Control) {
+    let (mut tail, mut head) = (0u64, 0u64);
+    while !ctl.stopped() {
+        let target = ctl.target();
+        while tail < target {
+            if tail - head == CAP {
+                // Acquire pairs with the consumer's Release store of HEAD.
+                head = words[HEAD].load(Ordering::Acquire);
+                if tail - head == CAP {
+                    if ctl.stopped() {
+                        return;
+                    }
+                    core::hint::spin_loop();
+                    continue;
+                }
+            }
+            slot(words, tail).store(tail + 1, Ordering::Relaxed);
+            tail += 1;
+            // Release pairs with the consumer's Acquire load of TAIL.
+            words[TAIL].store(tail, Ordering::Release);
+        }
+        core::hint::spin_loop();
+    }
+}
