@@ -111,6 +111,9 @@ pub(crate) mod broadcast {
     pub(crate) const SUBSCRIBER_MODE_WORD: usize = 25;
     /// Joins so far: each joining subscriber adds 1.
     pub(crate) const JOIN_WORD: usize = 26;
+    /// Entries in use: one more than the highest entry a subscriber ever
+    /// joined in (only grows); the publisher looks at no entry past it.
+    pub(crate) const ENTRIES_USED_WORD: usize = 27;
     /// The first table entry.
     pub(crate) const TABLE_WORD: usize = 32;
     /// Words per table entry (one 64-byte line).

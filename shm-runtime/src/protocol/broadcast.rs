@@ -11,7 +11,8 @@
 //! 8       tail           write position (publisher stores)
 //! 9       limit          publisher's limit (backpressure; only grows)
 //! 16..18  publisher      role word, futex word, mode word
-//! 24..26  subscribers    shared futex word, shared mode word, join count
+//! 24..27  subscribers    shared futex word, shared mode word, join count,
+//!                        entries in use
 //! 32 ..   table          one 8-word entry per subscriber: role, active,
 //!                        cursor
 //! ..      slots          capacity * (1 + slot_words) words: a sequence
@@ -83,8 +84,9 @@ use crate::protocol::role::{CLOSED, FREE};
 use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
 
 pub(crate) use crate::format::layout::broadcast::{
-    CAPACITY_WORD, ELEMENT_BYTES_WORD, ENTRY_ACTIVE, ENTRY_CURSOR, ENTRY_ROLE, ENTRY_WORDS, FIRST_WORD, HISTORY_WORD,
-    JOIN_WORD, LIMIT_WORD, MAX_SUBSCRIBERS_WORD, POLICY_WORD, SLOT_WORDS_WORD, TABLE_WORD, TAIL_WORD,
+    CAPACITY_WORD, ELEMENT_BYTES_WORD, ENTRIES_USED_WORD, ENTRY_ACTIVE, ENTRY_CURSOR, ENTRY_ROLE, ENTRY_WORDS,
+    FIRST_WORD, HISTORY_WORD, JOIN_WORD, LIMIT_WORD, MAX_SUBSCRIBERS_WORD, POLICY_WORD, SLOT_WORDS_WORD, TABLE_WORD,
+    TAIL_WORD,
 };
 /// The role, wait and mode words, for the object (`object/broadcast/`).
 #[cfg(not(loom))]
@@ -192,6 +194,8 @@ pub(crate) struct PublisherCursor {
     limit: u64,
     /// The join count at the last scan.
     joins_seen: u64,
+    /// The most entries in use seen so far (see `entries_seen`).
+    entries_seen: usize,
     /// Per table entry.
     watch: Vec<Watch>,
     /// Subscribers found corrupt (and let go of) so far.
@@ -394,6 +398,24 @@ impl<'a> Broadcast<'a> {
         self.table.len() / ENTRY_WORDS
     }
 
+    /// Entries a subscriber ever joined in (the lowest ones: a subscriber
+    /// takes the first free entry), as stored now, clamped to the table
+    /// (the word is untrusted). Relaxed: a scan that must see a new entry
+    /// comes after an Acquire load of the join count that saw its join
+    /// (`refresh`), and the joiner stored this before joining.
+    fn entries_used(&self) -> usize {
+        let used = self.words[ENTRIES_USED_WORD].load(Ordering::Relaxed);
+        usize::try_from(used).map_or(self.entries(), |used| used.min(self.entries()))
+    }
+
+    /// [`entries_used`](Self::entries_used) for the publisher: the most it
+    /// has seen, so that a peer storing a smaller number cannot hide a
+    /// subscriber from it.
+    fn entries_seen(&self, cursor: &mut PublisherCursor) -> usize {
+        cursor.entries_seen = cursor.entries_seen.max(self.entries_used());
+        cursor.entries_seen
+    }
+
     /// Word `which` of table entry `entry`.
     #[inline]
     fn entry(&self, entry: usize, which: usize) -> &'a AtomicU64 {
@@ -447,6 +469,7 @@ impl<'a> Broadcast<'a> {
             floor: tail,
             limit: advance(tail, self.capacity, self.wrap),
             joins_seen: 0,
+            entries_seen: 0,
             watch: vec![Watch::default(); self.entries()],
             corrupt: 0,
             last_corrupt: None,
@@ -513,7 +536,7 @@ impl<'a> Broadcast<'a> {
     /// position if none), evicting those whose cursor left its range.
     fn scan(&self, cursor: &mut PublisherCursor) -> u64 {
         let mut most_behind = 0;
-        for entry in 0..self.entries() {
+        for entry in 0..self.entries_seen(cursor) {
             // Acquire pairs with the Release store of `active` in `join`:
             // its start position is visible.
             let active = self.entry(entry, ENTRY_ACTIVE).load(Ordering::Acquire);
@@ -561,7 +584,7 @@ impl<'a> Broadcast<'a> {
     /// Returns whether anything changed.
     pub(crate) fn sweep(&self, cursor: &mut PublisherCursor, alive: impl Fn(u64) -> Option<bool>) -> bool {
         let mut changed = false;
-        for entry in 0..self.entries() {
+        for entry in 0..self.entries_seen(cursor) {
             let role = self.entry(entry, ENTRY_ROLE).load(Ordering::Relaxed);
             if role == FREE || role == CLOSED {
                 continue;
@@ -656,6 +679,9 @@ impl<'a> Broadcast<'a> {
         let first = self.words[FIRST_WORD].load(Ordering::Relaxed) % self.wrap;
         let published = distance(tail, first, self.wrap);
         let mut start = retreat(tail, self.history.min(published), self.wrap);
+        // Relaxed: under backpressure the join count's increment below
+        // (Release) publishes it with the rest of the join.
+        self.words[ENTRIES_USED_WORD].fetch_max(entry as u64 + 1, Ordering::Relaxed);
         self.entry(entry, ENTRY_CURSOR).store(start, Ordering::Relaxed);
         // Pairs with the publisher's Acquire load of `active` in `scan`:
         // seeing us active, it sees the start above.
@@ -1019,12 +1045,35 @@ mod tests {
         for (i, v) in [(ENTRY_ROLE, 77), (ENTRY_ACTIVE, 77), (ENTRY_CURSOR, wrap_of(4) - 50)] {
             words[entry + i].store(v, Ordering::Relaxed);
         }
+        words[ENTRIES_USED_WORD].store(3, Ordering::Relaxed);
         assert!(publish(&ring, &mut p, 5) || !publish(&ring, &mut p, 5));
         assert!(!publish(&ring, &mut p, 6), "held back by the unknown entry");
         assert!(!ring.sweep(&mut p, |_| Some(true)), "first strike");
         assert!(ring.sweep(&mut p, |_| Some(true)), "second strike");
         assert_eq!(p.corrupt, 2);
         assert!(publish(&ring, &mut p, 6));
+    }
+
+    #[test]
+    fn a_subscriber_in_a_high_entry_holds_back() {
+        let shape = shape(2, Policy::Backpressure, 8, 0);
+        let words = heap(shape);
+        let ring = Broadcast::init(&words, shape, 0);
+        let mut p = ring.publisher().unwrap();
+        assert!(publish(&ring, &mut p, 0) && publish(&ring, &mut p, 1) && publish(&ring, &mut p, 2));
+        role::claim(ring.entry_role(5), 7, |_| Some(true)).unwrap();
+        let mut s = ring.join(5, 7).unwrap();
+        assert_eq!(ring.entries_used(), 6);
+        assert!(publish(&ring, &mut p, 3) && publish(&ring, &mut p, 4));
+        assert!(!publish(&ring, &mut p, 5), "entry 5 has read nothing");
+        assert_eq!(read(&ring, &mut s), Ok(Some(3)));
+        assert!(publish(&ring, &mut p, 5));
+        words[ENTRIES_USED_WORD].store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(ring.entries_used(), 8, "clamped to the table");
+        // A peer storing a smaller number hides nobody from the publisher.
+        words[ENTRIES_USED_WORD].store(0, Ordering::Relaxed);
+        assert_eq!(read(&ring, &mut s), Ok(Some(4)));
+        assert!(publish(&ring, &mut p, 6) && !publish(&ring, &mut p, 7), "entry 5 still holds it back");
     }
 
     #[test]
