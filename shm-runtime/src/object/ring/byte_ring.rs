@@ -938,8 +938,24 @@ mod tests {
         let long: Vec<u8> = (0..40).collect();
         std::thread::scope(|s| {
             let writer = s.spawn(|| {
-                tx.write_partial(&long, Duration::from_secs(10)).unwrap();
-                tx.write_timeout(b"after", Duration::from_secs(10)).unwrap();
+                // Between rx1's drop and rx2's attach the ring has no
+                // consumer, and a waiting write says `Closed`: the writer
+                // tries again until rx2 is there (the long message may
+                // end so, part-way, which rx2 must skip all the same).
+                match tx.write_partial(&long, Duration::from_secs(10)) {
+                    Ok(()) | Err(RingError::Closed { .. }) => {}
+                    Err(e) => panic!("{e}"),
+                }
+                let start = Instant::now();
+                loop {
+                    match tx.write_timeout(b"after", Duration::from_secs(10)) {
+                        Ok(()) => break,
+                        Err(RingError::Closed { .. }) if start.elapsed() < Duration::from_secs(10) => {
+                            std::thread::yield_now();
+                        }
+                        Err(e) => panic!("{e}"),
+                    }
+                }
             });
             let start = Instant::now();
             while rx1.len() < 3 {
