@@ -1,0 +1,127 @@
+//! The Rust side of the Python package's cross-language tests
+//! (`shm-python/tests/test_cross_language.py` runs it; the other side of
+//! each pair is Python code there): opens or creates objects that a Python
+//! process made or opens, so that each direction is tested with a real
+//! Rust process.
+//!
+//! ```text
+//! cargo run --example python_peer -- <command> <arguments>
+//!   int <handle>                      read n, write 2n + 1, print n
+//!   string <handle>                   read s, write it reversed, print s
+//!   consume <handle> <count>          read count messages "msg <i>"; print "ok <count>"
+//!   produce <handle> <count>          write count messages "msg <i>"; print "ok <count>"
+//!   create-int <value>                print a new int's handle, wait for a line on
+//!                                     stdin, print the value, clean up
+//!   create-string <capacity> <text>   print a new string's handle, wait for a line,
+//!                                     print the string, clean up
+//!   create-ring <slot> <slots> <count>
+//!                                     print a new byte ring's handle (producer side),
+//!                                     write count messages "msg <i>", then let go
+//! ```
+
+use shm_runtime::{ByteRing, Consumer, Handle, Producer, SharedInt, SharedObject, SharedString};
+use std::error::Error;
+use std::io::{BufRead, Write};
+
+type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
+
+/// What `--help` prints.
+const USAGE: &str = "usage: python_peer <command> <arguments>
+the Rust side of shm-python's cross-language tests (pytest runs it):
+  cargo run --example python_peer -- int <handle>
+  cargo run --example python_peer -- string <handle>
+  cargo run --example python_peer -- consume <handle> <count>
+  cargo run --example python_peer -- produce <handle> <count>
+  cargo run --example python_peer -- create-int <value>
+  cargo run --example python_peer -- create-string <capacity> <text>
+  cargo run --example python_peer -- create-ring <slot size> <slots> <count>";
+
+fn main() -> Result {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(|| format!("argument {i} missing: {args:?}"));
+    match arg(0)? {
+        "int" => {
+            let int = SharedInt::load_sharedobject(&arg(1)?.parse::<Handle>()?)?;
+            let n = int.read();
+            int.write(2 * n + 1);
+            println!("{n}");
+        }
+        "string" => {
+            let string = SharedString::load_sharedobject(&arg(1)?.parse::<Handle>()?)?;
+            let s = string.read()?;
+            string.write(&s.chars().rev().collect::<String>())?;
+            println!("{s}");
+        }
+        "consume" => {
+            let mut ring = ByteRing::<Consumer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u64 = arg(2)?.parse()?;
+            consume(&mut ring, count)?;
+            println!("ok {count}");
+        }
+        "produce" => {
+            let mut ring = ByteRing::<Producer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u64 = arg(2)?.parse()?;
+            produce(&mut ring, count)?;
+            println!("ok {count}");
+        }
+        "create-int" => {
+            let int = SharedInt::create_sharedobject(arg(1)?.parse()?)?;
+            announce(&int.handle())?;
+            println!("{}", int.read());
+            int.cleanup()?;
+        }
+        "create-string" => {
+            let string = SharedString::create_sharedobject(arg(1)?.parse()?)?;
+            string.write(arg(2)?)?;
+            announce(&string.handle())?;
+            println!("{}", string.read()?);
+            string.cleanup()?;
+        }
+        "create-ring" => {
+            let mut ring = ByteRing::<Producer>::create_memorybuf(arg(1)?.parse()?, arg(2)?.parse()?)?;
+            println!("{}", ring.handle());
+            std::io::stdout().flush()?;
+            produce(&mut ring, arg(3)?.parse()?)?;
+            // Dropped: the name stays until the consumer has read all.
+        }
+        other => return Err(format!("unknown command {other:?}").into()),
+    }
+    Ok(())
+}
+
+/// Prints `handle`, then waits for the other side to say (a line on stdin)
+/// that it is done with the object.
+fn announce(handle: &Handle) -> Result {
+    println!("{handle}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(())
+}
+
+/// Writes `count` messages `msg <i>`, waiting for room.
+fn produce(ring: &mut ByteRing<Producer>, count: u64) -> Result {
+    for i in 0..count {
+        ring.write_blocking(format!("msg {i}").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Reads `count` messages and checks each is `msg <i>`, in order.
+fn consume(ring: &mut ByteRing<Consumer>, count: u64) -> Result {
+    let mut message = Vec::new();
+    for i in 0..count {
+        ring.read_blocking(&mut message)?;
+        let expected = format!("msg {i}");
+        if message != expected.as_bytes() {
+            return Err(
+                format!("message {i}: expected {expected:?}, got {:?}", String::from_utf8_lossy(&message)).into()
+            );
+        }
+    }
+    Ok(())
+}
