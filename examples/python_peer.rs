@@ -36,7 +36,17 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- create-string <capacity> <text>
   cargo run --example python_peer -- create-ring <slot size> <slots> <count>";
 
-fn main() -> Result {
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("python_peer: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
         println!("{USAGE}");

@@ -31,23 +31,40 @@ def creator_pid(name):
     return struct.unpack("<Q", word)[0] & 0xFFFFFFFF
 
 
-def pid_alive(pid):
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+# Pids of every process the tests started (multiprocessing children and
+# subprocesses): a segment one of them made is this run's.
+CHILD_PIDS = set()
+
+
+def _record_children():
+    import multiprocessing.process
+    import subprocess
+
+    start = multiprocessing.process.BaseProcess.start
+
+    def recording_start(self):
+        start(self)
+        CHILD_PIDS.add(self.pid)
+
+    multiprocessing.process.BaseProcess.start = recording_start
+    execute = subprocess.Popen._execute_child
+
+    def recording_execute(self, *args, **kwargs):
+        execute(self, *args, **kwargs)
+        CHILD_PIDS.add(self.pid)
+
+    subprocess.Popen._execute_child = recording_execute
+
+
+_record_children()
 
 
 def ours(name):
-    """Whether a leftover segment is this run's: made by this process, or by
-    a process that is gone (a child of a test). Other programs using shm on
-    the same machine may make segments while a test runs; those are not
-    counted."""
+    """Whether a segment is this run's: made by this process or by a process
+    a test started. Other programs using shm on the same machine may make
+    and remove segments while a test runs; those are not counted."""
     pid = creator_pid(name)
-    return pid is not None and (pid == os.getpid() or not pid_alive(pid))
+    return pid is not None and (pid == os.getpid() or pid in CHILD_PIDS)
 
 
 @pytest.fixture(autouse=True)

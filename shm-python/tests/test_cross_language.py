@@ -126,4 +126,5 @@ def test_rust_rejects_a_python_object_of_another_kind(peer):
     with shm.SharedString(8) as s:
         done = subprocess.run([peer, "int", s.handle], capture_output=True, text=True, timeout=60)
         assert done.returncode != 0
-        assert "string" in done.stderr
+        assert done.stderr.startswith("python_peer: "), done.stderr
+        assert "string" in done.stderr and "int" in done.stderr, done.stderr
