@@ -10,6 +10,8 @@
 //!   string <handle>                   read s, write it reversed, print s
 //!   consume <handle> <count>          read count messages "msg <i>"; print "ok <count>"
 //!   produce <handle> <count>          write count messages "msg <i>"; print "ok <count>"
+//!   typed-consume <handle> <count>    read count u64 items 3i + 1 from a MemoryInterface
+//!   typed-produce <handle> <count>    write count u64 items 3i + 1 into a MemoryInterface
 //!   create-int <value>                print a new int's handle, wait for a line on
 //!                                     stdin, print the value, clean up
 //!   create-string <capacity> <text>   print a new string's handle, wait for a line,
@@ -19,7 +21,7 @@
 //!                                     write count messages "msg <i>", then let go
 //! ```
 
-use shm_runtime::{ByteRing, Consumer, Handle, Producer, SharedInt, SharedObject, SharedString};
+use shm_runtime::{ByteRing, Consumer, Handle, MemoryInterface, Producer, SharedInt, SharedObject, SharedString};
 use std::error::Error;
 use std::io::{BufRead, Write};
 
@@ -32,6 +34,8 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- string <handle>
   cargo run --example python_peer -- consume <handle> <count>
   cargo run --example python_peer -- produce <handle> <count>
+  cargo run --example python_peer -- typed-consume <handle> <count>
+  cargo run --example python_peer -- typed-produce <handle> <count>
   cargo run --example python_peer -- create-int <value>
   cargo run --example python_peer -- create-string <capacity> <text>
   cargo run --example python_peer -- create-ring <slot size> <slots> <count>";
@@ -76,6 +80,25 @@ fn run() -> Result {
             let mut ring = ByteRing::<Producer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
             let count: u64 = arg(2)?.parse()?;
             produce(&mut ring, count)?;
+            println!("ok {count}");
+        }
+        "typed-consume" => {
+            let mut ring = MemoryInterface::<u64, Consumer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u64 = arg(2)?.parse()?;
+            for i in 0..count {
+                let item = ring.read_blocking()?;
+                if item != 3 * i + 1 {
+                    return Err(format!("item {i}: expected {}, got {item}", 3 * i + 1).into());
+                }
+            }
+            println!("ok {count}");
+        }
+        "typed-produce" => {
+            let mut ring = MemoryInterface::<u64, Producer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u64 = arg(2)?.parse()?;
+            for i in 0..count {
+                ring.write_blocking(&(3 * i + 1))?;
+            }
             println!("ok {count}");
         }
         "create-int" => {

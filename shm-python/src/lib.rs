@@ -6,6 +6,7 @@
 mod array;
 mod errors;
 mod ring;
+mod typed_ring;
 mod values;
 mod wait;
 
@@ -21,6 +22,7 @@ fn _shm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<values::SharedBytes>()?;
     m.add_class::<ring::ByteRing>()?;
     m.add_class::<array::BytesArray>()?;
+    m.add_class::<typed_ring::MemoryInterface>()?;
     m.add("NAME_PREFIX", shm_runtime::NAME_PREFIX)?;
     Ok(())
 }

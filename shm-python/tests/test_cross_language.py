@@ -128,3 +128,39 @@ def test_rust_rejects_a_python_object_of_another_kind(peer):
         assert done.returncode != 0
         assert done.stderr.startswith("python_peer: "), done.stderr
         assert "string" in done.stderr and "int" in done.stderr, done.stderr
+
+
+def test_typed_ring_of_100000_items_both_directions(peer):
+    count = 100_000
+    items = [3 * i + 1 for i in range(count)]
+    with shm.MemoryInterface.create_memorybuf(1024, item="u64") as tx:
+        proc = subprocess.Popen([peer, "typed-consume", tx.handle, str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            sent = 0
+            while sent < count:
+                n = tx.write_many(items[sent : sent + 1024])
+                if n == 0:
+                    tx.write_blocking(items[sent], timeout=30)
+                    n = 1
+                sent += n
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert out.strip() == f"ok {count}"
+    with shm.MemoryInterface.create_memorybuf(1024, item="u64", side="consumer") as rx:
+        proc = subprocess.Popen([peer, "typed-produce", rx.handle, str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        try:
+            got = []
+            while len(got) < count:
+                batch = rx.read_many(1024)
+                got.extend(batch if batch else [rx.read_blocking(timeout=30)])
+            out, err = proc.communicate(timeout=60)
+        finally:
+            if proc.poll() is None:
+                proc.kill()
+                proc.wait()
+        assert proc.returncode == 0, err
+        assert got == items, "every item, in order"

@@ -287,3 +287,72 @@ def test_byte_ring_two_processes_both_directions(mp):
             assert rx.read_blocking(timeout=30) == b"msg %d" % i
         proc.join(60)
         assert proc.exitcode == 0
+
+
+# ---------------------------------------------------------------- typed ring
+
+
+def test_memory_interface_items_of_each_type():
+    for item, values in [("i64", [-(2**63), 0, 2**63 - 1]), ("u64", [0, 2**64 - 1, 7]), ("f64", [1.5, -0.0, 1e300])]:
+        with shm.MemoryInterface.create_memorybuf(4, item=item) as tx:
+            rx = shm.MemoryInterface.load_memorybuf(tx.handle, item=item)
+            assert (tx.item, rx.item, tx.get_number_of_memories()) == (item, item, 4)
+            for v in values:
+                tx.write(v)
+            assert len(rx) == 3 and rx.get_fullness() == 75.0
+            assert [rx.read() for _ in range(3)] == values
+            assert rx.read() is None
+            rx.cleanup()
+
+
+def test_memory_interface_full_batches_and_errors():
+    with shm.MemoryInterface.create_memorybuf(4, item="u64") as tx:
+        rx = shm.MemoryInterface.load_memorybuf(tx.handle, item="u64")
+        assert tx.write_many(range(10)) == 4, "only what fits"
+        with pytest.raises(shm.Full):
+            tx.write(99)
+        with pytest.raises(shm.Timeout):
+            tx.write_blocking(99, timeout=0.05)
+        assert rx.read_many(10) == [0, 1, 2, 3]
+        with pytest.raises(OverflowError):
+            tx.write(-1)
+        with pytest.raises(TypeError):
+            tx.write("1")
+        with pytest.raises(shm.WrongSide):
+            tx.read()
+        with pytest.raises(shm.WrongSide):
+            rx.write(1)
+        with pytest.raises(shm.LayoutMismatch):
+            shm.MemoryInterface.load_memorybuf(tx.handle, item="f64")
+        with pytest.raises(ValueError):
+            shm.MemoryInterface.load_memorybuf(tx.handle, item="str")
+        tx.write(5)
+        tx.write(6)
+        assert rx.reset_read() == 2 and rx.read() is None
+        rx.cleanup()
+    with pytest.raises(shm.Closed):
+        rx_closed = shm.MemoryInterface.create_memorybuf(2, side="consumer")
+        tx2 = shm.MemoryInterface.load_memorybuf(rx_closed.handle, side="producer")
+        tx2.cleanup()
+        try:
+            rx_closed.read_blocking(timeout=5)
+        finally:
+            rx_closed.cleanup()
+
+
+def child_typed_consumer(handle, count):
+    rx = shm.MemoryInterface.load_memorybuf(handle, item="f64")
+    for i in range(count):
+        assert rx.read_blocking(timeout=30) == i / 2
+    rx.cleanup()
+
+
+def test_memory_interface_two_processes(mp):
+    count = 20000
+    with shm.MemoryInterface.create_memorybuf(64, item="f64") as tx:
+        proc = mp.Process(target=child_typed_consumer, args=(tx.handle, count))
+        proc.start()
+        for i in range(count):
+            tx.write_blocking(i / 2, timeout=30)
+        proc.join(60)
+        assert proc.exitcode == 0

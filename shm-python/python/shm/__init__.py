@@ -2,7 +2,8 @@
 
 The Python face of the Rust library shm-runtime: ``SharedInt``,
 ``SharedBool``, ``SharedString``, ``SharedBytes``, the byte ring
-``ByteRing`` and ``BytesArray`` (fixed-size byte records). One process creates an object and passes its ``handle`` (a
+``ByteRing``, ``MemoryInterface`` (a ring of ``i64``, ``u64`` or ``f64``
+items) and ``BytesArray`` (fixed-size byte records). One process creates an object and passes its ``handle`` (a
 ``str``) to another, which opens the same object with
 ``load_sharedobject`` (``load_memorybuf`` for a ring). Every error is a
 subclass of ``shm.Error`` and carries the Rust error's message.
@@ -28,6 +29,7 @@ from ._shm import (
     InvalidName,
     KindMismatch,
     LayoutMismatch,
+    MemoryInterface,
     NotFound,
     OpenError,
     PeerDead,
@@ -61,6 +63,7 @@ __all__ = [
     "InvalidName",
     "KindMismatch",
     "LayoutMismatch",
+    "MemoryInterface",
     "NotFound",
     "OpenError",
     "PeerDead",
