@@ -12,6 +12,8 @@
 //!   produce <handle> <count>          write count messages "msg <i>"; print "ok <count>"
 //!   typed-consume <handle> <count>    read count u64 items 3i + 1 from a MemoryInterface
 //!   typed-produce <handle> <count>    write count u64 items 3i + 1 into a MemoryInterface
+//!   array <handle>                    add 1 to word 0 and double word 1 of every [u64; 2]
+//!                                     record of a SharedArray; print its length
 //!   create-int <value>                print a new int's handle, wait for a line on
 //!                                     stdin, print the value, clean up
 //!   create-string <capacity> <text>   print a new string's handle, wait for a line,
@@ -21,7 +23,9 @@
 //!                                     write count messages "msg <i>", then let go
 //! ```
 
-use shm_runtime::{ByteRing, Consumer, Handle, MemoryInterface, Producer, SharedInt, SharedObject, SharedString};
+use shm_runtime::{
+    ByteRing, Consumer, Handle, MemoryInterface, Producer, SharedArray, SharedInt, SharedObject, SharedString,
+};
 use std::error::Error;
 use std::io::{BufRead, Write};
 
@@ -36,6 +40,7 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- produce <handle> <count>
   cargo run --example python_peer -- typed-consume <handle> <count>
   cargo run --example python_peer -- typed-produce <handle> <count>
+  cargo run --example python_peer -- array <handle>
   cargo run --example python_peer -- create-int <value>
   cargo run --example python_peer -- create-string <capacity> <text>
   cargo run --example python_peer -- create-ring <slot size> <slots> <count>";
@@ -100,6 +105,16 @@ fn run() -> Result {
                 ring.write_blocking(&(3 * i + 1))?;
             }
             println!("ok {count}");
+        }
+        "array" => {
+            let array = SharedArray::<[u64; 2]>::load_sharedobject(&arg(1)?.parse::<Handle>()?)?;
+            for i in 0..array.len() {
+                array.update(i, |[a, b]| {
+                    *a += 1;
+                    *b *= 2;
+                })?;
+            }
+            println!("{}", array.len());
         }
         "create-int" => {
             let int = SharedInt::create_sharedobject(arg(1)?.parse()?)?;

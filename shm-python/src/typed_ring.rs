@@ -288,6 +288,26 @@ impl MemoryInterface {
         })
     }
 
+    /// Iterating a consumer yields items, waiting for each, until the
+    /// producer lets go.
+    fn __iter__(slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
+        if matches!(slf.typed, Some(Typed::I64P(_) | Typed::U64P(_) | Typed::F64P(_))) {
+            return Err(WrongSide::new_err("only the consumer side of a MemoryInterface is iterable"));
+        }
+        Ok(slf)
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        consumer!(self.typed_mut()?, r => {
+            let next = blocking(py, None, |slice| match r.read_timeout(slice) {
+                Ok(item) => Ok(Some(item)),
+                Err(shm_runtime::RingError::Closed { .. }) => Ok(None),
+                Err(e) => Err(e),
+            })?;
+            next.map(|item| item.into_py_any(py)).transpose()
+        })
+    }
+
     /// Skips every item ready now; returns how many (consumer).
     fn reset_read(&mut self) -> PyResult<u64> {
         consumer!(self.typed_mut()?, r => py_result(r.reset_read()))

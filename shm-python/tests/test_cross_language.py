@@ -164,3 +164,14 @@ def test_typed_ring_of_100000_items_both_directions(peer):
                 proc.wait()
         assert proc.returncode == 0, err
         assert got == items, "every item, in order"
+
+
+def test_python_bytes_array_is_a_rust_shared_array(peer):
+    import struct
+
+    record = struct.Struct("=QQ")  # a Rust [u64; 2], native byte order
+    with shm.BytesArray(record.size, 5) as array:
+        for i in range(5):
+            array[i] = record.pack(i, 10 * i)
+        assert run(peer, "array", array.handle).strip() == "5"
+        assert [record.unpack(array[i]) for i in range(5)] == [(i + 1, 20 * i) for i in range(5)]

@@ -340,6 +340,17 @@ def test_memory_interface_full_batches_and_errors():
             rx_closed.cleanup()
 
 
+def test_memory_interface_iteration_ends_when_the_producer_leaves():
+    tx = shm.MemoryInterface.create_memorybuf(8, item="i64")
+    rx = shm.MemoryInterface.load_memorybuf(tx.handle, item="i64")
+    with pytest.raises(shm.WrongSide):
+        iter(tx)
+    tx.write_many([3, 2, 1])
+    tx.cleanup()
+    assert list(rx) == [3, 2, 1]
+    rx.cleanup()
+
+
 def child_typed_consumer(handle, count):
     rx = shm.MemoryInterface.load_memorybuf(handle, item="f64")
     for i in range(count):
