@@ -210,6 +210,13 @@ impl BytesArray {
         py_result(self.words()?.set(i, &record))
     }
 
+    /// Pickling sends the handle and record size: unpickling opens the
+    /// same array.
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String, usize))> {
+        let this = slf.borrow();
+        Ok((slf.get_type().getattr("load_sharedobject")?, (this.handle()?, this.item_size)))
+    }
+
     /// Creator: removes the segment; opener: unmaps. Again: nothing.
     fn cleanup(&mut self) -> PyResult<()> {
         match self.words.take() {

@@ -102,6 +102,13 @@ macro_rules! value_object {
                 Ok(false)
             }
 
+            /// Pickling sends the handle: unpickling (in a `multiprocessing`
+            /// child started with spawn, say) opens the same object.
+            fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<(Bound<'py, PyAny>, (String,))> {
+                let handle = slf.borrow().handle()?;
+                Ok((slf.get_type().getattr("load_sharedobject")?, (handle,)))
+            }
+
             fn __repr__(&self) -> String {
                 match &self.inner {
                     Some(object) => format!("{}(handle={:?})", $type_name, object.handle().to_string()),

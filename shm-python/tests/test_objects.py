@@ -1,6 +1,7 @@
 """The native objects: each in one process, then across two (fork and spawn)."""
 
 import os
+import pickle
 import signal
 import threading
 import time
@@ -367,3 +368,29 @@ def test_memory_interface_two_processes(mp):
             tx.write_blocking(i / 2, timeout=30)
         proc.join(60)
         assert proc.exitcode == 0
+
+
+def child_gets_objects(n, s, b, flag, array):
+    n.fetch_add(1)
+    s.write("pickled " + s.read())
+    b.write(b.read()[::-1])
+    flag.write(True)
+    array[0] = b"child"
+    for obj in (n, s, b, flag, array):
+        obj.cleanup()
+
+
+def test_value_objects_and_arrays_pickle_as_their_handle(mp):
+    with shm.SharedInt(1) as n, shm.SharedString(32) as s, shm.SharedBytes(8) as b, shm.SharedBool() as flag:
+        with shm.BytesArray(5, 1) as array:
+            s.write("hello")
+            b.write(b"abc")
+            copy = pickle.loads(pickle.dumps(n))
+            assert not copy.is_creator and copy.handle == n.handle
+            copy.cleanup()
+            run_child(mp, child_gets_objects, n, s, b, flag, array)
+            assert (n.read(), s.read(), b.read(), flag.read(), array[0]) == (2, "pickled hello", b"cba", True, b"child")
+    with pytest.raises(shm.CleanedUp):
+        pickle.dumps(n)
+    with pytest.raises(TypeError):
+        pickle.dumps(shm.ByteRing.create_memorybuf(8, 2))
