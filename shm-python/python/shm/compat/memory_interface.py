@@ -283,6 +283,11 @@ class MemoryInterface:
                 return shm.ByteRing.open(self._name, side=side, timeout=0)
             except shm.NotFound:
                 pass
+            except (shm.RoleTaken, shm.LayoutMismatch, shm.KindMismatch):
+                raise
+            except shm.OpenError:
+                # Its maker is still setting it up: wait for that (bounded).
+                return shm.ByteRing.open(self._name, side=side)
             try:
                 return shm.ByteRing.create_named(self._name, self.size_in_bytes, self.nr_of_memories, side=side)
             except shm.AlreadyExists:
