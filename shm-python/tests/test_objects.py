@@ -205,7 +205,8 @@ def test_blocking_read_releases_the_gil_and_ctrl_c_interrupts_it():
             stop.set()
             worker.join()
             killer.join()
-        assert raised - sent[0] < 0.2, f"KeyboardInterrupt came {raised - sent[0]:.3f} s after SIGINT"
+        # Signals are looked at every 50 ms; the margin is for a loaded machine.
+        assert raised - sent[0] < 0.5, f"KeyboardInterrupt came {raised - sent[0]:.3f} s after SIGINT"
         assert len(ticks) > 10, "another thread ran while the read waited (GIL released)"
         rx.cleanup()
 
