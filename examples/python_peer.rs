@@ -8,8 +8,10 @@
 //! cargo run --example python_peer -- <command> <arguments>
 //!   int <handle>                      read n, write 2n + 1, print n
 //!   string <handle>                   read s, write it reversed, print s
-//!   consume <handle> <count>          read count messages "msg <i>"; print "ok <count>"
-//!   produce <handle> <count>          write count messages "msg <i>"; print "ok <count>"
+//!   consume <handle or name> <count>
+//!                                     read count messages "msg <i>"; print "ok <count>"
+//!   produce <handle or name> <count>
+//!                                     write count messages "msg <i>"; print "ok <count>"
 //!   typed-consume <handle> <count>    read count u64 items 3i + 1 from a MemoryInterface
 //!   typed-produce <handle> <count>    write count u64 items 3i + 1 into a MemoryInterface
 //!   array <handle>                    add 1 to word 0 and double word 1 of every [u64; 2]
@@ -24,10 +26,12 @@
 //! ```
 
 use shm_runtime::{
-    ByteRing, Consumer, Handle, MemoryInterface, Producer, SharedArray, SharedInt, SharedObject, SharedString,
+    ByteRing, Consumer, Handle, MemoryInterface, OpenOptions, Producer, Role, SharedArray, SharedInt, SharedObject,
+    SharedString,
 };
 use std::error::Error;
 use std::io::{BufRead, Write};
+use std::time::Duration;
 
 type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
 
@@ -36,8 +40,8 @@ const USAGE: &str = "usage: python_peer <command> <arguments>
 the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- int <handle>
   cargo run --example python_peer -- string <handle>
-  cargo run --example python_peer -- consume <handle> <count>
-  cargo run --example python_peer -- produce <handle> <count>
+  cargo run --example python_peer -- consume <handle or name> <count>
+  cargo run --example python_peer -- produce <handle or name> <count>
   cargo run --example python_peer -- typed-consume <handle> <count>
   cargo run --example python_peer -- typed-produce <handle> <count>
   cargo run --example python_peer -- array <handle>
@@ -76,13 +80,13 @@ fn run() -> Result {
             println!("{s}");
         }
         "consume" => {
-            let mut ring = ByteRing::<Consumer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let mut ring = open_ring::<Consumer>(arg(1)?)?;
             let count: u64 = arg(2)?.parse()?;
             consume(&mut ring, count)?;
             println!("ok {count}");
         }
         "produce" => {
-            let mut ring = ByteRing::<Producer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let mut ring = open_ring::<Producer>(arg(1)?)?;
             let count: u64 = arg(2)?.parse()?;
             produce(&mut ring, count)?;
             println!("ok {count}");
@@ -139,6 +143,16 @@ fn run() -> Result {
         other => return Err(format!("unknown command {other:?}").into()),
     }
     Ok(())
+}
+
+/// The byte ring `text` names: a handle (`shm1:...`), or a segment name
+/// (a compat `MemoryInterface`'s `memblk["name"]`), opened once it appears.
+fn open_ring<R: Role>(text: &str) -> Result<ByteRing<R>> {
+    Ok(if text.starts_with("shm1:") {
+        ByteRing::load_memorybuf(&text.parse::<Handle>()?)?
+    } else {
+        ByteRing::open_with(text, &OpenOptions::new().wait(Duration::from_secs(30)))?
+    })
 }
 
 /// Prints `handle`, then waits for the other side to say (a line on stdin)

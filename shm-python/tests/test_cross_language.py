@@ -175,3 +175,45 @@ def test_python_bytes_array_is_a_rust_shared_array(peer):
             array[i] = record.pack(i, 10 * i)
         assert run(peer, "array", array.handle).strip() == "5"
         assert [record.unpack(array[i]) for i in range(5)] == [(i + 1, 20 * i) for i in range(5)]
+
+
+def test_compat_memory_interface_bytes_reach_a_rust_byte_ring(peer):
+    from shm.compat.memory_interface import MemoryInterface
+
+    count = 2000
+    mi = MemoryInterface()
+    memblk = mi.create_memorybuf(b"msg 1999", 16, use_pickle=False)
+    # The Rust reader opens the ring by the name in the memblk.
+    proc = subprocess.Popen([peer, "consume", memblk["name"], str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        sent = 0
+        while sent < count:
+            if mi.can_write():
+                mi.write(b"msg %d" % sent)
+                sent += 1
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        mi.cleanup()
+    assert proc.returncode == 0, err
+    assert out.strip() == f"ok {count}"
+    # And a Rust writer reaches a compat reader.
+    mi = MemoryInterface()
+    memblk = mi.create_memorybuf(b"msg 1999", 16, use_pickle=False)
+    assert not mi.can_read(), "the reader makes the ring; the Rust writer opens it by name"
+    proc = subprocess.Popen([peer, "produce", memblk["name"], str(count)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        got = 0
+        while got < count:
+            if mi.can_read():
+                assert mi.read() == bytearray(b"msg %d" % got)
+                got += 1
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        mi.cleanup()
+    assert proc.returncode == 0, err
