@@ -395,3 +395,37 @@ def test_value_objects_and_arrays_pickle_as_their_handle(mp):
         pickle.dumps(n)
     with pytest.raises(TypeError):
         pickle.dumps(shm.ByteRing.create_memorybuf(8, 2))
+
+
+def child_writes_then_dies(handle):
+    tx = shm.ByteRing.load_memorybuf(handle, side="producer")
+    for i in range(5):
+        tx.write(b"%d" % i)
+    os.kill(os.getpid(), signal.SIGKILL)
+
+
+def child_attaches_then_dies(handle):
+    rx = shm.ByteRing.load_memorybuf(handle)  # the consumer side, never read
+    os.kill(os.getpid(), signal.SIGKILL)
+    rx.cleanup()  # not reached
+
+
+def test_a_killed_peer_is_peer_dead_not_a_hang(mp):
+    with shm.ByteRing.create_memorybuf(8, 8, side="consumer") as rx:
+        proc = mp.Process(target=child_writes_then_dies, args=(rx.handle,))
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode == -signal.SIGKILL
+        assert [rx.read_blocking(timeout=10) for _ in range(5)] == [b"%d" % i for i in range(5)]
+        with pytest.raises(shm.PeerDead) as err:
+            rx.read_blocking(timeout=10)
+        assert "producer" in str(err.value)
+    with shm.ByteRing.create_memorybuf(8, 2) as tx:
+        proc = mp.Process(target=child_attaches_then_dies, args=(tx.handle,))
+        proc.start()
+        proc.join(60)
+        assert proc.exitcode == -signal.SIGKILL
+        tx.write(b"a")
+        tx.write(b"b")
+        with pytest.raises(shm.PeerDead):
+            tx.write_blocking(b"c", timeout=10)
