@@ -7,7 +7,7 @@
 
 use crate::errors::{TooLarge, py_result};
 use crate::values::{cleaned_up, parse_handle};
-use crate::wait::open_wait;
+use crate::wait::{Target, open_wait, opening};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -168,7 +168,7 @@ impl BytesArray {
         let handle = parse_handle(handle)?;
         let wait = open_wait(timeout)?;
         let width = width_for(item_size)?;
-        let words = py_result(py.detach(|| Words::load(width, &handle, wait)))?;
+        let words = opening(py, Target::Handle, wait, |slice| Words::load(width, &handle, slice))?;
         Ok(Self { words: Some(words), item_size })
     }
 

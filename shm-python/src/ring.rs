@@ -3,7 +3,7 @@
 
 use crate::errors::{WrongSide, py_result};
 use crate::values::{cleaned_up, live, parse_handle};
-use crate::wait::{blocking, open_wait};
+use crate::wait::{Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -129,9 +129,13 @@ impl ByteRing {
         let handle = parse_handle(handle)?;
         let wait = open_wait(timeout)?;
         Ok(Self::wrap(if is_producer(side)? {
-            Side::Producer(py_result(py.detach(|| shm_runtime::ByteRing::load_sharedobject_timeout(&handle, wait)))?)
+            Side::Producer(opening(py, Target::Handle, wait, |slice| {
+                shm_runtime::ByteRing::load_sharedobject_timeout(&handle, slice)
+            })?)
         } else {
-            Side::Consumer(py_result(py.detach(|| shm_runtime::ByteRing::load_sharedobject_timeout(&handle, wait)))?)
+            Side::Consumer(opening(py, Target::Handle, wait, |slice| {
+                shm_runtime::ByteRing::load_sharedobject_timeout(&handle, slice)
+            })?)
         }))
     }
 
@@ -140,11 +144,15 @@ impl ByteRing {
     #[classmethod]
     #[pyo3(signature = (name, side = "consumer", timeout = None))]
     fn open(_cls: &Bound<'_, PyType>, py: Python<'_>, name: &str, side: &str, timeout: Option<f64>) -> PyResult<Self> {
-        let options = shm_runtime::OpenOptions::new().wait(open_wait(timeout)?);
+        let wait = open_wait(timeout)?;
         Ok(Self::wrap(if is_producer(side)? {
-            Side::Producer(py_result(py.detach(|| shm_runtime::ByteRing::open_with(name, &options)))?)
+            Side::Producer(opening(py, Target::Name, wait, |slice| {
+                shm_runtime::ByteRing::open_with(name, &shm_runtime::OpenOptions::new().wait(slice))
+            })?)
         } else {
-            Side::Consumer(py_result(py.detach(|| shm_runtime::ByteRing::open_with(name, &options)))?)
+            Side::Consumer(opening(py, Target::Name, wait, |slice| {
+                shm_runtime::ByteRing::open_with(name, &shm_runtime::OpenOptions::new().wait(slice))
+            })?)
         }))
     }
 

@@ -6,7 +6,7 @@
 
 use crate::errors::{Closed, Full, PeerDead, RingError, ToPyErr, WrongSide, py_result};
 use crate::values::{cleaned_up, parse_handle};
-use crate::wait::{blocking, open_wait};
+use crate::wait::{Target, blocking, open_wait, opening};
 use pyo3::IntoPyObjectExt;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
@@ -81,12 +81,12 @@ macro_rules! make {
             }
         };
         match ($item, producer) {
-            ("i64", true) => Typed::I64P(py_result($make)?),
-            ("i64", false) => Typed::I64C(py_result($make)?),
-            ("u64", true) => Typed::U64P(py_result($make)?),
-            ("u64", false) => Typed::U64C(py_result($make)?),
-            ("f64", true) => Typed::F64P(py_result($make)?),
-            ("f64", false) => Typed::F64C(py_result($make)?),
+            ("i64", true) => Typed::I64P($make?),
+            ("i64", false) => Typed::I64C($make?),
+            ("u64", true) => Typed::U64P($make?),
+            ("u64", false) => Typed::U64C($make?),
+            ("f64", true) => Typed::F64P($make?),
+            ("f64", false) => Typed::F64C($make?),
             (other, _) => {
                 return Err(PyValueError::new_err(format!("item is \"i64\", \"u64\" or \"f64\", not {other:?}")));
             }
@@ -137,7 +137,7 @@ impl MemoryInterface {
     #[classmethod]
     #[pyo3(signature = (nr_of_memories, item = "i64", side = "producer"))]
     fn create_memorybuf(_cls: &Bound<'_, PyType>, nr_of_memories: usize, item: &str, side: &str) -> PyResult<Self> {
-        Ok(Self::wrap(make!(item, side, Mi::create_memorybuf(nr_of_memories))))
+        Ok(Self::wrap(make!(item, side, py_result(Mi::create_memorybuf(nr_of_memories)))))
     }
 
     /// Creates a ring like `create_memorybuf` under `name`.
@@ -150,7 +150,7 @@ impl MemoryInterface {
         item: &str,
         side: &str,
     ) -> PyResult<Self> {
-        Ok(Self::wrap(make!(item, side, Mi::create_named(name, nr_of_memories))))
+        Ok(Self::wrap(make!(item, side, py_result(Mi::create_named(name, nr_of_memories)))))
     }
 
     /// Opens the ring `handle` names, of items of type `item`, and claims
@@ -168,7 +168,11 @@ impl MemoryInterface {
     ) -> PyResult<Self> {
         let handle = parse_handle(handle)?;
         let wait = open_wait(timeout)?;
-        Ok(Self::wrap(make!(item, side, py.detach(|| Mi::load_sharedobject_timeout(&handle, wait)))))
+        Ok(Self::wrap(make!(
+            item,
+            side,
+            opening(py, Target::Handle, wait, |slice| Mi::load_sharedobject_timeout(&handle, slice))
+        )))
     }
 
     /// Opens the ring named `name` (see `load_memorybuf`).
@@ -182,8 +186,12 @@ impl MemoryInterface {
         side: &str,
         timeout: Option<f64>,
     ) -> PyResult<Self> {
-        let options = shm_runtime::OpenOptions::new().wait(open_wait(timeout)?);
-        Ok(Self::wrap(make!(item, side, py.detach(|| Mi::open_with(name, &options)))))
+        let wait = open_wait(timeout)?;
+        Ok(Self::wrap(make!(
+            item,
+            side,
+            opening(py, Target::Name, wait, |slice| Mi::open_with(name, &shm_runtime::OpenOptions::new().wait(slice)))
+        )))
     }
 
     /// The handle (a `str`) the other side passes to `load_memorybuf`.

@@ -4,7 +4,7 @@
 //! the context manager) is written once, in `value_object!`.
 
 use crate::errors::{CleanedUp, py_result};
-use crate::wait::open_wait;
+use crate::wait::{Target, open_wait, opening};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyType;
@@ -43,8 +43,10 @@ macro_rules! value_object {
             ) -> PyResult<Self> {
                 let handle = parse_handle(handle)?;
                 let wait = open_wait(timeout)?;
-                let object = py.detach(|| <$rust>::load_sharedobject_timeout(&handle, wait));
-                Ok(Self { inner: Some(py_result(object)?) })
+                let object = opening(py, Target::Handle, wait, |slice| {
+                    <$rust>::load_sharedobject_timeout(&handle, slice)
+                })?;
+                Ok(Self { inner: Some(object) })
             }
 
             /// Opens the object named `name` (made by `create_named` in this
@@ -53,9 +55,11 @@ macro_rules! value_object {
             #[classmethod]
             #[pyo3(signature = (name, timeout = None))]
             fn open(_cls: &Bound<'_, PyType>, py: Python<'_>, name: &str, timeout: Option<f64>) -> PyResult<Self> {
-                let options = shm_runtime::OpenOptions::new().wait(open_wait(timeout)?);
-                let object = py.detach(|| <$rust>::open_with(name, &options));
-                Ok(Self { inner: Some(py_result(object)?) })
+                let wait = open_wait(timeout)?;
+                let object = opening(py, Target::Name, wait, |slice| {
+                    <$rust>::open_with(name, &shm_runtime::OpenOptions::new().wait(slice))
+                })?;
+                Ok(Self { inner: Some(object) })
             }
 
             /// The handle (a `str`) another process passes to

@@ -6,7 +6,7 @@
 use crate::errors::ToPyErr;
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
-use shm_runtime::RingError;
+use shm_runtime::{OpenError, RingError};
 use std::time::{Duration, Instant};
 
 /// Longest wait between two looks at Python's signals.
@@ -59,5 +59,45 @@ pub(crate) fn blocking<T: Send>(
             }
             Err(e) => return Err(e.to_py()),
         }
+    }
+}
+
+/// What an open looks for: a segment by name (which may appear later) or
+/// by handle (whose segment exists already, or never will).
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Target {
+    /// `open(name)`: a missing name is waited for.
+    Name,
+    /// `load_sharedobject(handle)`: a missing name is final.
+    Handle,
+}
+
+/// Runs `attempt` (an open that waits up to the duration it gets for the
+/// segment to appear and be ready) in slices of at most [`SLICE`] without
+/// the GIL until it succeeds, fails for good, or `wait` passes; Python's
+/// signal handlers run between slices, so Ctrl-C ends a long wait.
+pub(crate) fn opening<T: Send>(
+    py: Python<'_>,
+    target: Target,
+    wait: Duration,
+    mut attempt: impl FnMut(Duration) -> Result<T, OpenError> + Send,
+) -> PyResult<T> {
+    let deadline = Instant::now().checked_add(wait);
+    loop {
+        let slice = match deadline {
+            None => SLICE,
+            Some(d) => d.saturating_duration_since(Instant::now()).min(SLICE),
+        };
+        let result = py.detach(|| attempt(slice));
+        let retry = match &result {
+            Err(OpenError::NotInitialized { .. }) => true,
+            Err(OpenError::NotFound { .. }) => target == Target::Name,
+            _ => false,
+        };
+        let out_of_time = deadline.is_some_and(|d| Instant::now() >= d);
+        if !retry || out_of_time {
+            return result.map_err(|e| e.to_py());
+        }
+        py.check_signals()?;
     }
 }

@@ -429,3 +429,34 @@ def test_a_killed_peer_is_peer_dead_not_a_hang(mp):
         tx.write(b"b")
         with pytest.raises(shm.PeerDead):
             tx.write_blocking(b"c", timeout=10)
+
+
+def test_open_by_name_waits_for_a_later_creator_and_ctrl_c_ends_the_wait(unique_name):
+    made = []
+
+    def create_later():
+        time.sleep(0.3)
+        made.append(shm.SharedInt.create_named(unique_name, 42))
+
+    maker = threading.Thread(target=create_later)
+    maker.start()
+    with shm.SharedInt.open(unique_name, timeout=30) as n:  # the maker runs while this waits
+        assert n.read() == 42
+    maker.join()
+    made[0].cleanup()
+
+    def interrupt():
+        time.sleep(0.3)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    sent = []
+    killer = threading.Thread(target=interrupt)
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            shm.SharedInt.open(unique_name + "-never", timeout=3600)
+        raised = time.monotonic()
+    finally:
+        killer.join()
+    assert raised - sent[0] < 0.5, f"KeyboardInterrupt came {raised - sent[0]:.3f} s after SIGINT"
