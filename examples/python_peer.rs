@@ -1,0 +1,189 @@
+//! The Rust side of the Python package's cross-language tests
+//! (`shm-python/tests/test_cross_language.py` runs it; the other side of
+//! each pair is Python code there): opens or creates objects that a Python
+//! process made or opens, so that each direction is tested with a real
+//! Rust process.
+//!
+//! ```text
+//! cargo run --example python_peer -- <command> <arguments>
+//!   int <handle>                      read n, write 2n + 1, print n
+//!   string <handle>                   read s, write it reversed, print s
+//!   consume <handle or name> <count>
+//!                                     read count messages "msg <i>"; print "ok <count>"
+//!   produce <handle or name> <count>
+//!                                     write count messages "msg <i>"; print "ok <count>"
+//!   typed-consume <handle> <count>    read count u64 items 3i + 1 from a MemoryInterface
+//!   typed-produce <handle> <count>    write count u64 items 3i + 1 into a MemoryInterface
+//!   array <handle>                    add 1 to word 0 and double word 1 of every [u64; 2]
+//!                                     record of a SharedArray; print its length
+//!   create-int <value>                print a new int's handle, wait for a line on
+//!                                     stdin, print the value, clean up
+//!   create-string <capacity> <text>   print a new string's handle, wait for a line,
+//!                                     print the string, clean up
+//!   create-ring <slot> <slots> <count>
+//!                                     print a new byte ring's handle (producer side),
+//!                                     write count messages "msg <i>", then let go
+//! ```
+
+use shm_runtime::{
+    ByteRing, Consumer, Handle, MemoryInterface, OpenOptions, Producer, Role, SharedArray, SharedInt, SharedObject,
+    SharedString,
+};
+use std::error::Error;
+use std::io::{BufRead, Write};
+use std::time::Duration;
+
+type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
+
+/// What `--help` prints.
+const USAGE: &str = "usage: python_peer <command> <arguments>
+the Rust side of shm-python's cross-language tests (pytest runs it):
+  cargo run --example python_peer -- int <handle>
+  cargo run --example python_peer -- string <handle>
+  cargo run --example python_peer -- consume <handle or name> <count>
+  cargo run --example python_peer -- produce <handle or name> <count>
+  cargo run --example python_peer -- typed-consume <handle> <count>
+  cargo run --example python_peer -- typed-produce <handle> <count>
+  cargo run --example python_peer -- array <handle>
+  cargo run --example python_peer -- create-int <value>
+  cargo run --example python_peer -- create-string <capacity> <text>
+  cargo run --example python_peer -- create-ring <slot size> <slots> <count>";
+
+fn main() -> std::process::ExitCode {
+    match run() {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("python_peer: {e}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
+fn run() -> Result {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if args.is_empty() || args.iter().any(|a| a == "--help" || a == "-h") {
+        println!("{USAGE}");
+        return Ok(());
+    }
+    let arg = |i: usize| args.get(i).map(String::as_str).ok_or_else(|| format!("argument {i} missing: {args:?}"));
+    match arg(0)? {
+        "int" => {
+            let int = SharedInt::load_sharedobject(&arg(1)?.parse::<Handle>()?)?;
+            let n = int.read();
+            int.write(2 * n + 1);
+            println!("{n}");
+        }
+        "string" => {
+            let string = SharedString::load_sharedobject(&arg(1)?.parse::<Handle>()?)?;
+            let s = string.read()?;
+            string.write(&s.chars().rev().collect::<String>())?;
+            println!("{s}");
+        }
+        "consume" => {
+            let mut ring = open_ring::<Consumer>(arg(1)?)?;
+            let count: u64 = arg(2)?.parse()?;
+            consume(&mut ring, count)?;
+            println!("ok {count}");
+        }
+        "produce" => {
+            let mut ring = open_ring::<Producer>(arg(1)?)?;
+            let count: u64 = arg(2)?.parse()?;
+            produce(&mut ring, count)?;
+            println!("ok {count}");
+        }
+        "typed-consume" => {
+            let mut ring = MemoryInterface::<u64, Consumer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u64 = arg(2)?.parse()?;
+            for i in 0..count {
+                let item = ring.read_blocking()?;
+                if item != 3 * i + 1 {
+                    return Err(format!("item {i}: expected {}, got {item}", 3 * i + 1).into());
+                }
+            }
+            println!("ok {count}");
+        }
+        "typed-produce" => {
+            let mut ring = MemoryInterface::<u64, Producer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u64 = arg(2)?.parse()?;
+            for i in 0..count {
+                ring.write_blocking(&(3 * i + 1))?;
+            }
+            println!("ok {count}");
+        }
+        "array" => {
+            let array = SharedArray::<[u64; 2]>::load_sharedobject(&arg(1)?.parse::<Handle>()?)?;
+            for i in 0..array.len() {
+                array.update(i, |[a, b]| {
+                    *a += 1;
+                    *b *= 2;
+                })?;
+            }
+            println!("{}", array.len());
+        }
+        "create-int" => {
+            let int = SharedInt::create_sharedobject(arg(1)?.parse()?)?;
+            announce(&int.handle())?;
+            println!("{}", int.read());
+            int.cleanup()?;
+        }
+        "create-string" => {
+            let string = SharedString::create_sharedobject(arg(1)?.parse()?)?;
+            string.write(arg(2)?)?;
+            announce(&string.handle())?;
+            println!("{}", string.read()?);
+            string.cleanup()?;
+        }
+        "create-ring" => {
+            let mut ring = ByteRing::<Producer>::create_memorybuf(arg(1)?.parse()?, arg(2)?.parse()?)?;
+            println!("{}", ring.handle());
+            std::io::stdout().flush()?;
+            produce(&mut ring, arg(3)?.parse()?)?;
+            // Dropped: the name stays until the consumer has read all.
+        }
+        other => return Err(format!("unknown command {other:?}").into()),
+    }
+    Ok(())
+}
+
+/// The byte ring `text` names: a handle (`shm1:...`), or a segment name
+/// (a compat `MemoryInterface`'s `memblk["name"]`), opened once it appears.
+fn open_ring<R: Role>(text: &str) -> Result<ByteRing<R>> {
+    Ok(if text.starts_with("shm1:") {
+        ByteRing::load_memorybuf(&text.parse::<Handle>()?)?
+    } else {
+        ByteRing::open_with(text, &OpenOptions::new().wait(Duration::from_secs(30)))?
+    })
+}
+
+/// Prints `handle`, then waits for the other side to say (a line on stdin)
+/// that it is done with the object.
+fn announce(handle: &Handle) -> Result {
+    println!("{handle}");
+    std::io::stdout().flush()?;
+    let mut line = String::new();
+    std::io::stdin().lock().read_line(&mut line)?;
+    Ok(())
+}
+
+/// Writes `count` messages `msg <i>`, waiting for room.
+fn produce(ring: &mut ByteRing<Producer>, count: u64) -> Result {
+    for i in 0..count {
+        ring.write_blocking(format!("msg {i}").as_bytes())?;
+    }
+    Ok(())
+}
+
+/// Reads `count` messages and checks each is `msg <i>`, in order.
+fn consume(ring: &mut ByteRing<Consumer>, count: u64) -> Result {
+    let mut message = Vec::new();
+    for i in 0..count {
+        ring.read_blocking(&mut message)?;
+        let expected = format!("msg {i}");
+        if message != expected.as_bytes() {
+            return Err(
+                format!("message {i}: expected {expected:?}, got {:?}", String::from_utf8_lossy(&message)).into()
+            );
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,185 @@
+"""Message rate between two Python processes, same run, every message checked.
+
+    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR]
+
+Cases: shm's compat ``MemoryInterface`` (``shm.compat.memory_interface``,
+pickled items, ``can_write``/``can_read`` polling as the seed's users do),
+shm's ``ByteRing`` (blocking calls), ``multiprocessing.Pipe``, each at 8 B
+and 64 KiB, and a ``SharedInt`` ping-pong round trip. With ``--seed DIR``
+(a checkout of PyHighSpeedSharedMemory, holding ``memory_interface.py``;
+not part of this repository) the seed's ``MemoryInterface`` runs the same
+code as the compat one. Each message carries its sequence number; the
+reader counts lost and reordered ones.
+"""
+
+import argparse
+import importlib
+import multiprocessing as mp
+import struct
+import sys
+import time
+
+import shm
+
+SEQ = struct.Struct("<Q")
+
+
+def payload(i, size):
+    return SEQ.pack(i) + bytes(size - SEQ.size)
+
+
+def check(received, expected_next):
+    seq = SEQ.unpack_from(received)[0]
+    return seq, (seq != expected_next)
+
+
+# ----------------------------------------------------------- MemoryInterface (seed API)
+
+
+def mi_reader(module_name, seed_dir, memblk, count, result):
+    if seed_dir:
+        sys.path.insert(0, seed_dir)
+    module = importlib.import_module(module_name)
+    mi = module.MemoryInterface(memblk)
+    bad = 0
+    expected = 0
+    got = 0
+    deadline = time.monotonic() + 120
+    while got < count and time.monotonic() < deadline:
+        if mi.can_read():
+            seq, wrong = check(mi.read(), expected)
+            bad += wrong
+            expected = seq + 1
+            got += 1
+    result.put((got, bad))
+
+
+def run_mi(module_name, seed_dir, size, count):
+    if seed_dir:
+        sys.path.insert(0, seed_dir)
+    module = importlib.import_module(module_name)
+    mi = module.MemoryInterface()
+    memblk = mi.create_memorybuf(payload(0, size), 64, use_pickle=True)
+    result = mp.Queue()
+    reader = mp.Process(target=mi_reader, args=(module_name, seed_dir, memblk, count, result))
+    reader.start()
+    start = time.perf_counter()
+    sent = 0
+    deadline = time.monotonic() + 120
+    while sent < count and time.monotonic() < deadline:
+        if mi.can_write():
+            mi.write(payload(sent, size))
+            sent += 1
+    got, bad = result.get(timeout=180)
+    elapsed = time.perf_counter() - start
+    reader.join()
+    mi.cleanup()
+    return count / elapsed, count - got, bad
+
+
+# ----------------------------------------------------------- ByteRing
+
+
+def ring_reader(handle, count, result):
+    rx = shm.ByteRing.load_memorybuf(handle)
+    bad = 0
+    expected = 0
+    for _ in range(count):
+        seq, wrong = check(rx.read_blocking(timeout=60), expected)
+        bad += wrong
+        expected = seq + 1
+    rx.cleanup()
+    result.put((count, bad))
+
+
+def run_ring(size, count):
+    tx = shm.ByteRing.create_memorybuf(size, 64)
+    result = mp.Queue()
+    reader = mp.Process(target=ring_reader, args=(tx.handle, count, result))
+    reader.start()
+    start = time.perf_counter()
+    for i in range(count):
+        tx.write_blocking(payload(i, size), timeout=60)
+    got, bad = result.get(timeout=180)
+    elapsed = time.perf_counter() - start
+    reader.join()
+    tx.cleanup()
+    return count / elapsed, count - got, bad
+
+
+# ----------------------------------------------------------- Pipe
+
+
+def pipe_reader(conn, count, result):
+    bad = 0
+    expected = 0
+    for _ in range(count):
+        seq, wrong = check(conn.recv_bytes(), expected)
+        bad += wrong
+        expected = seq + 1
+    result.put((count, bad))
+
+
+def run_pipe(size, count):
+    rx, tx = mp.Pipe(duplex=False)
+    result = mp.Queue()
+    reader = mp.Process(target=pipe_reader, args=(rx, count, result))
+    reader.start()
+    start = time.perf_counter()
+    for i in range(count):
+        tx.send_bytes(payload(i, size))
+    got, bad = result.get(timeout=180)
+    elapsed = time.perf_counter() - start
+    reader.join()
+    return count / elapsed, count - got, bad
+
+
+# ----------------------------------------------------------- SharedInt ping-pong
+
+
+def int_echo(handle, count):
+    n = shm.SharedInt.load_sharedobject(handle)
+    for i in range(1, count + 1):
+        while n.read() != 2 * i - 1:
+            pass
+        n.write(2 * i)
+    n.cleanup()
+
+
+def run_int(count):
+    with shm.SharedInt(0) as n:
+        echo = mp.Process(target=int_echo, args=(n.handle, count))
+        echo.start()
+        start = time.perf_counter()
+        for i in range(1, count + 1):
+            n.write(2 * i - 1)
+            while n.read() != 2 * i:
+                pass
+        elapsed = time.perf_counter() - start
+        echo.join()
+    return count / elapsed
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--smoke", action="store_true", help="few messages: checks, not timings")
+    parser.add_argument("--seed", metavar="DIR", help="a checkout holding the seed's memory_interface.py")
+    args = parser.parse_args()
+    small, large, trips = (500, 20, 200) if args.smoke else (50_000, 2_000, 20_000)
+    cases = [("compat MemoryInterface", lambda s, c: run_mi("shm.compat.memory_interface", None, s, c))]
+    if args.seed:
+        cases.insert(0, ("seed MemoryInterface", lambda s, c: run_mi("memory_interface", args.seed, s, c)))
+    cases += [("shm ByteRing", run_ring), ("multiprocessing.Pipe", run_pipe)]
+    failed = False
+    print(f"{'case':<24} {'size':>6} {'messages/s':>12} {'MB/s':>9} {'lost':>6} {'out of order':>13}")
+    for name, run in cases:
+        for size, count in ((8, small), (65536, large)):
+            rate, lost, bad = run(size, count)
+            failed |= (lost or bad) and not name.startswith("seed")
+            print(f"{name:<24} {size:>6} {rate:>12.0f} {rate * size / 1e6:>9.1f} {lost:>6} {bad:>13}")
+    print(f"SharedInt ping-pong: {run_int(trips):.0f} round trips/s")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,81 @@
+"""Typed state shared between processes through Linux shared memory.
+
+The Python face of the Rust library shm-runtime: ``SharedInt``,
+``SharedBool``, ``SharedString``, ``SharedBytes``, the byte ring
+``ByteRing``, ``MemoryInterface`` (a ring of ``i64``, ``u64`` or ``f64``
+items) and ``BytesArray`` (fixed-size byte records). One process creates an object and passes its ``handle`` (a
+``str``) to another, which opens the same object with
+``load_sharedobject`` (``load_memorybuf`` for a ring). Every error is a
+subclass of ``shm.Error`` and carries the Rust error's message.
+
+``shm.compat.memory_interface`` and ``shm.compat.shared_memory_handler``
+keep the APIs of the two Python libraries shm replaces.
+"""
+
+from ._shm import (
+    NAME_PREFIX,
+    AlreadyExists,
+    ArrayError,
+    ByteRing,
+    BytesArray,
+    CleanedUp,
+    CleanupError,
+    Closed,
+    Corrupt,
+    CreateError,
+    Error,
+    Full,
+    InvalidHandle,
+    InvalidName,
+    KindMismatch,
+    LayoutMismatch,
+    MemoryInterface,
+    NotFound,
+    OpenError,
+    PeerDead,
+    ReadError,
+    RingError,
+    RoleTaken,
+    SharedBool,
+    SharedBytes,
+    SharedInt,
+    SharedString,
+    Timeout,
+    TooLarge,
+    WriteError,
+    WrongSide,
+)
+
+__all__ = [
+    "NAME_PREFIX",
+    "AlreadyExists",
+    "ArrayError",
+    "ByteRing",
+    "BytesArray",
+    "CleanedUp",
+    "CleanupError",
+    "Closed",
+    "Corrupt",
+    "CreateError",
+    "Error",
+    "Full",
+    "InvalidHandle",
+    "InvalidName",
+    "KindMismatch",
+    "LayoutMismatch",
+    "MemoryInterface",
+    "NotFound",
+    "OpenError",
+    "PeerDead",
+    "ReadError",
+    "RingError",
+    "RoleTaken",
+    "SharedBool",
+    "SharedBytes",
+    "SharedInt",
+    "SharedString",
+    "Timeout",
+    "TooLarge",
+    "WriteError",
+    "WrongSide",
+]

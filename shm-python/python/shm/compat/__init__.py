@@ -1,0 +1,1 @@
+"""Drop-in replacements for the two Python libraries shm replaces."""

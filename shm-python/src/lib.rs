@@ -1,0 +1,28 @@
+//! The native part of the Python package `shm` (`shm._shm`): shm-runtime's
+//! objects as Python classes, and its errors as exceptions under
+//! `shm.Error`. The package's `__init__.py` re-exports everything here; the
+//! seeds' APIs (`shm.compat`) are Python code over these classes.
+
+mod array;
+mod errors;
+mod ring;
+mod typed_ring;
+mod values;
+mod wait;
+
+use pyo3::prelude::*;
+
+/// The module `shm._shm`.
+#[pymodule]
+fn _shm(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    errors::register(m)?;
+    m.add_class::<values::SharedInt>()?;
+    m.add_class::<values::SharedBool>()?;
+    m.add_class::<values::SharedString>()?;
+    m.add_class::<values::SharedBytes>()?;
+    m.add_class::<ring::ByteRing>()?;
+    m.add_class::<array::BytesArray>()?;
+    m.add_class::<typed_ring::MemoryInterface>()?;
+    m.add("NAME_PREFIX", shm_runtime::NAME_PREFIX)?;
+    Ok(())
+}

@@ -1,0 +1,337 @@
+//! `ByteRing`: a ring of byte messages between one producer process and
+//! one consumer process; one Python class holding either side.
+
+use crate::errors::{WrongSide, py_result};
+use crate::values::{cleaned_up, live, parse_handle};
+use crate::wait::{Target, blocking, open_wait, opening};
+use pyo3::exceptions::PyValueError;
+use pyo3::prelude::*;
+use pyo3::pybacked::PyBackedBytes;
+use pyo3::types::PyType;
+use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
+
+/// The side a `ByteRing` holds.
+enum Side {
+    /// Writes messages.
+    Producer(shm_runtime::ByteRing<Producer>),
+    /// Reads them.
+    Consumer(shm_runtime::ByteRing<Consumer>),
+}
+
+/// `Side`'s methods that both ring ends have, whichever it holds.
+macro_rules! either {
+    ($side:expr, $ring:ident => $body:expr) => {
+        match $side {
+            Side::Producer($ring) => $body,
+            Side::Consumer($ring) => $body,
+        }
+    };
+}
+
+/// `"producer"` or `"consumer"` as a side to hold: whether it is the
+/// producer.
+fn is_producer(side: &str) -> PyResult<bool> {
+    match side {
+        "producer" => Ok(true),
+        "consumer" => Ok(false),
+        _ => Err(PyValueError::new_err(format!("side is \"producer\" or \"consumer\", not {side:?}"))),
+    }
+}
+
+/// A ring of byte messages (each up to `slot_size` bytes) in shared
+/// memory, between one producer and one consumer process. Nothing is
+/// overwritten: a full ring refuses a write (`shm.Full`) or makes a
+/// blocking write wait. Blocking calls release the GIL and let Ctrl-C
+/// through within 50 ms.
+#[pyclass(module = "shm")]
+pub struct ByteRing {
+    side: Option<Side>,
+}
+
+impl ByteRing {
+    fn side(&self) -> PyResult<&Side> {
+        live(self.side.as_ref(), "ByteRing")
+    }
+
+    fn producer(&mut self) -> PyResult<&mut shm_runtime::ByteRing<Producer>> {
+        match self.side.as_mut() {
+            Some(Side::Producer(ring)) => Ok(ring),
+            Some(Side::Consumer(_)) => {
+                Err(WrongSide::new_err("this ByteRing holds the consumer side; writing needs the producer"))
+            }
+            None => Err(cleaned_up("ByteRing")),
+        }
+    }
+
+    fn consumer(&mut self) -> PyResult<&mut shm_runtime::ByteRing<Consumer>> {
+        match self.side.as_mut() {
+            Some(Side::Consumer(ring)) => Ok(ring),
+            Some(Side::Producer(_)) => {
+                Err(WrongSide::new_err("this ByteRing holds the producer side; reading needs the consumer"))
+            }
+            None => Err(cleaned_up("ByteRing")),
+        }
+    }
+
+    fn wrap(side: Side) -> Self {
+        Self { side: Some(side) }
+    }
+}
+
+#[pymethods]
+impl ByteRing {
+    /// Creates a ring of `nr_of_memories` slots of up to `slot_size` bytes
+    /// each under a generated name, and holds its `side` (`"producer"` or
+    /// `"consumer"`).
+    #[classmethod]
+    #[pyo3(signature = (slot_size, nr_of_memories, side = "producer"))]
+    fn create_memorybuf(
+        _cls: &Bound<'_, PyType>,
+        slot_size: usize,
+        nr_of_memories: usize,
+        side: &str,
+    ) -> PyResult<Self> {
+        Ok(Self::wrap(if is_producer(side)? {
+            Side::Producer(py_result(shm_runtime::ByteRing::create_memorybuf(slot_size, nr_of_memories))?)
+        } else {
+            Side::Consumer(py_result(shm_runtime::ByteRing::create_memorybuf(slot_size, nr_of_memories))?)
+        }))
+    }
+
+    /// Creates a ring like `create_memorybuf` under `name`.
+    #[classmethod]
+    #[pyo3(signature = (name, slot_size, nr_of_memories, side = "producer"))]
+    fn create_named(
+        _cls: &Bound<'_, PyType>,
+        name: &str,
+        slot_size: usize,
+        nr_of_memories: usize,
+        side: &str,
+    ) -> PyResult<Self> {
+        Ok(Self::wrap(if is_producer(side)? {
+            Side::Producer(py_result(shm_runtime::ByteRing::create_named(name, slot_size, nr_of_memories))?)
+        } else {
+            Side::Consumer(py_result(shm_runtime::ByteRing::create_named(name, slot_size, nr_of_memories))?)
+        }))
+    }
+
+    /// Opens the ring `handle` names and claims its `side` (default: the
+    /// consumer); a side a live process holds is `shm.RoleTaken`.
+    #[classmethod]
+    #[pyo3(signature = (handle, side = "consumer", timeout = None))]
+    fn load_memorybuf(
+        _cls: &Bound<'_, PyType>,
+        py: Python<'_>,
+        handle: &str,
+        side: &str,
+        timeout: Option<f64>,
+    ) -> PyResult<Self> {
+        let handle = parse_handle(handle)?;
+        let wait = open_wait(timeout)?;
+        Ok(Self::wrap(if is_producer(side)? {
+            Side::Producer(opening(py, Target::Handle, wait, |slice| {
+                shm_runtime::ByteRing::load_sharedobject_timeout(&handle, slice)
+            })?)
+        } else {
+            Side::Consumer(opening(py, Target::Handle, wait, |slice| {
+                shm_runtime::ByteRing::load_sharedobject_timeout(&handle, slice)
+            })?)
+        }))
+    }
+
+    /// Opens the ring named `name` and claims its `side` (default: the
+    /// consumer), waiting up to `timeout` seconds for it to appear.
+    #[classmethod]
+    #[pyo3(signature = (name, side = "consumer", timeout = None))]
+    fn open(_cls: &Bound<'_, PyType>, py: Python<'_>, name: &str, side: &str, timeout: Option<f64>) -> PyResult<Self> {
+        let wait = open_wait(timeout)?;
+        Ok(Self::wrap(if is_producer(side)? {
+            Side::Producer(opening(py, Target::Name, wait, |slice| {
+                shm_runtime::ByteRing::open_with(name, &shm_runtime::OpenOptions::new().wait(slice))
+            })?)
+        } else {
+            Side::Consumer(opening(py, Target::Name, wait, |slice| {
+                shm_runtime::ByteRing::open_with(name, &shm_runtime::OpenOptions::new().wait(slice))
+            })?)
+        }))
+    }
+
+    /// `"producer"` or `"consumer"`.
+    #[getter]
+    fn side_name(&self) -> PyResult<&'static str> {
+        Ok(match self.side()? {
+            Side::Producer(_) => "producer",
+            Side::Consumer(_) => "consumer",
+        })
+    }
+
+    /// The handle (a `str`) the other side passes to `load_memorybuf`.
+    #[getter]
+    fn handle(&self) -> PyResult<String> {
+        Ok(either!(self.side()?, r => r.handle().to_string()))
+    }
+
+    /// The segment's name.
+    #[getter]
+    fn name(&self) -> PyResult<String> {
+        Ok(either!(self.side()?, r => r.name().as_str().to_owned()))
+    }
+
+    /// Largest message in bytes.
+    #[getter]
+    fn slot_size(&self) -> PyResult<usize> {
+        Ok(either!(self.side()?, r => r.slot_size()))
+    }
+
+    /// Number of slots.
+    #[getter]
+    fn capacity(&self) -> PyResult<usize> {
+        Ok(either!(self.side()?, r => r.capacity()))
+    }
+
+    /// Number of slots (the seed's name).
+    fn get_number_of_memories(&self) -> PyResult<usize> {
+        self.capacity()
+    }
+
+    /// Size of the whole segment in bytes.
+    fn get_size_in_bytes(&self) -> PyResult<usize> {
+        Ok(either!(self.side()?, r => r.get_size_in_bytes()))
+    }
+
+    /// How full the ring is, in percent (0.0 to 100.0).
+    fn get_fullness(&self) -> PyResult<f64> {
+        Ok(either!(self.side()?, r => r.get_fullness()))
+    }
+
+    /// Slot index the consumer reads next.
+    fn get_read_pointer(&self) -> PyResult<usize> {
+        Ok(either!(self.side()?, r => r.get_read_pointer()))
+    }
+
+    /// Slot index the producer writes next.
+    fn get_write_pointer(&self) -> PyResult<usize> {
+        Ok(either!(self.side()?, r => r.get_write_pointer()))
+    }
+
+    /// Slots written and not yet read.
+    fn __len__(&self) -> PyResult<usize> {
+        Ok(either!(self.side()?, r => r.len()))
+    }
+
+    /// Whether a `write` of a message up to the slot size would find room
+    /// now (producer).
+    fn can_write(&mut self) -> PyResult<bool> {
+        Ok(self.producer()?.can_write())
+    }
+
+    /// Writes `message` (`bytes` or `bytearray`, up to `slot_size`) without
+    /// waiting: `shm.Full` if no slot is free, `shm.TooLarge` if it is too
+    /// long, `shm.Closed` / `shm.PeerDead` if the consumer let go or died;
+    /// nothing is written in any of these cases (producer).
+    #[expect(clippy::needless_pass_by_value, reason = "pyo3 hands arguments over by value")]
+    fn write(&mut self, message: PyBackedBytes) -> PyResult<()> {
+        py_result(self.producer()?.write(&message))
+    }
+
+    /// Writes `message`, waiting up to `timeout` seconds (`None`: as long
+    /// as it takes) for a free slot: `shm.Timeout` then (producer).
+    #[pyo3(signature = (message, timeout = None))]
+    #[expect(clippy::needless_pass_by_value, reason = "pyo3 hands arguments over by value")]
+    fn write_blocking(&mut self, py: Python<'_>, message: PyBackedBytes, timeout: Option<f64>) -> PyResult<()> {
+        let limit = crate::wait::timeout(timeout)?;
+        let ring = self.producer()?;
+        let message: &[u8] = &message;
+        blocking(py, limit, |slice| ring.write_timeout(message, slice))
+    }
+
+    /// Whether a message (or a fragment of one) is ready (consumer).
+    fn can_read(&mut self) -> PyResult<bool> {
+        Ok(self.consumer()?.can_read())
+    }
+
+    /// The next message as `bytes`, or `None` if none is ready, without
+    /// waiting (consumer).
+    fn read(&mut self) -> PyResult<Option<Vec<u8>>> {
+        let mut message = Vec::new();
+        Ok(py_result(self.consumer()?.read(&mut message))?.then_some(message))
+    }
+
+    /// The next message, waiting up to `timeout` seconds (`None`: as long
+    /// as it takes): `shm.Timeout` then; `shm.Closed` once the producer let
+    /// go and everything it sent was read (consumer).
+    #[pyo3(signature = (timeout = None))]
+    fn read_blocking(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<u8>> {
+        let limit = crate::wait::timeout(timeout)?;
+        let ring = self.consumer()?;
+        let mut message = Vec::new();
+        blocking(py, limit, |slice| ring.read_timeout(&mut message, slice))?;
+        Ok(message)
+    }
+
+    /// Skips every message ready now; returns how many slots it skipped
+    /// (consumer).
+    fn reset_read(&mut self) -> PyResult<u64> {
+        py_result(self.consumer()?.reset_read())
+    }
+
+    /// Iterating a consumer yields messages, waiting for each, until the
+    /// producer lets go.
+    fn __iter__(slf: PyRefMut<'_, Self>) -> PyResult<PyRefMut<'_, Self>> {
+        if matches!(slf.side, Some(Side::Producer(_))) {
+            return Err(WrongSide::new_err("only the consumer side of a ByteRing is iterable"));
+        }
+        Ok(slf)
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
+        let ring = self.consumer()?;
+        let mut message = Vec::new();
+        match blocking(py, None, |slice| match ring.read_timeout(&mut message, slice) {
+            Err(RingError::Closed { .. }) => Ok(false),
+            other => other.map(|()| true),
+        }) {
+            Ok(true) => Ok(Some(message)),
+            Ok(false) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Lets go of this side; the creating end also removes the ring's
+    /// name. Calling it again does nothing.
+    fn cleanup(&mut self) -> PyResult<()> {
+        match self.side.take() {
+            Some(Side::Producer(ring)) => py_result(ring.cleanup()),
+            Some(Side::Consumer(ring)) => py_result(ring.cleanup()),
+            None => Ok(()),
+        }
+    }
+
+    fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    /// Leaving the `with` block cleans up.
+    fn __exit__(
+        &mut self,
+        _kind: &Bound<'_, PyAny>,
+        _value: &Bound<'_, PyAny>,
+        _traceback: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        self.cleanup()?;
+        Ok(false)
+    }
+
+    fn __repr__(&self) -> String {
+        match &self.side {
+            Some(side) => {
+                let (kind, handle) = match side {
+                    Side::Producer(r) => ("producer", r.handle().to_string()),
+                    Side::Consumer(r) => ("consumer", r.handle().to_string()),
+                };
+                format!("ByteRing({kind}, handle={handle:?})")
+            }
+            None => "ByteRing(cleaned up)".to_owned(),
+        }
+    }
+}

@@ -1,0 +1,197 @@
+"""shm.compat.memory_interface: the seed's API, with its faults fixed."""
+
+import os
+import pickle
+import subprocess
+import sys
+
+import pytest
+
+import shm
+from conftest import run_child
+from shm.compat.memory_interface import (
+    BufferEmpty,
+    MemoryInterface,
+    SharedBool,
+    SharedBytes,
+    SharedInt,
+    SharedString,
+)
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def test_seed_readme_example_runs_unchanged_but_for_the_import():
+    script = os.path.join(HERE, "seed_examples", "memory_interface_readme.py")
+    done = subprocess.run([sys.executable, script], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "In main process read: <From afar>" in done.stdout
+    assert "From afar read Hello and is sending From afar" in done.stdout
+
+
+def test_value_classes_with_memblks():
+    for cls, create_args, value in [
+        (SharedInt, (), -(2**40)),
+        (SharedBool, (), True),
+        (SharedString, (32,), "héllo wörld"),
+        (SharedBytes, (16,), b"\x00\x01\x02"),
+    ]:
+        a = cls()
+        memblk = a.create_sharedobject(*create_args)
+        assert isinstance(memblk, dict) and pickle.loads(pickle.dumps(memblk)) == memblk
+        b = cls(memblk)
+        assert b.loaded and not a.loaded
+        b.write(value)
+        assert a.read() == value
+        b.cleanup()
+        a.cleanup()
+        a.cleanup()  # twice: nothing to do
+
+
+def test_value_class_faults_fixed_and_errors_kept():
+    b = SharedBytes()
+    with pytest.raises(ValueError):
+        b.read()  # no object loaded
+    b.create_sharedobject(8)
+    b.write(b"12345678")
+    b.write(b"ab")
+    assert b.read() == bytearray(b"ab"), "no stale tail"
+    with pytest.raises(ValueError) as err:
+        b.write(b"123456789")
+    assert isinstance(err.value, shm.Error)
+    b.cleanup()
+    s = SharedString()
+    with pytest.raises(ValueError):
+        s.create_sharedobject(4)
+    s.create_sharedobject(5)
+    with pytest.raises(ValueError):
+        s.write("123456")
+    s.cleanup()
+    i = SharedInt()
+    i.create_sharedobject()
+    with pytest.raises(OverflowError):
+        i.write(2**63)
+    with pytest.raises(TypeError):
+        i.write("7")
+    i.cleanup()
+
+
+def test_memory_interface_basics_like_the_seed_tests():
+    largest = list(range(100))
+    memsize = len(pickle.dumps(largest))
+    nrmem = 5
+    creator = MemoryInterface()
+    memblk = creator.create_memorybuf(largest, nrmem)
+    mi = MemoryInterface(memblk)
+    assert (mi.get_read_pointer(), mi.get_write_pointer(), mi.get_size_in_bytes()) == (0, 0, memsize)
+    assert mi.get_number_of_memories() == nrmem and mi.get_fullness() == 0
+    assert not any(mi.is_valid(i) for i in range(nrmem))
+    assert mi.can_read() is False and mi.can_write() is True
+    towrite = list(range(50))
+    assert mi.write(towrite) == len(pickle.dumps(towrite))
+    assert mi.get_fullness() == 100 // nrmem and mi.get_write_pointer() == 1
+    assert mi.can_read() and mi.is_valid(0) and not mi.is_valid(1)
+    assert mi.read() == towrite and mi.get_fullness() == 0
+    with pytest.raises(ValueError):
+        mi.write(list(range(101)))
+    assert mi.get_write_pointer() == 1, "a refused write leaves the pointer"
+    for i in range(nrmem):
+        assert mi.can_write()
+        mi.write({"item": i})
+    assert not mi.can_write() and mi.get_fullness() == 100
+    with pytest.raises(shm.Full):
+        mi.write({"item": "overwrites?"})
+    assert [mi.read() for _ in range(nrmem)] == [{"item": i} for i in range(nrmem)], "nothing overwritten"
+    with pytest.raises(BufferEmpty):
+        mi.read()
+    mi.cleanup()
+    creator.cleanup()
+
+
+def test_memory_interface_bytes_partial_and_reset():
+    mi = MemoryInterface()
+    mi.create_memorybuf(b"12345678", 4, use_pickle=False)
+    assert mi.write(b"abc") == 3
+    assert mi.read() == bytearray(b"abc")
+    assert mi.write_partial(b"0123456789") == 2  # one whole slot written, 2 bytes wait
+    assert mi.write_partial(b"abcdefgh") == 2
+    assert mi.read() == bytearray(b"01234567")
+    assert mi.read() == bytearray(b"89abcdef")
+    for i in range(3):
+        mi.write(b"%d" % i)
+    mi.reset_read()
+    assert not mi.can_read()
+    mi.write(b"newest")
+    assert mi.read() == bytearray(b"newest")
+    mi.cleanup()
+
+
+def child_reads(memblk, count):
+    mi = MemoryInterface(memblk)
+    got = 0
+    while got < count:
+        if mi.can_read():
+            assert mi.read() == ("item", got)
+            got += 1
+    mi.cleanup()
+
+
+def child_writes(memblk, count):
+    mi = MemoryInterface(memblk)
+    sent = 0
+    while sent < count:
+        if mi.can_write():
+            mi.write(("item", sent))
+            sent += 1
+    mi.cleanup()
+
+
+def test_memory_interface_either_process_writes(mp):
+    count = 500
+    parent = MemoryInterface()
+    memblk = parent.create_memorybuf(("item", 10**6), 8)
+    proc = mp.Process(target=child_reads, args=(memblk, count))
+    proc.start()
+    sent = 0
+    while sent < count:
+        if parent.can_write():
+            parent.write(("item", sent))
+            sent += 1
+    proc.join(60)
+    assert proc.exitcode == 0
+    parent.cleanup()
+
+    parent = MemoryInterface()
+    memblk = parent.create_memorybuf(("item", 10**6), 8)
+    proc = mp.Process(target=child_writes, args=(memblk, count))
+    proc.start()
+    got = 0
+    while got < count:
+        if parent.can_read():
+            assert parent.read() == ("item", got)
+            got += 1
+    proc.join(60)
+    assert proc.exitcode == 0
+    parent.cleanup()
+
+
+def child_writes_and_leaves(memblk):
+    mi = MemoryInterface(memblk)
+    mi.write("left for the reader")
+    # No cleanup: the process ends with the item unread.
+
+
+def test_items_outlive_a_writer_that_left(mp):
+    parent = MemoryInterface()
+    memblk = parent.create_memorybuf("x" * 40, 2)
+    run_child(mp, child_writes_and_leaves, memblk)
+    assert parent.can_read()
+    assert parent.read() == "left for the reader"
+    parent.cleanup()
+
+
+def test_creator_cleanup_removes_a_ring_nobody_read(mp):
+    parent = MemoryInterface()
+    memblk = parent.create_memorybuf("x" * 40, 2)
+    run_child(mp, child_writes_and_leaves, memblk)
+    parent.cleanup()  # the fixture checks that nothing is left
