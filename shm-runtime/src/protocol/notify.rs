@@ -326,4 +326,204 @@ mod loom_models {
         assert!(fails(None, waiter_wakes, Take::Cheap), "passes with the compiler fence and no kernel barrier");
         assert!(fails(None, two_waits_in_one_thread, Take::PlainFlag), "passes with a plain flag for the wake count");
     }
+
+    /// The async path (`segment/waiter.rs`, `object/future.rs`): a future
+    /// polled once on one thread (announce, re-check, register its word,
+    /// ring the doorbell), a publisher, and the waiter thread, which reads
+    /// the doorbell, then the registry, sleeps on the doorbell and the
+    /// registered word at once (`futex_waitv`), and on waking polls the
+    /// future of a changed word again (its waker, run inline here). The
+    /// waiter thread's sleep panics if it would last for ever: nothing
+    /// woke it and the other two threads are done. The two ways to get
+    /// the order wrong must lose a wake-up: ringing the doorbell before
+    /// registering, and the thread reading the registry before the
+    /// doorbell; and so must the publisher without its fence.
+    mod waiter_thread {
+        use super::*;
+        use loom::sync::atomic::AtomicUsize;
+
+        /// Word ids for the kernel model.
+        const DOORBELL: usize = 0;
+        const WAITERS: usize = 1;
+
+        struct World {
+            version: AtomicU64,
+            waiters: AtomicU32,
+            doorbell: AtomicU32,
+            /// The registry: the value the future armed its word with,
+            /// and whether the future has completed (so the model ends).
+            registry: Mutex<(Option<u32>, bool)>,
+            /// The kernel's wait queue for the one sleeper (the waiter
+            /// thread): the words it sleeps on, and whether a wake came.
+            kernel: Mutex<(Vec<usize>, bool)>,
+            /// Threads other than the waiter thread that are done.
+            finished: AtomicUsize,
+        }
+
+        #[derive(Clone, Copy, PartialEq, Eq)]
+        pub(super) enum Order {
+            Right,
+            /// The future rings the doorbell before it registers.
+            BellFirst,
+            /// The thread reads the registry before the doorbell.
+            RegistryFirst,
+        }
+
+        impl World {
+            fn word(&self, id: usize) -> &AtomicU32 {
+                if id == DOORBELL { &self.doorbell } else { &self.waiters }
+            }
+
+            /// `futex_waitv`: sleeps unless a word differs from its value,
+            /// until a wake of one of them.
+            fn wait_any(&self, words: &[(usize, u32)]) {
+                {
+                    let mut kernel = self.kernel.lock().unwrap();
+                    if words.iter().any(|(id, expected)| self.word(*id).load(Ordering::Relaxed) != *expected) {
+                        return;
+                    }
+                    *kernel = (words.iter().map(|(id, _)| *id).collect(), false);
+                }
+                loop {
+                    {
+                        let mut kernel = self.kernel.lock().unwrap();
+                        if kernel.1 {
+                            kernel.0.clear();
+                            return;
+                        }
+                        // Pairs with the Release increments: what the
+                        // others did, their wakes included, is visible.
+                        assert!(
+                            self.finished.load(Ordering::Acquire) < 2,
+                            "lost wake-up: the waiter thread sleeps for ever"
+                        );
+                    }
+                    loom::thread::yield_now();
+                }
+            }
+
+            /// `futex_wake` on word `id`.
+            fn wake(&self, id: usize) {
+                let mut kernel = self.kernel.lock().unwrap();
+                if kernel.0.contains(&id) {
+                    kernel.1 = true;
+                }
+            }
+
+            fn ring(&self) {
+                self.doorbell.fetch_add(1, Ordering::Relaxed);
+                self.wake(DOORBELL);
+            }
+
+            /// One poll of `changed(0)`: whether it is ready (then it
+            /// marks the registry done).
+            fn poll(&self, order: Order) -> bool {
+                let ready = || {
+                    self.registry.lock().unwrap().1 = true;
+                    true
+                };
+                if self.version.load(Ordering::Acquire) != 0 {
+                    return ready();
+                }
+                let (expected, _) = announce(&self.waiters);
+                if self.version.load(Ordering::Acquire) != 0 {
+                    return ready();
+                }
+                if order == Order::BellFirst {
+                    self.ring();
+                    self.registry.lock().unwrap().0 = Some(expected);
+                } else {
+                    self.registry.lock().unwrap().0 = Some(expected);
+                    self.ring();
+                }
+                false
+            }
+
+            fn publish(&self) {
+                self.version.fetch_add(1, Ordering::Release);
+                if take_waiters(&self.waiters, false) {
+                    self.wake(WAITERS);
+                }
+            }
+        }
+
+        pub(super) fn future_wakes(order: Order) {
+            bounded(move || {
+                let world = Arc::new(World {
+                    version: AtomicU64::new(0),
+                    waiters: AtomicU32::new(0),
+                    doorbell: AtomicU32::new(0),
+                    registry: Mutex::new((None, false)),
+                    kernel: Mutex::new((Vec::new(), false)),
+                    finished: AtomicUsize::new(0),
+                });
+                let first_poll = {
+                    let world = Arc::clone(&world);
+                    loom::thread::spawn(move || {
+                        if world.poll(order) {
+                            world.ring();
+                        }
+                        world.finished.fetch_add(1, Ordering::Release);
+                    })
+                };
+                let publisher = {
+                    let world = Arc::clone(&world);
+                    loom::thread::spawn(move || {
+                        world.publish();
+                        world.finished.fetch_add(1, Ordering::Release);
+                    })
+                };
+                // The waiter thread.
+                loop {
+                    let (bell, (armed, done)) = if order == Order::RegistryFirst {
+                        let registry = *world.registry.lock().unwrap();
+                        (world.doorbell.load(Ordering::Relaxed), registry)
+                    } else {
+                        let bell = world.doorbell.load(Ordering::Relaxed);
+                        (bell, *world.registry.lock().unwrap())
+                    };
+                    if done {
+                        break;
+                    }
+                    let mut words = vec![(DOORBELL, bell)];
+                    words.extend(armed.map(|expected| (WAITERS, expected)));
+                    world.wait_any(&words);
+                    // A changed armed word: take it, run its waker.
+                    let taken = {
+                        let mut registry = world.registry.lock().unwrap();
+                        match registry.0 {
+                            Some(expected) if world.waiters.load(Ordering::Relaxed) != expected => {
+                                registry.0 = None;
+                                true
+                            }
+                            _ => false,
+                        }
+                    };
+                    if taken && world.poll(order) {
+                        break;
+                    }
+                }
+                first_poll.join().unwrap();
+                publisher.join().unwrap();
+            });
+        }
+    }
+
+    #[test]
+    fn loom_waiter_thread_holds() {
+        with_mutant(None, || waiter_thread::future_wakes(waiter_thread::Order::Right));
+    }
+
+    #[test]
+    fn loom_waiter_thread_mutants_fail() {
+        use waiter_thread::Order;
+        for order in [Order::BellFirst, Order::RegistryFirst] {
+            let failed = with_mutant(None, || std::panic::catch_unwind(|| waiter_thread::future_wakes(order)).is_err());
+            assert!(failed, "the waiter-thread model passes with the registration out of order");
+        }
+        let failed = with_mutant(Some(Site::NotifyWakerFence), || {
+            std::panic::catch_unwind(|| waiter_thread::future_wakes(Order::Right)).is_err()
+        });
+        assert!(failed, "the waiter-thread model passes without the publisher's fence");
+    }
 }
