@@ -206,6 +206,21 @@ impl Registration {
             // A forked child: its parent's threads did not come along.
             *registry = Registry { pid: me, ..Registry::new() };
         }
+        // Armed again as before (a ring waiter's liveness slice, a
+        // spurious wake): the threads sleep on that word already, and wake
+        // no later than before; only the waker and the time change.
+        if let Some(entry) = self.0.and_then(|id| registry.entries.get_mut(&id))
+            && entry.word == word
+            && match (entry.recheck_at, recheck_at) {
+                (None, None) => true,
+                (Some(old), Some(new)) => new >= old,
+                _ => false,
+            }
+        {
+            entry.waker.clone_from(waker);
+            entry.recheck_at = recheck_at;
+            return;
+        }
         let id = match self.0 {
             Some(id) if registry.entries.contains_key(&id) => id,
             _ => {
@@ -320,6 +335,10 @@ fn serve_waitv(index: usize) {
             }
             Woke::Woken(0) | Woke::TimedOut => {}
             Woke::Woken(i) => wakers.extend(registry().take_word(armed[i])),
+            // The doorbell (ours: read it) changed: re-read the registry
+            // first; an armed word that changed too stays changed (every
+            // wake changes it for good), so the next sleep returns at once.
+            Woke::Changed if DOORBELL.load(Ordering::Relaxed) != armed[0].expected => {}
             Woke::Changed => {
                 // Which ones? Ask the kernel for each (never read them).
                 let changed: Vec<Armed> = armed[1..]
