@@ -1,6 +1,7 @@
 //! The creator side of the hello/answer pair, ported from the
 //! `memory_interface` README: it writes "Hello" into a shared string,
-//! starts the opener, and waits for the opener's answer "From afar".
+//! starts the opener, and waits for the opener's answer "From afar":
+//! asleep on the string's version (`wait_changed`), not re-reading it.
 //!
 //! Run both sides with one command:
 //!
@@ -63,22 +64,36 @@ fn run() -> Result<(), Box<dyn Error>> {
     println!("creator: wrote {:?}", message.read()?);
     println!("creator: handle {}", message.handle());
 
+    // Every write advances the string's version; the answer is the first
+    // write after ours.
+    let mut since = message.version();
     let mut opener = if spawn { Some(start_opener(&message)?) } else { None };
     let deadline = Instant::now() + Duration::from_secs(if spawn { 120 } else { 300 });
     let answer = loop {
-        let text = message.read()?;
-        if text != "Hello" {
-            break text;
+        // Sleeps on a futex in the segment until the opener writes (it
+        // wakes at once then), or half a second passes: often enough to
+        // notice an opener that died without answering.
+        let left = deadline.saturating_duration_since(Instant::now());
+        if let Some(version) = message.wait_changed(since, left.min(Duration::from_millis(500))) {
+            since = version;
+            let text = message.read()?;
+            if text != "Hello" {
+                break text;
+            }
         }
         if let Some(child) = opener.as_mut()
             && let Some(status) = child.try_wait()?
         {
+            // It may have answered just before it exited.
+            let text = message.read()?;
+            if text != "Hello" {
+                break text;
+            }
             return Err(format!("opener exited ({status}) without answering").into());
         }
-        if Instant::now() > deadline {
+        if left.is_zero() {
             return Err("no answer from the opener in time".into());
         }
-        std::thread::sleep(Duration::from_millis(1));
     };
     println!("creator: got the answer {answer:?}");
     if let Some(mut child) = opener {

@@ -720,7 +720,7 @@ fn int_fingerprint() -> u64 {
 /// A handle for a `SharedInt` named `name` with a made-up nonce: an opener
 /// can build it before the creator has made the segment.
 fn guessed_int_handle(fingerprint: u64, name: &str) -> Handle {
-    format!("shm1:int:{fingerprint:016x}:8:{:016x}:{name}", 0u64).parse().expect("a valid handle")
+    format!("shm1:int:{fingerprint:016x}:24:{:016x}:{name}", 0u64).parse().expect("a valid handle")
 }
 
 /// Opens `guess` (the right name with a made-up nonce) in a tight loop while

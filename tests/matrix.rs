@@ -241,7 +241,8 @@ fn a1_create_same_name_twice() {
 
     // The first object is untouched: same value, same file, still works.
     assert_eq!(first.read(), 7);
-    assert_eq!(file_len(&name), HEADER_SIZE + 8);
+    // The value, its version and its waiters word (FORMAT.md, `int`).
+    assert_eq!(file_len(&name), HEADER_SIZE + 24);
     first.write(-3);
     let peer = SharedInt::load_sharedobject(&first.handle()).unwrap();
     assert_eq!(peer.read(), -3);
@@ -983,7 +984,7 @@ fn c6_tampered_size_of_int_is_payload_mismatch() {
     for size in ["16", "0", "18446744073709551615"] {
         let err = SharedInt::load_sharedobject(&with_field(&creator.handle(), 3, size)).unwrap_err();
         assert!(
-            matches!(&err, OpenError::PayloadMismatch { expected: 8, found, .. } if found.to_string() == size),
+            matches!(&err, OpenError::PayloadMismatch { expected: 24, found, .. } if found.to_string() == size),
             "{err:?}"
         );
         assert_names(&err, creator.name().as_str());

@@ -201,7 +201,8 @@ fn ls_shows_segments_with_kind_type_creator_status_and_fill() {
     let fields: Vec<&str> = line(&int_name).split_whitespace().collect();
     let fingerprint = format!("{:016x}", counter.handle().fingerprint());
     let pid = me().to_string();
-    assert_eq!(fields, [int_name.as_str(), "int", "SharedInt", &fingerprint, "136", &pid, "live", "-"]);
+    // 128 header bytes and the int's 24 (value, version, waiters word).
+    assert_eq!(fields, [int_name.as_str(), "int", "SharedInt", &fingerprint, "152", &pid, "live", "-"]);
     assert!(line(&pose_name).contains(" state ") && line(&pose_name).contains("Pose"), "{table}");
     assert!(line(&ring_name).split_whitespace().rev().take(2).eq(["3/8", "live"]), "{table}");
     assert!(table.starts_with("NAME "), "{table}");
@@ -262,7 +263,7 @@ fn inspect_decodes_the_builtins() {
     assert_eq!(value["header"]["kind"], "int");
     assert_eq!(value["header"]["creator_pid"], me());
     assert_eq!(value["header"]["creator_state"], "alive");
-    assert_eq!(value["header"]["payload_size"], 8);
+    assert_eq!(value["header"]["payload_size"], 24);
     assert_eq!(value["mode"], "0600");
     // The handle's text works as well as the name.
     assert_eq!(json(&["inspect", &counter.handle().to_string(), "--json"])["value"], -5);

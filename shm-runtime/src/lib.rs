@@ -146,10 +146,16 @@ pub use object::bytes::SharedBytes;
 pub use object::int::SharedInt;
 #[cfg(not(loom))]
 pub use object::ring::byte_ring::ByteRing;
+#[cfg(all(feature = "async", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use object::ring::byte_ring::MessageStream;
 #[cfg(not(loom))]
 pub use object::ring::end::{Consumer, Producer, Role};
 #[cfg(not(loom))]
 pub use object::ring::iter::{Iter, Messages, TryIter, TryMessages};
+#[cfg(all(feature = "async", not(loom)))]
+#[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+pub use object::ring::memory_interface::ItemStream;
 #[cfg(not(loom))]
 pub use object::ring::memory_interface::{MemoryInterface, SlotMut, SlotRef};
 #[cfg(not(loom))]

@@ -14,10 +14,29 @@ pub(crate) mod cell {
     pub(crate) const CURRENT_WORD: usize = 1;
     /// The capacity in bytes, fixed at creation.
     pub(crate) const CAPACITY_WORD: usize = 2;
+    /// The waiters word: its first four bytes are the futex word of
+    /// change waiters (`protocol/notify.rs`). The version they wait on is
+    /// [`CURRENT_WORD`].
+    pub(crate) const WAITERS_WORD: usize = 3;
     /// Words before the first copy.
     pub(crate) const PREFIX_WORDS: usize = 4;
     /// Words of a copy before its data (sequence, length).
     pub(crate) const SLOT_HEADER_WORDS: usize = 2;
+}
+
+/// A scalar (`SharedInt`, `SharedBool`): the value, its version, and the
+/// waiters word.
+pub(crate) mod scalar {
+    /// The value: an `i64`, or for a bool its first byte (accessed only as
+    /// that byte; the other seven are zero).
+    pub(crate) const VALUE_WORD: usize = 0;
+    /// The version: advanced by one by every publish.
+    pub(crate) const VERSION_WORD: usize = 1;
+    /// The waiters word: its first four bytes are the futex word of
+    /// change waiters (`protocol/notify.rs`).
+    pub(crate) const WAITERS_WORD: usize = 2;
+    /// Words of the payload.
+    pub(crate) const WORDS: usize = 3;
 }
 
 /// A ring (`MemoryInterface`, `ByteRing`): shape words, the two positions

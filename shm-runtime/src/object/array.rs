@@ -60,6 +60,8 @@
 //! which never trusts them either; any bytes are a valid `T`.
 
 use crate::format::header::{Layout, ObjectKind};
+use crate::format::layout::cell::WAITERS_WORD;
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::object::state::{SharedState, bytes_of, bytes_of_mut, read_cell, zeroed};
@@ -74,7 +76,7 @@ use crate::segment::{DEFAULT_OPEN_WAIT, Segment, Spec};
 use core::iter::FusedIterator;
 use core::marker::PhantomData;
 use core::ops::{Bound, Range, RangeBounds};
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
@@ -102,6 +104,11 @@ impl Geometry {
     /// Payload words of an array of `len` elements, or `None` on overflow.
     fn payload_words(self, len: usize) -> Option<usize> {
         self.stride.checked_mul(len)?.checked_add(PREFIX_WORDS)
+    }
+
+    /// The payload word index of element `index`'s waiters word.
+    fn waiters_word(self, index: usize) -> usize {
+        PREFIX_WORDS + index * self.stride + WAITERS_WORD
     }
 
     /// The words of element `index`'s cell, exactly `cell_words` of them;
@@ -234,6 +241,9 @@ impl<T: SharedState> SharedArray<T> {
                 ByteCell::init(geometry.cell_words(words, index), size, bytes_of(&value(index)));
             }
         })?;
+        // Asked once here, so that writes can wake waiters without a fence
+        // (`object/notify.rs`).
+        crate::segment::barrier::this_process();
         Ok(Self { segment, len, geometry, _type: PhantomData })
     }
 
@@ -296,6 +306,8 @@ impl<T: SharedState> SharedArray<T> {
         let cell = self.checked_cell(index)?;
         let guard = cell.lock(liveness::claimant(), wait).map_err(|e| self.lock_error(index, e))?;
         cell.write_locked(&guard, bytes_of(value));
+        drop(guard);
+        notify::published(self.waiters(index));
         Ok(())
     }
 
@@ -314,7 +326,97 @@ impl<T: SharedState> SharedArray<T> {
         cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
         let result = f(&mut value);
         cell.write_locked(&guard, bytes_of(&value));
+        drop(guard);
+        notify::published(self.waiters(index));
         Ok(result)
+    }
+
+    /// Element `index`'s waiters word; `index < len`.
+    fn waiters(&self, index: usize) -> &AtomicU32 {
+        // The waiters word is accessed only through this view.
+        self.segment.payload().futex_word(self.geometry.waiters_word(index))
+    }
+
+    /// The version of element `index`: the number of writes made to it so
+    /// far (`set`, `update`, `copy_from_slice`; in any process, wrapping),
+    /// or `None` if `index >= len()`. Each element has its own. An element
+    /// read after this call is that version's or a later one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedArray;
+    /// let slots = SharedArray::<u64>::create_sharedobject(4)?;
+    /// let before = slots.version(2).expect("in range");
+    /// slots.set(2, &7)?;
+    /// assert_eq!(slots.version(2), Some(before.wrapping_add(1)));
+    /// assert_eq!(slots.version(4), None);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn version(&self, index: usize) -> Option<u64> {
+        (index < self.len).then(|| self.cell(index).version())
+    }
+
+    /// Sleeps until the [version](Self::version) of element `index`
+    /// differs from `since`, and returns the new version; `Ok(None)` once
+    /// `timeout` has passed first (`Duration::MAX` waits for ever, zero only
+    /// looks), [`ArrayError::IndexOutOfRange`] if `index >= len()`. Writes to
+    /// other elements do not wake it; a write while nobody waits makes no
+    /// system call.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedArray, SharedObject};
+    /// use std::time::Duration;
+    /// let slots = SharedArray::<u64>::create_sharedobject(4)?;
+    /// let peer = SharedArray::<u64>::load_sharedobject(&slots.handle())?;
+    /// let since = slots.version(1).expect("in range");
+    /// let writer = std::thread::spawn(move || peer.set(1, &9).map(drop));
+    /// slots.wait_changed(1, since, Duration::from_secs(10))?.expect("a write within 10 s");
+    /// assert_eq!(slots.get(1), Some(9));
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn wait_changed(&self, index: usize, since: u64, timeout: Duration) -> Result<Option<u64>, ArrayError> {
+        self.checked_cell(index)?;
+        Ok(notify::wait_changed(&Element { array: self, index }, since, timeout))
+    }
+
+    /// The async form of [`wait_changed`](Self::wait_changed) for element
+    /// `index`: completes with its new version once it differs from
+    /// `since`, without a deadline of its own; `IndexOutOfRange` at once
+    /// if `index >= len()`. It needs no particular runtime: while it is
+    /// pending, a waiter thread of this process sleeps on the element's
+    /// futex word for it. Cancellation-safe: dropping it loses nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedArray, SharedObject};
+    /// let slots = SharedArray::<u64>::create_sharedobject(4)?;
+    /// let peer = SharedArray::<u64>::load_sharedobject(&slots.handle())?;
+    /// let since = slots.version(1).expect("in range");
+    /// let writer = std::thread::spawn(move || peer.set(1, &9).map(drop));
+    /// smol::block_on(slots.changed(1, since))?;
+    /// assert_eq!(slots.get(1), Some(9));
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn changed(
+        &self,
+        index: usize,
+        since: u64,
+    ) -> impl core::future::Future<Output = Result<u64, ArrayError>> + Send + '_ {
+        let checked = self
+            .checked_cell(index)
+            .map(|_| crate::object::future::Changed::new(Element { array: self, index }, since));
+        async move {
+            match checked {
+                Ok(changed) => Ok(changed.await),
+                Err(e) => Err(e),
+            }
+        }
     }
 
     fn lock_error(&self, index: usize, e: CellError) -> ArrayError {
@@ -452,6 +554,9 @@ impl<T: SharedState> SharedObject for SharedArray<T> {
             .ok()
             .filter(|len| geometry.payload_words(*len) == Some(words.len()))
             .ok_or_else(|| corrupt("stored length disagrees with the segment size"))?;
+        // Asked once here, so that writes can wake waiters without a fence
+        // (`object/notify.rs`).
+        crate::segment::barrier::this_process();
         Ok(Self { segment, len, geometry, _type: PhantomData })
     }
 }
@@ -905,6 +1010,22 @@ impl<T: SharedState> SharedArrayPart<T> {
             return Err(ArrayError::RangeOutsidePart { name: self.name().clone(), start, end, part: self.range() });
         }
         self.array.copy_from_slice(start, src)
+    }
+}
+
+/// One element of an array, for waiting on its version; `index < len`.
+struct Element<'a, T: SharedState> {
+    array: &'a SharedArray<T>,
+    index: usize,
+}
+
+impl<T: SharedState> Versioned for Element<'_, T> {
+    fn load_version(&self) -> u64 {
+        self.array.cell(self.index).version()
+    }
+
+    fn waiters(&self) -> &AtomicU32 {
+        self.array.waiters(self.index)
     }
 }
 

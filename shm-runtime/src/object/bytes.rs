@@ -4,6 +4,8 @@
 use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::format::layout::cell::WAITERS_WORD;
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
@@ -15,6 +17,8 @@ use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
 use crate::segment::{Segment, Spec};
 use core::fmt;
+use core::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
@@ -71,7 +75,7 @@ impl CellSegment {
         // Checked once, here, so that `cell` need not check it.
         let words = segment.payload().words().len();
         assert_eq!(Some(words), layout_words(capacity), "the payload was sized with layout_words(capacity)");
-        Ok(Self { segment, capacity })
+        Ok(Self::wrap(segment, capacity))
     }
 
     pub(crate) fn open(
@@ -85,7 +89,14 @@ impl CellSegment {
         let capacity = ByteCell::attach(segment.payload().words())
             .map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
             .capacity();
-        Ok(Self { segment, capacity })
+        Ok(Self::wrap(segment, capacity))
+    }
+
+    fn wrap(segment: Segment, capacity: usize) -> Self {
+        // Asked once here, so that writes can wake waiters without a fence
+        // (`object/notify.rs`).
+        crate::segment::barrier::this_process();
+        Self { segment, capacity }
     }
 
     /// The cell, for a borrow of `self`: a view of the payload, made
@@ -114,7 +125,21 @@ impl CellSegment {
     }
 
     pub(crate) fn write(&self, value: &[u8]) -> Result<(), WriteError> {
-        self.cell().write(value, liveness::claimant(), LOCK_WAIT).map_err(|e| self.write_error(e))
+        self.cell().write(value, liveness::claimant(), LOCK_WAIT).map_err(|e| self.write_error(e))?;
+        self.published();
+        Ok(())
+    }
+
+    /// After a write (the cell's `current` advanced, the lock released):
+    /// wakes whoever waits for a change.
+    #[inline]
+    pub(crate) fn published(&self) {
+        notify::published(self.waiters());
+    }
+
+    /// Waits for a version other than `since` (see `object/notify.rs`).
+    pub(crate) fn wait_changed(&self, since: u64, timeout: Duration) -> Option<u64> {
+        notify::wait_changed(self, since, timeout)
     }
 
     pub(crate) fn write_error(&self, e: CellError) -> WriteError {
@@ -134,6 +159,17 @@ impl CellSegment {
             CellError::Contended => ReadError::Contended { name },
             other => unreachable!("reads fail only with Corrupt, BufferTooSmall or Contended, not {other:?}"),
         }
+    }
+}
+
+impl Versioned for CellSegment {
+    fn load_version(&self) -> u64 {
+        self.cell().version()
+    }
+
+    fn waiters(&self) -> &AtomicU32 {
+        // The waiters word is accessed only through this view.
+        self.segment.payload().futex_word(WAITERS_WORD)
     }
 }
 
@@ -203,6 +239,72 @@ impl SharedBytes {
     /// without allocating. [`ReadError::BufferTooSmall`] if it does not fit.
     pub fn read_into(&self, buf: &mut [u8]) -> Result<usize, ReadError> {
         self.inner.cell().read_into(buf).map_err(|e| self.inner.read_error(e))
+    }
+
+    /// The version of the value: the number of writes made so far (in
+    /// any process, wrapping), advanced by every `write`. A value read
+    /// after this call is that version's or a later one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedBytes;
+    /// let frame = SharedBytes::create_sharedobject(16)?;
+    /// let before = frame.version();
+    /// frame.write(b"abc")?;
+    /// assert_eq!(frame.version(), before.wrapping_add(1));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.inner.load_version()
+    }
+
+    /// Sleeps until the [version](Self::version) differs from `since`,
+    /// and returns the new version; `None` once `timeout` has passed first
+    /// (`Duration::MAX` waits for ever, zero only looks). A write while
+    /// nobody waits makes no system call.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedBytes, SharedObject};
+    /// use std::time::Duration;
+    /// let frame = SharedBytes::create_sharedobject(16)?;
+    /// let peer = SharedBytes::load_sharedobject(&frame.handle())?;
+    /// let since = frame.version();
+    /// let writer = std::thread::spawn(move || peer.write(b"next").map(drop));
+    /// frame.wait_changed(since, Duration::from_secs(10)).expect("a write within 10 s");
+    /// assert_eq!(frame.read()?, b"next");
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn wait_changed(&self, since: u64, timeout: Duration) -> Option<u64> {
+        self.inner.wait_changed(since, timeout)
+    }
+
+    /// The async form of [`wait_changed`](Self::wait_changed): completes
+    /// with the new version once it differs from `since`, without a
+    /// deadline of its own (wrap it in the runtime's timeout for one). It
+    /// needs no particular runtime: while it is pending, a waiter thread
+    /// of this process sleeps on the object's futex word for it.
+    /// Cancellation-safe: dropping it takes nothing and loses nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedBytes, SharedObject};
+    /// let frame = SharedBytes::create_sharedobject(16)?;
+    /// let peer = SharedBytes::load_sharedobject(&frame.handle())?;
+    /// let since = frame.version();
+    /// let writer = std::thread::spawn(move || peer.write(b"next").map(drop));
+    /// smol::block_on(frame.changed(since));
+    /// assert_eq!(frame.read()?, b"next");
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn changed(&self, since: u64) -> impl core::future::Future<Output = u64> + Send + '_ {
+        crate::object::future::Changed::new(&self.inner, since)
     }
 }
 

@@ -3,6 +3,8 @@
 use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::format::layout::scalar::{VALUE_WORD, VERSION_WORD, WAITERS_WORD, WORDS};
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
@@ -10,7 +12,8 @@ use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use crate::segment::{Segment, Spec};
 use core::fmt;
-use core::sync::atomic::{AtomicU64, Ordering};
+use core::sync::atomic::{AtomicU32, AtomicU64, Ordering};
+use std::time::Duration;
 
 /// Layout fingerprint of [`SharedInt`].
 /// Fingerprint and name of the stored value.
@@ -20,6 +23,9 @@ const LAYOUT: Layout =
 /// An `i64` in shared memory. Every operation is one atomic instruction,
 /// so values are never torn and a killed writer cannot leave a partial
 /// value.
+///
+/// Every change also advances a [version](SharedInt::version), and
+/// [`wait_changed`](SharedInt::wait_changed) sleeps until it moves.
 ///
 /// ```
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -38,7 +44,8 @@ pub struct SharedInt {
 }
 
 impl SharedInt {
-    const SPEC: Spec = Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8, payload_align: 8, capacity: 8 };
+    const SPEC: Spec =
+        Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8 * WORDS as u64, payload_align: 8, capacity: 8 };
 
     /// Creates a new integer holding `initial`, under a generated name.
     pub fn create_sharedobject(initial: i64) -> Result<Self, CreateError> {
@@ -52,13 +59,103 @@ impl SharedInt {
 
     fn create(name: Option<&str>, initial: i64) -> Result<Self, CreateError> {
         let segment = Segment::create(name, &Self::SPEC, |payload| {
-            payload.words()[0].store(initial.cast_unsigned(), Ordering::Relaxed);
+            payload.words()[VALUE_WORD].store(initial.cast_unsigned(), Ordering::Relaxed);
         })?;
-        Ok(Self { segment })
+        Ok(Self::wrap(segment))
+    }
+
+    fn wrap(segment: Segment) -> Self {
+        // Asked once here, so that writes can wake waiters without a fence
+        // (`object/notify.rs`).
+        crate::segment::barrier::this_process();
+        Self { segment }
     }
 
     fn word(&self) -> &AtomicU64 {
-        &self.segment.payload().words()[0]
+        &self.segment.payload().words()[VALUE_WORD]
+    }
+
+    /// After a change of the value: advances the version (`Release`,
+    /// after the change; pairs with the `Acquire` in `version`) and wakes
+    /// whoever waits for a change.
+    #[inline]
+    fn publish(&self) {
+        self.segment.payload().words()[VERSION_WORD].fetch_add(1, Ordering::Release);
+        notify::published(self.waiters());
+    }
+
+    /// The version of the value: a number that every `write`, `fetch_add`
+    /// and `swap`, and every `compare_exchange` that stores, advances by
+    /// one (wrapping), in whichever process it runs. Compare it with a
+    /// version read earlier to learn whether the value changed since, or
+    /// pass it to [`wait_changed`](Self::wait_changed). A value read after
+    /// this call is that version's or a later one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedInt;
+    /// let counter = SharedInt::create_sharedobject(0)?;
+    /// let before = counter.version();
+    /// counter.write(0);
+    /// assert_ne!(counter.version(), before, "every write counts, even of the same value");
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.load_version()
+    }
+
+    /// Sleeps until the [version](Self::version) differs from `since`
+    /// (some process changed the value after the caller read `since`), and
+    /// returns the new version; `None` once `timeout` has passed first
+    /// (`Duration::MAX` waits for ever, zero only looks). The sleep is on
+    /// a futex in the segment: a write wakes it at once, and a write while
+    /// nobody waits makes no system call.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedInt, SharedObject};
+    /// use std::time::Duration;
+    /// let answer = SharedInt::create_sharedobject(0)?;
+    /// let peer = SharedInt::load_sharedobject(&answer.handle())?;
+    /// let since = answer.version();
+    /// let writer = std::thread::spawn(move || peer.write(42));
+    /// let now = answer.wait_changed(since, Duration::from_secs(10)).expect("a write within 10 s");
+    /// assert_ne!(now, since);
+    /// assert_eq!(answer.read(), 42);
+    /// assert_eq!(answer.wait_changed(now, Duration::ZERO), None, "nothing newer");
+    /// # writer.join().unwrap();
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn wait_changed(&self, since: u64, timeout: Duration) -> Option<u64> {
+        notify::wait_changed(self, since, timeout)
+    }
+
+    /// The async form of [`wait_changed`](Self::wait_changed): completes
+    /// with the new version once it differs from `since`, without a
+    /// deadline of its own (wrap it in the runtime's timeout for one). It
+    /// needs no particular runtime: while it is pending, a waiter thread
+    /// of this process sleeps on the object's futex word for it.
+    /// Cancellation-safe: dropping it takes nothing and loses nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedInt, SharedObject};
+    /// let answer = SharedInt::create_sharedobject(0)?;
+    /// let peer = SharedInt::load_sharedobject(&answer.handle())?;
+    /// let since = answer.version();
+    /// let writer = std::thread::spawn(move || peer.write(42));
+    /// let now = smol::block_on(answer.changed(since));
+    /// assert_ne!(now, since);
+    /// assert_eq!(answer.read(), 42);
+    /// # writer.join().unwrap();
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn changed(&self, since: u64) -> impl core::future::Future<Output = u64> + Send + '_ {
+        crate::object::future::Changed::new(self, since)
     }
 
     /// The current value. `Acquire`: pairs with the `Release` of the store
@@ -72,35 +169,57 @@ impl SharedInt {
     /// Stores `value` (`Release`, pairs with the `Acquire` in `read`).
     pub fn write(&self, value: i64) {
         self.word().store(value.cast_unsigned(), Ordering::Release);
+        self.publish();
     }
 
     /// Adds `delta` (wrapping) and returns the previous value; atomic
     /// across processes. `AcqRel`: pairs with the other operations' stores
     /// and loads on both sides.
     pub fn fetch_add(&self, delta: i64) -> i64 {
-        self.word().fetch_add(delta.cast_unsigned(), Ordering::AcqRel).cast_signed()
+        let previous = self.word().fetch_add(delta.cast_unsigned(), Ordering::AcqRel).cast_signed();
+        self.publish();
+        previous
     }
 
     /// Stores `value` and returns the previous value (`AcqRel`, as
     /// `fetch_add`).
     pub fn swap(&self, value: i64) -> i64 {
-        self.word().swap(value.cast_unsigned(), Ordering::AcqRel).cast_signed()
+        let previous = self.word().swap(value.cast_unsigned(), Ordering::AcqRel).cast_signed();
+        self.publish();
+        previous
     }
 
     /// Stores `new` if the value is `current`. Returns the previous value:
     /// `Ok` if it was `current` (and was replaced), `Err` otherwise.
     /// `AcqRel` on success, `Acquire` on failure, as `fetch_add`.
     pub fn compare_exchange(&self, current: i64, new: i64) -> Result<i64, i64> {
-        self.word()
+        let outcome = self
+            .word()
             .compare_exchange(current.cast_unsigned(), new.cast_unsigned(), Ordering::AcqRel, Ordering::Acquire)
             .map(u64::cast_signed)
-            .map_err(u64::cast_signed)
+            .map_err(u64::cast_signed);
+        if outcome.is_ok() {
+            self.publish();
+        }
+        outcome
+    }
+}
+
+impl Versioned for SharedInt {
+    fn load_version(&self) -> u64 {
+        // Pairs with the Release increment in `publish`.
+        self.segment.payload().words()[VERSION_WORD].load(Ordering::Acquire)
+    }
+
+    fn waiters(&self) -> &AtomicU32 {
+        // The waiters word is accessed only through this view.
+        self.segment.payload().futex_word(WAITERS_WORD)
     }
 }
 
 impl SharedObject for SharedInt {
     fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        Segment::open_fixed(handle, &Self::SPEC, options).map(|segment| Self { segment })
+        Segment::open_fixed(handle, &Self::SPEC, options).map(Self::wrap)
     }
 }
 

@@ -8,7 +8,10 @@ pub(crate) mod array;
 pub(crate) mod boolean;
 pub(crate) mod broadcast;
 pub(crate) mod bytes;
+#[cfg(feature = "async")]
+pub(crate) mod future;
 pub(crate) mod int;
+pub(crate) mod notify;
 pub(crate) mod ring;
 pub(crate) mod shared_object;
 pub(crate) mod state;

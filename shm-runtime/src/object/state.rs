@@ -26,6 +26,7 @@ use core::marker::PhantomData;
 use core::mem::size_of;
 use core::sync::atomic::AtomicU64;
 use std::fmt;
+use std::time::Duration;
 
 /// A type whose values can be stored in shared memory and read back in
 /// another process: plain bytes with no padding and no pointers.
@@ -534,7 +535,76 @@ impl<T: SharedState> Shared<T> {
         cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
         let result = f(&mut value);
         cell.write_locked(&guard, bytes_of(&value));
+        drop(guard);
+        self.inner.published();
         Ok(result)
+    }
+
+    /// The version of the value: the number of writes made so far (in
+    /// any process, wrapping), advanced by every `write`, `update` and
+    /// `write_field`. A value read after this call is that version's or a
+    /// later one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::Shared;
+    /// let level = Shared::<u32>::create_sharedobject(&0)?;
+    /// let before = level.version();
+    /// level.update(|l| *l += 1)?;
+    /// assert_eq!(level.version(), before.wrapping_add(1));
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        self.cell().version()
+    }
+
+    /// Sleeps until the [version](Self::version) differs from `since`,
+    /// and returns the new version; `None` once `timeout` has passed first
+    /// (`Duration::MAX` waits for ever, zero only looks). A write while
+    /// nobody waits makes no system call.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Shared, SharedObject};
+    /// use std::time::Duration;
+    /// let level = Shared::<u32>::create_sharedobject(&0)?;
+    /// let peer = Shared::<u32>::load_sharedobject(&level.handle())?;
+    /// let since = level.version();
+    /// let writer = std::thread::spawn(move || peer.write(&7).map(drop));
+    /// level.wait_changed(since, Duration::from_secs(10)).expect("a write within 10 s");
+    /// assert_eq!(level.read(), 7);
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn wait_changed(&self, since: u64, timeout: Duration) -> Option<u64> {
+        self.inner.wait_changed(since, timeout)
+    }
+
+    /// The async form of [`wait_changed`](Self::wait_changed): completes
+    /// with the new version once it differs from `since`, without a
+    /// deadline of its own (wrap it in the runtime's timeout for one). It
+    /// needs no particular runtime: while it is pending, a waiter thread
+    /// of this process sleeps on the object's futex word for it.
+    /// Cancellation-safe: dropping it takes nothing and loses nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Shared, SharedObject};
+    /// let level = Shared::<u32>::create_sharedobject(&0)?;
+    /// let peer = Shared::<u32>::load_sharedobject(&level.handle())?;
+    /// let since = level.version();
+    /// let writer = std::thread::spawn(move || peer.write(&7).map(drop));
+    /// smol::block_on(level.changed(since));
+    /// assert_eq!(level.read(), 7);
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn changed(&self, since: u64) -> impl core::future::Future<Output = u64> + Send + '_ {
+        crate::object::future::Changed::new(&self.inner, since)
     }
 
     /// Reads one field without copying the whole value out.

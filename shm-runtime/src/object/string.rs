@@ -10,6 +10,7 @@ use crate::segment::error::{CreateError, OpenError, ReadError, WriteError};
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
 use core::fmt;
+use std::time::Duration;
 
 /// Layout fingerprint of [`SharedString`].
 /// Fingerprint and name of the stored value.
@@ -84,6 +85,73 @@ impl SharedString {
             }
             Err(e) => Err(ReadError::InvalidUtf8 { name: self.inner.segment().name().clone(), source: e.utf8_error() }),
         }
+    }
+
+    /// The version of the string: the number of writes made so far (in
+    /// any process, wrapping), advanced by every `write`. A string read
+    /// after this call is that version's or a later one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedString;
+    /// let status = SharedString::create_sharedobject(16)?;
+    /// let before = status.version();
+    /// status.write("ready")?;
+    /// assert_ne!(status.version(), before);
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn version(&self) -> u64 {
+        use crate::object::notify::Versioned as _;
+        self.inner.load_version()
+    }
+
+    /// Sleeps until the [version](Self::version) differs from `since`,
+    /// and returns the new version; `None` once `timeout` has passed first
+    /// (`Duration::MAX` waits for ever, zero only looks). A write while
+    /// nobody waits makes no system call.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedObject, SharedString};
+    /// use std::time::Duration;
+    /// let answer = SharedString::create_sharedobject(32)?;
+    /// let peer = SharedString::load_sharedobject(&answer.handle())?;
+    /// let since = answer.version();
+    /// let writer = std::thread::spawn(move || peer.write("forty-two").map(drop));
+    /// answer.wait_changed(since, Duration::from_secs(10)).expect("an answer within 10 s");
+    /// assert_eq!(answer.read()?, "forty-two");
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[must_use]
+    pub fn wait_changed(&self, since: u64, timeout: Duration) -> Option<u64> {
+        self.inner.wait_changed(since, timeout)
+    }
+
+    /// The async form of [`wait_changed`](Self::wait_changed): completes
+    /// with the new version once it differs from `since`, without a
+    /// deadline of its own (wrap it in the runtime's timeout for one). It
+    /// needs no particular runtime: while it is pending, a waiter thread
+    /// of this process sleeps on the object's futex word for it.
+    /// Cancellation-safe: dropping it takes nothing and loses nothing.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedObject, SharedString};
+    /// let answer = SharedString::create_sharedobject(32)?;
+    /// let peer = SharedString::load_sharedobject(&answer.handle())?;
+    /// let since = answer.version();
+    /// let writer = std::thread::spawn(move || peer.write("forty-two").map(drop));
+    /// smol::block_on(answer.changed(since));
+    /// assert_eq!(answer.read()?, "forty-two");
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    #[cfg(feature = "async")]
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    pub fn changed(&self, since: u64) -> impl core::future::Future<Output = u64> + Send + '_ {
+        crate::object::future::Changed::new(&self.inner, since)
     }
 }
 

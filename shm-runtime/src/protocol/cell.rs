@@ -8,7 +8,8 @@
 //! 1  current    number of the last completed write; its copy is
 //!               `slots[current & 1]`
 //! 2  capacity   in bytes, fixed at creation
-//! 3  reserved   0
+//! 3  waiters    futex word of change waiters (`notify.rs`); the
+//!               version they wait on is `current`
 //! 4  slot 0     seq, len, ceil(capacity / 8) data words
 //! .. slot 1     seq, len, data words
 //! ```
@@ -138,6 +139,16 @@ impl<'a> ByteCell<'a> {
     /// Capacity in bytes.
     pub(crate) fn capacity(&self) -> usize {
         self.capacity
+    }
+
+    /// The version of the value: the number of the last completed write
+    /// (`current`), which every write advances by one. `Acquire`: pairs
+    /// with the Release store of `current` in `write_locked`, so a read
+    /// after this returns that write's value or a later one. Waiters for a
+    /// change compare it (`protocol/notify.rs`).
+    #[inline]
+    pub(crate) fn version(&self) -> u64 {
+        self.current.load(Ordering::Acquire)
     }
 
     /// Replaces the value with `src`. Nothing changes on error.

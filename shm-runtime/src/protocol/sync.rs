@@ -6,7 +6,8 @@
 //! the identity. In a loom build a model can switch one site off (the
 //! ordering becomes `Relaxed`, the fence disappears) to show that the
 //! model fails without it: a "mutant". See `cell.rs`, `ring.rs`, `wake.rs`,
-//! `publication.rs`, `role.rs`, `fragment.rs` and `broadcast.rs` for the
+//! `notify.rs`, `publication.rs`, `role.rs`, `fragment.rs` and
+//! `broadcast.rs` for the
 //! models and the list of sites each one catches.
 
 pub(crate) use core::sync::atomic::Ordering;
@@ -38,6 +39,12 @@ pub(crate) enum Site {
     /// Ring waker: `fence(SeqCst)` between storing its position and
     /// loading the sleeper's wait word (`wake.rs`).
     WakeWakerFence,
+    /// Change waiter: `fence(SeqCst)` between announcing itself in the
+    /// waiters word and re-checking the version (`notify.rs`).
+    NotifyWaiterFence,
+    /// Change publisher: `fence(SeqCst)` between storing the new version
+    /// and loading the waiters word (`notify.rs`).
+    NotifyWakerFence,
     /// Writer lock: `Acquire` of the taking compare-exchange.
     LockAcquire,
     /// Writer lock: `Release` store that frees it.

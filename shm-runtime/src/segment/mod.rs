@@ -31,6 +31,8 @@ pub(crate) mod liveness;
 pub(crate) mod name;
 pub(crate) mod options;
 pub(crate) mod stale;
+#[cfg(feature = "async")]
+pub(crate) mod waiter;
 
 use crate::format::header::{
     self, CREATOR_WORD, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,

@@ -1,6 +1,6 @@
 //! The operating system, and nothing else: every system call the runtime
 //! makes goes through this layer (files in /dev/shm, mappings, record
-//! locks, futexes, membarrier, random bytes, process questions and the
+//! locks, futexes, membarrier, random bytes, process and thread questions and the
 //! process's fork-local page). It imports nothing from the layers above;
 //! no file outside it names `libc` or `rustix`.
 
@@ -14,6 +14,8 @@ pub(crate) mod random;
 pub(crate) mod shm_dir;
 #[cfg(test)]
 pub(crate) mod testing;
+#[cfg(feature = "async")]
+pub(crate) mod thread;
 
 /// What `fstat` says about a file.
 pub(crate) use rustix::fs::Stat;

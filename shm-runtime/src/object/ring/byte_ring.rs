@@ -1110,3 +1110,215 @@ mod tests {
         assert_eq!(rx.read_serde_timeout::<String>(Duration::from_secs(1)).unwrap(), "after");
     }
 }
+
+/// The `async` feature: waiting for a message or a free slot in a task.
+#[cfg(feature = "async")]
+mod asynchronous {
+    use super::{ByteRing, Consumer, Producer};
+    use crate::segment::error::RingError;
+    use crate::segment::waiter::Registration;
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+
+    impl ByteRing<Consumer> {
+        fn poll_read(
+            &mut self,
+            cx: &mut Context<'_>,
+            registration: &mut Registration,
+            message: &mut Vec<u8>,
+        ) -> Poll<Result<(), RingError>> {
+            loop {
+                match self.read(message) {
+                    Ok(true) => {
+                        registration.disarm();
+                        return Poll::Ready(Ok(()));
+                    }
+                    Ok(false) => {}
+                    Err(e) => {
+                        registration.disarm();
+                        return Poll::Ready(Err(e));
+                    }
+                }
+                match self.end.poll_wait(cx, registration, |end| end.available(1).map(|n| n > 0)) {
+                    Poll::Pending => return Poll::Pending,
+                    Poll::Ready(Ok(())) => {}
+                    Poll::Ready(Err(e)) => {
+                        if matches!(e, RingError::PeerDead { .. } | RingError::Closed { .. }) {
+                            // As `read_blocking`: the producer's unfinished
+                            // message can never be finished now.
+                            self.assembly.void();
+                        }
+                        return Poll::Ready(Err(e));
+                    }
+                }
+            }
+        }
+
+        /// Puts the next message in `message`, waiting in the task as long
+        /// as it takes: the async form of
+        /// [`read_blocking`](Self::read_blocking), for any runtime.
+        ///
+        /// Cancellation-safe as far as the ring goes: slots are taken only
+        /// in polls, and a message that fits one slot is taken and returned
+        /// in the same poll. Of a message split over slots
+        /// ([`write_partial`](ByteRing::write_partial)) whose rest has not
+        /// arrived yet, the part taken stays in `message`: call again with
+        /// the same buffer to finish it (as with a `read` that returned
+        /// `false`).
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+        /// let mut tx = ByteRing::create_memorybuf(64, 4)?;
+        /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+        /// let producer = std::thread::spawn(move || tx.write_blocking(b"hello").map(|()| tx));
+        /// let mut message = Vec::new();
+        /// smol::block_on(rx.read_async(&mut message))?;
+        /// assert_eq!(message, b"hello");
+        /// # drop(producer.join().unwrap()?);
+        /// # Ok(()) }
+        /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+        pub fn read_async<'a>(
+            &'a mut self,
+            message: &'a mut Vec<u8>,
+        ) -> impl Future<Output = Result<(), RingError>> + Send + 'a {
+            let mut registration = Registration::default();
+            core::future::poll_fn(move |cx| self.poll_read(cx, &mut registration, message))
+        }
+
+        /// The messages as a [`Stream`](futures_core::Stream) of vectors:
+        /// each `Ok(message)`; the stream ends once the producer let go and
+        /// everything it published was read, and yields an error (then
+        /// ends) if the producer died or the ring is corrupt. A message over
+        /// the length limit is an `Err` item, and the stream goes on.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+        /// let mut tx = ByteRing::create_memorybuf(64, 4)?;
+        /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+        /// let producer = std::thread::spawn(move || {
+        ///     tx.write_blocking(b"one")?;
+        ///     tx.write_blocking(b"two") // dropping `tx` ends the stream
+        /// });
+        /// let mut messages = rx.stream();
+        /// let all = smol::block_on(async {
+        ///     let mut all = Vec::new();
+        ///     while let Some(message) = smol::stream::StreamExt::next(&mut messages).await {
+        ///         all.push(message?);
+        ///     }
+        ///     Ok::<_, shm_runtime::RingError>(all)
+        /// })?;
+        /// assert_eq!(all, [b"one".to_vec(), b"two".to_vec()]);
+        /// # producer.join().unwrap()?;
+        /// # Ok(()) }
+        /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+        pub fn stream(&mut self) -> MessageStream<'_> {
+            MessageStream { ring: Some(self), registration: Registration::default(), message: Vec::new() }
+        }
+    }
+
+    impl ByteRing<Producer> {
+        /// Writes `message` (at most the slot size) into the next slot,
+        /// waiting in the task as long as it takes for a free one: the async
+        /// form of [`write_blocking`](Self::write_blocking), for any
+        /// runtime. [`RingError::Closed`] or [`RingError::PeerDead`] if the
+        /// consumer let go or died while the ring was full.
+        ///
+        /// Cancellation-safe: the message is written only in the poll that
+        /// completes, so a dropped future wrote nothing.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+        /// let mut tx = ByteRing::create_memorybuf(64, 4)?;
+        /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+        /// smol::block_on(tx.write_async(b"hi"))?;
+        /// let mut message = Vec::new();
+        /// assert!(rx.read(&mut message)?);
+        /// assert_eq!(message, b"hi");
+        /// # Ok(()) }
+        /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+        pub fn write_async<'a>(
+            &'a mut self,
+            message: &'a [u8],
+        ) -> impl Future<Output = Result<(), RingError>> + Send + 'a {
+            let mut registration = Registration::default();
+            core::future::poll_fn(move |cx| {
+                if message.len() > self.slot {
+                    let name = self.end.name().clone();
+                    return Poll::Ready(Err(RingError::TooLarge { name, len: message.len(), max: self.slot }));
+                }
+                loop {
+                    match self.room(1) {
+                        Ok(0) => {}
+                        Ok(_) => {
+                            registration.disarm();
+                            self.put_fragments(message, 1, true, true);
+                            return Poll::Ready(Ok(()));
+                        }
+                        Err(e) => return Poll::Ready(Err(e)),
+                    }
+                    match self.end.poll_wait(cx, &mut registration, |end| end.free(1).map(|n| n > 0)) {
+                        Poll::Pending => return Poll::Pending,
+                        Poll::Ready(Ok(())) => {}
+                        Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                    }
+                }
+            })
+        }
+    }
+
+    /// The messages of a [`ByteRing`] consumer as a
+    /// [`Stream`](futures_core::Stream): see [`ByteRing::stream`].
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    #[must_use = "streams do nothing unless polled"]
+    pub struct MessageStream<'a> {
+        /// `None` once the stream has ended.
+        ring: Option<&'a mut ByteRing<Consumer>>,
+        registration: Registration,
+        /// The message being read (a part of a split one across polls).
+        message: Vec<u8>,
+    }
+
+    impl futures_core::Stream for MessageStream<'_> {
+        type Item = Result<Vec<u8>, RingError>;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let this = self.get_mut();
+            let Some(ring) = this.ring.as_deref_mut() else { return Poll::Ready(None) };
+            match ring.poll_read(cx, &mut this.registration, &mut this.message) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(())) => Poll::Ready(Some(Ok(core::mem::take(&mut this.message)))),
+                Poll::Ready(Err(RingError::Closed { .. })) => {
+                    this.ring = None;
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Err(e @ RingError::TooLarge { .. })) => Poll::Ready(Some(Err(e))),
+                Poll::Ready(Err(e)) => {
+                    this.ring = None;
+                    Poll::Ready(Some(Err(e)))
+                }
+            }
+        }
+    }
+
+    impl futures_core::FusedStream for MessageStream<'_> {
+        fn is_terminated(&self) -> bool {
+            self.ring.is_none()
+        }
+    }
+
+    impl core::fmt::Debug for MessageStream<'_> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("MessageStream").field("ended", &self.ring.is_none()).finish_non_exhaustive()
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+pub use asynchronous::MessageStream;

@@ -584,6 +584,68 @@ impl<R: Role> End<R> {
         }
     }
 
+    /// The error that ends a wait if the other side is gone (let go, or
+    /// its process dead). Loaded before the waiter re-checks the
+    /// positions, which then sees all the other side published before
+    /// letting go (the loom model is `closing_producer_loses_nothing` in
+    /// `role.rs`).
+    fn peer_gone(&self) -> Option<RingError> {
+        match role::load_peer(self.word(R::PEER_ROLE_WORD)) {
+            CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
+            FREE => None,
+            holder if liveness::alive(holder) == Some(false) => {
+                Some(RingError::PeerDead { name: self.name().clone(), role: R::PEER, pid: liveness::pid_of(holder) })
+            }
+            _ => None,
+        }
+    }
+
+    /// The async form of [`wait_for`](Self::wait_for), for one poll:
+    /// ready when `ready` says so or the other side is gone (or on a
+    /// corruption); otherwise announces this side asleep (the same
+    /// handshake) and arms its wait word with this process's waiter
+    /// threads, to be polled again when the other side wakes the word, or
+    /// after a liveness slice in any case.
+    #[cfg(feature = "async")]
+    pub(crate) fn poll_wait(
+        &mut self,
+        cx: &mut core::task::Context<'_>,
+        registration: &mut crate::segment::waiter::Registration,
+        mut ready: impl FnMut(&mut Self) -> Result<bool, Corrupt>,
+    ) -> core::task::Poll<Result<(), RingError>> {
+        use core::task::Poll;
+        let mut check = |this: &mut Self| match this.check() {
+            Ok(()) => ready(this).map_err(|c| this.fail(c)),
+            Err(e) => Err(e),
+        };
+        let outcome = match check(self) {
+            Ok(false) => {
+                let gone = self.peer_gone();
+                // Pairs with `wake::take_sleeper` in the other side's
+                // `notify_peer`, as in `wait_for`.
+                let barrier_made = wake::announce_sleep(self.futex(R::WAIT_WORD), self.barrier);
+                match check(self) {
+                    Ok(true) => Ok(()),
+                    Err(e) => Err(e),
+                    Ok(false) => {
+                        if let Some(gone) = gone {
+                            Err(gone)
+                        } else {
+                            let slice = if barrier_made { SLEEP_SLICE } else { POLL_SLICE };
+                            registration.arm(self.futex(R::WAIT_WORD), wake::SLEEPING, cx.waker(), Some(slice));
+                            return Poll::Pending;
+                        }
+                    }
+                }
+            }
+            Ok(true) => Ok(()),
+            Err(e) => Err(e),
+        };
+        self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+        registration.disarm();
+        Poll::Ready(outcome)
+    }
+
     /// Waits until `ready` says so, or the deadline passes, or the other
     /// side is gone: poll, yield, then sleep on our futex word in slices.
     /// A corruption `ready` reports becomes sticky.
@@ -606,20 +668,7 @@ impl<R: Role> End<R> {
             }
         }
         loop {
-            // Loaded before the re-check below, which then sees all the
-            // other side published before letting go (the loom model is
-            // `closing_producer_loses_nothing` in `role.rs`).
-            let peer = role::load_peer(self.word(R::PEER_ROLE_WORD));
-            let gone = match peer {
-                CLOSED => Some(RingError::Closed { name: self.name().clone(), role: R::PEER }),
-                FREE => None,
-                holder if liveness::alive(holder) == Some(false) => Some(RingError::PeerDead {
-                    name: self.name().clone(),
-                    role: R::PEER,
-                    pid: liveness::pid_of(holder),
-                }),
-                _ => None,
-            };
+            let gone = self.peer_gone();
             // Pairs with `wake::take_sleeper` in the other side's
             // `notify_peer`: either we see its publish below, or it sees
             // our SLEEPING and wakes us.

@@ -898,3 +898,160 @@ mod tests {
         assert!(!path.exists(), "nothing for anyone: removed at once");
     }
 }
+
+/// The `async` feature: waiting for an item or a free slot in a task.
+#[cfg(feature = "async")]
+mod asynchronous {
+    use super::{Consumer, MemoryInterface, Producer, SharedState};
+    use crate::segment::error::RingError;
+    use crate::segment::waiter::Registration;
+    use core::future::Future;
+    use core::pin::Pin;
+    use core::task::{Context, Poll};
+
+    impl<T: SharedState> MemoryInterface<T, Consumer> {
+        fn poll_read(&mut self, cx: &mut Context<'_>, registration: &mut Registration) -> Poll<Result<T, RingError>> {
+            self.end
+                .poll_wait(cx, registration, |end| end.available(1).map(|n| n > 0))
+                .map(|ready| ready.map(|()| self.take_one()))
+        }
+
+        /// Takes the oldest item, waiting in the task as long as it takes:
+        /// the async form of [`read_blocking`](Self::read_blocking), for any
+        /// runtime (while it is pending, a waiter thread of this process
+        /// sleeps on the ring's futex word for it). [`RingError::Closed`] or
+        /// [`RingError::PeerDead`] once the producer let go or died and
+        /// everything it published was read.
+        ///
+        /// Cancellation-safe: an item is taken from the ring only in the poll
+        /// that returns it, so dropping the future loses no item.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+        /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+        /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+        /// let producer = std::thread::spawn(move || tx.write_blocking(&7).map(|()| tx));
+        /// assert_eq!(smol::block_on(rx.read_async())?, 7);
+        /// # drop(producer.join().unwrap()?);
+        /// # Ok(()) }
+        /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+        pub fn read_async(&mut self) -> impl Future<Output = Result<T, RingError>> + Send + '_ {
+            let mut registration = Registration::default();
+            core::future::poll_fn(move |cx| self.poll_read(cx, &mut registration))
+        }
+
+        /// The items as a [`Stream`](futures_core::Stream): each is
+        /// `Ok(item)` as [`read_async`](Self::read_async) returns it; the
+        /// stream ends once the producer let go and everything it published
+        /// was read, and yields an error (then ends) if the producer died or
+        /// the ring is corrupt. Cancellation-safe as `read_async`.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+        /// let mut tx = MemoryInterface::<u64>::create_memorybuf(4)?;
+        /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+        /// let producer = std::thread::spawn(move || {
+        ///     for i in 0..10 {
+        ///         tx.write_blocking(&i)?;
+        ///     }
+        ///     Ok::<_, shm_runtime::RingError>(()) // dropping `tx` ends the stream
+        /// });
+        /// let mut items = rx.stream();
+        /// let sum = smol::block_on(async {
+        ///     let mut sum = 0;
+        ///     while let Some(item) = smol::stream::StreamExt::next(&mut items).await {
+        ///         sum += item?;
+        ///     }
+        ///     Ok::<_, shm_runtime::RingError>(sum)
+        /// })?;
+        /// assert_eq!(sum, 45);
+        /// # producer.join().unwrap()?;
+        /// # Ok(()) }
+        /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+        pub fn stream(&mut self) -> ItemStream<'_, T> {
+            ItemStream { ring: Some(self), registration: Registration::default() }
+        }
+    }
+
+    impl<T: SharedState> MemoryInterface<T, Producer> {
+        /// Writes `value`, waiting in the task as long as it takes for a free
+        /// slot: the async form of [`write_blocking`](Self::write_blocking),
+        /// for any runtime. [`RingError::Closed`] or [`RingError::PeerDead`]
+        /// if the consumer let go or died while the ring was full.
+        ///
+        /// Cancellation-safe: `value` is copied into the ring only in the
+        /// poll that completes, so a dropped future wrote nothing.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{Consumer, MemoryInterface, SharedObject};
+        /// let mut tx = MemoryInterface::<u64>::create_memorybuf(1)?;
+        /// let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
+        /// tx.write(&1).unwrap();
+        /// let consumer = std::thread::spawn(move || rx.read_blocking().map(|first| (first, rx)));
+        /// smol::block_on(tx.write_async(&2))?; // waits until the consumer took 1
+        /// let (first, mut rx) = consumer.join().unwrap()?;
+        /// assert_eq!((first, rx.read()), (1, Some(2)));
+        /// # Ok(()) }
+        /// ```
+        #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+        pub fn write_async<'a>(&'a mut self, value: &'a T) -> impl Future<Output = Result<(), RingError>> + Send + 'a {
+            let mut registration = Registration::default();
+            core::future::poll_fn(move |cx| {
+                self.end
+                    .poll_wait(cx, &mut registration, |end| end.free(1).map(|n| n > 0))
+                    .map(|ready| ready.map(|()| self.put_and_publish(core::slice::from_ref(value))))
+            })
+        }
+    }
+
+    /// The items of a [`MemoryInterface`] consumer as a
+    /// [`Stream`](futures_core::Stream): see [`MemoryInterface::stream`].
+    #[cfg_attr(docsrs, doc(cfg(feature = "async")))]
+    #[must_use = "streams do nothing unless polled"]
+    pub struct ItemStream<'a, T: SharedState> {
+        /// `None` once the stream has ended.
+        ring: Option<&'a mut MemoryInterface<T, Consumer>>,
+        registration: Registration,
+    }
+
+    impl<T: SharedState> futures_core::Stream for ItemStream<'_, T> {
+        type Item = Result<T, RingError>;
+
+        fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
+            let this = self.get_mut();
+            let Some(ring) = this.ring.as_deref_mut() else { return Poll::Ready(None) };
+            match ring.poll_read(cx, &mut this.registration) {
+                Poll::Pending => Poll::Pending,
+                Poll::Ready(Ok(item)) => Poll::Ready(Some(Ok(item))),
+                Poll::Ready(Err(RingError::Closed { .. })) => {
+                    this.ring = None;
+                    Poll::Ready(None)
+                }
+                Poll::Ready(Err(e)) => {
+                    this.ring = None;
+                    Poll::Ready(Some(Err(e)))
+                }
+            }
+        }
+    }
+
+    impl<T: SharedState> futures_core::FusedStream for ItemStream<'_, T> {
+        fn is_terminated(&self) -> bool {
+            self.ring.is_none()
+        }
+    }
+
+    impl<T: SharedState> core::fmt::Debug for ItemStream<'_, T> {
+        fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+            f.debug_struct("ItemStream").field("ended", &self.ring.is_none()).finish_non_exhaustive()
+        }
+    }
+}
+
+#[cfg(feature = "async")]
+pub use asynchronous::ItemStream;
