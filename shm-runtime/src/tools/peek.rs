@@ -11,6 +11,7 @@
 //! The layouts read are those of `FORMAT.md`.
 
 use crate::format::header::{Header, Layout, ObjectKind};
+use crate::format::schema::Schema;
 use crate::protocol::cell::{ByteCell, layout_words};
 use crate::protocol::ring::{self, Ring};
 use crate::protocol::role::{CLOSED, FREE};
@@ -239,8 +240,15 @@ impl Peek {
     /// and which owners and modes are accepted.
     pub fn open_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         // The fingerprint comes from the handle, so only a header that
-        // disagrees with the handle is refused.
-        let layout = Layout { fingerprint: handle.fingerprint(), type_name: "the handle's type" };
+        // disagrees with the handle is refused; the schema is the
+        // segment's own (`schema`), checked against that fingerprint. The
+        // layout's schema is only for creating and for naming a
+        // difference, neither of which happens here.
+        let layout = Layout {
+            fingerprint: handle.fingerprint(),
+            type_name: "the handle's type",
+            schema: crate::format::schema::builtin::BYTES,
+        };
         let segment = Segment::open(handle, handle.kind(), layout, None, options)?;
         Ok(Self { segment })
     }
@@ -255,6 +263,14 @@ impl Peek {
     #[must_use]
     pub fn header(&self) -> Header {
         *self.segment.header()
+    }
+
+    /// The stored type's schema, as the segment describes it (validated
+    /// at open: within the limits, hashing to the fingerprint). For a
+    /// `state` the value's type, for a `ring` or an `array` the element's.
+    #[must_use]
+    pub fn schema(&self) -> &Schema {
+        self.segment.schema()
     }
 
     /// The object's kind.
