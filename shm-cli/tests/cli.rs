@@ -201,7 +201,8 @@ fn ls_shows_segments_with_kind_type_creator_status_and_fill() {
     let fields: Vec<&str> = line(&int_name).split_whitespace().collect();
     let fingerprint = format!("{:016x}", counter.handle().fingerprint());
     let pid = me().to_string();
-    assert_eq!(fields, [int_name.as_str(), "int", "SharedInt", &fingerprint, "136", &pid, "live", "-"]);
+    // 128 header + 8 payload + 8 for the one-byte schema.
+    assert_eq!(fields, [int_name.as_str(), "int", "SharedInt", &fingerprint, "144", &pid, "live", "-"]);
     assert!(line(&pose_name).contains(" state ") && line(&pose_name).contains("Pose"), "{table}");
     assert!(line(&ring_name).split_whitespace().rev().take(2).eq(["3/8", "live"]), "{table}");
     assert!(table.starts_with("NAME "), "{table}");
@@ -309,21 +310,56 @@ fn rustix_uid() -> u32 {
 }
 
 #[test]
-fn inspect_shows_a_derived_structs_raw_bytes() {
+fn inspect_shows_a_derived_struct_by_field() {
     let pose = Pose { x: 1.5, y: -2.25, seq: 77 };
     let shared = Shared::create_sharedobject(&pose).unwrap();
     let name = shared.name().as_str().to_owned();
     let value = json(&["inspect", &name, "--json"]);
     assert_eq!(value["header"]["kind"], "state");
     assert!(value["header"]["type_name"].as_str().unwrap().ends_with("Pose"), "{value}");
+    // The schema of `Pose { x: f64, y: f64, seq: u64 }`: 1 + 8 + 4 + 3 * 8
+    // bytes, then per field 8 + name + 8 + 1.
+    assert_eq!(value["header"]["schema_size"], 37 + 18 + 18 + 20);
+    assert_eq!(value["value"]["fields"], serde_json::json!({ "x": 1.5, "y": -2.25, "seq": 77 }));
+    assert_eq!(value["value"]["not_decoded"], Value::Null);
+    // The raw bytes stay in the JSON for scripts that read them.
     assert_eq!(value["value"]["hex"], hex(&pose_bytes(&pose)));
-    assert_eq!(value["value"]["size"], 24);
     assert_eq!(value["value"]["u64_words"], serde_json::json!([1.5f64.to_bits(), (-2.25f64).to_bits(), 77]));
     let next = Pose { x: 0.0, y: 1.0, seq: 78 };
     shared.write(&next).unwrap();
     let text = ok(&["inspect", &name]);
-    assert!(text.contains(&format!("u64 words:    [0, {}, 78]", 1.0f64.to_bits())), "{text}");
-    assert!(text.contains("value:        24 bytes"), "{text}");
+    let lines: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("value:")).collect();
+    assert_eq!(lines, ["value:        Pose (24 bytes)", "  x = 0.0", "  y = 1.0", "  seq = 78"], "{text}");
+    assert!(text.contains("schema:       93 bytes after the payload"), "{text}");
+}
+
+#[test]
+fn inspect_shows_an_array_as_a_table_and_a_primitive_state_as_a_value() {
+    let array = shm_runtime::SharedArray::<Pose>::create_sharedobject(3).unwrap();
+    array.set(1, &Pose { x: -0.5, y: 100.25, seq: 2 }).unwrap();
+    let name = array.name().as_str().to_owned();
+    let text = ok(&["inspect", &name]);
+    let lines: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("length:")).collect();
+    assert_eq!(
+        lines,
+        [
+            "length:       3 elements of 24 bytes (Pose)",
+            "  index  x     y       seq",
+            "  0      0.0   0.0     0",
+            "  1      -0.5  100.25  2",
+            "  2      0.0   0.0     0",
+        ],
+        "{text}"
+    );
+    let value = json(&["inspect", &name, "--json"]);
+    assert_eq!(value["value"]["element_type"], "Pose");
+    assert_eq!(value["value"]["first_elements"][1], serde_json::json!({ "x": -0.5, "y": 100.25, "seq": 2 }));
+
+    let counters = Shared::<[i16; 3]>::create_sharedobject(&[-1, 0, 7]).unwrap();
+    let text = ok(&["inspect", counters.name().as_str()]);
+    assert!(text.contains("value:        [-1, 0, 7]\n"), "{text}");
+    let value = json(&["inspect", counters.name().as_str(), "--json"]);
+    assert_eq!(value["value"]["fields"], serde_json::json!([-1, 0, 7]));
 }
 
 #[test]

@@ -20,6 +20,7 @@ use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
 use crate::segment::liveness::{self, Liveness};
 use crate::segment::options::OpenOptions;
+use crate::tools::value::Value;
 use core::sync::atomic::Ordering;
 use std::fmt;
 
@@ -351,6 +352,50 @@ impl Peek {
         let words = self.segment.payload().words();
         let cell = ByteCell::attach(words).map_err(|what| self.corrupt(what, words.get(2).map_or(0, load)))?;
         self.read_cell(&cell)
+    }
+
+    /// A `state` segment's value decoded by field with the segment's
+    /// schema ([`schema`](Self::schema)): what [`state_bytes`](Self::state_bytes)
+    /// reads, as a [`Value`] tree.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::{Peek, Value};
+    /// use shm_runtime::{Flag, SharedObject, SharedState};
+    ///
+    /// #[derive(SharedState, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Pose {
+    ///     position: [f64; 3],
+    ///     seq: u32,
+    ///     moving: Flag,
+    ///     _pad: [u8; 3],
+    /// }
+    ///
+    /// let pose = Pose { position: [1.5, -2.0, 0.0], seq: 7, moving: Flag::new(true), _pad: [0; 3] };
+    /// let shared = Pose::create_sharedobject(&pose)?;
+    /// let value = Peek::open(&shared.handle())?.state_value()?;
+    /// assert_eq!(value.field("seq"), Some(&Value::Unsigned(7)));
+    /// assert_eq!(value.field("position").unwrap().to_string(), "[1.5, -2.0, 0.0]");
+    /// # Ok(()) }
+    /// ```
+    pub fn state_value(&self) -> Result<Value, PeekError> {
+        let bytes = self.state_bytes()?;
+        self.decode(&bytes)
+    }
+
+    /// Element `index` of an `array` segment decoded by field (as
+    /// [`state_value`](Self::state_value)).
+    pub fn array_element_value(&self, index: u64) -> Result<Value, PeekError> {
+        let bytes = self.array_element(index)?;
+        self.decode(&bytes)
+    }
+
+    /// `bytes` decoded with the segment's schema; a size that differs from
+    /// the schema's is corrupt (a peer's schema and payload disagree).
+    fn decode(&self, bytes: &[u8]) -> Result<Value, PeekError> {
+        Value::decode(self.schema(), bytes)
+            .map_err(|_| self.corrupt("the schema's size differs from the stored value's", bytes.len() as u64))
     }
 
     /// An `array` segment's length and element size, checked against the
