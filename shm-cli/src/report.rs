@@ -4,7 +4,7 @@ use crate::Failure;
 use crate::target::Target;
 use serde_json::{Value as Json, json};
 use shm_runtime::format::schema::Schema;
-use shm_runtime::format::{BYTE_ORDER_MARK, Header, STATE_INITIALIZING, STATE_READY};
+use shm_runtime::format::{BYTE_ORDER_MARK, FORMAT_VERSION, Header, STATE_INITIALIZING, STATE_READY};
 use shm_runtime::tools::{ArrayPeek, Peek, RingPeek, SegmentInfo, Status};
 use shm_runtime::{Handle, ObjectKind, OpenOptions, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString};
 use std::fmt::Write as _;
@@ -82,12 +82,13 @@ pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
                 let shape = peek.array()?;
                 let elements: Vec<Vec<u8>> =
                     (0..shape.len.min(ARRAY_SHOWN)).map(|i| peek.array_element(i)).collect::<Result<_, _>>()?;
-                let decoded = elements.iter().map(|e| decode(peek.schema(), e)).collect();
-                Value::Array { shape, element_type: peek.schema().to_string(), elements, decoded }
+                let decoded = elements.iter().map(|e| decode(peek, e)).collect();
+                let element_type = peek.schema().map_or_else(|_| "schema not readable".to_owned(), Schema::to_string);
+                Value::Array { shape, element_type, elements, decoded }
             }
             _ => {
                 let bytes = peek.state_bytes()?;
-                Value::State { decoded: decode(peek.schema(), &bytes), bytes }
+                Value::State { decoded: decode(peek, &bytes), bytes }
             }
         },
     })
@@ -96,9 +97,10 @@ pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
 /// A value decoded by field with the segment's schema.
 pub(crate) type Decoded = shm_runtime::tools::Value;
 
-/// `bytes` decoded with `schema`, or why not (the raw words are shown
-/// then).
-fn decode(schema: &Schema, bytes: &[u8]) -> Result<Decoded, String> {
+/// `bytes` decoded with the segment's schema, or why not (the raw words
+/// are shown then).
+fn decode(peek: &Peek, bytes: &[u8]) -> Result<Decoded, String> {
+    let schema = peek.schema().map_err(|e| e.to_string())?;
     Decoded::decode(schema, bytes).map_err(|e| e.to_string())
 }
 
@@ -555,13 +557,25 @@ pub(crate) fn inspect_text(target: &Target, value: Option<&Value>) -> String {
     }
     match value {
         Some(value) => lines.extend(value_lines(value)),
-        None => lines.push(format!("value:        - (not readable while {})", status_word(info.status))),
+        None => lines.push(format!("value:        - ({})", unreadable_reason(info))),
     }
     lines.iter().fold(String::new(), |mut out, line| {
         out.push_str(line);
         out.push('\n');
         out
     })
+}
+
+/// Why a segment's value is not shown.
+pub(crate) fn unreadable_reason(info: &SegmentInfo) -> String {
+    match &info.header {
+        Some(h) if h.state == STATE_READY && h.format_version != FORMAT_VERSION => format!(
+            "format version {}, this shm reads version {FORMAT_VERSION}: another version of shm made it{}",
+            h.format_version,
+            if h.format_version < FORMAT_VERSION { " (before segments described their type)" } else { "" }
+        ),
+        _ => format!("not readable while {}", status_word(info.status)),
+    }
 }
 
 /// `shm inspect --json`.
@@ -600,6 +614,7 @@ pub(crate) fn inspect_json(target: &Target, value: Option<&Value>) -> Json {
         "file_size": info.file_size,
         "header": header,
         "value": value.map(value_json),
+        "not_readable": value.is_none().then(|| unreadable_reason(info)),
     })
 }
 

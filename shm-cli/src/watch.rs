@@ -70,7 +70,10 @@ pub(crate) fn run(text: &str, interval_ms: u64, count: Option<u64>) -> Result<()
         )));
     }
     if !target.readable() {
-        return Err(Failure(format!("segment {name:?} cannot be watched: {}", target.info.status)));
+        return Err(Failure(format!(
+            "segment {name:?} cannot be watched: {}",
+            report::unreadable_reason(&target.info)
+        )));
     }
     let object = Object::open(&target.handle)?;
     let nonce = target.handle.nonce();

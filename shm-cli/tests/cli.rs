@@ -664,3 +664,58 @@ fn help_has_examples() {
         assert!(help.contains("Examples:"), "{command}: {help}");
     }
 }
+
+/// Overwrites bytes of the segment file `name` at `offset`, as a peer
+/// that scribbles on it would.
+fn patch(name: &str, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    file.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn inspect_shows_raw_words_and_why_when_the_schema_is_bad() {
+    let pose = Pose { x: 1.5, y: -2.25, seq: 77 };
+    let shared = Shared::create_sharedobject(&pose).unwrap();
+    let name = shared.name().as_str().to_owned();
+    // The schema starts right after the 24-byte payload's cell (its size
+    // is in the handle), and its first byte is the struct tag: make it
+    // something else, so that it no longer hashes to the fingerprint.
+    let schema_at = 128 + shared.handle().payload_size().next_multiple_of(8);
+    patch(&name, schema_at, &[0x77]);
+    // A typed open refuses it ...
+    let err = Shared::<Pose>::load_sharedobject(&shared.handle()).unwrap_err();
+    assert!(err.to_string().contains("schema does not hash to the layout fingerprint"), "{err}");
+    // ... the tool shows the raw value and says why it cannot decode it.
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("value:        24 bytes (raw, native byte order)"), "{text}");
+    assert!(text.contains("not decoded:  segment") && text.contains("schema does not hash"), "{text}");
+    assert!(text.contains(&format!("u64 words:    [{}, {}, 77]", 1.5f64.to_bits(), (-2.25f64).to_bits())), "{text}");
+    let value = json(&["inspect", &name, "--json"]);
+    assert_eq!(value["value"]["fields"], Value::Null);
+    assert!(value["value"]["not_decoded"].as_str().unwrap().contains("bad schema"), "{value}");
+}
+
+#[test]
+fn inspect_and_watch_say_a_version_2_segment_is_from_an_older_shm() {
+    let counter = SharedInt::create_sharedobject(5).unwrap();
+    let name = counter.name().as_str().to_owned();
+    patch(&name, 24, &2u32.to_ne_bytes());
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("format:       version 2,"), "{text}");
+    assert!(
+        text.contains(
+            "value:        - (format version 2, this shm reads version 3: another version of shm made it \
+             (before segments described their type))"
+        ),
+        "{text}"
+    );
+    let value = json(&["inspect", &name, "--json"]);
+    assert_eq!(value["value"], Value::Null);
+    assert!(value["not_readable"].as_str().unwrap().starts_with("format version 2"), "{value}");
+    fails(&["watch", &name, "--count", "1"], "cannot be watched: format version 2");
+    // A typed open refuses it with a message that says so (the migration
+    // FORMAT.md chooses: refuse, never guess).
+    let err = SharedInt::load_sharedobject(&counter.handle()).unwrap_err();
+    assert!(err.to_string().contains("format version 2, this library reads version 3 (an older shm made it"), "{err}");
+}

@@ -36,7 +36,7 @@ use crate::format::header::{
     self, CREATOR_WORD, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
     STATE_READY, STATE_WORD,
 };
-use crate::format::schema::{MAX_SCHEMA_SIZE, Schema};
+use crate::format::schema::{MAX_SCHEMA_SIZE, Prim, Schema};
 use crate::segment::error::{CleanupError, CreateError, OpenError, ShareError};
 use crate::segment::handle::Handle;
 use crate::segment::live_header::Expected;
@@ -59,6 +59,15 @@ pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
 /// How old a stale segment must be for segment creation to remove it
 /// ([`crate::tools::clean_stale`] removes every stale segment, whatever its age).
 const STALE_MIN_AGE: Duration = Duration::from_secs(60);
+
+/// Whether an open refuses a bad schema.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SchemaCheck {
+    /// Refuse it (every typed object).
+    Strict,
+    /// Keep the segment and say why (tools).
+    Keep,
+}
 
 /// What a new segment holds.
 pub(crate) struct Spec {
@@ -130,8 +139,11 @@ pub(crate) struct Segment {
     /// The validated header (state ready).
     header: Header,
     /// The stored type's schema, parsed and checked against the header's
-    /// fingerprint.
+    /// fingerprint (`bytes` as a stand-in when `schema_error` is set).
     schema: Schema,
+    /// Why the schema was refused, for a segment opened with
+    /// [`Segment::open_keeping_bad_schema`]; `None` otherwise.
+    schema_error: Option<String>,
     /// Pid of the creating process when this object created the segment;
     /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
     /// forked child dropping its copy removes nothing.
@@ -300,6 +312,7 @@ impl Segment {
             name,
             header,
             schema,
+            schema_error: None,
             creator: Some(pid::current()),
             remover: Some(pid::current()),
             file_id: id,
@@ -317,6 +330,29 @@ impl Segment {
         fixed_payload: Option<u64>,
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
+        Self::open_checking(handle, kind, layout, fixed_payload, options, SchemaCheck::Strict)
+    }
+
+    /// Opens like [`open`](Self::open), but keeps a segment whose schema
+    /// is bad (`schema_error` says why) instead of refusing it: for tools
+    /// that then show raw words. Everything else is checked as strictly.
+    pub(crate) fn open_keeping_bad_schema(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        Self::open_checking(handle, kind, layout, None, options, SchemaCheck::Keep)
+    }
+
+    fn open_checking(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        fixed_payload: Option<u64>,
+        options: &OpenOptions,
+        check: SchemaCheck,
+    ) -> Result<Self, OpenError> {
         let name = handle.name().clone();
         // Checks that need no system call come first, in the order the
         // header is checked later.
@@ -333,7 +369,7 @@ impl Segment {
             let found_type = found.as_ref().and_then(|segment| segment.header.type_name().map(str::to_owned));
             let difference = found
                 .as_ref()
-                .and_then(|segment| Schema::from_desc(layout.schema).difference(&segment.schema))
+                .and_then(|segment| Schema::from_desc(layout.schema).difference(segment.schema().ok()?))
                 .map(Box::new);
             return Err(OpenError::LayoutMismatch {
                 name,
@@ -433,12 +469,9 @@ impl Segment {
             Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
         live_header::validate(&header, &name, &expected, file_size)?;
         debug_assert_eq!(map.len() as u64, file_size);
-        // `validate` checked `file_size == payload_end + round_up_8(schema_size)`.
-        let payload_end = header::payload_end(header.payload_size).unwrap_or(u64::MAX);
-        let bytes = live_header::load_schema(schema_words(&map, payload_end, header.schema_size), header.schema_size);
-        let schema = live_header::validate_schema(&header, &bytes, &name)?;
+        let (schema, schema_error) = read_schema(&map, &header, &name, check)?;
         let file_id = (file_stat.st_dev, file_stat.st_ino);
-        Ok(Self { map, name, header, schema, creator: None, remover: None, file_id })
+        Ok(Self { map, name, header, schema, schema_error, creator: None, remover: None, file_id })
     }
 
     /// The handle of the segment named `name`, read from its header, for
@@ -531,9 +564,13 @@ impl Segment {
         Payload { base: payload_base(&self.map), len, _segment: PhantomData }
     }
 
-    /// The schema of the stored type, as validated at create or open.
-    pub(crate) fn schema(&self) -> &Schema {
-        &self.schema
+    /// The schema of the stored type, as validated at create or open, or
+    /// why it was refused (see [`Segment::open_keeping_bad_schema`]).
+    pub(crate) fn schema(&self) -> Result<&Schema, &str> {
+        match &self.schema_error {
+            None => Ok(&self.schema),
+            Some(why) => Err(why),
+        }
     }
 
     /// Whether this object created the segment (and this process is the
@@ -633,6 +670,25 @@ fn first_bytes(name: &str) -> Result<[u8; 8], Errno> {
         }
     }
     Ok(bytes)
+}
+
+/// Copies the schema out of a mapping whose header passed
+/// `live_header::validate` (so `file_size == payload_end +
+/// round_up_8(schema_size)`) and validates it; a bad one is an error, or
+/// with [`SchemaCheck::Keep`] a stand-in schema and the reason.
+fn read_schema(
+    map: &Mapping,
+    header: &Header,
+    name: &SegmentName,
+    check: SchemaCheck,
+) -> Result<(Schema, Option<String>), OpenError> {
+    let payload_end = header::payload_end(header.payload_size).unwrap_or(u64::MAX);
+    let bytes = live_header::load_schema(schema_words(map, payload_end, header.schema_size), header.schema_size);
+    match live_header::validate_schema(header, &bytes, name) {
+        Ok(schema) => Ok((schema, None)),
+        Err(e) if check == SchemaCheck::Keep => Ok((Schema::Prim(Prim::Bytes), Some(e.to_string()))),
+        Err(e) => Err(e),
+    }
 }
 
 /// The `ceil(schema_size / 8)` words of the schema area, which starts at

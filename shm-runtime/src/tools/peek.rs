@@ -197,6 +197,14 @@ pub enum PeekError {
         /// The segment.
         name: String,
     },
+    /// The segment's schema was refused (malformed, over a limit, or not
+    /// hashing to the fingerprint): values cannot be decoded by field.
+    BadSchema {
+        /// The segment.
+        name: String,
+        /// Why.
+        why: String,
+    },
     /// An array index at or past the length.
     IndexOutOfRange {
         /// The segment.
@@ -218,6 +226,7 @@ impl fmt::Display for PeekError {
             Self::Contended { name } => {
                 write!(f, "segment {name:?} kept changing under every attempt at a consistent copy")
             }
+            Self::BadSchema { name, why } => write!(f, "segment {name:?} has a bad schema: {why}"),
             Self::IndexOutOfRange { name, index, len } => {
                 write!(f, "segment {name:?}: index {index} is out of range for an array of {len} elements")
             }
@@ -250,7 +259,7 @@ impl Peek {
             type_name: "the handle's type",
             schema: crate::format::schema::builtin::BYTES,
         };
-        let segment = Segment::open(handle, handle.kind(), layout, None, options)?;
+        let segment = Segment::open_keeping_bad_schema(handle, handle.kind(), layout, options)?;
         Ok(Self { segment })
     }
 
@@ -269,9 +278,16 @@ impl Peek {
     /// The stored type's schema, as the segment describes it (validated
     /// at open: within the limits, hashing to the fingerprint). For a
     /// `state` the value's type, for a `ring` or an `array` the element's.
-    #[must_use]
-    pub fn schema(&self) -> &Schema {
-        self.segment.schema()
+    ///
+    /// A peek opens a segment whose schema is bad (where a typed open
+    /// refuses it with `OpenError::BadSchema`), so that tools can still
+    /// show its raw words.
+    ///
+    /// # Errors
+    ///
+    /// [`PeekError::BadSchema`] saying why the schema was refused.
+    pub fn schema(&self) -> Result<&Schema, PeekError> {
+        self.segment.schema().map_err(|why| PeekError::BadSchema { name: self.name(), why: why.to_owned() })
     }
 
     /// The object's kind.
@@ -394,7 +410,7 @@ impl Peek {
     /// `bytes` decoded with the segment's schema; a size that differs from
     /// the schema's is corrupt (a peer's schema and payload disagree).
     fn decode(&self, bytes: &[u8]) -> Result<Value, PeekError> {
-        Value::decode(self.schema(), bytes)
+        Value::decode(self.schema()?, bytes)
             .map_err(|_| self.corrupt("the schema's size differs from the stored value's", bytes.len() as u64))
     }
 
