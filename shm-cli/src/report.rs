@@ -544,7 +544,11 @@ pub(crate) fn inspect_text(target: &Target, value: Option<&Value>) -> String {
             format!("creator:      pid {} ({})", h.creator_pid(), creator_state(info.status)),
             format!("created:      {} ({})", utc_text(h.created_unix_ns), age(h.created_unix_ns)),
             format!("payload:      {} bytes at offset {}, align {}", h.payload_size, h.payload_offset, h.payload_align),
-            format!("schema:       {} bytes after the payload", h.schema_size),
+            format!(
+                "schema:       {} byte{} after the payload",
+                h.schema_size,
+                if h.schema_size == 1 { "" } else { "s" }
+            ),
             format!("nonce:        {:016x}", h.nonce),
             format!(
                 "format:       version {}, {} byte order, {}-bit pointers",
