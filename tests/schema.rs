@@ -212,3 +212,46 @@ fn peek_decodes_state_and_array_elements_by_field() {
     assert_eq!(peek.array_element_value(0).unwrap().field("seq"), Some(&Value::Unsigned(0)));
     assert_eq!(peek.array_element_value(2).unwrap().field("moving").unwrap().to_string(), "true");
 }
+
+#[test]
+fn d1_ring_items_peeked_while_both_sides_run_are_never_torn() {
+    use shm_runtime::{Consumer, MemoryInterface};
+    const ITEMS: u64 = 5_000;
+    let mut tx = MemoryInterface::<[u64; 8]>::create_memorybuf(4).unwrap();
+    let mut rx = MemoryInterface::<[u64; 8], Consumer>::load_memorybuf(&tx.handle()).unwrap();
+    let peek = Peek::open(&tx.handle()).unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let mut i = 0;
+            while i < ITEMS && std::time::Instant::now() < deadline {
+                if tx.write(&[i; 8]).is_ok() {
+                    i += 1;
+                }
+            }
+        });
+        s.spawn(move || {
+            let mut next = 0;
+            while next < ITEMS && std::time::Instant::now() < deadline {
+                if let Some(item) = rx.read() {
+                    assert_eq!(item, [next; 8]);
+                    next += 1;
+                }
+            }
+        });
+        let mut seen = 0;
+        while std::time::Instant::now() < deadline {
+            let unread = peek.ring_unread().unwrap();
+            for item in [unread.oldest, unread.newest].into_iter().flatten() {
+                let Value::Array { items, .. } = &item.value else { panic!("{:?}", item.value) };
+                // Item `p` is `[p; 8]`: one write, whole, at its position.
+                assert!(items.iter().all(|v| *v == Value::Unsigned(item.position.into())), "torn: {item:?}");
+                seen += 1;
+            }
+            if peek.ring().unwrap().read_position == ITEMS {
+                break;
+            }
+        }
+        assert!(seen > 0, "peeked no item");
+    });
+}

@@ -5,7 +5,7 @@ use crate::target::Target;
 use serde_json::{Value as Json, json};
 use shm_runtime::format::schema::Schema;
 use shm_runtime::format::{BYTE_ORDER_MARK, FORMAT_VERSION, Header, STATE_INITIALIZING, STATE_READY};
-use shm_runtime::tools::{ArrayPeek, Peek, RingPeek, SegmentInfo, Status};
+use shm_runtime::tools::{ArrayPeek, Peek, RingItem, RingPeek, RingUnread, SegmentInfo, Status};
 use shm_runtime::{Handle, ObjectKind, OpenOptions, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -67,7 +67,9 @@ pub(crate) enum Value {
         elements: Vec<Vec<u8>>,
         decoded: Result<Vec<Decoded>, String>,
     },
-    Ring(RingPeek),
+    /// A ring's shape, positions and roles, and for a typed ring its
+    /// oldest and newest unread items decoded (or why not).
+    Ring(RingPeek, Option<Result<RingUnread, String>>),
 }
 
 pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
@@ -77,7 +79,8 @@ pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
         Object::String(o) => Value::String { text: o.read()?, capacity: o.capacity() },
         Object::Bytes(o) => Value::Bytes { bytes: o.read()?, capacity: o.capacity() },
         Object::Peek(peek) => match peek.kind() {
-            ObjectKind::Ring | ObjectKind::ByteRing => Value::Ring(peek.ring()?),
+            ObjectKind::Ring => Value::Ring(peek.ring()?, Some(peek.ring_unread().map_err(|e| e.to_string()))),
+            ObjectKind::ByteRing => Value::Ring(peek.ring()?, None),
             ObjectKind::Array => {
                 let shape = peek.array()?;
                 let elements: Vec<Vec<u8>> =
@@ -204,7 +207,21 @@ pub(crate) fn value_lines(value: &Value) -> Vec<String> {
             }
             lines
         }
-        Value::Ring(ring) => ring_lines(ring),
+        Value::Ring(ring, unread) => {
+            let mut lines = ring_lines(ring);
+            match unread {
+                Some(Ok(unread)) => {
+                    let show = |item: &Option<RingItem>| {
+                        item.as_ref().map_or_else(|| "-".to_owned(), |i| format!("#{} = {}", i.position, i.value))
+                    };
+                    lines.push(format!("oldest:       {}", show(&unread.oldest)));
+                    lines.push(format!("newest:       {}", show(&unread.newest)));
+                }
+                Some(Err(why)) => lines.push(format!("not decoded:  {why}")),
+                None => {}
+            }
+            lines
+        }
     }
 }
 
@@ -299,7 +316,21 @@ fn value_json(value: &Value) -> Json {
             "first_elements": decoded.as_ref().ok().map(|values| values.iter().map(decoded_json).collect::<Vec<_>>()),
             "not_decoded": decoded.as_ref().err(),
         }),
-        Value::Ring(ring) => ring_json(ring),
+        Value::Ring(ring, unread) => {
+            let mut json = ring_json(ring);
+            let item = |item: &Option<RingItem>| {
+                item.as_ref().map(|i| json!({ "position": i.position, "value": decoded_json(&i.value) }))
+            };
+            match unread {
+                Some(Ok(unread)) => {
+                    json["oldest_unread"] = json!(item(&unread.oldest));
+                    json["newest_unread"] = json!(item(&unread.newest));
+                }
+                Some(Err(why)) => json["not_decoded"] = json!(why),
+                None => {}
+            }
+            json
+        }
     }
 }
 

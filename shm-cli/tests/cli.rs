@@ -334,6 +334,23 @@ fn inspect_shows_a_derived_struct_by_field() {
 }
 
 #[test]
+fn inspect_shows_a_ring_of_structs_oldest_and_newest_by_field() {
+    let mut tx = MemoryInterface::<Pose>::create_memorybuf(4).unwrap();
+    let name = tx.name().as_str().to_owned();
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       -\nnewest:       -\n"), "an empty ring: {text}");
+    for seq in 1..=6 {
+        // The ring holds 4: the last two do not fit.
+        let _ = tx.write(&Pose { x: 0.5, y: -1.0, seq });
+    }
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       #0 = { x = 0.5, y = -1.0, seq = 1 }\n"), "{text}");
+    assert!(text.contains("newest:       #3 = { x = 0.5, y = -1.0, seq = 4 }\n"), "{text}");
+    let ring = &json(&["inspect", &name, "--json"])["value"];
+    assert_eq!(ring["newest_unread"]["value"], serde_json::json!({ "x": 0.5, "y": -1.0, "seq": 4 }));
+}
+
+#[test]
 fn inspect_shows_an_array_as_a_table_and_a_primitive_state_as_a_value() {
     let array = shm_runtime::SharedArray::<Pose>::create_sharedobject(3).unwrap();
     array.set(1, &Pose { x: -0.5, y: 100.25, seq: 2 }).unwrap();
@@ -377,6 +394,9 @@ fn inspect_shows_a_rings_positions_fill_and_roles() {
     assert_eq!(ring["fill"], 3);
     assert_eq!(ring["producer"], serde_json::json!({ "state": "alive", "pid": me() }));
     assert_eq!(ring["consumer"], serde_json::json!({ "state": "alive", "pid": me() }));
+    // The oldest and newest unread items, decoded.
+    assert_eq!(ring["oldest_unread"], serde_json::json!({ "position": 2, "value": 3 }));
+    assert_eq!(ring["newest_unread"], serde_json::json!({ "position": 4, "value": 5 }));
     drop(rx);
     let text = ok(&["inspect", &name]);
     for expected in [
@@ -385,6 +405,8 @@ fn inspect_shows_a_rings_positions_fill_and_roles() {
         "read pos:     2",
         "fill:         [#######.............] 3/8 (37.5%)",
         "consumer:     let go",
+        "oldest:       #2 = 3",
+        "newest:       #4 = 5",
     ] {
         assert!(text.lines().any(|l| l == expected), "{expected:?} not in\n{text}");
     }

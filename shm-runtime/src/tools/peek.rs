@@ -21,7 +21,7 @@ use crate::segment::handle::Handle;
 use crate::segment::liveness::{self, Liveness};
 use crate::segment::options::OpenOptions;
 use crate::tools::value::Value;
-use core::sync::atomic::Ordering;
+use core::sync::atomic::{AtomicU64, Ordering, fence};
 use std::fmt;
 
 /// Lock-free attempts at a consistent copy (of a cell, or of the pair of
@@ -166,6 +166,29 @@ pub struct ArrayPeek {
     pub len: u64,
     /// Bytes of one element.
     pub element_size: u64,
+}
+
+/// One unread item of a ring ([`Peek::ring_unread`]): its position and
+/// its value decoded by field.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RingItem {
+    /// The item's position (items published before it, wrapping).
+    pub position: u64,
+    /// The item, decoded with the segment's schema.
+    pub value: Value,
+}
+
+/// The oldest and newest unread items of a ring ([`Peek::ring_unread`]);
+/// `None` when the ring is empty, or the item was consumed while it was
+/// read.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RingUnread {
+    /// The next item the consumer will take.
+    pub oldest: Option<RingItem>,
+    /// The last item the producer published.
+    pub newest: Option<RingItem>,
 }
 
 /// Why a [`Peek`] could not read what was asked.
@@ -368,6 +391,83 @@ impl Peek {
         let words = self.segment.payload().words();
         let cell = ByteCell::attach(words).map_err(|what| self.corrupt(what, words.get(2).map_or(0, load)))?;
         self.read_cell(&cell)
+    }
+
+    /// The oldest and newest unread items of a `ring` (a
+    /// `MemoryInterface<T>`), decoded by field, without consuming them.
+    ///
+    /// Reading a slot claims nothing, so the consumer may take an item
+    /// and the producer reuse its slot while it is being copied: after the
+    /// copy the read position is loaded again, and an item the consumer
+    /// has passed by then is left out (`None`) rather than shown torn.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::{Peek, Value};
+    /// use shm_runtime::{MemoryInterface, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(8)?;
+    /// tx.write_slice(&[10, 20, 30]);
+    /// let unread = Peek::open(&tx.handle())?.ring_unread()?;
+    /// let oldest = unread.oldest.unwrap();
+    /// assert_eq!((oldest.position, oldest.value), (0, Value::Unsigned(10)));
+    /// assert_eq!(unread.newest.unwrap().value, Value::Unsigned(30));
+    /// # Ok(()) }
+    /// ```
+    pub fn ring_unread(&self) -> Result<RingUnread, PeekError> {
+        self.expect_kind(self.kind() == ObjectKind::Ring, "ring")?;
+        // Checks the shape words against the kind and the payload size.
+        let shape = self.ring()?;
+        let words = self.segment.payload().words();
+        let capacity = shape.capacity;
+        // Acquire pairs with the producer's Release store of the write
+        // position: the items before it are in their slots.
+        let tail = words[ring::TAIL_WORD].load(Ordering::Acquire);
+        let head = words[ring::HEAD_WORD].load(Ordering::Relaxed);
+        let Some(fill) = ring::occupied(tail, head, capacity) else {
+            return Ok(RingUnread { oldest: None, newest: None });
+        };
+        if fill == 0 {
+            return Ok(RingUnread { oldest: None, newest: None });
+        }
+        // Positions wrap at a multiple of the capacity, so the slot of
+        // `tail - 1` is the one before the slot of `tail`.
+        let newest_position = tail.checked_sub(1).unwrap_or(ring::wrap_of(capacity) - 1);
+        let oldest = self.copy_slot(words, &shape, head % capacity)?;
+        let newest = self.copy_slot(words, &shape, newest_position % capacity)?;
+        // Orders the slot loads above before the read position's re-load:
+        // the producer overwrites a slot only after it has loaded
+        // (Acquire) a read position past the item in it, so a re-load that
+        // still shows the item unread means the consumer had not freed it
+        // when the slot was copied. (No Release pairs with this fence; it
+        // keeps this thread's loads in order, and a reader that sees the
+        // consumer's newer position drops the item.)
+        fence(Ordering::Acquire);
+        let head_now = words[ring::HEAD_WORD].load(Ordering::Relaxed);
+        let still = ring::occupied(tail, head_now, capacity).unwrap_or(0);
+        let item = |position: u64, bytes: Vec<u8>| -> Result<RingItem, PeekError> {
+            Ok(RingItem { position, value: self.decode(&bytes)? })
+        };
+        Ok(RingUnread {
+            oldest: if head_now == head { Some(item(head, oldest)?) } else { None },
+            newest: if still > 0 { Some(item(newest_position, newest)?) } else { None },
+        })
+    }
+
+    /// The element bytes of slot `index` (below the capacity), one relaxed
+    /// load per word.
+    fn copy_slot(&self, words: &[AtomicU64], shape: &RingPeek, index: u64) -> Result<Vec<u8>, PeekError> {
+        let slot_words = usize::try_from(shape.slot_words).unwrap_or(usize::MAX);
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(slot_words))
+            .and_then(|i| i.checked_add(ring::SLOTS_WORD));
+        let slot = start
+            .and_then(|start| words.get(start..start.checked_add(slot_words)?))
+            .ok_or_else(|| self.corrupt("slot lies outside the payload", index))?;
+        let mut bytes: Vec<u8> = slot.iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
+        bytes.truncate(usize::try_from(shape.slot_bytes).unwrap_or(usize::MAX));
+        Ok(bytes)
     }
 
     /// A `state` segment's value decoded by field with the segment's
