@@ -17,6 +17,7 @@
 
 use crate::format::header::{self, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
 use crate::format::schema::{self, MAX_SCHEMA_SIZE, Schema, SchemaError};
+use crate::tools::Value;
 use crate::protocol::cell::{self, ByteCell, CellError};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::protocol::ring::{self, ConsumerCursor, ProducerCursor, Ring};
@@ -569,8 +570,9 @@ pub fn cell_len(data: &[u8]) -> &'static str {
 /// The schema parser on arbitrary bytes, as a peer may write them after
 /// the payload. An accepted schema is canonical (encoding it again gives
 /// the same bytes), within the limits, its struct fields tile each struct,
-/// its fingerprint is the hash of the bytes, and it differs from nothing
-/// in itself; a refused one gets an error with a message, never a panic.
+/// its fingerprint is the hash of the bytes, it differs from nothing in
+/// itself, and a value of its size decodes by field ([`Value::decode`]);
+/// a refused one gets an error with a message, never a panic.
 ///
 /// # Panics
 ///
@@ -582,6 +584,13 @@ pub fn schema(data: &[u8]) -> &'static str {
             assert_eq!(parsed.fingerprint(), schema::fingerprint_of_bytes(data));
             assert!(parsed.difference(&parsed).is_none());
             check_schema_layout(&parsed, 1);
+            // A value of that type decodes by field, whatever its bytes
+            // (sizes up to 64 KiB, as a fuzzed payload would be).
+            if let Some(size) = parsed.size().and_then(|n| usize::try_from(n).ok()).filter(|n| *n <= 1 << 16) {
+                let value = Value::decode(&parsed, &vec![0xa5; size]).expect("bytes of the schema's size decode");
+                assert!(!value.to_string().is_empty());
+                assert!(Value::decode(&parsed, &vec![0; size + 1]).is_err());
+            }
             "ok"
         }
         Err(err) => {
