@@ -17,7 +17,6 @@
 
 use crate::format::header::{self, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
 use crate::format::schema::{self, MAX_SCHEMA_SIZE, Schema, SchemaError};
-use crate::tools::Value;
 use crate::protocol::cell::{self, ByteCell, CellError};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::protocol::ring::{self, ConsumerCursor, ProducerCursor, Ring};
@@ -25,6 +24,7 @@ use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
 use crate::segment::live_header::{self, Expected};
 use crate::segment::name::{MAX_NAME_LEN, SegmentName};
+use crate::tools::Value;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
 

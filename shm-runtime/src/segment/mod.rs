@@ -36,7 +36,7 @@ use crate::format::header::{
     self, CREATOR_WORD, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
     STATE_READY, STATE_WORD,
 };
-use crate::format::schema::{MAX_SCHEMA_SIZE, Prim, Schema};
+use crate::format::schema::{MAX_SCHEMA_SIZE, Schema};
 use crate::segment::error::{CleanupError, CreateError, OpenError, ShareError};
 use crate::segment::handle::Handle;
 use crate::segment::live_header::Expected;
@@ -139,11 +139,10 @@ pub(crate) struct Segment {
     /// The validated header (state ready).
     header: Header,
     /// The stored type's schema, parsed and checked against the header's
-    /// fingerprint (`bytes` as a stand-in when `schema_error` is set).
-    schema: Schema,
-    /// Why the schema was refused, for a segment opened with
-    /// [`Segment::open_keeping_bad_schema`]; `None` otherwise.
-    schema_error: Option<String>,
+    /// fingerprint, or why it was refused (only for a segment opened with
+    /// [`Segment::open_keeping_bad_schema`]). Boxed: every object holds a
+    /// segment, and this is rarely read.
+    schema: Box<Result<Schema, String>>,
     /// Pid of the creating process when this object created the segment;
     /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
     /// forked child dropping its copy removes nothing.
@@ -311,8 +310,7 @@ impl Segment {
             map,
             name,
             header,
-            schema,
-            schema_error: None,
+            schema: Box::new(Ok(schema)),
             creator: Some(pid::current()),
             remover: Some(pid::current()),
             file_id: id,
@@ -469,9 +467,9 @@ impl Segment {
             Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
         live_header::validate(&header, &name, &expected, file_size)?;
         debug_assert_eq!(map.len() as u64, file_size);
-        let (schema, schema_error) = read_schema(&map, &header, &name, check)?;
+        let schema = Box::new(read_schema(&map, &header, &name, check)?);
         let file_id = (file_stat.st_dev, file_stat.st_ino);
-        Ok(Self { map, name, header, schema, schema_error, creator: None, remover: None, file_id })
+        Ok(Self { map, name, header, schema, creator: None, remover: None, file_id })
     }
 
     /// The handle of the segment named `name`, read from its header, for
@@ -567,10 +565,7 @@ impl Segment {
     /// The schema of the stored type, as validated at create or open, or
     /// why it was refused (see [`Segment::open_keeping_bad_schema`]).
     pub(crate) fn schema(&self) -> Result<&Schema, &str> {
-        match &self.schema_error {
-            None => Ok(&self.schema),
-            Some(why) => Err(why),
-        }
+        self.schema.as_ref().as_ref().map_err(String::as_str)
     }
 
     /// Whether this object created the segment (and this process is the
@@ -675,18 +670,18 @@ fn first_bytes(name: &str) -> Result<[u8; 8], Errno> {
 /// Copies the schema out of a mapping whose header passed
 /// `live_header::validate` (so `file_size == payload_end +
 /// round_up_8(schema_size)`) and validates it; a bad one is an error, or
-/// with [`SchemaCheck::Keep`] a stand-in schema and the reason.
+/// with [`SchemaCheck::Keep`] the reason.
 fn read_schema(
     map: &Mapping,
     header: &Header,
     name: &SegmentName,
     check: SchemaCheck,
-) -> Result<(Schema, Option<String>), OpenError> {
+) -> Result<Result<Schema, String>, OpenError> {
     let payload_end = header::payload_end(header.payload_size).unwrap_or(u64::MAX);
     let bytes = live_header::load_schema(schema_words(map, payload_end, header.schema_size), header.schema_size);
     match live_header::validate_schema(header, &bytes, name) {
-        Ok(schema) => Ok((schema, None)),
-        Err(e) if check == SchemaCheck::Keep => Ok((Schema::Prim(Prim::Bytes), Some(e.to_string()))),
+        Ok(schema) => Ok(Ok(schema)),
+        Err(e) if check == SchemaCheck::Keep => Ok(Err(e.to_string())),
         Err(e) => Err(e),
     }
 }
