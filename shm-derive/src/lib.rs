@@ -71,6 +71,8 @@
 //!   a non-generic struct each gap is its own constant, so all are
 //!   reported in one build;
 //! - zero-sized structs and alignment above 64;
+//! - struct or field names longer than 255 bytes and more than 1024
+//!   fields (the limits every reader of the schema enforces);
 //! - `#[shm(...)]` keys other than `crate` and `constructors`, values of
 //!   `constructors` other than `true` and `false`, and `#[shm]` on fields.
 //!
