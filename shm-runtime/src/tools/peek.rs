@@ -264,7 +264,9 @@ impl Peek {
     /// announces, with the strict default [`OpenOptions`] (this user's
     /// segment, mode `0600`). Everything a typed open checks is checked,
     /// except the stored type, which the peeker does not know: the
-    /// handle's fingerprint must match the header's.
+    /// handle's fingerprint must match the header's. A segment whose
+    /// schema is bad opens all the same (see [`schema`](Self::schema)), so
+    /// that its raw words can be shown.
     pub fn open(handle: &Handle) -> Result<Self, OpenError> {
         Self::open_with(handle, &OpenOptions::new())
     }
