@@ -348,6 +348,12 @@ fn inspect_shows_a_ring_of_structs_oldest_and_newest_by_field() {
     assert!(text.contains("newest:       #3 = { x = 0.5, y = -1.0, seq = 4 }\n"), "{text}");
     let ring = &json(&["inspect", &name, "--json"])["value"];
     assert_eq!(ring["newest_unread"]["value"], serde_json::json!({ "x": 0.5, "y": -1.0, "seq": 4 }));
+    // Emptied, with the consumer the last end to let go: the name goes.
+    let mut rx = MemoryInterface::<Pose, Consumer>::load_memorybuf(&tx.handle()).unwrap();
+    while rx.read().is_some() {}
+    drop(tx);
+    drop(rx);
+    assert!(!exists(&name));
 }
 
 #[test]
@@ -415,6 +421,13 @@ fn inspect_shows_a_rings_positions_fill_and_roles() {
     let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap();
     assert_eq!(rx.read(), Some(3));
     assert!(tx.write(&6).is_ok());
+    // Emptied, with the consumer the last end to let go: the ring's name
+    // goes with it (a producer leaving unread items keeps it for a
+    // consumer to come).
+    while rx.read().is_some() {}
+    drop(tx);
+    drop(rx);
+    assert!(!exists(&name));
 }
 
 #[test]
