@@ -25,6 +25,9 @@ use std::time::{Duration, Instant};
 
 // Header offsets (header.rs pins them with const assertions).
 const HEADER_SIZE: u64 = 128;
+/// The schema after a built-in object's payload: one byte (FORMAT.md,
+/// "Fingerprints"), in one 8-byte word.
+const SCHEMA_AREA: u64 = 8;
 const OFF_STATE: u64 = 8;
 const OFF_BYTE_ORDER: u64 = 16;
 const OFF_POINTER_WIDTH: u64 = 20;
@@ -241,8 +244,9 @@ fn a1_create_same_name_twice() {
 
     // The first object is untouched: same value, same file, still works.
     assert_eq!(first.read(), 7);
-    // The value, its version and its waiters word (FORMAT.md, `int`).
-    assert_eq!(file_len(&name), HEADER_SIZE + 24);
+    // The value, its version and its waiters word (FORMAT.md, `int`), then
+    // the one-word schema area.
+    assert_eq!(file_len(&name), HEADER_SIZE + 24 + SCHEMA_AREA);
     first.write(-3);
     let peer = SharedInt::load_sharedobject(&first.handle()).unwrap();
     assert_eq!(peer.read(), -3);
@@ -552,7 +556,7 @@ fn b1_child() {
     assert_eq!(listing(), Vec::<String>::new(), "not a fresh private /dev/shm");
 
     let capacity = 4 << 20;
-    let expected_total = HEADER_SIZE + cell_payload_size(capacity);
+    let expected_total = HEADER_SIZE + cell_payload_size(capacity) + SCHEMA_AREA;
     let name = common::unique_name("b1");
     let err = SharedBytes::create_named(&name, capacity).unwrap_err();
     assert!(
@@ -588,7 +592,7 @@ fn b1_child() {
     // and leaves no file, and every page of every object made is then
     // written and read back (space reserved up front: no SIGBUS).
     let chunk = 64 << 10;
-    let chunk_total = HEADER_SIZE + cell_payload_size(chunk);
+    let chunk_total = HEADER_SIZE + cell_payload_size(chunk) + SCHEMA_AREA;
     let mut made = Vec::new();
     let refusal = loop {
         assert!(made.len() < 64, "1 MiB took more than 64 objects of 64 KiB");
@@ -675,7 +679,7 @@ fn b1_full_dev_shm_is_out_of_space() {
 fn b3_file_shorter_than_its_header_claims() {
     let name = common::unique_name("b3s");
     let creator = SharedBytes::create_named(&name, 4096).unwrap();
-    let total = HEADER_SIZE + cell_payload_size(4096);
+    let total = HEADER_SIZE + cell_payload_size(4096) + SCHEMA_AREA;
     assert_eq!(file_len(&name), total);
     let handle = creator.handle();
     // The creator must not touch its mapping past the new end from here
@@ -702,7 +706,7 @@ fn b3_file_shorter_than_its_header_claims() {
 fn b3_file_larger_than_its_header_claims() {
     let name = common::unique_name("b3l");
     let creator = SharedBytes::create_named(&name, 4096).unwrap();
-    let total = HEADER_SIZE + cell_payload_size(4096);
+    let total = HEADER_SIZE + cell_payload_size(4096) + SCHEMA_AREA;
     // Grown with its pages (as a creator's `fallocate` would): the size
     // disagrees with the header.
     let grown = total.next_multiple_of(4096) + 4096;
@@ -743,7 +747,7 @@ fn b4_zero_capacity_is_refused() {
 #[test]
 fn b4_one_byte_round_trips() {
     let bytes = SharedBytes::create_sharedobject(1).unwrap();
-    assert_eq!(file_len(bytes.name().as_str()), HEADER_SIZE + cell_payload_size(1));
+    assert_eq!(file_len(bytes.name().as_str()), HEADER_SIZE + cell_payload_size(1) + SCHEMA_AREA);
     let peer = SharedBytes::load_sharedobject(&bytes.handle()).unwrap();
     assert_eq!(peer.capacity(), 1);
     assert_eq!(peer.read().unwrap(), b"");
@@ -767,7 +771,7 @@ fn b4_one_byte_round_trips() {
 /// exactly through the other.
 fn round_trip_bytes(capacity: usize) {
     let creator = SharedBytes::create_sharedobject(capacity).unwrap();
-    assert_eq!(file_len(creator.name().as_str()), HEADER_SIZE + cell_payload_size(capacity));
+    assert_eq!(file_len(creator.name().as_str()), HEADER_SIZE + cell_payload_size(capacity) + SCHEMA_AREA);
     let opener = SharedBytes::load_sharedobject(&creator.handle()).unwrap();
     assert_eq!(opener.capacity(), capacity);
     for (i, len) in [capacity, capacity - 1, capacity / 2 + 3, 1, 0, capacity].into_iter().enumerate() {
@@ -841,13 +845,16 @@ fn c1_header_fingerprint_differs_is_layout_mismatch() {
 fn c3_format_version_patched_is_version_mismatch() {
     let creator = SharedInt::create_sharedobject(3).unwrap();
     let name = creator.name().as_str().to_owned();
-    for version in [1, 3, 0, u32::MAX] {
+    for version in [1, 2, 4, 0, u32::MAX] {
         patch_u32(&name, OFF_VERSION, version);
         let err = SharedInt::load_sharedobject(&creator.handle()).unwrap_err();
-        assert!(matches!(&err, OpenError::VersionMismatch { expected: 2, found, .. } if *found == version), "{err:?}");
+        assert!(matches!(&err, OpenError::VersionMismatch { expected: 3, found, .. } if *found == version), "{err:?}");
         assert_names(&err, &name);
+        // Migration: an older segment (version 2 had no schema) is refused
+        // with a message that says so.
+        assert_eq!(err.to_string().contains("an older shm made it"), version < 3, "{err}");
     }
-    patch_u32(&name, OFF_VERSION, 2);
+    patch_u32(&name, OFF_VERSION, 3);
     assert_eq!(SharedInt::load_sharedobject(&creator.handle()).unwrap().read(), 3);
 }
 

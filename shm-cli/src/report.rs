@@ -3,8 +3,9 @@
 use crate::Failure;
 use crate::target::Target;
 use serde_json::{Value as Json, json};
-use shm_runtime::format::{BYTE_ORDER_MARK, Header, STATE_INITIALIZING, STATE_READY};
-use shm_runtime::tools::{ArrayPeek, Peek, RingPeek, SegmentInfo, Status};
+use shm_runtime::format::schema::Schema;
+use shm_runtime::format::{BYTE_ORDER_MARK, FORMAT_VERSION, Header, STATE_INITIALIZING, STATE_READY};
+use shm_runtime::tools::{ArrayPeek, Peek, RingItem, RingPeek, RingUnread, SegmentInfo, Status};
 use shm_runtime::{Handle, ObjectKind, OpenOptions, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -52,14 +53,23 @@ pub(crate) enum Value {
         bytes: Vec<u8>,
         capacity: usize,
     },
-    /// A `Shared<T>`'s raw bytes.
-    State(Vec<u8>),
-    /// An array's shape and its first elements.
+    /// A `Shared<T>`'s raw bytes, and its value decoded by field with the
+    /// segment's schema (or why it could not be).
+    State {
+        bytes: Vec<u8>,
+        decoded: Result<Decoded, String>,
+    },
+    /// An array's shape, element type and its first elements, raw and
+    /// decoded.
     Array {
         shape: ArrayPeek,
+        element_type: String,
         elements: Vec<Vec<u8>>,
+        decoded: Result<Vec<Decoded>, String>,
     },
-    Ring(RingPeek),
+    /// A ring's shape, positions and roles, and for a typed ring its
+    /// oldest and newest unread items decoded (or why not).
+    Ring(RingPeek, Option<Result<RingUnread, String>>),
 }
 
 pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
@@ -69,16 +79,32 @@ pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
         Object::String(o) => Value::String { text: o.read()?, capacity: o.capacity() },
         Object::Bytes(o) => Value::Bytes { bytes: o.read()?, capacity: o.capacity() },
         Object::Peek(peek) => match peek.kind() {
-            ObjectKind::Ring | ObjectKind::ByteRing => Value::Ring(peek.ring()?),
+            ObjectKind::Ring => Value::Ring(peek.ring()?, Some(peek.ring_unread().map_err(|e| e.to_string()))),
+            ObjectKind::ByteRing => Value::Ring(peek.ring()?, None),
             ObjectKind::Array => {
                 let shape = peek.array()?;
-                let elements =
+                let elements: Vec<Vec<u8>> =
                     (0..shape.len.min(ARRAY_SHOWN)).map(|i| peek.array_element(i)).collect::<Result<_, _>>()?;
-                Value::Array { shape, elements }
+                let decoded = elements.iter().map(|e| decode(peek, e)).collect();
+                let element_type = peek.schema().map_or_else(|_| "schema not readable".to_owned(), Schema::to_string);
+                Value::Array { shape, element_type, elements, decoded }
             }
-            _ => Value::State(peek.state_bytes()?),
+            _ => {
+                let bytes = peek.state_bytes()?;
+                Value::State { decoded: decode(peek, &bytes), bytes }
+            }
         },
     })
+}
+
+/// A value decoded by field with the segment's schema.
+pub(crate) type Decoded = shm_runtime::tools::Value;
+
+/// `bytes` decoded with the segment's schema, or why not (the raw words
+/// are shown then).
+fn decode(peek: &Peek, bytes: &[u8]) -> Result<Decoded, String> {
+    let schema = peek.schema().map_err(|e| e.to_string())?;
+    Decoded::decode(schema, bytes).map_err(|e| e.to_string())
 }
 
 /// Lowercase hex of `bytes`, no separators.
@@ -140,8 +166,22 @@ pub(crate) fn value_lines(value: &Value) -> Vec<String> {
             }
             lines
         }
-        Value::State(bytes) => {
-            let mut lines = vec![format!("value:        {} bytes (raw, native byte order)", bytes.len())];
+        Value::State { bytes, decoded: Ok(value) } => {
+            let mut lines = Vec::new();
+            match value {
+                Decoded::Struct { name, fields } => {
+                    lines.push(format!("value:        {name} ({} bytes)", bytes.len()));
+                    lines.extend(fields.iter().map(|(field, value)| format!("  {field} = {value}")));
+                }
+                other => lines.push(format!("value:        {other}")),
+            }
+            lines
+        }
+        Value::State { bytes, decoded: Err(why) } => {
+            let mut lines = vec![
+                format!("value:        {} bytes (raw, native byte order)", bytes.len()),
+                format!("not decoded:  {why}"),
+            ];
             lines.extend(hex_dump(bytes, "  "));
             let words = words(bytes);
             if !words.is_empty() {
@@ -150,17 +190,91 @@ pub(crate) fn value_lines(value: &Value) -> Vec<String> {
             }
             lines
         }
-        Value::Array { shape, elements } => {
-            let mut lines = vec![format!("length:       {} elements of {} bytes", shape.len, shape.element_size)];
-            for (i, element) in elements.iter().enumerate() {
-                lines.push(format!("[{i}]:          {}", hex(element)));
+        Value::Array { shape, element_type, elements, decoded } => {
+            let mut lines =
+                vec![format!("length:       {} elements of {} bytes ({element_type})", shape.len, shape.element_size)];
+            match decoded {
+                Ok(values) => lines.extend(array_table(values)),
+                Err(why) => {
+                    lines.push(format!("not decoded:  {why}"));
+                    for (i, element) in elements.iter().enumerate() {
+                        lines.push(format!("[{i}]:          {}", hex(element)));
+                    }
+                }
             }
             if shape.len > ARRAY_SHOWN {
                 lines.push(format!("... {} more elements", shape.len - ARRAY_SHOWN));
             }
             lines
         }
-        Value::Ring(ring) => ring_lines(ring),
+        Value::Ring(ring, unread) => {
+            let mut lines = ring_lines(ring);
+            match unread {
+                Some(Ok(unread)) => {
+                    let show = |item: &Option<RingItem>| {
+                        item.as_ref().map_or_else(|| "-".to_owned(), |i| format!("#{} = {}", i.position, i.value))
+                    };
+                    lines.push(format!("oldest:       {}", show(&unread.oldest)));
+                    lines.push(format!("newest:       {}", show(&unread.newest)));
+                }
+                Some(Err(why)) => lines.push(format!("not decoded:  {why}")),
+                None => {}
+            }
+            lines
+        }
+    }
+}
+
+/// An array's elements as a table: a column per field of a struct
+/// element (`index  x    y`), else one `value` column; columns as wide
+/// as their widest cell, two spaces apart.
+fn array_table(values: &[Decoded]) -> Vec<String> {
+    let header: Vec<String> = match values.first() {
+        Some(Decoded::Struct { fields, .. }) => fields.iter().map(|(name, _)| name.clone()).collect(),
+        _ => vec!["value".to_owned()],
+    };
+    let rows: Vec<Vec<String>> = values
+        .iter()
+        .enumerate()
+        .map(|(i, value)| {
+            let cells = match value {
+                Decoded::Struct { fields, .. } => fields.iter().map(|(_, v)| v.to_string()).collect(),
+                other => vec![other.to_string()],
+            };
+            std::iter::once(i.to_string()).chain(cells).collect()
+        })
+        .collect();
+    let header: Vec<String> = std::iter::once("index".to_owned()).chain(header).collect();
+    let widths: Vec<usize> = (0..header.len())
+        .map(|c| {
+            rows.iter().chain([&header]).map(|r| r.get(c).map_or(0, |cell| cell.chars().count())).max().unwrap_or(0)
+        })
+        .collect();
+    let line = |row: &Vec<String>| {
+        let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+        format!("  {}", cells.join("  ").trim_end())
+    };
+    std::iter::once(line(&header)).chain(rows.iter().map(line)).collect()
+}
+
+/// A decoded value as JSON: structs as objects (fields by name), arrays
+/// as arrays, numbers as numbers (a `u128`/`i128` beyond 64 bits, and
+/// floats that are not finite, as strings), flags as booleans, bytes as
+/// hex.
+fn decoded_json(value: &Decoded) -> Json {
+    match value {
+        Decoded::Struct { fields, .. } => {
+            Json::Object(fields.iter().map(|(name, value)| (name.clone(), decoded_json(value))).collect())
+        }
+        Decoded::Array { items, .. } => Json::Array(items.iter().map(decoded_json).collect()),
+        Decoded::Unsigned(n) => u64::try_from(*n).map_or_else(|_| json!(n.to_string()), |n| json!(n)),
+        Decoded::Signed(n) => i64::try_from(*n).map_or_else(|_| json!(n.to_string()), |n| json!(n)),
+        Decoded::Float(x) if x.is_finite() => json!(x),
+        Decoded::Float(x) => json!(x.to_string()),
+        Decoded::Flag(b) => json!(b),
+        Decoded::Text(text) => json!(text),
+        Decoded::Bytes(bytes) => json!(hex(bytes)),
+        _ => Json::Null,
     }
 }
 
@@ -187,13 +301,36 @@ fn value_json(value: &Value) -> Json {
         Value::Bool(v) => json!(v),
         Value::String { text, capacity } => json!({ "text": text, "length": text.len(), "capacity": capacity }),
         Value::Bytes { bytes, capacity } => json!({ "hex": hex(bytes), "length": bytes.len(), "capacity": capacity }),
-        Value::State(bytes) => json!({ "size": bytes.len(), "hex": hex(bytes), "u64_words": words(bytes) }),
-        Value::Array { shape, elements } => json!({
+        Value::State { bytes, decoded } => json!({
+            "size": bytes.len(),
+            "hex": hex(bytes),
+            "u64_words": words(bytes),
+            "fields": decoded.as_ref().ok().map(decoded_json),
+            "not_decoded": decoded.as_ref().err(),
+        }),
+        Value::Array { shape, element_type, elements, decoded } => json!({
             "len": shape.len,
             "element_size": shape.element_size,
+            "element_type": element_type,
             "first_elements_hex": elements.iter().map(|e| hex(e)).collect::<Vec<_>>(),
+            "first_elements": decoded.as_ref().ok().map(|values| values.iter().map(decoded_json).collect::<Vec<_>>()),
+            "not_decoded": decoded.as_ref().err(),
         }),
-        Value::Ring(ring) => ring_json(ring),
+        Value::Ring(ring, unread) => {
+            let mut json = ring_json(ring);
+            let item = |item: &Option<RingItem>| {
+                item.as_ref().map(|i| json!({ "position": i.position, "value": decoded_json(&i.value) }))
+            };
+            match unread {
+                Some(Ok(unread)) => {
+                    json["oldest_unread"] = json!(item(&unread.oldest));
+                    json["newest_unread"] = json!(item(&unread.newest));
+                }
+                Some(Err(why)) => json["not_decoded"] = json!(why),
+                None => {}
+            }
+            json
+        }
     }
 }
 
@@ -438,6 +575,11 @@ pub(crate) fn inspect_text(target: &Target, value: Option<&Value>) -> String {
             format!("creator:      pid {} ({})", h.creator_pid(), creator_state(info.status)),
             format!("created:      {} ({})", utc_text(h.created_unix_ns), age(h.created_unix_ns)),
             format!("payload:      {} bytes at offset {}, align {}", h.payload_size, h.payload_offset, h.payload_align),
+            format!(
+                "schema:       {} byte{} after the payload",
+                h.schema_size,
+                if h.schema_size == 1 { "" } else { "s" }
+            ),
             format!("nonce:        {:016x}", h.nonce),
             format!(
                 "format:       version {}, {} byte order, {}-bit pointers",
@@ -450,13 +592,25 @@ pub(crate) fn inspect_text(target: &Target, value: Option<&Value>) -> String {
     }
     match value {
         Some(value) => lines.extend(value_lines(value)),
-        None => lines.push(format!("value:        - (not readable while {})", status_word(info.status))),
+        None => lines.push(format!("value:        - ({})", unreadable_reason(info))),
     }
     lines.iter().fold(String::new(), |mut out, line| {
         out.push_str(line);
         out.push('\n');
         out
     })
+}
+
+/// Why a segment's value is not shown.
+pub(crate) fn unreadable_reason(info: &SegmentInfo) -> String {
+    match &info.header {
+        Some(h) if h.state == STATE_READY && h.format_version != FORMAT_VERSION => format!(
+            "format version {}, this shm reads version {FORMAT_VERSION}: another version of shm made it{}",
+            h.format_version,
+            if h.format_version < FORMAT_VERSION { " (before segments described their type)" } else { "" }
+        ),
+        _ => format!("not readable while {}", status_word(info.status)),
+    }
 }
 
 /// `shm inspect --json`.
@@ -475,6 +629,7 @@ pub(crate) fn inspect_json(target: &Target, value: Option<&Value>) -> Json {
             "payload_offset": h.payload_offset,
             "payload_size": h.payload_size,
             "payload_align": h.payload_align,
+            "schema_size": h.schema_size,
             "nonce": format!("{:016x}", h.nonce),
             "creator": h.creator,
             "creator_pid": h.creator_pid(),
@@ -494,6 +649,7 @@ pub(crate) fn inspect_json(target: &Target, value: Option<&Value>) -> Json {
         "file_size": info.file_size,
         "header": header,
         "value": value.map(value_json),
+        "not_readable": value.is_none().then(|| unreadable_reason(info)),
     })
 }
 

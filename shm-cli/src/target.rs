@@ -3,7 +3,7 @@
 
 use crate::Failure;
 use shm_runtime::Handle;
-use shm_runtime::format::STATE_READY;
+use shm_runtime::format::{FORMAT_VERSION, STATE_READY};
 use shm_runtime::tools::{SegmentInfo, Status, inspect_segment};
 
 /// A segment found in /dev/shm, and the handle that opens it.
@@ -16,11 +16,13 @@ pub(crate) struct Target {
 
 impl Target {
     /// Whether the segment can be opened for its value: ready (live, or
-    /// stale: a dead creator's value is still there). One being set up,
-    /// abandoned or damaged has a header to show and nothing else.
+    /// stale: a dead creator's value is still there) and of this format
+    /// version. One being set up, abandoned or damaged, or made by another
+    /// version of shm (version 2 had no schema), has a header to show and
+    /// nothing else.
     pub(crate) fn readable(&self) -> bool {
         matches!(self.info.status, Status::Live | Status::Stale { .. } | Status::Unknown { .. })
-            && self.info.header.is_some_and(|h| h.state == STATE_READY)
+            && self.info.header.is_some_and(|h| h.state == STATE_READY && h.format_version == FORMAT_VERSION)
     }
 }
 

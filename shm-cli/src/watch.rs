@@ -70,7 +70,10 @@ pub(crate) fn run(text: &str, interval_ms: u64, count: Option<u64>) -> Result<()
         )));
     }
     if !target.readable() {
-        return Err(Failure(format!("segment {name:?} cannot be watched: {}", target.info.status)));
+        return Err(Failure(format!(
+            "segment {name:?} cannot be watched: {}",
+            report::unreadable_reason(&target.info)
+        )));
     }
     let object = Object::open(&target.handle)?;
     let nonce = target.handle.nonce();
@@ -103,7 +106,7 @@ pub(crate) fn run(text: &str, interval_ms: u64, count: Option<u64>) -> Result<()
         lines.push(format!("status:       {}", info.status));
         match report::read_value(&object) {
             Ok(value) => {
-                if let Value::Ring(ring) = &value {
+                if let Value::Ring(ring, _) = &value {
                     let now = Instant::now();
                     let rate = last_write.map(|(then, position)| {
                         #[expect(clippy::cast_precision_loss, reason = "a rate for people")]

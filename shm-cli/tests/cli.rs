@@ -201,8 +201,9 @@ fn ls_shows_segments_with_kind_type_creator_status_and_fill() {
     let fields: Vec<&str> = line(&int_name).split_whitespace().collect();
     let fingerprint = format!("{:016x}", counter.handle().fingerprint());
     let pid = me().to_string();
-    // 128 header bytes and the int's 24 (value, version, waiters word).
-    assert_eq!(fields, [int_name.as_str(), "int", "SharedInt", &fingerprint, "152", &pid, "live", "-"]);
+    // 128 header bytes, the int's 24 (value, version, waiters word) and 8
+    // for the one-byte schema.
+    assert_eq!(fields, [int_name.as_str(), "int", "SharedInt", &fingerprint, "160", &pid, "live", "-"]);
     assert!(line(&pose_name).contains(" state ") && line(&pose_name).contains("Pose"), "{table}");
     assert!(line(&ring_name).split_whitespace().rev().take(2).eq(["3/8", "live"]), "{table}");
     assert!(table.starts_with("NAME "), "{table}");
@@ -310,21 +311,79 @@ fn rustix_uid() -> u32 {
 }
 
 #[test]
-fn inspect_shows_a_derived_structs_raw_bytes() {
+fn inspect_shows_a_derived_struct_by_field() {
     let pose = Pose { x: 1.5, y: -2.25, seq: 77 };
     let shared = Shared::create_sharedobject(&pose).unwrap();
     let name = shared.name().as_str().to_owned();
     let value = json(&["inspect", &name, "--json"]);
     assert_eq!(value["header"]["kind"], "state");
     assert!(value["header"]["type_name"].as_str().unwrap().ends_with("Pose"), "{value}");
+    // The schema of `Pose { x: f64, y: f64, seq: u64 }`: 1 + 8 + 4 + 3 * 8
+    // bytes, then per field 8 + name + 8 + 1.
+    assert_eq!(value["header"]["schema_size"], 37 + 18 + 18 + 20);
+    assert_eq!(value["value"]["fields"], serde_json::json!({ "x": 1.5, "y": -2.25, "seq": 77 }));
+    assert_eq!(value["value"]["not_decoded"], Value::Null);
+    // The raw bytes stay in the JSON for scripts that read them.
     assert_eq!(value["value"]["hex"], hex(&pose_bytes(&pose)));
-    assert_eq!(value["value"]["size"], 24);
     assert_eq!(value["value"]["u64_words"], serde_json::json!([1.5f64.to_bits(), (-2.25f64).to_bits(), 77]));
     let next = Pose { x: 0.0, y: 1.0, seq: 78 };
     shared.write(&next).unwrap();
     let text = ok(&["inspect", &name]);
-    assert!(text.contains(&format!("u64 words:    [0, {}, 78]", 1.0f64.to_bits())), "{text}");
-    assert!(text.contains("value:        24 bytes"), "{text}");
+    let lines: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("value:")).collect();
+    assert_eq!(lines, ["value:        Pose (24 bytes)", "  x = 0.0", "  y = 1.0", "  seq = 78"], "{text}");
+    assert!(text.contains("schema:       93 bytes after the payload"), "{text}");
+}
+
+#[test]
+fn inspect_shows_a_ring_of_structs_oldest_and_newest_by_field() {
+    let mut tx = MemoryInterface::<Pose>::create_memorybuf(4).unwrap();
+    let name = tx.name().as_str().to_owned();
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       -\nnewest:       -\n"), "an empty ring: {text}");
+    for seq in 1..=6 {
+        // The ring holds 4: the last two do not fit.
+        let _ = tx.write(&Pose { x: 0.5, y: -1.0, seq });
+    }
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       #0 = { x = 0.5, y = -1.0, seq = 1 }\n"), "{text}");
+    assert!(text.contains("newest:       #3 = { x = 0.5, y = -1.0, seq = 4 }\n"), "{text}");
+    let ring = &json(&["inspect", &name, "--json"])["value"];
+    assert_eq!(ring["newest_unread"]["value"], serde_json::json!({ "x": 0.5, "y": -1.0, "seq": 4 }));
+    // Emptied, with the consumer the last end to let go: the name goes.
+    let mut rx = MemoryInterface::<Pose, Consumer>::load_memorybuf(&tx.handle()).unwrap();
+    while rx.read().is_some() {}
+    drop(tx);
+    drop(rx);
+    assert!(!exists(&name));
+}
+
+#[test]
+fn inspect_shows_an_array_as_a_table_and_a_primitive_state_as_a_value() {
+    let array = shm_runtime::SharedArray::<Pose>::create_sharedobject(3).unwrap();
+    array.set(1, &Pose { x: -0.5, y: 100.25, seq: 2 }).unwrap();
+    let name = array.name().as_str().to_owned();
+    let text = ok(&["inspect", &name]);
+    let lines: Vec<&str> = text.lines().skip_while(|l| !l.starts_with("length:")).collect();
+    assert_eq!(
+        lines,
+        [
+            "length:       3 elements of 24 bytes (Pose)",
+            "  index  x     y       seq",
+            "  0      0.0   0.0     0",
+            "  1      -0.5  100.25  2",
+            "  2      0.0   0.0     0",
+        ],
+        "{text}"
+    );
+    let value = json(&["inspect", &name, "--json"]);
+    assert_eq!(value["value"]["element_type"], "Pose");
+    assert_eq!(value["value"]["first_elements"][1], serde_json::json!({ "x": -0.5, "y": 100.25, "seq": 2 }));
+
+    let counters = Shared::<[i16; 3]>::create_sharedobject(&[-1, 0, 7]).unwrap();
+    let text = ok(&["inspect", counters.name().as_str()]);
+    assert!(text.contains("value:        [-1, 0, 7]\n"), "{text}");
+    let value = json(&["inspect", counters.name().as_str(), "--json"]);
+    assert_eq!(value["value"]["fields"], serde_json::json!([-1, 0, 7]));
 }
 
 #[test]
@@ -342,6 +401,9 @@ fn inspect_shows_a_rings_positions_fill_and_roles() {
     assert_eq!(ring["fill"], 3);
     assert_eq!(ring["producer"], serde_json::json!({ "state": "alive", "pid": me() }));
     assert_eq!(ring["consumer"], serde_json::json!({ "state": "alive", "pid": me() }));
+    // The oldest and newest unread items, decoded.
+    assert_eq!(ring["oldest_unread"], serde_json::json!({ "position": 2, "value": 3 }));
+    assert_eq!(ring["newest_unread"], serde_json::json!({ "position": 4, "value": 5 }));
     drop(rx);
     let text = ok(&["inspect", &name]);
     for expected in [
@@ -350,6 +412,8 @@ fn inspect_shows_a_rings_positions_fill_and_roles() {
         "read pos:     2",
         "fill:         [#######.............] 3/8 (37.5%)",
         "consumer:     let go",
+        "oldest:       #2 = 3",
+        "newest:       #4 = 5",
     ] {
         assert!(text.lines().any(|l| l == expected), "{expected:?} not in\n{text}");
     }
@@ -358,6 +422,13 @@ fn inspect_shows_a_rings_positions_fill_and_roles() {
     let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap();
     assert_eq!(rx.read(), Some(3));
     assert!(tx.write(&6).is_ok());
+    // Emptied, with the consumer the last end to let go: the ring's name
+    // goes with it (a producer leaving unread items keeps it for a
+    // consumer to come).
+    while rx.read().is_some() {}
+    drop(tx);
+    drop(rx);
+    assert!(!exists(&name));
 }
 
 #[test]
@@ -628,4 +699,59 @@ fn help_has_examples() {
         let help = ok(&[command, "--help"]);
         assert!(help.contains("Examples:"), "{command}: {help}");
     }
+}
+
+/// Overwrites bytes of the segment file `name` at `offset`, as a peer
+/// that scribbles on it would.
+fn patch(name: &str, offset: u64, bytes: &[u8]) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().write(true).open(format!("/dev/shm/{name}")).unwrap();
+    file.write_all_at(bytes, offset).unwrap();
+}
+
+#[test]
+fn inspect_shows_raw_words_and_why_when_the_schema_is_bad() {
+    let pose = Pose { x: 1.5, y: -2.25, seq: 77 };
+    let shared = Shared::create_sharedobject(&pose).unwrap();
+    let name = shared.name().as_str().to_owned();
+    // The schema starts right after the 24-byte payload's cell (its size
+    // is in the handle), and its first byte is the struct tag: make it
+    // something else, so that it no longer hashes to the fingerprint.
+    let schema_at = 128 + shared.handle().payload_size().next_multiple_of(8);
+    patch(&name, schema_at, &[0x77]);
+    // A typed open refuses it ...
+    let err = Shared::<Pose>::load_sharedobject(&shared.handle()).unwrap_err();
+    assert!(err.to_string().contains("schema does not hash to the layout fingerprint"), "{err}");
+    // ... the tool shows the raw value and says why it cannot decode it.
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("value:        24 bytes (raw, native byte order)"), "{text}");
+    assert!(text.contains("not decoded:  segment") && text.contains("schema does not hash"), "{text}");
+    assert!(text.contains(&format!("u64 words:    [{}, {}, 77]", 1.5f64.to_bits(), (-2.25f64).to_bits())), "{text}");
+    let value = json(&["inspect", &name, "--json"]);
+    assert_eq!(value["value"]["fields"], Value::Null);
+    assert!(value["value"]["not_decoded"].as_str().unwrap().contains("bad schema"), "{value}");
+}
+
+#[test]
+fn inspect_and_watch_say_a_version_2_segment_is_from_an_older_shm() {
+    let counter = SharedInt::create_sharedobject(5).unwrap();
+    let name = counter.name().as_str().to_owned();
+    patch(&name, 24, &2u32.to_ne_bytes());
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("format:       version 2,"), "{text}");
+    assert!(
+        text.contains(
+            "value:        - (format version 2, this shm reads version 3: another version of shm made it \
+             (before segments described their type))"
+        ),
+        "{text}"
+    );
+    let value = json(&["inspect", &name, "--json"]);
+    assert_eq!(value["value"], Value::Null);
+    assert!(value["not_readable"].as_str().unwrap().starts_with("format version 2"), "{value}");
+    fails(&["watch", &name, "--count", "1"], "cannot be watched: format version 2");
+    // A typed open refuses it with a message that says so (the migration
+    // FORMAT.md chooses: refuse, never guess).
+    let err = SharedInt::load_sharedobject(&counter.handle()).unwrap_err();
+    assert!(err.to_string().contains("format version 2, this library reads version 3 (an older shm made it"), "{err}");
 }

@@ -64,9 +64,15 @@ impl<'a> Expander<'a> {
         let free_layout_check = if self.input.is_generic() {
             TokenStream::new()
         } else {
-            let ident = self.input.ident;
+            let (ident, krate) = (self.input.ident, &self.krate);
             let checks = self.layout_checks(&quote!(#ident));
-            quote!(#(const _: () = #checks;)*)
+            // And its schema within the limits a reader enforces (the
+            // trait's `FINGERPRINT` checks it again, for generic ones).
+            let schema = self.schema_value(&quote!(#ident));
+            quote! {
+                #(const _: () = #checks;)*
+                const _: () = #krate::__private::check_schema(#schema);
+            }
         };
         quote! {
             const _: () = {
@@ -85,22 +91,7 @@ impl<'a> Expander<'a> {
         let (impl_generics, ty_generics, _) = input.generics.split_for_impl();
         let type_name = LitStr::new(&input.name, ident.span());
 
-        // Each field type must be `SharedState`; the check is spanned on
-        // the field's type so the compiler's error points there.
-        let bound_checks = input.fields.iter().map(|field| {
-            let ty = field.ty;
-            quote_spanned!(ty.span()=> #krate::__private::assert_shared_state::<#ty>();)
-        });
-        let fold_fields = input.fields.iter().map(|field| {
-            let (ty, member) = (field.ty, &field.member);
-            let name = LitStr::new(&field.name, field.span);
-            let nested = quote_spanned!(ty.span()=> <#ty as #krate::SharedState>::FINGERPRINT);
-            quote! {
-                let __shm_hash = #krate::__private::fingerprint_field(
-                    __shm_hash, #name, #nested, ::core::mem::offset_of!(Self, #member),
-                );
-            }
-        });
+        let schema = self.schema_value(&quote!(Self));
         let (layout_asserts, force_layout_check) = if input.is_generic() {
             let checks = self.layout_checks(&quote!(Self));
             (quote!(#(#checks)*), quote!(let _: ::core::primitive::u64 = <Self as #krate::SharedState>::FINGERPRINT;))
@@ -112,8 +103,8 @@ impl<'a> Expander<'a> {
             "SAFETY: `#[derive(SharedState)]` checks at compile time that every field type of `{}` is \
              `SharedState`, that each field starts where the one before it ends and the last one ends at the \
              size (no padding), that the size is not zero and the alignment at most {MAX_ALIGN}; \
-             `FINGERPRINT` covers every field's name, type and offset, and `FIELDS` holds the `offset_of!` \
-             of every field.",
+             `SCHEMA` holds every field's name, type schema and `offset_of!`, and the size and alignment, \
+             `FINGERPRINT` is its hash, and `FIELDS` holds the `offset_of!` of every field.",
             input.name
         );
 
@@ -127,9 +118,9 @@ impl<'a> Expander<'a> {
         //    every byte belongs to a field; each field type is
         //    `SharedState`, so has no padding inside. The assertions run in
         //    `free_layout_check` at compile time for a non-generic struct,
-        //    and in `FINGERPRINT` (which every constructor of a
-        //    `Shared<Self>` evaluates, and `FIELDS` forces) for each
-        //    instance of a generic one;
+        //    and in `SCHEMA` (which the trait's `FINGERPRINT` evaluates,
+        //    which every constructor of a `Shared<Self>` evaluates, and
+        //    `FIELDS` forces) for each instance of a generic one;
         // 2.-4. every field type is `SharedState`: `assert_shared_state` is
         //    called for each, and type parameters are bounded. So every bit
         //    pattern of each field, hence of the struct, is valid, nothing
@@ -140,8 +131,10 @@ impl<'a> Expander<'a> {
         //    `Copy + Send + Sync + 'static` are supertraits: the compiler
         //    checks them on this impl;
         // 5. `size_of::<Self>() > 0` is asserted with the layout;
-        // 6. `FINGERPRINT` folds in the name, every field's name,
-        //    fingerprint and `offset_of!`, then size and alignment; each
+        // 6. `SCHEMA` holds the name, every field's name, type schema and
+        //    `offset_of!`, then `size_of` and `align_of`, all computed by
+        //    the compiler; `FINGERPRINT` (the trait's default, not
+        //    overridden) is the hash of that schema; each
         //    descriptor in `FIELDS` is made from `offset_of!` of its field,
         //    whose type is the descriptor's `F`.
         quote! {
@@ -151,16 +144,9 @@ impl<'a> Expander<'a> {
                 const TYPE_NAME: &'static ::core::primitive::str =
                     ::core::concat!(::core::module_path!(), "::", #type_name);
 
-                const FINGERPRINT: ::core::primitive::u64 = {
-                    #(#bound_checks)*
+                const SCHEMA: &'static #krate::format::schema::TypeDesc = {
                     #layout_asserts
-                    let __shm_hash = #krate::__private::fingerprint_start(#type_name);
-                    #(#fold_fields)*
-                    #krate::__private::fingerprint_finish(
-                        __shm_hash,
-                        ::core::mem::size_of::<Self>(),
-                        ::core::mem::align_of::<Self>(),
-                    )
+                    #schema
                 };
 
                 type Fields = #fields_ident #ty_generics;
@@ -173,6 +159,33 @@ impl<'a> Expander<'a> {
                 #[inline]
                 fn __shm_derive_only(_: #krate::__private::DeriveOnly) {}
             }
+        }
+    }
+
+    /// The schema of the struct `this` names (`Self` inside the impl): a
+    /// `&TypeDesc` expression of struct and array literals, so that a
+    /// constant holding it is `'static`. Each field's type schema comes
+    /// from `assert_shared_state::<F>()`, spanned on the field's type: a
+    /// type that is not `SharedState` is reported there, once.
+    fn schema_value(&self, this: &TokenStream) -> TokenStream {
+        let Self { input, krate, .. } = self;
+        let type_name = LitStr::new(&input.name, input.ident.span());
+        let schema = quote!(#krate::format::schema);
+        let fields = input.fields.iter().map(|field| {
+            let (ty, member) = (field.ty, &field.member);
+            let name = LitStr::new(&field.name, field.span);
+            let nested = quote_spanned!(ty.span()=> #krate::__private::assert_shared_state::<#ty>());
+            quote! {
+                #schema::FieldDesc { name: #name, offset: ::core::mem::offset_of!(#this, #member), ty: #nested }
+            }
+        });
+        quote! {
+            &#schema::TypeDesc::Struct(&#schema::StructDesc {
+                name: #type_name,
+                size: ::core::mem::size_of::<#this>(),
+                align: ::core::mem::align_of::<#this>(),
+                fields: &[#(#fields,)*],
+            })
         }
     }
 

@@ -37,7 +37,7 @@
 //!   arrays `[T; N]` of these, and other structs that derive
 //!   `SharedState`. (`u128`/`i128` are 16-byte aligned on `x86_64` and
 //!   `aarch64`; the runtime copies values as bytes, so their width is no
-//!   concern, and the fingerprint folds in every offset and the
+//!   concern, and the schema records every offset and the
 //!   alignment.)
 //! - Generic structs: every type parameter gets a `T: SharedState` bound
 //!   in the generated impls. Const parameters pass through.
@@ -71,6 +71,8 @@
 //!   a non-generic struct each gap is its own constant, so all are
 //!   reported in one build;
 //! - zero-sized structs and alignment above 64;
+//! - struct or field names longer than 255 bytes and more than 1024
+//!   fields (the limits every reader of the schema enforces);
 //! - `#[shm(...)]` keys other than `crate` and `constructors`, values of
 //!   `constructors` other than `true` and `false`, and `#[shm]` on fields.
 //!
@@ -84,7 +86,9 @@
 //! # What is generated
 //!
 //! - `unsafe impl SharedState for S` with `TYPE_NAME` (the struct's module path and name),
-//!   `FINGERPRINT` and `FIELDS`;
+//!   `SCHEMA` (the struct's name, each field's name, `offset_of!` and type
+//!   schema, `size_of` and `align_of`; `FINGERPRINT` is the trait's
+//!   default, the hash of the schema) and `FIELDS`;
 //! - a hidden fields descriptor, `S::Fields`, with one `Field<S, F>` per
 //!   field, as visible as the field itself: `shared.read_field(|f| f.x)`
 //!   and `shared.write_field(|f| f.x, &value)` read or write one field
@@ -105,10 +109,14 @@
 //!
 //! # The layout fingerprint
 //!
-//! `FINGERPRINT` is computed at compile time and stored in every segment;
-//! opening a segment whose fingerprint differs fails with
-//! `OpenError::LayoutMismatch`, even when the sizes agree. It changes
-//! when any of these change:
+//! `FINGERPRINT` is computed at compile time, as the FNV-1a hash of the
+//! canonical encoding of `SCHEMA` (`shm-runtime/FORMAT.md`, "Schema"), and
+//! stored in every segment with the schema itself; opening a segment whose
+//! fingerprint differs fails with `OpenError::LayoutMismatch`, even when
+//! the sizes agree, naming the first field that differs. A schema beyond
+//! the limits a reader enforces (names over 255 bytes, more than 1024
+//! fields, nesting deeper than 32, more than 65536 bytes encoded) is a
+//! compile error. It changes when any of these change:
 //!
 //! - the struct's name, as written (not its module path);
 //! - any field's name (the index for tuple fields), the order of the

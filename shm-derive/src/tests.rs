@@ -90,8 +90,10 @@ fn padding_messages_are_built_from_the_layout() {
     assert!(tuple.contains("\"): add a `[u8; \""), "{tuple}");
     assert!(tuple.contains("\"]` field after field `1`\""), "{tuple}");
     // A non-generic struct: one constant per check, so every gap is
-    // reported; a generic one checks in `FINGERPRINT`.
-    assert_eq!(named.matches("const _ : () =").count(), 1 + 4, "{named}");
+    // reported, and one for the schema's limits; a generic one checks in
+    // `SCHEMA`.
+    assert_eq!(named.matches("const _ : () =").count(), 1 + 4 + 1, "{named}");
+    assert!(named.contains("check_schema"), "{named}");
     let generic = expand("#[repr(C)] struct G<T> { tag: u8, value: T }");
     assert_eq!(generic.matches("const _ : () =").count(), 1, "{generic}");
 }

@@ -23,6 +23,7 @@ pub fn check(input: &Input<'_>, cx: &mut Ctxt) {
     repr_hints(input, cx);
     no_lifetimes(input, cx);
     has_fields(input, cx);
+    schema_limits(input, cx);
     for field in &input.fields {
         field_type(field.ty, cx);
     }
@@ -100,6 +101,49 @@ fn has_fields(input: &Input<'_>, cx: &mut Ctxt) {
         cx.error_at(
             input.fields_span,
             format_args!("`{}` is {what}: zero-sized values cannot be shared; add at least one field", input.name),
+        );
+    }
+}
+
+/// Longest struct or field name a schema holds (`shm_runtime::format::
+/// schema::MAX_NAME_LEN`).
+const MAX_NAME_LEN: usize = 255;
+/// Most fields a schema's struct holds (`shm_runtime::format::schema::
+/// MAX_FIELDS`).
+const MAX_FIELDS: usize = 1024;
+
+/// Rule: the schema fits the limits every reader enforces (names of at
+/// most 255 bytes, at most 1024 fields), so that a peer can read what
+/// this struct's segments describe. (The runtime's `schema::check` asserts
+/// the same, and the nesting depth and encoded size, at compile time; this
+/// rule puts the message on the name.)
+fn schema_limits(input: &Input<'_>, cx: &mut Ctxt) {
+    if input.name.len() > MAX_NAME_LEN {
+        cx.error_spanned_by(
+            input.ident,
+            format_args!(
+                "the struct's name is {} bytes long: a schema holds names of at most 255; shorten it",
+                input.name.len()
+            ),
+        );
+    }
+    if input.fields.len() > MAX_FIELDS {
+        cx.error_at(
+            input.fields_span,
+            format_args!(
+                "`{}` has {} fields: a schema holds at most 1024; group fields into nested structs or arrays",
+                input.name,
+                input.fields.len()
+            ),
+        );
+    }
+    for field in input.fields.iter().filter(|f| f.name.len() > MAX_NAME_LEN) {
+        cx.error_at(
+            field.span,
+            format_args!(
+                "the name of this field is {} bytes long: a schema holds names of at most 255; shorten it",
+                field.name.len()
+            ),
         );
     }
 }

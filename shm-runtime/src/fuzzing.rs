@@ -16,6 +16,7 @@
 //! written for.
 
 use crate::format::header::{self, HEADER_SIZE, HEADER_WORDS, Header, ObjectKind};
+use crate::format::schema::{self, MAX_SCHEMA_SIZE, Schema, SchemaError};
 use crate::protocol::cell::{self, ByteCell, CellError};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::protocol::ring::{self, ConsumerCursor, ProducerCursor, Ring};
@@ -23,6 +24,7 @@ use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
 use crate::segment::live_header::{self, Expected};
 use crate::segment::name::{MAX_NAME_LEN, SegmentName};
+use crate::tools::Value;
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::collections::VecDeque;
 
@@ -171,7 +173,7 @@ pub fn header(data: &[u8]) -> &'static str {
     assert_eq!(back, raw, "the snapshot is not the stored bytes");
     if let Some(type_name) = h.type_name() {
         let len = usize::from(raw[88]);
-        assert!(!type_name.is_empty() && len <= 39 && type_name.as_bytes() == &raw[89..89 + len], "{type_name:?}");
+        assert!(!type_name.is_empty() && len <= 35 && type_name.as_bytes() == &raw[89..89 + len], "{type_name:?}");
     }
 
     let name = SegmentName::new("shmrs-fuzz").expect("a valid name");
@@ -181,8 +183,11 @@ pub fn header(data: &[u8]) -> &'static str {
         Ok(()) => {
             assert_eq!(oracle, None, "a header that fails the {oracle:?} check was accepted: {h:?}");
             // What makes the opener's mapping safe: a mapping of the size
-            // the handle announces covers the whole file.
-            assert_eq!(header::total_size(expected.payload_size), Some(file_size));
+            // the handle announces (and room for the largest schema)
+            // covers the whole file, payload and schema.
+            assert_eq!(header::total_size(expected.payload_size, h.schema_size), Some(file_size));
+            let room = u32::try_from(MAX_SCHEMA_SIZE).expect("fits");
+            assert!(header::total_size(expected.payload_size, room) >= Some(file_size));
             "ok"
         }
         Err(err) => {
@@ -201,6 +206,7 @@ pub fn header(data: &[u8]) -> &'static str {
 fn first_failed_check(h: &Header, expected: &Expected, file_size: u64) -> Option<&'static str> {
     let ours = (header::BYTE_ORDER_MARK, u32::try_from(size_of::<usize>()).expect("small"));
     let payload_end = u128::from(h.payload_size).next_multiple_of(8) + HEADER_SIZE as u128;
+    let file_end = payload_end + u128::from(h.schema_size).next_multiple_of(8);
     let failed = [
         (h.magic != header::MAGIC, "BadMagic"),
         ((h.byte_order, h.pointer_width) != ours, "ArchMismatch"),
@@ -209,8 +215,9 @@ fn first_failed_check(h: &Header, expected: &Expected, file_size: u64) -> Option
         (h.fingerprint != expected.fingerprint, "LayoutMismatch"),
         (h.payload_offset != HEADER_SIZE as u64, "Corrupt"),
         (h.payload_align == 0 || h.payload_align & (h.payload_align - 1) != 0 || h.payload_align > 64, "Corrupt"),
-        (payload_end > u128::from(u64::MAX), "Corrupt"),
-        (payload_end != u128::from(file_size), "SizeMismatch"),
+        (h.schema_size as usize > MAX_SCHEMA_SIZE, "Corrupt"),
+        (file_end > u128::from(u64::MAX), "Corrupt"),
+        (file_end != u128::from(file_size), "SizeMismatch"),
         (h.payload_size != expected.payload_size, "HandleMismatch"),
         (h.nonce != expected.nonce, "StaleHandle"),
     ];
@@ -248,7 +255,7 @@ fn check_error_values(err: &OpenError, h: &Header, expected: &Expected, file_siz
             assert_eq!((fingerprint, found), (expected.fingerprint, h.fingerprint));
         }
         OpenError::SizeMismatch { header, file, .. } => {
-            assert_eq!((Some(header), file), (header::total_size(h.payload_size), file_size));
+            assert_eq!((Some(header), file), (header::total_size(h.payload_size, h.schema_size), file_size));
         }
         OpenError::HandleMismatch { handle, header, .. } => {
             assert_eq!((handle, header), (expected.payload_size, h.payload_size));
@@ -560,6 +567,73 @@ pub fn cell_len(data: &[u8]) -> &'static str {
     label
 }
 
+/// The schema parser on arbitrary bytes, as a peer may write them after
+/// the payload. An accepted schema is canonical (encoding it again gives
+/// the same bytes), within the limits, its struct fields tile each struct,
+/// its fingerprint is the hash of the bytes, it differs from nothing in
+/// itself, and a value of its size decodes by field ([`Value::decode`]);
+/// a refused one gets an error with a message, never a panic.
+///
+/// # Panics
+///
+/// When the parser breaks that contract.
+pub fn schema(data: &[u8]) -> &'static str {
+    match Schema::parse(data) {
+        Ok(parsed) => {
+            assert_eq!(parsed.encode(), data, "not canonical: {parsed:?}");
+            assert_eq!(parsed.fingerprint(), schema::fingerprint_of_bytes(data));
+            assert!(parsed.difference(&parsed).is_none());
+            check_schema_layout(&parsed, 1);
+            // A value of that type decodes by field, whatever its bytes
+            // (sizes up to 64 KiB, as a fuzzed payload would be).
+            if let Some(size) = parsed.size().and_then(|n| usize::try_from(n).ok()).filter(|n| *n <= 1 << 16) {
+                let value = Value::decode(&parsed, &vec![0xa5; size]).expect("bytes of the schema's size decode");
+                assert!(!value.to_string().is_empty());
+                assert!(Value::decode(&parsed, &vec![0; size + 1]).is_err());
+            }
+            "ok"
+        }
+        Err(err) => {
+            assert!(!err.to_string().is_empty());
+            match err {
+                SchemaError::TooLong { .. } => "TooLong",
+                SchemaError::Truncated { .. } => "Truncated",
+                SchemaError::TrailingBytes { .. } => "TrailingBytes",
+                SchemaError::UnknownTag { .. } => "UnknownTag",
+                SchemaError::TooDeep { .. } => "TooDeep",
+                SchemaError::FieldCount { .. } => "FieldCount",
+                SchemaError::BadName { .. } => "BadName",
+                SchemaError::BadLayout { .. } => "BadLayout",
+            }
+        }
+    }
+}
+
+/// What [`schema`] promises of an accepted schema, restated: depth, field
+/// counts, names, sizes.
+fn check_schema_layout(ty: &Schema, depth: usize) {
+    assert!(depth <= schema::MAX_DEPTH);
+    match ty {
+        Schema::Prim(_) => {}
+        Schema::Array { len, element } => {
+            assert!(*len > 0 && ty.size().is_some(), "{ty:?}");
+            check_schema_layout(element, depth + 1);
+        }
+        Schema::Struct(s) => {
+            assert!((1..=schema::MAX_FIELDS).contains(&s.fields.len()));
+            assert!(s.align.is_power_of_two() && s.align <= 64 && s.size % s.align == 0);
+            let mut end = 0;
+            for field in &s.fields {
+                assert!((1..=schema::MAX_NAME_LEN).contains(&field.name.len()));
+                assert_eq!(field.offset, end);
+                end += field.ty.size().expect("fields have a size");
+                check_schema_layout(&field.ty, depth + 1);
+            }
+            assert_eq!(end, s.size);
+        }
+    }
+}
+
 /// The words of a fuzzed byte cell (see [`cell_len`]): `capacity` and
 /// `current`, each copy's sequence word and length, then `bytes` as the
 /// copies' data; and the number of data words per copy.
@@ -607,8 +681,20 @@ fn cell_values(capacity: u64, current: u64, copies: [(u64, u64); 2], delta: u8, 
 mod tests {
     use super::*;
     use crate::format::header::{Layout, STATE_READY};
+    use crate::{Flag, SharedState};
     use proptest::prelude::*;
     use std::path::PathBuf;
+
+    /// A derived struct for the schema seeds.
+    #[derive(SharedState, Clone, Copy)]
+    #[shm(crate = "crate")]
+    #[repr(C)]
+    struct Pose {
+        position: [f64; 3],
+        seq: u32,
+        moving: Flag,
+        _pad: [u8; 3],
+    }
 
     /// A header input: the header's bytes, the file size, and what the
     /// opener expects.
@@ -624,9 +710,9 @@ mod tests {
     }
 
     /// A published header of an `int` and what its handle makes an opener
-    /// expect; the file is 136 bytes.
+    /// expect; the file is 144 bytes (a 1-byte schema after the payload).
     fn int_header() -> (Header, Expected) {
-        let layout = Layout { fingerprint: 0xabcd, type_name: "SharedInt" };
+        let layout = Layout { fingerprint: 0xabcd, ..Layout::of(schema::builtin::INT, "SharedInt") };
         let h = Header { state: STATE_READY, ..Header::new(ObjectKind::Int, layout, 8, 8, 42, 7, 0) };
         let expected =
             Expected { kind: ObjectKind::Int, fingerprint: 0xabcd, type_name: "", payload_size: 8, nonce: 42 };
@@ -676,7 +762,8 @@ mod tests {
     fn seeds() -> Vec<(&'static str, &'static str, Vec<u8>, &'static str)> {
         let text = |s: &str| s.as_bytes().to_vec();
         let (h, e) = int_header();
-        let string_layout = Layout { fingerprint: 0x0123_4567_89ab_cdef, type_name: "SharedString" };
+        let string_layout =
+            Layout { fingerprint: 0x0123_4567_89ab_cdef, ..Layout::of(schema::builtin::STRING, "SharedString") };
         let string_header =
             Header { state: STATE_READY, ..Header::new(ObjectKind::String, string_layout, 72, 8, 0xfeed, 9, 1) };
         let string_expected = Expected {
@@ -701,13 +788,19 @@ mod tests {
             ("handle", "bad_hex", text("shm1:int:000000000000000G:8:0000000000000000:x"), "InvalidHandle"),
             ("handle", "slash_in_name", text("shm1:int:0000000000000000:8:0000000000000000:a/b"), "InvalidHandle"),
             ("handle", "leading_zero", text("shm1:int:0000000000000000:08:0000000000000000:x"), "InvalidHandle"),
-            ("header", "int", header_input(&h, 136, &e), "ok"),
-            ("header", "string", header_input(&string_header, 200, &string_expected), "ok"),
-            ("header", "bad_magic", header_input(&Header { magic: *b"garbage!", ..h }, 136, &e), "BadMagic"),
-            ("header", "swapped", header_input(&Header { byte_order: 0x0403_0201, ..h }, 136, &e), "ArchMismatch"),
+            ("schema", "pose", Schema::from_desc(Pose::SCHEMA).encode(), "ok"),
+            ("schema", "nested", Schema::from_desc(<[[Pose; 2]; 3]>::SCHEMA).encode(), "ok"),
+            ("schema", "int", vec![schema::Prim::I64.code()], "ok"),
+            ("schema", "truncated", Schema::from_desc(Pose::SCHEMA).encode()[..40].to_vec(), "Truncated"),
+            ("schema", "deep", [[schema::TAG_ARRAY, 1, 0, 0, 0, 0, 0, 0, 0]; 40].concat(), "TooDeep"),
+            ("schema", "unknown_tag", vec![0xee], "UnknownTag"),
+            ("header", "int", header_input(&h, 144, &e), "ok"),
+            ("header", "string", header_input(&string_header, 208, &string_expected), "ok"),
+            ("header", "bad_magic", header_input(&Header { magic: *b"garbage!", ..h }, 144, &e), "BadMagic"),
+            ("header", "swapped", header_input(&Header { byte_order: 0x0403_0201, ..h }, 144, &e), "ArchMismatch"),
             ("header", "short_file", header_input(&h, 100, &e), "SizeMismatch"),
-            ("header", "stale", header_input(&Header { nonce: 43, ..h }, 136, &e), "StaleHandle"),
-            ("header", "size_overflow", header_input(&Header { payload_size: u64::MAX, ..h }, 136, &e), "Corrupt"),
+            ("header", "stale", header_input(&Header { nonce: 43, ..h }, 144, &e), "StaleHandle"),
+            ("header", "size_overflow", header_input(&Header { payload_size: u64::MAX, ..h }, 144, &e), "Corrupt"),
             ("ring", "fifo", ring_input(typed(4, 8), 0, 0, 0, 8, &[PUSH, PUSH, POP, PUSH_ALL, POP, POP_ALL]), "ok"),
             (
                 "ring",
@@ -758,6 +851,7 @@ mod tests {
                 "handle" => handle,
                 "header" => header,
                 "ring" => ring,
+                "schema" => schema,
                 _ => cell_len,
             };
             assert_eq!(run(&input), label, "seed {target}/{file}");
@@ -820,6 +914,24 @@ mod tests {
         }
 
         #[test]
+        fn schema_bytes(data in prop::collection::vec(any::<u8>(), 0..300)) {
+            schema(&data);
+        }
+
+        /// A valid schema with one byte changed or cut short.
+        #[test]
+        fn schema_with_one_byte_changed(at in any::<prop::sample::Index>(), byte in any::<u8>(), cut in any::<bool>()) {
+            let mut input = Schema::from_desc(<[Pose; 2]>::SCHEMA).encode();
+            let at = at.index(input.len());
+            if cut {
+                input.truncate(at);
+            } else {
+                input[at] = byte;
+            }
+            schema(&input);
+        }
+
+        #[test]
         fn header_bytes(data in prop::collection::vec(any::<u8>(), 0..200)) {
             header(&data);
         }
@@ -829,7 +941,7 @@ mod tests {
         #[test]
         fn header_with_one_word_changed(word in 0..HEADER_WORDS + 5, value in any::<u64>(), small in any::<bool>()) {
             let (h, e) = int_header();
-            let mut input = header_input(&h, 136, &e);
+            let mut input = header_input(&h, 144, &e);
             prop_assert_eq!(header(&input), "ok");
             let value = if small { value % 256 } else { value };
             let at = if word < HEADER_WORDS + 1 { word * 8 } else { HEADER_SIZE + 12 + (word - HEADER_WORDS - 1) * 8 };

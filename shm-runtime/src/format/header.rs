@@ -10,11 +10,13 @@ use core::mem::{offset_of, size_of};
 use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
+use crate::format::schema::{self, TypeDesc};
+
 /// The eight bytes every segment made by shm starts with.
 pub const MAGIC: [u8; 8] = *b"SHMRS\0\x01\x1a";
 
 /// Version of the byte layout in `FORMAT.md`; bumped on any change.
-pub const FORMAT_VERSION: u32 = 2;
+pub const FORMAT_VERSION: u32 = 3;
 
 /// State word while the creator is still setting the segment up.
 pub const STATE_INITIALIZING: u64 = 0;
@@ -33,7 +35,7 @@ pub const HEADER_SIZE: usize = 128;
 pub const PAYLOAD_ALIGN: usize = 64;
 
 /// Bytes of the header's type name field (a length byte, then the name).
-pub const TYPE_NAME_BYTES: usize = 40;
+pub const TYPE_NAME_BYTES: usize = 36;
 
 /// The header, as stored at offset 0 of every segment.
 #[repr(C)]
@@ -74,6 +76,11 @@ pub struct Header {
     /// length (at most 39), then that many bytes of UTF-8, then zeros.
     /// Informational: never trusted for a decision (the fingerprint is).
     pub type_name: [u8; TYPE_NAME_BYTES],
+    /// Length in bytes of the schema (the encoded description of the
+    /// stored type, [`crate::format::schema`]), which follows the payload
+    /// at [`schema_offset`](Self::schema_offset); its checksum is the
+    /// fingerprint, the hash of those bytes.
+    pub schema_size: u32,
 }
 
 const _: () = {
@@ -92,6 +99,7 @@ const _: () = {
     assert!(offset_of!(Header, creator) == 72);
     assert!(offset_of!(Header, created_unix_ns) == 80);
     assert!(offset_of!(Header, type_name) == 88);
+    assert!(offset_of!(Header, schema_size) == 124);
     assert!(HEADER_SIZE.is_multiple_of(PAYLOAD_ALIGN));
 };
 
@@ -203,10 +211,20 @@ impl fmt::Display for ObjectKind {
 /// The stored type, as the header records it.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Layout {
-    /// Layout fingerprint (checked).
+    /// Layout fingerprint (checked): [`fingerprint`](schema::fingerprint)
+    /// of `schema`.
     pub fingerprint: u64,
     /// Type name (for messages only).
     pub type_name: &'static str,
+    /// The stored type's schema, written after the payload.
+    pub schema: &'static TypeDesc,
+}
+
+impl Layout {
+    /// The layout of a type described by `schema`, named `type_name`.
+    pub(crate) const fn of(schema: &'static TypeDesc, type_name: &'static str) -> Self {
+        Self { fingerprint: schema::fingerprint(schema), type_name, schema }
+    }
 }
 
 /// The header field for `name`: its length, then the name. A name too long
@@ -229,7 +247,7 @@ fn encode_type_name(name: &str) -> [u8; TYPE_NAME_BYTES] {
         put(ELLIPSIS.len(), &name.as_bytes()[start..]);
         ELLIPSIS.len() + name.len() - start
     };
-    field[0] = u8::try_from(len).expect("at most 39 bytes");
+    field[0] = u8::try_from(len).expect("at most 35 bytes");
     field
 }
 
@@ -241,10 +259,16 @@ pub(crate) const fn round_up_8(n: u64) -> Option<u64> {
     }
 }
 
-/// Total file size for a payload of `payload_size` bytes, or `None` on
-/// overflow.
-pub(crate) fn total_size(payload_size: u64) -> Option<u64> {
+/// Where the payload of `payload_size` bytes ends (rounded up to 8), which
+/// is where the schema starts, or `None` on overflow.
+pub(crate) fn payload_end(payload_size: u64) -> Option<u64> {
     round_up_8(payload_size)?.checked_add(HEADER_SIZE as u64)
+}
+
+/// Total file size for a payload of `payload_size` bytes and a schema of
+/// `schema_size` bytes, or `None` on overflow.
+pub(crate) fn total_size(payload_size: u64, schema_size: u32) -> Option<u64> {
+    payload_end(payload_size)?.checked_add(round_up_8(u64::from(schema_size))?)
 }
 
 impl Header {
@@ -273,7 +297,17 @@ impl Header {
             creator,
             created_unix_ns,
             type_name: encode_type_name(layout.type_name),
+            // At most `MAX_SCHEMA_SIZE`: `schema::check` ran on every
+            // schema a type declares.
+            schema_size: u32::try_from(schema::encoded_len(layout.schema)).unwrap_or(u32::MAX),
         }
+    }
+
+    /// Where the schema starts (the end of the payload, rounded up to 8),
+    /// or `None` when the payload size overflows.
+    #[must_use]
+    pub fn schema_offset(&self) -> Option<u64> {
+        payload_end(self.payload_size)
     }
 
     /// Process id of the creator (the low 32 bits of [`creator`](Self::creator)).
@@ -325,20 +359,20 @@ mod tests {
         };
         assert_eq!(name_of("robot::Pose").as_deref(), Some("robot::Pose"));
         assert_eq!(name_of(""), None);
-        let exact = "a".repeat(39);
+        let exact = "a".repeat(35);
         assert_eq!(name_of(&exact), Some(exact));
         let long = format!("{}::Pose", "very_long_module".repeat(4));
-        assert_eq!(name_of(&long).as_deref(), Some(format!("\u{2026}{}", &long[long.len() - 36..]).as_str()));
+        assert_eq!(name_of(&long).as_deref(), Some(format!("\u{2026}{}", &long[long.len() - 32..]).as_str()));
         // A multi-byte character across the cut is dropped whole.
         let wide = format!("{}::\u{e9}t\u{e9}", "m".repeat(40));
         let kept = name_of(&wide).unwrap();
-        assert!(kept.len() <= 39 && kept.starts_with('\u{2026}') && kept.ends_with("::\u{e9}t\u{e9}"), "{kept}");
+        assert!(kept.len() <= 35 && kept.starts_with('\u{2026}') && kept.ends_with("::\u{e9}t\u{e9}"), "{kept}");
     }
 
     #[test]
     fn malformed_type_name_fields_read_as_none() {
         let mut field = [0u8; TYPE_NAME_BYTES];
-        field[0] = 40;
+        field[0] = 36;
         assert_eq!(Header { type_name: field, ..header() }.type_name(), None, "length past the field");
         field[0] = 2;
         field[1..3].copy_from_slice(&[0xff, 0xfe]);
@@ -346,7 +380,8 @@ mod tests {
     }
 
     fn header() -> Header {
-        Header::new(ObjectKind::Int, Layout { fingerprint: 0xabcd, type_name: "SharedInt" }, 8, 8, 42, 7, 0)
+        let layout = Layout { fingerprint: 0xabcd, ..Layout::of(schema::builtin::INT, "SharedInt") };
+        Header::new(ObjectKind::Int, layout, 8, 8, 42, 7, 0)
     }
 
     #[test]
@@ -361,16 +396,18 @@ mod tests {
 
     #[test]
     fn b2_total_size_overflow_is_detected() {
-        assert_eq!(total_size(u64::MAX), None);
-        assert_eq!(total_size(u64::MAX - 7 - HEADER_SIZE as u64 + 1), None);
-        assert_eq!(total_size(1), Some(136));
-        assert_eq!(total_size(0), Some(128));
+        assert_eq!(total_size(u64::MAX, 0), None);
+        assert_eq!(total_size(u64::MAX - 7 - HEADER_SIZE as u64 + 1, 0), None);
+        assert_eq!(total_size(u64::MAX - 7 - HEADER_SIZE as u64, 1), None);
+        assert_eq!(total_size(1, 0), Some(136));
+        assert_eq!(total_size(1, 1), Some(144));
+        assert_eq!(total_size(0, 0), Some(128));
     }
 
     proptest! {
         #[test]
         fn b2_total_size_is_checked(size in any::<u64>()) {
-            match total_size(size) {
+            match payload_end(size) {
                 Some(t) => {
                     prop_assert!(t >= size);
                     prop_assert_eq!(t % 8, 0);

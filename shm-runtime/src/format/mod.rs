@@ -1,8 +1,9 @@
 //! What `FORMAT.md` specifies, for tools and programs in other languages
 //! that read or write shm's segments: the header at the start of every
 //! segment ([`Header`], its constants, [`ObjectKind`]), the process
-//! identity word ([`pid_of`]) and the liveness lock files
-//! ([`LOCK_FILE_PREFIX`]). Plain values: nothing here touches shared
+//! identity word ([`pid_of`]), the liveness lock files
+//! ([`LOCK_FILE_PREFIX`]) and the [`schema`] of the stored type (its
+//! encoding, parser and fingerprint). Plain values: nothing here touches shared
 //! memory or the system.
 //!
 //! ```
@@ -18,6 +19,7 @@ pub(crate) mod fingerprint;
 pub(crate) mod header;
 pub(crate) mod identity;
 pub(crate) mod layout;
+pub mod schema;
 
 pub use header::{
     Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,

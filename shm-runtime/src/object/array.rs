@@ -191,7 +191,7 @@ pub struct SharedArray<T: SharedState> {
 
 impl<T: SharedState> SharedArray<T> {
     /// What the header records: the element type.
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
+    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
 
     /// Creates an array of `len` all-zero elements under a generated name.
     pub fn create_sharedobject(len: usize) -> Result<Self, CreateError> {

@@ -1,10 +1,10 @@
 //! `SharedBool`: one flag shared between processes.
 
-use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::format::layout::scalar::{VALUE_WORD, VERSION_WORD, WAITERS_WORD, WORDS};
 use crate::object::notify::{self, Versioned};
+use crate::format::schema;
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
@@ -17,8 +17,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBool`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout =
-    Layout { fingerprint: fingerprint::of_str("shm::SharedBool(u8: 0 false, nonzero true)"), type_name: "SharedBool" };
+const LAYOUT: Layout = Layout::of(schema::builtin::BOOL, "SharedBool");
 
 /// A `bool` in shared memory, stored as one byte: 0 is `false`, 1 is `true`.
 ///

@@ -1,11 +1,11 @@
 //! `SharedBytes`: a byte string of bounded length shared between processes,
 //! and the segment plumbing it shares with `SharedString`.
 
-use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::format::layout::cell::WAITERS_WORD;
 use crate::object::notify::{self, Versioned};
+use crate::format::schema;
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
@@ -22,8 +22,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout =
-    Layout { fingerprint: fingerprint::of_str("shm::SharedBytes(byte cell v1)"), type_name: "SharedBytes" };
+const LAYOUT: Layout = Layout::of(schema::builtin::BYTES, "SharedBytes");
 
 /// A segment holding a byte cell (see `cell.rs`), whose number of words
 /// is checked against the capacity once, at create or open: each access

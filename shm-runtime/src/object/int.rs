@@ -1,10 +1,10 @@
 //! `SharedInt`: one `i64` shared between processes.
 
-use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::format::layout::scalar::{VALUE_WORD, VERSION_WORD, WAITERS_WORD, WORDS};
 use crate::object::notify::{self, Versioned};
+use crate::format::schema;
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
@@ -17,8 +17,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedInt`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout =
-    Layout { fingerprint: fingerprint::of_str("shm::SharedInt(i64, native byte order)"), type_name: "SharedInt" };
+const LAYOUT: Layout = Layout::of(schema::builtin::INT, "SharedInt");
 
 /// An `i64` in shared memory. Every operation is one atomic instruction,
 /// so values are never torn and a killed writer cannot leave a partial

@@ -10,9 +10,9 @@
 //! `SharedString` uses (see `cell.rs` and `FORMAT.md`), with a capacity of
 //! `size_of::<T>()`.
 
-use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::format::schema::{self, Prim, TypeDesc};
 use crate::object::bytes::CellSegment;
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
@@ -166,9 +166,11 @@ use std::time::Duration;
 ///    `usize`/`isize` or other target-dependent types; `#[repr(C)]` for
 ///    structs.
 /// 5. `size_of::<Self>() > 0`.
-/// 6. [`SharedState::FINGERPRINT`] changes whenever the layout does (field
-///    names, order, types, offsets, size, alignment), and
-///    [`SharedState::FIELDS`] holds the true offset of every field.
+/// 6. [`SharedState::SCHEMA`] describes the layout truly (every field's
+///    name, type and offset, the size and alignment), so that
+///    [`SharedState::FINGERPRINT`], the hash of the schema, changes
+///    whenever the layout does, and [`SharedState::FIELDS`] holds the true
+///    offset of every field.
 ///
 /// The hidden method exists so that the trait is not implemented by hand by
 /// accident; its argument type cannot be named outside this crate's
@@ -184,10 +186,20 @@ pub unsafe trait SharedState: Copy + Send + Sync + 'static {
     /// primitive, `"array"` for an array. Not part of the fingerprint
     /// (a derived struct's fingerprint has its bare name, not its module).
     const TYPE_NAME: &'static str;
-    /// Layout fingerprint: two programs whose types disagree on the layout
-    /// get different values (and `LayoutMismatch` when one opens the
-    /// other's segment).
-    const FINGERPRINT: u64;
+    /// The type's schema: its canonical description (struct name, each
+    /// field's name, offset and type, size and alignment), stored in every
+    /// segment that holds the type, so tools and other languages read
+    /// values by field (see [`format::schema`](crate::format::schema) and
+    /// `FORMAT.md`).
+    const SCHEMA: &'static TypeDesc;
+    /// Layout fingerprint: the hash of the encoded [`SCHEMA`](Self::SCHEMA)
+    /// ([`schema::fingerprint`]); two programs whose types disagree on the
+    /// layout get different values (and `LayoutMismatch` when one opens
+    /// the other's segment).
+    const FINGERPRINT: u64 = {
+        schema::check(Self::SCHEMA);
+        schema::fingerprint(Self::SCHEMA)
+    };
     /// Descriptors of the fields, for [`Shared::read_field`] and
     /// [`Shared::write_field`]; `()` for types without named fields.
     type Fields: Copy;
@@ -288,7 +300,7 @@ impl fmt::Debug for Flag {
 }
 
 macro_rules! primitive {
-    ($($ty:ty),*) => {$(
+    ($($ty:ty => $prim:ident),*) => {$(
         // SAFETY: a primitive number has no padding, every bit pattern is a
         // valid value, it holds no pointer, its layout is the same in every
         // process of one target, and it is not zero-sized. (`u128`/`i128`:
@@ -300,7 +312,7 @@ macro_rules! primitive {
         // segment's alignment of them.)
         unsafe impl SharedState for $ty {
             const TYPE_NAME: &'static str = stringify!($ty);
-            const FINGERPRINT: u64 = fingerprint::of_str(concat!("primitive ", stringify!($ty)));
+            const SCHEMA: &'static TypeDesc = &TypeDesc::Prim(Prim::$prim);
             type Fields = ();
             const FIELDS: Self::Fields = ();
             fn __shm_derive_only(_: __private::DeriveOnly) {}
@@ -308,7 +320,11 @@ macro_rules! primitive {
     )*};
 }
 
-primitive!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64, Flag);
+primitive!(
+    u8 => U8, u16 => U16, u32 => U32, u64 => U64, u128 => U128,
+    i8 => I8, i16 => I16, i32 => I32, i64 => I64, i128 => I128,
+    f32 => F32, f64 => F64, Flag => Flag
+);
 
 // SAFETY: an array of `T: SharedState` has no padding between elements
 // (size is a multiple of alignment), every bit pattern of each element is
@@ -316,10 +332,9 @@ primitive!(u8, u16, u32, u64, u128, i8, i16, i32, i64, i128, f32, f64, Flag);
 // every use of a `Shared<[T; N]>` evaluates.
 unsafe impl<T: SharedState, const N: usize> SharedState for [T; N] {
     const TYPE_NAME: &'static str = "array";
-    const FINGERPRINT: u64 = {
+    const SCHEMA: &'static TypeDesc = {
         assert!(N > 0, "a zero-length array cannot be stored in shared memory");
-        let hash = fingerprint::fold(fingerprint::of_str("array of "), &T::FINGERPRINT.to_le_bytes());
-        fingerprint::fold(hash, &(N as u64).to_le_bytes())
+        &TypeDesc::Array { len: N, element: T::SCHEMA }
     };
     type Fields = ();
     const FIELDS: Self::Fields = ();
@@ -331,37 +346,21 @@ unsafe impl<T: SharedState, const N: usize> SharedState for [T; N] {
 pub mod __private {
     pub use ::core;
 
-    use crate::format::fingerprint::{fold, of_str};
-
     /// The argument type of `SharedState::__shm_derive_only`.
     pub struct DeriveOnly(());
 
-    /// Starts a struct fingerprint.
-    #[must_use]
-    pub const fn fingerprint_start(type_name: &str) -> u64 {
-        let hash = fold(of_str("struct "), &(type_name.len() as u64).to_le_bytes());
-        fold(hash, type_name.as_bytes())
-    }
-
-    /// Folds one field into a struct fingerprint.
-    #[must_use]
-    pub const fn fingerprint_field(hash: u64, field_name: &str, field_fingerprint: u64, offset: usize) -> u64 {
-        let hash = fold(hash, &(field_name.len() as u64).to_le_bytes());
-        let hash = fold(hash, field_name.as_bytes());
-        let hash = fold(hash, &field_fingerprint.to_le_bytes());
-        fold(hash, &(offset as u64).to_le_bytes())
-    }
-
-    /// Ends a struct fingerprint with the struct's size and alignment.
-    #[must_use]
-    pub const fn fingerprint_finish(hash: u64, size: usize, align: usize) -> u64 {
-        let hash = fold(hash, &(size as u64).to_le_bytes());
-        fold(hash, &(align as u64).to_le_bytes())
+    /// Checks a derived struct's schema against the limits a reader
+    /// enforces (a compile error otherwise).
+    pub const fn check_schema(schema: &crate::format::schema::TypeDesc) {
+        crate::format::schema::check(schema);
     }
 
     /// Fails to compile unless `T: SharedState`; the derive calls it
-    /// spanned on each field's type.
-    pub const fn assert_shared_state<T: crate::SharedState>() {}
+    /// spanned on each field's type, for the field's schema.
+    #[must_use]
+    pub const fn assert_shared_state<T: crate::SharedState>() -> &'static crate::format::schema::TypeDesc {
+        T::SCHEMA
+    }
 
     /// A compile-time error message with numbers in it, built piece by
     /// piece in a const evaluation and passed to `panic!("{}", ..)`, which
@@ -475,7 +474,7 @@ pub struct Shared<T: SharedState> {
 }
 
 impl<T: SharedState> Shared<T> {
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
+    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
 
     fn wrap(inner: CellSegment) -> Self {
         Self { inner, _type: PhantomData }
@@ -756,13 +755,19 @@ mod tests {
     // below), all fields SharedState, offsets from offset_of!.
     unsafe impl SharedState for Pose {
         const TYPE_NAME: &'static str = "Pose";
+        const SCHEMA: &'static TypeDesc = &TypeDesc::Struct(&schema::StructDesc {
+            name: "Pose",
+            size: size_of::<Self>(),
+            align: align_of::<Self>(),
+            fields: &[
+                schema::FieldDesc { name: "x", offset: core::mem::offset_of!(Self, x), ty: f64::SCHEMA },
+                schema::FieldDesc { name: "tag", offset: core::mem::offset_of!(Self, tag), ty: <[u8; 4]>::SCHEMA },
+                schema::FieldDesc { name: "id", offset: core::mem::offset_of!(Self, id), ty: u32::SCHEMA },
+            ],
+        });
         const FINGERPRINT: u64 = {
             assert!(size_of::<Self>() == 16);
-            let h = __private::fingerprint_start("Pose");
-            let h = __private::fingerprint_field(h, "x", f64::FINGERPRINT, core::mem::offset_of!(Self, x));
-            let h = __private::fingerprint_field(h, "tag", <[u8; 4]>::FINGERPRINT, core::mem::offset_of!(Self, tag));
-            let h = __private::fingerprint_field(h, "id", u32::FINGERPRINT, core::mem::offset_of!(Self, id));
-            __private::fingerprint_finish(h, size_of::<Self>(), align_of::<Self>())
+            schema::fingerprint(Self::SCHEMA)
         };
         type Fields = PoseFields;
         const FIELDS: PoseFields = PoseFields {
@@ -838,11 +843,14 @@ mod tests {
             }
         }
         // Renaming a field or moving it changes the fingerprint.
-        let renamed = __private::fingerprint_field(__private::fingerprint_start("Pose"), "y", f64::FINGERPRINT, 0);
-        let original = __private::fingerprint_field(__private::fingerprint_start("Pose"), "x", f64::FINGERPRINT, 0);
-        let moved = __private::fingerprint_field(__private::fingerprint_start("Pose"), "x", f64::FINGERPRINT, 8);
-        assert_ne!(renamed, original);
-        assert_ne!(moved, original);
+        let field = |name, offset| {
+            let fields =
+                vec![schema::FieldSchema { name: String::from(name), offset, ty: schema::Schema::Prim(Prim::F64) }];
+            schema::Schema::Struct(schema::StructSchema { name: "Pose".into(), size: 8 + offset, align: 8, fields })
+                .fingerprint()
+        };
+        assert_ne!(field("y", 0), field("x", 0));
+        assert_ne!(field("x", 8), field("x", 0));
     }
 
     #[test]

@@ -1,8 +1,8 @@
 //! `SharedString`: UTF-8 text of bounded length shared between processes.
 
-use crate::format::fingerprint;
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::format::schema;
 use crate::object::bytes::CellSegment;
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
@@ -14,8 +14,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedString`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout =
-    Layout { fingerprint: fingerprint::of_str("shm::SharedString(utf-8 byte cell v1)"), type_name: "SharedString" };
+const LAYOUT: Layout = Layout::of(schema::builtin::STRING, "SharedString");
 
 /// A `String` in shared memory, up to a capacity in UTF-8 bytes fixed at
 /// creation.

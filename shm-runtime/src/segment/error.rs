@@ -1,6 +1,7 @@
 //! Error types: one enum per operation. Every variant names the segment.
 
 use crate::format::header::{Arch, ObjectKind};
+use crate::format::schema::{Difference, SchemaError};
 use crate::segment::name::{InvalidName, SegmentName};
 use crate::segment::stale::Status;
 use std::fmt;
@@ -296,6 +297,19 @@ pub enum OpenError {
         /// Name of the type the segment holds, from its header; `None` when
         /// the segment could not be read or holds no well-formed name.
         found_type: Option<String>,
+        /// The first field where the two types differ (name, type,
+        /// offset), from the schema the segment stores; `None` when the
+        /// segment could not be read.
+        difference: Option<Box<Difference>>,
+    },
+    /// The schema the segment stores (the description of its type, after
+    /// the payload) is malformed, over a limit, or does not hash to the
+    /// header's fingerprint: a peer wrote garbage there.
+    BadSchema {
+        /// The segment.
+        name: SegmentName,
+        /// What is wrong with it.
+        source: SchemaError,
     },
     /// A ring side is already held by a live process (a ring has one
     /// producer and one consumer).
@@ -411,22 +425,36 @@ impl fmt::Display for OpenError {
                 write!(f, "cannot open segment {name:?}: made for {found}, this process has {expected}")
             }
             Self::VersionMismatch { name, expected, found } => {
-                write!(f, "cannot open segment {name:?}: format version {found}, this library reads version {expected}")
+                write!(
+                    f,
+                    "cannot open segment {name:?}: format version {found}, this library reads version {expected}"
+                )?;
+                if *found < *expected {
+                    // Version 2 segments hold no schema: they are refused,
+                    // not guessed at (FORMAT.md, "Older versions").
+                    write!(f, " (an older shm made it; re-create it with this version)")?;
+                }
+                Ok(())
             }
             Self::KindMismatch { name, expected, found } => {
                 let found_kind = ObjectKind::from_code(*found).map_or("unknown", ObjectKind::as_str);
                 write!(f, "cannot open segment {name:?} as `{expected}`: it holds `{found_kind}` (kind code {found})")
             }
-            Self::LayoutMismatch { name, expected, expected_type, found, found_type } => {
+            Self::LayoutMismatch { name, expected, expected_type, found, found_type, difference } => {
                 write!(
                     f,
                     "cannot open segment {name:?} as `{expected_type}` (layout fingerprint {expected:#018x}): it holds "
                 )?;
                 match found_type {
-                    Some(found_type) => write!(f, "`{found_type}` (layout fingerprint {found:#018x})"),
-                    None => write!(f, "a type of unknown name with layout fingerprint {found:#018x}"),
+                    Some(found_type) => write!(f, "`{found_type}` (layout fingerprint {found:#018x})")?,
+                    None => write!(f, "a type of unknown name with layout fingerprint {found:#018x}")?,
+                }
+                match difference {
+                    Some(difference) => write!(f, ": {difference}"),
+                    None => Ok(()),
                 }
             }
+            Self::BadSchema { name, source } => write!(f, "cannot open segment {name:?}: bad schema: {source}"),
             Self::SizeMismatch { name, header, file } => {
                 write!(f, "cannot open segment {name:?}: header describes {header} bytes but the file has {file}")
             }
@@ -454,6 +482,7 @@ impl std::error::Error for OpenError {
         match self {
             Self::PermissionDenied { source, .. } | Self::Io { source, .. } => Some(source),
             Self::InvalidName(e) => Some(e),
+            Self::BadSchema { source, .. } => Some(source),
             _ => None,
         }
     }

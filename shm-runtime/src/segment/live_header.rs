@@ -8,10 +8,11 @@ use crate::format::header::{
     Arch, BYTE_ORDER_MARK, FORMAT_VERSION, HEADER_SIZE, HEADER_WORDS, Header, MAGIC, ObjectKind, PAYLOAD_ALIGN,
     POINTER_WIDTH, STATE_READY, STATE_WORD, total_size,
 };
+use crate::format::schema::{self, MAX_SCHEMA_SIZE, Schema};
 use crate::protocol::publication;
 use crate::segment::error::OpenError;
 use crate::segment::name::SegmentName;
-use core::sync::atomic::AtomicU64;
+use core::sync::atomic::{AtomicU64, Ordering};
 
 /// What an opener expects to find, from its own type and the handle.
 #[derive(Clone, Copy, Debug)]
@@ -47,6 +48,30 @@ pub(crate) fn store(header: &Header, words: &[AtomicU64; HEADER_WORDS]) {
 /// that sees [`STATE_READY`].
 pub(crate) fn publish(words: &[AtomicU64; HEADER_WORDS]) {
     publication::publish(&words[STATE_WORD], STATE_READY);
+}
+
+/// Stores the schema's bytes into its words (relaxed, 8 bytes a word in
+/// native order, the last zero-padded; ordered by the caller's later
+/// [`publish`], which pairs with the opener's acquire load of the state
+/// word).
+pub(crate) fn store_schema(bytes: &[u8], words: &[AtomicU64]) {
+    debug_assert_eq!(words.len(), bytes.len().div_ceil(8));
+    for (word, chunk) in words.iter().zip(bytes.chunks(8)) {
+        let mut raw = [0u8; 8];
+        raw[..chunk.len()].copy_from_slice(chunk);
+        word.store(u64::from_ne_bytes(raw), Ordering::Relaxed);
+    }
+}
+
+/// Copies `len` schema bytes out of `words`, one relaxed load per word:
+/// a peer may write them at any time, so they are parsed from this copy
+/// only. The caller loaded the state word with `Acquire` (pairs with the
+/// `Release` store in [`publish`]). Fewer words than `len` needs give
+/// fewer bytes (which then fail the fingerprint check).
+pub(crate) fn load_schema(words: &[AtomicU64], len: u32) -> Vec<u8> {
+    let mut bytes: Vec<u8> = words.iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
+    bytes.truncate(len as usize);
+    bytes
 }
 
 /// Validates a copied header of a segment whose file is `file_size`
@@ -85,6 +110,7 @@ pub(crate) fn validate(
             expected_type: expected.type_name,
             found: h.fingerprint,
             found_type: h.type_name().map(str::to_owned),
+            difference: None,
         });
     }
     if h.payload_offset != HEADER_SIZE as u64 {
@@ -93,7 +119,10 @@ pub(crate) fn validate(
     if !h.payload_align.is_power_of_two() || h.payload_align > PAYLOAD_ALIGN as u64 {
         return Err(OpenError::Corrupt { name, what: "payload alignment is not a power of two up to 64" });
     }
-    let Some(total) = total_size(h.payload_size) else {
+    if h.schema_size as usize > MAX_SCHEMA_SIZE {
+        return Err(OpenError::Corrupt { name, what: "schema size is over 65536 bytes" });
+    }
+    let Some(total) = total_size(h.payload_size, h.schema_size) else {
         return Err(OpenError::Corrupt { name, what: "payload size overflows" });
     };
     if total != file_size {
@@ -113,6 +142,16 @@ pub(crate) fn validate(
     Ok(())
 }
 
+/// Validates the schema bytes copied out of a segment whose header passed
+/// [`validate`]: they must hash to the header's fingerprint (the
+/// fingerprint is their checksum) and parse within the limits.
+pub(crate) fn validate_schema(header: &Header, bytes: &[u8], name: &SegmentName) -> Result<Schema, OpenError> {
+    if schema::fingerprint_of_bytes(bytes) != header.fingerprint {
+        return Err(OpenError::Corrupt { name: name.clone(), what: "schema does not hash to the layout fingerprint" });
+    }
+    Schema::parse(bytes).map_err(|source| OpenError::BadSchema { name: name.clone(), source })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,7 +164,8 @@ mod tests {
     }
 
     fn header() -> Header {
-        Header::new(ObjectKind::Int, Layout { fingerprint: 0xabcd, type_name: "SharedInt" }, 8, 8, 42, 7, 0)
+        let layout = Layout { fingerprint: 0xabcd, ..Layout::of(schema::builtin::INT, "SharedInt") };
+        Header::new(ObjectKind::Int, layout, 8, 8, 42, 7, 0)
     }
 
     fn expected() -> Expected {
@@ -138,7 +178,7 @@ mod tests {
 
     #[test]
     fn layout_mismatch_names_both_types() {
-        let err = validate(&Header { fingerprint: 1, ..header() }, &name(), &expected(), 136).unwrap_err();
+        let err = validate(&Header { fingerprint: 1, ..header() }, &name(), &expected(), 144).unwrap_err();
         let text = err.to_string();
         assert!(text.contains("`Mine`") && text.contains("`SharedInt`"), "{text}");
     }
@@ -152,7 +192,7 @@ mod tests {
         publish(&words);
         let copy = snapshot(&words);
         assert_eq!(copy, Header { state: STATE_READY, ..h });
-        assert!(validate(&copy, &name(), &expected(), 136).is_ok());
+        assert!(validate(&copy, &name(), &expected(), 144).is_ok());
     }
 
     #[test]
@@ -161,39 +201,58 @@ mod tests {
         let e = expected();
         let check = |h: Header, file: u64| validate(&h, &n, &e, file).unwrap_err();
 
-        let err = check(Header { magic: *b"garbage!", ..header() }, 136);
+        let err = check(Header { magic: *b"garbage!", ..header() }, 144);
         assert!(matches!(err, OpenError::BadMagic { found, .. } if &found == b"garbage!"), "{err}");
 
-        let err = check(Header { byte_order: 0x0403_0201, ..header() }, 136);
+        let err = check(Header { byte_order: 0x0403_0201, ..header() }, 144);
         assert!(matches!(err, OpenError::ArchMismatch { found: Arch { byte_order: 0x0403_0201, .. }, .. }), "{err}");
         assert!(err.to_string().contains("swapped byte order"), "{err}");
 
-        let err = check(Header { pointer_width: 4, ..header() }, 136);
+        let err = check(Header { pointer_width: 4, ..header() }, 144);
         assert!(matches!(err, OpenError::ArchMismatch { found: Arch { pointer_width: 4, .. }, .. }), "{err}");
 
-        let err = check(Header { format_version: 99, ..header() }, 136);
+        let err = check(Header { format_version: 99, ..header() }, 144);
         assert!(matches!(err, OpenError::VersionMismatch { expected: FORMAT_VERSION, found: 99, .. }), "{err}");
 
-        let err = check(Header { kind: ObjectKind::Bytes.code(), ..header() }, 136);
+        let err = check(Header { kind: ObjectKind::Bytes.code(), ..header() }, 144);
         assert!(matches!(err, OpenError::KindMismatch { expected: ObjectKind::Int, found: 4, .. }), "{err}");
 
-        let err = check(Header { fingerprint: 1, ..header() }, 136);
+        let err = check(Header { fingerprint: 1, ..header() }, 144);
         assert!(matches!(err, OpenError::LayoutMismatch { expected: 0xabcd, found: 1, .. }), "{err}");
 
         let err = check(header(), 100);
-        assert!(matches!(err, OpenError::SizeMismatch { header: 136, file: 100, .. }), "{err}");
+        assert!(matches!(err, OpenError::SizeMismatch { header: 144, file: 100, .. }), "{err}");
 
-        let err = check(Header { payload_size: 16, ..header() }, 144);
+        let err = check(Header { payload_size: 16, ..header() }, 152);
         assert!(matches!(err, OpenError::HandleMismatch { handle: 8, header: 16, .. }), "{err}");
 
-        let err = check(Header { nonce: 43, ..header() }, 136);
+        let err = check(Header { nonce: 43, ..header() }, 144);
         assert!(matches!(err, OpenError::StaleHandle { handle_nonce: 42, segment_nonce: 43, .. }), "{err}");
 
-        let err = check(Header { payload_offset: 64, ..header() }, 136);
+        let err = check(Header { payload_offset: 64, ..header() }, 144);
         assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
 
-        let err = check(Header { payload_size: u64::MAX, ..header() }, 136);
+        let err = check(Header { payload_size: u64::MAX, ..header() }, 144);
         assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+
+        let err = check(Header { schema_size: 65_537, ..header() }, 144);
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+        let err = check(Header { schema_size: 9, ..header() }, 144);
+        assert!(matches!(err, OpenError::SizeMismatch { header: 152, file: 144, .. }), "{err}");
+    }
+
+    #[test]
+    fn schemas_must_hash_to_the_fingerprint_and_parse() {
+        let int = schema::Schema::from_desc(schema::builtin::INT).encode();
+        let h = Header { fingerprint: schema::fingerprint_of_bytes(&int), ..header() };
+        assert_eq!(validate_schema(&h, &int, &name()).unwrap(), schema::Schema::from_desc(schema::builtin::INT));
+        let err = validate_schema(&header(), &int, &name()).unwrap_err();
+        assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+        let garbage = [0xee];
+        let h = Header { fingerprint: schema::fingerprint_of_bytes(&garbage), ..header() };
+        let err = validate_schema(&h, &garbage, &name()).unwrap_err();
+        assert!(matches!(err, OpenError::BadSchema { .. }), "{err}");
+        assert!(err.to_string().contains("unknown type tag 0xee"), "{err}");
     }
 
     proptest! {
@@ -206,7 +265,7 @@ mod tests {
             if result.is_ok() {
                 prop_assert_eq!(h.magic, MAGIC);
                 prop_assert_eq!(h.nonce, 42);
-                prop_assert_eq!(file, 136);
+                prop_assert_eq!(Some(file), total_size(8, h.schema_size));
             }
         }
 
@@ -214,7 +273,7 @@ mod tests {
         fn c4_wrong_magic_is_always_bad_magic(magic in any::<[u8; 8]>()) {
             prop_assume!(magic != MAGIC);
             let h = Header { magic, ..header() };
-            let is_bad_magic = matches!(validate(&h, &name(), &expected(), 136), Err(OpenError::BadMagic { .. }));
+            let is_bad_magic = matches!(validate(&h, &name(), &expected(), 144), Err(OpenError::BadMagic { .. }));
             prop_assert!(is_bad_magic);
         }
 

@@ -38,6 +38,7 @@ use crate::format::header::{
     self, CREATOR_WORD, HEADER_SIZE, HEADER_WORDS, Header, Layout, ObjectKind, PAYLOAD_ALIGN, STATE_INITIALIZING,
     STATE_READY, STATE_WORD,
 };
+use crate::format::schema::{MAX_SCHEMA_SIZE, Schema};
 use crate::segment::error::{CleanupError, CreateError, OpenError, ShareError};
 use crate::segment::handle::Handle;
 use crate::segment::live_header::Expected;
@@ -60,6 +61,15 @@ pub const DEFAULT_OPEN_WAIT: Duration = Duration::from_secs(2);
 /// How old a stale segment must be for segment creation to remove it
 /// ([`crate::tools::clean_stale`] removes every stale segment, whatever its age).
 const STALE_MIN_AGE: Duration = Duration::from_secs(60);
+
+/// Whether an open refuses a bad schema.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum SchemaCheck {
+    /// Refuse it (every typed object).
+    Strict,
+    /// Keep the segment and say why (tools).
+    Keep,
+}
 
 /// What a new segment holds.
 pub(crate) struct Spec {
@@ -130,6 +140,11 @@ pub(crate) struct Segment {
     name: SegmentName,
     /// The validated header (state ready).
     header: Header,
+    /// The stored type's schema, parsed and checked against the header's
+    /// fingerprint, or why it was refused (only for a segment opened with
+    /// [`Segment::open_keeping_bad_schema`]). Boxed: every object holds a
+    /// segment, and this is rarely read.
+    schema: Box<Result<Schema, String>>,
     /// Pid of the creating process when this object created the segment;
     /// `None` for openers and after `cleanup`. Only that pid unlinks, so a
     /// forked child dropping its copy removes nothing.
@@ -202,7 +217,14 @@ impl Segment {
 
     fn create_at(name: SegmentName, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
         let overflow = || CreateError::SizeOverflow { name: name.clone(), capacity: spec.capacity };
-        let total = header::total_size(spec.payload_size).ok_or_else(overflow)?;
+        // Every schema a type can declare is within the limits
+        // (`schema::check` runs when its fingerprint is computed), so it
+        // fits in a `u32`.
+        let schema = Schema::from_desc(spec.layout.schema);
+        let schema_bytes = schema.encode();
+        let schema_size = u32::try_from(schema_bytes.len()).map_err(|_| overflow())?;
+        let total = header::total_size(spec.payload_size, schema_size).ok_or_else(overflow)?;
+        let payload_end = header::payload_end(spec.payload_size).ok_or_else(overflow)?;
         let map_len = usize::try_from(total).ok().filter(|n| isize::try_from(*n).is_ok()).ok_or_else(overflow)?;
         let io = |op: &'static str| {
             let name = name.clone();
@@ -271,9 +293,14 @@ impl Segment {
         let created =
             SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX));
         let mut header = Header::new(spec.kind, spec.layout, spec.payload_size, spec.payload_align, nonce, me, created);
+        debug_assert_eq!(header.schema_size, schema_size);
         live_header::store(&header, header_words(&map));
-        let segment_payload = Payload { base: payload_base(&map), len: map_len - HEADER_SIZE, _segment: PhantomData };
+        // `payload_end <= total == map_len`, checked above.
+        let payload_len = usize::try_from(payload_end).map_or(0, |end| end - HEADER_SIZE);
+        let segment_payload = Payload { base: payload_base(&map), len: payload_len, _segment: PhantomData };
         init(segment_payload);
+        // The schema, after the payload; published with the state word.
+        live_header::store_schema(&schema_bytes, schema_words(&map, payload_end, schema_size));
         live_header::publish(header_words(&map));
         header.state = STATE_READY;
         // The mapping keeps the open file description (and so its lock)
@@ -281,7 +308,15 @@ impl Segment {
         liveness::unlock_init(&fd);
         drop(fd);
         core::mem::forget(guard);
-        Ok(Self { map, name, header, creator: Some(pid::current()), remover: Some(pid::current()), file_id: id })
+        Ok(Self {
+            map,
+            name,
+            header,
+            schema: Box::new(Ok(schema)),
+            creator: Some(pid::current()),
+            remover: Some(pid::current()),
+            file_id: id,
+        })
     }
 
     /// Opens the segment `handle` names, expecting an object of `kind`
@@ -295,26 +330,54 @@ impl Segment {
         fixed_payload: Option<u64>,
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
+        Self::open_checking(handle, kind, layout, fixed_payload, options, SchemaCheck::Strict)
+    }
+
+    /// Opens like [`open`](Self::open), but keeps a segment whose schema
+    /// is bad (`schema_error` says why) instead of refusing it: for tools
+    /// that then show raw words. Everything else is checked as strictly.
+    pub(crate) fn open_keeping_bad_schema(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        options: &OpenOptions,
+    ) -> Result<Self, OpenError> {
+        Self::open_checking(handle, kind, layout, None, options, SchemaCheck::Keep)
+    }
+
+    fn open_checking(
+        handle: &Handle,
+        kind: ObjectKind,
+        layout: Layout,
+        fixed_payload: Option<u64>,
+        options: &OpenOptions,
+        check: SchemaCheck,
+    ) -> Result<Self, OpenError> {
         let name = handle.name().clone();
         // Checks that need no system call come first, in the order the
         // header is checked later.
         if handle.kind() != kind {
             return Err(OpenError::KindMismatch { name, expected: kind, found: handle.kind().code() });
         }
-        let Layout { fingerprint, type_name } = layout;
+        let Layout { fingerprint, type_name, .. } = layout;
         if handle.fingerprint() != fingerprint {
             // Refused whatever the segment says; open it as what the handle
-            // announces only to name the type it holds.
-            let announced = Layout { fingerprint: handle.fingerprint(), type_name };
-            let found_type = Self::open(handle, kind, announced, None, options)
-                .ok()
-                .and_then(|segment| segment.header.type_name().map(str::to_owned));
+            // announces only to name the type it holds and the first field
+            // where the two differ.
+            let announced = Layout { fingerprint: handle.fingerprint(), ..layout };
+            let found = Self::open(handle, kind, announced, None, options).ok();
+            let found_type = found.as_ref().and_then(|segment| segment.header.type_name().map(str::to_owned));
+            let difference = found
+                .as_ref()
+                .and_then(|segment| Schema::from_desc(layout.schema).difference(segment.schema().ok()?))
+                .map(Box::new);
             return Err(OpenError::LayoutMismatch {
                 name,
                 expected: fingerprint,
                 expected_type: type_name,
                 found: handle.fingerprint(),
                 found_type,
+                difference,
             });
         }
         if let Some(expected) = fixed_payload.filter(|size| *size != handle.payload_size()) {
@@ -352,9 +415,10 @@ impl Segment {
                 return Err(OpenError::NotInitialized { name, waited: start.elapsed() });
             }
         };
-        // Map no more than the handle announces: a peer-grown file cannot
-        // make us map more.
-        let wanted = header::total_size(handle.payload_size()).unwrap_or(u64::MAX);
+        // Map no more than the handle announces (and room for the largest
+        // schema): a peer-grown file cannot make us map more.
+        let wanted = header::total_size(handle.payload_size(), u32::try_from(MAX_SCHEMA_SIZE).unwrap_or(u32::MAX))
+            .unwrap_or(u64::MAX);
         let map_len = usize::try_from(file_size.min(wanted)).map_err(|_| OpenError::SizeMismatch {
             name: name.clone(),
             header: wanted,
@@ -405,8 +469,9 @@ impl Segment {
             Expected { kind, fingerprint, type_name, payload_size: handle.payload_size(), nonce: handle.nonce() };
         live_header::validate(&header, &name, &expected, file_size)?;
         debug_assert_eq!(map.len() as u64, file_size);
+        let schema = Box::new(read_schema(&map, &header, &name, check)?);
         let file_id = (file_stat.st_dev, file_stat.st_ino);
-        Ok(Self { map, name, header, creator: None, remover: None, file_id })
+        Ok(Self { map, name, header, schema, creator: None, remover: None, file_id })
     }
 
     /// The handle of the segment named `name`, read from its header, for
@@ -493,7 +558,16 @@ impl Segment {
     /// The payload area.
     #[inline]
     pub(crate) fn payload(&self) -> Payload<'_> {
-        Payload { base: payload_base(&self.map), len: self.map.len() - HEADER_SIZE, _segment: PhantomData }
+        // Validated at create or open: the payload ends inside the mapping.
+        let end = header::payload_end(self.header.payload_size).and_then(|end| usize::try_from(end).ok());
+        let len = end.map_or(0, |end| end.min(self.map.len()) - HEADER_SIZE);
+        Payload { base: payload_base(&self.map), len, _segment: PhantomData }
+    }
+
+    /// The schema of the stored type, as validated at create or open, or
+    /// why it was refused (see [`Segment::open_keeping_bad_schema`]).
+    pub(crate) fn schema(&self) -> Result<&Schema, &str> {
+        self.schema.as_ref().as_ref().map_err(String::as_str)
     }
 
     /// Whether this object created the segment (and this process is the
@@ -593,6 +667,45 @@ fn first_bytes(name: &str) -> Result<[u8; 8], Errno> {
         }
     }
     Ok(bytes)
+}
+
+/// Copies the schema out of a mapping whose header passed
+/// `live_header::validate` (so `file_size == payload_end +
+/// round_up_8(schema_size)`) and validates it; a bad one is an error, or
+/// with [`SchemaCheck::Keep`] the reason.
+fn read_schema(
+    map: &Mapping,
+    header: &Header,
+    name: &SegmentName,
+    check: SchemaCheck,
+) -> Result<Result<Schema, String>, OpenError> {
+    let payload_end = header::payload_end(header.payload_size).unwrap_or(u64::MAX);
+    let bytes = live_header::load_schema(schema_words(map, payload_end, header.schema_size), header.schema_size);
+    match live_header::validate_schema(header, &bytes, name) {
+        Ok(schema) => Ok(Ok(schema)),
+        Err(e) if check == SchemaCheck::Keep => Ok(Err(e.to_string())),
+        Err(e) => Err(e),
+    }
+}
+
+/// The `ceil(schema_size / 8)` words of the schema area, which starts at
+/// byte `offset` (the payload's end, a multiple of 8) of `map`; empty if
+/// they do not lie inside the mapping (never, once the header is
+/// validated against the file size, or for a creator's own mapping).
+fn schema_words(map: &Mapping, offset: u64, schema_size: u32) -> &[AtomicU64] {
+    let words = (schema_size as usize).div_ceil(8);
+    let fits = usize::try_from(offset)
+        .ok()
+        .filter(|start| start.is_multiple_of(8) && start.checked_add(words * 8).is_some_and(|end| end <= map.len()));
+    let Some(start) = fits else { return &[] };
+    // SAFETY: `start` is 8-aligned inside the page-aligned mapping
+    // and `start + 8 * words <= map.len()` (checked above), so the
+    // pointer and the `words` words after it lie in the mapping.
+    let base = unsafe { map.base().add(start) };
+    // SAFETY: `base` points at `words` 8-aligned words inside the
+    // mapping (above), which outlives the borrow of `map`; this
+    // process accesses them only through atomics.
+    unsafe { core::slice::from_raw_parts(base.cast::<AtomicU64>().as_ptr(), words) }
 }
 
 #[inline]

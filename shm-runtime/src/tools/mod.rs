@@ -1,6 +1,7 @@
 //! Looking at /dev/shm from outside an object: listing and inspecting
-//! segments, removing stale ones ([`clean_stale`]), and [`Peek`]
-//! (read-only, claims nothing). What the `shm` command is built on.
+//! segments, removing stale ones ([`clean_stale`]), [`Peek`]
+//! (read-only, claims nothing) and [`Value`] (a value decoded by field
+//! with the segment's schema). What the `shm` command is built on.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -16,6 +17,8 @@
 
 pub(crate) mod inspect;
 pub(crate) mod peek;
+pub(crate) mod value;
 
 pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
-pub use peek::{ArrayPeek, Peek, PeekError, RingPeek, RoleHolder};
+pub use peek::{ArrayPeek, Peek, PeekError, RingItem, RingPeek, RingUnread, RoleHolder};
+pub use value::{DecodeError, MAX_ARRAY_ITEMS, Value};

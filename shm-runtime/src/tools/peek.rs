@@ -11,6 +11,7 @@
 //! The layouts read are those of `FORMAT.md`.
 
 use crate::format::header::{Header, Layout, ObjectKind};
+use crate::format::schema::Schema;
 use crate::protocol::cell::{ByteCell, layout_words};
 use crate::protocol::ring::{self, Ring};
 use crate::protocol::role::{CLOSED, FREE};
@@ -19,7 +20,8 @@ use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
 use crate::segment::liveness::{self, Liveness};
 use crate::segment::options::OpenOptions;
-use core::sync::atomic::Ordering;
+use crate::tools::value::Value;
+use core::sync::atomic::{AtomicU64, Ordering, fence};
 use std::fmt;
 
 /// Lock-free attempts at a consistent copy (of a cell, or of the pair of
@@ -166,6 +168,29 @@ pub struct ArrayPeek {
     pub element_size: u64,
 }
 
+/// One unread item of a ring ([`Peek::ring_unread`]): its position and
+/// its value decoded by field.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RingItem {
+    /// The item's position (items published before it, wrapping).
+    pub position: u64,
+    /// The item, decoded with the segment's schema.
+    pub value: Value,
+}
+
+/// The oldest and newest unread items of a ring ([`Peek::ring_unread`]);
+/// `None` when the ring is empty, or the item was consumed while it was
+/// read.
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct RingUnread {
+    /// The next item the consumer will take.
+    pub oldest: Option<RingItem>,
+    /// The last item the producer published.
+    pub newest: Option<RingItem>,
+}
+
 /// Why a [`Peek`] could not read what was asked.
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -195,6 +220,14 @@ pub enum PeekError {
         /// The segment.
         name: String,
     },
+    /// The segment's schema was refused (malformed, over a limit, or not
+    /// hashing to the fingerprint): values cannot be decoded by field.
+    BadSchema {
+        /// The segment.
+        name: String,
+        /// Why.
+        why: String,
+    },
     /// An array index at or past the length.
     IndexOutOfRange {
         /// The segment.
@@ -216,6 +249,7 @@ impl fmt::Display for PeekError {
             Self::Contended { name } => {
                 write!(f, "segment {name:?} kept changing under every attempt at a consistent copy")
             }
+            Self::BadSchema { name, why } => write!(f, "segment {name:?} has a bad schema: {why}"),
             Self::IndexOutOfRange { name, index, len } => {
                 write!(f, "segment {name:?}: index {index} is out of range for an array of {len} elements")
             }
@@ -230,7 +264,9 @@ impl Peek {
     /// announces, with the strict default [`OpenOptions`] (this user's
     /// segment, mode `0600`). Everything a typed open checks is checked,
     /// except the stored type, which the peeker does not know: the
-    /// handle's fingerprint must match the header's.
+    /// handle's fingerprint must match the header's. A segment whose
+    /// schema is bad opens all the same (see [`schema`](Self::schema)), so
+    /// that its raw words can be shown.
     pub fn open(handle: &Handle) -> Result<Self, OpenError> {
         Self::open_with(handle, &OpenOptions::new())
     }
@@ -239,9 +275,16 @@ impl Peek {
     /// and which owners and modes are accepted.
     pub fn open_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         // The fingerprint comes from the handle, so only a header that
-        // disagrees with the handle is refused.
-        let layout = Layout { fingerprint: handle.fingerprint(), type_name: "the handle's type" };
-        let segment = Segment::open(handle, handle.kind(), layout, None, options)?;
+        // disagrees with the handle is refused; the schema is the
+        // segment's own (`schema`), checked against that fingerprint. The
+        // layout's schema is only for creating and for naming a
+        // difference, neither of which happens here.
+        let layout = Layout {
+            fingerprint: handle.fingerprint(),
+            type_name: "the handle's type",
+            schema: crate::format::schema::builtin::BYTES,
+        };
+        let segment = Segment::open_keeping_bad_schema(handle, handle.kind(), layout, options)?;
         Ok(Self { segment })
     }
 
@@ -255,6 +298,21 @@ impl Peek {
     #[must_use]
     pub fn header(&self) -> Header {
         *self.segment.header()
+    }
+
+    /// The stored type's schema, as the segment describes it (validated
+    /// at open: within the limits, hashing to the fingerprint). For a
+    /// `state` the value's type, for a `ring` or an `array` the element's.
+    ///
+    /// A peek opens a segment whose schema is bad (where a typed open
+    /// refuses it with `OpenError::BadSchema`), so that tools can still
+    /// show its raw words.
+    ///
+    /// # Errors
+    ///
+    /// [`PeekError::BadSchema`] saying why the schema was refused.
+    pub fn schema(&self) -> Result<&Schema, PeekError> {
+        self.segment.schema().map_err(|why| PeekError::BadSchema { name: self.name(), why: why.to_owned() })
     }
 
     /// The object's kind.
@@ -335,6 +393,127 @@ impl Peek {
         let words = self.segment.payload().words();
         let cell = ByteCell::attach(words).map_err(|what| self.corrupt(what, words.get(2).map_or(0, load)))?;
         self.read_cell(&cell)
+    }
+
+    /// The oldest and newest unread items of a `ring` (a
+    /// `MemoryInterface<T>`), decoded by field, without consuming them.
+    ///
+    /// Reading a slot claims nothing, so the consumer may take an item
+    /// and the producer reuse its slot while it is being copied: after the
+    /// copy the read position is loaded again, and an item the consumer
+    /// has passed by then is left out (`None`) rather than shown torn.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::{Peek, Value};
+    /// use shm_runtime::{MemoryInterface, SharedObject};
+    ///
+    /// let mut tx = MemoryInterface::<u64>::create_memorybuf(8)?;
+    /// tx.write_slice(&[10, 20, 30]);
+    /// let unread = Peek::open(&tx.handle())?.ring_unread()?;
+    /// let oldest = unread.oldest.unwrap();
+    /// assert_eq!((oldest.position, oldest.value), (0, Value::Unsigned(10)));
+    /// assert_eq!(unread.newest.unwrap().value, Value::Unsigned(30));
+    /// # Ok(()) }
+    /// ```
+    pub fn ring_unread(&self) -> Result<RingUnread, PeekError> {
+        self.expect_kind(self.kind() == ObjectKind::Ring, "ring")?;
+        // Checks the shape words against the kind and the payload size.
+        let shape = self.ring()?;
+        let words = self.segment.payload().words();
+        let capacity = shape.capacity;
+        // Acquire pairs with the producer's Release store of the write
+        // position: the items before it are in their slots.
+        let tail = words[ring::TAIL_WORD].load(Ordering::Acquire);
+        let head = words[ring::HEAD_WORD].load(Ordering::Relaxed);
+        let Some(fill) = ring::occupied(tail, head, capacity) else {
+            return Ok(RingUnread { oldest: None, newest: None });
+        };
+        if fill == 0 {
+            return Ok(RingUnread { oldest: None, newest: None });
+        }
+        // Positions wrap at a multiple of the capacity, so the slot of
+        // `tail - 1` is the one before the slot of `tail`.
+        let newest_position = tail.checked_sub(1).unwrap_or(ring::wrap_of(capacity) - 1);
+        let oldest = self.copy_slot(words, &shape, head % capacity)?;
+        let newest = self.copy_slot(words, &shape, newest_position % capacity)?;
+        // Orders the slot loads above before the read position's re-load:
+        // the producer overwrites a slot only after it has loaded
+        // (Acquire) a read position past the item in it, so a re-load that
+        // still shows the item unread means the consumer had not freed it
+        // when the slot was copied. (No Release pairs with this fence; it
+        // keeps this thread's loads in order, and a reader that sees the
+        // consumer's newer position drops the item.)
+        fence(Ordering::Acquire);
+        let head_now = words[ring::HEAD_WORD].load(Ordering::Relaxed);
+        let still = ring::occupied(tail, head_now, capacity).unwrap_or(0);
+        let item = |position: u64, bytes: Vec<u8>| -> Result<RingItem, PeekError> {
+            Ok(RingItem { position, value: self.decode(&bytes)? })
+        };
+        Ok(RingUnread {
+            oldest: if head_now == head { Some(item(head, oldest)?) } else { None },
+            newest: if still > 0 { Some(item(newest_position, newest)?) } else { None },
+        })
+    }
+
+    /// The element bytes of slot `index` (below the capacity), one relaxed
+    /// load per word.
+    fn copy_slot(&self, words: &[AtomicU64], shape: &RingPeek, index: u64) -> Result<Vec<u8>, PeekError> {
+        let slot_words = usize::try_from(shape.slot_words).unwrap_or(usize::MAX);
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(slot_words))
+            .and_then(|i| i.checked_add(ring::SLOTS_WORD));
+        let slot = start
+            .and_then(|start| words.get(start..start.checked_add(slot_words)?))
+            .ok_or_else(|| self.corrupt("slot lies outside the payload", index))?;
+        let mut bytes: Vec<u8> = slot.iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
+        bytes.truncate(usize::try_from(shape.slot_bytes).unwrap_or(usize::MAX));
+        Ok(bytes)
+    }
+
+    /// A `state` segment's value decoded by field with the segment's
+    /// schema ([`schema`](Self::schema)): what [`state_bytes`](Self::state_bytes)
+    /// reads, as a [`Value`] tree.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::{Peek, Value};
+    /// use shm_runtime::{Flag, SharedObject, SharedState};
+    ///
+    /// #[derive(SharedState, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Pose {
+    ///     position: [f64; 3],
+    ///     seq: u32,
+    ///     moving: Flag,
+    ///     _pad: [u8; 3],
+    /// }
+    ///
+    /// let pose = Pose { position: [1.5, -2.0, 0.0], seq: 7, moving: Flag::new(true), _pad: [0; 3] };
+    /// let shared = Pose::create_sharedobject(&pose)?;
+    /// let value = Peek::open(&shared.handle())?.state_value()?;
+    /// assert_eq!(value.field("seq"), Some(&Value::Unsigned(7)));
+    /// assert_eq!(value.field("position").unwrap().to_string(), "[1.5, -2.0, 0.0]");
+    /// # Ok(()) }
+    /// ```
+    pub fn state_value(&self) -> Result<Value, PeekError> {
+        let bytes = self.state_bytes()?;
+        self.decode(&bytes)
+    }
+
+    /// Element `index` of an `array` segment decoded by field (as
+    /// [`state_value`](Self::state_value)).
+    pub fn array_element_value(&self, index: u64) -> Result<Value, PeekError> {
+        let bytes = self.array_element(index)?;
+        self.decode(&bytes)
+    }
+
+    /// `bytes` decoded with the segment's schema; a size that differs from
+    /// the schema's is corrupt (a peer's schema and payload disagree).
+    fn decode(&self, bytes: &[u8]) -> Result<Value, PeekError> {
+        Value::decode(self.schema()?, bytes)
+            .map_err(|_| self.corrupt("the schema's size differs from the stored value's", bytes.len() as u64))
     }
 
     /// An `array` segment's length and element size, checked against the

@@ -103,7 +103,7 @@ const fn slot_words<T>() -> usize {
 
 /// What the header records for elements of `T`.
 const fn layout<T: SharedState>() -> Layout {
-    Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME }
+    Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA }
 }
 
 /// One side's segment, the ring's geometry checked against it, and this

@@ -25,8 +25,8 @@
 //! The header is untrusted: a length above the slot size or an ABORT with
 //! any other bit makes the consumer's end corrupt (sticky).
 
-use crate::format::fingerprint;
 use crate::format::header::{Layout, ObjectKind};
+use crate::format::schema;
 use crate::object::ring::Ring;
 use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
@@ -43,8 +43,7 @@ use std::time::{Duration, Instant};
 /// What the header records for every byte ring. `v2`: slots carry the
 /// CONT bit; ends of the `v1` format (without it) refuse the ring, and it
 /// refuses them, with a layout mismatch.
-const LAYOUT: Layout =
-    Layout { fingerprint: fingerprint::of_str("shm::ByteRing(length-prefixed slots v2)"), type_name: "ByteRing" };
+const LAYOUT: Layout = Layout::of(schema::builtin::BYTES, "ByteRing");
 
 /// A ring of byte messages in shared memory with one producer and one
 /// consumer, in two processes. Every slot holds up to `slot_size` bytes
@@ -1033,7 +1032,7 @@ mod tests {
     /// other way round: the fingerprint changed with it.
     #[test]
     fn ends_of_the_old_slot_format_are_refused() {
-        let v1 = fingerprint::of_str("shm::ByteRing(length-prefixed slots v1)");
+        let v1 = crate::format::fingerprint::of_str("shm::ByteRing(length-prefixed slots v1)");
         assert_ne!(v1, LAYOUT.fingerprint);
         let tx = Tx::create_memorybuf(8, 2).unwrap();
         let h = tx.handle();
@@ -1042,7 +1041,7 @@ mod tests {
         let err = Rx::load_memorybuf(&old).unwrap_err();
         assert!(matches!(err, OpenError::LayoutMismatch { found, .. } if found == v1), "{err}");
         // An old consumer, given this ring's handle.
-        let old_layout = Layout { fingerprint: v1, type_name: "ByteRing" };
+        let old_layout = Layout { fingerprint: v1, ..LAYOUT };
         let err = End::<Consumer>::open(&h, ObjectKind::ByteRing, old_layout, &OpenOptions::new(), |_| Ok(()))
             .err()
             .expect("refused");

@@ -89,7 +89,7 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     /// Words per slot.
     const SLOT_WORDS: usize = size_of::<T>().div_ceil(8);
     /// What the header records.
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME };
+    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
 
     /// Creates a ring of `nr_of_memories` slots under a generated name and
     /// holds its `R` side. Either side may create: the other one opens
