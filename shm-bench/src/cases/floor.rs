@@ -85,7 +85,9 @@ fn selfcheck_parent(ctx: &Ctx<'_>) -> Result<Measure> {
     let mut watch = Watch::new(child.child().id(), &ctl);
     let words = shm.words(selfcheck::WORDS);
     let mut seq = 0;
-    let m = measure::throughput(&ctx.plan, 8, |n| selfcheck::consume(words, &ctl, &mut watch, &mut seq, n))?;
+    let m = measure::throughput(&ctx.plan, 8, super::chunk_for(selfcheck::CAPACITY), |n, chunks| {
+        selfcheck::consume(words, &ctl, &mut watch, &mut seq, n, chunks)
+    })?;
     ctl.stop();
     child.finish()?;
     Ok(m)
@@ -170,7 +172,7 @@ fn memcpy_blocks(ctx: &Ctx<'_>, src_blocks: usize, dst_blocks: usize) -> Result<
     }
     let mut dst = vec![u64::MAX; dst_blocks * words];
     let (mut from, mut to) = (0, 0);
-    measure::throughput(&ctx.plan, BLOCK, |n| {
+    measure::throughput(&ctx.plan, BLOCK, 0, |n, _| {
         let start = Instant::now();
         for _ in 0..n {
             dst[to * words..(to + 1) * words].copy_from_slice(&src[from * words..(from + 1) * words]);
