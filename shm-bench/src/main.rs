@@ -305,7 +305,7 @@ fn render(
         out.push_str("\n## shm against the peers\n\n");
         out.push_str(&report::peers_table(outcomes));
     }
-    out.push_str("\n## Targets (ratios within this run; not tests)\n\n");
+    out.push_str("\n## Targets (the median of per-round ratios, with their min-max; met only when the median meets the target; not tests)\n\n");
     out.push_str(&report::targets_table(targets));
     if !cases::PENDING.is_empty() {
         out.push_str("\n## Not measured yet\n\n");
