@@ -292,7 +292,7 @@ fn render(
          for times, the median over chunks of 64 operations of the chunk mean (no clock read inside a chunk; \
          p50/p99/p99.9 come from a second pass that times each operation, clock reads included); for create and \
          open, the median operation; for rates, items and bytes per second at the rate of the median chunk of eight \
-         ringfuls (at least 1,024 items; memcpy: the whole pass). Runs spread: fastest run over slowest. \
+         ringfuls (at least 1,024 items; memcpy: of 64 blocks). Runs spread: fastest run over slowest. \
          vs floor: the figure over its floor's figure (times: below 1 is faster; rates: above 1 is faster).\n\n",
     );
     out.push_str(&report::table(outcomes));
