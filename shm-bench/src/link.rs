@@ -7,6 +7,7 @@
 //! middle and last word ([`stamp`], [`check`]): a lost, repeated,
 //! reordered or half-copied item fails the check.
 
+use crate::measure::Chunks;
 use crate::proc::{ChildWatch, Control, Watch};
 use crate::{Error, Result};
 use hdrhistogram::Histogram;
@@ -125,7 +126,8 @@ pub fn echo<T: Tx, R: Rx>(tx: &mut T, rx: &mut R, ctl: &Control) -> Result<()> {
 }
 
 /// Parent side of a stream pass: lets the child send `n` more items
-/// (numbered from `*seq`) and receives them, `batch` at a time at most.
+/// (numbered from `*seq`) and receives them, `batch` at a time at most,
+/// timing every `chunks.items` items into `chunks`.
 pub fn consume<R: Rx>(
     rx: &mut R,
     ctl: &Control,
@@ -133,16 +135,22 @@ pub fn consume<R: Rx>(
     seq: &mut u64,
     n: u64,
     batch: u64,
+    chunks: &mut Chunks,
 ) -> Result<Duration> {
     watch.rearm();
     let end = *seq + n;
     let mut expected = *seq;
     let start = Instant::now();
+    let (mut mark, mut mark_at) = (start, expected);
     ctl.set_target(end);
     while expected < end {
         let max = batch.min(end - expected);
         if rx.recv(&mut expected, max)? == 0 {
             watch.idle()?;
+        } else if expected - mark_at >= chunks.items {
+            let now = Instant::now();
+            chunks.record(now - mark, expected - mark_at);
+            (mark, mark_at) = (now, expected);
         }
     }
     let elapsed = start.elapsed();

@@ -291,7 +291,8 @@ fn render(
         "\n## Cases\n\nFigure: the median of the runs (made in rounds: every case once per round). A run's figure: \
          for times, the median over chunks of 64 operations of the chunk mean (no clock read inside a chunk; \
          p50/p99/p99.9 come from a second pass that times each operation, clock reads included); for create and \
-         open, the median operation; for rates, items and bytes per second. Runs spread: fastest run over slowest. \
+         open, the median operation; for rates, items and bytes per second at the rate of the median chunk of eight \
+         ringfuls (at least 1,024 items; memcpy: of 64 blocks). Runs spread: fastest run over slowest. \
          vs floor: the figure over its floor's figure (times: below 1 is faster; rates: above 1 is faster).\n\n",
     );
     out.push_str(&report::table(outcomes));
@@ -304,7 +305,7 @@ fn render(
         out.push_str("\n## shm against the peers\n\n");
         out.push_str(&report::peers_table(outcomes));
     }
-    out.push_str("\n## Targets (ratios within this run; not tests)\n\n");
+    out.push_str("\n## Targets (the median of per-round ratios, with their min-max; met only when the median meets the target; not tests)\n\n");
     out.push_str(&report::targets_table(targets));
     if !cases::PENDING.is_empty() {
         out.push_str("\n## Not measured yet\n\n");

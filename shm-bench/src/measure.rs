@@ -135,21 +135,57 @@ pub fn from_hist(value: f64, hist: &Histogram<u64>, runs: Vec<f64>, count: u64) 
     }
 }
 
-/// A throughput case: `pass(n)` moves `n` items of `item_bytes` bytes and
-/// returns the time it took; the figure is bytes per second.
-pub fn throughput(plan: &Plan, item_bytes: usize, mut pass: impl FnMut(u64) -> Result<Duration>) -> Result<Measure> {
+/// Where a throughput pass records its chunks: every `items` items
+/// received, the time per item of that chunk, in ns.
+pub struct Chunks {
+    /// Items per chunk.
+    pub items: u64,
+    /// ns per item of each whole chunk of the pass, in order.
+    pub per_item_ns: Vec<f64>,
+}
+
+impl Chunks {
+    /// Records a chunk of `items` items that took `elapsed`.
+    #[inline]
+    pub fn record(&mut self, elapsed: Duration, items: u64) {
+        self.per_item_ns.push(per_op_ns(elapsed, items));
+    }
+}
+
+/// Fewest chunks a pass needs for its median chunk to be its figure.
+const MIN_CHUNKS: usize = 5;
+
+/// A throughput case: `pass(n, chunks)` moves `n` items of `item_bytes`
+/// bytes, timing every `chunk_items` items into `chunks`, and returns the
+/// time it took. A run's figure is bytes per second at the median chunk's
+/// rate (as latency cases take the median chunk: a preemption of either
+/// process spoils a chunk or two, not the figure), or over the whole pass
+/// when it had fewer than `MIN_CHUNKS` chunks (smoke runs, memcpy).
+pub fn throughput(
+    plan: &Plan,
+    item_bytes: usize,
+    chunk_items: u64,
+    mut pass: impl FnMut(u64, &mut Chunks) -> Result<Duration>,
+) -> Result<Measure> {
+    let mut chunks = Chunks { items: chunk_items.max(1), per_item_ns: Vec::new() };
     let n = if plan.smoke {
         plan.count(Duration::ZERO, 200, 0, 0)
     } else {
         let probe = (4_000_000 / item_bytes.max(8)).clamp(64, 100_000) as u64;
-        let elapsed = pass(probe)?;
+        let elapsed = pass(probe, &mut chunks)?;
         plan.count(elapsed / u32::try_from(probe).expect("small"), 0, 1000, 50_000_000)
     };
     let mut rates = Vec::new();
     for _ in 0..plan.runs {
-        let elapsed = pass(n)?;
-        #[expect(clippy::cast_precision_loss, reason = "statistics")]
-        let items = n as f64 / elapsed.as_secs_f64().max(1e-9);
+        chunks.per_item_ns.clear();
+        let elapsed = pass(n, &mut chunks)?;
+        let items = if chunks.per_item_ns.len() >= MIN_CHUNKS {
+            1e9 / chunks.per_item_ns[median_index(&chunks.per_item_ns)].max(1e-3)
+        } else {
+            #[expect(clippy::cast_precision_loss, reason = "statistics")]
+            let n = n as f64;
+            n / elapsed.as_secs_f64().max(1e-9)
+        };
         rates.push(items);
     }
     let median = median_index(&rates);

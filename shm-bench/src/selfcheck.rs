@@ -9,6 +9,7 @@
 //! 32; the item at position `p` holds `p + 1`.
 
 use crate::Result;
+use crate::measure::Chunks;
 use crate::proc::{Control, Watch};
 use core::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
@@ -30,12 +31,21 @@ fn slot(words: &[AtomicU64], p: u64) -> &AtomicU64 {
 }
 
 /// Consumer (parent): lets the producer go to `*seq + n` items and takes
-/// them, checking each one's number.
-pub fn consume(words: &[AtomicU64], ctl: &Control, watch: &mut Watch<'_>, seq: &mut u64, n: u64) -> Result<Duration> {
+/// them, checking each one's number (timed in chunks as the driver's
+/// `consume` times them).
+pub fn consume(
+    words: &[AtomicU64],
+    ctl: &Control,
+    watch: &mut Watch<'_>,
+    seq: &mut u64,
+    n: u64,
+    chunks: &mut Chunks,
+) -> Result<Duration> {
     watch.rearm();
     let (mut head, end) = (*seq, *seq + n);
     let mut tail = head;
     let start = Instant::now();
+    let (mut mark, mut mark_at) = (start, head);
     ctl.set_target(end);
     while head < end {
         if head == tail {
@@ -54,6 +64,11 @@ pub fn consume(words: &[AtomicU64], ctl: &Control, watch: &mut Watch<'_>, seq: &
         // Release pairs with the producer's Acquire load of HEAD: the slot
         // is read before it is reused.
         words[HEAD].store(head, Ordering::Release);
+        if head - mark_at >= chunks.items {
+            let now = Instant::now();
+            chunks.record(now - mark, head - mark_at);
+            (mark, mark_at) = (now, head);
+        }
     }
     *seq = end;
     Ok(start.elapsed())

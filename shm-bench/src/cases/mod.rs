@@ -216,7 +216,10 @@ impl Ctx<'_> {
         child.wait_ready(ctl)?;
         let mut watch = Watch::new(child.child().id(), ctl);
         let mut seq = 1;
-        measure::throughput(&self.plan, self.case.payload, |n| consume(rx, ctl, &mut watch, &mut seq, n, batch))
+        let chunk = chunk_for(self.case.capacity.max(1));
+        measure::throughput(&self.plan, self.case.payload, chunk, |n, chunks| {
+            consume(rx, ctl, &mut watch, &mut seq, n, batch, chunks)
+        })
     }
 }
 
@@ -280,6 +283,15 @@ pub fn args<const K: usize>(pairs: [(&str, String); K]) -> Vec<String> {
 pub const fn capacity_for(n: usize) -> usize {
     let by_size = (4 << 20) / (n * 8);
     if by_size < 1024 { by_size } else { 1024 }
+}
+
+/// Items per timed chunk of a stream through a ring of `capacity` slots:
+/// eight ringfuls (at least 1024 items), so that the items a ring buffers
+/// while the consumer is descheduled, drained fast afterwards, are a small
+/// part of a chunk.
+pub const fn chunk_for(capacity: usize) -> u64 {
+    let items = capacity * 8;
+    (if items < 1024 { 1024 } else { items }) as u64
 }
 
 /// Items per batch in the batch cases.

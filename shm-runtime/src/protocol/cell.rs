@@ -342,7 +342,10 @@ fn slot_index(n: u64) -> usize {
 // The payload copies (per word for small payloads, vector moves for
 // large ones) live in `copy.rs`; the cell's callers and tests name them
 // here as before.
-pub(crate) use crate::protocol::copy::{load_bytes, load_bytes_uninit, load_range, store_bytes, store_range};
+pub(crate) use crate::protocol::copy::{load_bytes, load_range, store_bytes};
+// Used by object/ only, which a loom build leaves out.
+#[cfg(not(loom))]
+pub(crate) use crate::protocol::copy::{load_bytes_uninit, store_range};
 
 #[cfg(all(test, not(loom)))]
 mod tests {

@@ -185,9 +185,18 @@ mod bulk {
     const BLOCK: usize = 64;
 
     /// Copies the whole 64-byte blocks of `src` (as far as `dst` reaches)
-    /// into `dst`; returns the bytes copied.
+    /// into `dst`; returns the bytes copied. Only the length check is
+    /// inlined: a small item's copy stays a few instructions in its
+    /// caller (which keeps the callers small enough to be inlined in
+    /// turn), a large one pays one call.
     #[inline]
     pub(super) fn store(dst: &[AtomicU64], src: &[u8]) -> usize {
+        if src.len() < BLOCK { 0 } else { store_blocks(dst, src) }
+    }
+
+    /// [`store`] for 64 bytes and more.
+    #[inline(never)]
+    fn store_blocks(dst: &[AtomicU64], src: &[u8]) -> usize {
         let len = blocks(src.len(), dst.len());
         if len > 0 {
             // SAFETY: `len <= src.len()` and `len <= 8 * dst.len()`
@@ -208,6 +217,12 @@ mod bulk {
     /// be valid for writes of `len` bytes (it comes from a `&mut` slice).
     #[inline]
     pub(super) fn load(src: &[AtomicU64], dst: *mut u8, len: usize) -> usize {
+        if len < BLOCK { 0 } else { load_blocks(src, dst, len) }
+    }
+
+    /// [`load`] for 64 bytes and more (same contract).
+    #[inline(never)]
+    fn load_blocks(src: &[AtomicU64], dst: *mut u8, len: usize) -> usize {
         let len = blocks(len, src.len());
         if len > 0 {
             // SAFETY: `len` is at most the caller's length (the bytes of a
