@@ -194,22 +194,63 @@ impl<T: SharedState> SharedArray<T> {
     const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
 
     /// Creates an array of `len` all-zero elements under a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedArray, SharedObject};
+    ///
+    /// let table = SharedArray::<u64>::create_sharedobject(100)?; // 100 zeros
+    /// let opened = SharedArray::<u64>::load_sharedobject(&table.handle())?; // another process
+    /// table.set(42, &7)?;
+    /// assert_eq!(opened.get(42), Some(7));
+    /// assert_eq!(opened.get(100), None, "past the end");
+    /// # Ok(()) }
+    /// ```
     pub fn create_sharedobject(len: usize) -> Result<Self, CreateError> {
         Self::create(None, len, |_| zeroed())
     }
 
     /// Creates an array of `len` all-zero elements under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedArray, SharedObject};
+    /// # let name = format!("shmrs-doc-array-{}", std::process::id());
+    /// let slots = SharedArray::<[f32; 2]>::create_named(&name, 8)?;
+    /// slots.set(0, &[1.0, 2.0])?;
+    /// assert_eq!(SharedArray::<[f32; 2]>::open(&name)?.get(0), Some([1.0, 2.0]));
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, len: usize) -> Result<Self, CreateError> {
         Self::create(Some(name), len, |_| zeroed())
     }
 
     /// Creates an array holding a copy of `values` (its length is the
     /// array's), under a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedArray;
+    ///
+    /// let primes = SharedArray::create_from_slice(&[2u32, 3, 5, 7])?;
+    /// assert_eq!(primes.to_vec(), [2, 3, 5, 7]);
+    /// # Ok(()) }
+    /// ```
     pub fn create_from_slice(values: &[T]) -> Result<Self, CreateError> {
         Self::create(None, values.len(), |index| values[index])
     }
 
     /// Creates an array holding a copy of `values` under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedArray, SharedObject};
+    /// # let name = format!("shmrs-doc-array-slice-{}", std::process::id());
+    /// let gains = SharedArray::create_named_from_slice(&name, &[0.5f64, 1.0])?;
+    /// assert_eq!(SharedArray::<f64>::open(&name)?.get(1), Some(1.0));
+    /// # drop(gains);
+    /// # Ok(()) }
+    /// ```
     pub fn create_named_from_slice(name: &str, values: &[T]) -> Result<Self, CreateError> {
         Self::create(Some(name), values.len(), |index| values[index])
     }
@@ -632,6 +673,23 @@ impl<'a, T: SharedState> IntoIterator for &'a SharedArray<T> {
 
 /// Why an array operation failed. Nothing changed, except where a variant
 /// says otherwise ([`SharedArray::copy_from_slice`]).
+///
+/// It arises from an index or range outside the array (or, for a
+/// [`SharedArrayPart`], outside its part), and from an element's writer
+/// lock held too long by another writer:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{ArrayError, SharedArray};
+///
+/// let table = SharedArray::<u32>::create_sharedobject(4)?;
+/// let refused = table.set(4, &1).unwrap_err();
+/// assert!(matches!(refused, ArrayError::IndexOutOfRange { index: 4, len: 4, .. }), "{refused}");
+/// let mut out = [0; 3];
+/// let refused = table.copy_to_slice(2, &mut out).unwrap_err();
+/// assert!(matches!(refused, ArrayError::RangeOutOfBounds { .. }), "{refused}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
 pub enum ArrayError {
@@ -804,6 +862,16 @@ impl FromStr for ArrayPart {
 }
 
 /// Why a text is not an [`ArrayPart`].
+///
+/// It arises from parsing a text that is not what `Display` of an
+/// [`ArrayPart`] printed (`start..end@handle`):
+///
+/// ```
+/// use shm_runtime::ArrayPart;
+///
+/// let refused = "3..1@not-a-handle".parse::<ArrayPart>().unwrap_err();
+/// assert!(refused.to_string().starts_with("invalid array part"), "{refused}");
+/// ```
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct InvalidPart {
     /// The text, cut to 80 characters.
@@ -821,6 +889,27 @@ impl fmt::Display for InvalidPart {
 impl std::error::Error for InvalidPart {}
 
 /// Why [`SharedArrayPart::load`] failed.
+///
+/// It arises from the part's text, from opening the array (see
+/// [`OpenError`]), or from a part that does not fit the array found under
+/// the handle (the name now holds a shorter array).
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::{LoadPartError, SharedArray, SharedArrayPart, SharedObject};
+///
+/// let table = SharedArray::<u64>::create_sharedobject(8)?;
+/// let part = table.part(2..4)?; // for a worker process
+/// let worker = SharedArrayPart::<u64>::load_part(&part)?;
+/// worker.set(2, &9)?;
+/// assert_eq!(table.get(2), Some(9));
+/// let gone = part.to_string();
+/// drop((worker, table)); // the creator removes the array
+/// let now = std::time::Duration::ZERO; // no waiting for a creator
+/// let refused = SharedArrayPart::<u64>::load_part_timeout(&gone.parse()?, now).unwrap_err();
+/// assert!(matches!(refused, LoadPartError::Open(_)), "{refused}");
+/// # Ok(()) }
+/// ```
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum LoadPartError {

@@ -3,8 +3,8 @@
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::format::layout::scalar::{VALUE_WORD, VERSION_WORD, WAITERS_WORD, WORDS};
-use crate::object::notify::{self, Versioned};
 use crate::format::schema;
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
@@ -47,11 +47,32 @@ impl SharedBool {
         Spec { kind: ObjectKind::Bool, layout: LAYOUT, payload_size: 8 * WORDS as u64, payload_align: 8, capacity: 1 };
 
     /// Creates a new flag holding `initial`, under a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedBool, SharedObject};
+    ///
+    /// let running = SharedBool::create_sharedobject(true)?;
+    /// let opened = SharedBool::load_sharedobject(&running.handle())?; // another process
+    /// opened.write(false);
+    /// assert!(!running.read());
+    /// # Ok(()) }
+    /// ```
     pub fn create_sharedobject(initial: bool) -> Result<Self, CreateError> {
         Self::create(None, initial)
     }
 
     /// Creates a new flag holding `initial` under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedBool, SharedObject};
+    /// # let name = format!("shmrs-doc-bool-{}", std::process::id());
+    /// let stop = SharedBool::create_named(&name, false)?;
+    /// SharedBool::open(&name)?.write(true); // another program
+    /// assert!(stop.read());
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, initial: bool) -> Result<Self, CreateError> {
         Self::create(Some(name), initial)
     }
@@ -154,6 +175,15 @@ impl SharedBool {
 
     /// The current value: `false` for a 0 byte, `true` for any other.
     /// `Acquire`: pairs with the `Release` of the store that produced it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedBool;
+    ///
+    /// let flag = SharedBool::create_sharedobject(false)?;
+    /// assert!(!flag.read());
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn read(&self) -> bool {
         self.read_raw() != 0
@@ -167,6 +197,16 @@ impl SharedBool {
 
     /// Stores `value` as 0 or 1 (`Release`, pairs with the `Acquire` in
     /// `read`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedBool;
+    ///
+    /// let flag = SharedBool::create_sharedobject(false)?;
+    /// flag.write(true);
+    /// assert!(flag.read());
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, value: bool) {
         self.byte().store(u8::from(value), Ordering::Release);
         self.publish();

@@ -4,8 +4,8 @@
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::format::layout::cell::WAITERS_WORD;
-use crate::object::notify::{self, Versioned};
 use crate::format::schema;
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
@@ -200,11 +200,32 @@ pub struct SharedBytes {
 impl SharedBytes {
     /// Creates an empty value of up to `capacity` bytes (at least 1) under
     /// a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedBytes, SharedObject};
+    ///
+    /// let blob = SharedBytes::create_sharedobject(1024)?; // up to 1 KiB
+    /// let opened = SharedBytes::load_sharedobject(&blob.handle())?; // another process
+    /// blob.write(&[1, 2, 3])?;
+    /// assert_eq!(opened.read()?, [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn create_sharedobject(capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(None, ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
     /// Creates an empty value of up to `capacity` bytes under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedBytes, SharedObject};
+    /// # let name = format!("shmrs-doc-bytes-{}", std::process::id());
+    /// let blob = SharedBytes::create_named(&name, 16)?;
+    /// blob.write(b"frame")?;
+    /// assert_eq!(SharedBytes::open(&name)?.read()?, b"frame");
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(Some(name), ObjectKind::Bytes, LAYOUT, capacity).map(|inner| Self { inner })
     }
@@ -217,11 +238,32 @@ impl SharedBytes {
 
     /// Replaces the value with `value`. A value longer than the capacity is
     /// refused with [`WriteError::TooLarge`] and the stored value stays.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedBytes;
+    ///
+    /// let blob = SharedBytes::create_sharedobject(4)?;
+    /// blob.write(b"abcd")?;
+    /// assert!(blob.write(b"abcde").is_err(), "over the capacity");
+    /// assert_eq!(blob.read()?, b"abcd");
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, value: &[u8]) -> Result<(), WriteError> {
         self.inner.write(value)
     }
 
     /// The value, in a new vector.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedBytes;
+    ///
+    /// let blob = SharedBytes::create_sharedobject(4)?;
+    /// blob.write(b"ab")?;
+    /// assert_eq!(blob.read()?, b"ab", "exactly what was written: no stale tail");
+    /// # Ok(()) }
+    /// ```
     pub fn read(&self) -> Result<Vec<u8>, ReadError> {
         let mut out = Vec::new();
         self.read_to_vec(&mut out)?;

@@ -3,8 +3,8 @@
 use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
 use crate::format::layout::scalar::{VALUE_WORD, VERSION_WORD, WAITERS_WORD, WORDS};
-use crate::object::notify::{self, Versioned};
 use crate::format::schema;
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::segment::error::{CreateError, OpenError};
@@ -47,11 +47,35 @@ impl SharedInt {
         Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8 * WORDS as u64, payload_align: 8, capacity: 8 };
 
     /// Creates a new integer holding `initial`, under a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Handle, SharedInt, SharedObject};
+    ///
+    /// let counter = SharedInt::create_sharedobject(10)?;
+    /// let text = counter.handle().to_string(); // for another process
+    /// let handle: Handle = text.parse()?;
+    /// let opened = SharedInt::load_sharedobject(&handle)?;
+    /// opened.fetch_add(5);
+    /// assert_eq!(counter.read(), 15);
+    /// # Ok(()) }
+    /// ```
     pub fn create_sharedobject(initial: i64) -> Result<Self, CreateError> {
         Self::create(None, initial)
     }
 
     /// Creates a new integer holding `initial` under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedInt, SharedObject};
+    /// # let name = format!("shmrs-doc-int-{}", std::process::id());
+    /// let hits = SharedInt::create_named(&name, 0)?;
+    /// let same = SharedInt::open(&name)?; // another program, by the name alone
+    /// same.fetch_add(1);
+    /// assert_eq!(hits.read(), 1);
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, initial: i64) -> Result<Self, CreateError> {
         Self::create(Some(name), initial)
     }
@@ -160,12 +184,31 @@ impl SharedInt {
     /// The current value. `Acquire`: pairs with the `Release` of the store
     /// or read-modify-write that produced the value, so what that process
     /// wrote before it is visible after this.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedInt;
+    ///
+    /// let n = SharedInt::create_sharedobject(7)?;
+    /// assert_eq!(n.read(), 7);
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn read(&self) -> i64 {
         self.word().load(Ordering::Acquire).cast_signed()
     }
 
     /// Stores `value` (`Release`, pairs with the `Acquire` in `read`).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedInt;
+    ///
+    /// let n = SharedInt::create_sharedobject(0)?;
+    /// n.write(-3);
+    /// assert_eq!(n.read(), -3);
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, value: i64) {
         self.word().store(value.cast_unsigned(), Ordering::Release);
         self.publish();

@@ -486,17 +486,53 @@ impl<T: SharedState> Shared<T> {
     }
 
     /// Creates a new object holding `initial`, under a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Shared, SharedObject, SharedState};
+    ///
+    /// #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
+    /// #[repr(C)]
+    /// struct Pose {
+    ///     x: f64,
+    ///     y: f64,
+    /// }
+    ///
+    /// let pose = Shared::create_sharedobject(&Pose { x: 1.0, y: 2.0 })?;
+    /// let opened = Shared::<Pose>::load_sharedobject(&pose.handle())?; // another process
+    /// assert_eq!(opened.read(), Pose { x: 1.0, y: 2.0 });
+    /// # Ok(()) }
+    /// ```
     pub fn create_sharedobject(initial: &T) -> Result<Self, CreateError> {
         Self::create(None, initial)
     }
 
     /// Creates a new object holding `initial` under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Shared, SharedObject};
+    /// # let name = format!("shmrs-doc-state-{}", std::process::id());
+    /// let limits = Shared::create_named(&name, &[10u32, 20, 30])?;
+    /// assert_eq!(Shared::<[u32; 3]>::open(&name)?.read(), [10, 20, 30]);
+    /// # drop(limits);
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, initial: &T) -> Result<Self, CreateError> {
         Self::create(Some(name), initial)
     }
 
     /// Creates a new object holding the all-zero value, under a generated
     /// name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::Shared;
+    ///
+    /// let big = Shared::<[u64; 4096]>::create_zeroed()?; // no 32 KiB value on the stack
+    /// assert_eq!(big.read()[4095], 0);
+    /// # Ok(()) }
+    /// ```
     pub fn create_zeroed() -> Result<Self, CreateError> {
         Self::create(None, &zeroed())
     }
@@ -512,6 +548,15 @@ impl<T: SharedState> Shared<T> {
     }
 
     /// The current value.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::Shared;
+    ///
+    /// let value = Shared::create_sharedobject(&[1.5f32, -2.0])?;
+    /// assert_eq!(value.read(), [1.5, -2.0]); // whole: never half of one write
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn read(&self) -> T {
         let mut value = zeroed::<T>();
@@ -520,6 +565,16 @@ impl<T: SharedState> Shared<T> {
     }
 
     /// Replaces the value.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::Shared;
+    ///
+    /// let value = Shared::create_sharedobject(&[0u16; 3])?;
+    /// value.write(&[1, 2, 3])?;
+    /// assert_eq!(value.read(), [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, value: &T) -> Result<(), WriteError> {
         self.inner.write(bytes_of(value))
     }

@@ -44,11 +44,32 @@ pub struct SharedString {
 impl SharedString {
     /// Creates an empty string of up to `capacity` UTF-8 bytes (at least 1)
     /// under a generated name.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedObject, SharedString};
+    ///
+    /// let status = SharedString::create_sharedobject(64)?; // up to 64 bytes of UTF-8
+    /// let opened = SharedString::load_sharedobject(&status.handle())?; // another process
+    /// status.write("ready")?;
+    /// assert_eq!(opened.read()?, "ready");
+    /// # Ok(()) }
+    /// ```
     pub fn create_sharedobject(capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(None, ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
     }
 
     /// Creates an empty string of up to `capacity` UTF-8 bytes under `name`.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedObject, SharedString};
+    /// # let name = format!("shmrs-doc-string-{}", std::process::id());
+    /// let status = SharedString::create_named(&name, 64)?;
+    /// status.write("starting")?;
+    /// assert_eq!(SharedString::open(&name)?.read()?, "starting");
+    /// # Ok(()) }
+    /// ```
     pub fn create_named(name: &str, capacity: usize) -> Result<Self, CreateError> {
         CellSegment::create(Some(name), ObjectKind::String, LAYOUT, capacity).map(|inner| Self { inner })
     }
@@ -61,11 +82,33 @@ impl SharedString {
 
     /// Replaces the string. One longer than the capacity (in UTF-8 bytes)
     /// is refused with [`WriteError::TooLarge`] and the stored string stays.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{SharedString, WriteError};
+    ///
+    /// let text = SharedString::create_sharedobject(8)?;
+    /// text.write("héllo")?; // 6 bytes of UTF-8
+    /// assert!(matches!(text.write("too long!"), Err(WriteError::TooLarge { .. })));
+    /// assert_eq!(text.read()?, "héllo", "a refused write changes nothing");
+    /// # Ok(()) }
+    /// ```
     pub fn write(&self, value: &str) -> Result<(), WriteError> {
         self.inner.write(value.as_bytes())
     }
 
     /// The string, in a new allocation.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::SharedString;
+    ///
+    /// let text = SharedString::create_sharedobject(16)?;
+    /// assert_eq!(text.read()?, "", "a new string is empty");
+    /// text.write("hi")?;
+    /// assert_eq!(text.read()?, "hi");
+    /// # Ok(()) }
+    /// ```
     pub fn read(&self) -> Result<String, ReadError> {
         let mut out = String::new();
         self.read_into(&mut out)?;
