@@ -815,6 +815,28 @@ fn inspect_and_watch_show_a_broadcasts_subscribers_and_their_lags() {
     assert!(output.contains("[....................]  alive\n"), "{output}");
     assert!(output.contains("[###############.....]  alive\n"), "{output}");
     assert!(output.contains("rate:         0 messages/s"), "{output}");
+    // A peer scribbles a table entry: a held, active entry whose cursor
+    // is ahead of the write position is shown as corrupt, in text and
+    // JSON (table entry 2: 32 words in, 8 words each; role, active,
+    // cursor).
+    let payload = json(&["inspect", &name, "--json"])["header"]["payload_offset"].as_u64().unwrap();
+    let entry = payload + (32 + 2 * 8) * 8;
+    let garbage = 0x0000_ffff_0000_0007_u64.to_ne_bytes();
+    let ahead = write.wrapping_add(3).to_ne_bytes();
+    patch(&name, entry, &[garbage, garbage, ahead].concat());
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("subscribers:  3 of 4 entries\n"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("  2     7")
+            && l.ends_with("?    -                       corrupt: cursor is ahead of the write position")),
+        "{text}"
+    );
+    let value = &json(&["inspect", &name, "--json"])["value"];
+    let bad = &value["subscribers"][2];
+    assert_eq!((bad["slot"].as_u64(), bad["pid"].as_u64(), bad["state"].as_str()), (Some(2), Some(7), Some("unknown")));
+    assert_eq!(bad["lag"], Value::Null);
+    assert_eq!(bad["corrupt"], "cursor is ahead of the write position");
+    patch(&name, entry, &[0; 24]);
     drop((fast, slow, tx));
     assert!(!exists(&name), "every end let go: the name goes");
 }
