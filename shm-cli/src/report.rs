@@ -544,6 +544,8 @@ pub(crate) struct Row<'a> {
     info: &'a SegmentInfo,
     /// A ring's fill, when it could be read.
     ring: Option<Result<RingPeek, String>>,
+    /// A broadcast's subscribers, when they could be read.
+    broadcast: Option<Result<BroadcastPeek, String>>,
 }
 
 impl<'a> Row<'a> {
@@ -551,19 +553,27 @@ impl<'a> Row<'a> {
         let is_ring = matches!(info.kind(), Some(ObjectKind::Ring | ObjectKind::ByteRing));
         let mine = info.owner_uid == rustix::process::geteuid().as_raw();
         let ready = info.header.is_some_and(|h| h.state == STATE_READY) && info.status.is_shm();
-        let ring = (is_ring && mine && ready).then(|| {
+        let is_broadcast = info.kind() == Some(ObjectKind::Broadcast);
+        let peek = || {
             let handle = info.handle().ok_or("no handle")?;
-            let peek = Peek::open_with(&handle, &OpenOptions::new().wait(OPEN_WAIT)).map_err(|e| e.to_string())?;
-            peek.ring().map_err(|e| e.to_string())
-        });
-        Self { info, ring }
+            Peek::open_with(&handle, &OpenOptions::new().wait(OPEN_WAIT)).map_err(|e| e.to_string())
+        };
+        let ring = (is_ring && mine && ready).then(|| peek()?.ring().map_err(|e| e.to_string()));
+        let broadcast = (is_broadcast && mine && ready).then(|| peek()?.broadcast().map_err(|e| e.to_string()));
+        Self { info, ring, broadcast }
     }
 
+    /// A ring's fill, or a broadcast's largest lag (its slowest
+    /// subscriber's fill), of the capacity.
     fn fill(&self) -> String {
-        match &self.ring {
-            Some(Ok(ring)) => format!("{}/{}", ring.fill, ring.capacity),
-            Some(Err(_)) => "?".to_owned(),
-            None => "-".to_owned(),
+        match (&self.ring, &self.broadcast) {
+            (Some(Ok(ring)), _) => format!("{}/{}", ring.fill, ring.capacity),
+            (_, Some(Ok(b))) => {
+                let lag = b.subscribers.iter().filter(|s| s.corrupt.is_none()).map(|s| s.lag).max().unwrap_or(0);
+                format!("{lag}/{}", b.capacity)
+            }
+            (Some(Err(_)), _) | (_, Some(Err(_))) => "?".to_owned(),
+            _ => "-".to_owned(),
         }
     }
 
@@ -585,6 +595,11 @@ impl<'a> Row<'a> {
             "handle": info.handle().map(|h| h.to_string()),
             "ring": match &self.ring {
                 Some(Ok(ring)) => ring_json(ring),
+                Some(Err(e)) => json!({ "error": e }),
+                None => Json::Null,
+            },
+            "broadcast": match &self.broadcast {
+                Some(Ok(b)) => broadcast_json(b),
                 Some(Err(e)) => json!({ "error": e }),
                 None => Json::Null,
             },

@@ -810,6 +810,11 @@ fn inspect_and_watch_show_a_broadcasts_subscribers_and_their_lags() {
     );
     assert_eq!(subs[0]["lag"], 0);
     assert_eq!(value["newest"]["value"], serde_json::json!({ "x": 0.5, "y": -1.0, "seq": 6 }));
+    // `ls` shows the slowest subscriber's lag as the fill.
+    let row = ok(&["ls"]).lines().find(|l| l.starts_with(&name)).map(str::to_owned).unwrap();
+    // (Columns as wide as their widest cell machine-wide: compare words.)
+    assert!(row.split_whitespace().rev().take(2).eq(["6/8", "live"]), "{row}");
+    assert_eq!(ls_entry(&name, false).unwrap()["broadcast"]["subscribers"][1]["lag"], 6);
     // `watch` draws one lag bar per subscriber.
     let output = ok(&["watch", &name, "--interval", "20", "--count", "2"]);
     assert!(output.contains("[....................]  alive\n"), "{output}");
