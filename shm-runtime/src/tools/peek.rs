@@ -207,6 +207,12 @@ pub struct ByteMessage {
     pub head: Vec<u8>,
 }
 
+/// Slots from either end of a byte ring's unread part that
+/// [`Peek::byte_ring_unread`] looks through for a whole message, at most
+/// (so that a look at a huge ring, or one full of slots that end no
+/// message, stays short).
+const SCAN_SLOTS: u64 = 1 << 16;
+
 /// Bytes of a byte ring's message that [`Peek::byte_ring_unread`] copies.
 pub const MESSAGE_PREVIEW: usize = 32;
 
@@ -777,7 +783,10 @@ impl Peek {
     /// [`MESSAGE_PREVIEW`] bytes, without consuming them. As in
     /// [`ring_unread`](Self::ring_unread), a message the consumer passed
     /// while it was copied is left out; a slot header no producer could
-    /// store, or a message not yet complete, is left out as well.
+    /// store, or a message not yet complete, is left out as well, and so
+    /// is a message that does not end within the first (or start within
+    /// the last) 65536 unread slots. A consumer part-way through a
+    /// message shows the next message as the oldest.
     ///
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -813,7 +822,8 @@ impl Peek {
             let slot = self.copy_slot_words(words, &shape, at(offset) % capacity, 1)?;
             Ok(slot.first().copied().unwrap_or(ABORT))
         };
-        let valid = |h: u64| h != ABORT && h & ABORT == 0 && h & LEN_MASK <= shape.slot_bytes;
+        // An ABORT slot, or a length over the slot size, ends no message.
+        let valid = |h: u64| h & ABORT == 0 && h & LEN_MASK <= shape.slot_bytes;
         // The message of the slots `first..=last` (offsets from `head`).
         let message = |first: u64, last: u64| -> Result<ByteMessage, PeekError> {
             let mut len = 0u64;
@@ -831,7 +841,7 @@ impl Peek {
         // without MORE.
         let mut oldest = None;
         let mut start = None;
-        for offset in 0..fill {
+        for offset in 0..fill.min(SCAN_SLOTS) {
             let h = header(offset)?;
             if !valid(h) {
                 start = None;
@@ -849,12 +859,13 @@ impl Peek {
         }
         // Newest: the last slot without MORE, back to its start.
         let mut newest = None;
-        'outer: for last in (0..fill).rev() {
+        let low = fill.saturating_sub(SCAN_SLOTS);
+        'outer: for last in (low..fill).rev() {
             let h = header(last)?;
             if !valid(h) || h & MORE != 0 {
                 continue;
             }
-            for first in (0..=last).rev() {
+            for first in (low..=last).rev() {
                 let f = header(first)?;
                 if !valid(f) || (first != last && f & MORE == 0) {
                     continue 'outer;
