@@ -1,6 +1,7 @@
-//! Looking into a segment without taking part in it: a ring's positions and
-//! roles, a `state` value's bytes, an array's length and elements, for
-//! tools such as the `shm` command.
+//! Looking into a segment without taking part in it: a ring's positions,
+//! roles and oldest and newest unread items or messages, a broadcast's
+//! subscriber table with each subscriber's lag, a `state` value's bytes,
+//! an array's length and elements, for tools such as the `shm` command.
 //!
 //! A [`Peek`] maps the segment through the same validating open as every
 //! typed object (owner and mode, header, nonce), but claims no role, takes
