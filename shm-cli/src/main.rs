@@ -47,7 +47,8 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// List segments: name, kind, type, fingerprint, size, creator pid,
-    /// status, and the fill level of rings.
+    /// status, and the fill level of rings (of a broadcast, its slowest
+    /// subscriber's lag).
     #[command(
         after_help = "Examples:\n  shm ls\n  shm ls --all\n  shm ls --json | jq '.[] | select(.status == \"stale\")'"
     )]
@@ -62,7 +63,9 @@ enum Command {
         json: bool,
     },
     /// Show a segment's decoded header and its current value (for rings:
-    /// positions, fill and who holds each role).
+    /// positions, fill, who holds each role, the oldest and newest unread
+    /// items; for a broadcast: each subscriber's cursor, lag and
+    /// liveness).
     #[command(after_help = "Examples:\n  shm inspect shmrs-0123456789abcdef0123456789abcdef\n  \
                             shm inspect \"$SHM_HANDLE\" --json")]
     Inspect {
@@ -80,7 +83,8 @@ enum Command {
         #[arg(long)]
         dry_run: bool,
     },
-    /// Show a segment's value (rings: fill and messages/s), refreshed in
+    /// Show a segment's value (rings: fill and messages/s; a broadcast:
+    /// a lag bar per subscriber and messages/s), refreshed in
     /// place until Ctrl-C or until the segment disappears.
     #[command(after_help = "Examples:\n  shm watch shmrs-0123456789abcdef0123456789abcdef\n  \
                             shm watch \"$SHM_HANDLE\" --interval 100 --count 50")]

@@ -5,8 +5,13 @@ use crate::target::Target;
 use serde_json::{Value as Json, json};
 use shm_runtime::format::schema::Schema;
 use shm_runtime::format::{BYTE_ORDER_MARK, FORMAT_VERSION, Header, STATE_INITIALIZING, STATE_READY};
-use shm_runtime::tools::{ArrayPeek, Peek, RingItem, RingPeek, RingUnread, SegmentInfo, Status};
-use shm_runtime::{Handle, ObjectKind, OpenOptions, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString};
+use shm_runtime::tools::{
+    ArrayPeek, BroadcastPeek, ByteMessage, ByteRingUnread, Peek, RingItem, RingPeek, RingUnread, SegmentInfo, Status,
+    SubscriberPeek,
+};
+use shm_runtime::{
+    Handle, ObjectKind, OpenOptions, Policy, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString,
+};
 use std::fmt::Write as _;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -67,9 +72,20 @@ pub(crate) enum Value {
         elements: Vec<Vec<u8>>,
         decoded: Result<Vec<Decoded>, String>,
     },
-    /// A ring's shape, positions and roles, and for a typed ring its
-    /// oldest and newest unread items decoded (or why not).
-    Ring(RingPeek, Option<Result<RingUnread, String>>),
+    /// A ring's shape, positions and roles, and its oldest and newest
+    /// unread items (or why not).
+    Ring(RingPeek, Unread),
+    /// A broadcast's shape, publisher, subscribers and newest item.
+    Broadcast(BroadcastPeek),
+}
+
+/// A ring's oldest and newest unread items, or why they could not be
+/// read.
+pub(crate) enum Unread {
+    /// A typed ring's items, decoded by field.
+    Items(Result<RingUnread, String>),
+    /// A byte ring's messages: length and first bytes.
+    Messages(Result<ByteRingUnread, String>),
 }
 
 pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
@@ -79,8 +95,11 @@ pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
         Object::String(o) => Value::String { text: o.read()?, capacity: o.capacity() },
         Object::Bytes(o) => Value::Bytes { bytes: o.read()?, capacity: o.capacity() },
         Object::Peek(peek) => match peek.kind() {
-            ObjectKind::Ring => Value::Ring(peek.ring()?, Some(peek.ring_unread().map_err(|e| e.to_string()))),
-            ObjectKind::ByteRing => Value::Ring(peek.ring()?, None),
+            ObjectKind::Ring => Value::Ring(peek.ring()?, Unread::Items(peek.ring_unread().map_err(|e| e.to_string()))),
+            ObjectKind::ByteRing => {
+                Value::Ring(peek.ring()?, Unread::Messages(peek.byte_ring_unread().map_err(|e| e.to_string())))
+            }
+            ObjectKind::Broadcast => Value::Broadcast(peek.broadcast()?),
             ObjectKind::Array => {
                 let shape = peek.array()?;
                 let elements: Vec<Vec<u8>> =
@@ -210,19 +229,148 @@ pub(crate) fn value_lines(value: &Value) -> Vec<String> {
         Value::Ring(ring, unread) => {
             let mut lines = ring_lines(ring);
             match unread {
-                Some(Ok(unread)) => {
-                    let show = |item: &Option<RingItem>| {
-                        item.as_ref().map_or_else(|| "-".to_owned(), |i| format!("#{} = {}", i.position, i.value))
-                    };
-                    lines.push(format!("oldest:       {}", show(&unread.oldest)));
-                    lines.push(format!("newest:       {}", show(&unread.newest)));
+                Unread::Items(Ok(unread)) => {
+                    lines.push(format!("oldest:       {}", item_text(unread.oldest.as_ref())));
+                    lines.push(format!("newest:       {}", item_text(unread.newest.as_ref())));
                 }
-                Some(Err(why)) => lines.push(format!("not decoded:  {why}")),
-                None => {}
+                Unread::Messages(Ok(unread)) => {
+                    lines.push(format!("oldest:       {}", message_text(unread.oldest.as_ref())));
+                    lines.push(format!("newest:       {}", message_text(unread.newest.as_ref())));
+                }
+                Unread::Items(Err(why)) | Unread::Messages(Err(why)) => lines.push(format!("not decoded:  {why}")),
             }
             lines
         }
+        Value::Broadcast(b) => broadcast_lines(b),
     }
+}
+
+/// An unread item as `#position = value`, or `-`.
+fn item_text(item: Option<&RingItem>) -> String {
+    item.map_or_else(|| "-".to_owned(), |i| format!("#{} = {}", i.position, i.value))
+}
+
+/// A byte ring's message as `#position: length bytes in n slots: hex
+/// "text"`, the first bytes only (`...` when there are more), or `-`.
+fn message_text(message: Option<&ByteMessage>) -> String {
+    message.map_or_else(
+        || "-".to_owned(),
+        |m| {
+            let more = if (m.head.len() as u64) < m.len { "..." } else { "" };
+            format!(
+                "#{}: {} bytes in {} slot{}: {}{more} \"{}\"{more}",
+                m.position,
+                m.len,
+                m.slots,
+                if m.slots == 1 { "" } else { "s" },
+                hex(&m.head),
+                m.head.escape_ascii()
+            )
+        },
+    )
+}
+
+fn policy_text(policy: Policy) -> &'static str {
+    match policy {
+        Policy::Backpressure => "backpressure",
+        Policy::Overwrite => "overwrite",
+    }
+}
+
+/// A subscriber's state: its holder's liveness, or why the entry is
+/// corrupt.
+fn subscriber_state(s: &SubscriberPeek) -> String {
+    use shm_runtime::tools::RoleHolder;
+    if let Some(why) = s.corrupt {
+        return format!("corrupt: {why}");
+    }
+    let state = match s.holder {
+        RoleHolder::Free => "free",
+        RoleHolder::LetGo => "let go",
+        RoleHolder::Alive { .. } => "alive",
+        RoleHolder::Dead { .. } => "dead",
+        RoleHolder::Unknown { .. } => "unknown",
+    };
+    if s.active { state.to_owned() } else { format!("{state}, joining") }
+}
+
+/// A broadcast as text lines: its shape, publisher, a table of its
+/// subscribers (each with a lag bar) and its newest item.
+fn broadcast_lines(b: &BroadcastPeek) -> Vec<String> {
+    let mut lines = vec![
+        format!("policy:       {}", policy_text(b.policy)),
+        format!("capacity:     {} slots of {} bytes", b.capacity, b.element_bytes),
+        format!("history:      {} items", b.history),
+        format!("write pos:    {}", b.write_position),
+        format!("publisher:    {}", b.publisher),
+        format!("subscribers:  {} of {} entries", b.subscribers.len(), b.max_subscribers),
+    ];
+    if !b.subscribers.is_empty() {
+        let header = ["slot", "pid", "cursor", "lag", "fill", "state"].map(str::to_owned);
+        let rows: Vec<[String; 6]> = b
+            .subscribers
+            .iter()
+            .map(|s| {
+                [
+                    s.slot.to_string(),
+                    s.holder.pid().map_or_else(|| "-".to_owned(), |p| p.to_string()),
+                    s.cursor.to_string(),
+                    if s.corrupt.is_some() { "?".to_owned() } else { s.lag.to_string() },
+                    if s.corrupt.is_some() { "-".to_owned() } else { bar(s.lag, b.capacity, 20) },
+                    subscriber_state(s),
+                ]
+            })
+            .collect();
+        let widths: Vec<usize> =
+            (0..6).map(|c| rows.iter().chain([&header]).map(|r| r[c].chars().count()).max().unwrap_or(0)).collect();
+        let line = |row: &[String; 6]| {
+            let cells: Vec<String> = row.iter().zip(&widths).map(|(cell, w)| format!("{cell:<w$}")).collect();
+            format!("  {}", cells.join("  ").trim_end())
+        };
+        lines.push(line(&header));
+        lines.extend(rows.iter().map(line));
+    }
+    lines.push(format!("newest:       {}", item_text(b.newest.as_ref())));
+    lines
+}
+
+fn broadcast_json(b: &BroadcastPeek) -> Json {
+    let subscribers: Vec<Json> = b
+        .subscribers
+        .iter()
+        .map(|s| {
+            let mut holder = role_json(s.holder);
+            holder["slot"] = json!(s.slot);
+            holder["active"] = json!(s.active);
+            holder["cursor"] = json!(s.cursor);
+            holder["lag"] = if s.corrupt.is_some() { Json::Null } else { json!(s.lag) };
+            holder["corrupt"] = json!(s.corrupt);
+            holder
+        })
+        .collect();
+    json!({
+        "policy": policy_text(b.policy),
+        "capacity": b.capacity,
+        "element_bytes": b.element_bytes,
+        "history": b.history,
+        "max_subscribers": b.max_subscribers,
+        "write_position": b.write_position,
+        "publisher": role_json(b.publisher),
+        "subscribers": subscribers,
+        "newest": b.newest.as_ref().map(|i| json!({ "position": i.position, "value": decoded_json(&i.value) })),
+    })
+}
+
+fn message_json(message: Option<&ByteMessage>) -> Json {
+    message.map_or(Json::Null, |m| {
+        json!({
+            "position": m.position,
+            "slots": m.slots,
+            "len": m.len,
+            "head_hex": hex(&m.head),
+            "head_text": m.head.escape_ascii().to_string(),
+        })
+    })
 }
 
 /// An array's elements as a table: a column per field of a struct
@@ -322,15 +470,19 @@ fn value_json(value: &Value) -> Json {
                 item.as_ref().map(|i| json!({ "position": i.position, "value": decoded_json(&i.value) }))
             };
             match unread {
-                Some(Ok(unread)) => {
+                Unread::Items(Ok(unread)) => {
                     json["oldest_unread"] = json!(item(&unread.oldest));
                     json["newest_unread"] = json!(item(&unread.newest));
                 }
-                Some(Err(why)) => json["not_decoded"] = json!(why),
-                None => {}
+                Unread::Messages(Ok(unread)) => {
+                    json["oldest_unread"] = message_json(unread.oldest.as_ref());
+                    json["newest_unread"] = message_json(unread.newest.as_ref());
+                }
+                Unread::Items(Err(why)) | Unread::Messages(Err(why)) => json["not_decoded"] = json!(why),
             }
             json
         }
+        Value::Broadcast(b) => broadcast_json(b),
     }
 }
 
@@ -392,6 +544,8 @@ pub(crate) struct Row<'a> {
     info: &'a SegmentInfo,
     /// A ring's fill, when it could be read.
     ring: Option<Result<RingPeek, String>>,
+    /// A broadcast's subscribers, when they could be read.
+    broadcast: Option<Result<BroadcastPeek, String>>,
 }
 
 impl<'a> Row<'a> {
@@ -399,19 +553,27 @@ impl<'a> Row<'a> {
         let is_ring = matches!(info.kind(), Some(ObjectKind::Ring | ObjectKind::ByteRing));
         let mine = info.owner_uid == rustix::process::geteuid().as_raw();
         let ready = info.header.is_some_and(|h| h.state == STATE_READY) && info.status.is_shm();
-        let ring = (is_ring && mine && ready).then(|| {
+        let is_broadcast = info.kind() == Some(ObjectKind::Broadcast);
+        let peek = || {
             let handle = info.handle().ok_or("no handle")?;
-            let peek = Peek::open_with(&handle, &OpenOptions::new().wait(OPEN_WAIT)).map_err(|e| e.to_string())?;
-            peek.ring().map_err(|e| e.to_string())
-        });
-        Self { info, ring }
+            Peek::open_with(&handle, &OpenOptions::new().wait(OPEN_WAIT)).map_err(|e| e.to_string())
+        };
+        let ring = (is_ring && mine && ready).then(|| peek()?.ring().map_err(|e| e.to_string()));
+        let broadcast = (is_broadcast && mine && ready).then(|| peek()?.broadcast().map_err(|e| e.to_string()));
+        Self { info, ring, broadcast }
     }
 
+    /// A ring's fill, or a broadcast's largest lag (its slowest
+    /// subscriber's fill), of the capacity.
     fn fill(&self) -> String {
-        match &self.ring {
-            Some(Ok(ring)) => format!("{}/{}", ring.fill, ring.capacity),
-            Some(Err(_)) => "?".to_owned(),
-            None => "-".to_owned(),
+        match (&self.ring, &self.broadcast) {
+            (Some(Ok(ring)), _) => format!("{}/{}", ring.fill, ring.capacity),
+            (_, Some(Ok(b))) => {
+                let lag = b.subscribers.iter().filter(|s| s.corrupt.is_none()).map(|s| s.lag).max().unwrap_or(0);
+                format!("{lag}/{}", b.capacity)
+            }
+            (Some(Err(_)), _) | (_, Some(Err(_))) => "?".to_owned(),
+            _ => "-".to_owned(),
         }
     }
 
@@ -433,6 +595,11 @@ impl<'a> Row<'a> {
             "handle": info.handle().map(|h| h.to_string()),
             "ring": match &self.ring {
                 Some(Ok(ring)) => ring_json(ring),
+                Some(Err(e)) => json!({ "error": e }),
+                None => Json::Null,
+            },
+            "broadcast": match &self.broadcast {
+                Some(Ok(b)) => broadcast_json(b),
                 Some(Err(e)) => json!({ "error": e }),
                 None => Json::Null,
             },

@@ -106,14 +106,19 @@ pub(crate) fn run(text: &str, interval_ms: u64, count: Option<u64>) -> Result<()
         lines.push(format!("status:       {}", info.status));
         match report::read_value(&object) {
             Ok(value) => {
-                if let Value::Ring(ring, _) = &value {
+                let write_position = match &value {
+                    Value::Ring(ring, _) => Some(ring.write_position),
+                    Value::Broadcast(b) => Some(b.write_position),
+                    _ => None,
+                };
+                if let Some(write_position) = write_position {
                     let now = Instant::now();
                     let rate = last_write.map(|(then, position)| {
                         #[expect(clippy::cast_precision_loss, reason = "a rate for people")]
-                        let written = ring.write_position.wrapping_sub(position) as f64;
+                        let written = write_position.wrapping_sub(position) as f64;
                         written / now.duration_since(then).as_secs_f64()
                     });
-                    last_write = Some((now, ring.write_position));
+                    last_write = Some((now, write_position));
                     lines.extend(report::value_lines(&value));
                     lines.push(rate.map_or_else(
                         || "rate:         - messages/s".to_owned(),

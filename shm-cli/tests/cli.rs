@@ -5,7 +5,8 @@
 
 use serde_json::Value;
 use shm_runtime::{
-    Consumer, MemoryInterface, Shared, SharedBool, SharedBytes, SharedInt, SharedObject, SharedState, SharedString,
+    Broadcast, BroadcastConfig, ByteRing, Consumer, MemoryInterface, Policy, Shared, SharedBool, SharedBytes,
+    SharedInt, SharedObject, SharedState, SharedString,
 };
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
@@ -754,4 +755,125 @@ fn inspect_and_watch_say_a_version_2_segment_is_from_an_older_shm() {
     // FORMAT.md chooses: refuse, never guess).
     let err = SharedInt::load_sharedobject(&counter.handle()).unwrap_err();
     assert!(err.to_string().contains("format version 2, this library reads version 3 (an older shm made it"), "{err}");
+}
+
+#[test]
+fn inspect_and_watch_show_a_broadcasts_subscribers_and_their_lags() {
+    let config = BroadcastConfig::new(8, Policy::Backpressure).max_subscribers(4).history(2);
+    let mut tx = Broadcast::<Pose>::create(&config).unwrap();
+    let name = tx.name().as_str().to_owned();
+    let mut fast = tx.subscribe().unwrap();
+    let slow = tx.subscribe().unwrap();
+    for seq in 1..=6 {
+        tx.publish(&Pose { x: 0.5, y: -1.0, seq }).unwrap();
+    }
+    while fast.read().unwrap().is_some() {}
+    let text = ok(&["inspect", &name]);
+    let me = me();
+    let write = tx.published();
+    assert!(
+        text.contains("policy:       backpressure\ncapacity:     8 slots of 24 bytes\nhistory:      2 items\n"),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "write pos:    {write}\npublisher:    pid {me} (alive)\nsubscribers:  2 of 4 entries\n"
+        )),
+        "{text}"
+    );
+    let start = write.wrapping_sub(6);
+    let c0 = write.to_string();
+    let c1 = start.to_string();
+    let w = c0.len().max(c1.len()).max("cursor".len());
+    let table = format!(
+        "  slot  pid{p}  {cursor:<w$}  lag  fill                    state\n  \
+         0     {me}  {c0:<w$}  0    [....................]  alive\n  \
+         1     {me}  {c1:<w$}  6    [###############.....]  alive\n",
+        p = " ".repeat(me.to_string().len().saturating_sub(3)),
+        cursor = "cursor",
+    );
+    assert!(text.contains(&table), "{text}\nwanted:\n{table}");
+    assert!(
+        text.contains(&format!("newest:       #{} = {{ x = 0.5, y = -1.0, seq = 6 }}\n", write.wrapping_sub(1))),
+        "{text}"
+    );
+    let value = &json(&["inspect", &name, "--json"])["value"];
+    assert_eq!(value["policy"], "backpressure");
+    assert_eq!((value["capacity"].as_u64(), value["history"].as_u64()), (Some(8), Some(2)));
+    assert_eq!(value["write_position"].as_u64(), Some(write));
+    assert_eq!(value["publisher"], serde_json::json!({ "state": "alive", "pid": me }));
+    let subs = value["subscribers"].as_array().unwrap();
+    assert_eq!(subs.len(), 2);
+    assert_eq!(
+        subs[1],
+        serde_json::json!({ "slot": 1, "state": "alive", "pid": me, "active": true, "cursor": start, "lag": 6, "corrupt": null })
+    );
+    assert_eq!(subs[0]["lag"], 0);
+    assert_eq!(value["newest"]["value"], serde_json::json!({ "x": 0.5, "y": -1.0, "seq": 6 }));
+    // `ls` shows the slowest subscriber's lag as the fill.
+    let row = ok(&["ls"]).lines().find(|l| l.starts_with(&name)).map(str::to_owned).unwrap();
+    // (Columns as wide as their widest cell machine-wide: compare words.)
+    assert!(row.split_whitespace().rev().take(2).eq(["6/8", "live"]), "{row}");
+    assert_eq!(ls_entry(&name, false).unwrap()["broadcast"]["subscribers"][1]["lag"], 6);
+    // `watch` draws one lag bar per subscriber.
+    let output = ok(&["watch", &name, "--interval", "20", "--count", "2"]);
+    assert!(output.contains("[....................]  alive\n"), "{output}");
+    assert!(output.contains("[###############.....]  alive\n"), "{output}");
+    assert!(output.contains("rate:         0 messages/s"), "{output}");
+    // A peer scribbles a table entry: a held, active entry whose cursor
+    // is ahead of the write position is shown as corrupt, in text and
+    // JSON (table entry 2: 32 words in, 8 words each; role, active,
+    // cursor).
+    let payload = json(&["inspect", &name, "--json"])["header"]["payload_offset"].as_u64().unwrap();
+    let entry = payload + (32 + 2 * 8) * 8;
+    let garbage = 0x0000_ffff_0000_0007_u64.to_ne_bytes();
+    let ahead = write.wrapping_add(3).to_ne_bytes();
+    patch(&name, entry, &[garbage, garbage, ahead].concat());
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("subscribers:  3 of 4 entries\n"), "{text}");
+    assert!(
+        text.lines().any(|l| l.starts_with("  2     7")
+            && l.ends_with("?    -                       corrupt: cursor is ahead of the write position")),
+        "{text}"
+    );
+    let value = &json(&["inspect", &name, "--json"])["value"];
+    let bad = &value["subscribers"][2];
+    assert_eq!((bad["slot"].as_u64(), bad["pid"].as_u64(), bad["state"].as_str()), (Some(2), Some(7), Some("unknown")));
+    assert_eq!(bad["lag"], Value::Null);
+    assert_eq!(bad["corrupt"], "cursor is ahead of the write position");
+    patch(&name, entry, &[0; 24]);
+    drop((fast, slow, tx));
+    assert!(!exists(&name), "every end let go: the name goes");
+}
+
+#[test]
+fn inspect_shows_a_byte_rings_oldest_and_newest_messages() {
+    let mut tx = ByteRing::create_memorybuf(8, 8).unwrap();
+    let name = tx.name().as_str().to_owned();
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       -\nnewest:       -\n"), "an empty ring: {text}");
+    tx.write(b"hi\n").unwrap();
+    tx.write_partial(b"a message of 25 bytes....", Duration::from_secs(5)).unwrap();
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       #0: 3 bytes in 1 slot: 68690a \"hi\\n\"\n"), "{text}");
+    assert!(text.contains("newest:       #1: 25 bytes in 4 slots: 61206d6573736167... \"a messag\"...\n"), "{text}");
+    let ring = &json(&["inspect", &name, "--json"])["value"];
+    assert_eq!(
+        ring["oldest_unread"],
+        serde_json::json!({ "position": 0, "slots": 1, "len": 3, "head_hex": "68690a", "head_text": "hi\\n" })
+    );
+    assert_eq!(ring["newest_unread"]["len"], 25);
+    assert_eq!(ring["newest_unread"]["head_text"], "a messag");
+    // Read to the end, with the consumer the last end to let go: the name
+    // goes.
+    let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle()).unwrap();
+    let mut message = Vec::new();
+    rx.read(&mut message).unwrap();
+    assert_eq!(message, b"hi\n");
+    let text = ok(&["inspect", &name]);
+    assert!(text.contains("oldest:       #1: 25 bytes"), "{text}");
+    rx.read(&mut message).unwrap();
+    drop(tx);
+    drop(rx);
+    assert!(!exists(&name));
 }

@@ -1,6 +1,7 @@
-//! Looking into a segment without taking part in it: a ring's positions and
-//! roles, a `state` value's bytes, an array's length and elements, for
-//! tools such as the `shm` command.
+//! Looking into a segment without taking part in it: a ring's positions,
+//! roles and oldest and newest unread items or messages, a broadcast's
+//! subscriber table with each subscriber's lag, a `state` value's bytes,
+//! an array's length and elements, for tools such as the `shm` command.
 //!
 //! A [`Peek`] maps the segment through the same validating open as every
 //! typed object (owner and mode, header, nonce), but claims no role, takes
@@ -12,6 +13,7 @@
 
 use crate::format::header::{Header, Layout, ObjectKind};
 use crate::format::schema::Schema;
+use crate::protocol::broadcast::Broadcast as Bcast;
 use crate::protocol::cell::{ByteCell, layout_words};
 use crate::protocol::ring::{self, Ring};
 use crate::protocol::role::{CLOSED, FREE};
@@ -188,6 +190,90 @@ pub struct RingUnread {
     /// The next item the consumer will take.
     pub oldest: Option<RingItem>,
     /// The last item the producer published.
+    pub newest: Option<RingItem>,
+}
+
+/// One message of a byte ring ([`Peek::byte_ring_unread`]): where it
+/// starts, how long it is, and its first bytes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ByteMessage {
+    /// The position of its first slot.
+    pub position: u64,
+    /// Slots it spans.
+    pub slots: u64,
+    /// Its length in bytes.
+    pub len: u64,
+    /// Its first bytes (at most [`MESSAGE_PREVIEW`]).
+    pub head: Vec<u8>,
+}
+
+/// Slots from either end of a byte ring's unread part that
+/// [`Peek::byte_ring_unread`] looks through for a whole message, at most
+/// (so that a look at a huge ring, or one full of slots that end no
+/// message, stays short).
+const SCAN_SLOTS: u64 = 1 << 16;
+
+/// Bytes of a byte ring's message that [`Peek::byte_ring_unread`] copies.
+pub const MESSAGE_PREVIEW: usize = 32;
+
+/// The oldest and newest complete unread messages of a byte ring
+/// ([`Peek::byte_ring_unread`]); `None` when there is none, or the
+/// message was consumed while it was read.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ByteRingUnread {
+    /// The next message the consumer will return.
+    pub oldest: Option<ByteMessage>,
+    /// The last message the producer completed.
+    pub newest: Option<ByteMessage>,
+}
+
+/// One entry of a broadcast's subscriber table in use
+/// ([`BroadcastPeek::subscribers`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct SubscriberPeek {
+    /// The table entry.
+    pub slot: usize,
+    /// Who holds the entry.
+    pub holder: RoleHolder,
+    /// Whether the entry is active (its subscriber has joined and holds
+    /// the publisher back in `Backpressure`).
+    pub active: bool,
+    /// The subscriber's read position, as stored.
+    pub cursor: u64,
+    /// Items published that it has not read (`write_position - cursor`),
+    /// at most the capacity; 0 for a corrupt entry.
+    pub lag: u64,
+    /// Why the entry is corrupt, if it is: no cooperating subscriber
+    /// could have stored it.
+    pub corrupt: Option<&'static str>,
+}
+
+/// A broadcast's shape, write position, publisher and subscribers, and
+/// its newest item, as read at one moment ([`Peek::broadcast`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct BroadcastPeek {
+    /// The overflow policy.
+    pub policy: crate::Policy,
+    /// Number of slots.
+    pub capacity: u64,
+    /// Bytes of an element.
+    pub element_bytes: u64,
+    /// Past items a late subscriber starts with, at most.
+    pub history: u64,
+    /// Table entries (the most subscribers at once).
+    pub max_subscribers: u64,
+    /// Items ever published (wrapping), from where it started.
+    pub write_position: u64,
+    /// Who holds the publisher role.
+    pub publisher: RoleHolder,
+    /// The entries in use (held, or garbage), by slot.
+    pub subscribers: Vec<SubscriberPeek>,
+    /// The newest item, decoded by field; `None` when nothing was
+    /// published, or it was replaced while it was copied.
     pub newest: Option<RingItem>,
 }
 
@@ -567,6 +653,261 @@ impl Peek {
     }
 }
 
+impl Peek {
+    /// A broadcast's shape, write position, publisher, subscriber table
+    /// and newest item, read now. Every word is untrusted: the shape is
+    /// checked against the payload size, each table entry is clamped and
+    /// checked against the write position (a cursor ahead of it, or more
+    /// than a ring behind, is shown as corrupt, not refused).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::Peek;
+    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy, SharedObject};
+    ///
+    /// let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(8, Policy::Overwrite))?;
+    /// let _rx = tx.subscribe()?;
+    /// tx.publish_slice(&[1, 2, 3]);
+    /// let peek = Peek::open(&tx.handle())?.broadcast()?;
+    /// assert_eq!((peek.capacity, peek.subscribers.len(), peek.subscribers[0].lag), (8, 1, 3));
+    /// # Ok(()) }
+    /// ```
+    pub fn broadcast(&self) -> Result<BroadcastPeek, PeekError> {
+        use crate::format::layout::broadcast as layout;
+        self.expect_kind(self.kind() == ObjectKind::Broadcast, "broadcast")?;
+        let words = self.segment.payload().words();
+        let shape = Bcast::stored_shape(words).map_err(|what| self.corrupt(what, 0))?;
+        let ring = Bcast::split(words, shape)
+            .ok_or_else(|| self.corrupt("shape words disagree with the payload size", shape.capacity))?;
+        let capacity = shape.capacity;
+        let wrap = ring::wrap_of(capacity);
+        // Acquire pairs with the publisher's Release store of the write
+        // position (`publish`): the items before it are in their slots.
+        let tail = words[layout::TAIL_WORD].load(Ordering::Acquire);
+        if tail >= wrap {
+            return Err(self.corrupt("write position is not below the wrap of the capacity", tail));
+        }
+        // Acquire pairs with the Release of a claim or a let-go, as in
+        // `ring`: it only keeps the report in order.
+        let publisher = RoleHolder::of(words[layout::PUBLISHER_ROLE_WORD].load(Ordering::Acquire));
+        let mut subscribers = Vec::new();
+        for slot in 0..ring.entries() {
+            let base = layout::TABLE_WORD + slot * layout::ENTRY_WORDS;
+            // In range: `split` checked the table's words; `get` all the
+            // same, so that a mistake is a missing entry, not a panic.
+            let word = |which: usize| words.get(base + which).map_or(FREE, |w| w.load(Ordering::Relaxed));
+            let (role, active, cursor) =
+                (word(layout::ENTRY_ROLE), word(layout::ENTRY_ACTIVE), word(layout::ENTRY_CURSOR));
+            if (role == FREE || role == CLOSED) && active == FREE {
+                continue;
+            }
+            let (lag, corrupt) = if active != FREE && active != role {
+                (0, Some("active word is not the holder's identity"))
+            } else if cursor >= wrap {
+                (0, Some("cursor is not a position"))
+            } else if let Some(lag) = Some(ring::distance(tail, cursor, wrap)).filter(|lag| *lag <= capacity) {
+                (lag, None)
+            } else if ring::distance(cursor, tail, wrap) < wrap / 2 {
+                (0, Some("cursor is ahead of the write position"))
+            } else {
+                (0, Some("cursor is more than a ring behind"))
+            };
+            subscribers.push(SubscriberPeek {
+                slot,
+                holder: RoleHolder::of(role),
+                active: active != FREE,
+                cursor,
+                lag,
+                corrupt,
+            });
+        }
+        let first = words[layout::FIRST_WORD].load(Ordering::Relaxed);
+        let newest = if tail == first { None } else { self.broadcast_item(words, &shape, tail)? };
+        Ok(BroadcastPeek {
+            policy: shape.policy,
+            capacity,
+            element_bytes: shape.element_bytes,
+            history: shape.history.min(capacity),
+            max_subscribers: shape.max_subscribers as u64,
+            write_position: tail,
+            publisher,
+            subscribers,
+            newest,
+        })
+    }
+
+    /// The item before write position `tail` of a broadcast of `shape`
+    /// (checked by `split`), decoded; `None` if its sequence word did not
+    /// name it before and after the copy (it was being replaced).
+    ///
+    /// In `Overwrite` the check is the subscribers' own (FORMAT.md,
+    /// `broadcast`). In `Backpressure` the publisher marks no slot busy,
+    /// so a look that races a publisher a whole ring ahead, which only a
+    /// broadcast nobody holds back can be, may show a mix; a tool's look
+    /// only.
+    fn broadcast_item(
+        &self,
+        words: &[AtomicU64],
+        shape: &crate::protocol::broadcast::Shape,
+        tail: u64,
+    ) -> Result<Option<RingItem>, PeekError> {
+        use crate::format::layout::broadcast as layout;
+        let wrap = ring::wrap_of(shape.capacity);
+        let position = tail.checked_sub(1).unwrap_or(wrap - 1);
+        let stride = shape.slot_words + 1;
+        let start = usize::try_from(position % shape.capacity)
+            .ok()
+            .and_then(|i| i.checked_mul(stride))
+            .and_then(|i| i.checked_add(layout::TABLE_WORD + shape.max_subscribers * layout::ENTRY_WORDS));
+        let slot = start
+            .and_then(|start| words.get(start..start.checked_add(stride)?))
+            .ok_or_else(|| self.corrupt("slot lies outside the payload", position))?;
+        // Relaxed: the Acquire load of the write position made the item
+        // visible; the sequence word only tells whether it is still there.
+        if slot[0].load(Ordering::Relaxed) != position {
+            return Ok(None);
+        }
+        let mut bytes: Vec<u8> = slot[1..].iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
+        bytes.truncate(usize::try_from(shape.element_bytes).unwrap_or(usize::MAX));
+        // Pairs with the publisher's Release fence after it marks a slot
+        // busy (`put`): a copy that loaded a store of a later item makes
+        // the load below see the busy mark or a later position.
+        fence(Ordering::Acquire);
+        if slot[0].load(Ordering::Relaxed) != position {
+            return Ok(None);
+        }
+        Ok(Some(RingItem { position, value: self.decode(&bytes)? }))
+    }
+
+    /// The oldest and newest complete unread messages of a `bytering`:
+    /// where each starts, how long it is, and its first
+    /// [`MESSAGE_PREVIEW`] bytes, without consuming them. As in
+    /// [`ring_unread`](Self::ring_unread), a message the consumer passed
+    /// while it was copied is left out; a slot header no producer could
+    /// store, or a message not yet complete, is left out as well, and so
+    /// is a message that does not end within the first (or start within
+    /// the last) 65536 unread slots. A consumer part-way through a
+    /// message shows the next message as the oldest.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::Peek;
+    /// use shm_runtime::{ByteRing, SharedObject};
+    ///
+    /// let mut tx = ByteRing::create_memorybuf(16, 8)?;
+    /// tx.write(b"first")?;
+    /// tx.write(b"second")?;
+    /// let unread = Peek::open(&tx.handle())?.byte_ring_unread()?;
+    /// assert_eq!(unread.oldest.unwrap().head, b"first");
+    /// assert_eq!(unread.newest.unwrap().len, 6);
+    /// # tx.cleanup()?;
+    /// # Ok(()) }
+    /// ```
+    pub fn byte_ring_unread(&self) -> Result<ByteRingUnread, PeekError> {
+        use crate::protocol::fragment::{ABORT, CONT, LEN_MASK, MORE};
+        self.expect_kind(self.kind() == ObjectKind::ByteRing, "bytering")?;
+        let shape = self.ring()?;
+        let words = self.segment.payload().words();
+        let capacity = shape.capacity;
+        let wrap = ring::wrap_of(capacity);
+        // Acquire pairs with the producer's Release store of the write
+        // position: the slots before it are filled.
+        let tail = words[ring::TAIL_WORD].load(Ordering::Acquire);
+        let head = words[ring::HEAD_WORD].load(Ordering::Relaxed);
+        let none = ByteRingUnread { oldest: None, newest: None };
+        let Some(fill) = ring::occupied(tail, head, capacity).filter(|fill| *fill > 0) else {
+            return Ok(none);
+        };
+        let at = |offset: u64| ring::advance(head, offset, wrap);
+        let header = |offset: u64| -> Result<u64, PeekError> {
+            let slot = self.copy_slot_words(words, &shape, at(offset) % capacity, 1)?;
+            Ok(slot.first().copied().unwrap_or(ABORT))
+        };
+        // An ABORT slot, or a length over the slot size, ends no message.
+        let valid = |h: u64| h & ABORT == 0 && h & LEN_MASK <= shape.slot_bytes;
+        // The message of the slots `first..=last` (offsets from `head`).
+        let message = |first: u64, last: u64| -> Result<ByteMessage, PeekError> {
+            let mut len = 0u64;
+            for offset in first..=last {
+                len = len.saturating_add(header(offset)? & LEN_MASK);
+            }
+            let first_len = header(first)? & LEN_MASK;
+            let take = usize::try_from(first_len).unwrap_or(usize::MAX).min(MESSAGE_PREVIEW);
+            let slot = self.copy_slot_words(words, &shape, at(first) % capacity, 1 + take.div_ceil(8))?;
+            let mut bytes: Vec<u8> = slot.iter().skip(1).flat_map(|w| w.to_ne_bytes()).collect();
+            bytes.truncate(take);
+            Ok(ByteMessage { position: at(first), slots: last - first + 1, len, head: bytes })
+        };
+        // Oldest: the first start slot, then its fragments up to one
+        // without MORE.
+        let mut oldest = None;
+        let mut start = None;
+        for offset in 0..fill.min(SCAN_SLOTS) {
+            let h = header(offset)?;
+            if !valid(h) {
+                start = None;
+                continue;
+            }
+            if h & CONT == 0 {
+                start = Some(offset);
+            }
+            if h & MORE == 0
+                && let Some(first) = start
+            {
+                oldest = Some(message(first, offset)?);
+                break;
+            }
+        }
+        // Newest: the last slot without MORE, back to its start.
+        let mut newest = None;
+        let low = fill.saturating_sub(SCAN_SLOTS);
+        'outer: for last in (low..fill).rev() {
+            let h = header(last)?;
+            if !valid(h) || h & MORE != 0 {
+                continue;
+            }
+            for first in (low..=last).rev() {
+                let f = header(first)?;
+                if !valid(f) || (first != last && f & MORE == 0) {
+                    continue 'outer;
+                }
+                if f & CONT == 0 {
+                    newest = Some(message(first, last)?);
+                    break 'outer;
+                }
+            }
+        }
+        // As in `ring_unread`: keeps the slot loads above before the read
+        // position's re-load; a message whose first slot the consumer has
+        // passed by then is dropped.
+        fence(Ordering::Acquire);
+        let head_now = words[ring::HEAD_WORD].load(Ordering::Relaxed);
+        let unread = ring::occupied(tail, head_now, capacity).unwrap_or(0);
+        let keep = |m: Option<ByteMessage>| m.filter(|m| ring::distance(tail, m.position, wrap) <= unread);
+        Ok(ByteRingUnread { oldest: keep(oldest), newest: keep(newest) })
+    }
+
+    /// The first `count` words of slot `index` (below the capacity) of a
+    /// ring, one relaxed load each.
+    fn copy_slot_words(
+        &self,
+        words: &[AtomicU64],
+        shape: &RingPeek,
+        index: u64,
+        count: usize,
+    ) -> Result<Vec<u64>, PeekError> {
+        let slot_words = usize::try_from(shape.slot_words).unwrap_or(usize::MAX);
+        let start = usize::try_from(index)
+            .ok()
+            .and_then(|i| i.checked_mul(slot_words))
+            .and_then(|i| i.checked_add(ring::SLOTS_WORD));
+        let slot = start
+            .and_then(|start| words.get(start..start.checked_add(count.min(slot_words))?))
+            .ok_or_else(|| self.corrupt("slot lies outside the payload", index))?;
+        Ok(slot.iter().map(|w| w.load(Ordering::Relaxed)).collect())
+    }
+}
+
 /// An array's geometry, validated against its payload.
 struct ArrayLayout {
     len: u64,
@@ -713,5 +1054,74 @@ mod tests {
         let stale: Handle = text.replace(&format!("{:016x}", counter.handle().nonce()), &nonce).parse().unwrap();
         assert!(matches!(Peek::open(&stale), Err(OpenError::StaleHandle { .. })));
         assert!(matches!(peek.array(), Err(PeekError::WrongKind { .. })));
+    }
+
+    #[test]
+    fn broadcast_subscribers_lags_and_garbage_entries() {
+        use crate::format::layout::broadcast as layout;
+        use crate::{Broadcast, BroadcastConfig, Policy};
+        let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(8, Policy::Overwrite).max_subscribers(4)).unwrap();
+        let mut fast = tx.subscribe().unwrap();
+        let _slow = tx.subscribe().unwrap();
+        assert_eq!(tx.publish_slice(&[1, 2, 3, 4, 5]), 5);
+        for _ in 0..5 {
+            fast.read().unwrap();
+        }
+        let peek = Peek::open(&tx.handle()).unwrap();
+        let b = peek.broadcast().unwrap();
+        let me = u64::from(std::process::id());
+        assert_eq!((b.policy, b.capacity, b.element_bytes, b.max_subscribers), (Policy::Overwrite, 8, 8, 4));
+        assert_eq!(b.publisher, RoleHolder::Alive { pid: me });
+        let lags: Vec<(usize, u64, Option<&str>)> = b.subscribers.iter().map(|s| (s.slot, s.lag, s.corrupt)).collect();
+        assert_eq!(lags, [(0, 0, None), (1, 5, None)]);
+        let newest = b.newest.unwrap();
+        assert_eq!(newest.value, Value::Unsigned(5));
+        assert_eq!(newest.position, b.write_position.wrapping_sub(1));
+        // Garbage in a free entry and a cursor ahead: shown as corrupt.
+        let words = peek.segment.payload().words();
+        let entry = |slot: usize, which: usize| &words[layout::TABLE_WORD + slot * layout::ENTRY_WORDS + which];
+        entry(2, layout::ENTRY_ROLE).store(0xdead, Ordering::Relaxed);
+        entry(2, layout::ENTRY_ACTIVE).store(0xbeef, Ordering::Relaxed);
+        entry(3, layout::ENTRY_ROLE).store(u64::MAX - 1, Ordering::Relaxed);
+        entry(3, layout::ENTRY_ACTIVE).store(u64::MAX - 1, Ordering::Relaxed);
+        entry(3, layout::ENTRY_CURSOR).store(b.write_position + 3, Ordering::Relaxed);
+        let b = peek.broadcast().unwrap();
+        assert_eq!(b.subscribers.len(), 4);
+        assert_eq!(b.subscribers[2].corrupt, Some("active word is not the holder's identity"));
+        assert_eq!(b.subscribers[3].corrupt, Some("cursor is ahead of the write position"));
+        entry(3, layout::ENTRY_CURSOR).store(u64::MAX, Ordering::Relaxed);
+        assert_eq!(peek.broadcast().unwrap().subscribers[3].corrupt, Some("cursor is not a position"));
+        for slot in 2..4 {
+            for which in [layout::ENTRY_ROLE, layout::ENTRY_ACTIVE, layout::ENTRY_CURSOR] {
+                entry(slot, which).store(0, Ordering::Relaxed);
+            }
+        }
+        // A capacity word that disagrees with the payload: an error.
+        words[layout::CAPACITY_WORD].store(u64::MAX, Ordering::Relaxed);
+        assert!(matches!(peek.broadcast(), Err(PeekError::Corrupt { .. })));
+        words[layout::CAPACITY_WORD].store(8, Ordering::Relaxed);
+        assert_eq!(peek.broadcast().unwrap().subscribers.len(), 2);
+    }
+
+    #[test]
+    fn byte_ring_oldest_and_newest_messages() {
+        let mut tx = ByteRing::create_memorybuf(8, 8).unwrap();
+        let peek = Peek::open(&tx.handle()).unwrap();
+        assert_eq!(peek.byte_ring_unread().unwrap(), ByteRingUnread { oldest: None, newest: None });
+        tx.write(b"hi").unwrap();
+        tx.write_partial(b"a message of 25 bytes....", std::time::Duration::from_secs(5)).unwrap();
+        let unread = peek.byte_ring_unread().unwrap();
+        let oldest = unread.oldest.unwrap();
+        assert_eq!((oldest.position, oldest.slots, oldest.len, oldest.head.as_slice()), (0, 1, 2, &b"hi"[..]));
+        let newest = unread.newest.unwrap();
+        assert_eq!((newest.position, newest.slots, newest.len), (1, 4, 25));
+        assert_eq!(newest.head, b"a messag");
+        // A header no producer could store: that message is left out.
+        let words = peek.segment.payload().words();
+        words[ring::SLOTS_WORD].store(1000, Ordering::Relaxed);
+        let unread = peek.byte_ring_unread().unwrap();
+        assert_eq!(unread.oldest.unwrap().position, 1);
+        words[ring::SLOTS_WORD].store(2, Ordering::Relaxed);
+        tx.cleanup().unwrap();
     }
 }
