@@ -14,7 +14,18 @@ use crate::sys::shm_dir::SHM_DIR;
 use std::fmt;
 use std::io;
 
-/// Why [`inspect_segment`] failed.
+/// Why [`inspect_segment`] failed. It arises from the name (not a valid
+/// segment name, or nothing under it) or from what is under it (not a
+/// regular file, or a file the system does not let this process read):
+///
+/// ```
+/// use shm_runtime::tools::{InspectError, inspect_segment};
+///
+/// let missing = inspect_segment("shmrs-doc-nothing-here").unwrap_err();
+/// assert!(matches!(missing, InspectError::NotFound { .. }), "{missing}");
+/// let invalid = inspect_segment("a/b").unwrap_err();
+/// assert!(matches!(invalid, InspectError::InvalidName(_)), "{invalid}");
+/// ```
 #[non_exhaustive]
 #[derive(Debug)]
 pub enum InspectError {
@@ -62,6 +73,18 @@ impl std::error::Error for InspectError {
 }
 
 /// Reads what `name` (a segment name, with or without a leading `/`) is.
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::tools::{Status, inspect_segment};
+/// use shm_runtime::{SharedInt, SharedObject};
+///
+/// let counter = SharedInt::create_sharedobject(3)?;
+/// let info = inspect_segment(counter.name().as_str())?;
+/// assert_eq!(info.status, Status::Live);
+/// assert_eq!(info.header.map(|h| h.creator_pid()), Some(u64::from(std::process::id())));
+/// # Ok(()) }
+/// ```
 pub fn inspect_segment(name: &str) -> Result<SegmentInfo, InspectError> {
     let name = name.strip_prefix('/').unwrap_or(name);
     let valid = SegmentName::new(name).map_err(InspectError::InvalidName)?;

@@ -277,7 +277,22 @@ pub struct BroadcastPeek {
     pub newest: Option<RingItem>,
 }
 
-/// Why a [`Peek`] could not read what was asked.
+/// Why a [`Peek`] could not read what was asked. It arises from asking a
+/// segment for what its kind does not hold, from words no cooperating
+/// process could have stored, from a schema that does not parse, and from
+/// writers that kept changing the value while it was copied:
+///
+/// ```
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// use shm_runtime::tools::{Peek, PeekError};
+/// use shm_runtime::{SharedInt, SharedObject};
+///
+/// let counter = SharedInt::create_sharedobject(3)?;
+/// let look = Peek::open(&counter.handle())?;
+/// let refused = look.ring().unwrap_err(); // an int is not a ring
+/// assert!(matches!(refused, PeekError::WrongKind { .. }), "{refused}");
+/// # Ok(()) }
+/// ```
 #[non_exhaustive]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PeekError {
