@@ -128,3 +128,34 @@ def test_struct_declared_differently_is_a_layout_mismatch(peer):  # noqa: F811
 def test_peek_garbage_handle():
     with pytest.raises(shm.InvalidHandle):
         shm.peek("not a handle")
+
+
+def test_struct_from_ctypes():
+    import ctypes
+
+    class Pose(ctypes.Structure):
+        _fields_ = [
+            ("x", ctypes.c_double),
+            ("y", ctypes.c_double),
+            ("theta", ctypes.c_float),
+            ("seq", ctypes.c_uint32),
+            ("tag", ctypes.c_uint8 * 7),
+            ("valid", ctypes.c_bool),
+        ]
+
+    assert shm.struct_from_ctypes(Pose) == POSE
+    value = Pose(1.5, -1.5, 0.5, 7, (ctypes.c_uint8 * 7)(*b"pose"), True)
+    assert POSE.unpack(bytes(value)) == _expected(7)
+
+    class Path(ctypes.Structure):
+        _fields_ = [("points", (ctypes.c_float * 2) * 2), ("id", ctypes.c_uint64)]
+
+    assert shm.struct_from_ctypes(Path).size == 24
+
+    class Gap(ctypes.Structure):
+        _fields_ = [("a", ctypes.c_uint8), ("b", ctypes.c_uint32)]
+
+    with pytest.raises(ValueError, match="padding"):
+        shm.struct_from_ctypes(Gap)
+    with pytest.raises(TypeError):
+        shm.struct_from_ctypes(int)
