@@ -253,7 +253,9 @@ impl StructType {
 
 /// Reads the value of the segment `handle` names, by field, from the
 /// schema stored in it: a dict for a shared struct, a list of dicts for
-/// an array of structs. With `struct`, first checks that the segment
+/// an array of structs; for a ring of structs, a dict of its `fill` and
+/// its `oldest` and `newest` unread items as `(position, dict)` pairs (or
+/// `None`), without consuming anything. With `struct`, first checks that the segment
 /// holds exactly that type (else `shm.LayoutMismatch`, naming the first
 /// field that differs). Read-only; does not take a ring side.
 #[pyfunction]
@@ -266,6 +268,19 @@ pub fn peek(py: Python<'_>, handle: &str, r#struct: Option<PyRef<'_, StructType>
         check_declared(&peek, declared, &stored)?;
     }
     match peek.kind() {
+        ObjectKind::Ring => {
+            let fill = py_result(peek.ring())?.fill;
+            let unread = py_result(peek.ring_unread())?;
+            let dict = PyDict::new(py);
+            dict.set_item("fill", fill)?;
+            for (key, item) in [("oldest", unread.oldest), ("newest", unread.newest)] {
+                match item {
+                    Some(item) => dict.set_item(key, (item.position, to_py(py, &item.value)?))?,
+                    None => dict.set_item(key, py.None())?,
+                }
+            }
+            Ok(dict.into_any().unbind())
+        }
         ObjectKind::Array => {
             let len = py_result(peek.array())?.len;
             let list = PyList::empty(py);

@@ -159,3 +159,19 @@ def test_struct_from_ctypes():
         shm.struct_from_ctypes(Gap)
     with pytest.raises(TypeError):
         shm.struct_from_ctypes(int)
+
+
+@pytest.mark.timeout(120)
+def test_rust_ring_of_poses_peeked_from_python(peer):  # noqa: F811
+    count = 100_000
+    proc = subprocess.Popen([peer, "pose-ring", str(count)], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        handle = proc.stdout.readline().strip()
+        assert shm.Struct.of_segment(handle) == POSE
+        ring = shm.peek(handle, POSE)
+        assert ring["fill"] == count
+        first, last = dict(_expected(0), x=0.0, y=-0.0), dict(_expected(count - 1), x=count - 1.0, y=1.0 - count)
+        assert ring["oldest"] == (0, first)
+        assert ring["newest"] == (count - 1, last)
+    finally:
+        _finish(proc)
