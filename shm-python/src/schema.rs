@@ -81,7 +81,8 @@ fn spec_schema(spec: &Bound<'_, PyAny>) -> PyResult<Schema> {
 }
 
 /// A Python value for a decoded value: dicts for structs, lists for
-/// arrays (bytes for `u8` arrays).
+/// arrays (of ints for `u8` arrays too). Arrays of more than
+/// `tools::MAX_ARRAY_ITEMS` elements are refused (`Value` stops there).
 fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     Ok(match value {
         Value::Struct { fields, .. } => {
