@@ -23,15 +23,71 @@
 //!   create-ring <slot> <slots> <count>
 //!                                     print a new byte ring's handle (producer side),
 //!                                     write count messages "msg <i>", then let go
+//!   create-pose <x>                   print a new SharedArray<Pose>'s handle (3 elements,
+//!                                     seq = index), Pose's layout fingerprint and a new
+//!                                     Shared<Pose>'s handle; wait for a line, clean up
+//!   pose-ring <count>                 print a new MemoryInterface<Pose>'s handle (producer
+//!                                     side, count slots) holding count poses, seq 0..count;
+//!                                     wait for a line, clean up
 //! ```
 
 use shm_runtime::{
-    ByteRing, Consumer, Handle, MemoryInterface, OpenOptions, Producer, Role, SharedArray, SharedInt, SharedObject,
-    SharedString,
+    ByteRing, Consumer, Flag, Handle, MemoryInterface, OpenOptions, Producer, Role, Shared, SharedArray, SharedInt,
+    SharedObject, SharedState, SharedString,
 };
 use std::error::Error;
 use std::io::{BufRead, Write};
 use std::time::Duration;
+
+/// The derived struct the Python tests declare field by field (`shm.Struct`).
+#[derive(SharedState, Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
+struct Pose {
+    /// Position, metres.
+    x: f64,
+    /// Position, metres.
+    y: f64,
+    /// Heading, radians.
+    theta: f32,
+    /// Sample number.
+    seq: u32,
+    /// A short label, zero-padded.
+    tag: [u8; 7],
+    /// Whether the pose is valid.
+    valid: Flag,
+}
+
+/// The `create-pose` and `pose-ring` commands, with their one argument.
+fn pose_command(command: &str, argument: &str) -> Result {
+    match command {
+        "create-pose" => {
+            let x: f64 = argument.parse()?;
+            let shared = Shared::create_sharedobject(&pose(x, 7))?;
+            let array = SharedArray::create_from_slice(&[pose(x, 0), pose(x, 1), pose(x, 2)])?;
+            println!("{}", array.handle());
+            println!("{:#018x}", Pose::FINGERPRINT);
+            announce(&shared.handle())?;
+            shared.cleanup()?;
+            array.cleanup()?;
+        }
+        "pose-ring" => {
+            let count: u32 = argument.parse()?;
+            let mut ring = MemoryInterface::<Pose, Producer>::create_memorybuf(usize::try_from(count)?)?;
+            for seq in 0..count {
+                ring.write(&pose(f64::from(seq), seq))?;
+            }
+            announce(&ring.handle())?;
+            ring.cleanup()?;
+        }
+        _ => unreachable!("run passes only the pose commands"),
+    }
+    Ok(())
+}
+
+/// The pose `create-pose` stores, element `seq` of its array.
+fn pose(x: f64, seq: u32) -> Pose {
+    Pose { x, y: -x, theta: 0.5, seq, tag: *b"pose\0\0\0", valid: Flag::from(true) }
+}
 
 type Result<T = ()> = std::result::Result<T, Box<dyn Error>>;
 
@@ -47,7 +103,9 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- array <handle>
   cargo run --example python_peer -- create-int <value>
   cargo run --example python_peer -- create-string <capacity> <text>
-  cargo run --example python_peer -- create-ring <slot size> <slots> <count>";
+  cargo run --example python_peer -- create-ring <slot size> <slots> <count>
+  cargo run --example python_peer -- create-pose <x>
+  cargo run --example python_peer -- pose-ring <count>";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -140,6 +198,7 @@ fn run() -> Result {
             produce(&mut ring, arg(3)?.parse()?)?;
             // Dropped: the name stays until the consumer has read all.
         }
+        "create-pose" | "pose-ring" => pose_command(arg(0)?, arg(1)?)?,
         other => return Err(format!("unknown command {other:?}").into()),
     }
     Ok(())

@@ -6,6 +6,7 @@
 mod array;
 mod errors;
 mod ring;
+mod schema;
 mod typed_ring;
 mod values;
 mod wait;
@@ -23,6 +24,8 @@ fn _shm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<ring::ByteRing>()?;
     m.add_class::<array::BytesArray>()?;
     m.add_class::<typed_ring::MemoryInterface>()?;
+    m.add_class::<schema::StructType>()?;
+    m.add_function(wrap_pyfunction!(schema::peek, m)?)?;
     m.add("NAME_PREFIX", shm_runtime::NAME_PREFIX)?;
     Ok(())
 }

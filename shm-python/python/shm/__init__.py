@@ -8,6 +8,14 @@ items) and ``BytesArray`` (fixed-size byte records). One process creates an obje
 ``load_sharedobject`` (``load_memorybuf`` for a ring). Every error is a
 subclass of ``shm.Error`` and carries the Rust error's message.
 
+``Struct`` declares a struct type from a field list (or
+``struct_from_ctypes`` from a ``ctypes.Structure``) with the schema and
+fingerprint ``#[derive(SharedState)]`` gives the same Rust struct;
+``peek(handle, struct=None)`` reads a segment's value by field as dicts,
+checking a declared ``Struct`` against the schema stored in the segment
+(``LayoutMismatch`` names the first field that differs). Struct segments
+are read-only from Python for now.
+
 ``shm.compat.memory_interface`` and ``shm.compat.shared_memory_handler``
 keep the APIs of the two Python libraries shm replaces.
 """
@@ -37,6 +45,8 @@ from ._shm import (
     RingError,
     RoleTaken,
     SharedBool,
+    Struct,
+    peek,
     SharedBytes,
     SharedInt,
     SharedString,
@@ -45,6 +55,7 @@ from ._shm import (
     WriteError,
     WrongSide,
 )
+from ._ctypes import struct_from_ctypes
 
 __all__ = [
     "NAME_PREFIX",
@@ -71,6 +82,9 @@ __all__ = [
     "RingError",
     "RoleTaken",
     "SharedBool",
+    "Struct",
+    "peek",
+    "struct_from_ctypes",
     "SharedBytes",
     "SharedInt",
     "SharedString",
