@@ -267,3 +267,91 @@ mod tests {
         assert!(waiter::armed() <= before, "dropped futures left registrations");
     }
 }
+
+#[cfg(test)]
+mod pingpong {
+    use crate::{SharedInt, SharedObject};
+    use std::time::{Duration, Instant};
+
+    fn peer(int: &SharedInt) -> SharedInt {
+        SharedInt::load_sharedobject(&int.handle()).unwrap()
+    }
+
+    /// Round trip of a change, the echo blocking: the initiating side
+    /// blocking, then async (run with `--ignored --nocapture`; the
+    /// benchmark's cases are in shm-bench).
+    #[test]
+    #[ignore = "measurement"]
+    fn measure_round_trip() {
+        const N: i64 = 2000;
+        let request = SharedInt::create_sharedobject(0).unwrap();
+        let reply = SharedInt::create_sharedobject(0).unwrap();
+        let (p2, q2) = (peer(&request), peer(&reply));
+        let first = request.version();
+        let echo = std::thread::spawn(move || {
+            let mut since = first;
+            for _ in 0..2 * N {
+                since = p2.wait_changed(since, Duration::from_secs(10)).unwrap();
+                q2.write(p2.read());
+            }
+        });
+        let start = Instant::now();
+        for i in 0..N {
+            let since = reply.version();
+            request.write(i);
+            reply.wait_changed(since, Duration::from_secs(10)).unwrap();
+        }
+        println!("blocking: {:?} per round trip", start.elapsed() / u32::try_from(N).unwrap());
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let start = Instant::now();
+            for i in 0..N {
+                let since = reply.version();
+                request.write(i);
+                reply.changed(since).await;
+            }
+            println!("async: {:?} per round trip", start.elapsed() / u32::try_from(N).unwrap());
+        });
+        echo.join().unwrap();
+    }
+}
+
+#[cfg(test)]
+mod ring_pingpong {
+    use crate::{Consumer, MemoryInterface, SharedObject};
+    use std::time::Instant;
+
+    /// Ring round trip, the echo blocking: the initiating side blocking,
+    /// then async (run with `--ignored --nocapture`).
+    #[test]
+    #[ignore = "measurement"]
+    fn measure_ring_round_trip() {
+        const N: u32 = 2000;
+        let mut req_tx = MemoryInterface::<u64>::create_memorybuf(64).unwrap();
+        let mut req_rx = MemoryInterface::<u64, Consumer>::load_sharedobject(&req_tx.handle()).unwrap();
+        let mut rep_tx = MemoryInterface::<u64>::create_memorybuf(64).unwrap();
+        let mut rep_rx = MemoryInterface::<u64, Consumer>::load_sharedobject(&rep_tx.handle()).unwrap();
+        let echo = std::thread::spawn(move || {
+            for _ in 0..2 * N {
+                let v = req_rx.read_blocking().unwrap();
+                rep_tx.write_blocking(&v).unwrap();
+            }
+        });
+        let start = Instant::now();
+        for i in 0..u64::from(N) {
+            req_tx.write_blocking(&i).unwrap();
+            rep_rx.read_blocking().unwrap();
+        }
+        println!("ring blocking: {:?} per round trip", start.elapsed() / N);
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        rt.block_on(async {
+            let start = Instant::now();
+            for i in 0..u64::from(N) {
+                req_tx.write_async(&i).await.unwrap();
+                rep_rx.read_async().await.unwrap();
+            }
+            println!("ring async: {:?} per round trip", start.elapsed() / N);
+        });
+        echo.join().unwrap();
+    }
+}

@@ -6,8 +6,11 @@
 //!
 //! - The first registration starts the first thread; while nothing is
 //!   armed the threads sleep on a doorbell word with no timeout (no
-//!   processor time at all). Every registration rings the doorbell, so a
-//!   thread re-reads the registry and sleeps on the new word too.
+//!   processor time at all). A registration rings the doorbell, so a
+//!   thread re-reads the registry and sleeps on the new word too, unless
+//!   the thread serving its word is awake (woken, between two reads of the
+//!   registry): it reads the registry before it sleeps again anyway, and
+//!   a wait then costs no wake-up of the thread.
 //! - One `futex_waitv` takes 128 words: the doorbell and 127 armed words.
 //!   Registrations with the same word and value share one; with more
 //!   distinct words than that, more threads start. A word is assigned to
@@ -93,6 +96,11 @@ struct Registry {
     waitv_started: usize,
     /// Words that have a thread of their own (per-word mode).
     per_word: BTreeSet<Armed>,
+    /// Per `futex_waitv` thread: whether it is between two reads of the
+    /// registry (woken, or not yet asleep for the first time), so that it
+    /// reads the registry again before it sleeps: a registration of a word
+    /// assigned to it then needs no doorbell (no wake-up of the thread).
+    awake: Vec<bool>,
     /// Thread ids of every waiter thread started, for the processor-time
     /// tests.
     tids: Vec<i32>,
@@ -109,6 +117,7 @@ impl Registry {
             load: Vec::new(),
             waitv_started: 0,
             per_word: BTreeSet::new(),
+            awake: Vec::new(),
             tids: Vec::new(),
         }
     }
@@ -233,8 +242,15 @@ impl Registration {
         decide_mode(&mut registry);
         registry.insert(id, Entry { word, waker: waker.clone(), recheck_at });
         start_threads(&mut registry);
+        // The thread that serves the word reads the registry (under this
+        // lock, after this insert) before it sleeps again if it is awake:
+        // then it needs no doorbell, the wake-up that would cost a round
+        // of the thread per wait.
+        let reads_anyway = registry.assigned.get(&word).is_some_and(|t| registry.awake.get(*t) == Some(&true));
         drop(registry);
-        ring_doorbell();
+        if !reads_anyway {
+            ring_doorbell();
+        }
     }
 
     /// Removes the registration, if any (the future completed or was
@@ -275,6 +291,8 @@ fn start_threads(registry: &mut Registry) {
             while registry.waitv_started < registry.load.len().max(1) {
                 let index = registry.waitv_started;
                 registry.waitv_started += 1;
+                // Not asleep yet: it reads the registry first.
+                registry.awake.push(true);
                 spawn(format!("shm-waiter-{index}"), move || serve_waitv(index));
             }
         }
@@ -318,11 +336,16 @@ fn serve_waitv(index: usize) {
         // (Relaxed: see `ring_doorbell`.)
         armed.push(Armed { expected: DOORBELL.load(Ordering::Relaxed), ..doorbell });
         let timeout = {
-            let registry = registry();
+            let mut registry = registry();
             armed.extend(registry.words_of(index));
+            // From here a registration rings the doorbell (read above).
+            registry.awake[index] = false;
             registry.next_recheck(None).map(|at| at.saturating_duration_since(Instant::now()))
         };
         let woke = futex::wait_any(&armed, timeout);
+        // Awake until the next read of the registry: registrations from
+        // now on are seen there without a doorbell.
+        registry().awake[index] = true;
         let mut wakers = Vec::new();
         match woke {
             Woke::Unsupported => {
