@@ -154,47 +154,65 @@ fn every_async_form_under_every_runtime_across_processes() {
     }
 }
 
-/// A producer that writes three items and then waits to be killed.
+/// A producer that writes three items and then waits to be killed; the
+/// consumer's await ends with `PeerDead` soon after, with `futex_waitv`
+/// (this process) and with one waiter thread per word (a consumer process
+/// of its own, where the liveness rechecks are kept by the recheck
+/// thread).
 #[test]
 fn a_killed_producer_ends_the_await_with_peer_dead() {
-    if common::role().as_deref() == Some("producer") {
-        let mut ring = MemoryInterface::<u64, Producer>::load_memorybuf(&handle_from(VAR_DOWN)).unwrap();
-        for i in 0..3 {
-            ring.write_blocking(&i).unwrap();
+    const TEST: &str = "a_killed_producer_ends_the_await_with_peer_dead";
+    match common::role().as_deref() {
+        Some("producer") => {
+            let mut ring = MemoryInterface::<u64, Producer>::load_memorybuf(&handle_from(VAR_DOWN)).unwrap();
+            for i in 0..3 {
+                ring.write_blocking(&i).unwrap();
+            }
+            std::thread::sleep(LIMIT);
+            return;
         }
-        std::thread::sleep(LIMIT);
-        return;
+        Some("consumer") => {
+            for runtime in ["tokio-current", "tokio-multi", "smol"] {
+                await_until_the_producer_is_killed(TEST, runtime);
+            }
+            return;
+        }
+        _ => {}
     }
     for runtime in ["tokio-current", "tokio-multi", "smol"] {
-        let mut ring = MemoryInterface::<u64, Consumer>::create_memorybuf(8).unwrap();
-        let name = ring.name().as_str().to_owned();
-        let kid =
-            Kid::spawn("a_killed_producer_ends_the_await_with_peer_dead", "producer", &[env(VAR_DOWN, &ring.handle())]);
-        let (tx, rx) = std::sync::mpsc::channel();
-        std::thread::scope(|s| {
-            let ring = &mut ring;
-            s.spawn(move || {
-                run_on(runtime, async move {
-                    for i in 0..3 {
-                        assert_eq!(ring.read_async().await.unwrap(), i);
-                    }
-                    tx.send(Instant::now()).unwrap();
-                    let err = ring.read_async().await.unwrap_err();
-                    tx.send(Instant::now()).unwrap();
-                    assert!(matches!(err, RingError::PeerDead { .. }), "{runtime}: {err}");
-                });
-            });
-            let read_all = rx.recv_timeout(LIMIT).expect("three items");
-            std::thread::sleep(Duration::from_millis(100));
-            let killed = Instant::now();
-            kid.kill_and_reap();
-            let ended = rx.recv_timeout(LIMIT).expect("the await ended");
-            assert!(ended.duration_since(killed) < Duration::from_secs(2), "{runtime}: PeerDead took too long");
-            assert!(ended > read_all);
-        });
-        drop(ring);
-        assert!(!common::exists(&name), "{runtime}: ring left behind");
+        await_until_the_producer_is_killed(TEST, runtime);
     }
+    Kid::spawn(TEST, "consumer", &[(NO_WAITV, "1".to_owned())]).expect_success();
+}
+
+fn await_until_the_producer_is_killed(test: &str, runtime: &str) {
+    let mut ring = MemoryInterface::<u64, Consumer>::create_memorybuf(8).unwrap();
+    let name = ring.name().as_str().to_owned();
+    let kid = Kid::spawn(test, "producer", &[env(VAR_DOWN, &ring.handle())]);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::scope(|s| {
+        let ring = &mut ring;
+        s.spawn(move || {
+            run_on(runtime, async move {
+                for i in 0..3 {
+                    assert_eq!(ring.read_async().await.unwrap(), i);
+                }
+                tx.send(Instant::now()).unwrap();
+                let err = ring.read_async().await.unwrap_err();
+                tx.send(Instant::now()).unwrap();
+                assert!(matches!(err, RingError::PeerDead { .. }), "{runtime}: {err}");
+            });
+        });
+        let read_all = rx.recv_timeout(LIMIT).expect("three items");
+        std::thread::sleep(Duration::from_millis(100));
+        let killed = Instant::now();
+        kid.kill_and_reap();
+        let ended = rx.recv_timeout(LIMIT).expect("the await ended");
+        assert!(ended.duration_since(killed) < Duration::from_secs(2), "{runtime}: PeerDead took too long");
+        assert!(ended > read_all);
+    });
+    drop(ring);
+    assert!(!common::exists(&name), "{runtime}: ring left behind");
 }
 
 /// Cancellation: a consumer's `read_async` futures are dropped at random

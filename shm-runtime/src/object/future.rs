@@ -184,6 +184,22 @@ mod tests {
     /// threads use almost no processor time.
     #[test]
     fn thousand_futures_on_a_hundred_objects() {
+        thousand_futures();
+    }
+
+    /// The same where `futex_waitv` is missing: a thread per armed word
+    /// (a thousand here, each future on its own mapping), which must not
+    /// cost processor time while idle either.
+    #[test]
+    fn thousand_futures_on_a_hundred_objects_one_thread_per_word() {
+        let test = "object::future::tests::thousand_futures_on_a_hundred_objects_one_thread_per_word";
+        if crate::sys::testing::in_fresh_process_with_env(test, &[(waiter::NO_WAITV_ENV, "1")]) {
+            thousand_futures();
+            assert!(waiter::one_thread_per_word(), "{} was not obeyed", waiter::NO_WAITV_ENV);
+        }
+    }
+
+    fn thousand_futures() {
         const OBJECTS: usize = 100;
         const PER_OBJECT: usize = 10;
         let _serial = serial();

@@ -19,7 +19,15 @@
 //! - Where the kernel has no `futex_waitv` (before Linux 5.16, or a
 //!   sandbox refusing it; or [`NO_WAITV_ENV`] set), each distinct armed
 //!   word gets a thread of its own that sleeps on it with `FUTEX_WAIT` and
-//!   ends once nobody waits on it.
+//!   ends once nobody waits on it. Such a thread cannot be told that the
+//!   last waiter left (only a wake of the word itself, which belongs to
+//!   the segment, would reach it), so it looks every
+//!   [`PER_WORD_SLICE`] at whether anybody still waits: a few look-ups a
+//!   second even with a thousand words armed (each look is a map
+//!   look-up by word, not a walk over every registration). The rechecks
+//!   below are then kept by one more thread, which sleeps on the doorbell
+//!   until the earliest of them: a per-word thread asleep for a whole
+//!   slice would keep a new registration's recheck waiting.
 //! - The threads never read an armed word themselves: its mapping may be
 //!   gone (a future leaked with `mem::forget` never unregisters). Only the
 //!   kernel reads them, and reports an unmapped address as a fault; a
@@ -51,8 +59,11 @@ pub(crate) const NO_WAITV_ENV: &str = "SHMRS_NO_FUTEX_WAITV";
 const WORDS_PER_THREAD: usize = WAITV_MAX - 1;
 
 /// How long a per-word thread sleeps between looks at whether anybody
-/// still waits on its word.
-const PER_WORD_SLICE: Duration = Duration::from_millis(100);
+/// still waits on its word: how long it may outlive its last waiter.
+/// Every word armed has its own thread in that mode, and with a thousand
+/// words (a thousand futures, each on its own mapping) a slice of 100 ms
+/// cost ten thousand wake-ups a second: more than a whole processor.
+const PER_WORD_SLICE: Duration = Duration::from_secs(5);
 
 /// Rung on every registration: the `futex_waitv` threads sleep on it too,
 /// and re-read the registry when it changes.
@@ -83,6 +94,9 @@ struct Registry {
     /// The process these threads run in: a forked child starts its own.
     pid: u64,
     entries: BTreeMap<u64, Entry>,
+    /// The ids of `entries` by armed word: exactly the words some entry
+    /// arms, each with the ids of the entries that arm it (never empty).
+    by_word: BTreeMap<Armed, BTreeSet<u64>>,
     next_id: u64,
     mode: Mode,
     /// Which `futex_waitv` thread sleeps on each armed word (waitv mode):
@@ -96,6 +110,8 @@ struct Registry {
     waitv_started: usize,
     /// Words that have a thread of their own (per-word mode).
     per_word: BTreeSet<Armed>,
+    /// Whether the recheck thread runs (per-word mode).
+    timer_started: bool,
     /// Per `futex_waitv` thread: whether it is between two reads of the
     /// registry (woken, or not yet asleep for the first time), so that it
     /// reads the registry again before it sleeps: a registration of a word
@@ -111,12 +127,14 @@ impl Registry {
         Self {
             pid: 0,
             entries: BTreeMap::new(),
+            by_word: BTreeMap::new(),
             next_id: 1,
             mode: Mode::Unknown,
             assigned: BTreeMap::new(),
             load: Vec::new(),
             waitv_started: 0,
             per_word: BTreeSet::new(),
+            timer_started: false,
             awake: Vec::new(),
             tids: Vec::new(),
         }
@@ -124,8 +142,18 @@ impl Registry {
 
     /// The distinct armed words, in address order.
     fn words(&self) -> Vec<Armed> {
-        let words: BTreeSet<Armed> = self.entries.values().map(|e| e.word).collect();
-        words.into_iter().collect()
+        self.by_word.keys().copied().collect()
+    }
+
+    /// Whether anybody waits on `word`.
+    fn is_armed(&self, word: Armed) -> bool {
+        self.by_word.contains_key(&word)
+    }
+
+    /// The entries that arm `word`.
+    fn entries_of(&self, word: Armed) -> impl Iterator<Item = (u64, &Entry)> + '_ {
+        let ids = self.by_word.get(&word).into_iter().flatten();
+        ids.filter_map(|id| self.entries.get(id).map(|entry| (*id, entry)))
     }
 
     /// Inserts an entry (replacing `id`'s earlier one) and assigns its word
@@ -133,8 +161,9 @@ impl Registry {
     fn insert(&mut self, id: u64, entry: Entry) {
         let word = entry.word;
         if let Some(old) = self.entries.insert(id, entry) {
-            self.release(old.word);
+            self.release(id, old.word);
         }
+        self.by_word.entry(word).or_default().insert(id);
         if self.mode == Mode::Waitv && !self.assigned.contains_key(&word) {
             let thread = self.load.iter().position(|n| *n < WORDS_PER_THREAD).unwrap_or(self.load.len());
             if thread == self.load.len() {
@@ -149,13 +178,18 @@ impl Registry {
     /// it.
     fn remove(&mut self, id: u64) -> Option<Entry> {
         let entry = self.entries.remove(&id)?;
-        self.release(entry.word);
+        self.release(id, entry.word);
         Some(entry)
     }
 
-    fn release(&mut self, word: Armed) {
-        if self.entries.values().any(|e| e.word == word) {
-            return;
+    /// Entry `id` no longer arms `word`.
+    fn release(&mut self, id: u64, word: Armed) {
+        if let Some(ids) = self.by_word.get_mut(&word) {
+            ids.remove(&id);
+            if !ids.is_empty() {
+                return;
+            }
+            self.by_word.remove(&word);
         }
         if let Some(thread) = self.assigned.remove(&word) {
             self.load[thread] -= 1;
@@ -169,25 +203,27 @@ impl Registry {
 
     /// Removes the entries of `word` and returns their wakers.
     fn take_word(&mut self, word: Armed) -> Vec<Waker> {
-        let ids: Vec<u64> = self.entries.iter().filter(|(_, e)| e.word == word).map(|(id, _)| *id).collect();
+        let ids: Vec<u64> = self.entries_of(word).map(|(id, _)| id).collect();
         ids.into_iter().filter_map(|id| self.remove(id)).map(|e| e.waker).collect()
     }
 
     /// Removes the entries whose recheck time has come (of `word` only,
     /// if given) and returns their wakers.
     fn take_due(&mut self, now: Instant, word: Option<Armed>) -> Vec<Waker> {
-        let due: Vec<u64> = self
-            .entries
-            .iter()
-            .filter(|(_, e)| e.recheck_at.is_some_and(|at| at <= now) && word.is_none_or(|w| w == e.word))
-            .map(|(id, _)| *id)
-            .collect();
+        let is_due = |(id, e): (u64, &Entry)| e.recheck_at.is_some_and(|at| at <= now).then_some(id);
+        let due: Vec<u64> = match word {
+            Some(word) => self.entries_of(word).filter_map(is_due).collect(),
+            None => self.entries.iter().map(|(id, e)| (*id, e)).filter_map(is_due).collect(),
+        };
         due.into_iter().filter_map(|id| self.remove(id)).map(|e| e.waker).collect()
     }
 
     /// The earliest recheck time (of `word` only, if given).
     fn next_recheck(&self, word: Option<Armed>) -> Option<Instant> {
-        self.entries.values().filter(|e| word.is_none_or(|w| w == e.word)).filter_map(|e| e.recheck_at).min()
+        match word {
+            Some(word) => self.entries_of(word).filter_map(|(_, e)| e.recheck_at).min(),
+            None => self.entries.values().filter_map(|e| e.recheck_at).min(),
+        }
     }
 }
 
@@ -297,6 +333,10 @@ fn start_threads(registry: &mut Registry) {
             }
         }
         Mode::PerWord => {
+            if !registry.timer_started {
+                registry.timer_started = true;
+                spawn("shm-waiter-timer".to_owned(), serve_rechecks);
+            }
             for word in registry.words() {
                 if registry.per_word.insert(word) {
                     spawn("shm-waiter-word".to_owned(), move || serve_word(word));
@@ -380,26 +420,44 @@ fn serve_waitv(index: usize) {
     }
 }
 
-/// A per-word thread: sleeps on `word` until nobody waits on it any more.
+/// A per-word thread: sleeps on `word` until nobody waits on it any more
+/// (looking every [`PER_WORD_SLICE`]); the rechecks are
+/// [`serve_rechecks`]'s.
 fn serve_word(word: Armed) {
     loop {
-        let slice = {
+        {
             let mut registry = registry();
-            if !registry.entries.values().any(|e| e.word == word) {
+            if !registry.is_armed(word) {
                 registry.per_word.remove(&word);
                 return;
             }
-            let recheck = registry.next_recheck(Some(word)).map(|at| at.saturating_duration_since(Instant::now()));
-            recheck.map_or(PER_WORD_SLICE, |r| r.min(PER_WORD_SLICE))
-        };
-        let woke = futex::wait_addr(word, slice);
-        let mut registry = registry();
-        let mut wakers = match woke {
-            Woke::Woken(_) | Woke::Changed => registry.take_word(word),
+        }
+        let woke = futex::wait_addr(word, PER_WORD_SLICE);
+        let wakers = match woke {
+            Woke::Woken(_) | Woke::Changed => registry().take_word(word),
             Woke::TimedOut | Woke::Unsupported => Vec::new(),
         };
-        wakers.extend(registry.take_due(Instant::now(), Some(word)));
-        drop(registry);
+        wake_all(wakers);
+    }
+}
+
+/// The recheck thread of per-word mode: sleeps on the doorbell until the
+/// earliest recheck and wakes the tasks whose time has come. Idle (no
+/// recheck asked for), it sleeps until a registration rings.
+fn serve_rechecks() {
+    /// How long it sleeps with no recheck due (the doorbell wakes it
+    /// sooner): any long time.
+    const IDLE: Duration = Duration::from_secs(3600);
+    loop {
+        // Read before the registry: a registration after this read rings
+        // the doorbell, and the sleep below then returns at once.
+        // (Relaxed: see `ring_doorbell`.)
+        let rung = DOORBELL.load(Ordering::Relaxed);
+        let timeout = registry().next_recheck(None).map_or(IDLE, |at| at.saturating_duration_since(Instant::now()));
+        if !timeout.is_zero() {
+            futex::wait(&DOORBELL, rung, timeout);
+        }
+        let wakers = registry().take_due(Instant::now(), None);
         wake_all(wakers);
     }
 }
@@ -410,6 +468,13 @@ fn serve_word(word: Armed) {
 pub(crate) fn threads_cpu_time() -> Duration {
     let tids = registry().tids.clone();
     tids.into_iter().filter_map(thread::cpu_time).sum()
+}
+
+/// Whether this process sleeps with one thread per armed word (decided at
+/// its first registration).
+#[cfg(test)]
+pub(crate) fn one_thread_per_word() -> bool {
+    registry().mode == Mode::PerWord
 }
 
 /// Registrations now armed (for tests: none left behind).

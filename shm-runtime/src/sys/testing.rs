@@ -28,12 +28,19 @@ const FRESH_ENV: &str = "SHMRS_UNIT_FRESH_PROCESS";
 /// process it waits (bounded) for the fresh one, asserts it passed, and
 /// returns `false`.
 pub(crate) fn in_fresh_process(test: &str) -> bool {
+    in_fresh_process_with_env(test, &[])
+}
+
+/// [`in_fresh_process`], with the environment variables `env` set in the
+/// fresh process.
+pub(crate) fn in_fresh_process_with_env(test: &str, env: &[(&str, &str)]) -> bool {
     if std::env::var(FRESH_ENV).is_ok_and(|t| t == test) {
         return true;
     }
     let mut child = Command::new(std::env::current_exe().expect("test binary path"))
         .args([test, "--exact", "--test-threads=1", "--nocapture"])
         .env(FRESH_ENV, test)
+        .envs(env.iter().copied())
         .stdin(std::process::Stdio::null())
         // Its harness's own summary would count the test twice.
         .stdout(std::process::Stdio::null())
