@@ -287,7 +287,11 @@ impl<'a> Ring<'a> {
 
     /// A producer's cursor, starting at the shared write position.
     pub(crate) fn producer(&self) -> Result<ProducerCursor, Corrupt> {
-        self.positions().map(|(tail, head)| ProducerCursor { tail, head_cache: head })
+        let (tail, head) = self.positions()?;
+        // As in `free`: the slots free at this read position may be reused
+        // from now on without another load of it.
+        sync::fence(Site::RingReuseFence, Ordering::Release);
+        Ok(ProducerCursor { tail, head_cache: head })
     }
 
     /// A consumer's cursor, starting at the shared read position.
@@ -314,6 +318,13 @@ impl<'a> Ring<'a> {
         let head = self.head.load(Ordering::Acquire);
         let used = occupied_in(cursor.tail, head, self.capacity, self.wrap)
             .ok_or(Corrupt { what: "read position", found: head })?;
+        // Pairs with the fence(Acquire) in `peek_unread`: a reader that
+        // claims nothing and copies a slot we are about to reuse, if it
+        // sees any word we store from here on, then sees the read position
+        // just loaded (or a later one), and drops the item. Once per
+        // refresh of the cached position, not per item; on x86 it emits
+        // no instruction.
+        sync::fence(Site::RingReuseFence, Ordering::Release);
         cursor.head_cache = head;
         Ok(self.capacity - used)
     }
@@ -388,6 +399,36 @@ impl<'a> Ring<'a> {
         let ready = self.available(cursor, u64::MAX)?;
         self.release(cursor, ready);
         Ok(ready)
+    }
+
+    /// The oldest and newest unread items, copied into `oldest` and
+    /// `newest` (each `element_bytes` long) by a reader that claims
+    /// nothing (`Peek`), each with its position; `None` for an item the
+    /// consumer freed while it was copied (the producer may have been
+    /// overwriting it: dropped rather than shown torn), or when nothing is
+    /// unread. (Positions that do not make sense, say a consumer moving
+    /// between the two loads, show as nothing unread: the caller checked
+    /// the positions already.)
+    pub(crate) fn peek_unread(&self, oldest: &mut [u8], newest: &mut [u8]) -> (Option<u64>, Option<u64>) {
+        // Acquire pairs with the producer's Release store in `publish`:
+        // the items before it are in their slots.
+        let tail = self.tail.load(Ordering::Acquire);
+        let head = self.head.load(Ordering::Relaxed);
+        if occupied_in(tail, head, self.capacity, self.wrap).unwrap_or(0) == 0 {
+            return (None, None);
+        }
+        let newest_position = tail.checked_sub(1).unwrap_or(self.wrap - 1);
+        load_bytes(self.slot(head), oldest);
+        load_bytes(self.slot(newest_position), newest);
+        // Pairs with the producer's fence(Release) in `free`, after its
+        // load of the read position and before it overwrites a slot: if a
+        // word copied above is one it stored after that fence, the read
+        // position loaded below is the one it saw (or later), so the item
+        // shows as freed and is dropped.
+        sync::fence(Site::RingPeekFence, Ordering::Acquire);
+        let head_now = self.head.load(Ordering::Relaxed);
+        let still = occupied_in(tail, head_now, self.capacity, self.wrap).unwrap_or(0);
+        ((head_now == head).then_some(head), (still > 0).then_some(newest_position))
     }
 
     /// Our write position.
@@ -695,9 +736,71 @@ mod loom_models {
         });
     }
 
+    /// A reader that claims nothing (`Peek`) looks at the oldest unread
+    /// item while the consumer frees it and the producer reuses its slot:
+    /// what it returns is the item of that position, whole, never the
+    /// next one's words under the old position.
+    fn peek_never_shows_a_reused_slot() {
+        peek_while_reused(true);
+        peek_while_reused(false);
+    }
+
+    fn peek_while_reused(refresh: bool) {
+        loom::model(move || {
+            let words: Vec<AtomicU64> = (0..layout_words(1, 2).unwrap()).map(|_| AtomicU64::new(0)).collect();
+            let ring = Ring::init(&words, Shape { capacity: 1, slot_words: 2, element_bytes: 16 }, 0);
+            let mut p = ring.producer().unwrap();
+            ring.free(&mut p, 1).unwrap();
+            ring.put(&p, 0, &item(1));
+            ring.publish(&mut p, 1);
+            let words = Arc::new(words);
+            let writer = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let ring = Ring::attach(&words, 2, 16).unwrap();
+                    let mut c = ring.consumer().unwrap();
+                    assert_eq!(ring.available(&mut c, 1).unwrap(), 1);
+                    ring.release(&mut c, 1);
+                    // The producer from before (its cached read position
+                    // shows the ring full, so `free` loads it again) and,
+                    // alternately, one attaching now (it loads the read
+                    // position in `producer`).
+                    let mut fresh = ring.producer().unwrap();
+                    let p = if refresh { &mut p } else { &mut fresh };
+                    if ring.free(p, 1).unwrap() == 1 {
+                        ring.put(p, 0, &item(2));
+                    }
+                })
+            };
+            let ring = Ring::attach(&words, 2, 16).unwrap();
+            let (mut oldest, mut newest) = ([0u8; 16], [0u8; 16]);
+            let (old, new) = ring.peek_unread(&mut oldest, &mut newest);
+            if old == Some(0) {
+                assert_eq!(oldest, item(1), "the oldest item shown from a reused slot");
+            }
+            if new == Some(0) {
+                assert_eq!(newest, item(1), "the newest item shown from a reused slot");
+            }
+            writer.join().unwrap();
+        });
+    }
+
     #[test]
     fn loom_ring_push_pop_holds() {
         with_mutant(None, push_pop_in_order);
+    }
+
+    #[test]
+    fn loom_ring_peek_holds() {
+        with_mutant(None, peek_never_shows_a_reused_slot);
+    }
+
+    #[test]
+    fn loom_ring_peek_mutants_fail() {
+        assert_mutants_fail(&[
+            (Site::RingReuseFence, peek_never_shows_a_reused_slot, "peek_never_shows_a_reused_slot"),
+            (Site::RingPeekFence, peek_never_shows_a_reused_slot, "peek_never_shows_a_reused_slot"),
+        ]);
     }
 
     #[test]

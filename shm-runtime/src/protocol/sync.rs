@@ -33,6 +33,12 @@ pub(crate) enum Site {
     RingPublish,
     /// Ring consumer: `Acquire` load of the write position.
     RingTailLoad,
+    /// Ring producer: `fence(Release)` after loading the read position,
+    /// before reusing the slots it frees (for readers that claim nothing).
+    RingReuseFence,
+    /// Ring reader that claims nothing (`Peek`): `fence(Acquire)` between
+    /// copying an item and re-loading the read position.
+    RingPeekFence,
     /// Ring sleeper: `fence(SeqCst)` between storing `SLEEPING` and
     /// re-checking the other side's position (`wake.rs`).
     WakeSleeperFence,

@@ -522,55 +522,18 @@ impl Peek {
         // Checks the shape words against the kind and the payload size.
         let shape = self.ring()?;
         let words = self.segment.payload().words();
-        let capacity = shape.capacity;
-        // Acquire pairs with the producer's Release store of the write
-        // position: the items before it are in their slots.
-        let tail = words[ring::TAIL_WORD].load(Ordering::Acquire);
-        let head = words[ring::HEAD_WORD].load(Ordering::Relaxed);
-        let Some(fill) = ring::occupied(tail, head, capacity) else {
-            return Ok(RingUnread { oldest: None, newest: None });
-        };
-        if fill == 0 {
-            return Ok(RingUnread { oldest: None, newest: None });
-        }
-        // Positions wrap at a multiple of the capacity, so the slot of
-        // `tail - 1` is the one before the slot of `tail`.
-        let newest_position = tail.checked_sub(1).unwrap_or(ring::wrap_of(capacity) - 1);
-        let oldest = self.copy_slot(words, &shape, head % capacity)?;
-        let newest = self.copy_slot(words, &shape, newest_position % capacity)?;
-        // Orders the slot loads above before the read position's re-load:
-        // the producer overwrites a slot only after it has loaded
-        // (Acquire) a read position past the item in it, so a re-load that
-        // still shows the item unread means the consumer had not freed it
-        // when the slot was copied. (No Release pairs with this fence; it
-        // keeps this thread's loads in order, and a reader that sees the
-        // consumer's newer position drops the item.)
-        fence(Ordering::Acquire);
-        let head_now = words[ring::HEAD_WORD].load(Ordering::Relaxed);
-        let still = ring::occupied(tail, head_now, capacity).unwrap_or(0);
-        let item = |position: u64, bytes: Vec<u8>| -> Result<RingItem, PeekError> {
-            Ok(RingItem { position, value: self.decode(&bytes)? })
-        };
-        Ok(RingUnread {
-            oldest: if head_now == head { Some(item(head, oldest)?) } else { None },
-            newest: if still > 0 { Some(item(newest_position, newest)?) } else { None },
-        })
-    }
-
-    /// The element bytes of slot `index` (below the capacity), one relaxed
-    /// load per word.
-    fn copy_slot(&self, words: &[AtomicU64], shape: &RingPeek, index: u64) -> Result<Vec<u8>, PeekError> {
         let slot_words = usize::try_from(shape.slot_words).unwrap_or(usize::MAX);
-        let start = usize::try_from(index)
-            .ok()
-            .and_then(|i| i.checked_mul(slot_words))
-            .and_then(|i| i.checked_add(ring::SLOTS_WORD));
-        let slot = start
-            .and_then(|start| words.get(start..start.checked_add(slot_words)?))
-            .ok_or_else(|| self.corrupt("slot lies outside the payload", index))?;
-        let mut bytes: Vec<u8> = slot.iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
-        bytes.truncate(usize::try_from(shape.slot_bytes).unwrap_or(usize::MAX));
-        Ok(bytes)
+        let ring = Ring::split(words, shape.capacity, slot_words)
+            .ok_or_else(|| self.corrupt("capacity word disagrees with the payload size", shape.capacity))?;
+        let size = usize::try_from(shape.slot_bytes).unwrap_or(usize::MAX);
+        let (mut oldest, mut newest) = (vec![0; size], vec![0; size]);
+        // The ring protocol's reader that claims nothing: an item the
+        // consumer freed while it was copied is left out, not shown torn.
+        let (oldest_at, newest_at) = ring.peek_unread(&mut oldest, &mut newest);
+        let item = |position: Option<u64>, bytes: &[u8]| -> Result<Option<RingItem>, PeekError> {
+            position.map(|position| Ok(RingItem { position, value: self.decode(bytes)? })).transpose()
+        };
+        Ok(RingUnread { oldest: item(oldest_at, &oldest)?, newest: item(newest_at, &newest)? })
     }
 
     /// A `state` segment's value decoded by field with the segment's
@@ -892,9 +855,12 @@ impl Peek {
                 }
             }
         }
-        // As in `ring_unread`: keeps the slot loads above before the read
-        // position's re-load; a message whose first slot the consumer has
-        // passed by then is dropped.
+        // As in `Ring::peek_unread`: pairs with the producer's
+        // fence(Release) in `Ring::free`, after it loads the read position
+        // and before it reuses the slots freed: a slot word copied above
+        // that it stored after that fence means the re-load below sees the
+        // read position it saw (or a later one), and a message whose first
+        // slot the consumer has passed by then is dropped.
         fence(Ordering::Acquire);
         let head_now = words[ring::HEAD_WORD].load(Ordering::Relaxed);
         let unread = ring::occupied(tail, head_now, capacity).unwrap_or(0);
