@@ -42,7 +42,7 @@ struct Pose {
 
 fn pose(i: u32) -> Pose {
     let x = f64::from(i);
-    Pose { position: [x, -x / 2.0, 0.25], seq: i, moving: Flag::new(i % 3 == 0), _pad: [0; 3] }
+    Pose { position: [x, -x / 2.0, 0.25], seq: i, moving: Flag::new(i.is_multiple_of(3)), _pad: [0; 3] }
 }
 
 /// The bytes of `pose` as the schema lays them out (native byte order).
@@ -53,7 +53,7 @@ fn pose_bytes(pose: &Pose) -> Vec<u8> {
     }
     out.extend_from_slice(&pose.seq.to_ne_bytes());
     out.push(u8::from(pose.moving.get()));
-    out.extend_from_slice(&pose._pad);
+    out.extend_from_slice(&[0; 3]); // `_pad`
     out
 }
 
