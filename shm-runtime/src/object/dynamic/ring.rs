@@ -291,6 +291,52 @@ impl DynRing<Producer> {
         Ok(())
     }
 
+    /// Writes as many of the items in `items` (whole items laid end to
+    /// end, `items.len()` a multiple of [`ItemType::size`]) as there are
+    /// free slots, in order, published with one store; returns how many.
+    /// 0 also if the consumer let go or the ring was found corrupt (as
+    /// [`MemoryInterface::write_slice`](crate::MemoryInterface::write_slice)).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::dynamic::{DynRing, ItemType};
+    /// use shm_runtime::{Consumer, Producer, SharedObject};
+    ///
+    /// let mut tx = DynRing::<Producer>::create(&ItemType::of::<u16>(), 2)?;
+    /// let mut rx = DynRing::<Consumer>::load_memorybuf(&tx.handle())?;
+    /// assert_eq!(tx.write_slice(&[1, 0, 2, 0, 3, 0])?, 2, "two slots");
+    /// let mut out = [0u8; 8];
+    /// assert_eq!(rx.read_into(&mut out)?, 2);
+    /// assert_eq!(out[..4], [1, 0, 2, 0]);
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`SendError::WrongSize`] if `items.len()` is not a multiple of the
+    /// item size (nothing is written).
+    pub fn write_slice(&mut self, items: &[u8]) -> Result<usize, SendError> {
+        let size = self.item.size;
+        if !items.len().is_multiple_of(size) {
+            return Err(SendError::WrongSize { len: items.len(), size });
+        }
+        if self.end.corrupt.is_some() || self.end.peer_left() {
+            return Ok(0);
+        }
+        let wanted = items.len() / size;
+        let free = self.end.free(wanted as u64).unwrap_or(0);
+        let n = usize::try_from(free).map_or(wanted, |free| free.min(wanted));
+        if n > 0 {
+            let (ring, cursor) = self.end.ring_and_cursor();
+            for (i, item) in items.chunks_exact(size).take(n).enumerate() {
+                ring.put(cursor, i as u64, item);
+            }
+            ring.publish(cursor, n as u64);
+            self.end.notify_peer();
+        }
+        Ok(n)
+    }
+
     /// Writes `item`, waiting up to `timeout` for a free slot (a timeout
     /// too long for the clock is no deadline).
     ///
@@ -367,6 +413,36 @@ impl DynRing<Consumer> {
         }
         self.take_one(out);
         Ok(true)
+    }
+
+    /// Takes up to `out.len() / size` items into `out` (oldest first, laid
+    /// end to end), freeing their slots with one store; returns how many.
+    /// See [`write_slice`](DynRing::write_slice) for an example.
+    ///
+    /// # Errors
+    ///
+    /// [`RingError::WrongSize`] if `out.len()` is not a multiple of the
+    /// item size (nothing is taken).
+    pub fn read_into(&mut self, out: &mut [u8]) -> Result<usize, RingError> {
+        let size = self.item.size;
+        if !out.len().is_multiple_of(size) {
+            return Err(self.wrong_size(out.len()));
+        }
+        if self.end.corrupt.is_some() {
+            return Ok(0);
+        }
+        let wanted = out.len() / size;
+        let ready = self.end.available(wanted as u64).unwrap_or(0);
+        let n = usize::try_from(ready).map_or(wanted, |ready| ready.min(wanted));
+        if n > 0 {
+            let (ring, cursor) = self.end.ring_and_cursor();
+            for (i, item) in out.chunks_exact_mut(size).take(n).enumerate() {
+                ring.get(cursor, i as u64, item);
+            }
+            ring.release(cursor, n as u64);
+            self.end.notify_peer();
+        }
+        Ok(n)
     }
 
     /// Takes the oldest item into `out`, waiting up to `timeout` for one.

@@ -209,3 +209,27 @@ fn a_schema_disagreeing_with_the_slots_is_refused() {
     let err = DynShared::load(&cell.segment().handle(), None, &OpenOptions::new()).unwrap_err();
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
 }
+
+#[test]
+fn batches_move_whole_items_and_agree_with_the_typed_ring() {
+    let item = ItemType::of::<[u8; 3]>();
+    let mut tx = DynRing::<Producer>::create(&item, 4).unwrap();
+    let mut rx = MemoryInterface::<[u8; 3], Consumer>::load_memorybuf(&tx.handle()).unwrap();
+    assert_eq!(tx.write_slice(&[0; 4]), Err(SendError::WrongSize { len: 4, size: 3 }));
+    let items: Vec<u8> = (0..18).collect();
+    assert_eq!(tx.write_slice(&items), Ok(4), "four slots");
+    let mut got = [[0u8; 3]; 8];
+    assert_eq!(rx.read_into(&mut got), 4);
+    assert_eq!(got[..4], [[0, 1, 2], [3, 4, 5], [6, 7, 8], [9, 10, 11]]);
+    drop((tx, rx));
+
+    let mut tx = MemoryInterface::<[u8; 3]>::create_memorybuf(4).unwrap();
+    let mut rx = DynRing::<Consumer>::load_memorybuf(&tx.handle()).unwrap();
+    assert_eq!(tx.write_slice(&[[1, 2, 3], [4, 5, 6]]), 2);
+    assert!(matches!(rx.read_into(&mut [0; 5]), Err(RingError::WrongSize { len: 5, size: 3, .. })));
+    let mut out = [0u8; 9];
+    assert_eq!(rx.read_into(&mut out), Ok(2));
+    assert_eq!(out, [1, 2, 3, 4, 5, 6, 0, 0, 0]);
+    assert_eq!(rx.read_into(&mut out), Ok(0));
+    assert_eq!((rx.read_count(), rx.len()), (2, 0));
+}
