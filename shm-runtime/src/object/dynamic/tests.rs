@@ -67,6 +67,8 @@ fn item_types_are_checked() {
     );
     assert!(ItemType::new(&long[1..], Schema::Prim(Prim::U8)).is_ok(), "the longest name fits");
     assert_eq!(ItemType::new("", Schema::Prim(Prim::U8)), Err(ItemTypeError::EmptyTypeName));
+    let any: crate::Error = ItemTypeError::EmptyTypeName.into();
+    assert_eq!(any.to_string(), "an item type needs a name of at least one byte", "one error type for `?`");
     assert!(matches!(ItemType::new("b", Schema::Prim(Prim::Bytes)), Err(ItemTypeError::Unsized { .. })));
     let empty = Schema::Array { len: 0, element: Box::new(Schema::Prim(Prim::U8)) };
     assert!(matches!(ItemType::new("e", empty), Err(ItemTypeError::BadSchema(_))));
