@@ -6,15 +6,15 @@
 
 use crate::object::array::{ArrayError, InvalidPart, LoadPartError};
 use crate::object::broadcast::error::{PublishError, RecvError};
+use crate::object::dynamic::ItemTypeError;
 use crate::segment::error::{
     CleanupError, CreateError, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
     TryWriteError, WriteError,
 };
 use crate::segment::handle::{HandleEnvError, InvalidHandle};
 use crate::segment::name::InvalidName;
-use crate::tools::inspect::InspectError;
-use crate::object::dynamic::ItemTypeError;
 use crate::tools::encode::EncodeError;
+use crate::tools::inspect::InspectError;
 use crate::tools::peek::PeekError;
 use crate::tools::value::DecodeError;
 use std::fmt;
