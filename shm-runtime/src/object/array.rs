@@ -768,6 +768,17 @@ pub enum ArrayError {
         /// How long this writer waited.
         waited: Duration,
     },
+    /// A buffer is not the size of the element type (or of the whole
+    /// array) of a [`DynArray`](crate::dynamic::DynArray); nothing was
+    /// read or written.
+    WrongSize {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the buffer in bytes.
+        len: usize,
+        /// The size it must have in bytes.
+        size: usize,
+    },
 }
 
 impl fmt::Display for ArrayError {
@@ -797,6 +808,9 @@ impl fmt::Display for ArrayError {
                 "cannot write index {index} of array {name:?}: process {holder} held the element's writer lock for \
                  over {waited:?}"
             ),
+            Self::WrongSize { name, len, size } => {
+                write!(f, "array {name:?}: a buffer of {len} bytes where {size} are needed; nothing was copied")
+            }
         }
     }
 }

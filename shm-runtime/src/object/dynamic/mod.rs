@@ -1,7 +1,8 @@
 //! Objects whose item type is known only at run time: [`DynRing`] (the
-//! ring of [`MemoryInterface<T>`](crate::MemoryInterface)) and
-//! [`DynShared`] (the value of [`Shared<T>`](crate::Shared)), typed by an
-//! [`ItemType`] (a [`Schema`] and a name) instead of a `T: SharedState`.
+//! ring of [`MemoryInterface<T>`](crate::MemoryInterface)), [`DynShared`]
+//! (the value of [`Shared<T>`](crate::Shared)) and [`DynArray`] (the array
+//! of [`SharedArray<T>`](crate::SharedArray)), typed by an [`ItemType`] (a
+//! [`Schema`] and a name) instead of a `T: SharedState`.
 //!
 //! They are the same objects, not look-alikes: the same segment kind, the
 //! same header, schema and fingerprint, the same ring and cell protocols
@@ -44,6 +45,7 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod array;
 pub(crate) mod ring;
 pub(crate) mod shared;
 
@@ -55,6 +57,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Mutex;
 
+pub use array::DynArray;
 pub use ring::DynRing;
 pub use shared::DynShared;
 

@@ -235,3 +235,55 @@ fn batches_move_whole_items_and_agree_with_the_typed_ring() {
     assert_eq!(rx.read_into(&mut out), Ok(0));
     assert_eq!((rx.read_count(), rx.len()), (2, 0));
 }
+
+#[test]
+fn dyn_array_and_shared_array_open_each_other() {
+    use crate::{ArrayError, SharedArray};
+    let item = pose_type();
+    let initial: Vec<u8> = (0..3).flat_map(|i| bytes_of(&pose(i))).collect();
+    let array = DynArray::create_from_bytes(None, &item, &initial).unwrap();
+    assert_eq!(array.len(), 3);
+    let typed = SharedArray::<Pose>::load_sharedobject(&array.handle()).unwrap();
+    assert_eq!(typed.to_vec(), [pose(0), pose(1), pose(2)]);
+    typed.set(1, &pose(7)).unwrap();
+    let mut out = vec![0; 32];
+    array.get(1, &mut out).unwrap();
+    assert_eq!(out, bytes_of(&pose(7)));
+    array.set(2, &bytes_of(&pose(8))).unwrap();
+    array.update(0, |bytes| bytes[24] = 5).unwrap();
+    assert_eq!(typed.get(2), Some(pose(8)));
+    assert_eq!(typed.get(0).unwrap().seq, 5);
+    let mut all = vec![0; 96];
+    array.copy_to(&mut all).unwrap();
+    assert_eq!(all[32..64], bytes_of(&pose(7)));
+
+    // Wrong sizes and indices change nothing.
+    let err = array.set(0, &[0; 31]).unwrap_err();
+    assert!(matches!(err, ArrayError::WrongSize { len: 31, size: 32, .. }), "{err}");
+    assert!(matches!(array.get(3, &mut out), Err(ArrayError::IndexOutOfRange { index: 3, len: 3, .. })));
+    assert!(matches!(array.copy_to(&mut all[1..]), Err(ArrayError::WrongSize { len: 95, size: 96, .. })));
+    assert_eq!(typed.get(0).unwrap().seq, 5);
+    let err = DynArray::create_from_bytes(None, &item, &[0; 33]).unwrap_err();
+    assert!(matches!(err, crate::CreateError::WrongSize { len: 33, size: 32, .. }), "{err}");
+
+    // The typed array opened with the segment's own type, and with another.
+    let typed = SharedArray::create_from_slice(&[pose(4), pose(5)]).unwrap();
+    let array = DynArray::load(&typed.handle(), None, &OpenOptions::new()).unwrap();
+    assert_eq!((array.len(), array.item_type().fingerprint()), (2, Pose::FINGERPRINT));
+    array.get(1, &mut out).unwrap();
+    assert_eq!(out, bytes_of(&pose(5)));
+    let other = ItemType::new("Pose", pose_schema(Prim::I32)).unwrap();
+    let err = DynArray::load(&typed.handle(), Some(&other), &OpenOptions::new()).unwrap_err();
+    assert!(matches!(&err, OpenError::LayoutMismatch { difference: Some(d), .. } if d.path == "seq"), "{err}");
+    assert_eq!(DynArray::create(&item, 0).unwrap().len(), 0, "an empty array");
+}
+
+/// An array whose schema (hashed right) says 16-byte elements over stored
+/// 8-byte ones.
+#[test]
+fn a_dyn_array_schema_disagreeing_with_the_elements_is_refused() {
+    let sixteen = ItemType::of::<[u8; 16]>();
+    let (segment, _) = crate::object::array::create_segment(None, sixteen.layout(), 8, 2, |_| vec![0; 8]).unwrap();
+    let err = DynArray::load(&segment.handle(), None, &OpenOptions::new()).unwrap_err();
+    assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
+}
