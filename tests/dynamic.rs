@@ -13,11 +13,11 @@
 mod common;
 
 use common::{Kid, WAIT_LIMIT, env, handle_from};
-use shm_runtime::dynamic::{DynRing, DynShared, ItemType};
+use shm_runtime::dynamic::{DynArray, DynRing, DynShared, ItemType};
 use shm_runtime::format::schema::{self, FieldSchema, Prim, Schema, StructSchema};
 use shm_runtime::{
-    Consumer, Flag, Handle, MemoryInterface, OpenError, OpenOptions, Producer, RingError, Shared, SharedObject,
-    SharedState,
+    Consumer, Flag, Handle, MemoryInterface, OpenError, OpenOptions, Producer, RingError, Shared, SharedArray,
+    SharedObject, SharedState,
 };
 use std::os::unix::fs::FileExt;
 use std::time::Duration;
@@ -218,6 +218,58 @@ fn dyn_shared_and_shared_across_processes() {
         typed.write(&pose(2 * i + 2)).expect("write");
     }
     kid.expect_success();
+    drop(typed);
+    assert_removed(&[&name, &name2]);
+}
+
+/// A `DynArray` in the parent, a `SharedArray<Pose>` in a child that
+/// updates every element (and the reverse): each side sees the other's
+/// writes, element by element.
+#[test]
+fn dyn_array_and_shared_array_across_processes() {
+    const TEST: &str = "dyn_array_and_shared_array_across_processes";
+    const LEN: usize = 16;
+    if let Some(role) = common::role() {
+        let handle = handle_from(VAR_VALUE);
+        match role.as_str() {
+            "typed" => {
+                let array = SharedArray::<Pose>::load_sharedobject(&handle).expect("open typed");
+                for (i, p) in array.to_vec().iter().enumerate() {
+                    assert_eq!(*p, pose(u32::try_from(i).expect("small")), "element {i}");
+                }
+                for i in 0..LEN {
+                    array.update(i, |p| p.seq += 1000).expect("update");
+                }
+            }
+            "dyn" => {
+                let array = DynArray::load(&handle, None, &OpenOptions::new()).expect("open dyn");
+                assert_eq!((array.len(), array.item_type().fingerprint()), (LEN, Pose::FINGERPRINT));
+                let mut out = vec![0; 32];
+                for i in 0..LEN {
+                    let n = u32::try_from(i).expect("small");
+                    array.get(i, &mut out).expect("get");
+                    assert_eq!(out, pose_bytes(&pose(n)), "element {i}");
+                    array.set(i, &pose_bytes(&pose(n + 1000))).expect("set");
+                }
+            }
+            _ => panic!("unknown role {role}"),
+        }
+        return;
+    }
+    let initial: Vec<u8> = (0..16).flat_map(|i| pose_bytes(&pose(i))).collect();
+    let array = DynArray::create_from_bytes(None, &pose_type(), &initial).expect("create");
+    Kid::spawn(TEST, "typed", &[env(VAR_VALUE, &array.handle())]).expect_success();
+    let mut all = vec![0; LEN * 32];
+    array.copy_to(&mut all).expect("copy");
+    let seqs: Vec<u32> = all.chunks_exact(32).map(|e| u32::from_ne_bytes(e[24..28].try_into().expect("4"))).collect();
+    assert_eq!(seqs, (1000..1016).collect::<Vec<u32>>());
+    let name = array.name().to_string();
+    drop(array);
+
+    let typed = SharedArray::create_from_slice(&(0..16).map(pose).collect::<Vec<_>>()).expect("create");
+    Kid::spawn(TEST, "dyn", &[env(VAR_VALUE, &typed.handle())]).expect_success();
+    assert_eq!(typed.to_vec(), (1000..1016).map(pose).collect::<Vec<_>>());
+    let name2 = typed.name().to_string();
     drop(typed);
     assert_removed(&[&name, &name2]);
 }
