@@ -50,7 +50,7 @@ pub(crate) mod ring;
 pub(crate) mod shared;
 
 use crate::format::header::{Layout, SchemaRef, TYPE_NAME_BYTES};
-use crate::format::schema::{MAX_SCHEMA_SIZE, Schema, SchemaError};
+use crate::format::schema::{FieldSchema, MAX_SCHEMA_SIZE, Prim, Schema, SchemaError, StructSchema};
 use crate::object::state::SharedState;
 use std::borrow::Cow;
 use std::collections::BTreeSet;
@@ -120,6 +120,22 @@ pub enum ItemTypeError {
         /// The size in bytes.
         size: u64,
     },
+    /// A struct laid out from its fields ([`ItemType::from_fields`]) would
+    /// have padding, which a `#[derive(SharedState)]` struct may not have
+    /// either: add an explicit `[u8; N]` field there.
+    Padding {
+        /// The struct's name.
+        name: String,
+        /// The field the padding comes before; `None`: after the last one
+        /// (the size rounded up to the alignment).
+        before: Option<String>,
+        /// The last field before the padding (for trailing padding).
+        after: String,
+        /// Where the padding starts.
+        offset: u64,
+        /// How many bytes.
+        bytes: u64,
+    },
 }
 
 impl fmt::Display for ItemTypeError {
@@ -134,6 +150,18 @@ impl fmt::Display for ItemTypeError {
                 write!(f, "the item type `{schema}` has no fixed size (text and bytes are not items)")
             }
             Self::TooLarge { size } => write!(f, "an item type of {size} bytes does not fit in memory"),
+            Self::Padding { name, before: Some(field), offset, bytes, .. } => write!(
+                f,
+                "`{name}` has {bytes} bytes of padding before field `{field}` (offset {offset} to {}): add \
+                 `_pad_before_{field}: [u8; {bytes}]` before `{field}`, or order the fields by decreasing alignment",
+                offset + bytes
+            ),
+            Self::Padding { name, before: None, after, offset, bytes } => write!(
+                f,
+                "`{name}` has {bytes} bytes of padding after its last field `{after}` (offset {offset} to {}): add \
+                 `_pad_end: [u8; {bytes}]` after `{after}`",
+                offset + bytes
+            ),
         }
     }
 }
@@ -197,6 +225,79 @@ impl ItemType {
         let parsed = Schema::parse(&bytes).map_err(ItemTypeError::BadSchema)?;
         debug_assert_eq!(parsed, schema, "the encoding is canonical");
         Self::sized(Cow::Owned(type_name.to_owned()), schema)
+    }
+
+    /// A struct named `type_name` (its schema's struct name is the part
+    /// after the last `::`) of `fields` in order, laid out as
+    /// `#[repr(C)]` lays them out on this machine: each field at the next
+    /// multiple of its alignment, the struct's alignment the largest of
+    /// its fields'. The same schema, and so the same fingerprint, as a
+    /// `#[derive(SharedState)]` struct of those fields, which is how a
+    /// program in another language declares a Rust type.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::dynamic::{ItemType, ItemTypeError};
+    /// use shm_runtime::format::schema::{Prim, Schema};
+    /// use shm_runtime::{Flag, SharedState};
+    ///
+    /// #[derive(SharedState, Clone, Copy)]
+    /// #[repr(C)]
+    /// struct Pose {
+    ///     position: [f64; 3],
+    ///     seq: u32,
+    ///     moving: Flag,
+    ///     _pad: [u8; 3],
+    /// }
+    ///
+    /// let array = |len, p| Schema::Array { len, element: Box::new(Schema::Prim(p)) };
+    /// let mut fields = vec![
+    ///     ("position".to_owned(), array(3, Prim::F64)),
+    ///     ("seq".to_owned(), Schema::Prim(Prim::U32)),
+    ///     ("moving".to_owned(), Schema::Prim(Prim::Flag)),
+    ///     ("_pad".to_owned(), array(3, Prim::U8)),
+    /// ];
+    /// assert_eq!(ItemType::from_fields("Pose", fields.clone())?.fingerprint(), Pose::FINGERPRINT);
+    ///
+    /// fields.pop(); // without the explicit padding
+    /// let err = ItemType::from_fields("Pose", fields).unwrap_err();
+    /// assert!(matches!(err, ItemTypeError::Padding { bytes: 3, .. }), "{err}");
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ItemTypeError::Padding`] naming where padding would be; those of
+    /// [`new`](Self::new).
+    pub fn from_fields(type_name: &str, fields: Vec<(String, Schema)>) -> Result<Self, ItemTypeError> {
+        let name = type_name.rsplit("::").next().unwrap_or(type_name).to_owned();
+        let mut end = 0u64;
+        let mut align = 1u64;
+        let mut laid = Vec::with_capacity(fields.len());
+        let too_large = |size| ItemTypeError::TooLarge { size };
+        for (field, ty) in fields {
+            let field_align = align_of_schema(&ty);
+            let size = ty.size().ok_or_else(|| ItemTypeError::Unsized { schema: ty.to_string() })?;
+            let offset = end.checked_next_multiple_of(field_align).ok_or(too_large(u64::MAX))?;
+            if offset != end {
+                return Err(ItemTypeError::Padding {
+                    name,
+                    before: Some(field),
+                    after: laid.last().map_or_else(String::new, |f: &FieldSchema| f.name.clone()),
+                    offset: end,
+                    bytes: offset - end,
+                });
+            }
+            align = align.max(field_align);
+            end = offset.checked_add(size).ok_or(too_large(u64::MAX))?;
+            laid.push(FieldSchema { name: field, offset, ty });
+        }
+        let size = end.checked_next_multiple_of(align).ok_or(too_large(u64::MAX))?;
+        if size != end {
+            let after = laid.last().map_or_else(String::new, |f| f.name.clone());
+            return Err(ItemTypeError::Padding { name, before: None, after, offset: end, bytes: size - end });
+        }
+        Self::new(type_name, Schema::Struct(StructSchema { name, size, align, fields: laid }))
     }
 
     /// The item type of a schema checked already (by [`Schema::parse`]).
@@ -273,6 +374,25 @@ impl ItemType {
         };
         Layout { fingerprint: self.fingerprint, type_name, schema: SchemaRef::Owned(&self.schema) }
     }
+}
+
+/// The alignment `#[repr(C)]` gives a field of type `schema` on this
+/// machine (a struct's is its own).
+fn align_of_schema(schema: &Schema) -> u64 {
+    let align = match schema {
+        Schema::Prim(p) => match p {
+            Prim::U8 | Prim::I8 | Prim::Flag | Prim::Text | Prim::Bytes => align_of::<u8>(),
+            Prim::U16 | Prim::I16 => align_of::<u16>(),
+            Prim::U32 | Prim::I32 => align_of::<u32>(),
+            Prim::F32 => align_of::<f32>(),
+            Prim::U64 | Prim::I64 => align_of::<u64>(),
+            Prim::F64 => align_of::<f64>(),
+            Prim::U128 | Prim::I128 => align_of::<u128>(),
+        },
+        Schema::Array { element, .. } => return align_of_schema(element),
+        Schema::Struct(s) => return s.align,
+    };
+    align as u64
 }
 
 /// Most distinct names [`intern`] keeps; past them, names are not kept

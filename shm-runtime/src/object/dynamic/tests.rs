@@ -287,3 +287,53 @@ fn a_dyn_array_schema_disagreeing_with_the_elements_is_refused() {
     let err = DynArray::load(&segment.handle(), None, &OpenOptions::new()).unwrap_err();
     assert!(matches!(err, OpenError::Corrupt { .. }), "{err}");
 }
+
+#[derive(SharedState, Clone, Copy)]
+#[shm(crate = "crate")]
+#[repr(C)]
+struct Wide {
+    big: u128,
+    small: [i16; 4],
+    pose: Pose,
+    ratio: f32,
+    tag: [u8; 4],
+}
+
+#[test]
+fn from_fields_lays_out_as_repr_c_and_matches_the_derive() {
+    let owned = |fields: Vec<(&str, Schema)>| fields.into_iter().map(|(n, s)| (n.to_owned(), s)).collect::<Vec<_>>();
+    let array = |len, element| Schema::Array { len, element: Box::new(element) };
+    let pose = || Schema::from_desc(Pose::SCHEMA);
+    let wide = owned(vec![
+        ("big", Schema::Prim(Prim::U128)),
+        ("small", array(4, Schema::Prim(Prim::I16))),
+        ("pose", pose()),
+        ("ratio", Schema::Prim(Prim::F32)),
+        ("tag", array(4, Schema::Prim(Prim::U8))),
+    ]);
+    let item = ItemType::from_fields("robot::Wide", wide.clone()).unwrap();
+    assert_eq!(item.fingerprint(), Wide::FINGERPRINT, "{:?}", item.schema());
+    assert_eq!((item.size(), item.type_name()), (size_of::<Wide>(), "robot::Wide"));
+
+    // Without `tag`: padding after the last field (to the 16-byte
+    // alignment `big` gives the struct), named.
+    let mut short = wide.clone();
+    short.pop();
+    let err = ItemType::from_fields("Wide", short).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "`Wide` has 4 bytes of padding after its last field `ratio` (offset 60 to 64): add `_pad_end: [u8; 4]` \
+         after `ratio`"
+    );
+    // A u16 before a u64: padding before it.
+    let err = ItemType::from_fields("Gap", owned(vec![("a", Schema::Prim(Prim::U16)), ("b", Schema::Prim(Prim::U64))]))
+        .unwrap_err();
+    assert!(matches!(&err, ItemTypeError::Padding { before: Some(b), offset: 2, bytes: 6, .. } if b == "b"), "{err}");
+    assert!(err.to_string().contains("add `_pad_before_b: [u8; 6]` before `b`"), "{err}");
+    // Text has no size; an empty field list is no struct.
+    assert!(matches!(
+        ItemType::from_fields("T", owned(vec![("t", Schema::Prim(Prim::Text))])),
+        Err(ItemTypeError::Unsized { .. })
+    ));
+    assert!(matches!(ItemType::from_fields("E", vec![]), Err(ItemTypeError::BadSchema(_))));
+}
