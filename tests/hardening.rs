@@ -36,6 +36,7 @@ mod common;
 use common::{Kid, RemoveOnDrop, entries_with_prefix, exists, shm_path, unique_name};
 
 use rustix::process::{Resource, Rlimit};
+use shm_runtime::dynamic::{DynRing, DynShared, ItemType};
 use shm_runtime::{
     ArrayError, ByteRing, Consumer, CreateError, Handle, MemoryInterface, OpenError, Producer, ReadError, Ring,
     RingError, SegmentName, SendError, Shared, SharedArray, SharedBool, SharedBytes, SharedInt, SharedObject,
@@ -258,6 +259,8 @@ fn open_error_kind(e: &OpenError) -> &'static str {
         OpenError::HandleMismatch { .. } => "open: HandleMismatch",
         OpenError::StaleHandle { .. } => "open: StaleHandle",
         OpenError::Corrupt { .. } => "open: Corrupt",
+        // A schema that hashes to a scribbled fingerprint and does not parse.
+        OpenError::BadSchema { .. } => "open: BadSchema",
         // A ring end that let go found the other side's role word let go or
         // naming a dead process (a scribbled word does), so it was the last
         // one out and removed the name (README, who removes a name).
@@ -888,6 +891,85 @@ fn garbage_peer_ring_consumer_gets_values_or_sticky_corrupt() {
     assert_gone(&names);
 }
 
+/// The run-time-typed ring and value: a `DynRing` consumer opened with
+/// the segment's own type, and a `DynShared` opened the same way, read
+/// (and written) while garbage lands anywhere in their files; every
+/// outcome is a value or an error of the families above, and opening the
+/// scribbled segment afresh, with no type of its own, an `OpenError` or
+/// success.
+#[test]
+fn garbage_peer_dyn_ring_and_dyn_shared_stay_defined() {
+    let names = bounded("dynamic", WATCHDOG, || {
+        let seed = seed("dynamic");
+        let item = ItemType::of::<Pose>();
+        let mut producer = DynRing::<Producer>::create(&item, RING_CAPACITY).expect("create");
+        let name = producer.name().clone();
+        let handle = producer.handle();
+        let open = |wait| DynRing::<Consumer>::load(&handle, None, &shm_runtime::OpenOptions::new().wait(wait));
+        let mut consumer = Some(open(Duration::from_secs(1)).expect("open"));
+        let bytes = |i: u64| {
+            let p = pose(i);
+            [&p.x.to_ne_bytes()[..], &p.y.to_ne_bytes(), &p.id.to_ne_bytes(), &p.flags.to_ne_bytes()].concat()
+        };
+        let mut out = vec![0; item.size()];
+        let mut tally = scribbled("dyn ring", &name, seed, whole_file(&name), Garbage::Bytes, SCRIBBLE_TIME, |t, i| {
+            if i % 2 == 0 {
+                match t.timed(CALL_BOUND, "DynRing::write", || producer.write(&bytes(i))) {
+                    Ok(()) => t.count("push: ok"),
+                    Err(SendError::Full) => t.count("push: Full"),
+                    Err(SendError::Closed) => t.count("push: Closed"),
+                    Err(SendError::PeerDead { .. }) => t.count("push: PeerDead"),
+                    Err(e) => panic!("unexpected write error: {e}"),
+                }
+            }
+            if let Some(c) = consumer.as_mut() {
+                let read = t.timed(CALL_BOUND, "DynRing::read_timeout", || c.read_timeout(&mut out, RING_WAIT));
+                if count_ring(t, read, || c.error()) {
+                    consumer = None;
+                }
+            } else if i % 8 == 0 {
+                match open(REOPEN_WAIT) {
+                    Ok(c) => {
+                        t.count("open: Ok");
+                        consumer = Some(c);
+                    }
+                    Err(e) => t.count(open_error_kind(&e)),
+                }
+            }
+        });
+        drop(consumer);
+        count_open(&mut tally, open(REOPEN_WAIT));
+        tally.report("dyn ring (whole file)");
+
+        let value = DynShared::create(&item, &bytes(1)).expect("create");
+        let name_value = value.name().clone();
+        let handle = value.handle();
+        let mut tally = scribbled(
+            "dyn shared",
+            &name_value,
+            seed,
+            whole_file(&name_value),
+            Garbage::Bytes,
+            SCRIBBLE_TIME,
+            |t, i| {
+                t.timed(LOCKING_CALL_BOUND, "DynShared::read", || value.read(&mut out)).expect("the right size");
+                t.count("read: value");
+                if i % 16 == 0 {
+                    match t.timed(LOCKING_CALL_BOUND, "DynShared::write", || value.write(&bytes(i))) {
+                        Ok(()) => t.count("write: ok"),
+                        Err(e) => t.count(write_error_kind(&e)),
+                    }
+                }
+            },
+        );
+        let opened = DynShared::load(&handle, None, &shm_runtime::OpenOptions::new().wait(REOPEN_WAIT));
+        count_open(&mut tally, opened);
+        tally.report("dyn shared (whole file)");
+        vec![name.to_string(), name_value.to_string()]
+    });
+    assert_gone(&names);
+}
+
 /// Slot size of the byte rings under test.
 const SLOT_SIZE: usize = 32;
 /// Words of one byte ring slot: a header word and the bytes.
@@ -1093,7 +1175,16 @@ fn c4_header_garbage_is_refused_by_every_kind() {
         for name in [int.name(), flag.name(), text.name(), bytes.name(), state.name()] {
             names.push(name.to_string());
         }
-        for name in [array.name(), items.name(), byte_ring.name()] {
+        let item = ItemType::of::<Pose>();
+        let dyn_items = DynRing::<Producer>::create(&item, 2).expect("create");
+        let h = dyn_items.handle();
+        refuse_header_garbage("dyn ring", &mut rng, dyn_items.name(), || {
+            DynRing::<Consumer>::load(&h, None, &shm_runtime::OpenOptions::new()).map(drop)
+        });
+        let dyn_value = DynShared::create(&item, &[0; 24]).expect("create");
+        let h = dyn_value.handle();
+        refuse_header_garbage("dyn shared", &mut rng, dyn_value.name(), || DynShared::load_sharedobject(&h).map(drop));
+        for name in [array.name(), items.name(), byte_ring.name(), dyn_items.name(), dyn_value.name()] {
             names.push(name.to_string());
         }
         names

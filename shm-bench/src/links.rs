@@ -1,14 +1,17 @@
 //! [`Tx`]/[`Rx`] over the floor's atomic words and over shm's objects:
 //! `SharedInt`, a derived struct in `Shared<T>`, `MemoryInterface` (one
-//! item at a time, in batches, and in place), and `ByteRing`.
+//! item at a time, in batches, and in place), `DynRing` (the same ring
+//! typed at run time), and `ByteRing`.
 
 use crate::Result;
 use crate::link::{Mismatch, Rx, Tx, check, check_words, stamp};
 use crate::raw::RawShm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
+use shm_runtime::dynamic::DynRing;
 use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Ring, SendError, Shared, SharedInt, SharedState};
 use std::rc::Rc;
+use zerocopy::IntoBytes;
 
 /// A 64-bit word two processes share.
 pub trait Word {
@@ -201,6 +204,63 @@ impl<const N: usize> Rx for RingRx<N> {
             return self.ring.error().map_or(Ok(0), |e| Err(e.into()));
         };
         check(&item, *expected)?;
+        *expected += 1;
+        Ok(1)
+    }
+}
+
+/// Producer end of a `DynRing` of `[u64; N]` items, one item per `write`
+/// of its bytes.
+pub struct DynRingTx<const N: usize> {
+    /// The ring.
+    pub ring: DynRing<Producer>,
+    item: Box<[u64; N]>,
+}
+
+/// Consumer end of a `DynRing` of `[u64; N]` items, one item per `read`
+/// into a buffer of its bytes.
+pub struct DynRingRx<const N: usize> {
+    /// The ring.
+    pub ring: DynRing<Consumer>,
+    item: Box<[u64; N]>,
+}
+
+impl<const N: usize> DynRingTx<N> {
+    /// Sends through `ring` (of items of `N * 8` bytes).
+    pub fn new(ring: DynRing<Producer>) -> Self {
+        Self { ring, item: crate::link::boxed() }
+    }
+}
+
+impl<const N: usize> DynRingRx<N> {
+    /// Receives from `ring` (of items of `N * 8` bytes).
+    pub fn new(ring: DynRing<Consumer>) -> Self {
+        Self { ring, item: crate::link::boxed() }
+    }
+}
+
+impl<const N: usize> Tx for DynRingTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.item, *next);
+        match self.ring.write(self.item.as_bytes()) {
+            Ok(()) => {
+                *next += 1;
+                Ok(1)
+            }
+            Err(SendError::Full) => self.ring.error().map_or(Ok(0), |e| Err(e.into())),
+            Err(e) => Err(e.into()),
+        }
+    }
+}
+
+impl<const N: usize> Rx for DynRingRx<N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        if !self.ring.read(self.item.as_mut_bytes())? {
+            return self.ring.error().map_or(Ok(0), |e| Err(e.into()));
+        }
+        check(&self.item, *expected)?;
         *expected += 1;
         Ok(1)
     }

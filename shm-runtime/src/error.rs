@@ -6,14 +6,17 @@
 
 use crate::object::array::{ArrayError, InvalidPart, LoadPartError};
 use crate::object::broadcast::error::{PublishError, RecvError};
+use crate::object::dynamic::ItemTypeError;
 use crate::segment::error::{
     CleanupError, CreateError, OpenError, OpenOrCreateError, ReadError, RingError, SendError, ShareError,
     TryWriteError, WriteError,
 };
 use crate::segment::handle::{HandleEnvError, InvalidHandle};
 use crate::segment::name::InvalidName;
+use crate::tools::encode::EncodeError;
 use crate::tools::inspect::InspectError;
 use crate::tools::peek::PeekError;
+use crate::tools::value::DecodeError;
 use std::fmt;
 
 /// Any error of this crate: what `?` turns each operation's error into.
@@ -83,6 +86,15 @@ pub enum Error {
     Inspect(InspectError),
     /// A read-only look into a segment failed.
     Peek(PeekError),
+    /// A run-time item type was refused
+    /// ([`ItemType::new`](crate::dynamic::ItemType::new)).
+    ItemType(ItemTypeError),
+    /// A value could not be encoded with a schema
+    /// ([`Value::encode`](crate::tools::Value::encode)).
+    Encode(EncodeError),
+    /// Bytes could not be decoded with a schema
+    /// ([`Value::decode`](crate::tools::Value::decode)).
+    Decode(DecodeError),
     /// Listing or cleaning /dev/shm failed.
     Io(std::io::Error),
 }
@@ -110,6 +122,9 @@ impl Error {
             Self::InvalidName(e) => e,
             Self::Inspect(e) => e,
             Self::Peek(e) => e,
+            Self::ItemType(e) => e,
+            Self::Encode(e) => e,
+            Self::Decode(e) => e,
             Self::Io(e) => e,
         })
     }
@@ -164,6 +179,9 @@ from_operation_errors!(
     InvalidName(InvalidName),
     Inspect(InspectError),
     Peek(PeekError),
+    ItemType(ItemTypeError),
+    Encode(EncodeError),
+    Decode(DecodeError),
     Io(std::io::Error),
 );
 

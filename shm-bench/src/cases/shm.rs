@@ -1,5 +1,6 @@
 //! shm's own cases: `SharedInt` and `Shared<T>` ping-pong, the
 //! `MemoryInterface` ring (one item at a time, in batches, and in place),
+//! the same ring typed at run time (`DynRing`),
 //! the `ByteRing`, a `Shared<T>` reader under a busy writer, and the
 //! scaling cases.
 
@@ -7,11 +8,13 @@ use super::{Case, ChildCtx, Ctx, Group, Metric, args, batch_for, capacity_for, i
 use crate::Result;
 use crate::link::nanos;
 use crate::links::{
-    BatchRx, BatchTx, ByteRx, ByteTx, InPlaceRx, InPlaceTx, Msg64, RingRx, RingTx, StateRx, StateTx, WordRx, WordTx,
+    BatchRx, BatchTx, ByteRx, ByteTx, DynRingRx, DynRingTx, InPlaceRx, InPlaceTx, Msg64, RingRx, RingTx, StateRx,
+    StateTx, WordRx, WordTx,
 };
 use crate::measure::{self, Measure};
 use crate::proc::{ChildWatch, Control, Stdio3, Watch, is_stop};
 use crate::raw::unique_name;
+use shm_runtime::dynamic::{DynRing, ItemType};
 use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Shared, SharedInt, SharedObject};
 use std::time::{Duration, Instant};
 
@@ -32,6 +35,9 @@ pub(super) fn cases(out: &mut Vec<Case>) {
     ring_cases::<1>(out);
     ring_cases::<128>(out);
     ring_cases::<8192>(out);
+    dyn_ring_cases::<1>(out);
+    dyn_ring_cases::<128>(out);
+    dyn_ring_cases::<8192>(out);
     in_place_cases::<1>(out);
     in_place_cases::<128>(out);
     in_place_cases::<8192>(out);
@@ -74,6 +80,24 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
             .capacity(cap)
             .param(batch_for(N))
             .note("write_slice / read_into, batches of up to `param` items"),
+    );
+}
+
+fn dyn_ring_cases<const N: usize>(out: &mut Vec<Case>) {
+    let (cap, bytes) = (capacity_for(N), N * 8);
+    out.push(
+        Case::new(Group::Shm, "dyn-ring", Metric::RoundTrip, bytes, "DynRing", dyn_rtt_parent::<N>)
+            .child(dyn_rtt_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+            .capacity(cap)
+            .note("DynRing of ItemType::of::<[u64; N]>(), write / read of bytes, one ring each way"),
+    );
+    out.push(
+        Case::new(Group::Shm, "dyn-ring", Metric::Throughput, bytes, "DynRing", dyn_thr_parent::<N>)
+            .child(dyn_thr_child::<N>)
+            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .capacity(cap)
+            .note("DynRing of ItemType::of::<[u64; N]>(), write / read of bytes one item at a time"),
     );
 }
 
@@ -278,6 +302,44 @@ fn batch_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
     let ring = MemoryInterface::<[u64; N], Producer>::load_memorybuf(&ctx.handle("--ring")?)?;
     let batch = ctx.case.param;
     ctx.produce(&mut BatchTx::new(ring, batch), batch as u64)
+}
+
+fn dyn_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let (cap, item) = (ctx.case.capacity, ItemType::of::<[u64; N]>());
+    let ctl = Control::create()?;
+    let a2b = DynRing::<Producer>::create_named(&unique_name("ring"), &item, cap)?;
+    let b2a = DynRing::<Consumer>::create_named(&unique_name("ring"), &item, cap)?;
+    let handles = args([("--a2b", a2b.handle().to_string()), ("--b2a", b2a.handle().to_string())]);
+    let (mut tx, mut rx) = (DynRingTx::<N>::new(a2b), DynRingRx::<N>::new(b2a));
+    let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
+    let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn dyn_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let mut rx = DynRingRx::<N>::new(DynRing::<Consumer>::load_memorybuf(&ctx.handle("--a2b")?)?);
+    let mut tx = DynRingTx::<N>::new(DynRing::<Producer>::load_memorybuf(&ctx.handle("--b2a")?)?);
+    ctx.echo(&mut tx, &mut rx)
+}
+
+fn dyn_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let item = ItemType::of::<[u64; N]>();
+    let ring = DynRing::<Consumer>::create_named(&unique_name("ring"), &item, ctx.case.capacity)?;
+    let handle = args([("--ring", ring.handle().to_string())]);
+    let mut rx = DynRingRx::<N>::new(ring);
+    let mut child = ctx.spawn(&ctl, &handle, Stdio3::default())?;
+    let m = ctx.stream(&ctl, &mut child, &mut rx, 1)?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn dyn_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let mut tx = DynRingTx::<N>::new(DynRing::<Producer>::load_memorybuf(&ctx.handle("--ring")?)?);
+    ctx.produce(&mut tx, 1)
 }
 
 fn in_place_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {

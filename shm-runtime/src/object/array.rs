@@ -59,7 +59,7 @@
 //! changes nothing. Each element's own words are handled by the cell,
 //! which never trusts them either; any bytes are a valid `T`.
 
-use crate::format::header::{Layout, ObjectKind};
+use crate::format::header::{Layout, ObjectKind, SchemaRef};
 use crate::format::layout::cell::WAITERS_WORD;
 use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
@@ -85,7 +85,7 @@ use crate::format::layout::array::{ELEMENT_SIZE_WORD, LEN_WORD, PREFIX_WORDS, ST
 
 /// Where the elements' cells sit, for one element type.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Geometry {
+pub(crate) struct Geometry {
     /// Words of one element's cell: `layout_words(size_of::<T>())`.
     cell_words: usize,
     /// Words from one element's cell to the next: `cell_words` rounded up
@@ -95,7 +95,7 @@ struct Geometry {
 
 impl Geometry {
     /// The geometry of elements of `size` bytes, or `None` on overflow.
-    fn of(size: usize) -> Option<Self> {
+    pub(crate) fn of(size: usize) -> Option<Self> {
         let cell_words = layout_words(size)?;
         let stride = crate::format::layout::array::stride(cell_words)?;
         Some(Self { cell_words, stride })
@@ -107,17 +107,86 @@ impl Geometry {
     }
 
     /// The payload word index of element `index`'s waiters word.
-    fn waiters_word(self, index: usize) -> usize {
+    pub(crate) fn waiters_word(self, index: usize) -> usize {
         PREFIX_WORDS + index * self.stride + WAITERS_WORD
     }
 
     /// The words of element `index`'s cell, exactly `cell_words` of them;
     /// `words` holds `payload_words(len)` words and `index < len`.
     #[inline]
-    fn cell_words(self, words: &[AtomicU64], index: usize) -> &[AtomicU64] {
+    pub(crate) fn cell_words(self, words: &[AtomicU64], index: usize) -> &[AtomicU64] {
         let start = PREFIX_WORDS + index * self.stride;
         &words[start..start + self.cell_words]
     }
+}
+
+/// Creates an array segment of `len` elements of `size` bytes (for
+/// `SharedArray<T>` and `DynArray`), element `i` holding `value(i)` (at
+/// most `size` bytes).
+pub(crate) fn create_segment(
+    name: Option<&str>,
+    layout: Layout<'_>,
+    size: usize,
+    len: usize,
+    value: impl Fn(usize) -> Vec<u8>,
+) -> Result<(Segment, Geometry), CreateError> {
+    // The name to report when refusing before any system call.
+    let error_name =
+        || name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName));
+    let shape = Geometry::of(size).and_then(|geometry| {
+        let bytes = geometry.payload_words(len)?.checked_mul(8)?;
+        Some((geometry, u64::try_from(bytes).ok()?))
+    });
+    let Some((geometry, payload_size)) = shape else {
+        return Err(CreateError::SizeOverflow { name: error_name()?, capacity: len });
+    };
+    let spec = Spec { kind: ObjectKind::Array, layout, payload_size, payload_align: 64, capacity: len };
+    let segment = Segment::create(name, &spec, |payload| {
+        let words = payload.words();
+        // Relaxed: the segment is not published yet; the Release store
+        // of the state word in `Header::publish` orders these stores
+        // before an opener's Acquire load of it.
+        words[LEN_WORD].store(len as u64, Ordering::Relaxed);
+        words[ELEMENT_SIZE_WORD].store(size as u64, Ordering::Relaxed);
+        words[STRIDE_WORD].store(geometry.stride as u64, Ordering::Relaxed);
+        for index in 0..len {
+            ByteCell::init(geometry.cell_words(words, index), size, &value(index));
+        }
+    })?;
+    // Asked once here, so that writes can wake waiters without a fence
+    // (`object/notify.rs`).
+    crate::segment::barrier::this_process();
+    Ok((segment, geometry))
+}
+
+/// Checks an opened array segment's prefix words against elements of
+/// `size` bytes and the mapping: its length and geometry, read once here
+/// and never again.
+pub(crate) fn check_geometry(segment: &Segment, size: usize) -> Result<(usize, Geometry), OpenError> {
+    let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
+    let words = segment.payload().words();
+    if words.len() < PREFIX_WORDS {
+        return Err(corrupt("payload too small for an array"));
+    }
+    // Relaxed: `Segment::open` loaded the state word with Acquire (pairs
+    // with the Release store in `Header::publish`), so the creator's
+    // stores are visible; later stores by a peer are untrusted anyway.
+    let load = |index: usize| words[index].load(Ordering::Relaxed);
+    if load(ELEMENT_SIZE_WORD) != size as u64 {
+        return Err(corrupt("stored element size differs from the element type's size"));
+    }
+    let geometry = Geometry::of(size).ok_or_else(|| corrupt("element type too large for an array"))?;
+    if load(STRIDE_WORD) != geometry.stride as u64 {
+        return Err(corrupt("stored element stride differs from the one the element type needs"));
+    }
+    let len = usize::try_from(load(LEN_WORD))
+        .ok()
+        .filter(|len| geometry.payload_words(*len) == Some(words.len()))
+        .ok_or_else(|| corrupt("stored length disagrees with the segment size"))?;
+    // Asked once here, so that writes can wake waiters without a fence
+    // (`object/notify.rs`).
+    crate::segment::barrier::this_process();
+    Ok((len, geometry))
 }
 
 /// A fixed-length array of `T` in shared memory: the seed's
@@ -191,7 +260,8 @@ pub struct SharedArray<T: SharedState> {
 
 impl<T: SharedState> SharedArray<T> {
     /// What the header records: the element type.
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
+    const LAYOUT: Layout<'static> =
+        Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: SchemaRef::Desc(T::SCHEMA) };
 
     /// Creates an array of `len` all-zero elements under a generated name.
     ///
@@ -256,35 +326,8 @@ impl<T: SharedState> SharedArray<T> {
     }
 
     fn create(name: Option<&str>, len: usize, value: impl Fn(usize) -> T) -> Result<Self, CreateError> {
-        // The name to report when refusing before any system call.
-        let error_name = || {
-            name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
-        };
-        let size = size_of::<T>();
-        let layout = Geometry::of(size).and_then(|geometry| {
-            let bytes = geometry.payload_words(len)?.checked_mul(8)?;
-            Some((geometry, u64::try_from(bytes).ok()?))
-        });
-        let Some((geometry, payload_size)) = layout else {
-            return Err(CreateError::SizeOverflow { name: error_name()?, capacity: len });
-        };
-        let spec =
-            Spec { kind: ObjectKind::Array, layout: Self::LAYOUT, payload_size, payload_align: 64, capacity: len };
-        let segment = Segment::create(name, &spec, |payload| {
-            let words = payload.words();
-            // Relaxed: the segment is not published yet; the Release store
-            // of the state word in `Header::publish` orders these stores
-            // before an opener's Acquire load of it.
-            words[LEN_WORD].store(len as u64, Ordering::Relaxed);
-            words[ELEMENT_SIZE_WORD].store(size as u64, Ordering::Relaxed);
-            words[STRIDE_WORD].store(geometry.stride as u64, Ordering::Relaxed);
-            for index in 0..len {
-                ByteCell::init(geometry.cell_words(words, index), size, bytes_of(&value(index)));
-            }
-        })?;
-        // Asked once here, so that writes can wake waiters without a fence
-        // (`object/notify.rs`).
-        crate::segment::barrier::this_process();
+        let (segment, geometry) =
+            create_segment(name, Self::LAYOUT, size_of::<T>(), len, |index| bytes_of(&value(index)).to_vec())?;
         Ok(Self { segment, len, geometry, _type: PhantomData })
     }
 
@@ -575,29 +618,7 @@ impl<T: SharedState> SharedObject for SharedArray<T> {
     /// otherwise [`OpenError::Corrupt`].
     fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         let segment = Segment::open(handle, ObjectKind::Array, Self::LAYOUT, None, options)?;
-        let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
-        let words = segment.payload().words();
-        if words.len() < PREFIX_WORDS {
-            return Err(corrupt("payload too small for an array"));
-        }
-        // Relaxed: `Segment::open` loaded the state word with Acquire (pairs
-        // with the Release store in `Header::publish`), so the creator's
-        // stores are visible; later stores by a peer are untrusted anyway.
-        let load = |index: usize| words[index].load(Ordering::Relaxed);
-        if load(ELEMENT_SIZE_WORD) != size_of::<T>() as u64 {
-            return Err(corrupt("stored element size differs from the element type's size"));
-        }
-        let geometry = Geometry::of(size_of::<T>()).ok_or_else(|| corrupt("element type too large for an array"))?;
-        if load(STRIDE_WORD) != geometry.stride as u64 {
-            return Err(corrupt("stored element stride differs from the one the element type needs"));
-        }
-        let len = usize::try_from(load(LEN_WORD))
-            .ok()
-            .filter(|len| geometry.payload_words(*len) == Some(words.len()))
-            .ok_or_else(|| corrupt("stored length disagrees with the segment size"))?;
-        // Asked once here, so that writes can wake waiters without a fence
-        // (`object/notify.rs`).
-        crate::segment::barrier::this_process();
+        let (len, geometry) = check_geometry(&segment, size_of::<T>())?;
         Ok(Self { segment, len, geometry, _type: PhantomData })
     }
 }
@@ -747,6 +768,17 @@ pub enum ArrayError {
         /// How long this writer waited.
         waited: Duration,
     },
+    /// A buffer is not the size of the element type (or of the whole
+    /// array) of a [`DynArray`](crate::dynamic::DynArray); nothing was
+    /// read or written.
+    WrongSize {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the buffer in bytes.
+        len: usize,
+        /// The size it must have in bytes.
+        size: usize,
+    },
 }
 
 impl fmt::Display for ArrayError {
@@ -776,6 +808,9 @@ impl fmt::Display for ArrayError {
                 "cannot write index {index} of array {name:?}: process {holder} held the element's writer lock for \
                  over {waited:?}"
             ),
+            Self::WrongSize { name, len, size } => {
+                write!(f, "array {name:?}: a buffer of {len} bytes where {size} are needed; nothing was copied")
+            }
         }
     }
 }

@@ -1,7 +1,7 @@
 //! Looking at /dev/shm from outside an object: listing and inspecting
 //! segments, removing stale ones ([`clean_stale`]), [`Peek`]
 //! (read-only, claims nothing) and [`Value`] (a value decoded by field
-//! with the segment's schema). What the `shm` command is built on.
+//! with the segment's schema, and encoded back with [`Value::encode`]). What the `shm` command is built on.
 //!
 //! ```
 //! # fn main() -> Result<(), Box<dyn std::error::Error>> {
@@ -15,10 +15,12 @@
 //! # Ok(()) }
 //! ```
 
+pub(crate) mod encode;
 pub(crate) mod inspect;
 pub(crate) mod peek;
 pub(crate) mod value;
 
+pub use encode::EncodeError;
 pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
 pub use peek::{
     ArrayPeek, BroadcastPeek, ByteMessage, ByteRingUnread, MESSAGE_PREVIEW, Peek, PeekError, RingItem, RingPeek,
