@@ -108,7 +108,7 @@ const fn layout<T: SharedState>() -> Layout {
 
 /// One side's segment, the ring's geometry checked against it, and this
 /// process's wake barrier.
-struct Side {
+pub(crate) struct Side {
     /// `None` only after `into_segment` took it.
     segment: Option<Segment>,
     geometry: Geometry,
@@ -145,11 +145,26 @@ impl Side {
 /// Opens the broadcast `handle` names for elements of `T`, checking the
 /// stored shape against `T` and the payload size.
 fn open_segment<T: SharedState>(handle: &Handle, options: &OpenOptions) -> Result<Side, OpenError> {
-    let segment = Segment::open(handle, ObjectKind::Broadcast, layout::<T>(), None, options)?;
+    open_side(handle, options, ObjectKind::Broadcast, layout::<T>(), |shape| {
+        shape.slot_words == slot_words::<T>() && shape.element_bytes == size_of::<T>() as u64
+    })
+}
+
+/// Opens the broadcast of `kind` and `layout` that `handle` names,
+/// checking the stored shape (untrusted) with `fits` (whether its slot
+/// words suit the element) and against the payload size.
+pub(crate) fn open_side(
+    handle: &Handle,
+    options: &OpenOptions,
+    kind: ObjectKind,
+    layout: Layout,
+    fits: impl FnOnce(&protocol::Shape) -> bool,
+) -> Result<Side, OpenError> {
+    let segment = Segment::open(handle, kind, layout, None, options)?;
     let geometry = {
         let words = segment.payload().words();
         let checked = protocol::Broadcast::stored_shape(words).and_then(|shape| {
-            if shape.slot_words != slot_words::<T>() || shape.element_bytes != size_of::<T>() as u64 {
+            if !fits(&shape) {
                 return Err("slot size words disagree with the element type");
             }
             protocol::Broadcast::split(words, shape)
