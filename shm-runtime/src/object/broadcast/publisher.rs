@@ -123,7 +123,7 @@ impl<T: SharedState> Broadcast<T> {
             kind: ObjectKind::Broadcast,
             layout: layout::<T>(),
             slot_words: slot_words::<T>(),
-            element_bytes: size_of::<T>() as u64,
+            bytes: size_of::<T>() as u64,
         };
         Ok(Self { end: PublisherEnd::create(name, config, element)?, _type: PhantomData })
     }
@@ -263,7 +263,7 @@ impl<T: SharedState> shared_object::sealed::Sealed for Broadcast<T> {
     }
 
     fn into_segment(mut self) -> SegmentOwned {
-        SegmentOwned(self.end.into_segment())
+        SegmentOwned(self.end.take_segment())
     }
 }
 
@@ -280,7 +280,7 @@ pub(crate) struct Element {
     pub(crate) kind: ObjectKind,
     pub(crate) layout: Layout,
     pub(crate) slot_words: usize,
-    pub(crate) element_bytes: u64,
+    pub(crate) bytes: u64,
 }
 
 /// The publisher's side whatever the element: the segment, the claim on
@@ -312,7 +312,7 @@ impl PublisherEnd {
         let shape = Shape {
             capacity: capacity as u64,
             slot_words: element.slot_words,
-            element_bytes: element.element_bytes,
+            element_bytes: element.bytes,
             max_subscribers: config.max_subscribers,
             policy: config.policy,
             history: config.history.min(capacity) as u64,
@@ -478,7 +478,7 @@ impl PublisherEnd {
     }
 
     /// Leaves as an explicit `cleanup` does and hands the segment over.
-    pub(crate) fn into_segment(&mut self) -> Segment {
+    pub(crate) fn take_segment(&mut self) -> Segment {
         self.leave(true);
         self.side.segment.take().expect("only this takes the segment, and it consumes the end")
     }

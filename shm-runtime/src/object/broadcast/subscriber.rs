@@ -307,7 +307,7 @@ impl<T: SharedState> shared_object::sealed::Sealed for Subscriber<T> {
     }
 
     fn into_segment(mut self) -> SegmentOwned {
-        SegmentOwned(self.end.into_segment())
+        SegmentOwned(self.end.take_segment())
     }
 }
 
@@ -512,7 +512,7 @@ impl SubscriberEnd {
     }
 
     /// Leaves and hands the segment over.
-    pub(crate) fn into_segment(&mut self) -> Segment {
+    pub(crate) fn take_segment(&mut self) -> Segment {
         self.leave();
         self.side.segment.take().expect("only this takes the segment, and it consumes the end")
     }
