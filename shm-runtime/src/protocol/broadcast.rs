@@ -635,6 +635,26 @@ impl<'a> Broadcast<'a> {
     /// free, and publishes with [`publish`](Self::publish).
     #[inline]
     pub(crate) fn put(&self, cursor: &PublisherCursor, offset: u64, item: &[u8]) {
+        self.put_with(cursor, offset, |data| store_bytes(data, item));
+    }
+
+    /// Copies a byte message into the `offset`th free slot, as
+    /// [`put`](Self::put): its length in the slot's first element word,
+    /// then its bytes. The caller checked that it fits the slot.
+    #[inline]
+    pub(crate) fn put_message(&self, cursor: &PublisherCursor, offset: u64, message: &[u8]) {
+        self.put_with(cursor, offset, |data| {
+            let (length, bytes) = data.split_first().expect("a message slot has a length word");
+            // Relaxed: published with the bytes (see `put_with`).
+            length.store(message.len() as u64, Ordering::Relaxed);
+            store_bytes(bytes, message);
+        });
+    }
+
+    /// Fills the element words of the `offset`th free slot with `fill`,
+    /// between the marks of its sequence word.
+    #[inline]
+    fn put_with(&self, cursor: &PublisherCursor, offset: u64, fill: impl FnOnce(&[AtomicU64])) {
         let (seq, data) = self.slot(advance(cursor.tail, offset, self.wrap));
         if self.policy == Policy::Overwrite {
             // Marks the slot as being replaced before any of its words
@@ -645,7 +665,7 @@ impl<'a> Broadcast<'a> {
             // re-checks.
             sync::fence(Site::BcastSlotWriterFence, Ordering::Release);
         }
-        store_bytes(data, item);
+        fill(data);
         // Relaxed: the publishing store of `tail` makes it visible with
         // the item; readers compare it, they acquire nothing through it.
         seq.store(advance(cursor.tail, offset, self.wrap), Ordering::Relaxed);
@@ -764,6 +784,51 @@ impl<'a> Broadcast<'a> {
         Self::read_checked(seq, position, || load_bytes(data, out))
     }
 
+    /// Copies the `offset`th ready byte message (see
+    /// [`put_message`](Self::put_message)) into the buffer `sink` hands
+    /// out for its length, as [`get`](Self::get) copies an item. The
+    /// length word is untrusted: one above `max` (the slot size, which
+    /// the caller checked against the slot's words) is
+    /// [`Message::BadLength`], and no byte outside the slot is read; a
+    /// length for which `sink` has no buffer is [`Message::TooLong`] and
+    /// nothing is copied. Under overwrite, what was found counts only if
+    /// the slot still held the message after the copy (else it is
+    /// [`Message::Overwritten`], and the buffer holds nothing of use).
+    #[inline]
+    pub(crate) fn get_message<'b>(
+        &self,
+        cursor: &SubscriberCursor,
+        offset: u64,
+        max: usize,
+        sink: impl FnOnce(usize) -> Option<&'b mut [u8]>,
+    ) -> Message {
+        let position = advance(cursor.head, offset, self.wrap);
+        let (seq, data) = self.slot(position);
+        let (length, bytes) = data.split_first().expect("a message slot has a length word");
+        let mut found = Message::Overwritten;
+        let copy = || {
+            // Relaxed: as the element words in `get`.
+            let stored = length.load(Ordering::Relaxed);
+            found = match usize::try_from(stored) {
+                Ok(len) if len <= max && len <= bytes.len() * 8 => match sink(len) {
+                    Some(out) if out.len() == len => {
+                        load_bytes(bytes, out);
+                        Message::Got(len)
+                    }
+                    _ => Message::TooLong(len),
+                },
+                _ => Message::BadLength(stored),
+            };
+        };
+        let whole = if self.policy == Policy::Backpressure {
+            copy();
+            true
+        } else {
+            Self::read_checked(seq, position, copy)
+        };
+        if whole { found } else { Message::Overwritten }
+    }
+
     /// The element words of the `offset`th ready item, for a look in
     /// place, and the check to make after the look (see
     /// [`get`](Self::get)); `None` if it was overwritten already.
@@ -825,6 +890,20 @@ impl<'a> Broadcast<'a> {
         self.release(cursor, ready);
         Ok(ready)
     }
+}
+
+/// What [`Broadcast::get_message`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Message {
+    /// A message of this many bytes, copied.
+    Got(usize),
+    /// A message of this many bytes, for which there was no buffer: not
+    /// copied.
+    TooLong(usize),
+    /// A length word no publisher stores (above the slot size).
+    BadLength(u64),
+    /// The item was overwritten before or during the look.
+    Overwritten,
 }
 
 /// The check after a look in place ([`Broadcast::ready_slot`]).

@@ -6,6 +6,7 @@
 //! the claims on the publisher's role word and the table entries, and the
 //! waiting.
 
+pub(crate) mod bytes;
 pub(crate) mod error;
 pub(crate) mod publisher;
 pub(crate) mod subscriber;
