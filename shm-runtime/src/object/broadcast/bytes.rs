@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 /// What the header records for every byte broadcast (each message is
 /// `bytes`; the kind tells it from a `bytes` value and a byte ring).
-const LAYOUT: Layout = Layout::of(schema::builtin::BYTES, "ByteBroadcast");
+const LAYOUT: Layout<'static> = Layout::of(schema::builtin::BYTES, "ByteBroadcast");
 
 /// Element words of a slot of `slot_size` bytes: the length word and the
 /// data words. `None` for a size no byte broadcast has.
@@ -341,7 +341,7 @@ impl fmt::Debug for ByteBroadcast {
 /// Opens the byte broadcast `handle` names: its side and slot size.
 fn open_bytes(handle: &Handle, options: &OpenOptions) -> Result<(super::Side, usize), OpenError> {
     let mut slot = 0;
-    let side = open_side(handle, options, ObjectKind::ByteBroadcast, LAYOUT, |shape| {
+    let side = open_side(handle, options, ObjectKind::ByteBroadcast, LAYOUT, |shape, _| {
         slot_size_of(shape).inspect(|size| slot = *size).is_some()
     })?;
     Ok((side, slot))

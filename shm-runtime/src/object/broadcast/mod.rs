@@ -7,6 +7,7 @@
 //! waiting.
 
 pub(crate) mod bytes;
+pub(crate) mod dynamic;
 pub(crate) mod error;
 pub(crate) mod publisher;
 pub(crate) mod subscriber;
@@ -98,7 +99,12 @@ impl BroadcastConfig {
 
 /// Words per slot for elements of `T` (the sequence word not counted).
 const fn slot_words<T>() -> usize {
-    let words = size_of::<T>().div_ceil(8);
+    slot_words_for(size_of::<T>())
+}
+
+/// Words per slot for elements of `size` bytes (at least one).
+const fn slot_words_for(size: usize) -> usize {
+    let words = size.div_ceil(8);
     if words == 0 { 1 } else { words }
 }
 
@@ -146,26 +152,31 @@ impl Side {
 /// Opens the broadcast `handle` names for elements of `T`, checking the
 /// stored shape against `T` and the payload size.
 fn open_segment<T: SharedState>(handle: &Handle, options: &OpenOptions) -> Result<Side, OpenError> {
-    open_side(handle, options, ObjectKind::Broadcast, layout::<T>(), |shape| {
-        shape.slot_words == slot_words::<T>() && shape.element_bytes == size_of::<T>() as u64
-    })
+    open_side(handle, options, ObjectKind::Broadcast, layout::<T>(), |shape, _| element_fits(shape, size_of::<T>()))
+}
+
+/// Whether a stored shape's slot words hold elements of `size` bytes
+/// exactly as this version lays them out.
+fn element_fits(shape: &protocol::Shape, size: usize) -> bool {
+    shape.slot_words == slot_words_for(size) && shape.element_bytes == size as u64
 }
 
 /// Opens the broadcast of `kind` and `layout` that `handle` names,
 /// checking the stored shape (untrusted) with `fits` (whether its slot
-/// words suit the element) and against the payload size.
+/// words suit the element; it may look at the segment's schema) and
+/// against the payload size.
 pub(crate) fn open_side(
     handle: &Handle,
     options: &OpenOptions,
     kind: ObjectKind,
-    layout: Layout,
-    fits: impl FnOnce(&protocol::Shape) -> bool,
+    layout: Layout<'_>,
+    fits: impl FnOnce(&protocol::Shape, &Segment) -> bool,
 ) -> Result<Side, OpenError> {
     let segment = Segment::open(handle, kind, layout, None, options)?;
     let geometry = {
         let words = segment.payload().words();
         let checked = protocol::Broadcast::stored_shape(words).and_then(|shape| {
-            if !fits(&shape) {
+            if !fits(&shape, &segment) {
                 return Err("slot size words disagree with the element type");
             }
             protocol::Broadcast::split(words, shape)

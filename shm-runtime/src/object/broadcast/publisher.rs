@@ -276,9 +276,9 @@ fn put_value<T: SharedState>(ring: &protocol::Broadcast<'_>, cursor: &PublisherC
 /// What a publisher's end is made for: the segment's kind and layout,
 /// and the words and bytes of one slot's element.
 #[derive(Clone, Copy)]
-pub(crate) struct Element {
+pub(crate) struct Element<'a> {
     pub(crate) kind: ObjectKind,
-    pub(crate) layout: Layout,
+    pub(crate) layout: Layout<'a>,
     pub(crate) slot_words: usize,
     pub(crate) bytes: u64,
 }
@@ -296,7 +296,11 @@ pub(crate) struct PublisherEnd {
 impl PublisherEnd {
     /// Creates a broadcast of `element` under `name` (generated if
     /// `None`) and holds its publisher role.
-    pub(crate) fn create(name: Option<&str>, config: &BroadcastConfig, element: Element) -> Result<Self, CreateError> {
+    pub(crate) fn create(
+        name: Option<&str>,
+        config: &BroadcastConfig,
+        element: Element<'_>,
+    ) -> Result<Self, CreateError> {
         let error_name = || {
             name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
         };
