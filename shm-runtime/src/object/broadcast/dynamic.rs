@@ -75,7 +75,7 @@ impl DynBroadcast {
     /// ```
     /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
     /// use shm_runtime::dynamic::{DynBroadcast, ItemType};
-    /// use shm_runtime::{BroadcastConfig, Policy, Subscriber};
+    /// use shm_runtime::{BroadcastConfig, Policy, SharedObject, Subscriber};
     /// # let name = format!("shmrs-doc-dynbcast-{}", std::process::id());
     /// let config = BroadcastConfig::new(16, Policy::Overwrite);
     /// let mut tx = DynBroadcast::create_named(&name, &ItemType::of::<u64>(), &config)?;
