@@ -1378,6 +1378,71 @@ mod loom_models {
         });
     }
 
+    /// A byte message's length word is read under the slot sequence as
+    /// its bytes are: a publisher replaces an 8-byte message of 1s with a
+    /// 16-byte message of 2s in a one-slot ring while a subscriber reads;
+    /// what it reads is one message whole (never 8 bytes of 2s, or 16
+    /// bytes beginning with 1s), and seen plus missed is published.
+    fn message_is_whole_or_missed() {
+        loom::model(|| {
+            let shape = Shape {
+                capacity: 1,
+                slot_words: 3,
+                element_bytes: 24,
+                max_subscribers: 1,
+                policy: Policy::Overwrite,
+                history: 1,
+            };
+            let words: Vec<AtomicU64> = (0..layout_words(1, 3, 1).unwrap()).map(|_| AtomicU64::new(0)).collect();
+            Broadcast::init(&words, shape, 0);
+            let words = Arc::new(words);
+            {
+                let ring = Broadcast::attach(&words, 3, 24).unwrap();
+                let mut p = ring.publisher().unwrap();
+                ring.put_message(&p, 0, &[1; 8]);
+                ring.publish(&mut p, 1);
+            }
+            let ring = Broadcast::attach(&words, 3, 24).unwrap();
+            role::claim(ring.entry_role(0), 1, |_| Some(true)).unwrap();
+            let mut s = ring.join(0, 1).unwrap();
+            let publisher = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let ring = Broadcast::attach(&words, 3, 24).unwrap();
+                    let mut p = ring.publisher().unwrap();
+                    ring.put_message(&p, 0, &[2; 16]);
+                    ring.publish(&mut p, 1);
+                })
+            };
+            let (mut seen, mut missed) = (0, 0);
+            while seen + missed < 2 {
+                let ready = ring.available(&mut s, 1).unwrap();
+                missed += s.take_lagged();
+                if ready == 0 {
+                    sync::yield_now();
+                    continue;
+                }
+                let mut out = [0u8; 16];
+                match ring.get_message(&s, 0, 16, |len| out.get_mut(..len)) {
+                    Message::Got(len) => {
+                        ring.release(&mut s, 1);
+                        let fill = if len == 8 { 1 } else { 2 };
+                        assert!(len == 8 || len == 16, "a length no message had: {len}");
+                        assert!(out[..len].iter().all(|b| *b == fill), "a mixed message: {out:?} of length {len}");
+                        seen += 1;
+                    }
+                    Message::Overwritten => {
+                        ring.skip_overwritten(&mut s);
+                        missed += s.take_lagged();
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(seen + missed, 2, "messages seen and missed are the messages published");
+            publisher.join().unwrap();
+        });
+    }
+
     #[test]
     fn loom_broadcast_holds() {
         with_mutant(None, || {
@@ -1385,6 +1450,7 @@ mod loom_models {
             overwrite_is_whole_and_counted();
             joiner_reads_nothing_overwritten();
             joiner_behind_a_moving_publisher();
+            message_is_whole_or_missed();
         });
     }
 
@@ -1395,6 +1461,8 @@ mod loom_models {
             (Site::BcastTailLoad, publish_in_order, "publish_in_order"),
             (Site::BcastSlotWriterFence, overwrite_is_whole_and_counted, "overwrite_is_whole_and_counted"),
             (Site::BcastSlotReaderFence, overwrite_is_whole_and_counted, "overwrite_is_whole_and_counted"),
+            (Site::BcastSlotWriterFence, message_is_whole_or_missed, "message_is_whole_or_missed"),
+            (Site::BcastSlotReaderFence, message_is_whole_or_missed, "message_is_whole_or_missed"),
             (Site::BcastRefreshFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastJoinFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastRefreshFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),

@@ -777,6 +777,10 @@ mod tests {
                 assert_eq!(rx.read(&mut buffer), Err(err), "sticky");
                 assert_eq!(buffer, [0; 64], "nothing copied");
                 assert_eq!(rx.read_count(), 0, "nothing taken");
+                let peek = crate::tools::Peek::open(&tx.handle()).unwrap();
+                let err = peek.byte_broadcast().unwrap_err();
+                assert!(matches!(err, crate::tools::PeekError::Corrupt { found, .. } if found == bad), "{err}");
+                assert!(matches!(peek.broadcast(), Err(crate::tools::PeekError::WrongKind { .. })));
             }
             length.store(5, Ordering::Relaxed);
             let mut message = Vec::new();
