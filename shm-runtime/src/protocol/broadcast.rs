@@ -66,7 +66,9 @@
 //!
 //! The publisher never waits. Each slot starts with a sequence word:
 //! the position of the item in it, or [`BUSY`] while it is being
-//! replaced (a value no position takes). Writing item `p`: store `BUSY`,
+//! replaced (a value no position takes). Writing item `p` (under either
+//! policy, so that a tool's look at the newest item is whole under
+//! backpressure as well, see `look`): store `BUSY`,
 //! `fence(Release)`, the element's words, the sequence word `p`. Reading
 //! item `p` (below a `tail` loaded with `Acquire`, so the item is
 //! there): load the sequence word, and only if it is `p` copy the words
@@ -656,15 +658,17 @@ impl<'a> Broadcast<'a> {
     #[inline]
     fn put_with(&self, cursor: &PublisherCursor, offset: u64, fill: impl FnOnce(&[AtomicU64])) {
         let (seq, data) = self.slot(advance(cursor.tail, offset, self.wrap));
-        if self.policy == Policy::Overwrite {
-            // Marks the slot as being replaced before any of its words
-            // change.
-            seq.store(BUSY, Ordering::Relaxed);
-            // Pairs with the reader's fence in `get`: a reader whose copy
-            // loaded one of the stores below sees `BUSY` (or later) when it
-            // re-checks.
-            sync::fence(Site::BcastSlotWriterFence, Ordering::Release);
-        }
+        // Marks the slot as being replaced before any of its words change.
+        // Under backpressure no subscriber reads a slot being replaced,
+        // but a look at the newest item (`look`, for tools) may: the mark
+        // keeps that look whole too. It costs a store to the line the
+        // element's first words share, and on x86 no instruction for the
+        // fence.
+        seq.store(BUSY, Ordering::Relaxed);
+        // Pairs with the reader's fence in `SlotCheck::still_there`: a
+        // reader whose copy loaded one of the stores below sees `BUSY` (or
+        // later) when it re-checks.
+        sync::fence(Site::BcastSlotWriterFence, Ordering::Release);
         fill(data);
         // Relaxed: the publishing store of `tail` makes it visible with
         // the item; readers compare it, they acquire nothing through it.
@@ -845,6 +849,17 @@ impl<'a> Broadcast<'a> {
             return None;
         }
         Some((data, SlotCheck { seq, position, overwrite }))
+    }
+
+    /// Runs `copy` on the element words of the item at `position` (which
+    /// the caller saw below a write position it loaded with `Acquire`)
+    /// between two loads of its slot's sequence word, as an overwrite
+    /// subscriber reads; whether the item was there, whole, throughout.
+    /// For a look that holds no read position (a tool showing the newest
+    /// item, under either policy).
+    pub(crate) fn look(&self, position: u64, copy: impl FnOnce(&'a [AtomicU64])) -> bool {
+        let (seq, data) = self.slot(position % self.wrap);
+        Self::read_checked(seq, position % self.wrap, || copy(data))
     }
 
     /// Runs `copy` between the two loads of `seq`; whether both were
@@ -1443,6 +1458,40 @@ mod loom_models {
         });
     }
 
+    /// A look at the newest item (`look`, as a tool makes) while a
+    /// backpressure publisher nobody holds back overwrites it: whole or
+    /// reported replaced, never a mix. Either slot fence switched off
+    /// must make it fail.
+    fn backpressure_look_is_whole() {
+        loom::model(|| {
+            let words = words(1, Policy::Backpressure, 0);
+            {
+                let ring = Broadcast::attach(&words, 2, 16).unwrap();
+                let mut p = ring.publisher().unwrap();
+                ring.put(&p, 0, &item(0));
+                ring.publish(&mut p, 1);
+            }
+            let publisher = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let ring = Broadcast::attach(&words, 2, 16).unwrap();
+                    let mut p = ring.publisher().unwrap();
+                    assert!(ring.free(&mut p, 1) > 0, "nobody holds it back");
+                    ring.put(&p, 0, &item(1));
+                    ring.publish(&mut p, 1);
+                })
+            };
+            let ring = Broadcast::attach(&words, 2, 16).unwrap();
+            // Acquire pairs with `publish`, as a tool's load does.
+            let tail = words[TAIL_WORD].load(Ordering::Acquire);
+            let mut out = [0u8; 16];
+            if ring.look(tail - 1, |data| load_bytes(data, &mut out)) {
+                assert_eq!(out, item(tail - 1), "a look returned a mix");
+            }
+            publisher.join().unwrap();
+        });
+    }
+
     #[test]
     fn loom_broadcast_holds() {
         with_mutant(None, || {
@@ -1451,6 +1500,7 @@ mod loom_models {
             joiner_reads_nothing_overwritten();
             joiner_behind_a_moving_publisher();
             message_is_whole_or_missed();
+            backpressure_look_is_whole();
         });
     }
 
@@ -1463,6 +1513,8 @@ mod loom_models {
             (Site::BcastSlotReaderFence, overwrite_is_whole_and_counted, "overwrite_is_whole_and_counted"),
             (Site::BcastSlotWriterFence, message_is_whole_or_missed, "message_is_whole_or_missed"),
             (Site::BcastSlotReaderFence, message_is_whole_or_missed, "message_is_whole_or_missed"),
+            (Site::BcastSlotWriterFence, backpressure_look_is_whole, "backpressure_look_is_whole"),
+            (Site::BcastSlotReaderFence, backpressure_look_is_whole, "backpressure_look_is_whole"),
             (Site::BcastRefreshFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastJoinFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastRefreshFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),

@@ -253,7 +253,8 @@ pub struct SubscriberPeek {
 
 /// What `Peek::broadcast_table` read, for either kind of broadcast.
 struct BroadcastTable<'a> {
-    words: &'a [AtomicU64],
+    /// The ring, its shape checked against the payload by `split`.
+    ring: Bcast<'a>,
     /// Checked against the payload size by `split`.
     shape: crate::protocol::broadcast::Shape,
     tail: u64,
@@ -267,41 +268,23 @@ impl BroadcastTable<'_> {
     /// position; `None` if nothing was published, or its sequence word did
     /// not name it before and after the copy (it was being replaced).
     ///
-    /// In `Overwrite` the check is the subscribers' own (FORMAT.md,
-    /// `broadcast`). In `Backpressure` the publisher marks no slot busy,
-    /// so a look that races a publisher a whole ring ahead, which only a
-    /// broadcast nobody holds back can be, may show a mix; a tool's look
-    /// only.
-    fn newest_slot(&self, peek: &Peek) -> Result<Option<(u64, Vec<u64>)>, PeekError> {
-        use crate::format::layout::broadcast as layout;
+    /// The check is the overwrite subscribers' own (FORMAT.md,
+    /// `broadcast`, `Broadcast::look`), whatever the policy: the publisher
+    /// marks every slot busy while it replaces it, so a look that races a
+    /// publisher a whole ring ahead (which only a broadcast nobody holds
+    /// back can be) finds it replaced, never a mix.
+    fn newest_slot(&self) -> Option<(u64, Vec<u64>)> {
         if self.tail == self.first {
-            return Ok(None);
+            return None;
         }
-        let shape = &self.shape;
-        let wrap = ring::wrap_of(shape.capacity);
+        let wrap = ring::wrap_of(self.ring.capacity());
         let position = self.tail.checked_sub(1).unwrap_or(wrap - 1);
-        let stride = shape.slot_words + 1;
-        let start = usize::try_from(position % shape.capacity)
-            .ok()
-            .and_then(|i| i.checked_mul(stride))
-            .and_then(|i| i.checked_add(layout::TABLE_WORD + shape.max_subscribers * layout::ENTRY_WORDS));
-        let slot = start
-            .and_then(|start| self.words.get(start..start.checked_add(stride)?))
-            .ok_or_else(|| peek.corrupt("slot lies outside the payload", position))?;
-        // Relaxed: the Acquire load of the write position made the item
-        // visible; the sequence word only tells whether it is still there.
-        if slot[0].load(Ordering::Relaxed) != position {
-            return Ok(None);
-        }
-        let element: Vec<u64> = slot[1..].iter().map(|w| w.load(Ordering::Relaxed)).collect();
-        // Pairs with the publisher's Release fence after it marks a slot
-        // busy (`put_with`): a copy that loaded a store of a later item
-        // makes the load below see the busy mark or a later position.
-        fence(Ordering::Acquire);
-        if slot[0].load(Ordering::Relaxed) != position {
-            return Ok(None);
-        }
-        Ok(Some((position, element)))
+        let mut element = Vec::new();
+        let whole = self.ring.look(position, |words| {
+            // Relaxed: inside the sequence check (`look`).
+            element = words.iter().map(|w| w.load(Ordering::Relaxed)).collect();
+        });
+        whole.then_some((position, element))
     }
 }
 
@@ -766,7 +749,7 @@ impl Peek {
     pub fn broadcast(&self) -> Result<BroadcastPeek, PeekError> {
         self.expect_kind(self.kind() == ObjectKind::Broadcast, "broadcast")?;
         let table = self.broadcast_table()?;
-        let newest = match table.newest_slot(self)? {
+        let newest = match table.newest_slot() {
             Some((position, element)) => {
                 let mut bytes: Vec<u8> = element.iter().flat_map(|w| w.to_ne_bytes()).collect();
                 bytes.truncate(usize::try_from(table.shape.element_bytes).unwrap_or(usize::MAX));
@@ -818,7 +801,7 @@ impl Peek {
             .checked_sub(8)
             .filter(|size| (1..=1 << 32).contains(size) && words_agree(size))
             .ok_or_else(|| self.corrupt("slot words disagree with the element bytes", shape.element_bytes))?;
-        let newest = match table.newest_slot(self)? {
+        let newest = match table.newest_slot() {
             Some((position, element)) => {
                 let len = element[0];
                 if len > slot_size {
@@ -894,7 +877,7 @@ impl Peek {
             });
         }
         let first = words[layout::FIRST_WORD].load(Ordering::Relaxed);
-        Ok(BroadcastTable { words, shape, tail, first, publisher, subscribers })
+        Ok(BroadcastTable { ring, shape, tail, first, publisher, subscribers })
     }
 
     /// The oldest and newest complete unread messages of a `bytering`:

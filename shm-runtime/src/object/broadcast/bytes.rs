@@ -789,6 +789,52 @@ mod tests {
         }
     }
 
+    /// Sets its flag when dropped.
+    struct StopOnDrop<'a>(&'a std::sync::atomic::AtomicBool);
+
+    impl Drop for StopOnDrop<'_> {
+        fn drop(&mut self) {
+            self.0.store(true, Ordering::Relaxed);
+        }
+    }
+
+    #[test]
+    fn a_look_at_the_newest_message_is_never_a_mix() {
+        // Under backpressure with nobody subscribed the publisher
+        // overwrites freely; a tool's look races it.
+        for policy in [Policy::Backpressure, Policy::Overwrite] {
+            let mut tx = ByteBroadcast::create(64, &BroadcastConfig::new(1, policy)).unwrap();
+            let peek = crate::tools::Peek::open(&tx.handle()).unwrap();
+            let stop = std::sync::atomic::AtomicBool::new(false);
+            let (mut whole, mut replaced) = (0, 0);
+            std::thread::scope(|scope| {
+                scope.spawn(|| {
+                    let mut k = 0u8;
+                    while !stop.load(Ordering::Relaxed) {
+                        // Message k: 8 + k % 32 bytes, each k.
+                        tx.publish(&[k; 40][..8 + usize::from(k % 32)]).unwrap();
+                        k = k.wrapping_add(1);
+                    }
+                });
+                // Stops the publisher however this thread leaves the
+                // scope (a failed assertion must not hang the test).
+                let _stop = StopOnDrop(&stop);
+                for _ in 0..20_000 {
+                    match peek.byte_broadcast().unwrap().newest {
+                        Some(m) => {
+                            let k = m.head[0];
+                            assert_eq!(m.len, 8 + u64::from(k % 32), "length of another message");
+                            assert!(m.head.iter().all(|b| *b == k), "a mixed message: {m:?}");
+                            whole += 1;
+                        }
+                        None => replaced += 1,
+                    }
+                }
+            });
+            assert!(whole > 0, "{policy:?}: {replaced} looks all raced");
+        }
+    }
+
     #[test]
     fn overwrite_reports_lags_exactly_and_closes() {
         let mut tx = ByteBroadcast::create(8, &BroadcastConfig::new(4, Policy::Overwrite).history(2)).unwrap();
