@@ -1,8 +1,10 @@
 //! Objects whose item type is known only at run time: [`DynRing`] (the
 //! ring of [`MemoryInterface<T>`](crate::MemoryInterface)), [`DynShared`]
-//! (the value of [`Shared<T>`](crate::Shared)) and [`DynArray`] (the array
-//! of [`SharedArray<T>`](crate::SharedArray)), typed by an [`ItemType`] (a
-//! [`Schema`] and a name) instead of a `T: SharedState`.
+//! (the value of [`Shared<T>`](crate::Shared)), [`DynArray`] (the array
+//! of [`SharedArray<T>`](crate::SharedArray)), and [`DynBroadcast`] and
+//! [`DynSubscriber`] (the two sides of [`Broadcast<T>`](crate::Broadcast)),
+//! typed by an [`ItemType`] (a [`Schema`] and a name) instead of a
+//! `T: SharedState`.
 //!
 //! They are the same objects, not look-alikes: the same segment kind, the
 //! same header, schema and fingerprint, the same ring and cell protocols
@@ -57,6 +59,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Mutex;
 
+pub use crate::object::broadcast::dynamic::{DynBroadcast, DynSubscriber};
 pub use array::DynArray;
 pub use ring::DynRing;
 pub use shared::DynShared;
