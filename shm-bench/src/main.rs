@@ -39,6 +39,7 @@ mod cases;
 mod hand;
 mod link;
 mod links;
+mod links_asleep;
 mod machine;
 mod measure;
 #[cfg(feature = "peers")]
