@@ -8,7 +8,8 @@ use crate::raw::RawShm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 use shm_runtime::{
-    Broadcast, ByteRing, Consumer, MemoryInterface, Producer, Ring, SendError, Shared, SharedInt, SharedState, Subscriber,
+    Broadcast, ByteRing, Consumer, MemoryInterface, Producer, Ring, SendError, Shared, SharedInt, SharedState,
+    Subscriber,
 };
 use std::rc::Rc;
 

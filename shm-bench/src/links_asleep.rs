@@ -356,10 +356,7 @@ impl<const N: usize> Rx for TokioRx<N> {
 
 /// Both halves of tokio's `UnixStream` over `stream`, registered with
 /// `rt`'s I/O driver.
-pub fn tokio_halves(
-    stream: std::os::unix::net::UnixStream,
-    rt: &Runtime,
-) -> Result<(OwnedReadHalf, OwnedWriteHalf)> {
+pub fn tokio_halves(stream: std::os::unix::net::UnixStream, rt: &Runtime) -> Result<(OwnedReadHalf, OwnedWriteHalf)> {
     stream.set_nonblocking(true)?;
     let _entered = rt.enter();
     Ok(tokio::net::UnixStream::from_std(stream)?.into_split())

@@ -186,7 +186,9 @@ impl<const N: usize> Tx for IoxFanTx<N> {
         stamp(&mut self.inner.item, *next);
         let reached = self.inner.publisher.send_copy(*self.inner.item)?;
         if reached != self.subscribers {
-            return Err(format!("iceoryx2 delivered item {} to {reached} of {} subscribers", *next, self.subscribers).into());
+            return Err(
+                format!("iceoryx2 delivered item {} to {reached} of {} subscribers", *next, self.subscribers).into()
+            );
         }
         *next += 1;
         Ok(1)

@@ -69,8 +69,18 @@ pub(super) fn cases(out: &mut Vec<Case>) {
             .note("both asleep (200 µs gap): write_blocking / read_blocking, one ring each way"),
     );
     for (param, slug, transport, note) in [
-        (CURRENT, "ring-async", "MemoryInterface async", "both asleep (200 µs gap): write_async / read_async in a tokio current-thread runtime in each process, one ring each way"),
-        (MULTI, "ring-async-mt", "MemoryInterface async (multi-thread)", "as ring-async, in a tokio multi-thread runtime (block_on on the main thread)"),
+        (
+            CURRENT,
+            "ring-async",
+            "MemoryInterface async",
+            "both asleep (200 µs gap): write_async / read_async in a tokio current-thread runtime in each process, one ring each way",
+        ),
+        (
+            MULTI,
+            "ring-async-mt",
+            "MemoryInterface async (multi-thread)",
+            "as ring-async, in a tokio multi-thread runtime (block_on on the main thread)",
+        ),
     ] {
         out.push(
             Case::new(Group::Shm, slug, rtt, 8, transport, async_rtt_parent)
@@ -172,9 +182,14 @@ fn futex_child(ctx: &ChildCtx<'_>) -> Result<()> {
     echo_asleep(ctx, &mut FutexTx(FutexWord::new(&shm, 512)), &mut FutexRx(FutexWord::new(&shm, 0)))
 }
 
+/// The producer end of an 8 B ring.
+type Tx8 = MemoryInterface<[u64; 1], Producer>;
+/// The consumer end of an 8 B ring.
+type Rx8 = MemoryInterface<[u64; 1], Consumer>;
+
 /// The two rings of a ping-pong, made by the parent, and the child's
 /// arguments.
-type Rings = (MemoryInterface<[u64; 1], Producer>, MemoryInterface<[u64; 1], Consumer>, Vec<String>);
+type Rings = (Tx8, Rx8, Vec<String>);
 
 fn rings(cap: usize) -> Result<Rings> {
     let a2b = MemoryInterface::<[u64; 1], Producer>::create_named(&unique_name("ring"), cap)?;
@@ -184,7 +199,7 @@ fn rings(cap: usize) -> Result<Rings> {
 }
 
 /// The child's ends of [`rings`]: the consumer of a2b, the producer of b2a.
-fn child_rings(ctx: &ChildCtx<'_>) -> Result<(MemoryInterface<[u64; 1], Consumer>, MemoryInterface<[u64; 1], Producer>)> {
+fn child_rings(ctx: &ChildCtx<'_>) -> Result<(Rx8, Tx8)> {
     let rx = MemoryInterface::<[u64; 1], Consumer>::load_memorybuf(&ctx.handle("--a2b")?)?;
     let tx = MemoryInterface::<[u64; 1], Producer>::load_memorybuf(&ctx.handle("--b2a")?)?;
     Ok((rx, tx))
@@ -306,7 +321,7 @@ fn stream_then_stop<R: Rx>(
     Ok(m)
 }
 
-fn stream_ring(ctx: &Ctx<'_>) -> Result<(MemoryInterface<[u64; 1], Consumer>, Vec<String>)> {
+fn stream_ring(ctx: &Ctx<'_>) -> Result<(Rx8, Vec<String>)> {
     let ring = MemoryInterface::<[u64; 1], Consumer>::create_named(&unique_name("ring"), ctx.case.capacity)?;
     let handle = args([("--ring", ring.handle().to_string())]);
     Ok((ring, handle))

@@ -153,7 +153,8 @@ fn run_publish<T: Tx>(ctx: &Ctx<'_>, tx: &mut T, children: &mut Children) -> Res
     let chunk = chunk_for(ctx.case.capacity.max(1));
     let Children { ctls, guards } = children;
     let pids: Vec<u32> = guards.iter_mut().map(|g| g.child().id()).collect();
-    let mut watches: Vec<Watch<'_>> = pids.into_iter().zip(ctls.iter()).map(|(pid, ctl)| Watch::new(pid, ctl)).collect();
+    let mut watches: Vec<Watch<'_>> =
+        pids.into_iter().zip(ctls.iter()).map(|(pid, ctl)| Watch::new(pid, ctl)).collect();
     let mut seq = 1;
     measure::throughput(&ctx.plan, ctx.case.payload, chunk, |n, chunks| {
         publish(tx, ctls, &mut watches, &mut seq, n, 1, chunks)
@@ -252,7 +253,9 @@ mod iox {
     use crate::cases::args;
     use crate::link::{FanIn, echo_with, subscribe};
     use crate::measure::Measure;
-    use crate::peers::{IoxFanTx, IoxRx, IoxSetup, IoxTx, iox2_node, iox2_publisher, iox2_subscriber, iox2_subscriber_of};
+    use crate::peers::{
+        IoxFanTx, IoxRx, IoxSetup, IoxTx, iox2_node, iox2_publisher, iox2_subscriber, iox2_subscriber_of,
+    };
     use crate::proc::ChildWatch;
     use crate::raw::unique_name;
 
