@@ -341,3 +341,38 @@ pub fn echo_with<T: Tx, R: Rx>(tx: &mut T, rx: &mut R, watch: &mut ChildWatch<'_
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Delivers the numbers queued in it, one per call, checked.
+    struct Queue(VecDeque<u64>);
+
+    impl Rx for Queue {
+        fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+            let Some(found) = self.0.pop_front() else { return Ok(0) };
+            if found != *expected {
+                return Err(Mismatch { expected: *expected, found: [found; 3] }.into());
+            }
+            *expected += 1;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn fan_in_counts_an_item_once_every_receiver_has_it() {
+        let mut rx = FanIn::new(vec![Queue(VecDeque::from([1, 2])), Queue(VecDeque::from([1]))]);
+        let mut expected = 1;
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1, "both have item 1");
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0, "the second has no item 2 yet");
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0, "the first's item 2 is not taken twice");
+        rx.rxs[1].0.push_back(2);
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1);
+        assert_eq!(expected, 3);
+        rx.rxs[0].0.push_back(4);
+        let e = rx.recv(&mut expected, 1).unwrap_err();
+        assert!(is_mismatch(&e), "a skipped item at one receiver is a verification failure: {e}");
+    }
+}
