@@ -182,3 +182,197 @@ pub fn produce<T: Tx>(tx: &mut T, ctl: &Control, batch: u64) -> Result<()> {
 pub fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
+
+/// Parent side of a fan-out stream pass (one publisher, several
+/// subscriber processes): lets every subscriber (`ctls`) receive up to
+/// `*seq + n`, sends the `n` items through `tx` (`batch` at most a call),
+/// timing every `chunks.items` items sent into `chunks`, then waits until
+/// every subscriber reports that it has all of them. The time returned
+/// runs from the first send to the last report: until the slowest
+/// subscriber has every item.
+pub fn publish<T: Tx>(
+    tx: &mut T,
+    ctls: &[Control],
+    watches: &mut [Watch<'_>],
+    seq: &mut u64,
+    n: u64,
+    batch: u64,
+    chunks: &mut Chunks,
+) -> Result<Duration> {
+    for watch in watches.iter_mut() {
+        watch.rearm();
+    }
+    let end = *seq + n;
+    let mut next = *seq;
+    for ctl in ctls {
+        ctl.set_target(end);
+    }
+    let start = Instant::now();
+    let (mut mark, mut mark_at) = (start, next);
+    while next < end {
+        let max = batch.min(end - next);
+        if tx.send(&mut next, max)? == 0 {
+            idle_all(watches)?;
+        } else if next - mark_at >= chunks.items {
+            let now = Instant::now();
+            chunks.record(now - mark, next - mark_at);
+            (mark, mark_at) = (now, next);
+        }
+    }
+    for ctl in ctls {
+        while ctl.progress() < end {
+            idle_all(watches)?;
+        }
+    }
+    let elapsed = start.elapsed();
+    *seq = end;
+    Ok(elapsed)
+}
+
+/// One turn of a busy wait on several children.
+#[inline]
+pub fn idle_all(watches: &mut [Watch<'_>]) -> Result<()> {
+    watches.iter_mut().try_for_each(Watch::idle)
+}
+
+/// Child side of a fan-out stream: receives every item up to the parent's
+/// target, reports it (`Control::set_progress`), and again for each new
+/// target, until the parent stops.
+pub fn subscribe<R: Rx>(rx: &mut R, ctl: &Control, watch: &mut ChildWatch<'_>) -> Result<()> {
+    let mut expected = 1;
+    loop {
+        let target = ctl.target();
+        if expected >= target {
+            watch.idle()?;
+            continue;
+        }
+        while expected < target {
+            let max = target - expected;
+            if rx.recv(&mut expected, max)? == 0 {
+                watch.idle()?;
+            }
+        }
+        ctl.set_progress(expected);
+    }
+}
+
+/// Receives the echo of each item from several receivers (one per
+/// subscriber process): an item counts as received once every receiver
+/// has delivered it, checked, in order.
+pub struct FanIn<R: Rx> {
+    rxs: Vec<R>,
+    /// The next number each receiver must deliver.
+    next: Vec<u64>,
+}
+
+impl<R: Rx> FanIn<R> {
+    /// Receives through `rxs`, which all start at item 1.
+    pub fn new(rxs: Vec<R>) -> Self {
+        let next = vec![1; rxs.len()];
+        Self { rxs, next }
+    }
+}
+
+impl<R: Rx> Rx for FanIn<R> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        let mut all = true;
+        for (rx, next) in self.rxs.iter_mut().zip(&mut self.next) {
+            if *next == *expected {
+                rx.recv(next, 1)?;
+            }
+            all &= *next > *expected;
+        }
+        if all {
+            *expected += 1;
+            Ok(1)
+        } else {
+            Ok(0)
+        }
+    }
+}
+
+/// Parent side of a ping-pong pass with both sides asleep: before each
+/// round trip the parent sleeps for `gap` (long past the other side's
+/// spinning and yielding, so that it sleeps in the kernel when the item
+/// comes), then times the round trip alone. Returns the sum of the `n`
+/// round trips (the gaps not counted); with `hist`, records each.
+pub fn ping_asleep<T: Tx, R: Rx>(
+    tx: &mut T,
+    rx: &mut R,
+    watch: &mut Watch<'_>,
+    seq: &mut u64,
+    n: u64,
+    gap: Duration,
+    mut hist: Option<&mut Histogram<u64>>,
+) -> Result<Duration> {
+    watch.rearm();
+    let (mut next, mut expected) = (*seq, *seq);
+    let mut total = Duration::ZERO;
+    for _ in 0..n {
+        std::thread::sleep(gap);
+        let t0 = Instant::now();
+        while tx.send(&mut next, 1)? == 0 {
+            watch.idle()?;
+        }
+        while rx.recv(&mut expected, 1)? == 0 {
+            watch.idle()?;
+        }
+        let took = t0.elapsed();
+        total += took;
+        if let Some(h) = hist.as_deref_mut() {
+            h.saturating_record(nanos(took));
+        }
+    }
+    *seq = next;
+    Ok(total)
+}
+
+/// Child side of a ping-pong, with its own watch (see
+/// [`ChildWatch::yielding`], [`ChildWatch::every_turn`]).
+pub fn echo_with<T: Tx, R: Rx>(tx: &mut T, rx: &mut R, watch: &mut ChildWatch<'_>) -> Result<()> {
+    let (mut next, mut expected) = (1, 1);
+    loop {
+        while rx.recv(&mut expected, 1)? == 0 {
+            watch.idle()?;
+        }
+        while tx.send(&mut next, 1)? == 0 {
+            watch.idle()?;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::VecDeque;
+
+    /// Delivers the numbers queued in it, one per call, checked.
+    struct Queue(VecDeque<u64>);
+
+    impl Rx for Queue {
+        fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+            let Some(found) = self.0.pop_front() else { return Ok(0) };
+            if found != *expected {
+                return Err(Mismatch { expected: *expected, found: [found; 3] }.into());
+            }
+            *expected += 1;
+            Ok(1)
+        }
+    }
+
+    #[test]
+    fn fan_in_counts_an_item_once_every_receiver_has_it() {
+        let mut rx = FanIn::new(vec![Queue(VecDeque::from([1, 2])), Queue(VecDeque::from([1]))]);
+        let mut expected = 1;
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1, "both have item 1");
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0, "the second has no item 2 yet");
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0, "the first's item 2 is not taken twice");
+        rx.rxs[1].0.push_back(2);
+        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1);
+        assert_eq!(expected, 3);
+        rx.rxs[0].0.push_back(4);
+        let e = rx.recv(&mut expected, 1).unwrap_err();
+        assert!(is_mismatch(&e), "a skipped item at one receiver is a verification failure: {e}");
+    }
+}

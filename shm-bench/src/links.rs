@@ -9,7 +9,10 @@ use crate::raw::RawShm;
 use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU64, Ordering};
 use shm_runtime::dynamic::DynRing;
-use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, Ring, SendError, Shared, SharedInt, SharedState};
+use shm_runtime::{
+    Broadcast, ByteRing, Consumer, MemoryInterface, Producer, Ring, SendError, Shared, SharedInt, SharedState,
+    Subscriber,
+};
 use std::rc::Rc;
 use zerocopy::IntoBytes;
 
@@ -442,6 +445,48 @@ impl<const N: usize> Rx for ByteRx<N> {
             return Err(Mismatch { expected: *expected, found: [first, middle, last] }.into());
         }
         check_words(first, middle, last, *expected)?;
+        *expected += 1;
+        Ok(1)
+    }
+}
+
+/// The publisher of a `Broadcast`: `publish`, one item at a time.
+pub struct BroadcastTx<const N: usize> {
+    /// The broadcast.
+    pub tx: Broadcast<[u64; N]>,
+    item: Box<[u64; N]>,
+}
+
+impl<const N: usize> BroadcastTx<N> {
+    /// Publishes through `tx`.
+    pub fn new(tx: Broadcast<[u64; N]>) -> Self {
+        Self { tx, item: crate::link::boxed() }
+    }
+}
+
+impl<const N: usize> Tx for BroadcastTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.item, *next);
+        // Backpressure: `Full` (a subscriber has not read the oldest slot)
+        // is the only error; nothing was published.
+        if self.tx.publish(&self.item).is_ok() {
+            *next += 1;
+            Ok(1)
+        } else {
+            Ok(0)
+        }
+    }
+}
+
+/// A `Subscriber` of a broadcast: `read`, one item at a time.
+pub struct BroadcastRx<const N: usize>(pub Subscriber<[u64; N]>);
+
+impl<const N: usize> Rx for BroadcastRx<N> {
+    #[inline]
+    fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
+        let Some(item) = self.0.read()? else { return Ok(0) };
+        check(&item, *expected)?;
         *expected += 1;
         Ok(1)
     }

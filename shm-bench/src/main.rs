@@ -14,9 +14,11 @@
 //! uses the release profile CI has built anyway.
 //!
 //! Every case (but memcpy bandwidth) spawns this binary again in the
-//! child role (`--child <case id>`), pins the parent to CPU 0 and the child
-//! to CPU 1, busy-polls unless the case says otherwise (the byte-stream
-//! peers block in `read`), calibrates its count to a time budget, makes
+//! child role (`--child <case id>`; the broadcast cases one child per
+//! subscriber), pins the parent to CPU 0 and the child to CPU 1,
+//! busy-polls unless the case says otherwise (the byte-stream peers block
+//! in `read`; the waiting cases sleep 200 µs before each round trip so
+//! both sides are asleep), calibrates its count to a time budget, makes
 //! `--runs` runs (5) and reports the median run: for latency cases the
 //! mean of an untimed pass, with p50/p99/p99.9 from a second pass that
 //! times each operation (`HdrHistogram`). Every item carries its sequence
@@ -39,6 +41,7 @@ mod cases;
 mod hand;
 mod link;
 mod links;
+mod links_asleep;
 mod machine;
 mod measure;
 #[cfg(feature = "peers")]

@@ -73,13 +73,17 @@ pub enum IoxSetup {
     Stream(usize),
 }
 
-/// The service `name` with payload `P`, one publisher and one subscriber,
-/// set up as `setup` says.
+/// An iceoryx2 publish-subscribe service factory with payload `P`.
+pub type IoxService<P> = iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, P, ()>;
+
+/// The service `name` with payload `P`, one publisher and `subscribers`
+/// subscribers, set up as `setup` says.
 fn iox2_service<P: core::fmt::Debug + ZeroCopySend + 'static>(
     node: &Node<ipc::Service>,
     name: &str,
     setup: IoxSetup,
-) -> Result<iceoryx2::service::port_factory::publish_subscribe::PortFactory<ipc::Service, P, ()>> {
+    subscribers: usize,
+) -> Result<IoxService<P>> {
     let service_name = ServiceName::new(name).map_err(|e| format!("iceoryx2 service {name}: {e:?}"))?;
     let (buffer, overflow) = match setup {
         IoxSetup::RoundTrip => (1, true),
@@ -89,11 +93,24 @@ fn iox2_service<P: core::fmt::Debug + ZeroCopySend + 'static>(
         .service_builder(&service_name)
         .publish_subscribe::<P>()
         .max_publishers(1)
-        .max_subscribers(1)
+        .max_subscribers(subscribers)
         .history_size(0)
         .subscriber_max_buffer_size(buffer)
         .enable_safe_overflow(overflow)
         .open_or_create()?)
+}
+
+/// The publisher of `service` (see [`IoxSetup`]).
+fn iox2_publisher_of<P: core::fmt::Debug + ZeroCopySend + 'static>(
+    service: &IoxService<P>,
+    setup: IoxSetup,
+) -> Result<Publisher<ipc::Service, P, ()>> {
+    Ok(match setup {
+        IoxSetup::RoundTrip => service.publisher_builder().create()?,
+        IoxSetup::Stream(_) => {
+            service.publisher_builder().backpressure_strategy(BackpressureStrategy::RetryUntilDelivered).create()?
+        }
+    })
 }
 
 /// The publisher of the service `name` (see [`IoxSetup`]).
@@ -102,12 +119,21 @@ pub fn iox2_publisher<P: core::fmt::Debug + ZeroCopySend + 'static>(
     name: &str,
     setup: IoxSetup,
 ) -> Result<Publisher<ipc::Service, P, ()>> {
-    let service = iox2_service::<P>(node, name, setup)?;
+    iox2_publisher_of(&iox2_service::<P>(node, name, setup, 1)?, setup)
+}
+
+/// The subscriber of the service `name` (see [`IoxSetup`]), which admits
+/// `subscribers` subscribers.
+pub fn iox2_subscriber_of<P: core::fmt::Debug + ZeroCopySend + 'static>(
+    node: &Node<ipc::Service>,
+    name: &str,
+    setup: IoxSetup,
+    subscribers: usize,
+) -> Result<Subscriber<ipc::Service, P, ()>> {
+    let service = iox2_service::<P>(node, name, setup, subscribers)?;
     Ok(match setup {
-        IoxSetup::RoundTrip => service.publisher_builder().create()?,
-        IoxSetup::Stream(_) => {
-            service.publisher_builder().backpressure_strategy(BackpressureStrategy::RetryUntilDelivered).create()?
-        }
+        IoxSetup::RoundTrip => service.subscriber_builder().create()?,
+        IoxSetup::Stream(capacity) => service.subscriber_builder().buffer_size(capacity).create()?,
     })
 }
 
@@ -117,11 +143,56 @@ pub fn iox2_subscriber<P: core::fmt::Debug + ZeroCopySend + 'static>(
     name: &str,
     setup: IoxSetup,
 ) -> Result<Subscriber<ipc::Service, P, ()>> {
-    let service = iox2_service::<P>(node, name, setup)?;
-    Ok(match setup {
-        IoxSetup::RoundTrip => service.subscriber_builder().create()?,
-        IoxSetup::Stream(capacity) => service.subscriber_builder().buffer_size(capacity).create()?,
-    })
+    iox2_subscriber_of(node, name, setup, 1)
+}
+
+/// A publisher of `[u64; N]` that must reach `subscribers` subscribers:
+/// [`connect`](Self::connect) waits until they are all there, and every
+/// send must then reach all of them.
+pub struct IoxFanTx<const N: usize> {
+    service: IoxService<[u64; N]>,
+    inner: IoxTx<N>,
+    subscribers: usize,
+}
+
+impl<const N: usize> IoxFanTx<N> {
+    /// Creates the service `name` for `subscribers` subscribers and its
+    /// publisher.
+    pub fn new(node: &Node<ipc::Service>, name: &str, setup: IoxSetup, subscribers: usize) -> Result<Self> {
+        let service = iox2_service::<[u64; N]>(node, name, setup, subscribers)?;
+        let inner = IoxTx::new(iox2_publisher_of(&service, setup)?);
+        Ok(Self { service, inner, subscribers })
+    }
+
+    /// Waits (up to 10 s) until every subscriber has joined, and connects
+    /// the publisher to them.
+    pub fn connect(&self) -> Result<()> {
+        use iceoryx2::port::update_connections::UpdateConnections;
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while self.service.dynamic_config().number_of_subscribers() < self.subscribers {
+            if std::time::Instant::now() > deadline {
+                return Err(format!("iceoryx2: {} subscribers did not join", self.subscribers).into());
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+        self.inner.publisher.update_connections().map_err(|e| format!("iceoryx2 connections: {e:?}"))?;
+        Ok(())
+    }
+}
+
+impl<const N: usize> Tx for IoxFanTx<N> {
+    #[inline]
+    fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
+        stamp(&mut self.inner.item, *next);
+        let reached = self.inner.publisher.send_copy(*self.inner.item)?;
+        if reached != self.subscribers {
+            return Err(
+                format!("iceoryx2 delivered item {} to {reached} of {} subscribers", *next, self.subscribers).into()
+            );
+        }
+        *next += 1;
+        Ok(1)
+    }
 }
 
 /// Sends copies of an item (`send_copy`).

@@ -21,6 +21,10 @@ const TARGET: usize = 0;
 const STOP: usize = 1;
 /// Word of the control block (its own cache line): the child's state.
 const STATE: usize = 8;
+/// Word of the control block (beside the state, written by the child): in
+/// the fan-out streams, the item number up to which (not including) the
+/// subscriber has received everything, written once per pass.
+const PROGRESS: usize = 9;
 /// Words in the control block.
 const WORDS: usize = 16;
 
@@ -96,6 +100,18 @@ impl Control {
     pub fn failed(&self) {
         // Release pairs with the Acquire load in `child_state`.
         self.word(STATE).store(FAILED, Ordering::Release);
+    }
+
+    /// Child: it has received every item numbered below `next`.
+    pub fn set_progress(&self, next: u64) {
+        // Release pairs with the Acquire load in `progress`.
+        self.word(PROGRESS).store(next, Ordering::Release);
+    }
+
+    /// Parent: the number below which the child has received everything.
+    pub fn progress(&self) -> u64 {
+        // Acquire pairs with the Release store in `set_progress`.
+        self.word(PROGRESS).load(Ordering::Acquire)
     }
 
     fn child_state(&self) -> u64 {
@@ -246,6 +262,11 @@ impl<'a> Watch<'a> {
 pub struct ChildWatch<'a> {
     ctl: &'a Control,
     spins: u32,
+    /// Looks at the stop word every `every` turns (a power of two).
+    every: u32,
+    /// Gives up the processor on every turn (`sched_yield`): for children
+    /// that share one core with other children.
+    yields: bool,
 }
 
 /// The parent asked the child to end: not a failure.
@@ -263,14 +284,34 @@ impl std::error::Error for Stopped {}
 impl<'a> ChildWatch<'a> {
     /// Watches `ctl` for the parent's stop.
     pub fn new(ctl: &'a Control) -> Self {
-        Self { ctl, spins: 0 }
+        Self { ctl, spins: 0, every: 1024, yields: false }
+    }
+
+    /// Yields the processor on every turn: for several children pinned to
+    /// one core, where a busy wait would hold the core for a whole time
+    /// slice while another child has items to take.
+    #[must_use]
+    pub fn yielding(mut self, yields: bool) -> Self {
+        self.yields = yields;
+        self
+    }
+
+    /// Looks at the stop word on every turn: for loops whose turns already
+    /// sleep (a bounded futex wait), so that a stop is seen at once.
+    #[must_use]
+    pub fn every_turn(mut self) -> Self {
+        self.every = 1;
+        self
     }
 
     /// One turn of a busy wait.
     #[inline]
     pub fn idle(&mut self) -> Result<()> {
         self.spins = self.spins.wrapping_add(1);
-        if self.spins.is_multiple_of(1024) && self.ctl.stopped() { Err(Stopped.into()) } else { Ok(()) }
+        if self.yields {
+            std::thread::yield_now();
+        }
+        if self.spins.is_multiple_of(self.every) && self.ctl.stopped() { Err(Stopped.into()) } else { Ok(()) }
     }
 }
 

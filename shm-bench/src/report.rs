@@ -384,6 +384,8 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
         ),
     ];
     targets.push(in_place_target(outcomes));
+    targets.extend(broadcast_targets(outcomes));
+    targets.extend(asleep_targets(outcomes));
     // Flat against capacity: shm's cost over the hand ring's at the same
     // capacity should not move with the capacity (the hand ring itself
     // speeds up with room to run ahead; that is the hardware, not shm).
@@ -417,6 +419,75 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
         |r| r.div((Group::Scaling, "ring-others-1000", rtt, 8), (Group::Scaling, "ring-others-1", rtt, 8)),
     ));
     targets
+}
+
+/// The broadcast's targets (issue 20): throughput with 1 subscriber
+/// against `MemoryInterface` through the same fan-out driver, with 4
+/// against 1, and with 4 against iceoryx2 with 4.
+fn broadcast_targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
+    let thr = Metric::Throughput;
+    let sizes = [8, 64 * 1024];
+    let smallest = |r: Round<'_, '_>, a: &str, b: (Group, &str)| {
+        sizes
+            .iter()
+            .map(|&size| r.div((Group::Shm, a, thr, size), (b.0, b.1, thr, size)))
+            .collect::<Option<Vec<f64>>>()?
+            .into_iter()
+            .reduce(f64::min)
+    };
+    vec![
+        target(
+            outcomes,
+            "broadcast, 1 subscriber: throughput >= 0.9x MemoryInterface",
+            0.9,
+            false,
+            "smallest over 8 B and 64 KiB of shm/broadcast-1sub/thr / shm/ring-published/thr (MemoryInterface through the \
+             same fan-out driver)"
+                .into(),
+            |r| smallest(r, "broadcast-1sub", (Group::Shm, "ring-published")),
+        ),
+        target(
+            outcomes,
+            "broadcast, 4 subscribers: publisher throughput >= 0.5x of 1 subscriber",
+            0.5,
+            false,
+            "smallest over 8 B and 64 KiB of shm/broadcast-4sub/thr / shm/broadcast-1sub/thr (items/s delivered to each \
+             subscriber, until the slowest has all)"
+                .into(),
+            |r| smallest(r, "broadcast-4sub", (Group::Shm, "broadcast-1sub")),
+        ),
+        target(
+            outcomes,
+            "broadcast, 4 subscribers, 8 B: throughput >= 3x iceoryx2's",
+            3.0,
+            false,
+            "shm/broadcast-4sub/thr/8B / peers/iceoryx2-fanout-4sub/thr/8B".into(),
+            |r| r.div((Group::Shm, "broadcast-4sub", thr, 8), (Group::Peers, "iceoryx2-fanout-4sub", thr, 8)),
+        ),
+    ]
+}
+
+/// The async targets (issue 21), both sides asleep.
+fn asleep_targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
+    let rtt = Metric::RoundTrip;
+    vec![
+        target(
+            outcomes,
+            "async ring 8 B round trip, both asleep, <= 1.5x the blocking one",
+            1.5,
+            true,
+            "shm/ring-async/rtt/8B / shm/ring-blocking/rtt/8B (both with a 200 µs sleep before each round trip)".into(),
+            |r| r.div((Group::Shm, "ring-async", rtt, 8), (Group::Shm, "ring-blocking", rtt, 8)),
+        ),
+        target(
+            outcomes,
+            "async ring 8 B round trip, both asleep, >= 5x faster than tokio's Unix socket",
+            5.0,
+            false,
+            "peers/tokio-uds/rtt/8B / shm/ring-async/rtt/8B (both asleep, current-thread runtimes)".into(),
+            |r| r.div((Group::Peers, "tokio-uds", rtt, 8), (Group::Shm, "ring-async", rtt, 8)),
+        ),
+    ]
 }
 
 /// In place against iceoryx2's loan API: the same work (only the three

@@ -2,6 +2,8 @@
 //! the child is the other side), except memcpy bandwidth; the parent and
 //! the child find a case by its id in [`all`], so both sides share it.
 
+mod asleep;
+mod broadcast;
 mod floor;
 #[cfg(feature = "peers")]
 mod peer;
@@ -313,6 +315,8 @@ pub fn all() -> Vec<Case> {
     let mut cases = Vec::new();
     floor::cases(&mut cases);
     shm::cases(&mut cases);
+    broadcast::cases(&mut cases);
+    asleep::cases(&mut cases);
     #[cfg(feature = "peers")]
     peer::cases(&mut cases);
     shm::scaling(&mut cases);
