@@ -7,8 +7,9 @@ use crate::wait::{Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyType;
+use pyo3::types::{PyBytes, PyType};
 use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
+use std::time::Duration;
 
 /// The side a `ByteRing` holds.
 enum Side {
@@ -46,7 +47,14 @@ fn is_producer(side: &str) -> PyResult<bool> {
 #[pyclass(module = "shm")]
 pub struct ByteRing {
     side: Option<Side>,
+    /// The consumer's message buffer, reused from one read to the next so
+    /// that a read allocates only the `bytes` it returns.
+    buffer: Vec<u8>,
 }
+
+/// A buffer that grew past this many bytes (a long message put together
+/// from fragments) is let go after the read that needed it.
+const KEEP_BUFFER: usize = 1 << 20;
 
 impl ByteRing {
     fn side(&self) -> PyResult<&Side> {
@@ -63,9 +71,9 @@ impl ByteRing {
         }
     }
 
-    fn consumer(&mut self) -> PyResult<&mut shm_runtime::ByteRing<Consumer>> {
+    fn consumer(&mut self) -> PyResult<(&mut shm_runtime::ByteRing<Consumer>, &mut Vec<u8>)> {
         match self.side.as_mut() {
-            Some(Side::Consumer(ring)) => Ok(ring),
+            Some(Side::Consumer(ring)) => Ok((ring, &mut self.buffer)),
             Some(Side::Producer(_)) => {
                 Err(WrongSide::new_err("this ByteRing holds the producer side; reading needs the consumer"))
             }
@@ -74,7 +82,17 @@ impl ByteRing {
     }
 
     fn wrap(side: Side) -> Self {
-        Self { side: Some(side) }
+        Self { side: Some(side), buffer: Vec::new() }
+    }
+
+    /// The message in `buffer` as `bytes` (one copy); a buffer grown past
+    /// [`KEEP_BUFFER`] is let go.
+    fn message<'py>(py: Python<'py>, buffer: &mut Vec<u8>) -> Bound<'py, PyBytes> {
+        let bytes = PyBytes::new(py, buffer);
+        if buffer.capacity() > KEEP_BUFFER {
+            *buffer = Vec::new();
+        }
+        bytes
     }
 }
 
@@ -220,9 +238,14 @@ impl ByteRing {
     }
 
     /// Whether a `write` of a message up to the slot size would find room
-    /// now (producer).
-    fn can_write(&mut self) -> PyResult<bool> {
-        Ok(self.producer()?.can_write())
+    /// now or, with `wait` (seconds), within that time (producer). A loop
+    /// that polls with a short `wait` (say 50e-6) leaves the CPU to the
+    /// consumer while the ring is full instead of competing with it.
+    #[pyo3(signature = (wait = 0.0))]
+    fn can_write(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
+        let wait = crate::wait::timeout(Some(wait))?.unwrap_or(Duration::MAX);
+        let ring = self.producer()?;
+        Ok(crate::wait::poll(py, wait, || ring.can_write()))
     }
 
     /// Writes `message` (`bytes` or `bytearray`, up to `slot_size`) without
@@ -242,37 +265,46 @@ impl ByteRing {
         let limit = crate::wait::timeout(timeout)?;
         let ring = self.producer()?;
         let message: &[u8] = &message;
-        blocking(py, limit, |slice| ring.write_timeout(message, slice))
+        // Without releasing the GIL while there is room.
+        match ring.write(message) {
+            Err(shm_runtime::SendError::Full) => blocking(py, limit, |slice| ring.write_timeout(message, slice)),
+            other => py_result(other),
+        }
     }
 
-    /// Whether a message (or a fragment of one) is ready (consumer).
-    fn can_read(&mut self) -> PyResult<bool> {
-        Ok(self.consumer()?.can_read())
+    /// Whether a message (or a fragment of one) is ready now or, with
+    /// `wait` (seconds), within that time (consumer); see `can_write`.
+    #[pyo3(signature = (wait = 0.0))]
+    fn can_read(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
+        let wait = crate::wait::timeout(Some(wait))?.unwrap_or(Duration::MAX);
+        let (ring, _) = self.consumer()?;
+        Ok(crate::wait::poll(py, wait, || ring.can_read()))
     }
 
     /// The next message as `bytes`, or `None` if none is ready, without
     /// waiting (consumer).
-    fn read(&mut self) -> PyResult<Option<Vec<u8>>> {
-        let mut message = Vec::new();
-        Ok(py_result(self.consumer()?.read(&mut message))?.then_some(message))
+    fn read<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (ring, buffer) = self.consumer()?;
+        Ok(py_result(ring.read(buffer))?.then(|| Self::message(py, buffer)))
     }
 
     /// The next message, waiting up to `timeout` seconds (`None`: as long
     /// as it takes): `shm.Timeout` then; `shm.Closed` once the producer let
     /// go and everything it sent was read (consumer).
     #[pyo3(signature = (timeout = None))]
-    fn read_blocking(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<u8>> {
+    fn read_blocking<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = crate::wait::timeout(timeout)?;
-        let ring = self.consumer()?;
-        let mut message = Vec::new();
-        blocking(py, limit, |slice| ring.read_timeout(&mut message, slice))?;
-        Ok(message)
+        let (ring, buffer) = self.consumer()?;
+        if !py_result(ring.read(buffer))? {
+            blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
+        }
+        Ok(Self::message(py, buffer))
     }
 
     /// Skips every message ready now; returns how many slots it skipped
     /// (consumer).
     fn reset_read(&mut self) -> PyResult<u64> {
-        py_result(self.consumer()?.reset_read())
+        py_result(self.consumer()?.0.reset_read())
     }
 
     /// Iterating a consumer yields messages, waiting for each, until the
@@ -284,17 +316,16 @@ impl ByteRing {
         Ok(slf)
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
-        let ring = self.consumer()?;
-        let mut message = Vec::new();
-        match blocking(py, None, |slice| match ring.read_timeout(&mut message, slice) {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (ring, buffer) = self.consumer()?;
+        if py_result(ring.read(buffer))? {
+            return Ok(Some(Self::message(py, buffer)));
+        }
+        let more = blocking(py, None, |slice| match ring.read_timeout(buffer, slice) {
             Err(RingError::Closed { .. }) => Ok(false),
             other => other.map(|()| true),
-        }) {
-            Ok(true) => Ok(Some(message)),
-            Ok(false) => Ok(None),
-            Err(e) => Err(e),
-        }
+        })?;
+        Ok(more.then(|| Self::message(py, buffer)))
     }
 
     /// Lets go of this side; the creating end also removes the ring's
