@@ -20,6 +20,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use shm_runtime::ObjectKind;
+use shm_runtime::dynamic::ItemType;
 use shm_runtime::format::schema::{FieldSchema, Prim, Schema, StructSchema};
 use shm_runtime::tools::{Peek, PeekError, Value};
 
@@ -112,6 +113,17 @@ fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// The type spec `Struct` takes for `schema` (the reverse of
+/// `spec_schema`).
+fn spec_of(py: Python<'_>, schema: &Schema) -> PyResult<Py<PyAny>> {
+    Ok(match schema {
+        Schema::Prim(Prim::Flag) => "bool".into_pyobject(py)?.into_any().unbind(),
+        Schema::Prim(p) => p.name().into_pyobject(py)?.into_any().unbind(),
+        Schema::Array { len, element } => (spec_of(py, element)?, *len).into_pyobject(py)?.into_any().unbind(),
+        Schema::Struct(_) => Py::new(py, StructType { schema: schema.clone() })?.into_any(),
+    })
+}
+
 /// Refuses `schema` unless it is what `declared` says, with the runtime's
 /// `LayoutMismatch` wording.
 fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResult<()> {
@@ -129,6 +141,16 @@ fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResu
 }
 
 impl StructType {
+    /// The `shm.Struct` of `schema`, if it is a struct.
+    pub(crate) fn from_schema(schema: &Schema) -> Option<Self> {
+        matches!(schema, Schema::Struct(_)).then(|| Self { schema: schema.clone() })
+    }
+
+    /// The runtime's item type for this struct (named as the struct).
+    pub(crate) fn item_type(&self) -> PyResult<ItemType> {
+        ItemType::new(&self.inner().name, self.schema.clone()).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
     /// The struct's schema.
     fn inner(&self) -> &StructSchema {
         match &self.schema {
@@ -235,8 +257,31 @@ impl StructType {
     /// The value `data` (exactly `size` bytes, native byte order) holds,
     /// as a dict.
     fn unpack(&self, py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
-        let value = Value::decode(&self.schema, data).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        to_py(py, &value)
+        if data.len() as u64 != self.inner().size {
+            return Err(PyValueError::new_err(format!(
+                "`{}` is {} bytes, not {}",
+                self.inner().name,
+                self.inner().size,
+                data.len()
+            )));
+        }
+        crate::codec::decode(py, &self.schema, data)
+    }
+
+    /// The bytes of `value` (a dict of every field, or a numpy record):
+    /// what a Rust program holding the same struct has in memory.
+    fn pack<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let size = usize::try_from(self.inner().size).map_err(|_| PyValueError::new_err("struct too large"))?;
+        let mut bytes = vec![0; size];
+        crate::codec::encode(value, &self.schema, &mut bytes, &self.inner().name)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The fields as `(name, type)` pairs, the types written as
+    /// `Struct` takes them (nested structs as `shm.Struct`).
+    #[getter]
+    fn field_types(&self, py: Python<'_>) -> PyResult<Vec<(String, Py<PyAny>)>> {
+        self.inner().fields.iter().map(|f| Ok((f.name.clone(), spec_of(py, &f.ty)?))).collect()
     }
 
     fn __eq__(&self, other: &Self) -> bool {
