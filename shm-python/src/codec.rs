@@ -110,7 +110,9 @@ fn type_name(value: &Bound<'_, PyAny>) -> String {
 /// Writes the number or flag `value` as `prim` into `out`.
 fn encode_prim(value: &Bound<'_, PyAny>, prim: Prim, out: &mut [u8]) -> PyResult<()> {
     if matches!(prim, Prim::Flag) {
-        if !value.is_instance_of::<PyBool>() && type_name(value) != "bool_" {
+        // numpy's bool is `bool_` (numpy 1) or `bool` (numpy 2), not a
+        // subclass of Python's.
+        if !value.is_instance_of::<PyBool>() && !matches!(type_name(value).as_str(), "bool" | "bool_") {
             return Err(PyTypeError::new_err(format!("a bool is needed, not {}", type_name(value))));
         }
         out[0] = u8::from(value.extract::<bool>()?);

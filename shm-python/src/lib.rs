@@ -9,6 +9,7 @@ mod errors;
 mod ring;
 mod schema;
 mod shared;
+mod typed_array;
 mod typed_ring;
 mod values;
 mod wait;
@@ -28,6 +29,7 @@ fn _shm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<typed_ring::MemoryInterface>()?;
     m.add_class::<schema::StructType>()?;
     m.add_class::<shared::Shared>()?;
+    m.add_class::<typed_array::SharedArray>()?;
     m.add_function(wrap_pyfunction!(schema::peek, m)?)?;
     m.add("NAME_PREFIX", shm_runtime::NAME_PREFIX)?;
     Ok(())

@@ -113,6 +113,21 @@ fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// The numpy dtype of `schema`: a structured dtype for a struct, the
+/// number type for a number, a sub-array dtype for an array (needs numpy).
+pub(crate) fn numpy_dtype<'py>(py: Python<'py>, schema: &Schema) -> PyResult<Bound<'py, PyAny>> {
+    let np = py.import("shm._numpy")?;
+    match schema {
+        Schema::Struct(_) => np.call_method1("dtype_of", (Bound::new(py, StructType { schema: schema.clone() })?,)),
+        Schema::Prim(p) if p.size().is_some() => {
+            let name = if matches!(p, Prim::Flag) { "bool" } else { p.name() };
+            np.call_method1("scalar_dtype", (name,))
+        }
+        Schema::Array { len, element } => np.call_method1("subarray", (numpy_dtype(py, element)?, *len)),
+        other @ Schema::Prim(_) => Err(PyTypeError::new_err(format!("no numpy dtype for `{other}`"))),
+    }
+}
+
 /// The type spec `Struct` takes for `schema` (the reverse of
 /// `spec_schema`).
 fn spec_of(py: Python<'_>, schema: &Schema) -> PyResult<Py<PyAny>> {
@@ -126,7 +141,7 @@ fn spec_of(py: Python<'_>, schema: &Schema) -> PyResult<Py<PyAny>> {
 
 /// Refuses `schema` unless it is what `declared` says, with the runtime's
 /// `LayoutMismatch` wording.
-fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResult<()> {
+pub(crate) fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResult<()> {
     match declared.schema.difference(stored) {
         None => Ok(()),
         Some(difference) => Err(LayoutMismatch::new_err(format!(
@@ -234,6 +249,18 @@ impl StructType {
     #[getter]
     fn fingerprint(&self) -> u64 {
         self.schema.fingerprint()
+    }
+
+    /// The numpy structured dtype with this layout (needs numpy).
+    #[getter]
+    fn dtype<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("shm._numpy")?.call_method1("dtype_of", (slf,))
+    }
+
+    /// The value `data` holds, as a numpy record (needs numpy).
+    pub(crate) fn unpack_record<'py>(slf: &Bound<'py, Self>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let dtype = Self::dtype(slf)?;
+        slf.py().import("shm._numpy")?.call_method1("record", (PyBytes::new(slf.py(), data), dtype))
     }
 
     /// The canonical encoding of the schema, as stored in segments.

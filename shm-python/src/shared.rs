@@ -126,6 +126,14 @@ impl Shared {
         decode(py, object.item_type().schema(), &bytes)
     }
 
+    /// The value as a numpy record (needs numpy; structs only).
+    fn read_record<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let st = self.r#struct()?.ok_or_else(|| pyo3::exceptions::PyTypeError::new_err("not a struct value"))?;
+        let st = Bound::new(py, st)?;
+        let bytes = self.read_bytes(py)?;
+        StructType::unpack_record(&st, bytes.as_bytes())
+    }
+
     /// The value's bytes (native byte order, the Rust type's layout).
     fn read_bytes<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let object = self.live()?;

@@ -445,6 +445,43 @@ impl MemoryInterface {
         consumer!(self.typed_mut()?, r => blocking(py, limit, |slice| r.read_timeout(slice))?.into_py_any(py))
     }
 
+    /// Up to `max` items ready now, in order, as a numpy array (a
+    /// structured one for struct items) that owns its memory (consumer;
+    /// needs numpy).
+    fn read_numpy<'py>(&mut self, py: Python<'py>, max: usize) -> PyResult<Bound<'py, PyAny>> {
+        let (bytes, dtype) = if let Some((Typed::DynC(r), buffer)) = self.dynamic() {
+            let mut out = Vec::with_capacity(buffer.len() * max.min(4096));
+            let mut n = 0;
+            while n < max && py_result(r.read(buffer))? {
+                out.extend_from_slice(buffer);
+                n += 1;
+            }
+            (out, crate::schema::numpy_dtype(py, r.item_type().schema())?)
+        } else {
+            fn take<T: shm_runtime::SharedState + Copy + Default, const N: usize>(
+                r: &mut Mi<T, Consumer>,
+                max: usize,
+                to_bytes: fn(T) -> [u8; N],
+            ) -> Vec<u8> {
+                let mut items = vec![T::default(); max];
+                let n = r.read_into(&mut items);
+                items[..n].iter().flat_map(|&v| to_bytes(v)).collect()
+            }
+            let (bytes, name) = match self.typed_mut()? {
+                Typed::I64C(r) => (take(r, max, i64::to_ne_bytes), "i64"),
+                Typed::U64C(r) => (take(r, max, u64::to_ne_bytes), "u64"),
+                Typed::F64C(r) => (take(r, max, f64::to_ne_bytes), "f64"),
+                _ => {
+                    return Err(WrongSide::new_err(
+                        "this MemoryInterface holds the producer side; reading needs the consumer",
+                    ));
+                }
+            };
+            (bytes, py.import("shm._numpy")?.call_method1("scalar_dtype", (name,))?)
+        };
+        py.import("shm._numpy")?.call_method1("array", (pyo3::types::PyByteArray::new(py, &bytes), dtype))
+    }
+
     /// Up to `max` items ready now, in order, as a list (consumer).
     fn read_many(&mut self, py: Python<'_>, max: usize) -> PyResult<Py<PyAny>> {
         if let Some((Typed::DynC(r), buffer)) = self.dynamic() {

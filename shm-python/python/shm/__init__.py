@@ -46,6 +46,7 @@ from ._shm import (
     RoleTaken,
     SharedBool,
     Shared,
+    SharedArray,
     Struct,
     peek,
     SharedBytes,
@@ -57,6 +58,7 @@ from ._shm import (
     WrongSide,
 )
 from ._ctypes import struct_from_ctypes
+from ._numpy import struct_from_dtype
 
 __all__ = [
     "NAME_PREFIX",
@@ -84,9 +86,11 @@ __all__ = [
     "RoleTaken",
     "SharedBool",
     "Shared",
+    "SharedArray",
     "Struct",
     "peek",
     "struct_from_ctypes",
+    "struct_from_dtype",
     "SharedBytes",
     "SharedInt",
     "SharedString",
