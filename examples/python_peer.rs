@@ -34,11 +34,13 @@
 //!                                     print seq
 //!   pose-consume <handle> <count>     read count poses pose(i, i) from a MemoryInterface<Pose>
 //!                                     (made in Python), checking each; print "ok <count>"
+//!   subscribe <handle> <count>        subscribe to a Broadcast<u64> (made in Python), print
+//!                                     "ready", read count items 3i + 1; print "ok <count>"
 //! ```
 
 use shm_runtime::{
     ByteRing, Consumer, Flag, Handle, MemoryInterface, OpenOptions, Producer, Role, Shared, SharedArray, SharedInt,
-    SharedObject, SharedState, SharedString,
+    SharedObject, SharedState, SharedString, Subscriber,
 };
 use std::error::Error;
 use std::io::{BufRead, Write};
@@ -122,7 +124,8 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- create-pose <x>
   cargo run --example python_peer -- pose-ring <count>
   cargo run --example python_peer -- pose-update <handle>
-  cargo run --example python_peer -- pose-consume <handle> <count>";
+  cargo run --example python_peer -- pose-consume <handle> <count>
+  cargo run --example python_peer -- subscribe <handle> <count>";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -227,6 +230,7 @@ fn run() -> Result {
             }
             println!("ok {count}");
         }
+        "subscribe" => subscribe(arg(1)?, arg(2)?.parse()?)?,
         other => return Err(format!("unknown command {other:?}").into()),
     }
     Ok(())
@@ -249,6 +253,22 @@ fn announce(handle: &Handle) -> Result {
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
+    Ok(())
+}
+
+/// Subscribes to the `Broadcast<u64>` `handle` names, says so, and reads
+/// `count` items, checking each is `3i + 1`.
+fn subscribe(handle: &str, count: u64) -> Result {
+    let mut subscriber = Subscriber::<u64>::load_sharedobject(&handle.parse::<Handle>()?)?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    for i in 0..count {
+        let item = subscriber.read_blocking()?;
+        if item != 3 * i + 1 {
+            return Err(format!("item {i}: expected {}, got {item}", 3 * i + 1).into());
+        }
+    }
+    println!("ok {count}");
     Ok(())
 }
 
