@@ -7,7 +7,8 @@ use crate::wait::{Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::{PyBytes, PyType};
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyType};
 use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
 use std::time::Duration;
 
@@ -51,6 +52,13 @@ pub struct ByteRing {
     /// that a read allocates only the `bytes` it returns.
     buffer: Vec<u8>,
 }
+
+/// The C API's `PyBUF_READ` (a read-only memoryview), part of the stable
+/// ABI's `PyMemoryView_FromMemory` contract; pyo3's ffi does not name it.
+const PYBUF_READ: std::os::raw::c_int = 0x100;
+
+/// `pickle.loads`, looked up once.
+static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
 /// A buffer that grew past this many bytes (a long message put together
 /// from fragments) is let go after the read that needed it.
@@ -286,6 +294,45 @@ impl ByteRing {
     fn read<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let (ring, buffer) = self.consumer()?;
         Ok(py_result(ring.read(buffer))?.then(|| Self::message(py, buffer)))
+    }
+
+    /// For `shm.compat.memory_interface`: the next message unpickled, in a
+    /// 1-tuple (`None` if no message is ready), straight from this end's
+    /// buffer through a read-only `memoryview` (one copy less than
+    /// `pickle.loads(read())`). `pickle.loads` copies out what it keeps;
+    /// the view is released before this returns (consumer).
+    fn _read_pickle(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let (ring, buffer) = self.consumer()?;
+        if !py_result(ring.read(buffer))? {
+            return Ok(None);
+        }
+        let loads = PICKLE_LOADS.import(py, "pickle", "loads")?;
+        let len = isize::try_from(buffer.len()).map_err(|_| PyValueError::new_err("message too long"))?;
+        // SAFETY: the view covers `len` initialized bytes of `buffer`,
+        // read-only (PyBUF_READ); `buffer` is neither written, resized nor
+        // freed while the view can reach it: `self` stays mutably borrowed
+        // (PyRefMut: a re-entrant call on this ring from code the pickle
+        // runs fails) until the view is released below, and memory the
+        // view may still reach afterwards is leaked, never reused.
+        let raw = unsafe { pyo3::ffi::PyMemoryView_FromMemory(buffer.as_mut_ptr().cast(), len, PYBUF_READ) };
+        // SAFETY: `raw` is a new reference or null with an exception set,
+        // as `PyMemoryView_FromMemory` returns.
+        let view = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?;
+        let result = loads.call1((&view,));
+        // SAFETY: `view` is a live object: `view` holds a reference to it.
+        let references = unsafe { pyo3::ffi::Py_REFCNT(view.as_ptr()) };
+        // Code the pickle ran kept the view, or an export of it.
+        if references > 1 || view.call_method0("release").is_err() {
+            std::mem::forget(std::mem::take(buffer));
+        }
+        Ok(Some((result?,).into_pyobject(py)?.into_any().unbind()))
+    }
+
+    /// For `shm.compat.memory_interface`: the next message as a
+    /// `bytearray` (one copy), or `None` if none is ready (consumer).
+    fn _read_bytearray<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyByteArray>>> {
+        let (ring, buffer) = self.consumer()?;
+        Ok(py_result(ring.read(buffer))?.then(|| PyByteArray::new(py, buffer)))
     }
 
     /// The next message, waiting up to `timeout` seconds (`None`: as long

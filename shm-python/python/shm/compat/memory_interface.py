@@ -335,22 +335,20 @@ class MemoryInterface:
     def read(self):
         """The next item: the object written (``use_pickle``) or its bytes
         (a ``bytearray``). Nothing to read: ``BufferEmpty``."""
-        message = self._reader().read()
-        if message is None:
-            raise BufferEmpty("nothing to read: check can_read() first")
-        return pickle.loads(message) if self.use_pickle else bytearray(message)
+        return self.read_pickle() if self.use_pickle else self.read_bytes()
 
     def read_pickle(self):
-        item = self._reader().read()
-        if item is None:
+        # Unpickled straight from the ring end's buffer (one copy less).
+        boxed = self._reader()._read_pickle()
+        if boxed is None:
             raise BufferEmpty("nothing to read: check can_read() first")
-        return pickle.loads(item)
+        return boxed[0]
 
     def read_bytes(self):
-        item = self._reader().read()
+        item = self._reader()._read_bytearray()
         if item is None:
             raise BufferEmpty("nothing to read: check can_read() first")
-        return bytearray(item)
+        return item
 
     def write(self, rsp_stream):
         """Writes an object (``use_pickle``) or bytes into the next slot;
