@@ -1,7 +1,7 @@
 //! `ByteRing`: a ring of byte messages between one producer process and
 //! one consumer process; one Python class holding either side.
 
-use crate::errors::{WrongSide, py_result};
+use crate::errors::{Closed, PeerDead, Timeout, WrongSide, py_result};
 use crate::values::{cleaned_up, live, parse_handle};
 use crate::wait::{Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
@@ -48,9 +48,29 @@ fn is_producer(side: &str) -> PyResult<bool> {
 #[pyclass(module = "shm")]
 pub struct ByteRing {
     side: Option<Side>,
-    /// The consumer's message buffer, reused from one read to the next so
-    /// that a read allocates only the `bytes` it returns.
+    /// The consumer's message buffer.
+    inbox: Inbox,
+}
+
+/// The consumer's message buffer, reused from one read to the next so that
+/// a read allocates only the object it returns; it may hold a message a
+/// waiting `can_read` took from the ring and no read has returned yet.
+#[derive(Default)]
+struct Inbox {
     buffer: Vec<u8>,
+    /// `buffer` holds a message taken from the ring, not yet returned.
+    held: bool,
+}
+
+impl Inbox {
+    /// Puts the next message in `buffer`: the one held, else one from the
+    /// ring; `false` if none is ready.
+    fn next(&mut self, ring: &mut shm_runtime::ByteRing<Consumer>) -> Result<bool, RingError> {
+        if std::mem::take(&mut self.held) {
+            return Ok(true);
+        }
+        ring.read(&mut self.buffer)
+    }
 }
 
 /// The C API's `PyBUF_READ` (a read-only memoryview), part of the stable
@@ -79,9 +99,9 @@ impl ByteRing {
         }
     }
 
-    fn consumer(&mut self) -> PyResult<(&mut shm_runtime::ByteRing<Consumer>, &mut Vec<u8>)> {
+    fn consumer(&mut self) -> PyResult<(&mut shm_runtime::ByteRing<Consumer>, &mut Inbox)> {
         match self.side.as_mut() {
-            Some(Side::Consumer(ring)) => Ok((ring, &mut self.buffer)),
+            Some(Side::Consumer(ring)) => Ok((ring, &mut self.inbox)),
             Some(Side::Producer(_)) => {
                 Err(WrongSide::new_err("this ByteRing holds the producer side; reading needs the consumer"))
             }
@@ -90,7 +110,7 @@ impl ByteRing {
     }
 
     fn wrap(side: Side) -> Self {
-        Self { side: Some(side), buffer: Vec::new() }
+        Self { side: Some(side), inbox: Inbox::default() }
     }
 
     /// The message in `buffer` as `bytes` (one copy); a buffer grown past
@@ -232,7 +252,10 @@ impl ByteRing {
 
     /// Slot index the consumer reads next.
     fn get_read_pointer(&self) -> PyResult<usize> {
-        Ok(either!(self.side()?, r => r.get_read_pointer()))
+        let (pointer, capacity) = either!(self.side()?, r => (r.get_read_pointer(), r.capacity()));
+        // A message a waiting `can_read` took is still unread: one slot
+        // back (as `__len__` counts it).
+        Ok(if self.inbox.held { (pointer + capacity - 1) % capacity } else { pointer })
     }
 
     /// Slot index the producer writes next.
@@ -240,9 +263,10 @@ impl ByteRing {
         Ok(either!(self.side()?, r => r.get_write_pointer()))
     }
 
-    /// Slots written and not yet read.
+    /// Slots written and not yet read (a message a waiting `can_read`
+    /// took and no read returned yet counts as one).
     fn __len__(&self) -> PyResult<usize> {
-        Ok(either!(self.side()?, r => r.len()))
+        Ok(either!(self.side()?, r => r.len()) + usize::from(self.inbox.held))
     }
 
     /// Whether a `write` of a message up to the slot size would find room
@@ -280,20 +304,43 @@ impl ByteRing {
         }
     }
 
-    /// Whether a message (or a fragment of one) is ready now or, with
-    /// `wait` (seconds), within that time (consumer); see `can_write`.
+    /// Whether a whole message is ready now or, with `wait` (seconds),
+    /// within that time (consumer): a wait sleeps without the GIL until
+    /// the producer's write wakes it. The message is taken from the ring
+    /// into this end's buffer, and the next read returns it.
     #[pyo3(signature = (wait = 0.0))]
     fn can_read(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
-        let wait = crate::wait::timeout(Some(wait))?.unwrap_or(Duration::MAX);
-        let (ring, _) = self.consumer()?;
-        Ok(crate::wait::poll(py, wait, || ring.can_read()))
+        let wait = crate::wait::timeout(Some(wait))?;
+        let (ring, inbox) = self.consumer()?;
+        if inbox.held || py_result(ring.read(&mut inbox.buffer))? {
+            inbox.held = true;
+            return Ok(true);
+        }
+        if wait.is_some_and(|w| w.is_zero()) {
+            return Ok(false);
+        }
+        let buffer = &mut inbox.buffer;
+        match blocking(py, wait, |slice| ring.read_timeout(buffer, slice)) {
+            Ok(()) => {
+                inbox.held = true;
+                Ok(true)
+            }
+            Err(e)
+                if e.is_instance_of::<Timeout>(py)
+                    || e.is_instance_of::<Closed>(py)
+                    || e.is_instance_of::<PeerDead>(py) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The next message as `bytes`, or `None` if none is ready, without
     /// waiting (consumer).
     fn read<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let (ring, buffer) = self.consumer()?;
-        Ok(py_result(ring.read(buffer))?.then(|| Self::message(py, buffer)))
+        let (ring, inbox) = self.consumer()?;
+        Ok(py_result(inbox.next(ring))?.then(|| Self::message(py, &mut inbox.buffer)))
     }
 
     /// For `shm.compat.memory_interface`: the next message unpickled, in a
@@ -302,10 +349,11 @@ impl ByteRing {
     /// `pickle.loads(read())`). `pickle.loads` copies out what it keeps;
     /// the view is released before this returns (consumer).
     fn _read_pickle(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
-        let (ring, buffer) = self.consumer()?;
-        if !py_result(ring.read(buffer))? {
+        let (ring, inbox) = self.consumer()?;
+        if !py_result(inbox.next(ring))? {
             return Ok(None);
         }
+        let buffer = &mut inbox.buffer;
         let loads = PICKLE_LOADS.import(py, "pickle", "loads")?;
         let len = isize::try_from(buffer.len()).map_err(|_| PyValueError::new_err("message too long"))?;
         // SAFETY: the view covers `len` initialized bytes of `buffer`,
@@ -331,8 +379,8 @@ impl ByteRing {
     /// For `shm.compat.memory_interface`: the next message as a
     /// `bytearray` (one copy), or `None` if none is ready (consumer).
     fn _read_bytearray<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyByteArray>>> {
-        let (ring, buffer) = self.consumer()?;
-        Ok(py_result(ring.read(buffer))?.then(|| PyByteArray::new(py, buffer)))
+        let (ring, inbox) = self.consumer()?;
+        Ok(py_result(inbox.next(ring))?.then(|| PyByteArray::new(py, &inbox.buffer)))
     }
 
     /// The next message, waiting up to `timeout` seconds (`None`: as long
@@ -341,17 +389,20 @@ impl ByteRing {
     #[pyo3(signature = (timeout = None))]
     fn read_blocking<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = crate::wait::timeout(timeout)?;
-        let (ring, buffer) = self.consumer()?;
-        if !py_result(ring.read(buffer))? {
+        let (ring, inbox) = self.consumer()?;
+        if !py_result(inbox.next(ring))? {
+            let buffer = &mut inbox.buffer;
             blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
         }
-        Ok(Self::message(py, buffer))
+        Ok(Self::message(py, &mut inbox.buffer))
     }
 
     /// Skips every message ready now; returns how many slots it skipped
     /// (consumer).
     fn reset_read(&mut self) -> PyResult<u64> {
-        py_result(self.consumer()?.0.reset_read())
+        let (ring, inbox) = self.consumer()?;
+        let held = std::mem::take(&mut inbox.held);
+        py_result(ring.reset_read()).map(|n| n + u64::from(held))
     }
 
     /// Iterating a consumer yields messages, waiting for each, until the
@@ -364,15 +415,16 @@ impl ByteRing {
     }
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
-        let (ring, buffer) = self.consumer()?;
-        if py_result(ring.read(buffer))? {
-            return Ok(Some(Self::message(py, buffer)));
+        let (ring, inbox) = self.consumer()?;
+        if py_result(inbox.next(ring))? {
+            return Ok(Some(Self::message(py, &mut inbox.buffer)));
         }
+        let buffer = &mut inbox.buffer;
         let more = blocking(py, None, |slice| match ring.read_timeout(buffer, slice) {
             Err(RingError::Closed { .. }) => Ok(false),
             other => other.map(|()| true),
         })?;
-        Ok(more.then(|| Self::message(py, buffer)))
+        Ok(more.then(|| Self::message(py, &mut inbox.buffer)))
     }
 
     /// Lets go of this side; the creating end also removes the ring's
