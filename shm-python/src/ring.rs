@@ -77,6 +77,9 @@ impl Inbox {
 /// ABI's `PyMemoryView_FromMemory` contract; pyo3's ffi does not name it.
 const PYBUF_READ: std::os::raw::c_int = 0x100;
 
+/// How long a waiting `can_read` spins before it sleeps.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
+
 /// `pickle.loads`, looked up once.
 static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
 
@@ -319,6 +322,16 @@ impl ByteRing {
         if wait.is_some_and(|w| w.is_zero()) {
             return Ok(false);
         }
+        // A short spin first (without the GIL): a writer in full flow
+        // publishes again within it, and neither side pays a sleep and a
+        // wake-up per message.
+        let spin = wait.map_or(SPIN_BEFORE_SLEEP, |w| w.min(SPIN_BEFORE_SLEEP));
+        let started = std::time::Instant::now();
+        if crate::wait::spin(py, spin, || ring.can_read()) && py_result(ring.read(&mut inbox.buffer))? {
+            inbox.held = true;
+            return Ok(true);
+        }
+        let wait = wait.map(|w| w.saturating_sub(started.elapsed()));
         let buffer = &mut inbox.buffer;
         match blocking(py, wait, |slice| ring.read_timeout(buffer, slice)) {
             Ok(()) => {

@@ -140,3 +140,23 @@ pub(crate) fn poll(py: Python<'_>, wait: Duration, mut ready: impl FnMut() -> bo
         }
     })
 }
+
+/// Whether `ready` says yes within `wait` (short: microseconds), asking
+/// it again and again without the GIL, with the processor's spin hint
+/// between looks.
+pub(crate) fn spin(py: Python<'_>, wait: Duration, mut ready: impl FnMut() -> bool + Send) -> bool {
+    py.detach(|| {
+        let deadline = Instant::now().checked_add(wait);
+        loop {
+            if ready() {
+                return true;
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return false;
+            }
+            for _ in 0..16 {
+                std::hint::spin_loop();
+            }
+        }
+    })
+}
