@@ -1,6 +1,6 @@
 """Message rate between two Python processes, same run, every message checked.
 
-    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N]
+    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N] [--no-trim]
 
 Cases: shm's compat ``MemoryInterface`` (``shm.compat.memory_interface``,
 pickled items, ``can_write``/``can_read`` polling as the seed's users do),
@@ -10,11 +10,17 @@ and 64 KiB, and a ``SharedInt`` ping-pong round trip. With ``--seed DIR``
 not part of this repository) the seed's ``MemoryInterface`` runs the same
 code as the compat one. Each message carries its sequence number; the
 reader counts lost and reordered ones.
+
+With ``--no-trim`` every case runs with glibc's heap trimming off: at
+64 KiB, CPython's allocate-and-free of each message's ``bytes`` otherwise
+returns the top of the heap to the kernel and faults it back per message,
+which costs more than the transfer itself.
 """
 
 import argparse
 import importlib
 import multiprocessing as mp
+import os
 import statistics
 import struct
 import sys
@@ -168,7 +174,19 @@ def main():
     parser.add_argument(
         "--repeat", type=int, default=1, metavar="N", help="run every case N times, interleaved; report medians"
     )
+    parser.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="re-run with glibc's heap trimming off (MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_) for every case",
+    )
     args = parser.parse_args()
+    if args.no_trim and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        # glibc reads these when a process starts: run again with them. A
+        # loop that allocates and frees 64 KiB objects (bytes, pickles)
+        # otherwise gives the top of the heap back to the kernel and
+        # faults it in again for every message, in every case alike.
+        env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="268435456", MALLOC_TOP_PAD_="16777216")
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     small, large, trips = (500, 20, 200) if args.smoke else (50_000, 2_000, 20_000)
     cases = [("compat MemoryInterface", lambda s, c: run_mi("shm.compat.memory_interface", None, s, c))]
     if args.seed:
