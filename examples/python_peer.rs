@@ -29,11 +29,18 @@
 //!   pose-ring <count>                 print a new MemoryInterface<Pose>'s handle (producer
 //!                                     side, count slots) holding count poses, seq 0..count;
 //!                                     wait for a line, clean up
+//!   pose-update <handle>              read a Shared<Pose> (made in Python), check it is
+//!                                     pose(x, seq) for its x and seq, write pose(2x, seq + 1),
+//!                                     print seq
+//!   pose-consume <handle> <count>     read count poses pose(i, i) from a MemoryInterface<Pose>
+//!                                     (made in Python), checking each; print "ok <count>"
+//!   subscribe <handle> <count>        subscribe to a Broadcast<u64> (made in Python), print
+//!                                     "ready", read count items 3i + 1; print "ok <count>"
 //! ```
 
 use shm_runtime::{
     ByteRing, Consumer, Flag, Handle, MemoryInterface, OpenOptions, Producer, Role, Shared, SharedArray, SharedInt,
-    SharedObject, SharedState, SharedString,
+    SharedObject, SharedState, SharedString, Subscriber,
 };
 use std::error::Error;
 use std::io::{BufRead, Write};
@@ -57,7 +64,8 @@ struct Pose {
     valid: Flag,
 }
 
-/// The `create-pose` and `pose-ring` commands, with their one argument.
+/// The `create-pose`, `pose-ring` and `pose-update` commands, with their
+/// one argument.
 fn pose_command(command: &str, argument: &str) -> Result {
     match command {
         "create-pose" => {
@@ -78,6 +86,15 @@ fn pose_command(command: &str, argument: &str) -> Result {
             }
             announce(&ring.handle())?;
             ring.cleanup()?;
+        }
+        "pose-update" => {
+            let shared = Shared::<Pose>::load_sharedobject(&argument.parse::<Handle>()?)?;
+            let now = shared.read();
+            if now != pose(now.x, now.seq) {
+                return Err(format!("unexpected pose {now:?}").into());
+            }
+            shared.write(&pose(2.0 * now.x, now.seq + 1))?;
+            println!("{}", now.seq);
         }
         _ => unreachable!("run passes only the pose commands"),
     }
@@ -105,7 +122,10 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- create-string <capacity> <text>
   cargo run --example python_peer -- create-ring <slot size> <slots> <count>
   cargo run --example python_peer -- create-pose <x>
-  cargo run --example python_peer -- pose-ring <count>";
+  cargo run --example python_peer -- pose-ring <count>
+  cargo run --example python_peer -- pose-update <handle>
+  cargo run --example python_peer -- pose-consume <handle> <count>
+  cargo run --example python_peer -- subscribe <handle> <count>";
 
 fn main() -> std::process::ExitCode {
     match run() {
@@ -198,7 +218,19 @@ fn run() -> Result {
             produce(&mut ring, arg(3)?.parse()?)?;
             // Dropped: the name stays until the consumer has read all.
         }
-        "create-pose" | "pose-ring" => pose_command(arg(0)?, arg(1)?)?,
+        "create-pose" | "pose-ring" | "pose-update" => pose_command(arg(0)?, arg(1)?)?,
+        "pose-consume" => {
+            let mut ring = MemoryInterface::<Pose, Consumer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
+            let count: u32 = arg(2)?.parse()?;
+            for seq in 0..count {
+                let item = ring.read_blocking()?;
+                if item != pose(f64::from(seq), seq) {
+                    return Err(format!("pose {seq}: got {item:?}").into());
+                }
+            }
+            println!("ok {count}");
+        }
+        "subscribe" => subscribe(arg(1)?, arg(2)?.parse()?)?,
         other => return Err(format!("unknown command {other:?}").into()),
     }
     Ok(())
@@ -221,6 +253,22 @@ fn announce(handle: &Handle) -> Result {
     std::io::stdout().flush()?;
     let mut line = String::new();
     std::io::stdin().lock().read_line(&mut line)?;
+    Ok(())
+}
+
+/// Subscribes to the `Broadcast<u64>` `handle` names, says so, and reads
+/// `count` items, checking each is `3i + 1`.
+fn subscribe(handle: &str, count: u64) -> Result {
+    let mut subscriber = Subscriber::<u64>::load_sharedobject(&handle.parse::<Handle>()?)?;
+    println!("ready");
+    std::io::stdout().flush()?;
+    for i in 0..count {
+        let item = subscriber.read_blocking()?;
+        if item != 3 * i + 1 {
+            return Err(format!("item {i}: expected {}, got {item}", 3 * i + 1).into());
+        }
+    }
+    println!("ok {count}");
     Ok(())
 }
 

@@ -1,6 +1,6 @@
 """Message rate between two Python processes, same run, every message checked.
 
-    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR]
+    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N] [--no-trim]
 
 Cases: shm's compat ``MemoryInterface`` (``shm.compat.memory_interface``,
 pickled items, ``can_write``/``can_read`` polling as the seed's users do),
@@ -10,11 +10,18 @@ and 64 KiB, and a ``SharedInt`` ping-pong round trip. With ``--seed DIR``
 not part of this repository) the seed's ``MemoryInterface`` runs the same
 code as the compat one. Each message carries its sequence number; the
 reader counts lost and reordered ones.
+
+With ``--no-trim`` every case runs with glibc's heap trimming off: at
+64 KiB, CPython's allocate-and-free of each message's ``bytes`` otherwise
+returns the top of the heap to the kernel and faults it back per message,
+which costs more than the transfer itself.
 """
 
 import argparse
 import importlib
 import multiprocessing as mp
+import os
+import statistics
 import struct
 import sys
 import time
@@ -164,19 +171,47 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--smoke", action="store_true", help="few messages: checks, not timings")
     parser.add_argument("--seed", metavar="DIR", help="a checkout holding the seed's memory_interface.py")
+    parser.add_argument(
+        "--repeat", type=int, default=1, metavar="N", help="run every case N times, interleaved; report medians"
+    )
+    parser.add_argument(
+        "--no-trim",
+        action="store_true",
+        help="re-run with glibc's heap trimming off (MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_) for every case",
+    )
     args = parser.parse_args()
+    if args.no_trim and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
+        # glibc reads these when a process starts: run again with them. A
+        # loop that allocates and frees 64 KiB objects (bytes, pickles)
+        # otherwise gives the top of the heap back to the kernel and
+        # faults it in again for every message, in every case alike.
+        env = dict(os.environ, MALLOC_TRIM_THRESHOLD_="268435456", MALLOC_TOP_PAD_="16777216")
+        os.execve(sys.executable, [sys.executable, *sys.argv], env)
     small, large, trips = (500, 20, 200) if args.smoke else (50_000, 2_000, 20_000)
     cases = [("compat MemoryInterface", lambda s, c: run_mi("shm.compat.memory_interface", None, s, c))]
     if args.seed:
         cases.insert(0, ("seed MemoryInterface", lambda s, c: run_mi("memory_interface", args.seed, s, c)))
     cases += [("shm ByteRing", run_ring), ("multiprocessing.Pipe", run_pipe)]
     failed = False
+    rates = {}
+    # Rounds interleave the cases, so that a busy spell of the machine
+    # hits all of them alike; the median of each case is reported.
+    for _ in range(max(1, args.repeat)):
+        for name, run in cases:
+            for size, count in ((8, small), (65536, large)):
+                rate, lost, bad = run(size, count)
+                failed |= bool(lost or bad) and not name.startswith("seed")
+                rates.setdefault((name, size), []).append((rate, lost, bad))
     print(f"{'case':<24} {'size':>6} {'messages/s':>12} {'MB/s':>9} {'lost':>6} {'out of order':>13}")
-    for name, run in cases:
-        for size, count in ((8, small), (65536, large)):
-            rate, lost, bad = run(size, count)
-            failed |= (lost or bad) and not name.startswith("seed")
-            print(f"{name:<24} {size:>6} {rate:>12.0f} {rate * size / 1e6:>9.1f} {lost:>6} {bad:>13}")
+    for (name, size), runs in rates.items():
+        rate = statistics.median(r for r, _, _ in runs)
+        lost, bad = sum(r[1] for r in runs), sum(r[2] for r in runs)
+        print(f"{name:<24} {size:>6} {rate:>12.0f} {rate * size / 1e6:>9.1f} {lost:>6} {bad:>13}")
+    if args.seed:
+        for size in (8, 65536):
+            compat = statistics.median(r for r, _, _ in rates[("compat MemoryInterface", size)])
+            seed = statistics.median(r for r, _, _ in rates[("seed MemoryInterface", size)])
+            print(f"compat / seed at {size} B: {compat / seed:.2f}x")
     print(f"SharedInt ping-pong: {run_int(trips):.0f} round trips/s")
     return 1 if failed else 0
 

@@ -25,6 +25,12 @@ create_exception!(shm, Full, RingError, "The ring has no free slot; nothing was 
 create_exception!(shm, Timeout, RingError, "Nothing to read, or no room to write, within the time asked.");
 create_exception!(shm, Closed, RingError, "The other side let go of the ring and everything it sent was read.");
 create_exception!(shm, PeerDead, RingError, "The other side's process died.");
+create_exception!(
+    shm,
+    Lagged,
+    RingError,
+    "A broadcast subscriber fell behind and items were overwritten before it read them."
+);
 create_exception!(shm, Corrupt, RingError, "The ring holds values no cooperating peer could have stored.");
 create_exception!(shm, WrongSide, Error, "A producer's method called on a consumer, or the reverse.");
 create_exception!(shm, ArrayError, Error, "An array element could not be read or written.");
@@ -52,6 +58,7 @@ pub(crate) fn register(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("Timeout", py.get_type::<Timeout>())?;
     m.add("Closed", py.get_type::<Closed>())?;
     m.add("PeerDead", py.get_type::<PeerDead>())?;
+    m.add("Lagged", py.get_type::<Lagged>())?;
     m.add("Corrupt", py.get_type::<Corrupt>())?;
     m.add("WrongSide", py.get_type::<WrongSide>())?;
     m.add("ArrayError", py.get_type::<ArrayError>())?;

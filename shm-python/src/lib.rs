@@ -4,9 +4,13 @@
 //! seeds' APIs (`shm.compat`) are Python code over these classes.
 
 mod array;
+mod broadcast;
+mod codec;
 mod errors;
 mod ring;
 mod schema;
+mod shared;
+mod typed_array;
 mod typed_ring;
 mod values;
 mod wait;
@@ -25,6 +29,10 @@ fn _shm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<array::BytesArray>()?;
     m.add_class::<typed_ring::MemoryInterface>()?;
     m.add_class::<schema::StructType>()?;
+    m.add_class::<shared::Shared>()?;
+    m.add_class::<broadcast::Broadcast>()?;
+    m.add_class::<broadcast::Subscriber>()?;
+    m.add_class::<typed_array::SharedArray>()?;
     m.add_function(wrap_pyfunction!(schema::peek, m)?)?;
     m.add("NAME_PREFIX", shm_runtime::NAME_PREFIX)?;
     Ok(())

@@ -1,14 +1,16 @@
 //! `ByteRing`: a ring of byte messages between one producer process and
 //! one consumer process; one Python class holding either side.
 
-use crate::errors::{WrongSide, py_result};
+use crate::errors::{Closed, PeerDead, Timeout, WrongSide, py_result};
 use crate::values::{cleaned_up, live, parse_handle};
 use crate::wait::{Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
-use pyo3::types::PyType;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyByteArray, PyBytes, PyType};
 use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
+use std::time::Duration;
 
 /// The side a `ByteRing` holds.
 enum Side {
@@ -46,7 +48,44 @@ fn is_producer(side: &str) -> PyResult<bool> {
 #[pyclass(module = "shm")]
 pub struct ByteRing {
     side: Option<Side>,
+    /// The consumer's message buffer.
+    inbox: Inbox,
 }
+
+/// The consumer's message buffer, reused from one read to the next so that
+/// a read allocates only the object it returns; it may hold a message a
+/// waiting `can_read` took from the ring and no read has returned yet.
+#[derive(Default)]
+struct Inbox {
+    buffer: Vec<u8>,
+    /// `buffer` holds a message taken from the ring, not yet returned.
+    held: bool,
+}
+
+impl Inbox {
+    /// Puts the next message in `buffer`: the one held, else one from the
+    /// ring; `false` if none is ready.
+    fn next(&mut self, ring: &mut shm_runtime::ByteRing<Consumer>) -> Result<bool, RingError> {
+        if std::mem::take(&mut self.held) {
+            return Ok(true);
+        }
+        ring.read(&mut self.buffer)
+    }
+}
+
+/// The C API's `PyBUF_READ` (a read-only memoryview), part of the stable
+/// ABI's `PyMemoryView_FromMemory` contract; pyo3's ffi does not name it.
+const PYBUF_READ: std::os::raw::c_int = 0x100;
+
+/// How long a waiting `can_read` spins before it sleeps.
+const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
+
+/// `pickle.loads`, looked up once.
+static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// A buffer that grew past this many bytes (a long message put together
+/// from fragments) is let go after the read that needed it.
+const KEEP_BUFFER: usize = 1 << 20;
 
 impl ByteRing {
     fn side(&self) -> PyResult<&Side> {
@@ -63,9 +102,9 @@ impl ByteRing {
         }
     }
 
-    fn consumer(&mut self) -> PyResult<&mut shm_runtime::ByteRing<Consumer>> {
+    fn consumer(&mut self) -> PyResult<(&mut shm_runtime::ByteRing<Consumer>, &mut Inbox)> {
         match self.side.as_mut() {
-            Some(Side::Consumer(ring)) => Ok(ring),
+            Some(Side::Consumer(ring)) => Ok((ring, &mut self.inbox)),
             Some(Side::Producer(_)) => {
                 Err(WrongSide::new_err("this ByteRing holds the producer side; reading needs the consumer"))
             }
@@ -74,7 +113,17 @@ impl ByteRing {
     }
 
     fn wrap(side: Side) -> Self {
-        Self { side: Some(side) }
+        Self { side: Some(side), inbox: Inbox::default() }
+    }
+
+    /// The message in `buffer` as `bytes` (one copy); a buffer grown past
+    /// [`KEEP_BUFFER`] is let go.
+    fn message<'py>(py: Python<'py>, buffer: &mut Vec<u8>) -> Bound<'py, PyBytes> {
+        let bytes = PyBytes::new(py, buffer);
+        if buffer.capacity() > KEEP_BUFFER {
+            *buffer = Vec::new();
+        }
+        bytes
     }
 }
 
@@ -206,7 +255,10 @@ impl ByteRing {
 
     /// Slot index the consumer reads next.
     fn get_read_pointer(&self) -> PyResult<usize> {
-        Ok(either!(self.side()?, r => r.get_read_pointer()))
+        let (pointer, capacity) = either!(self.side()?, r => (r.get_read_pointer(), r.capacity()));
+        // A message a waiting `can_read` took is still unread: one slot
+        // back (as `__len__` counts it).
+        Ok(if self.inbox.held { (pointer + capacity - 1) % capacity } else { pointer })
     }
 
     /// Slot index the producer writes next.
@@ -214,15 +266,21 @@ impl ByteRing {
         Ok(either!(self.side()?, r => r.get_write_pointer()))
     }
 
-    /// Slots written and not yet read.
+    /// Slots written and not yet read (a message a waiting `can_read`
+    /// took and no read returned yet counts as one).
     fn __len__(&self) -> PyResult<usize> {
-        Ok(either!(self.side()?, r => r.len()))
+        Ok(either!(self.side()?, r => r.len()) + usize::from(self.inbox.held))
     }
 
     /// Whether a `write` of a message up to the slot size would find room
-    /// now (producer).
-    fn can_write(&mut self) -> PyResult<bool> {
-        Ok(self.producer()?.can_write())
+    /// now or, with `wait` (seconds), within that time (producer). A loop
+    /// that polls with a short `wait` (say 50e-6) leaves the CPU to the
+    /// consumer while the ring is full instead of competing with it.
+    #[pyo3(signature = (wait = 0.0))]
+    fn can_write(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
+        let wait = crate::wait::timeout(Some(wait))?.unwrap_or(Duration::MAX);
+        let ring = self.producer()?;
+        Ok(crate::wait::poll(py, wait, || ring.can_write()))
     }
 
     /// Writes `message` (`bytes` or `bytearray`, up to `slot_size`) without
@@ -242,37 +300,122 @@ impl ByteRing {
         let limit = crate::wait::timeout(timeout)?;
         let ring = self.producer()?;
         let message: &[u8] = &message;
-        blocking(py, limit, |slice| ring.write_timeout(message, slice))
+        // Without releasing the GIL while there is room.
+        match ring.write(message) {
+            Err(shm_runtime::SendError::Full) => blocking(py, limit, |slice| ring.write_timeout(message, slice)),
+            other => py_result(other),
+        }
     }
 
-    /// Whether a message (or a fragment of one) is ready (consumer).
-    fn can_read(&mut self) -> PyResult<bool> {
-        Ok(self.consumer()?.can_read())
+    /// Whether a whole message is ready now or, with `wait` (seconds),
+    /// within that time (consumer): a wait sleeps without the GIL until
+    /// the producer's write wakes it. The message is taken from the ring
+    /// into this end's buffer, and the next read returns it.
+    #[pyo3(signature = (wait = 0.0))]
+    fn can_read(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
+        let wait = crate::wait::timeout(Some(wait))?;
+        let (ring, inbox) = self.consumer()?;
+        if inbox.held || py_result(ring.read(&mut inbox.buffer))? {
+            inbox.held = true;
+            return Ok(true);
+        }
+        if wait.is_some_and(|w| w.is_zero()) {
+            return Ok(false);
+        }
+        // A short spin first (without the GIL): a writer in full flow
+        // publishes again within it, and neither side pays a sleep and a
+        // wake-up per message.
+        let spin = wait.map_or(SPIN_BEFORE_SLEEP, |w| w.min(SPIN_BEFORE_SLEEP));
+        let started = std::time::Instant::now();
+        if crate::wait::spin(py, spin, || ring.can_read()) && py_result(ring.read(&mut inbox.buffer))? {
+            inbox.held = true;
+            return Ok(true);
+        }
+        let wait = wait.map(|w| w.saturating_sub(started.elapsed()));
+        let buffer = &mut inbox.buffer;
+        match blocking(py, wait, |slice| ring.read_timeout(buffer, slice)) {
+            Ok(()) => {
+                inbox.held = true;
+                Ok(true)
+            }
+            Err(e)
+                if e.is_instance_of::<Timeout>(py)
+                    || e.is_instance_of::<Closed>(py)
+                    || e.is_instance_of::<PeerDead>(py) =>
+            {
+                Ok(false)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     /// The next message as `bytes`, or `None` if none is ready, without
     /// waiting (consumer).
-    fn read(&mut self) -> PyResult<Option<Vec<u8>>> {
-        let mut message = Vec::new();
-        Ok(py_result(self.consumer()?.read(&mut message))?.then_some(message))
+    fn read<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (ring, inbox) = self.consumer()?;
+        Ok(py_result(inbox.next(ring))?.then(|| Self::message(py, &mut inbox.buffer)))
+    }
+
+    /// For `shm.compat.memory_interface`: the next message unpickled, in a
+    /// 1-tuple (`None` if no message is ready), straight from this end's
+    /// buffer through a read-only `memoryview` (one copy less than
+    /// `pickle.loads(read())`). `pickle.loads` copies out what it keeps;
+    /// the view is released before this returns (consumer).
+    fn _read_pickle(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+        let (ring, inbox) = self.consumer()?;
+        if !py_result(inbox.next(ring))? {
+            return Ok(None);
+        }
+        let buffer = &mut inbox.buffer;
+        let loads = PICKLE_LOADS.import(py, "pickle", "loads")?;
+        let len = isize::try_from(buffer.len()).map_err(|_| PyValueError::new_err("message too long"))?;
+        // SAFETY: the view covers `len` initialized bytes of `buffer`,
+        // read-only (PyBUF_READ); `buffer` is neither written, resized nor
+        // freed while the view can reach it: `self` stays mutably borrowed
+        // (PyRefMut: a re-entrant call on this ring from code the pickle
+        // runs fails) until the view is released below, and memory the
+        // view may still reach afterwards is leaked, never reused.
+        let raw = unsafe { pyo3::ffi::PyMemoryView_FromMemory(buffer.as_mut_ptr().cast(), len, PYBUF_READ) };
+        // SAFETY: `raw` is a new reference or null with an exception set,
+        // as `PyMemoryView_FromMemory` returns.
+        let view = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?;
+        let result = loads.call1((&view,));
+        // SAFETY: `view` is a live object: `view` holds a reference to it.
+        let references = unsafe { pyo3::ffi::Py_REFCNT(view.as_ptr()) };
+        // Code the pickle ran kept the view, or an export of it.
+        if references > 1 || view.call_method0("release").is_err() {
+            std::mem::forget(std::mem::take(buffer));
+        }
+        Ok(Some((result?,).into_pyobject(py)?.into_any().unbind()))
+    }
+
+    /// For `shm.compat.memory_interface`: the next message as a
+    /// `bytearray` (one copy), or `None` if none is ready (consumer).
+    fn _read_bytearray<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyByteArray>>> {
+        let (ring, inbox) = self.consumer()?;
+        Ok(py_result(inbox.next(ring))?.then(|| PyByteArray::new(py, &inbox.buffer)))
     }
 
     /// The next message, waiting up to `timeout` seconds (`None`: as long
     /// as it takes): `shm.Timeout` then; `shm.Closed` once the producer let
     /// go and everything it sent was read (consumer).
     #[pyo3(signature = (timeout = None))]
-    fn read_blocking(&mut self, py: Python<'_>, timeout: Option<f64>) -> PyResult<Vec<u8>> {
+    fn read_blocking<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = crate::wait::timeout(timeout)?;
-        let ring = self.consumer()?;
-        let mut message = Vec::new();
-        blocking(py, limit, |slice| ring.read_timeout(&mut message, slice))?;
-        Ok(message)
+        let (ring, inbox) = self.consumer()?;
+        if !py_result(inbox.next(ring))? {
+            let buffer = &mut inbox.buffer;
+            blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
+        }
+        Ok(Self::message(py, &mut inbox.buffer))
     }
 
     /// Skips every message ready now; returns how many slots it skipped
     /// (consumer).
     fn reset_read(&mut self) -> PyResult<u64> {
-        py_result(self.consumer()?.reset_read())
+        let (ring, inbox) = self.consumer()?;
+        let held = std::mem::take(&mut inbox.held);
+        py_result(ring.reset_read()).map(|n| n + u64::from(held))
     }
 
     /// Iterating a consumer yields messages, waiting for each, until the
@@ -284,17 +427,17 @@ impl ByteRing {
         Ok(slf)
     }
 
-    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<Vec<u8>>> {
-        let ring = self.consumer()?;
-        let mut message = Vec::new();
-        match blocking(py, None, |slice| match ring.read_timeout(&mut message, slice) {
+    fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        let (ring, inbox) = self.consumer()?;
+        if py_result(inbox.next(ring))? {
+            return Ok(Some(Self::message(py, &mut inbox.buffer)));
+        }
+        let buffer = &mut inbox.buffer;
+        let more = blocking(py, None, |slice| match ring.read_timeout(buffer, slice) {
             Err(RingError::Closed { .. }) => Ok(false),
             other => other.map(|()| true),
-        }) {
-            Ok(true) => Ok(Some(message)),
-            Ok(false) => Ok(None),
-            Err(e) => Err(e),
-        }
+        })?;
+        Ok(more.then(|| Self::message(py, &mut inbox.buffer)))
     }
 
     /// Lets go of this side; the creating end also removes the ring's

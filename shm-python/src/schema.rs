@@ -20,6 +20,7 @@ use pyo3::exceptions::{PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyList, PyTuple};
 use shm_runtime::ObjectKind;
+use shm_runtime::dynamic::ItemType;
 use shm_runtime::format::schema::{FieldSchema, Prim, Schema, StructSchema};
 use shm_runtime::tools::{Peek, PeekError, Value};
 
@@ -112,9 +113,35 @@ fn to_py(py: Python<'_>, value: &Value) -> PyResult<Py<PyAny>> {
     })
 }
 
+/// The numpy dtype of `schema`: a structured dtype for a struct, the
+/// number type for a number, a sub-array dtype for an array (needs numpy).
+pub(crate) fn numpy_dtype<'py>(py: Python<'py>, schema: &Schema) -> PyResult<Bound<'py, PyAny>> {
+    let np = py.import("shm._numpy")?;
+    match schema {
+        Schema::Struct(_) => np.call_method1("dtype_of", (Bound::new(py, StructType { schema: schema.clone() })?,)),
+        Schema::Prim(p) if p.size().is_some() => {
+            let name = if matches!(p, Prim::Flag) { "bool" } else { p.name() };
+            np.call_method1("scalar_dtype", (name,))
+        }
+        Schema::Array { len, element } => np.call_method1("subarray", (numpy_dtype(py, element)?, *len)),
+        other @ Schema::Prim(_) => Err(PyTypeError::new_err(format!("no numpy dtype for `{other}`"))),
+    }
+}
+
+/// The type spec `Struct` takes for `schema` (the reverse of
+/// `spec_schema`).
+fn spec_of(py: Python<'_>, schema: &Schema) -> PyResult<Py<PyAny>> {
+    Ok(match schema {
+        Schema::Prim(Prim::Flag) => "bool".into_pyobject(py)?.into_any().unbind(),
+        Schema::Prim(p) => p.name().into_pyobject(py)?.into_any().unbind(),
+        Schema::Array { len, element } => (spec_of(py, element)?, *len).into_pyobject(py)?.into_any().unbind(),
+        Schema::Struct(_) => Py::new(py, StructType { schema: schema.clone() })?.into_any(),
+    })
+}
+
 /// Refuses `schema` unless it is what `declared` says, with the runtime's
 /// `LayoutMismatch` wording.
-fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResult<()> {
+pub(crate) fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResult<()> {
     match declared.schema.difference(stored) {
         None => Ok(()),
         Some(difference) => Err(LayoutMismatch::new_err(format!(
@@ -129,6 +156,16 @@ fn check_declared(peek: &Peek, declared: &StructType, stored: &Schema) -> PyResu
 }
 
 impl StructType {
+    /// The `shm.Struct` of `schema`, if it is a struct.
+    pub(crate) fn from_schema(schema: &Schema) -> Option<Self> {
+        matches!(schema, Schema::Struct(_)).then(|| Self { schema: schema.clone() })
+    }
+
+    /// The runtime's item type for this struct (named as the struct).
+    pub(crate) fn item_type(&self) -> PyResult<ItemType> {
+        ItemType::new(&self.inner().name, self.schema.clone()).map_err(|e| PyValueError::new_err(e.to_string()))
+    }
+
     /// The struct's schema.
     fn inner(&self) -> &StructSchema {
         match &self.schema {
@@ -214,6 +251,18 @@ impl StructType {
         self.schema.fingerprint()
     }
 
+    /// The numpy structured dtype with this layout (needs numpy).
+    #[getter]
+    fn dtype<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyAny>> {
+        slf.py().import("shm._numpy")?.call_method1("dtype_of", (slf,))
+    }
+
+    /// The value `data` holds, as a numpy record (needs numpy).
+    pub(crate) fn unpack_record<'py>(slf: &Bound<'py, Self>, data: &[u8]) -> PyResult<Bound<'py, PyAny>> {
+        let dtype = Self::dtype(slf)?;
+        slf.py().import("shm._numpy")?.call_method1("record", (PyBytes::new(slf.py(), data), dtype))
+    }
+
     /// The canonical encoding of the schema, as stored in segments.
     #[getter]
     fn schema<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
@@ -235,8 +284,31 @@ impl StructType {
     /// The value `data` (exactly `size` bytes, native byte order) holds,
     /// as a dict.
     fn unpack(&self, py: Python<'_>, data: &[u8]) -> PyResult<Py<PyAny>> {
-        let value = Value::decode(&self.schema, data).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        to_py(py, &value)
+        if data.len() as u64 != self.inner().size {
+            return Err(PyValueError::new_err(format!(
+                "`{}` is {} bytes, not {}",
+                self.inner().name,
+                self.inner().size,
+                data.len()
+            )));
+        }
+        crate::codec::decode(py, &self.schema, data)
+    }
+
+    /// The bytes of `value` (a dict of every field, or a numpy record):
+    /// what a Rust program holding the same struct has in memory.
+    fn pack<'py>(&self, py: Python<'py>, value: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+        let size = usize::try_from(self.inner().size).map_err(|_| PyValueError::new_err("struct too large"))?;
+        let mut bytes = vec![0; size];
+        crate::codec::encode(value, &self.schema, &mut bytes, &self.inner().name)?;
+        Ok(PyBytes::new(py, &bytes))
+    }
+
+    /// The fields as `(name, type)` pairs, the types written as
+    /// `Struct` takes them (nested structs as `shm.Struct`).
+    #[getter]
+    fn field_types(&self, py: Python<'_>) -> PyResult<Vec<(String, Py<PyAny>)>> {
+        self.inner().fields.iter().map(|f| Ok((f.name.clone(), spec_of(py, &f.ty)?))).collect()
     }
 
     fn __eq__(&self, other: &Self) -> bool {

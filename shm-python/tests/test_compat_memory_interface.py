@@ -195,3 +195,19 @@ def test_creator_cleanup_removes_a_ring_nobody_read(mp):
     memblk = parent.create_memorybuf("x" * 40, 2)
     run_child(mp, child_writes_and_leaves, memblk)
     parent.cleanup()  # the fixture checks that nothing is left
+
+
+def test_pickled_none_large_items_and_empty_are_told_apart():
+    mi = MemoryInterface()
+    mi.create_memorybuf(bytes(70_000), 4, use_pickle=True)
+    try:
+        mi.write(None)
+        big = bytes(range(256)) * 256
+        mi.write(big)
+        assert mi.can_read()
+        assert mi.read() is None, "a pickled None is an item"
+        assert mi.read() == big
+        with pytest.raises(BufferEmpty):
+            mi.read()
+    finally:
+        mi.cleanup()

@@ -9,12 +9,17 @@ items) and ``BytesArray`` (fixed-size byte records). One process creates an obje
 subclass of ``shm.Error`` and carries the Rust error's message.
 
 ``Struct`` declares a struct type from a field list (or
-``struct_from_ctypes`` from a ``ctypes.Structure``) with the schema and
-fingerprint ``#[derive(SharedState)]`` gives the same Rust struct;
-``peek(handle, struct=None)`` reads a segment's value by field as dicts,
-checking a declared ``Struct`` against the schema stored in the segment
-(``LayoutMismatch`` names the first field that differs). Struct segments
-are read-only from Python for now.
+``struct_from_ctypes`` from a ``ctypes.Structure``, ``struct_from_dtype``
+from a numpy structured dtype) with the schema and fingerprint
+``#[derive(SharedState)]`` gives the same Rust struct. ``Shared`` holds one
+value of it (a Rust ``Shared<T>``), ``MemoryInterface(..., item=struct)``
+is a ring of them (a Rust ``MemoryInterface<T>``), ``Broadcast`` and
+``Subscriber`` publish them (or numbers) to many readers; values are dicts
+or numpy records. Opened without a type, an object uses the schema in its
+segment; with one, a segment of another layout raises ``LayoutMismatch``
+naming the first field that differs. ``SharedArray`` opens a Rust
+``SharedArray<T>`` read-only (``to_numpy()``), ``peek`` reads any segment
+by field without claiming anything.
 
 ``shm.compat.memory_interface`` and ``shm.compat.shared_memory_handler``
 keep the APIs of the two Python libraries shm replaces.
@@ -24,6 +29,7 @@ from ._shm import (
     NAME_PREFIX,
     AlreadyExists,
     ArrayError,
+    Broadcast,
     ByteRing,
     BytesArray,
     CleanedUp,
@@ -36,6 +42,7 @@ from ._shm import (
     InvalidHandle,
     InvalidName,
     KindMismatch,
+    Lagged,
     LayoutMismatch,
     MemoryInterface,
     NotFound,
@@ -45,22 +52,27 @@ from ._shm import (
     RingError,
     RoleTaken,
     SharedBool,
+    Shared,
+    SharedArray,
     Struct,
     peek,
     SharedBytes,
     SharedInt,
     SharedString,
+    Subscriber,
     Timeout,
     TooLarge,
     WriteError,
     WrongSide,
 )
 from ._ctypes import struct_from_ctypes
+from ._numpy import struct_from_dtype
 
 __all__ = [
     "NAME_PREFIX",
     "AlreadyExists",
     "ArrayError",
+    "Broadcast",
     "ByteRing",
     "BytesArray",
     "CleanedUp",
@@ -73,6 +85,7 @@ __all__ = [
     "InvalidHandle",
     "InvalidName",
     "KindMismatch",
+    "Lagged",
     "LayoutMismatch",
     "MemoryInterface",
     "NotFound",
@@ -82,12 +95,16 @@ __all__ = [
     "RingError",
     "RoleTaken",
     "SharedBool",
+    "Shared",
+    "SharedArray",
     "Struct",
     "peek",
     "struct_from_ctypes",
+    "struct_from_dtype",
     "SharedBytes",
     "SharedInt",
     "SharedString",
+    "Subscriber",
     "Timeout",
     "TooLarge",
     "WriteError",

@@ -57,6 +57,15 @@ class BufferEmpty(shm.RingError):
     """``MemoryInterface.read`` found nothing to read (check ``can_read``)."""
 
 
+# How long ``can_read`` and ``can_write`` wait before answering no. The
+# seed's users poll them in a loop; a poll that gives the CPU away for a
+# moment lets the other side run instead of competing with it for a core,
+# which makes such a loop several times faster on a busy machine (see
+# bench/ring_rate.py), at the price of at most this much latency per poll
+# that finds nothing.
+POLL_WAIT = 50e-6
+
+
 def _too_large(err):
     return TooLargeError(str(err))
 
@@ -310,36 +319,36 @@ class MemoryInterface:
     # -- the library's methods
 
     def can_read(self):
-        """Whether ``read`` finds an item now."""
+        """Whether ``read`` finds an item now. Finding none, it waits up to
+        ``POLL_WAIT`` seconds for one (without the GIL) before saying no."""
         if self._name is None:
             return False
-        return self._reader().can_read()
+        return self._reader().can_read(POLL_WAIT)
 
     def can_write(self):
-        """Whether ``write`` finds a free slot now."""
+        """Whether ``write`` finds a free slot now. Finding none, it waits up
+        to ``POLL_WAIT`` seconds for one (without the GIL) before saying no."""
         if self._name is None:
             return False
-        return self._writer().can_write()
+        return self._writer().can_write(POLL_WAIT)
 
     def read(self):
         """The next item: the object written (``use_pickle``) or its bytes
         (a ``bytearray``). Nothing to read: ``BufferEmpty``."""
-        message = self._reader().read()
-        if message is None:
-            raise BufferEmpty("nothing to read: check can_read() first")
-        return pickle.loads(message) if self.use_pickle else bytearray(message)
+        return self.read_pickle() if self.use_pickle else self.read_bytes()
 
     def read_pickle(self):
-        item = self._reader().read()
-        if item is None:
+        # Unpickled straight from the ring end's buffer (one copy less).
+        boxed = self._reader()._read_pickle()
+        if boxed is None:
             raise BufferEmpty("nothing to read: check can_read() first")
-        return pickle.loads(item)
+        return boxed[0]
 
     def read_bytes(self):
-        item = self._reader().read()
+        item = self._reader()._read_bytearray()
         if item is None:
             raise BufferEmpty("nothing to read: check can_read() first")
-        return bytearray(item)
+        return item
 
     def write(self, rsp_stream):
         """Writes an object (``use_pickle``) or bytes into the next slot;
