@@ -143,6 +143,8 @@ pub use object::broadcast::subscriber::{BroadcastIter, BroadcastTryIter, Subscri
 #[cfg(not(loom))]
 pub use object::bytes::SharedBytes;
 #[cfg(not(loom))]
+pub use object::dynamic;
+#[cfg(not(loom))]
 pub use object::int::SharedInt;
 #[cfg(not(loom))]
 pub use object::ring::byte_ring::ByteRing;

@@ -10,7 +10,7 @@ use core::mem::{offset_of, size_of};
 use std::fmt;
 use zerocopy::{FromBytes, Immutable, IntoBytes, KnownLayout};
 
-use crate::format::schema::{self, TypeDesc};
+use crate::format::schema::{self, Schema, TypeDesc};
 
 /// The eight bytes every segment made by shm starts with.
 pub const MAGIC: [u8; 8] = *b"SHMRS\0\x01\x1a";
@@ -210,20 +210,53 @@ impl fmt::Display for ObjectKind {
 
 /// The stored type, as the header records it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct Layout {
+pub(crate) struct Layout<'a> {
     /// Layout fingerprint (checked): [`fingerprint`](schema::fingerprint)
     /// of `schema`.
     pub fingerprint: u64,
     /// Type name (for messages only).
     pub type_name: &'static str,
     /// The stored type's schema, written after the payload.
-    pub schema: &'static TypeDesc,
+    pub schema: SchemaRef<'a>,
 }
 
-impl Layout {
+/// The schema a [`Layout`] describes: a compile-time type's, a run-time
+/// one's, or (opening only) whatever the segment holds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum SchemaRef<'a> {
+    /// A `SharedState` type's or a built-in object's, built in `const`.
+    Desc(&'static TypeDesc),
+    /// A type known at run time (`shm_runtime::dynamic`).
+    Owned(&'a Schema),
+    /// An opener that takes the segment's own schema (checked against
+    /// the fingerprint it announces, as every schema is); never created.
+    Stored,
+}
+
+impl SchemaRef<'_> {
+    /// The schema as an owned value; `None` for [`Stored`](Self::Stored).
+    pub(crate) fn to_schema(self) -> Option<Schema> {
+        match self {
+            Self::Desc(desc) => Some(Schema::from_desc(desc)),
+            Self::Owned(schema) => Some(schema.clone()),
+            Self::Stored => None,
+        }
+    }
+
+    /// Length of the encoding, saturating; 0 for [`Stored`](Self::Stored).
+    fn encoded_len(self) -> usize {
+        match self {
+            Self::Desc(desc) => schema::encoded_len(desc),
+            Self::Owned(schema) => schema.encode().len(),
+            Self::Stored => 0,
+        }
+    }
+}
+
+impl Layout<'static> {
     /// The layout of a type described by `schema`, named `type_name`.
     pub(crate) const fn of(schema: &'static TypeDesc, type_name: &'static str) -> Self {
-        Self { fingerprint: schema::fingerprint(schema), type_name, schema }
+        Self { fingerprint: schema::fingerprint(schema), type_name, schema: SchemaRef::Desc(schema) }
     }
 }
 
@@ -275,7 +308,7 @@ impl Header {
     /// A header for a new segment, state still [`STATE_INITIALIZING`].
     pub(crate) fn new(
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         payload_size: u64,
         payload_align: u64,
         nonce: u64,
@@ -298,8 +331,9 @@ impl Header {
             created_unix_ns,
             type_name: encode_type_name(layout.type_name),
             // At most `MAX_SCHEMA_SIZE`: `schema::check` ran on every
-            // schema a type declares.
-            schema_size: u32::try_from(schema::encoded_len(layout.schema)).unwrap_or(u32::MAX),
+            // schema a type declares, `ItemType::new` parsed every run-time
+            // one.
+            schema_size: u32::try_from(layout.schema.encoded_len()).unwrap_or(u32::MAX),
         }
     }
 

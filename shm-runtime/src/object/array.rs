@@ -59,7 +59,7 @@
 //! changes nothing. Each element's own words are handled by the cell,
 //! which never trusts them either; any bytes are a valid `T`.
 
-use crate::format::header::{Layout, ObjectKind};
+use crate::format::header::{Layout, ObjectKind, SchemaRef};
 use crate::format::layout::cell::WAITERS_WORD;
 use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
@@ -191,7 +191,8 @@ pub struct SharedArray<T: SharedState> {
 
 impl<T: SharedState> SharedArray<T> {
     /// What the header records: the element type.
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
+    const LAYOUT: Layout<'static> =
+        Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: SchemaRef::Desc(T::SCHEMA) };
 
     /// Creates an array of `len` all-zero elements under a generated name.
     ///

@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBool`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout::of(schema::builtin::BOOL, "SharedBool");
+const LAYOUT: Layout<'static> = Layout::of(schema::builtin::BOOL, "SharedBool");
 
 /// A `bool` in shared memory, stored as one byte: 0 is `false`, 1 is `true`.
 ///
@@ -43,7 +43,7 @@ pub struct SharedBool {
 }
 
 impl SharedBool {
-    const SPEC: Spec =
+    const SPEC: Spec<'static> =
         Spec { kind: ObjectKind::Bool, layout: LAYOUT, payload_size: 8 * WORDS as u64, payload_align: 8, capacity: 1 };
 
     /// Creates a new flag holding `initial`, under a generated name.

@@ -22,7 +22,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedBytes`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout::of(schema::builtin::BYTES, "SharedBytes");
+const LAYOUT: Layout<'static> = Layout::of(schema::builtin::BYTES, "SharedBytes");
 
 /// A segment holding a byte cell (see `cell.rs`), whose number of words
 /// is checked against the capacity once, at create or open: each access
@@ -41,7 +41,7 @@ impl CellSegment {
     pub(crate) fn create(
         name: Option<&str>,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         capacity: usize,
     ) -> Result<Self, CreateError> {
         Self::create_with(name, kind, layout, capacity, b"")
@@ -51,7 +51,7 @@ impl CellSegment {
     pub(crate) fn create_with(
         name: Option<&str>,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         capacity: usize,
         initial: &[u8],
     ) -> Result<Self, CreateError> {
@@ -80,7 +80,7 @@ impl CellSegment {
     pub(crate) fn open(
         handle: &Handle,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
         let segment = Segment::open(handle, kind, layout, None, options)?;

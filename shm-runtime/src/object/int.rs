@@ -17,7 +17,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedInt`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout::of(schema::builtin::INT, "SharedInt");
+const LAYOUT: Layout<'static> = Layout::of(schema::builtin::INT, "SharedInt");
 
 /// An `i64` in shared memory. Every operation is one atomic instruction,
 /// so values are never torn and a killed writer cannot leave a partial
@@ -43,7 +43,7 @@ pub struct SharedInt {
 }
 
 impl SharedInt {
-    const SPEC: Spec =
+    const SPEC: Spec<'static> =
         Spec { kind: ObjectKind::Int, layout: LAYOUT, payload_size: 8 * WORDS as u64, payload_align: 8, capacity: 8 };
 
     /// Creates a new integer holding `initial`, under a generated name.

@@ -8,6 +8,7 @@ pub(crate) mod array;
 pub(crate) mod boolean;
 pub(crate) mod broadcast;
 pub(crate) mod bytes;
+pub mod dynamic;
 #[cfg(feature = "async")]
 pub(crate) mod future;
 pub(crate) mod int;

@@ -10,8 +10,8 @@
 //! `SharedString` uses (see `cell.rs` and `FORMAT.md`), with a capacity of
 //! `size_of::<T>()`.
 
-use crate::format::header::Layout;
 use crate::format::header::ObjectKind;
+use crate::format::header::{Layout, SchemaRef};
 use crate::format::schema::{self, Prim, TypeDesc};
 use crate::object::bytes::CellSegment;
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
@@ -474,7 +474,8 @@ pub struct Shared<T: SharedState> {
 }
 
 impl<T: SharedState> Shared<T> {
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
+    const LAYOUT: Layout<'static> =
+        Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: SchemaRef::Desc(T::SCHEMA) };
 
     fn wrap(inner: CellSegment) -> Self {
         Self { inner, _type: PhantomData }

@@ -14,7 +14,7 @@ use std::time::Duration;
 
 /// Layout fingerprint of [`SharedString`].
 /// Fingerprint and name of the stored value.
-const LAYOUT: Layout = Layout::of(schema::builtin::STRING, "SharedString");
+const LAYOUT: Layout<'static> = Layout::of(schema::builtin::STRING, "SharedString");
 
 /// A `String` in shared memory, up to a capacity in UTF-8 bytes fixed at
 /// creation.

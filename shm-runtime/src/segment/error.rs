@@ -64,6 +64,17 @@ pub enum CreateError {
         /// The capacity asked for.
         capacity: usize,
     },
+    /// The initial value's length is not the size of the item type (a
+    /// [`DynShared`](crate::dynamic::DynShared) created from bytes); no
+    /// system call was made.
+    WrongSize {
+        /// The segment that would have been created.
+        name: SegmentName,
+        /// Length of the value in bytes.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
     /// The shared-memory file system has no room for the segment (a full
     /// /dev/shm); reported at creation instead of a `SIGBUS` later.
     OutOfSpace {
@@ -125,6 +136,9 @@ impl fmt::Display for CreateError {
             }
             Self::SizeOverflow { name, capacity } => {
                 write!(f, "cannot create segment {name:?}: capacity {capacity} makes the segment size overflow")
+            }
+            Self::WrongSize { name, len, size } => {
+                write!(f, "cannot create segment {name:?}: the initial value has {len} bytes, the item type {size}")
             }
             Self::OutOfSpace { name, requested } => write!(
                 f,
@@ -635,6 +649,16 @@ pub enum WriteError {
         /// Capacity in bytes.
         capacity: usize,
     },
+    /// The value's length is not the size of the item type (a
+    /// [`DynShared`](crate::dynamic::DynShared) write); nothing was written.
+    WrongSize {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the value in bytes.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
     /// Another writer held the writer lock for longer than the wait and is
     /// still alive (stopped, or its pid was reused).
     LockTimeout {
@@ -652,6 +676,9 @@ impl fmt::Display for WriteError {
         match self {
             Self::TooLarge { name, len, capacity } => {
                 write!(f, "cannot write {len} bytes to segment {name:?}: its capacity is {capacity} bytes")
+            }
+            Self::WrongSize { name, len, size } => {
+                write!(f, "cannot write {len} bytes to segment {name:?}: its item type has {size} bytes")
             }
             Self::LockTimeout { name, holder, waited } => {
                 write!(f, "cannot write to segment {name:?}: process {holder} held the writer lock for over {waited:?}")
@@ -710,6 +737,16 @@ pub enum ReadError {
         /// Length of the buffer.
         buffer: usize,
     },
+    /// The caller's buffer is not the size of the item type (a
+    /// [`DynShared`](crate::dynamic::DynShared) read); nothing was read.
+    WrongSize {
+        /// The segment.
+        name: SegmentName,
+        /// Length of the buffer.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
     /// Writers kept replacing the value faster than it could be copied,
     /// for longer than the read's retry budget.
     Contended {
@@ -729,6 +766,9 @@ impl fmt::Display for ReadError {
             }
             Self::BufferTooSmall { name, len, buffer } => {
                 write!(f, "cannot read segment {name:?}: the value has {len} bytes, the buffer only {buffer}")
+            }
+            Self::WrongSize { name, len, size } => {
+                write!(f, "cannot read segment {name:?} into {len} bytes: its item type has {size} bytes")
             }
             Self::Contended { name } => {
                 write!(f, "cannot read segment {name:?}: writers replaced the value faster than it could be copied")
@@ -823,6 +863,17 @@ pub enum RingError {
         /// The limit in bytes.
         max: usize,
     },
+    /// An item buffer is not the size of the ring's item type (a
+    /// [`DynRing`](crate::dynamic::DynRing) write or read); nothing was
+    /// written or read.
+    WrongSize {
+        /// The ring.
+        name: SegmentName,
+        /// Length of the buffer in bytes.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
     /// A value could not be encoded for
     /// [`ByteRing::write_serde_timeout`](crate::ByteRing); nothing was
     /// written.
@@ -857,6 +908,9 @@ impl fmt::Display for RingError {
             }
             Self::TooLarge { name, len, max } => {
                 write!(f, "ring {name:?}: a message of {len} bytes is over the limit of {max} bytes")
+            }
+            Self::WrongSize { name, len, size } => {
+                write!(f, "ring {name:?}: a buffer of {len} bytes is not an item, which has {size} bytes")
             }
             Self::Encode { name, reason } => write!(f, "ring {name:?}: cannot encode the value: {reason}"),
             Self::Decode { name, type_name, len, reason } => {
@@ -900,6 +954,14 @@ pub enum SendError {
         /// Slot size in bytes.
         slot: usize,
     },
+    /// The item's length is not the size of the ring's item type (a
+    /// [`DynRing`](crate::dynamic::DynRing) write).
+    WrongSize {
+        /// Length of the item in bytes.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
     /// The value could not be encoded (`write_serde`).
     Encode {
         /// What postcard reported.
@@ -924,6 +986,12 @@ impl fmt::Display for SendError {
             Self::Full => f.write_str("the ring is full; nothing was written"),
             Self::TooLarge { len, slot } => {
                 write!(f, "a message of {len} bytes does not fit a {slot}-byte slot; nothing was written")
+            }
+            Self::WrongSize { len, size } => {
+                write!(
+                    f,
+                    "an item of {len} bytes is not of the ring's item type, which has {size}; nothing was written"
+                )
             }
             Self::Encode { reason } => write!(f, "cannot encode the value: {reason}; nothing was written"),
             Self::Closed => f.write_str("the ring's consumer closed its end; nothing was written"),

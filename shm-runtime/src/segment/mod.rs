@@ -72,9 +72,9 @@ enum SchemaCheck {
 }
 
 /// What a new segment holds.
-pub(crate) struct Spec {
+pub(crate) struct Spec<'a> {
     pub kind: ObjectKind,
-    pub layout: Layout,
+    pub layout: Layout<'a>,
     /// Payload size in bytes.
     pub payload_size: u64,
     /// Payload alignment, a power of two up to [`PAYLOAD_ALIGN`].
@@ -188,7 +188,7 @@ impl Segment {
     /// Creates a segment named `name` (or a generated name), reserves its
     /// space, writes the header, lets `init` write the initial payload, and
     /// publishes it.
-    pub(crate) fn create(name: Option<&str>, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
+    pub(crate) fn create(name: Option<&str>, spec: &Spec<'_>, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
         debug_assert!(spec.payload_align.is_power_of_two() && spec.payload_align <= PAYLOAD_ALIGN as u64);
         // A bad name is refused before any system call.
         let name = name.map(SegmentName::new).transpose().map_err(CreateError::InvalidName)?;
@@ -215,12 +215,12 @@ impl Segment {
         }
     }
 
-    fn create_at(name: SegmentName, spec: &Spec, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
+    fn create_at(name: SegmentName, spec: &Spec<'_>, init: impl Fn(Payload<'_>)) -> Result<Self, CreateError> {
         let overflow = || CreateError::SizeOverflow { name: name.clone(), capacity: spec.capacity };
         // Every schema a type can declare is within the limits
-        // (`schema::check` runs when its fingerprint is computed), so it
-        // fits in a `u32`.
-        let schema = Schema::from_desc(spec.layout.schema);
+        // (`schema::check` runs when its fingerprint is computed, and
+        // `ItemType::new` parses a run-time one), so it fits in a `u32`.
+        let schema = spec.layout.schema.to_schema().expect("objects create segments with a schema of their own");
         let schema_bytes = schema.encode();
         let schema_size = u32::try_from(schema_bytes.len()).map_err(|_| overflow())?;
         let total = header::total_size(spec.payload_size, schema_size).ok_or_else(overflow)?;
@@ -326,7 +326,7 @@ impl Segment {
     pub(crate) fn open(
         handle: &Handle,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         fixed_payload: Option<u64>,
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
@@ -339,7 +339,7 @@ impl Segment {
     pub(crate) fn open_keeping_bad_schema(
         handle: &Handle,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         options: &OpenOptions,
     ) -> Result<Self, OpenError> {
         Self::open_checking(handle, kind, layout, None, options, SchemaCheck::Keep)
@@ -348,7 +348,7 @@ impl Segment {
     fn open_checking(
         handle: &Handle,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         fixed_payload: Option<u64>,
         options: &OpenOptions,
         check: SchemaCheck,
@@ -369,7 +369,7 @@ impl Segment {
             let found_type = found.as_ref().and_then(|segment| segment.header.type_name().map(str::to_owned));
             let difference = found
                 .as_ref()
-                .and_then(|segment| Schema::from_desc(layout.schema).difference(segment.schema().ok()?))
+                .and_then(|segment| layout.schema.to_schema()?.difference(segment.schema().ok()?))
                 .map(Box::new);
             return Err(OpenError::LayoutMismatch {
                 name,
@@ -535,7 +535,7 @@ impl Segment {
 
     /// Opens a segment of a fixed-size kind described by `spec`; a handle
     /// announcing another payload size is refused before any system call.
-    pub(crate) fn open_fixed(handle: &Handle, spec: &Spec, options: &OpenOptions) -> Result<Self, OpenError> {
+    pub(crate) fn open_fixed(handle: &Handle, spec: &Spec<'_>, options: &OpenOptions) -> Result<Self, OpenError> {
         Self::open(handle, spec.kind, spec.layout, Some(spec.payload_size), options)
     }
 

@@ -11,7 +11,7 @@
 //! is a [`PeekError::Corrupt`], never a panic or an access out of bounds.
 //! The layouts read are those of `FORMAT.md`.
 
-use crate::format::header::{Header, Layout, ObjectKind};
+use crate::format::header::{Header, Layout, ObjectKind, SchemaRef};
 use crate::format::schema::Schema;
 use crate::protocol::broadcast::Broadcast as Bcast;
 use crate::protocol::cell::{ByteCell, layout_words};
@@ -377,14 +377,9 @@ impl Peek {
     pub fn open_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         // The fingerprint comes from the handle, so only a header that
         // disagrees with the handle is refused; the schema is the
-        // segment's own (`schema`), checked against that fingerprint. The
-        // layout's schema is only for creating and for naming a
-        // difference, neither of which happens here.
-        let layout = Layout {
-            fingerprint: handle.fingerprint(),
-            type_name: "the handle's type",
-            schema: crate::format::schema::builtin::BYTES,
-        };
+        // segment's own (`schema`), checked against that fingerprint.
+        let layout =
+            Layout { fingerprint: handle.fingerprint(), type_name: "the handle's type", schema: SchemaRef::Stored };
         let segment = Segment::open_keeping_bad_schema(handle, handle.kind(), layout, options)?;
         Ok(Self { segment })
     }

@@ -10,7 +10,7 @@ pub(crate) mod error;
 pub(crate) mod publisher;
 pub(crate) mod subscriber;
 
-use crate::format::header::{Layout, ObjectKind};
+use crate::format::header::{Layout, ObjectKind, SchemaRef};
 use crate::object::state::SharedState;
 use crate::protocol::broadcast::{self as protocol, Geometry, Policy};
 use crate::protocol::wake::Barrier;
@@ -102,8 +102,8 @@ const fn slot_words<T>() -> usize {
 }
 
 /// What the header records for elements of `T`.
-const fn layout<T: SharedState>() -> Layout {
-    Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA }
+const fn layout<T: SharedState>() -> Layout<'static> {
+    Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: SchemaRef::Desc(T::SCHEMA) }
 }
 
 /// One side's segment, the ring's geometry checked against it, and this

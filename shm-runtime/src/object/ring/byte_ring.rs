@@ -43,7 +43,7 @@ use std::time::{Duration, Instant};
 /// What the header records for every byte ring. `v2`: slots carry the
 /// CONT bit; ends of the `v1` format (without it) refuse the ring, and it
 /// refuses them, with a layout mismatch.
-const LAYOUT: Layout = Layout::of(schema::builtin::BYTES, "ByteRing");
+const LAYOUT: Layout<'static> = Layout::of(schema::builtin::BYTES, "ByteRing");
 
 /// A ring of byte messages in shared memory with one producer and one
 /// consumer, in two processes. Every slot holds up to `slot_size` bytes
@@ -201,7 +201,7 @@ impl<R: Role> SharedObject for ByteRing<R> {
     /// over. The slot size is the creator's.
     fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
         let mut slot = 0;
-        let end = End::open(handle, ObjectKind::ByteRing, LAYOUT, options, |shape| {
+        let end = End::open(handle, ObjectKind::ByteRing, LAYOUT, options, |shape, _| {
             let size = usize::try_from(shape.element_bytes).ok().filter(|s| slot_words(*s) == Some(shape.slot_words));
             slot = size.ok_or("slot size word disagrees with the words per slot")?;
             Ok(())
@@ -1042,7 +1042,7 @@ mod tests {
         assert!(matches!(err, OpenError::LayoutMismatch { found, .. } if found == v1), "{err}");
         // An old consumer, given this ring's handle.
         let old_layout = Layout { fingerprint: v1, ..LAYOUT };
-        let err = End::<Consumer>::open(&h, ObjectKind::ByteRing, old_layout, &OpenOptions::new(), |_| Ok(()))
+        let err = End::<Consumer>::open(&h, ObjectKind::ByteRing, old_layout, &OpenOptions::new(), |_, _| Ok(()))
             .err()
             .expect("refused");
         assert!(matches!(err, OpenError::LayoutMismatch { expected, .. } if expected == v1), "{err}");

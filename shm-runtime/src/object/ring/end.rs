@@ -7,6 +7,7 @@
 //! [`ByteRing`]: crate::ByteRing
 
 use crate::format::header::{Layout, ObjectKind};
+use crate::format::schema::Schema;
 use crate::protocol::ring::{self, ConsumerCursor, Corrupt, Geometry, ProducerCursor, Ring, Shape};
 use crate::protocol::role::{self, CLOSED, FREE};
 use crate::protocol::wake::{self, AWAKE, Barrier};
@@ -312,7 +313,7 @@ impl<R: Role> End<R> {
     pub(crate) fn create(
         name: Option<&str>,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         capacity: usize,
         slot_words: usize,
         element_bytes: u64,
@@ -350,21 +351,24 @@ impl<R: Role> End<R> {
 
     /// Opens the ring `handle` names as its `R` side if `options` accept
     /// its owner and mode, waiting up to `options.wait_time()` for its
-    /// creator; `check` accepts or refuses the stored shape (before
-    /// the words are split by it). The side is a claim: a live holder is
-    /// [`OpenError::RoleTaken`]; a dead holder's claim is taken over.
+    /// creator; `check` accepts or refuses the stored shape for the
+    /// segment's schema (before the words are split by it). The side is a
+    /// claim: a live holder is [`OpenError::RoleTaken`]; a dead holder's
+    /// claim is taken over.
     pub(crate) fn open(
         handle: &Handle,
         kind: ObjectKind,
-        layout: Layout,
+        layout: Layout<'_>,
         options: &OpenOptions,
-        check: impl FnOnce(Shape) -> Result<(), &'static str>,
+        check: impl FnOnce(Shape, &Schema) -> Result<(), &'static str>,
     ) -> Result<Self, OpenError> {
         let segment = Segment::open(handle, kind, layout, None, options)?;
         let corrupt = |what| OpenError::Corrupt { name: segment.name().clone(), what };
         let words = segment.payload().words();
         let shape = Ring::stored_shape(words).map_err(corrupt)?;
-        check(shape).map_err(corrupt)?;
+        // A strict open (this one) refuses a segment without a good schema.
+        let schema = segment.schema().map_err(|_| corrupt("the segment's schema is bad"))?;
+        check(shape, schema).map_err(corrupt)?;
         let geometry = Geometry::new(words.len(), shape.capacity, shape.slot_words)
             .ok_or("capacity and slot size words disagree with the payload size")
             .map_err(corrupt)?;

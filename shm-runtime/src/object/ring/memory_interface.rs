@@ -2,7 +2,7 @@
 //! `SharedState` values between two processes (the ring protocol is in
 //! `ring.rs`, the side's segment, claim and waiting in `ring_end.rs`).
 
-use crate::format::header::{Layout, ObjectKind};
+use crate::format::header::{Layout, ObjectKind, SchemaRef};
 use crate::object::ring::Ring;
 use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
@@ -89,7 +89,8 @@ impl<T: SharedState, R: Role> MemoryInterface<T, R> {
     /// Words per slot.
     const SLOT_WORDS: usize = size_of::<T>().div_ceil(8);
     /// What the header records.
-    const LAYOUT: Layout = Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: T::SCHEMA };
+    const LAYOUT: Layout<'static> =
+        Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: SchemaRef::Desc(T::SCHEMA) };
 
     /// Creates a ring of `nr_of_memories` slots under a generated name and
     /// holds its `R` side. Either side may create: the other one opens
@@ -167,7 +168,7 @@ impl<T: SharedState, R: Role> SharedObject for MemoryInterface<T, R> {
     /// live process holds it, this is [`OpenError::RoleTaken`]; a dead
     /// holder's claim is taken over.
     fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        let end = End::open(handle, ObjectKind::Ring, Self::LAYOUT, options, |shape| {
+        let end = End::open(handle, ObjectKind::Ring, Self::LAYOUT, options, |shape, _| {
             let element = (shape.slot_words == Self::SLOT_WORDS) && shape.element_bytes == size_of::<T>() as u64;
             if element { Ok(()) } else { Err("slot size words disagree with the element type") }
         })?;
