@@ -35,9 +35,13 @@ impl Link {
         // within half a second.
         set("connect/timeout_ms", "1000")?;
         set("connect/exit_on_failure", "false")?;
-        set("connect/retry/period_init_ms", "100")?;
-        set("connect/retry/period_max_ms", "500")?;
-        set("scouting/multicast/enabled", if self.scout { "true" } else { "false" })?;
+        set("connect/retry", "{period_init_ms: 100, period_max_ms: 500, period_increase_factor: 2}")?;
+        // Scouting finds peers nobody named: by multicast, and by gossip
+        // (peers telling each other about third peers). Both off unless
+        // asked for: a bridge talks to the endpoints it is given.
+        let scout = if self.scout { "true" } else { "false" };
+        set("scouting/multicast/enabled", scout)?;
+        set("scouting/gossip/enabled", scout)?;
         Ok(config)
     }
 

@@ -2,9 +2,10 @@
 //! whatever their kind, behind one interface.
 
 use crate::wire::{Description, HEARTBEAT};
+use shm_runtime::dynamic::{DynRing, DynShared, ItemType};
 use shm_runtime::tools::{Peek, inspect_segment};
 use shm_runtime::{
-    ByteRing, Consumer, ObjectKind, Producer, Ring, RingError, SendError, SharedBool, SharedBytes, SharedInt,
+    ByteRing, Consumer, ObjectKind, Producer, RingError, SendError, SharedBool, SharedBytes, SharedInt,
     SharedObject, SharedString,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -60,6 +61,11 @@ pub enum Next {
 pub enum Source {
     /// A byte ring, as its consumer; the peek reads its positions.
     ByteRing(ByteRing<Consumer>, Peek),
+    /// A ring of any `SharedState` type, as its consumer; the item's
+    /// bytes.
+    Ring(DynRing<Consumer>, usize),
+    /// A `Shared<T>` of any type; the value's bytes.
+    State(DynShared, usize),
     /// An integer.
     Int(SharedInt),
     /// A flag.
@@ -89,11 +95,21 @@ impl Source {
                 let peek = Peek::open(&ring.handle()).map_err(opened)?;
                 Self::ByteRing(ring, peek)
             }
+            ObjectKind::Ring => {
+                let ring = DynRing::<Consumer>::open(name).map_err(opened)?;
+                let size = ring.item_type().size();
+                Self::Ring(ring, size)
+            }
+            ObjectKind::State => {
+                let value = DynShared::open(name).map_err(opened)?;
+                let size = value.item_type().size();
+                Self::State(value, size)
+            }
             ObjectKind::Int => Self::Int(SharedInt::open(name).map_err(opened)?),
             ObjectKind::Bool => Self::Bool(SharedBool::open(name).map_err(opened)?),
             ObjectKind::String => Self::Text(SharedString::open(name).map_err(opened)?),
             ObjectKind::Bytes => Self::Bytes(SharedBytes::open(name).map_err(opened)?),
-            other => return Err(format!("segment {name:?} is a {other}: this bridge carries bytering, int, bool, string and bytes objects")),
+            other => return Err(format!("segment {name:?} is a {other}: this bridge carries rings, byte rings and value objects")),
         };
         let nonce = source.handle().nonce();
         Ok((source, description, nonce))
@@ -102,6 +118,8 @@ impl Source {
     fn handle(&self) -> shm_runtime::Handle {
         match self {
             Self::ByteRing(r, _) => r.handle(),
+            Self::Ring(r, _) => r.handle(),
+            Self::State(o, _) => o.handle(),
             Self::Int(o) => o.handle(),
             Self::Bool(o) => o.handle(),
             Self::Text(o) => o.handle(),
@@ -122,6 +140,18 @@ impl Source {
                         let after = peek.ring().map_err(|e| e.to_string())?.read_position;
                         Ok(Next::Item { start: before, end: after, flags: 0 })
                     }
+                    Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => Ok(Next::Idle),
+                    Err(RingError::Closed { .. }) => Ok(Next::Ended),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            Self::Ring(ring, size) => {
+                buf.resize(*size, 0);
+                // The ring's only consumer: the count before the read is
+                // the item's position.
+                let before = ring.read_count();
+                match ring.read_timeout(buf, POLL) {
+                    Ok(()) => Ok(Next::Item { start: before, end: ring.read_count(), flags: 0 }),
                     Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => Ok(Next::Idle),
                     Err(RingError::Closed { .. }) => Ok(Next::Ended),
                     Err(e) => Err(e.to_string()),
@@ -152,7 +182,11 @@ impl Source {
             Self::Bool(o) => buf.push(u8::from(o.read())),
             Self::Text(o) => buf.extend_from_slice(o.read().map_err(|e| e.to_string())?.as_bytes()),
             Self::Bytes(o) => buf.extend_from_slice(&o.read().map_err(|e| e.to_string())?),
-            Self::ByteRing(..) => unreachable!("rings are read in `next`"),
+            Self::State(o, size) => {
+                buf.resize(*size, 0);
+                o.read(buf).map_err(|e| e.to_string())?;
+            }
+            Self::ByteRing(..) | Self::Ring(..) => unreachable!("rings are read in `next`"),
         }
         sent.version = Some(version);
         sent.at = Some(Instant::now());
@@ -165,7 +199,8 @@ impl Source {
             Self::Bool(o) => o.version(),
             Self::Text(o) => o.version(),
             Self::Bytes(o) => o.version(),
-            Self::ByteRing(..) => 0,
+            Self::State(o, _) => o.version(),
+            Self::ByteRing(..) | Self::Ring(..) => 0,
         }
     }
 
@@ -175,7 +210,8 @@ impl Source {
             Self::Bool(o) => o.wait_changed(since, POLL),
             Self::Text(o) => o.wait_changed(since, POLL),
             Self::Bytes(o) => o.wait_changed(since, POLL),
-            Self::ByteRing(..) => None,
+            Self::State(o, _) => o.wait_changed(since, POLL),
+            Self::ByteRing(..) | Self::Ring(..) => None,
         }
     }
 }
@@ -198,6 +234,10 @@ pub enum Put {
 pub enum Sink {
     /// A byte ring, as its producer.
     ByteRing(ByteRing<Producer>),
+    /// A ring of any `SharedState` type, as its producer.
+    Ring(DynRing<Producer>),
+    /// A `Shared<T>` of any type.
+    State(DynShared),
     /// An integer.
     Int(SharedInt),
     /// A flag.
@@ -231,6 +271,11 @@ impl Sink {
         let capacity = usize::try_from(capacity).map_err(|_| Refused(format!("capacity {capacity} too large")))?;
         let made = match remote.kind {
             ObjectKind::ByteRing => ByteRing::<Producer>::create_named(name, size, capacity).map(Self::ByteRing),
+            ObjectKind::Ring => DynRing::<Producer>::create_named(name, &item_type(remote)?, capacity).map(Self::Ring),
+            ObjectKind::State => {
+                let item = item_type(remote)?;
+                DynShared::create_named(name, &item, &vec![0; item.size()]).map(Self::State)
+            }
             ObjectKind::Int => SharedInt::create_named(name, 0).map(Self::Int),
             ObjectKind::Bool => SharedBool::create_named(name, false).map(Self::Bool),
             ObjectKind::String => SharedString::create_named(name, size).map(Self::Text),
@@ -241,9 +286,13 @@ impl Sink {
     }
 
     fn open(name: &str, kind: ObjectKind) -> Result<Self, String> {
+        // The layout was compared with the remote's by the caller; the
+        // typed opens below check the segment against itself.
         let opened = |e: shm_runtime::OpenError| e.to_string();
         Ok(match kind {
             ObjectKind::ByteRing => Self::ByteRing(ByteRing::<Producer>::open(name).map_err(opened)?),
+            ObjectKind::Ring => Self::Ring(DynRing::<Producer>::open(name).map_err(opened)?),
+            ObjectKind::State => Self::State(DynShared::open(name).map_err(opened)?),
             ObjectKind::Int => Self::Int(SharedInt::open(name).map_err(opened)?),
             ObjectKind::Bool => Self::Bool(SharedBool::open(name).map_err(opened)?),
             ObjectKind::String => Self::Text(SharedString::open(name).map_err(opened)?),
@@ -293,6 +342,37 @@ impl Sink {
                     }
                 }
             }
+            Self::Ring(ring) => {
+                let size = ring.item_type().size();
+                if payload.len() != size {
+                    return Ok(Put::Refused(format!("an item of {} bytes, not {size}", payload.len())));
+                }
+                if drop_when_full {
+                    return match ring.write(payload) {
+                        Ok(()) => Ok(Put::Written),
+                        Err(SendError::Full | SendError::PeerDead { .. }) => Ok(Put::Dropped),
+                        Err(e) => Err(e.to_string()),
+                    };
+                }
+                loop {
+                    match ring.write_timeout(payload, POLL) {
+                        Ok(()) => return Ok(Put::Written),
+                        Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => {
+                            if stop.load(Ordering::Relaxed) {
+                                return Ok(Put::Stopped);
+                            }
+                        }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            }
+            Self::State(o) => {
+                let size = o.item_type().size();
+                if payload.len() != size {
+                    return Ok(Put::Refused(format!("a value of {} bytes, not {size}", payload.len())));
+                }
+                Ok(o.write(payload).map_or_else(|e| Put::Refused(e.to_string()), |()| Put::Written))
+            }
             Self::Int(o) => {
                 let Ok(bytes) = <[u8; 8]>::try_from(payload) else {
                     return Ok(Put::Refused(format!("an int value of {} bytes, not 8", payload.len())));
@@ -322,6 +402,11 @@ impl Sink {
             }
         }
     }
+}
+
+/// The remote's item type, to create a local object of it.
+fn item_type(remote: &Description) -> Result<ItemType, Refused> {
+    ItemType::new(&remote.type_name, remote.schema.clone()).map_err(|e| Refused(format!("the remote type: {e}")))
 }
 
 /// Refuses a local object whose kind or layout is not the remote's,

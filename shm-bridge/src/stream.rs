@@ -5,11 +5,12 @@ use crate::local::{Next, POLL, Put, Sent, Sink, Source};
 use crate::stats::{Stats, stats_name};
 use crate::wire::{Description, HEADER_LEN, HEARTBEAT, Header};
 use shm_runtime::ObjectKind;
-use std::collections::HashSet;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use zenoh::qos::CongestionControl;
+use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
 
 /// `out`: carry a local object to a key.
@@ -101,7 +102,7 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         .callback(move |status| flag.store(status.matching(), Ordering::Relaxed))
         .wait()
         .map_err(zerr)?;
-    let is_ring = description.kind == ObjectKind::ByteRing;
+    let is_ring = matches!(description.kind, ObjectKind::ByteRing | ObjectKind::Ring);
     let fingerprint = description.schema.fingerprint();
     let mut message = Vec::new();
     let mut sent = Sent::default();
@@ -161,19 +162,48 @@ fn query_description(session: &Session, key: &str) -> Result<Description, String
 fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
     let label = Stream::In(spec.clone()).to_string();
     let (mut stats, previous) = Stats::create(&stats_name(&spec.to, "in"), label.clone(), quiet, 2)?;
-    let subscriber = session.declare_subscriber(spec.key.clone()).wait().map_err(|e| e.to_string())?;
     // Where the last item written came from: a restarted receiver
     // continues from its predecessor's record.
     let mut last: Option<(u64, u64)> = previous.filter(|p| p.last_nonce != 0).map(|p| (p.last_nonce, p.last_end));
     let mut stream: Option<(u64, Description, Sink)> = None;
     let mut foreign: HashSet<u64> = HashSet::new();
     let mut last_version: Option<u64> = None;
+    // The description is queried while no subscriber is declared: a
+    // subscriber whose queue is full holds the link's receiving task
+    // (that is how backpressure reaches the sender), and the reply would
+    // wait behind it. Samples taken out of the queue meanwhile wait here.
+    let mut subscriber = None;
+    let mut pending: VecDeque<Sample> = VecDeque::new();
+    let mut waiting_logged = false;
     while !stop.load(Ordering::Relaxed) {
         stats.tick();
-        let sample = match subscriber.recv_timeout(POLL) {
-            Ok(Some(sample)) => sample,
-            Ok(None) => continue,
-            Err(e) => return Err(format!("the subscriber ended: {e}")),
+        if stream.is_none() {
+            match query_description(session, &spec.key) {
+                Ok(remote) => {
+                    let sink = Sink::open_or_create(&spec.to, spec.create, &remote).map_err(|r| r.0)?;
+                    stream = Some((remote.schema.fingerprint(), remote, sink));
+                }
+                Err(why) => {
+                    if !waiting_logged {
+                        eprintln!("{label}: waiting for the stream's description on {}: {why}", description_key(&spec.key));
+                        waiting_logged = true;
+                    }
+                    std::thread::sleep(POLL);
+                }
+            }
+            continue;
+        }
+        let sample = if let Some(sample) = pending.pop_front() {
+            sample
+        } else {
+            if subscriber.is_none() {
+                subscriber = Some(session.declare_subscriber(spec.key.clone()).wait().map_err(|e| e.to_string())?);
+            }
+            match subscriber.as_ref().expect("declared above").recv_timeout(POLL) {
+                Ok(Some(sample)) => sample,
+                Ok(None) => continue,
+                Err(e) => return Err(format!("the subscriber ended: {e}")),
+            }
         };
         let bytes = sample.payload().to_bytes();
         let (header, payload) = match Header::parse(&bytes) {
@@ -183,44 +213,44 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
                 continue;
             }
         };
-        if stream.as_ref().is_none_or(|(fp, ..)| *fp != header.fingerprint) {
+        let (fingerprint, remote, sink) = stream.as_mut().expect("known above");
+        if header.fingerprint != *fingerprint {
             if foreign.contains(&header.fingerprint) {
                 refuse(&mut stats, &label, &format!("fingerprint {:#018x} is not the stream's", header.fingerprint));
                 continue;
             }
-            let remote = match query_description(session, &spec.key) {
-                Ok(d) if d.schema.fingerprint() == header.fingerprint && d.kind == header.kind => d,
-                Ok(d) => {
+            // A new type on the key (the source was made again), or a
+            // forgery: ask the source. The queue is set aside first (see
+            // above), this sample in front.
+            if let Some(queue) = subscriber.take() {
+                while let Ok(Some(queued)) = queue.try_recv() {
+                    pending.push_back(queued);
+                }
+            }
+            let now = query_description(session, &spec.key);
+            match now {
+                Ok(d) if d.schema.fingerprint() == header.fingerprint && d.kind == header.kind => {
+                    eprintln!("{label}: the stream's type is now `{}` ({})", d.type_name, d.kind);
+                    let sink = if d.kind == remote.kind && d.schema == remote.schema {
+                        stream.take().expect("known").2
+                    } else {
+                        Sink::open_or_create(&spec.to, spec.create, &d).map_err(|r| r.0)?
+                    };
+                    stream = Some((header.fingerprint, d, sink));
+                    pending.push_front(sample);
+                }
+                _ => {
                     foreign.insert(header.fingerprint);
-                    let why = format!(
-                        "fingerprint {:#018x} ({}) is not the stream's ({:#018x}, {})",
-                        header.fingerprint,
-                        header.kind,
-                        d.schema.fingerprint(),
-                        d.kind
-                    );
-                    refuse(&mut stats, &label, &why);
-                    continue;
+                    refuse(&mut stats, &label, &format!("fingerprint {:#018x} is not the stream's", header.fingerprint));
                 }
-                Err(why) => {
-                    refuse(&mut stats, &label, &format!("cannot learn the stream's type: {why}"));
-                    continue;
-                }
-            };
-            // The local object is opened (or made) once the remote type is
-            // known, and refused if its layout differs.
-            let sink = match stream.take() {
-                Some((_, old, sink)) if old.schema == remote.schema && old.kind == remote.kind => sink,
-                _ => Sink::open_or_create(&spec.to, spec.create, &remote).map_err(|r| r.0)?,
-            };
-            stream = Some((header.fingerprint, remote, sink));
+            }
+            continue;
         }
-        let (_, remote, sink) = stream.as_mut().expect("set above");
         if header.kind != remote.kind {
             refuse(&mut stats, &label, &format!("a {} sample on a {} stream", header.kind, remote.kind));
             continue;
         }
-        if remote.kind == ObjectKind::ByteRing {
+        if matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring) {
             match last {
                 Some((nonce, end)) if nonce == header.nonce && header.start < end => {
                     let why = format!("positions {}..{} were written already (up to {end})", header.start, header.end);
