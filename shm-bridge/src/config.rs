@@ -56,9 +56,12 @@ impl Config {
         while let Some(word) = words.next() {
             let mut value = |flag: &str| words.next().map(str::to_owned).ok_or_else(|| format!("{flag} needs a value"));
             match (word, stream.as_mut()) {
-                ("out", None) => stream = Some(Stream::Out(OutSpec { from: String::new(), key: String::new(), drop: false })),
+                ("out", None) => {
+                    stream = Some(Stream::Out(OutSpec { from: String::new(), key: String::new(), drop: false }));
+                }
                 ("in", None) => {
-                    stream = Some(Stream::In(InSpec { key: String::new(), to: String::new(), create: None, drop: false }));
+                    stream =
+                        Some(Stream::In(InSpec { key: String::new(), to: String::new(), create: None, drop: false }));
                 }
                 ("--listen", _) => self.link.listen.push(value(word)?),
                 ("--connect", _) => self.link.connect.push(value(word)?),
@@ -77,7 +80,8 @@ impl Config {
                 ("--drop", Some(Stream::In(s))) => s.drop = true,
                 ("--create", Some(Stream::In(s))) => {
                     let text = value(word)?;
-                    let capacity = text.parse().map_err(|_| format!("--create takes a number of slots, not {text:?}"))?;
+                    let capacity =
+                        text.parse().map_err(|_| format!("--create takes a number of slots, not {text:?}"))?;
                     s.create = Some(capacity);
                 }
                 _ => return Err(format!("unexpected {word:?}\n{USAGE}")),

@@ -5,8 +5,8 @@ use crate::wire::{Description, HEARTBEAT};
 use shm_runtime::dynamic::{DynRing, DynShared, ItemType};
 use shm_runtime::tools::{Peek, inspect_segment};
 use shm_runtime::{
-    ByteRing, Consumer, ObjectKind, Producer, RingError, SendError, SharedBool, SharedBytes, SharedInt,
-    SharedObject, SharedString,
+    ByteRing, Consumer, ObjectKind, Producer, RingError, SendError, SharedBool, SharedBytes, SharedInt, SharedObject,
+    SharedString,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -60,7 +60,7 @@ pub enum Next {
 /// A local object read by `out`.
 pub enum Source {
     /// A byte ring, as its consumer; the peek reads its positions.
-    ByteRing(ByteRing<Consumer>, Peek),
+    ByteRing(ByteRing<Consumer>, Box<Peek>),
     /// A ring of any `SharedState` type, as its consumer; the item's
     /// bytes.
     Ring(DynRing<Consumer>, usize),
@@ -93,7 +93,7 @@ impl Source {
             ObjectKind::ByteRing => {
                 let ring = ByteRing::<Consumer>::open(name).map_err(opened)?;
                 let peek = Peek::open(&ring.handle()).map_err(opened)?;
-                Self::ByteRing(ring, peek)
+                Self::ByteRing(ring, Box::new(peek))
             }
             ObjectKind::Ring => {
                 let ring = DynRing::<Consumer>::open(name).map_err(opened)?;
@@ -109,7 +109,11 @@ impl Source {
             ObjectKind::Bool => Self::Bool(SharedBool::open(name).map_err(opened)?),
             ObjectKind::String => Self::Text(SharedString::open(name).map_err(opened)?),
             ObjectKind::Bytes => Self::Bytes(SharedBytes::open(name).map_err(opened)?),
-            other => return Err(format!("segment {name:?} is a {other}: this bridge carries rings, byte rings and value objects")),
+            other => {
+                return Err(format!(
+                    "segment {name:?} is a {other}: this bridge carries rings, byte rings and value objects"
+                ));
+            }
         };
         let nonce = source.handle().nonce();
         Ok((source, description, nonce))
@@ -397,9 +401,7 @@ impl Sink {
                 };
                 Ok(o.write(text).map_or_else(|e| Put::Refused(e.to_string()), |()| Put::Written))
             }
-            Self::Bytes(o) => {
-                Ok(o.write(payload).map_or_else(|e| Put::Refused(e.to_string()), |()| Put::Written))
-            }
+            Self::Bytes(o) => Ok(o.write(payload).map_or_else(|e| Put::Refused(e.to_string()), |()| Put::Written)),
         }
     }
 }

@@ -62,7 +62,12 @@ impl Stats {
     /// Creates the stats object `name`, carrying over what a dead
     /// predecessor's object held (its totals and last position), and
     /// returns it with the predecessor's counters.
-    pub fn create(name: &str, label: String, quiet: bool, direction: u64) -> Result<(Self, Option<BridgeStats>), String> {
+    pub fn create(
+        name: &str,
+        label: String,
+        quiet: bool,
+        direction: u64,
+    ) -> Result<(Self, Option<BridgeStats>), String> {
         // A predecessor killed mid-stream left its object behind (stale):
         // read it before taking the name over.
         let previous = Shared::<BridgeStats>::open_with(name, &shm_runtime::OpenOptions::new().wait(Duration::ZERO))

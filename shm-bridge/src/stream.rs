@@ -135,17 +135,41 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
 fn refuse(stats: &mut Stats, label: &str, why: &str) {
     stats.now.garbage += 1;
     let n = stats.now.garbage;
-    if n <= 10 || n % 1000 == 0 {
+    if n <= 10 || n.is_multiple_of(1000) {
         eprintln!("{label}: dropped a sample: {why} ({n} dropped so far)");
     }
 }
 
+/// Whether a ring item at `header`'s positions may be written after the
+/// last one written (`last`: source nonce, end position): a repeat is
+/// refused; a jump forward is a gap, counted and logged.
+fn follows(last: Option<(u64, u64)>, header: &Header, stats: &mut Stats, label: &str) -> bool {
+    match last {
+        Some((nonce, end)) if nonce == header.nonce && header.start < end => {
+            let why = format!("positions {}..{} were written already (up to {end})", header.start, header.end);
+            refuse(stats, label, &why);
+            return false;
+        }
+        Some((nonce, end)) if nonce == header.nonce && header.start > end => {
+            let skipped = header.start - end;
+            stats.now.gaps += 1;
+            stats.now.lost += skipped;
+            eprintln!(
+                "{label}: gap: the source's slots {end}..{} never arrived ({skipped} lost; a bridge restarted or dropped them)",
+                header.start
+            );
+        }
+        Some((nonce, _)) if nonce != header.nonce => {
+            eprintln!("{label}: a new source object (nonce {:#x}): its positions start afresh", header.nonce);
+        }
+        _ => {}
+    }
+    true
+}
+
 fn query_description(session: &Session, key: &str) -> Result<Description, String> {
-    let replies = session
-        .get(description_key(key))
-        .timeout(Duration::from_secs(2))
-        .wait()
-        .map_err(|e| e.to_string())?;
+    let replies =
+        session.get(description_key(key)).timeout(Duration::from_secs(2)).wait().map_err(|e| e.to_string())?;
     let mut why = "no bridge answered".to_owned();
     while let Ok(reply) = replies.recv() {
         match reply.result() {
@@ -159,6 +183,10 @@ fn query_description(session: &Session, key: &str) -> Result<Description, String
     Err(why)
 }
 
+#[expect(
+    clippy::too_many_lines,
+    reason = "one receive loop; its steps share the loop's state (queue, stream, positions), which pieces would pass around"
+)]
 fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
     let label = Stream::In(spec.clone()).to_string();
     let (mut stats, previous) = Stats::create(&stats_name(&spec.to, "in"), label.clone(), quiet, 2)?;
@@ -185,7 +213,10 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
                 }
                 Err(why) => {
                     if !waiting_logged {
-                        eprintln!("{label}: waiting for the stream's description on {}: {why}", description_key(&spec.key));
+                        eprintln!(
+                            "{label}: waiting for the stream's description on {}: {why}",
+                            description_key(&spec.key)
+                        );
                         waiting_logged = true;
                     }
                     std::thread::sleep(POLL);
@@ -241,7 +272,11 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
                 }
                 _ => {
                     foreign.insert(header.fingerprint);
-                    refuse(&mut stats, &label, &format!("fingerprint {:#018x} is not the stream's", header.fingerprint));
+                    refuse(
+                        &mut stats,
+                        &label,
+                        &format!("fingerprint {:#018x} is not the stream's", header.fingerprint),
+                    );
                 }
             }
             continue;
@@ -251,25 +286,8 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
             continue;
         }
         if matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring) {
-            match last {
-                Some((nonce, end)) if nonce == header.nonce && header.start < end => {
-                    let why = format!("positions {}..{} were written already (up to {end})", header.start, header.end);
-                    refuse(&mut stats, &label, &why);
-                    continue;
-                }
-                Some((nonce, end)) if nonce == header.nonce && header.start > end => {
-                    let lost = header.start - end;
-                    stats.now.gaps += 1;
-                    stats.now.lost += lost;
-                    eprintln!(
-                        "{label}: gap: the source's slots {end}..{} never arrived ({lost} lost; a bridge restarted or dropped them)",
-                        header.start
-                    );
-                }
-                Some((nonce, _)) if nonce != header.nonce => {
-                    eprintln!("{label}: a new source object (nonce {:#x}): its positions start afresh", header.nonce);
-                }
-                _ => {}
+            if !follows(last, &header, &mut stats, &label) {
+                continue;
             }
         } else if header.flags & HEARTBEAT != 0 && last_version == Some(header.start) {
             // The value written last, sent again: nothing new.

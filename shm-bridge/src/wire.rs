@@ -71,6 +71,13 @@ pub struct Header {
     pub end: u64,
 }
 
+/// The little-endian `u64` in the first 8 bytes of `bytes`.
+fn le64(bytes: &[u8]) -> u64 {
+    let mut word = [0; 8];
+    word.copy_from_slice(&bytes[..8]);
+    u64::from_le_bytes(word)
+}
+
 /// The kind's code as the one byte the wire has for it (codes are small).
 fn kind_byte(kind: ObjectKind) -> u8 {
     u8::try_from(kind.code()).expect("object kind codes fit a byte")
@@ -113,7 +120,9 @@ impl fmt::Display for Garbage {
             Self::BadMagic(m) => write!(f, "magic {m:02x?} is not \"SHMB\""),
             Self::Version(v) => write!(f, "wire version {v}, this bridge speaks {VERSION}"),
             Self::Kind(k) => write!(f, "kind byte {k} names no object kind"),
-            Self::Reserved { flags, reserved } => write!(f, "unknown flags {flags:#04x} or reserved byte {reserved:#04x}"),
+            Self::Reserved { flags, reserved } => {
+                write!(f, "unknown flags {flags:#04x} or reserved byte {reserved:#04x}")
+            }
             Self::Positions { start, end } => write!(f, "end position {end} is before start position {start}"),
         }
     }
@@ -142,8 +151,8 @@ impl Header {
         if sample.len() < HEADER_LEN {
             return Err(Garbage::Short { len: sample.len() });
         }
-        let word = |at: usize| u64::from_le_bytes(sample[at..at + 8].try_into().expect("8 bytes"));
-        let magic: [u8; 4] = sample[0..4].try_into().expect("4 bytes");
+        let word = |at: usize| le64(&sample[at..at + 8]);
+        let magic = [sample[0], sample[1], sample[2], sample[3]];
         if magic != MAGIC {
             return Err(Garbage::BadMagic(magic));
         }
@@ -206,8 +215,9 @@ impl Description {
         if bytes[0..4] != DESCRIPTION_MAGIC || bytes[4] != VERSION || bytes[6..8] != [0, 0] {
             return Err(format!("bad description header {:02x?}", &bytes[0..8]));
         }
-        let kind = ObjectKind::from_code(u32::from(bytes[5])).ok_or_else(|| format!("kind byte {} names no kind", bytes[5]))?;
-        let word = |at: usize| u64::from_le_bytes(bytes[at..at + 8].try_into().expect("8 bytes"));
+        let kind = ObjectKind::from_code(u32::from(bytes[5]))
+            .ok_or_else(|| format!("kind byte {} names no kind", bytes[5]))?;
+        let word = |at: usize| le64(&bytes[at..at + 8]);
         let name_len = usize::from(u16::from_le_bytes([bytes[24], bytes[25]]));
         let name = bytes.get(26..26 + name_len).ok_or("type name runs past the end")?;
         let type_name = std::str::from_utf8(name).map_err(|_| "type name is not UTF-8")?.to_owned();
@@ -258,7 +268,7 @@ mod tests {
             size: 64,
             capacity: 8,
             type_name: "ByteRing".into(),
-            schema: Schema::from_desc(&builtin::BYTES),
+            schema: Schema::from_desc(builtin::BYTES),
         };
         let bytes = d.encode();
         assert_eq!(Description::parse(&bytes), Ok(d));

@@ -58,7 +58,11 @@ fn kill_and_restart_either_bridge_mid_stream() {
             match rx.read_timeout(&mut buf, Duration::from_millis(100)) {
                 Ok(()) => {
                     let i = check(&buf).unwrap_or_else(|e| panic!("{e}"));
-                    assert!(got.last().is_none_or(|&l| i > l), "item {i} after {:?}: a duplicate or out of order", got.last());
+                    assert!(
+                        got.last().is_none_or(|&l| i > l),
+                        "item {i} after {:?}: a duplicate or out of order",
+                        got.last()
+                    );
                     got.push(i);
                     seen.store(i, Ordering::Relaxed);
                 }

@@ -9,6 +9,7 @@ use shm_runtime::{ByteRing, Consumer, MemoryInterface, Producer, SharedObject, S
 use std::time::Duration;
 
 const ITEMS: u64 = 100_000;
+const N: u64 = 20_000;
 
 #[test]
 fn byte_ring_a_to_b_every_item_checked() {
@@ -18,7 +19,8 @@ fn byte_ring_a_to_b_every_item_checked() {
     let key = format!("shm-test/{}/ring", std::process::id());
     let mut tx = ByteRing::<Producer>::create_named(&a, 64, 1024).expect("create ring A");
     let out = Bridge::start("out", &["out", "--from", &a, "--key", &key, "--listen", &listen, "--quiet"]);
-    let inb = Bridge::start("in", &["in", "--key", &key, "--to", &b, "--create", "1024", "--connect", &listen, "--quiet"]);
+    let inb =
+        Bridge::start("in", &["in", "--key", &key, "--to", &b, "--create", "1024", "--connect", &listen, "--quiet"]);
     let producer = std::thread::spawn(move || {
         for i in 0..ITEMS {
             tx.write_timeout(&message(i), Duration::from_secs(30)).expect("ring A takes every item");
@@ -30,7 +32,8 @@ fn byte_ring_a_to_b_every_item_checked() {
     let mut rx = until_or(Duration::from_secs(30), "ring B", || ByteRing::<Consumer>::open(&b).ok(), logs);
     let mut got = Vec::new();
     for expected in 0..ITEMS {
-        rx.read_timeout(&mut got, Duration::from_secs(30)).unwrap_or_else(|e| panic!("item {expected}: {e}\n{}", inb.log()));
+        rx.read_timeout(&mut got, Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("item {expected}: {e}\n{}", inb.log()));
         assert_eq!(check(&got), Ok(expected), "item {expected} out of order or corrupt");
     }
     let tx = producer.join().expect("producer");
@@ -66,8 +69,8 @@ fn typed_ring_created_on_the_far_side_from_the_schema() {
     let key = format!("shm-test/{}/typed", std::process::id());
     let mut tx = MemoryInterface::<Sample>::create_named(&a, 256).expect("create ring A");
     let out = Bridge::start("tout", &["out", "--from", &a, "--key", &key, "--listen", &listen, "--quiet"]);
-    let inb = Bridge::start("tin", &["in", "--key", &key, "--to", &b, "--create", "256", "--connect", &listen, "--quiet"]);
-    const N: u64 = 20_000;
+    let inb =
+        Bridge::start("tin", &["in", "--key", &key, "--to", &b, "--create", "256", "--connect", &listen, "--quiet"]);
     let producer = std::thread::spawn(move || {
         for i in 0..N {
             tx.write_timeout(&sample(i), Duration::from_secs(30)).expect("ring A takes every item");
@@ -76,7 +79,8 @@ fn typed_ring_created_on_the_far_side_from_the_schema() {
     });
     // Opened as the typed ring: the far side's schema is this type's.
     let logs = || format!("out:\n{}\nin:\n{}", out.log(), inb.log());
-    let mut rx = until_or(Duration::from_secs(30), "ring B", || MemoryInterface::<Sample, Consumer>::open(&b).ok(), logs);
+    let mut rx =
+        until_or(Duration::from_secs(30), "ring B", || MemoryInterface::<Sample, Consumer>::open(&b).ok(), logs);
     for i in 0..N {
         let got = rx.read_timeout(Duration::from_secs(30)).unwrap_or_else(|e| panic!("item {i}: {e}\n{}", inb.log()));
         assert_eq!(got, sample(i));

@@ -145,7 +145,7 @@ pub fn message(i: u64) -> Vec<u8> {
     m.extend_from_slice(&i.to_le_bytes());
     m.extend_from_slice(&(i.wrapping_mul(0x9e37_79b9_7f4a_7c15) ^ 0x5555).to_le_bytes());
     let fill = usize::try_from(i % 48).expect("small");
-    m.extend((0..fill).map(|k| (i as u8).wrapping_add(k as u8)));
+    m.extend((0..fill).map(|k| i.to_le_bytes()[0].wrapping_add(u8::try_from(k).expect("below 48"))));
     m
 }
 
