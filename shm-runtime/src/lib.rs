@@ -41,7 +41,8 @@
 //!   feature, of any serde value).
 //! - [`Broadcast<T>`]: one publisher streaming `T` to many
 //!   [`Subscriber`] processes, each at its own pace, under a
-//!   [`Policy`] (wait for the slowest, or overwrite and report the lag).
+//!   [`Policy`] (wait for the slowest, or overwrite and report the lag);
+//!   [`ByteBroadcast`] and [`ByteSubscriber`] are its byte-message form.
 //!
 //! Every object implements [`SharedObject`]: loading
 //! (`load_sharedobject`, `load_sharedobject_timeout`,
@@ -134,6 +135,8 @@ pub use object::array::{ArrayError, ArrayIter, ArrayPart, InvalidPart, LoadPartE
 pub use object::boolean::SharedBool;
 #[cfg(not(loom))]
 pub use object::broadcast::BroadcastConfig;
+#[cfg(not(loom))]
+pub use object::broadcast::bytes::{ByteBroadcast, ByteBroadcastIter, ByteSubscriber};
 #[cfg(not(loom))]
 pub use object::broadcast::error::{PublishError, RecvError};
 #[cfg(not(loom))]

@@ -141,10 +141,13 @@ pub enum ObjectKind {
     /// [`Broadcast<T>`](crate::Broadcast): one publisher, many
     /// subscribers, each with its own read position.
     Broadcast,
+    /// [`ByteBroadcast`](crate::ByteBroadcast): a broadcast of byte
+    /// messages of up to a slot size.
+    ByteBroadcast,
 }
 
 impl ObjectKind {
-    const ALL: [Self; 9] = [
+    const ALL: [Self; 10] = [
         Self::Int,
         Self::Bool,
         Self::String,
@@ -154,6 +157,7 @@ impl ObjectKind {
         Self::Array,
         Self::ByteRing,
         Self::Broadcast,
+        Self::ByteBroadcast,
     ];
 
     /// The number stored in the header.
@@ -169,6 +173,7 @@ impl ObjectKind {
             Self::Array => 7,
             Self::ByteRing => 8,
             Self::Broadcast => 9,
+            Self::ByteBroadcast => 10,
         }
     }
 
@@ -179,7 +184,7 @@ impl ObjectKind {
     }
 
     /// The word used in handles (`int`, `bool`, `string`, `bytes`, `state`,
-    /// `ring`, `array`, `bytering`, `broadcast`).
+    /// `ring`, `array`, `bytering`, `broadcast`, `bytebroadcast`).
     #[must_use]
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -192,6 +197,7 @@ impl ObjectKind {
             Self::Array => "array",
             Self::ByteRing => "bytering",
             Self::Broadcast => "broadcast",
+            Self::ByteBroadcast => "bytebroadcast",
         }
     }
 

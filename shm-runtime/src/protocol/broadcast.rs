@@ -635,6 +635,26 @@ impl<'a> Broadcast<'a> {
     /// free, and publishes with [`publish`](Self::publish).
     #[inline]
     pub(crate) fn put(&self, cursor: &PublisherCursor, offset: u64, item: &[u8]) {
+        self.put_with(cursor, offset, |data| store_bytes(data, item));
+    }
+
+    /// Copies a byte message into the `offset`th free slot, as
+    /// [`put`](Self::put): its length in the slot's first element word,
+    /// then its bytes. The caller checked that it fits the slot.
+    #[inline]
+    pub(crate) fn put_message(&self, cursor: &PublisherCursor, offset: u64, message: &[u8]) {
+        self.put_with(cursor, offset, |data| {
+            let (length, bytes) = data.split_first().expect("a message slot has a length word");
+            // Relaxed: published with the bytes (see `put_with`).
+            length.store(message.len() as u64, Ordering::Relaxed);
+            store_bytes(bytes, message);
+        });
+    }
+
+    /// Fills the element words of the `offset`th free slot with `fill`,
+    /// between the marks of its sequence word.
+    #[inline]
+    fn put_with(&self, cursor: &PublisherCursor, offset: u64, fill: impl FnOnce(&[AtomicU64])) {
         let (seq, data) = self.slot(advance(cursor.tail, offset, self.wrap));
         if self.policy == Policy::Overwrite {
             // Marks the slot as being replaced before any of its words
@@ -645,7 +665,7 @@ impl<'a> Broadcast<'a> {
             // re-checks.
             sync::fence(Site::BcastSlotWriterFence, Ordering::Release);
         }
-        store_bytes(data, item);
+        fill(data);
         // Relaxed: the publishing store of `tail` makes it visible with
         // the item; readers compare it, they acquire nothing through it.
         seq.store(advance(cursor.tail, offset, self.wrap), Ordering::Relaxed);
@@ -764,6 +784,51 @@ impl<'a> Broadcast<'a> {
         Self::read_checked(seq, position, || load_bytes(data, out))
     }
 
+    /// Copies the `offset`th ready byte message (see
+    /// [`put_message`](Self::put_message)) into the buffer `sink` hands
+    /// out for its length, as [`get`](Self::get) copies an item. The
+    /// length word is untrusted: one above `max` (the slot size, which
+    /// the caller checked against the slot's words) is
+    /// [`Message::BadLength`], and no byte outside the slot is read; a
+    /// length for which `sink` has no buffer is [`Message::TooLong`] and
+    /// nothing is copied. Under overwrite, what was found counts only if
+    /// the slot still held the message after the copy (else it is
+    /// [`Message::Overwritten`], and the buffer holds nothing of use).
+    #[inline]
+    pub(crate) fn get_message<'b>(
+        &self,
+        cursor: &SubscriberCursor,
+        offset: u64,
+        max: usize,
+        sink: impl FnOnce(usize) -> Option<&'b mut [u8]>,
+    ) -> Message {
+        let position = advance(cursor.head, offset, self.wrap);
+        let (seq, data) = self.slot(position);
+        let (length, bytes) = data.split_first().expect("a message slot has a length word");
+        let mut found = Message::Overwritten;
+        let copy = || {
+            // Relaxed: as the element words in `get`.
+            let stored = length.load(Ordering::Relaxed);
+            found = match usize::try_from(stored) {
+                Ok(len) if len <= max && len <= bytes.len() * 8 => match sink(len) {
+                    Some(out) if out.len() == len => {
+                        load_bytes(bytes, out);
+                        Message::Got(len)
+                    }
+                    _ => Message::TooLong(len),
+                },
+                _ => Message::BadLength(stored),
+            };
+        };
+        let whole = if self.policy == Policy::Backpressure {
+            copy();
+            true
+        } else {
+            Self::read_checked(seq, position, copy)
+        };
+        if whole { found } else { Message::Overwritten }
+    }
+
     /// The element words of the `offset`th ready item, for a look in
     /// place, and the check to make after the look (see
     /// [`get`](Self::get)); `None` if it was overwritten already.
@@ -825,6 +890,20 @@ impl<'a> Broadcast<'a> {
         self.release(cursor, ready);
         Ok(ready)
     }
+}
+
+/// What [`Broadcast::get_message`] found.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Message {
+    /// A message of this many bytes, copied.
+    Got(usize),
+    /// A message of this many bytes, for which there was no buffer: not
+    /// copied.
+    TooLong(usize),
+    /// A length word no publisher stores (above the slot size).
+    BadLength(u64),
+    /// The item was overwritten before or during the look.
+    Overwritten,
 }
 
 /// The check after a look in place ([`Broadcast::ready_slot`]).
@@ -1299,6 +1378,71 @@ mod loom_models {
         });
     }
 
+    /// A byte message's length word is read under the slot sequence as
+    /// its bytes are: a publisher replaces an 8-byte message of 1s with a
+    /// 16-byte message of 2s in a one-slot ring while a subscriber reads;
+    /// what it reads is one message whole (never 8 bytes of 2s, or 16
+    /// bytes beginning with 1s), and seen plus missed is published.
+    fn message_is_whole_or_missed() {
+        loom::model(|| {
+            let shape = Shape {
+                capacity: 1,
+                slot_words: 3,
+                element_bytes: 24,
+                max_subscribers: 1,
+                policy: Policy::Overwrite,
+                history: 1,
+            };
+            let words: Vec<AtomicU64> = (0..layout_words(1, 3, 1).unwrap()).map(|_| AtomicU64::new(0)).collect();
+            Broadcast::init(&words, shape, 0);
+            let words = Arc::new(words);
+            {
+                let ring = Broadcast::attach(&words, 3, 24).unwrap();
+                let mut p = ring.publisher().unwrap();
+                ring.put_message(&p, 0, &[1; 8]);
+                ring.publish(&mut p, 1);
+            }
+            let ring = Broadcast::attach(&words, 3, 24).unwrap();
+            role::claim(ring.entry_role(0), 1, |_| Some(true)).unwrap();
+            let mut s = ring.join(0, 1).unwrap();
+            let publisher = {
+                let words = Arc::clone(&words);
+                loom::thread::spawn(move || {
+                    let ring = Broadcast::attach(&words, 3, 24).unwrap();
+                    let mut p = ring.publisher().unwrap();
+                    ring.put_message(&p, 0, &[2; 16]);
+                    ring.publish(&mut p, 1);
+                })
+            };
+            let (mut seen, mut missed) = (0, 0);
+            while seen + missed < 2 {
+                let ready = ring.available(&mut s, 1).unwrap();
+                missed += s.take_lagged();
+                if ready == 0 {
+                    sync::yield_now();
+                    continue;
+                }
+                let mut out = [0u8; 16];
+                match ring.get_message(&s, 0, 16, |len| out.get_mut(..len)) {
+                    Message::Got(len) => {
+                        ring.release(&mut s, 1);
+                        let fill = if len == 8 { 1 } else { 2 };
+                        assert!(len == 8 || len == 16, "a length no message had: {len}");
+                        assert!(out[..len].iter().all(|b| *b == fill), "a mixed message: {out:?} of length {len}");
+                        seen += 1;
+                    }
+                    Message::Overwritten => {
+                        ring.skip_overwritten(&mut s);
+                        missed += s.take_lagged();
+                    }
+                    other => panic!("{other:?}"),
+                }
+            }
+            assert_eq!(seen + missed, 2, "messages seen and missed are the messages published");
+            publisher.join().unwrap();
+        });
+    }
+
     #[test]
     fn loom_broadcast_holds() {
         with_mutant(None, || {
@@ -1306,6 +1450,7 @@ mod loom_models {
             overwrite_is_whole_and_counted();
             joiner_reads_nothing_overwritten();
             joiner_behind_a_moving_publisher();
+            message_is_whole_or_missed();
         });
     }
 
@@ -1316,6 +1461,8 @@ mod loom_models {
             (Site::BcastTailLoad, publish_in_order, "publish_in_order"),
             (Site::BcastSlotWriterFence, overwrite_is_whole_and_counted, "overwrite_is_whole_and_counted"),
             (Site::BcastSlotReaderFence, overwrite_is_whole_and_counted, "overwrite_is_whole_and_counted"),
+            (Site::BcastSlotWriterFence, message_is_whole_or_missed, "message_is_whole_or_missed"),
+            (Site::BcastSlotReaderFence, message_is_whole_or_missed, "message_is_whole_or_missed"),
             (Site::BcastRefreshFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastJoinFence, joiner_reads_nothing_overwritten, "joiner_reads_nothing_overwritten"),
             (Site::BcastRefreshFence, joiner_behind_a_moving_publisher, "joiner_behind_a_moving_publisher"),

@@ -21,7 +21,7 @@ pub(crate) mod value;
 
 pub use inspect::{InspectError, SegmentInfo, Status, clean_stale, find_stale, inspect_segment, list_segments};
 pub use peek::{
-    ArrayPeek, BroadcastPeek, ByteMessage, ByteRingUnread, MESSAGE_PREVIEW, Peek, PeekError, RingItem, RingPeek,
-    RingUnread, RoleHolder, SubscriberPeek,
+    ArrayPeek, BroadcastPeek, ByteBroadcastPeek, ByteMessage, ByteRingUnread, MESSAGE_PREVIEW, Peek, PeekError,
+    RingItem, RingPeek, RingUnread, RoleHolder, SubscriberPeek,
 };
 pub use value::{DecodeError, MAX_ARRAY_ITEMS, Value};

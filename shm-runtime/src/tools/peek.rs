@@ -251,6 +251,87 @@ pub struct SubscriberPeek {
     pub corrupt: Option<&'static str>,
 }
 
+/// What `Peek::broadcast_table` read, for either kind of broadcast.
+struct BroadcastTable<'a> {
+    words: &'a [AtomicU64],
+    /// Checked against the payload size by `split`.
+    shape: crate::protocol::broadcast::Shape,
+    tail: u64,
+    first: u64,
+    publisher: RoleHolder,
+    subscribers: Vec<SubscriberPeek>,
+}
+
+impl BroadcastTable<'_> {
+    /// The element words of the item before the write position, and its
+    /// position; `None` if nothing was published, or its sequence word did
+    /// not name it before and after the copy (it was being replaced).
+    ///
+    /// In `Overwrite` the check is the subscribers' own (FORMAT.md,
+    /// `broadcast`). In `Backpressure` the publisher marks no slot busy,
+    /// so a look that races a publisher a whole ring ahead, which only a
+    /// broadcast nobody holds back can be, may show a mix; a tool's look
+    /// only.
+    fn newest_slot(&self, peek: &Peek) -> Result<Option<(u64, Vec<u64>)>, PeekError> {
+        use crate::format::layout::broadcast as layout;
+        if self.tail == self.first {
+            return Ok(None);
+        }
+        let shape = &self.shape;
+        let wrap = ring::wrap_of(shape.capacity);
+        let position = self.tail.checked_sub(1).unwrap_or(wrap - 1);
+        let stride = shape.slot_words + 1;
+        let start = usize::try_from(position % shape.capacity)
+            .ok()
+            .and_then(|i| i.checked_mul(stride))
+            .and_then(|i| i.checked_add(layout::TABLE_WORD + shape.max_subscribers * layout::ENTRY_WORDS));
+        let slot = start
+            .and_then(|start| self.words.get(start..start.checked_add(stride)?))
+            .ok_or_else(|| peek.corrupt("slot lies outside the payload", position))?;
+        // Relaxed: the Acquire load of the write position made the item
+        // visible; the sequence word only tells whether it is still there.
+        if slot[0].load(Ordering::Relaxed) != position {
+            return Ok(None);
+        }
+        let element: Vec<u64> = slot[1..].iter().map(|w| w.load(Ordering::Relaxed)).collect();
+        // Pairs with the publisher's Release fence after it marks a slot
+        // busy (`put_with`): a copy that loaded a store of a later item
+        // makes the load below see the busy mark or a later position.
+        fence(Ordering::Acquire);
+        if slot[0].load(Ordering::Relaxed) != position {
+            return Ok(None);
+        }
+        Ok(Some((position, element)))
+    }
+}
+
+/// A byte broadcast's shape, write position, publisher and subscribers,
+/// and its newest message, as read at one moment
+/// ([`Peek::byte_broadcast`]).
+#[derive(Clone, Debug, PartialEq)]
+#[non_exhaustive]
+pub struct ByteBroadcastPeek {
+    /// The overflow policy.
+    pub policy: crate::Policy,
+    /// Number of slots.
+    pub capacity: u64,
+    /// Largest message, in bytes.
+    pub slot_size: u64,
+    /// Past messages a late subscriber starts with, at most.
+    pub history: u64,
+    /// Table entries (the most subscribers at once).
+    pub max_subscribers: u64,
+    /// Messages ever published (wrapping), from where it started.
+    pub write_position: u64,
+    /// Who holds the publisher role.
+    pub publisher: RoleHolder,
+    /// The entries in use (held, or garbage), by slot.
+    pub subscribers: Vec<SubscriberPeek>,
+    /// The newest message (`slots` is 1); `None` when nothing was
+    /// published, or it was replaced while it was copied.
+    pub newest: Option<ByteMessage>,
+}
+
 /// A broadcast's shape, write position, publisher and subscribers, and
 /// its newest item, as read at one moment ([`Peek::broadcast`]).
 #[derive(Clone, Debug, PartialEq)]
@@ -683,8 +764,89 @@ impl Peek {
     /// # Ok(()) }
     /// ```
     pub fn broadcast(&self) -> Result<BroadcastPeek, PeekError> {
-        use crate::format::layout::broadcast as layout;
         self.expect_kind(self.kind() == ObjectKind::Broadcast, "broadcast")?;
+        let table = self.broadcast_table()?;
+        let newest = match table.newest_slot(self)? {
+            Some((position, element)) => {
+                let mut bytes: Vec<u8> = element.iter().flat_map(|w| w.to_ne_bytes()).collect();
+                bytes.truncate(usize::try_from(table.shape.element_bytes).unwrap_or(usize::MAX));
+                Some(RingItem { position, value: self.decode(&bytes)? })
+            }
+            None => None,
+        };
+        let shape = table.shape;
+        Ok(BroadcastPeek {
+            policy: shape.policy,
+            capacity: shape.capacity,
+            element_bytes: shape.element_bytes,
+            history: shape.history.min(shape.capacity),
+            max_subscribers: shape.max_subscribers as u64,
+            write_position: table.tail,
+            publisher: table.publisher,
+            subscribers: table.subscribers,
+            newest,
+        })
+    }
+
+    /// A byte broadcast's shape, write position, publisher, subscriber
+    /// table and newest message (its length and first
+    /// [`MESSAGE_PREVIEW`] bytes), read now, checked as
+    /// [`broadcast`](Self::broadcast) checks a broadcast; a length word
+    /// above the slot size is [`PeekError::Corrupt`].
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::tools::Peek;
+    /// use shm_runtime::{BroadcastConfig, ByteBroadcast, Policy, SharedObject};
+    ///
+    /// let mut tx = ByteBroadcast::create(64, &BroadcastConfig::new(8, Policy::Overwrite))?;
+    /// let _rx = tx.subscribe()?;
+    /// tx.publish_many(&["one", "two", "three"])?;
+    /// let peek = Peek::open(&tx.handle())?.byte_broadcast()?;
+    /// assert_eq!((peek.slot_size, peek.subscribers[0].lag), (64, 3));
+    /// let newest = peek.newest.unwrap();
+    /// assert_eq!((newest.position, newest.len, newest.head), (2, 5, b"three".to_vec()));
+    /// # Ok(()) }
+    /// ```
+    pub fn byte_broadcast(&self) -> Result<ByteBroadcastPeek, PeekError> {
+        self.expect_kind(self.kind() == ObjectKind::ByteBroadcast, "byte broadcast")?;
+        let table = self.broadcast_table()?;
+        let shape = table.shape;
+        let words_agree = |size: &u64| Some(shape.slot_words) == usize::try_from(size.div_ceil(8) + 1).ok();
+        let slot_size = shape
+            .element_bytes
+            .checked_sub(8)
+            .filter(|size| (1..=1 << 32).contains(size) && words_agree(size))
+            .ok_or_else(|| self.corrupt("slot words disagree with the element bytes", shape.element_bytes))?;
+        let newest = match table.newest_slot(self)? {
+            Some((position, element)) => {
+                let len = element[0];
+                if len > slot_size {
+                    return Err(self.corrupt("message length word is above the slot size", len));
+                }
+                let mut head: Vec<u8> = element[1..].iter().flat_map(|w| w.to_ne_bytes()).collect();
+                head.truncate(usize::try_from(len).unwrap_or(usize::MAX).min(MESSAGE_PREVIEW));
+                Some(ByteMessage { position, slots: 1, len, head })
+            }
+            None => None,
+        };
+        Ok(ByteBroadcastPeek {
+            policy: shape.policy,
+            capacity: shape.capacity,
+            slot_size,
+            history: shape.history.min(shape.capacity),
+            max_subscribers: shape.max_subscribers as u64,
+            write_position: table.tail,
+            publisher: table.publisher,
+            subscribers: table.subscribers,
+            newest,
+        })
+    }
+
+    /// What a broadcast of either kind shows: its checked shape, write
+    /// position, publisher and table entries.
+    fn broadcast_table(&self) -> Result<BroadcastTable<'_>, PeekError> {
+        use crate::format::layout::broadcast as layout;
         let words = self.segment.payload().words();
         let shape = Bcast::stored_shape(words).map_err(|what| self.corrupt(what, 0))?;
         let ring = Bcast::split(words, shape)
@@ -732,61 +894,7 @@ impl Peek {
             });
         }
         let first = words[layout::FIRST_WORD].load(Ordering::Relaxed);
-        let newest = if tail == first { None } else { self.broadcast_item(words, &shape, tail)? };
-        Ok(BroadcastPeek {
-            policy: shape.policy,
-            capacity,
-            element_bytes: shape.element_bytes,
-            history: shape.history.min(capacity),
-            max_subscribers: shape.max_subscribers as u64,
-            write_position: tail,
-            publisher,
-            subscribers,
-            newest,
-        })
-    }
-
-    /// The item before write position `tail` of a broadcast of `shape`
-    /// (checked by `split`), decoded; `None` if its sequence word did not
-    /// name it before and after the copy (it was being replaced).
-    ///
-    /// In `Overwrite` the check is the subscribers' own (FORMAT.md,
-    /// `broadcast`). In `Backpressure` the publisher marks no slot busy,
-    /// so a look that races a publisher a whole ring ahead, which only a
-    /// broadcast nobody holds back can be, may show a mix; a tool's look
-    /// only.
-    fn broadcast_item(
-        &self,
-        words: &[AtomicU64],
-        shape: &crate::protocol::broadcast::Shape,
-        tail: u64,
-    ) -> Result<Option<RingItem>, PeekError> {
-        use crate::format::layout::broadcast as layout;
-        let wrap = ring::wrap_of(shape.capacity);
-        let position = tail.checked_sub(1).unwrap_or(wrap - 1);
-        let stride = shape.slot_words + 1;
-        let start = usize::try_from(position % shape.capacity)
-            .ok()
-            .and_then(|i| i.checked_mul(stride))
-            .and_then(|i| i.checked_add(layout::TABLE_WORD + shape.max_subscribers * layout::ENTRY_WORDS));
-        let slot = start
-            .and_then(|start| words.get(start..start.checked_add(stride)?))
-            .ok_or_else(|| self.corrupt("slot lies outside the payload", position))?;
-        // Relaxed: the Acquire load of the write position made the item
-        // visible; the sequence word only tells whether it is still there.
-        if slot[0].load(Ordering::Relaxed) != position {
-            return Ok(None);
-        }
-        let mut bytes: Vec<u8> = slot[1..].iter().flat_map(|w| w.load(Ordering::Relaxed).to_ne_bytes()).collect();
-        bytes.truncate(usize::try_from(shape.element_bytes).unwrap_or(usize::MAX));
-        // Pairs with the publisher's Release fence after it marks a slot
-        // busy (`put`): a copy that loaded a store of a later item makes
-        // the load below see the busy mark or a later position.
-        fence(Ordering::Acquire);
-        if slot[0].load(Ordering::Relaxed) != position {
-            return Ok(None);
-        }
-        Ok(Some(RingItem { position, value: self.decode(&bytes)? }))
+        Ok(BroadcastTable { words, shape, tail, first, publisher, subscribers })
     }
 
     /// The oldest and newest complete unread messages of a `bytering`:

@@ -47,6 +47,24 @@ pub enum RecvError {
         /// The value found.
         found: u64,
     },
+    /// The next message is longer than the buffer given (byte form); it
+    /// stays unread (read it into a buffer of `len` bytes or more).
+    BufferTooSmall {
+        /// Length of the message in bytes.
+        len: usize,
+        /// Length of the buffer given.
+        buffer: usize,
+    },
+    /// The buffer given is not the item type's size (run-time-typed
+    /// form); nothing was read.
+    WrongSize {
+        /// The broadcast.
+        name: SegmentName,
+        /// Length of the buffer in bytes.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
     /// The publisher took this subscriber's table entry away: it found
     /// the subscriber's read position impossible (see
     /// [`Broadcast::corrupt_subscribers`](crate::Broadcast::corrupt_subscribers)),
@@ -66,6 +84,12 @@ impl fmt::Display for RecvError {
             Self::PeerDead { name, pid } => write!(f, "broadcast {name:?}: its publisher (process {pid}) died"),
             Self::Corrupt { name, what, found } => {
                 write!(f, "broadcast {name:?} is corrupt: its {what} is {found}, which no publisher could have stored")
+            }
+            Self::BufferTooSmall { len, buffer } => {
+                write!(f, "the next message has {len} bytes, more than the {buffer}-byte buffer given; it stays unread")
+            }
+            Self::WrongSize { name, len, size } => {
+                write!(f, "broadcast {name:?}: a buffer of {len} bytes cannot take an item of {size} bytes")
             }
             Self::Evicted { name } => {
                 write!(f, "broadcast {name:?}: the publisher took this subscriber's entry away")
@@ -88,6 +112,26 @@ pub enum PublishError {
         /// How long the call waited.
         waited: Duration,
     },
+    /// The item given is not the item type's size (run-time-typed form);
+    /// nothing was written.
+    WrongSize {
+        /// The broadcast.
+        name: SegmentName,
+        /// Length of the item given in bytes.
+        len: usize,
+        /// Size of the item type in bytes.
+        size: usize,
+    },
+    /// The message is longer than a slot (byte form); nothing was
+    /// written.
+    TooLarge {
+        /// The broadcast.
+        name: SegmentName,
+        /// Length of the message in bytes.
+        len: usize,
+        /// Slot size in bytes.
+        slot: usize,
+    },
 }
 
 impl fmt::Display for PublishError {
@@ -95,6 +139,18 @@ impl fmt::Display for PublishError {
         match self {
             Self::Timeout { name, waited } => {
                 write!(f, "broadcast {name:?}: no subscriber made room within {waited:?}; nothing was written")
+            }
+            Self::WrongSize { name, len, size } => {
+                write!(
+                    f,
+                    "broadcast {name:?}: an item of {len} bytes is not of the item type's {size}; nothing was written"
+                )
+            }
+            Self::TooLarge { name, len, slot } => {
+                write!(
+                    f,
+                    "broadcast {name:?}: a message of {len} bytes does not fit a {slot}-byte slot; nothing was written"
+                )
             }
         }
     }

@@ -6,6 +6,8 @@
 //! the claims on the publisher's role word and the table entries, and the
 //! waiting.
 
+pub(crate) mod bytes;
+pub(crate) mod dynamic;
 pub(crate) mod error;
 pub(crate) mod publisher;
 pub(crate) mod subscriber;
@@ -97,7 +99,12 @@ impl BroadcastConfig {
 
 /// Words per slot for elements of `T` (the sequence word not counted).
 const fn slot_words<T>() -> usize {
-    let words = size_of::<T>().div_ceil(8);
+    slot_words_for(size_of::<T>())
+}
+
+/// Words per slot for elements of `size` bytes (at least one).
+const fn slot_words_for(size: usize) -> usize {
+    let words = size.div_ceil(8);
     if words == 0 { 1 } else { words }
 }
 
@@ -108,7 +115,7 @@ const fn layout<T: SharedState>() -> Layout<'static> {
 
 /// One side's segment, the ring's geometry checked against it, and this
 /// process's wake barrier.
-struct Side {
+pub(crate) struct Side {
     /// `None` only after `into_segment` took it.
     segment: Option<Segment>,
     geometry: Geometry,
@@ -145,11 +152,31 @@ impl Side {
 /// Opens the broadcast `handle` names for elements of `T`, checking the
 /// stored shape against `T` and the payload size.
 fn open_segment<T: SharedState>(handle: &Handle, options: &OpenOptions) -> Result<Side, OpenError> {
-    let segment = Segment::open(handle, ObjectKind::Broadcast, layout::<T>(), None, options)?;
+    open_side(handle, options, ObjectKind::Broadcast, layout::<T>(), |shape, _| element_fits(shape, size_of::<T>()))
+}
+
+/// Whether a stored shape's slot words hold elements of `size` bytes
+/// exactly as this version lays them out.
+fn element_fits(shape: &protocol::Shape, size: usize) -> bool {
+    shape.slot_words == slot_words_for(size) && shape.element_bytes == size as u64
+}
+
+/// Opens the broadcast of `kind` and `layout` that `handle` names,
+/// checking the stored shape (untrusted) with `fits` (whether its slot
+/// words suit the element; it may look at the segment's schema) and
+/// against the payload size.
+pub(crate) fn open_side(
+    handle: &Handle,
+    options: &OpenOptions,
+    kind: ObjectKind,
+    layout: Layout<'_>,
+    fits: impl FnOnce(&protocol::Shape, &Segment) -> bool,
+) -> Result<Side, OpenError> {
+    let segment = Segment::open(handle, kind, layout, None, options)?;
     let geometry = {
         let words = segment.payload().words();
         let checked = protocol::Broadcast::stored_shape(words).and_then(|shape| {
-            if shape.slot_words != slot_words::<T>() || shape.element_bytes != size_of::<T>() as u64 {
+            if !fits(&shape, &segment) {
                 return Err("slot size words disagree with the element type");
             }
             protocol::Broadcast::split(words, shape)

@@ -3,7 +3,7 @@
 use super::error::PublishError;
 use super::subscriber::Subscriber;
 use super::{BroadcastConfig, POLL_SLICE, SLEEP_SLICE, SPINS, Side, YIELDS, layout, open_segment, slot_words};
-use crate::format::header::ObjectKind;
+use crate::format::header::{Layout, ObjectKind};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::object::state::{SharedState, bytes_of};
@@ -80,10 +80,7 @@ use std::time::{Duration, Instant};
 ///
 /// [`subscribe`]: Self::subscribe
 pub struct Broadcast<T: SharedState> {
-    side: Side,
-    cursor: PublisherCursor,
-    /// When the subscribers' liveness was last checked (see `sweep`).
-    last_sweep: Instant,
+    end: PublisherEnd,
     _type: PhantomData<fn(T) -> T>,
 }
 
@@ -122,6 +119,188 @@ impl<T: SharedState> Broadcast<T> {
     }
 
     fn create_in(name: Option<&str>, config: &BroadcastConfig) -> Result<Self, CreateError> {
+        let element = Element {
+            kind: ObjectKind::Broadcast,
+            layout: layout::<T>(),
+            slot_words: slot_words::<T>(),
+            bytes: size_of::<T>() as u64,
+        };
+        Ok(Self { end: PublisherEnd::create(name, config, element)?, _type: PhantomData })
+    }
+
+    /// Opens the broadcast `handle` names as a new subscriber (see
+    /// [`Subscriber`]); the same as `Subscriber::load_sharedobject`.
+    pub fn subscribe(&self) -> Result<Subscriber<T>, OpenError> {
+        Subscriber::load_sharedobject(&self.handle())
+    }
+
+    /// Whether a `publish` would find room now.
+    pub fn can_publish(&mut self) -> bool {
+        self.end.free(1) > 0
+    }
+
+    /// Publishes `value`. Under backpressure, with no room (a live
+    /// subscriber has not read the item in the slot), hands it back in
+    /// [`TryWriteError::Full`] (the only error it returns); nothing is
+    /// overwritten. Under overwrite, never fails.
+    #[inline]
+    pub fn publish(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
+        if self.end.free(1) == 0 {
+            return Err(TryWriteError::Full(*value));
+        }
+        self.end.put_and_publish(core::slice::from_ref(value), put_value::<T>);
+        Ok(())
+    }
+
+    /// Publishes as many of `values` as there is room for (in order, with
+    /// one publishing store); returns how many. Under overwrite, all of
+    /// them (only the last `capacity` stay in the ring).
+    pub fn publish_slice(&mut self, values: &[T]) -> usize {
+        let mut done = 0;
+        while done < values.len() {
+            let free = self.end.free((values.len() - done) as u64);
+            let n = usize::try_from(free).map_or(values.len() - done, |free| free.min(values.len() - done));
+            if n == 0 {
+                break;
+            }
+            self.end.put_and_publish(&values[done..done + n], put_value::<T>);
+            done += n;
+        }
+        done
+    }
+
+    /// Publishes `value`, waiting up to `timeout` for room.
+    pub fn publish_timeout(&mut self, value: &T, timeout: Duration) -> Result<(), PublishError> {
+        self.wait_can_publish(timeout)?;
+        self.end.put_and_publish(core::slice::from_ref(value), put_value::<T>);
+        Ok(())
+    }
+
+    /// Publishes `value`, waiting as long as it takes for room (dead
+    /// subscribers stop holding it back within a liveness check).
+    pub fn publish_blocking(&mut self, value: &T) -> Result<(), PublishError> {
+        self.end.wait_for_room(None)?;
+        self.end.put_and_publish(core::slice::from_ref(value), put_value::<T>);
+        Ok(())
+    }
+
+    /// Waits up to `timeout` until there is room for one item. A timeout
+    /// too long for the clock is no deadline.
+    pub fn wait_can_publish(&mut self, timeout: Duration) -> Result<(), PublishError> {
+        self.end.wait_for_room(Instant::now().checked_add(timeout))
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.end.capacity()
+    }
+
+    /// The overflow policy.
+    #[must_use]
+    pub fn policy(&self) -> Policy {
+        self.end.side.ring().policy()
+    }
+
+    /// Number of subscriber table entries: the most subscribers at a time.
+    #[must_use]
+    pub fn max_subscribers(&self) -> usize {
+        self.end.side.ring().entries()
+    }
+
+    /// Number of items published so far (the write position, wrapping to
+    /// 0 at the largest multiple of the capacity a `u64` holds).
+    #[must_use]
+    pub fn published(&self) -> u64 {
+        self.end.published()
+    }
+
+    /// Number of table entries held by a process now (live or not yet
+    /// found dead).
+    #[must_use]
+    pub fn subscriber_count(&self) -> usize {
+        self.end.subscriber_count()
+    }
+
+    /// Each active subscriber's process id and lag (items published it has
+    /// not read yet), as the table shows them now (a position that makes
+    /// no sense shows as `u64::MAX`).
+    #[must_use]
+    pub fn subscriber_lags(&self) -> Vec<(u64, u64)> {
+        self.end.subscriber_lags()
+    }
+
+    /// Subscribers found dead while they held this publisher back (their
+    /// entries were freed).
+    #[must_use]
+    pub fn lost_subscribers(&self) -> u64 {
+        self.end.cursor.lost
+    }
+
+    /// Subscribers whose read position or entry made no sense (their
+    /// entries were taken away; they get
+    /// [`RecvError::Evicted`](crate::RecvError::Evicted)).
+    #[must_use]
+    pub fn corrupt_subscribers(&self) -> u64 {
+        self.end.cursor.corrupt
+    }
+}
+
+impl<T: SharedState> SharedObject for Broadcast<T> {
+    /// Opens the broadcast `handle` names as its publisher (a successor of
+    /// a dead publisher continues where it stopped) if `options` accept
+    /// the segment's owner and mode. A live publisher is
+    /// [`OpenError::RoleTaken`]. To read, open a [`Subscriber`] instead.
+    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
+        let end = PublisherEnd::claim(open_segment::<T>(handle, options)?)?;
+        Ok(Self { end, _type: PhantomData })
+    }
+}
+
+impl<T: SharedState> shared_object::sealed::Sealed for Broadcast<T> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.end.side.segment())
+    }
+
+    fn into_segment(mut self) -> SegmentOwned {
+        SegmentOwned(self.end.take_segment())
+    }
+}
+
+/// Copies `value` into the `offset`th free slot.
+#[inline]
+fn put_value<T: SharedState>(ring: &protocol::Broadcast<'_>, cursor: &PublisherCursor, offset: u64, value: &T) {
+    ring.put(cursor, offset, bytes_of(value));
+}
+
+/// What a publisher's end is made for: the segment's kind and layout,
+/// and the words and bytes of one slot's element.
+#[derive(Clone, Copy)]
+pub(crate) struct Element<'a> {
+    pub(crate) kind: ObjectKind,
+    pub(crate) layout: Layout<'a>,
+    pub(crate) slot_words: usize,
+    pub(crate) bytes: u64,
+}
+
+/// The publisher's side whatever the element: the segment, the claim on
+/// the publisher's role word, room, waiting and waking, and leaving.
+/// `Broadcast<T>` and the byte and run-time-typed forms wrap it.
+pub(crate) struct PublisherEnd {
+    pub(crate) side: Side,
+    pub(crate) cursor: PublisherCursor,
+    /// When the subscribers' liveness was last checked (see `sweep`).
+    last_sweep: Instant,
+}
+
+impl PublisherEnd {
+    /// Creates a broadcast of `element` under `name` (generated if
+    /// `None`) and holds its publisher role.
+    pub(crate) fn create(
+        name: Option<&str>,
+        config: &BroadcastConfig,
+        element: Element<'_>,
+    ) -> Result<Self, CreateError> {
         let error_name = || {
             name.map_or_else(|| Ok(SegmentName::unnamed()), |n| SegmentName::new(n).map_err(CreateError::InvalidName))
         };
@@ -136,8 +315,8 @@ impl<T: SharedState> Broadcast<T> {
         }
         let shape = Shape {
             capacity: capacity as u64,
-            slot_words: slot_words::<T>(),
-            element_bytes: size_of::<T>() as u64,
+            slot_words: element.slot_words,
+            element_bytes: element.bytes,
             max_subscribers: config.max_subscribers,
             policy: config.policy,
             history: config.history.min(capacity) as u64,
@@ -148,8 +327,7 @@ impl<T: SharedState> Broadcast<T> {
         let Some(payload_size) = size else {
             return Err(CreateError::SizeOverflow { name: error_name()?, capacity });
         };
-        let spec =
-            Spec { kind: ObjectKind::Broadcast, layout: layout::<T>(), payload_size, payload_align: 64, capacity };
+        let spec = Spec { kind: element.kind, layout: element.layout, payload_size, payload_align: 64, capacity };
         let me = liveness::me();
         let barrier = segment::barrier::this_process();
         let segment = Segment::create(name, &spec, |payload| {
@@ -162,25 +340,32 @@ impl<T: SharedState> Broadcast<T> {
         })?;
         let ring = protocol::Broadcast::split(segment.payload().words(), shape).expect("made above");
         let (geometry, cursor) = (ring.geometry(), ring.publisher().expect("a fresh broadcast is consistent"));
-        Ok(Self {
-            side: Side { segment: Some(segment), geometry, barrier },
-            cursor,
-            last_sweep: Instant::now(),
-            _type: PhantomData,
-        })
+        Ok(Self { side: Side { segment: Some(segment), geometry, barrier }, cursor, last_sweep: Instant::now() })
     }
 
-    /// Opens the broadcast `handle` names as a new subscriber (see
-    /// [`Subscriber`]); the same as `Subscriber::load_sharedobject`.
-    pub fn subscribe(&self) -> Result<Subscriber<T>, OpenError> {
-        Subscriber::load_sharedobject(&self.handle())
+    /// Claims the publisher's role of an opened broadcast (a successor of
+    /// a dead publisher continues where it stopped).
+    pub(crate) fn claim(side: Side) -> Result<Self, OpenError> {
+        let me = liveness::me();
+        let words = side.segment().payload().words();
+        role::claim(&words[PUBLISHER_ROLE_WORD], me, liveness::alive).map_err(|holder| OpenError::RoleTaken {
+            name: side.name().clone(),
+            role: "publisher",
+            holder: liveness::pid_of(holder),
+        })?;
+        words[PUBLISHER_MODE_WORD].store(side.barrier.mode_word(), Ordering::Relaxed);
+        let Ok(cursor) = side.ring().publisher() else {
+            role::let_go(&words[PUBLISHER_ROLE_WORD], me);
+            return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
+        };
+        Ok(Self { side, cursor, last_sweep: Instant::now() })
     }
 
     /// Free slots: under backpressure, how many items may be published
     /// before the slowest live subscriber reads; under overwrite, always
     /// the capacity.
     #[inline]
-    fn free(&mut self, wanted: u64) -> u64 {
+    pub(crate) fn free(&mut self, wanted: u64) -> u64 {
         let ring = self.side.ring();
         let free = ring.free(&mut self.cursor, wanted);
         if free > 0 { free } else { self.sweep() }
@@ -201,78 +386,27 @@ impl<T: SharedState> Broadcast<T> {
         ring.free(&mut self.cursor, 1)
     }
 
-    /// Whether a `publish` would find room now.
-    pub fn can_publish(&mut self) -> bool {
-        self.free(1) > 0
-    }
-
-    /// Publishes `value`. Under backpressure, with no room (a live
-    /// subscriber has not read the item in the slot), hands it back in
-    /// [`TryWriteError::Full`] (the only error it returns); nothing is
-    /// overwritten. Under overwrite, never fails.
+    /// Copies `items` into the next slots with `put` (the caller checked
+    /// there is room), publishes them with one store and wakes sleeping
+    /// subscribers.
     #[inline]
-    pub fn publish(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
-        if self.free(1) == 0 {
-            return Err(TryWriteError::Full(*value));
-        }
-        self.put_and_publish(core::slice::from_ref(value));
-        Ok(())
-    }
-
-    /// Publishes as many of `values` as there is room for (in order, with
-    /// one publishing store); returns how many. Under overwrite, all of
-    /// them (only the last `capacity` stay in the ring).
-    pub fn publish_slice(&mut self, values: &[T]) -> usize {
-        let mut done = 0;
-        while done < values.len() {
-            let free = self.free((values.len() - done) as u64);
-            let n = usize::try_from(free).map_or(values.len() - done, |free| free.min(values.len() - done));
-            if n == 0 {
-                break;
-            }
-            self.put_and_publish(&values[done..done + n]);
-            done += n;
-        }
-        done
-    }
-
-    /// Copies `values` into the next slots (the caller checked there is
-    /// room), publishes them and wakes sleeping subscribers.
-    #[inline]
-    fn put_and_publish(&mut self, values: &[T]) {
+    pub(crate) fn put_and_publish<I>(
+        &mut self,
+        items: &[I],
+        put: impl Fn(&protocol::Broadcast<'_>, &PublisherCursor, u64, &I),
+    ) {
         let ring = self.side.ring();
-        for (i, value) in values.iter().enumerate() {
-            ring.put(&self.cursor, i as u64, bytes_of(value));
+        for (i, item) in items.iter().enumerate() {
+            put(&ring, &self.cursor, i as u64, item);
         }
-        ring.publish(&mut self.cursor, values.len() as u64);
+        ring.publish(&mut self.cursor, items.len() as u64);
         self.notify_subscribers();
-    }
-
-    /// Publishes `value`, waiting up to `timeout` for room.
-    pub fn publish_timeout(&mut self, value: &T, timeout: Duration) -> Result<(), PublishError> {
-        self.wait_can_publish(timeout)?;
-        self.put_and_publish(core::slice::from_ref(value));
-        Ok(())
-    }
-
-    /// Publishes `value`, waiting as long as it takes for room (dead
-    /// subscribers stop holding it back within a liveness check).
-    pub fn publish_blocking(&mut self, value: &T) -> Result<(), PublishError> {
-        self.wait_for_room(None)?;
-        self.put_and_publish(core::slice::from_ref(value));
-        Ok(())
-    }
-
-    /// Waits up to `timeout` until there is room for one item. A timeout
-    /// too long for the clock is no deadline.
-    pub fn wait_can_publish(&mut self, timeout: Duration) -> Result<(), PublishError> {
-        self.wait_for_room(Instant::now().checked_add(timeout))
     }
 
     /// Polls, yields, then sleeps on the publisher's futex word in slices;
     /// each look for room after a slice also checks the subscribers'
     /// liveness (`sweep`).
-    fn wait_for_room(&mut self, deadline: Option<Instant>) -> Result<(), PublishError> {
+    pub(crate) fn wait_for_room(&mut self, deadline: Option<Instant>) -> Result<(), PublishError> {
         let start = Instant::now();
         for round in 0..SPINS + YIELDS {
             if self.free(1) > 0 {
@@ -323,44 +457,20 @@ impl<T: SharedState> Broadcast<T> {
         }
     }
 
-    /// Number of slots.
-    #[must_use]
-    pub fn capacity(&self) -> usize {
+    pub(crate) fn capacity(&self) -> usize {
         usize::try_from(self.side.ring().capacity()).unwrap_or(usize::MAX)
     }
 
-    /// The overflow policy.
-    #[must_use]
-    pub fn policy(&self) -> Policy {
-        self.side.ring().policy()
-    }
-
-    /// Number of subscriber table entries: the most subscribers at a time.
-    #[must_use]
-    pub fn max_subscribers(&self) -> usize {
-        self.side.ring().entries()
-    }
-
-    /// Number of items published so far (the write position, wrapping to
-    /// 0 at the largest multiple of the capacity a `u64` holds).
-    #[must_use]
-    pub fn published(&self) -> u64 {
+    pub(crate) fn published(&self) -> u64 {
         protocol::Broadcast::write_position(&self.cursor)
     }
 
-    /// Number of table entries held by a process now (live or not yet
-    /// found dead).
-    #[must_use]
-    pub fn subscriber_count(&self) -> usize {
+    pub(crate) fn subscriber_count(&self) -> usize {
         let ring = self.side.ring();
         (0..ring.entries()).filter(|&e| !matches!(ring.entry_role(e).load(Ordering::Relaxed), FREE | CLOSED)).count()
     }
 
-    /// Each active subscriber's process id and lag (items published it has
-    /// not read yet), as the table shows them now (a position that makes
-    /// no sense shows as `u64::MAX`).
-    #[must_use]
-    pub fn subscriber_lags(&self) -> Vec<(u64, u64)> {
+    pub(crate) fn subscriber_lags(&self) -> Vec<(u64, u64)> {
         let ring = self.side.ring();
         let tail = self.published();
         ring.cursors_now()
@@ -371,19 +481,10 @@ impl<T: SharedState> Broadcast<T> {
             .collect()
     }
 
-    /// Subscribers found dead while they held this publisher back (their
-    /// entries were freed).
-    #[must_use]
-    pub fn lost_subscribers(&self) -> u64 {
-        self.cursor.lost
-    }
-
-    /// Subscribers whose read position or entry made no sense (their
-    /// entries were taken away; they get
-    /// [`RecvError::Evicted`](crate::RecvError::Evicted)).
-    #[must_use]
-    pub fn corrupt_subscribers(&self) -> u64 {
-        self.cursor.corrupt
+    /// Leaves as an explicit `cleanup` does and hands the segment over.
+    pub(crate) fn take_segment(&mut self) -> Segment {
+        self.leave(true);
+        self.side.segment.take().expect("only this takes the segment, and it consumes the end")
     }
 
     /// Lets go of the publisher's role (if this process still holds it),
@@ -425,42 +526,7 @@ impl<T: SharedState> Broadcast<T> {
     }
 }
 
-impl<T: SharedState> SharedObject for Broadcast<T> {
-    /// Opens the broadcast `handle` names as its publisher (a successor of
-    /// a dead publisher continues where it stopped) if `options` accept
-    /// the segment's owner and mode. A live publisher is
-    /// [`OpenError::RoleTaken`]. To read, open a [`Subscriber`] instead.
-    fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        let side = open_segment::<T>(handle, options)?;
-        let me = liveness::me();
-        let words = side.segment().payload().words();
-        role::claim(&words[PUBLISHER_ROLE_WORD], me, liveness::alive).map_err(|holder| OpenError::RoleTaken {
-            name: side.name().clone(),
-            role: "publisher",
-            holder: liveness::pid_of(holder),
-        })?;
-        words[PUBLISHER_MODE_WORD].store(side.barrier.mode_word(), Ordering::Relaxed);
-        let Ok(cursor) = side.ring().publisher() else {
-            role::let_go(&words[PUBLISHER_ROLE_WORD], me);
-            return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
-        };
-        Ok(Self { side, cursor, last_sweep: Instant::now(), _type: PhantomData })
-    }
-}
-
-impl<T: SharedState> shared_object::sealed::Sealed for Broadcast<T> {
-    fn segment(&self) -> SegmentRef<'_> {
-        SegmentRef(self.side.segment())
-    }
-
-    fn into_segment(mut self) -> SegmentOwned {
-        self.leave(true);
-        let segment = self.side.segment.take().expect("only this takes the segment, and it consumes the end");
-        SegmentOwned(segment)
-    }
-}
-
-impl<T: SharedState> Drop for Broadcast<T> {
+impl Drop for PublisherEnd {
     fn drop(&mut self) {
         self.leave(false);
     }

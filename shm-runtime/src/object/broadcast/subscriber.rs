@@ -18,7 +18,7 @@ use crate::protocol::wake::{self, AWAKE, Barrier};
 use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
 use crate::segment::options::OpenOptions;
-use crate::segment::{self, liveness};
+use crate::segment::{self, Segment, liveness};
 use core::fmt;
 use core::marker::PhantomData;
 use core::sync::atomic::Ordering;
@@ -62,12 +62,7 @@ use std::time::{Duration, Instant};
 /// an item replaced while it was copied is reported missed, never
 /// returned.
 pub struct Subscriber<T: SharedState> {
-    side: Side,
-    cursor: SubscriberCursor,
-    /// First corruption found; sticky.
-    corrupt: Option<Corrupt>,
-    /// The publisher took our entry away; sticky.
-    evicted: bool,
+    end: SubscriberEnd,
     _type: PhantomData<fn(T) -> T>,
 }
 
@@ -78,76 +73,12 @@ impl<T: SharedState> SharedObject for Subscriber<T> {
     /// live process, fails with [`OpenError::RoleTaken`] (role
     /// `"subscriber"`).
     fn load_sharedobject_with(handle: &Handle, options: &OpenOptions) -> Result<Self, OpenError> {
-        let side = open_segment::<T>(handle, options)?;
-        let ring = side.ring();
-        let me = liveness::me();
-        // Free entries first (no liveness check), then dead holders'.
-        let entry = (0..ring.entries())
-            .find(|&e| role::claim(ring.entry_role(e), me, |_| Some(true)).is_ok())
-            .or_else(|| (0..ring.entries()).find(|&e| role::claim(ring.entry_role(e), me, liveness::alive).is_ok()));
-        let Some(entry) = entry else {
-            let holder = liveness::pid_of(ring.entry_role(0).load(Ordering::Relaxed));
-            return Err(OpenError::RoleTaken { name: side.name().clone(), role: "subscriber", holder });
-        };
-        if side.barrier == Barrier::Fence {
-            // Sticky: from now on the publisher fences before it looks for
-            // sleepers (see `wake.rs`).
-            side.word(SUBSCRIBER_MODE_WORD).store(Barrier::Fence.mode_word(), Ordering::Relaxed);
-        }
-        let Ok(cursor) = ring.join(entry, me) else {
-            role::let_go(ring.entry_role(entry), me);
-            return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
-        };
-        Ok(Self { side, cursor, corrupt: None, evicted: false, _type: PhantomData })
+        let end = SubscriberEnd::join(open_segment::<T>(handle, options)?)?;
+        Ok(Self { end, _type: PhantomData })
     }
 }
 
 impl<T: SharedState> Subscriber<T> {
-    /// The sticky state as an error, if any.
-    fn check(&self) -> Result<(), RecvError> {
-        if let Some(c) = self.corrupt {
-            return Err(RecvError::Corrupt { name: self.side.name().clone(), what: c.what, found: c.found });
-        }
-        if self.evicted {
-            return Err(RecvError::Evicted { name: self.side.name().clone() });
-        }
-        Ok(())
-    }
-
-    /// Items ready, loading the write position only when the cached one
-    /// shows fewer than `wanted`; a lag found on the way is returned first.
-    #[inline]
-    fn ready(&mut self, wanted: u64) -> Result<u64, RecvError> {
-        self.check()?;
-        let ring = self.side.ring();
-        // One load of our own entry's line (which we write anyway): an
-        // evicted subscriber stops at once rather than read items the
-        // publisher no longer keeps for it.
-        if !ring.still_held(&self.cursor) {
-            self.evicted = true;
-            return Err(RecvError::Evicted { name: self.side.name().clone() });
-        }
-        let ready = match ring.available(&mut self.cursor, wanted) {
-            Ok(ready) => ready,
-            // An evicted subscriber the publisher lapped finds the write
-            // position too far ahead: it was evicted, not the publisher
-            // corrupt.
-            Err(_) if !ring.still_held(&self.cursor) => {
-                self.evicted = true;
-                return Err(RecvError::Evicted { name: self.side.name().clone() });
-            }
-            Err(c) => {
-                self.corrupt = Some(c);
-                return Err(RecvError::Corrupt { name: self.side.name().clone(), what: c.what, found: c.found });
-            }
-        };
-        let lagged = self.cursor.take_lagged();
-        if lagged > 0 {
-            return Err(RecvError::Lagged(lagged));
-        }
-        Ok(ready)
-    }
-
     /// Takes the next item; `Ok(None)` if none is ready.
     ///
     /// # Errors
@@ -158,7 +89,7 @@ impl<T: SharedState> Subscriber<T> {
     /// [`RecvError::Evicted`] are sticky.
     #[inline]
     pub fn read(&mut self) -> Result<Option<T>, RecvError> {
-        if self.ready(1)? == 0 {
+        if self.end.ready(1)? == 0 {
             return Ok(None);
         }
         self.take_one().map(Some)
@@ -169,20 +100,12 @@ impl<T: SharedState> Subscriber<T> {
     #[inline]
     fn take_one(&mut self) -> Result<T, RecvError> {
         let mut value = zeroed::<T>();
-        let ring = self.side.ring();
-        if !ring.get(&self.cursor, 0, bytes_of_mut(&mut value)) {
-            return Err(self.overwritten());
+        let ring = self.end.side.ring();
+        if !ring.get(&self.end.cursor, 0, bytes_of_mut(&mut value)) {
+            return Err(self.end.overwritten());
         }
-        ring.release(&mut self.cursor, 1);
-        self.notify_publisher();
+        self.end.advance(1);
         Ok(value)
-    }
-
-    /// The next item was overwritten: skips to the oldest still there.
-    #[cold]
-    fn overwritten(&mut self) -> RecvError {
-        self.side.ring().skip_overwritten(&mut self.cursor);
-        RecvError::Lagged(self.cursor.take_lagged())
     }
 
     /// Takes up to `out.len()` items into `out` (oldest first), moving past
@@ -193,27 +116,25 @@ impl<T: SharedState> Subscriber<T> {
     /// As [`read`](Self::read). A lag found after some items were copied
     /// returns those items first and the lag on the next call.
     pub fn read_into(&mut self, out: &mut [T]) -> Result<usize, RecvError> {
-        let ready = self.ready(out.len() as u64)?;
+        let ready = self.end.ready(out.len() as u64)?;
         let n = usize::try_from(ready).map_or(out.len(), |ready| ready.min(out.len()));
-        let ring = self.side.ring();
+        let ring = self.end.side.ring();
         for (i, value) in out[..n].iter_mut().enumerate() {
-            if !ring.get(&self.cursor, i as u64, bytes_of_mut(value)) {
+            if !ring.get(&self.end.cursor, i as u64, bytes_of_mut(value)) {
                 if i == 0 {
-                    return Err(self.overwritten());
+                    return Err(self.end.overwritten());
                 }
-                ring.release(&mut self.cursor, i as u64);
-                ring.skip_overwritten(&mut self.cursor);
-                self.notify_publisher();
+                ring.release(&mut self.end.cursor, i as u64);
+                ring.skip_overwritten(&mut self.end.cursor);
+                self.end.notify_publisher();
                 return Ok(i);
             }
         }
         if n > 0 {
-            ring.release(&mut self.cursor, n as u64);
-            self.notify_publisher();
+            self.end.advance(n as u64);
         }
         Ok(n)
     }
-
     /// Looks at the next item in place through `look` (copying only the
     /// fields it asks for), then moves past it; `Ok(None)` (and `look` is
     /// not called) if none is ready.
@@ -245,19 +166,18 @@ impl<T: SharedState> Subscriber<T> {
     ///
     /// As [`read`](Self::read).
     pub fn read_with<X>(&mut self, look: impl FnOnce(&SlotRef<'_, T>) -> X) -> Result<Option<X>, RecvError> {
-        if self.ready(1)? == 0 {
+        if self.end.ready(1)? == 0 {
             return Ok(None);
         }
-        let ring = self.side.ring();
-        let Some((words, check)) = ring.ready_slot(&self.cursor, 0) else {
-            return Err(self.overwritten());
+        let ring = self.end.side.ring();
+        let Some((words, check)) = ring.ready_slot(&self.end.cursor, 0) else {
+            return Err(self.end.overwritten());
         };
         let result = look(&SlotRef::new(words));
         if !check.still_there() {
-            return Err(self.overwritten());
+            return Err(self.end.overwritten());
         }
-        ring.release(&mut self.cursor, 1);
-        self.notify_publisher();
+        self.end.advance(1);
         Ok(Some(result))
     }
 
@@ -280,7 +200,7 @@ impl<T: SharedState> Subscriber<T> {
     ///
     /// As [`read_timeout`](Self::read_timeout), without `Timeout`.
     pub fn read_blocking(&mut self) -> Result<T, RecvError> {
-        self.wait_for(None)?;
+        self.end.wait_for(None)?;
         self.take_one()
     }
 
@@ -291,12 +211,210 @@ impl<T: SharedState> Subscriber<T> {
     ///
     /// As [`read_timeout`](Self::read_timeout).
     pub fn wait_can_read(&mut self, timeout: Duration) -> Result<(), RecvError> {
-        self.wait_for(Instant::now().checked_add(timeout))
+        self.end.wait_for(Instant::now().checked_add(timeout))
     }
 
+    /// Items published and not read yet, as the positions are now (at
+    /// most the capacity).
+    #[must_use]
+    pub fn len(&self) -> usize {
+        self.end.len()
+    }
+
+    /// Whether no item waits to be read.
+    #[must_use]
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Drops every item published so far; returns how many.
+    ///
+    /// # Errors
+    ///
+    /// [`RecvError::Corrupt`] or [`RecvError::Evicted`] (sticky).
+    pub fn skip_all(&mut self) -> Result<u64, RecvError> {
+        self.end.skip_all()
+    }
+
+    /// Number of items read or skipped so far: the read position (which
+    /// wraps like the publisher's).
+    #[must_use]
+    pub fn read_count(&self) -> u64 {
+        self.end.cursor.position()
+    }
+
+    /// The overflow policy.
+    #[must_use]
+    pub fn policy(&self) -> Policy {
+        self.end.side.ring().policy()
+    }
+
+    /// Number of slots.
+    #[must_use]
+    pub fn capacity(&self) -> usize {
+        self.end.capacity()
+    }
+
+    /// Where the publisher is: attached (and alive), let go, or died.
+    #[must_use]
+    pub fn publisher_state(&self) -> PeerState {
+        self.end.publisher_state()
+    }
+    /// A blocking iterator: yields each item as it comes (`Ok`), a lag as
+    /// `Err(RecvError::Lagged(n))` (and goes on), ends (`None`) once the
+    /// publisher let go and every item was read; any other error is
+    /// yielded once and ends it.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy};
+    ///
+    /// let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(8, Policy::Backpressure))?;
+    /// let mut rx = tx.subscribe()?;
+    /// tx.publish_slice(&[1, 2, 3]);
+    /// drop(tx);
+    /// let got: Result<Vec<u64>, _> = rx.iter().collect();
+    /// assert_eq!(got?, [1, 2, 3]);
+    /// # Ok(()) }
+    /// ```
+    pub fn iter(&mut self) -> BroadcastIter<'_, T> {
+        BroadcastIter { subscriber: self, done: false }
+    }
+
+    /// A non-blocking iterator over what is there now: yields each ready
+    /// item (`Ok`) and a lag (`Err(RecvError::Lagged(n))`), and ends when
+    /// nothing is ready (or after yielding another error once).
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy, RecvError};
+    ///
+    /// let mut tx = Broadcast::<u8>::create(&BroadcastConfig::new(2, Policy::Overwrite))?;
+    /// let mut rx = tx.subscribe()?;
+    /// tx.publish_slice(&[1, 2, 3]);
+    /// let got: Vec<_> = rx.try_iter().collect();
+    /// assert_eq!(got, [Err(RecvError::Lagged(1)), Ok(2), Ok(3)]);
+    /// # Ok(()) }
+    /// ```
+    pub fn try_iter(&mut self) -> BroadcastTryIter<'_, T> {
+        BroadcastTryIter { subscriber: self, done: false }
+    }
+}
+
+impl<T: SharedState> shared_object::sealed::Sealed for Subscriber<T> {
+    fn segment(&self) -> SegmentRef<'_> {
+        SegmentRef(self.end.side.segment())
+    }
+
+    fn into_segment(mut self) -> SegmentOwned {
+        SegmentOwned(self.end.take_segment())
+    }
+}
+
+/// A subscriber's side whatever the element: the segment, the claim on a
+/// table entry, sticky errors, readiness, waiting and waking, and
+/// leaving. `Subscriber<T>` and the byte and run-time-typed forms wrap it.
+pub(crate) struct SubscriberEnd {
+    pub(crate) side: Side,
+    pub(crate) cursor: SubscriberCursor,
+    /// First corruption found; sticky.
+    corrupt: Option<Corrupt>,
+    /// The publisher took our entry away; sticky.
+    evicted: bool,
+}
+
+impl SubscriberEnd {
+    /// Takes a free table entry of an opened broadcast (or one a dead
+    /// subscriber held) and joins.
+    pub(crate) fn join(side: Side) -> Result<Self, OpenError> {
+        let ring = side.ring();
+        let me = liveness::me();
+        // Free entries first (no liveness check), then dead holders'.
+        let entry = (0..ring.entries())
+            .find(|&e| role::claim(ring.entry_role(e), me, |_| Some(true)).is_ok())
+            .or_else(|| (0..ring.entries()).find(|&e| role::claim(ring.entry_role(e), me, liveness::alive).is_ok()));
+        let Some(entry) = entry else {
+            let holder = liveness::pid_of(ring.entry_role(0).load(Ordering::Relaxed));
+            return Err(OpenError::RoleTaken { name: side.name().clone(), role: "subscriber", holder });
+        };
+        if side.barrier == Barrier::Fence {
+            // Sticky: from now on the publisher fences before it looks for
+            // sleepers (see `wake.rs`).
+            side.word(SUBSCRIBER_MODE_WORD).store(Barrier::Fence.mode_word(), Ordering::Relaxed);
+        }
+        let Ok(cursor) = ring.join(entry, me) else {
+            role::let_go(ring.entry_role(entry), me);
+            return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
+        };
+        Ok(Self { side, cursor, corrupt: None, evicted: false })
+    }
+
+    /// The sticky state as an error, if any.
+    fn check(&self) -> Result<(), RecvError> {
+        if let Some(c) = self.corrupt {
+            return Err(RecvError::Corrupt { name: self.side.name().clone(), what: c.what, found: c.found });
+        }
+        if self.evicted {
+            return Err(RecvError::Evicted { name: self.side.name().clone() });
+        }
+        Ok(())
+    }
+
+    /// Records `found` as corrupt (sticky) and returns it as an error.
+    #[cold]
+    pub(crate) fn found_corrupt(&mut self, found: Corrupt) -> RecvError {
+        self.corrupt = Some(found);
+        RecvError::Corrupt { name: self.side.name().clone(), what: found.what, found: found.found }
+    }
+
+    /// Items ready, loading the write position only when the cached one
+    /// shows fewer than `wanted`; a lag found on the way is returned first.
+    #[inline]
+    pub(crate) fn ready(&mut self, wanted: u64) -> Result<u64, RecvError> {
+        self.check()?;
+        let ring = self.side.ring();
+        // One load of our own entry's line (which we write anyway): an
+        // evicted subscriber stops at once rather than read items the
+        // publisher no longer keeps for it.
+        if !ring.still_held(&self.cursor) {
+            self.evicted = true;
+            return Err(RecvError::Evicted { name: self.side.name().clone() });
+        }
+        let ready = match ring.available(&mut self.cursor, wanted) {
+            Ok(ready) => ready,
+            // An evicted subscriber the publisher lapped finds the write
+            // position too far ahead: it was evicted, not the publisher
+            // corrupt.
+            Err(_) if !ring.still_held(&self.cursor) => {
+                self.evicted = true;
+                return Err(RecvError::Evicted { name: self.side.name().clone() });
+            }
+            Err(c) => return Err(self.found_corrupt(c)),
+        };
+        let lagged = self.cursor.take_lagged();
+        if lagged > 0 {
+            return Err(RecvError::Lagged(lagged));
+        }
+        Ok(ready)
+    }
+
+    /// Moves past the next `count` items read, with one store, and wakes
+    /// the publisher if it waits for room.
+    #[inline]
+    pub(crate) fn advance(&mut self, count: u64) {
+        self.side.ring().release(&mut self.cursor, count);
+        self.notify_publisher();
+    }
+
+    /// The next item was overwritten: skips to the oldest still there.
+    #[cold]
+    pub(crate) fn overwritten(&mut self) -> RecvError {
+        self.side.ring().skip_overwritten(&mut self.cursor);
+        RecvError::Lagged(self.cursor.take_lagged())
+    }
     /// Poll, yield, then sleep on the subscribers' shared futex word in
     /// slices, checking the publisher between them.
-    fn wait_for(&mut self, deadline: Option<Instant>) -> Result<(), RecvError> {
+    pub(crate) fn wait_for(&mut self, deadline: Option<Instant>) -> Result<(), RecvError> {
         let start = Instant::now();
         for round in 0..SPINS + YIELDS {
             if self.ready(1)? > 0 {
@@ -348,7 +466,7 @@ impl<T: SharedState> Subscriber<T> {
     /// After moving on (backpressure): wakes the publisher if it sleeps
     /// waiting for room.
     #[inline]
-    fn notify_publisher(&self) {
+    pub(crate) fn notify_publisher(&self) {
         if self.side.ring().policy() == Policy::Overwrite {
             return;
         }
@@ -360,60 +478,26 @@ impl<T: SharedState> Subscriber<T> {
         }
     }
 
-    /// Items published and not read yet, as the positions are now (at
-    /// most the capacity).
-    #[must_use]
-    pub fn len(&self) -> usize {
+    pub(crate) fn len(&self) -> usize {
         let ring = self.side.ring();
         let behind = ring.tail_now().wrapping_sub(self.cursor.position());
         usize::try_from(behind.min(ring.capacity())).unwrap_or(usize::MAX)
     }
 
-    /// Whether no item waits to be read.
-    #[must_use]
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
+    pub(crate) fn capacity(&self) -> usize {
+        usize::try_from(self.side.ring().capacity()).unwrap_or(usize::MAX)
     }
 
-    /// Drops every item published so far; returns how many.
-    ///
-    /// # Errors
-    ///
-    /// [`RecvError::Corrupt`] or [`RecvError::Evicted`] (sticky).
-    pub fn skip_all(&mut self) -> Result<u64, RecvError> {
+    pub(crate) fn skip_all(&mut self) -> Result<u64, RecvError> {
         self.check()?;
         let ring = self.side.ring();
-        let skipped = ring.skip_all(&mut self.cursor).map_err(|c| {
-            self.corrupt = Some(c);
-            RecvError::Corrupt { name: self.side.name().clone(), what: c.what, found: c.found }
-        })?;
+        let skipped = ring.skip_all(&mut self.cursor).map_err(|c| self.found_corrupt(c))?;
         self.cursor.take_lagged();
         self.notify_publisher();
         Ok(skipped)
     }
 
-    /// Number of items read or skipped so far: the read position (which
-    /// wraps like the publisher's).
-    #[must_use]
-    pub fn read_count(&self) -> u64 {
-        self.cursor.position()
-    }
-
-    /// The overflow policy.
-    #[must_use]
-    pub fn policy(&self) -> Policy {
-        self.side.ring().policy()
-    }
-
-    /// Number of slots.
-    #[must_use]
-    pub fn capacity(&self) -> usize {
-        usize::try_from(self.side.ring().capacity()).unwrap_or(usize::MAX)
-    }
-
-    /// Where the publisher is: attached (and alive), let go, or died.
-    #[must_use]
-    pub fn publisher_state(&self) -> PeerState {
+    pub(crate) fn publisher_state(&self) -> PeerState {
         match role::load_peer(self.side.word(PUBLISHER_ROLE_WORD)) {
             FREE => PeerState::NotAttached,
             CLOSED => PeerState::LetGo,
@@ -427,44 +511,10 @@ impl<T: SharedState> Subscriber<T> {
         }
     }
 
-    /// A blocking iterator: yields each item as it comes (`Ok`), a lag as
-    /// `Err(RecvError::Lagged(n))` (and goes on), ends (`None`) once the
-    /// publisher let go and every item was read; any other error is
-    /// yielded once and ends it.
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy};
-    ///
-    /// let mut tx = Broadcast::<u64>::create(&BroadcastConfig::new(8, Policy::Backpressure))?;
-    /// let mut rx = tx.subscribe()?;
-    /// tx.publish_slice(&[1, 2, 3]);
-    /// drop(tx);
-    /// let got: Result<Vec<u64>, _> = rx.iter().collect();
-    /// assert_eq!(got?, [1, 2, 3]);
-    /// # Ok(()) }
-    /// ```
-    pub fn iter(&mut self) -> BroadcastIter<'_, T> {
-        BroadcastIter { subscriber: self, done: false }
-    }
-
-    /// A non-blocking iterator over what is there now: yields each ready
-    /// item (`Ok`) and a lag (`Err(RecvError::Lagged(n))`), and ends when
-    /// nothing is ready (or after yielding another error once).
-    ///
-    /// ```
-    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
-    /// use shm_runtime::{Broadcast, BroadcastConfig, Policy, RecvError};
-    ///
-    /// let mut tx = Broadcast::<u8>::create(&BroadcastConfig::new(2, Policy::Overwrite))?;
-    /// let mut rx = tx.subscribe()?;
-    /// tx.publish_slice(&[1, 2, 3]);
-    /// let got: Vec<_> = rx.try_iter().collect();
-    /// assert_eq!(got, [Err(RecvError::Lagged(1)), Ok(2), Ok(3)]);
-    /// # Ok(()) }
-    /// ```
-    pub fn try_iter(&mut self) -> BroadcastTryIter<'_, T> {
-        BroadcastTryIter { subscriber: self, done: false }
+    /// Leaves and hands the segment over.
+    pub(crate) fn take_segment(&mut self) -> Segment {
+        self.leave();
+        self.side.segment.take().expect("only this takes the segment, and it consumes the end")
     }
 
     /// Lets go of the table entry (if still ours), wakes the publisher
@@ -505,19 +555,7 @@ impl<T: SharedState> Subscriber<T> {
     }
 }
 
-impl<T: SharedState> shared_object::sealed::Sealed for Subscriber<T> {
-    fn segment(&self) -> SegmentRef<'_> {
-        SegmentRef(self.side.segment())
-    }
-
-    fn into_segment(mut self) -> SegmentOwned {
-        self.leave();
-        let segment = self.side.segment.take().expect("only this takes the segment, and it consumes the end");
-        SegmentOwned(segment)
-    }
-}
-
-impl<T: SharedState> Drop for Subscriber<T> {
+impl Drop for SubscriberEnd {
     fn drop(&mut self) {
         self.leave();
     }
@@ -528,7 +566,7 @@ impl<T: SharedState> fmt::Debug for Subscriber<T> {
         f.debug_struct("Subscriber")
             .field("type", &T::TYPE_NAME)
             .field("handle", &self.handle().to_string())
-            .field("entry", &self.cursor.entry)
+            .field("entry", &self.end.cursor.entry)
             .field("read_count", &self.read_count())
             .finish_non_exhaustive()
     }

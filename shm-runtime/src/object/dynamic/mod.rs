@@ -1,5 +1,7 @@
 //! Objects whose item type is known only at run time: [`DynRing`] (the
-//! ring of [`MemoryInterface<T>`](crate::MemoryInterface)) and
+//! ring of [`MemoryInterface<T>`](crate::MemoryInterface)),
+//! [`DynBroadcast`] and [`DynSubscriber`] (the two sides of
+//! [`Broadcast<T>`](crate::Broadcast)) and
 //! [`DynShared`] (the value of [`Shared<T>`](crate::Shared)), typed by an
 //! [`ItemType`] (a [`Schema`] and a name) instead of a `T: SharedState`.
 //!
@@ -55,6 +57,7 @@ use std::collections::BTreeSet;
 use std::fmt;
 use std::sync::Mutex;
 
+pub use crate::object::broadcast::dynamic::{DynBroadcast, DynSubscriber};
 pub use ring::DynRing;
 pub use shared::DynShared;
 
