@@ -2,10 +2,10 @@
 //! whatever their kind, behind one interface.
 
 use crate::wire::{Description, HEARTBEAT};
-use shm_runtime::dynamic::{DynRing, DynShared, ItemType};
+use shm_runtime::dynamic::{DynBroadcast, DynRing, DynShared, DynSubscriber, ItemType};
 use shm_runtime::tools::{Peek, inspect_segment};
 use shm_runtime::{
-    ByteRing, Consumer, ObjectKind, Producer, RingError, SendError, SharedBool, SharedBytes, SharedInt, SharedObject,
+    BroadcastConfig, ByteRing, Policy, PublishError, RecvError, Consumer, ObjectKind, Producer, RingError, SendError, SharedBool, SharedBytes, SharedInt, SharedObject,
     SharedString,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -32,6 +32,10 @@ pub fn describe(name: &str) -> Result<Description, String> {
         ObjectKind::ByteRing | ObjectKind::Ring => {
             let ring = peek.ring().map_err(|e| e.to_string())?;
             (ring.slot_bytes, ring.capacity)
+        }
+        ObjectKind::Broadcast => {
+            let broadcast = peek.broadcast().map_err(|e| e.to_string())?;
+            (broadcast.element_bytes, broadcast.capacity)
         }
         ObjectKind::String | ObjectKind::Bytes | ObjectKind::State => (handle.payload_size(), 0),
         _ => (schema.size().unwrap_or(0), 0),
@@ -66,6 +70,9 @@ pub enum Source {
     Ring(DynRing<Consumer>, usize),
     /// A `Shared<T>` of any type; the value's bytes.
     State(DynShared, usize),
+    /// A broadcast of any `SharedState` type, as one more subscriber; the
+    /// item's bytes.
+    Broadcast(DynSubscriber, usize),
     /// An integer.
     Int(SharedInt),
     /// A flag.
@@ -100,6 +107,11 @@ impl Source {
                 let size = ring.item_type().size();
                 Self::Ring(ring, size)
             }
+            ObjectKind::Broadcast => {
+                let subscriber = DynSubscriber::open(name).map_err(opened)?;
+                let size = subscriber.item_type().size();
+                Self::Broadcast(subscriber, size)
+            }
             ObjectKind::State => {
                 let value = DynShared::open(name).map_err(opened)?;
                 let size = value.item_type().size();
@@ -111,7 +123,7 @@ impl Source {
             ObjectKind::Bytes => Self::Bytes(SharedBytes::open(name).map_err(opened)?),
             other => {
                 return Err(format!(
-                    "segment {name:?} is a {other}: this bridge carries rings, byte rings and value objects"
+                    "segment {name:?} is a {other}: this bridge carries rings, byte rings, broadcasts and value objects"
                 ));
             }
         };
@@ -124,6 +136,7 @@ impl Source {
             Self::ByteRing(r, _) => r.handle(),
             Self::Ring(r, _) => r.handle(),
             Self::State(o, _) => o.handle(),
+            Self::Broadcast(o, _) => o.handle(),
             Self::Int(o) => o.handle(),
             Self::Bool(o) => o.handle(),
             Self::Text(o) => o.handle(),
@@ -161,6 +174,18 @@ impl Source {
                     Err(e) => Err(e.to_string()),
                 }
             }
+            Self::Broadcast(subscriber, size) => {
+                buf.resize(*size, 0);
+                // A lagging subscriber's count jumps over what it missed
+                // (overwrite policy): the receiver sees a gap there.
+                let before = subscriber.read_count();
+                match subscriber.recv_timeout(buf, POLL) {
+                    Ok(()) => Ok(Next::Item { start: before, end: subscriber.read_count(), flags: 0 }),
+                    Err(RecvError::Timeout { .. } | RecvError::PeerDead { .. } | RecvError::Lagged(_)) => Ok(Next::Idle),
+                    Err(RecvError::Closed { .. }) => Ok(Next::Ended),
+                    Err(e) => Err(e.to_string()),
+                }
+            }
             value => value.next_value(buf, sent),
         }
     }
@@ -190,7 +215,7 @@ impl Source {
                 buf.resize(*size, 0);
                 o.read(buf).map_err(|e| e.to_string())?;
             }
-            Self::ByteRing(..) | Self::Ring(..) => unreachable!("rings are read in `next`"),
+            Self::ByteRing(..) | Self::Ring(..) | Self::Broadcast(..) => unreachable!("streams are read in `next`"),
         }
         sent.version = Some(version);
         sent.at = Some(Instant::now());
@@ -204,7 +229,7 @@ impl Source {
             Self::Text(o) => o.version(),
             Self::Bytes(o) => o.version(),
             Self::State(o, _) => o.version(),
-            Self::ByteRing(..) | Self::Ring(..) => 0,
+            Self::ByteRing(..) | Self::Ring(..) | Self::Broadcast(..) => 0,
         }
     }
 
@@ -215,7 +240,7 @@ impl Source {
             Self::Text(o) => o.wait_changed(since, POLL),
             Self::Bytes(o) => o.wait_changed(since, POLL),
             Self::State(o, _) => o.wait_changed(since, POLL),
-            Self::ByteRing(..) | Self::Ring(..) => None,
+            Self::ByteRing(..) | Self::Ring(..) | Self::Broadcast(..) => None,
         }
     }
 }
@@ -242,6 +267,8 @@ pub enum Sink {
     Ring(DynRing<Producer>),
     /// A `Shared<T>` of any type.
     State(DynShared),
+    /// A broadcast of any `SharedState` type, as its publisher.
+    Broadcast(DynBroadcast),
     /// An integer.
     Int(SharedInt),
     /// A flag.
@@ -276,6 +303,12 @@ impl Sink {
         let made = match remote.kind {
             ObjectKind::ByteRing => ByteRing::<Producer>::create_named(name, size, capacity).map(Self::ByteRing),
             ObjectKind::Ring => DynRing::<Producer>::create_named(name, &item_type(remote)?, capacity).map(Self::Ring),
+            ObjectKind::Broadcast => {
+                // Backpressure: the far side's subscribers lose nothing
+                // (a slow one holds the bridge back, and so the sender).
+                let config = BroadcastConfig::new(capacity, Policy::Backpressure);
+                DynBroadcast::create_named(name, &item_type(remote)?, &config).map(Self::Broadcast)
+            }
             ObjectKind::State => {
                 let item = item_type(remote)?;
                 DynShared::create_named(name, &item, &vec![0; item.size()]).map(Self::State)
@@ -297,6 +330,7 @@ impl Sink {
             ObjectKind::ByteRing => Self::ByteRing(ByteRing::<Producer>::open(name).map_err(opened)?),
             ObjectKind::Ring => Self::Ring(DynRing::<Producer>::open(name).map_err(opened)?),
             ObjectKind::State => Self::State(DynShared::open(name).map_err(opened)?),
+            ObjectKind::Broadcast => Self::Broadcast(DynBroadcast::open(name).map_err(opened)?),
             ObjectKind::Int => Self::Int(SharedInt::open(name).map_err(opened)?),
             ObjectKind::Bool => Self::Bool(SharedBool::open(name).map_err(opened)?),
             ObjectKind::String => Self::Text(SharedString::open(name).map_err(opened)?),
@@ -366,6 +400,27 @@ impl Sink {
                                 return Ok(Put::Stopped);
                             }
                         }
+                        Err(e) => return Err(e.to_string()),
+                    }
+                }
+            }
+            Self::Broadcast(b) => {
+                let size = b.item_type().size();
+                if payload.len() != size {
+                    return Ok(Put::Refused(format!("an item of {} bytes, not {size}", payload.len())));
+                }
+                if drop_when_full {
+                    return match b.publish(payload) {
+                        Ok(()) => Ok(Put::Written),
+                        Err(SendError::Full | SendError::PeerDead { .. }) => Ok(Put::Dropped),
+                        Err(e) => Err(e.to_string()),
+                    };
+                }
+                loop {
+                    match b.publish_timeout(payload, POLL) {
+                        Ok(()) => return Ok(Put::Written),
+                        Err(PublishError::Timeout { .. }) if !stop.load(Ordering::Relaxed) => {}
+                        Err(PublishError::Timeout { .. }) => return Ok(Put::Stopped),
                         Err(e) => return Err(e.to_string()),
                     }
                 }

@@ -102,7 +102,7 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         .callback(move |status| flag.store(status.matching(), Ordering::Relaxed))
         .wait()
         .map_err(zerr)?;
-    let is_ring = matches!(description.kind, ObjectKind::ByteRing | ObjectKind::Ring);
+    let is_ring = matches!(description.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast);
     let fingerprint = description.schema.fingerprint();
     let mut message = Vec::new();
     let mut sent = Sent::default();
@@ -285,7 +285,7 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
             refuse(&mut stats, &label, &format!("a {} sample on a {} stream", header.kind, remote.kind));
             continue;
         }
-        if matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring) {
+        if matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast) {
             if !follows(last, &header, &mut stats, &label) {
                 continue;
             }
