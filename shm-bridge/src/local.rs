@@ -5,8 +5,8 @@ use crate::wire::{Description, HEARTBEAT};
 use shm_runtime::dynamic::{DynBroadcast, DynRing, DynShared, DynSubscriber, ItemType};
 use shm_runtime::tools::{Peek, inspect_segment};
 use shm_runtime::{
-    BroadcastConfig, ByteRing, Policy, PublishError, RecvError, Consumer, ObjectKind, Producer, RingError, SendError, SharedBool, SharedBytes, SharedInt, SharedObject,
-    SharedString,
+    BroadcastConfig, ByteRing, Consumer, ObjectKind, Policy, Producer, PublishError, RecvError, RingError, SendError,
+    SharedBool, SharedBytes, SharedInt, SharedObject, SharedString,
 };
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -181,7 +181,9 @@ impl Source {
                 let before = subscriber.read_count();
                 match subscriber.recv_timeout(buf, POLL) {
                     Ok(()) => Ok(Next::Item { start: before, end: subscriber.read_count(), flags: 0 }),
-                    Err(RecvError::Timeout { .. } | RecvError::PeerDead { .. } | RecvError::Lagged(_)) => Ok(Next::Idle),
+                    Err(RecvError::Timeout { .. } | RecvError::PeerDead { .. } | RecvError::Lagged(_)) => {
+                        Ok(Next::Idle)
+                    }
                     Err(RecvError::Closed { .. }) => Ok(Next::Ended),
                     Err(e) => Err(e.to_string()),
                 }

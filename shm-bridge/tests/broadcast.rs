@@ -25,14 +25,21 @@ fn broadcast_reaches_two_remote_subscribers() {
     let mut publisher =
         Broadcast::<Tick>::create_named(&a, &BroadcastConfig::new(256, Policy::Backpressure)).expect("create A");
     let out = Bridge::start("bout", &["out", "--from", &a, "--key", &key, "--listen", &listen, "--quiet"]);
-    let inb = Bridge::start("bin", &["in", "--key", &key, "--to", &b, "--create", "256", "--connect", &listen, "--quiet"]);
+    let inb =
+        Bridge::start("bin", &["in", "--key", &key, "--to", &b, "--create", "256", "--connect", &listen, "--quiet"]);
     let logs = || format!("out:\n{}\nin:\n{}", out.log(), inb.log());
     // The far side's broadcast is made when the receiver learns the type,
     // before any item: both subscribers see every item.
-    let subscribers: Vec<Subscriber<Tick>> =
-        (0..2).map(|_| until_or(Duration::from_secs(30), "broadcast B", || Subscriber::<Tick>::open(&b).ok(), logs)).collect();
+    let subscribers: Vec<Subscriber<Tick>> = (0..2)
+        .map(|_| until_or(Duration::from_secs(30), "broadcast B", || Subscriber::<Tick>::open(&b).ok(), logs))
+        .collect();
     // The sending bridge subscribed to A when it started.
-    until_or(Duration::from_secs(30), "the bridge's subscription", || (publisher.subscriber_count() == 1).then_some(()), logs);
+    until_or(
+        Duration::from_secs(30),
+        "the bridge's subscription",
+        || (publisher.subscriber_count() == 1).then_some(()),
+        logs,
+    );
     let readers: Vec<_> = subscribers
         .into_iter()
         .map(|mut s| {
