@@ -6,7 +6,9 @@
 use shm_runtime::{CreateError, Shared, SharedObject, SharedState};
 use std::time::{Duration, Instant};
 
-/// The type name `shm ls` recognizes a bridge's counters by.
+/// The last segment of the type name `shm ls` recognizes a bridge's
+/// counters by (the derive records the path,
+/// `shm_bridge::stats::BridgeStats`).
 pub const TYPE_NAME: &str = "BridgeStats";
 
 /// A stream's counters, as published in its stats object (a
