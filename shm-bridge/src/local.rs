@@ -382,51 +382,8 @@ impl Sink {
                     }
                 }
             }
-            Self::Ring(ring) => {
-                let size = ring.item_type().size();
-                if payload.len() != size {
-                    return Ok(Put::Refused(format!("an item of {} bytes, not {size}", payload.len())));
-                }
-                if drop_when_full {
-                    return match ring.write(payload) {
-                        Ok(()) => Ok(Put::Written),
-                        Err(SendError::Full | SendError::PeerDead { .. }) => Ok(Put::Dropped),
-                        Err(e) => Err(e.to_string()),
-                    };
-                }
-                loop {
-                    match ring.write_timeout(payload, POLL) {
-                        Ok(()) => return Ok(Put::Written),
-                        Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => {
-                            if stop.load(Ordering::Relaxed) {
-                                return Ok(Put::Stopped);
-                            }
-                        }
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-            }
-            Self::Broadcast(b) => {
-                let size = b.item_type().size();
-                if payload.len() != size {
-                    return Ok(Put::Refused(format!("an item of {} bytes, not {size}", payload.len())));
-                }
-                if drop_when_full {
-                    return match b.publish(payload) {
-                        Ok(()) => Ok(Put::Written),
-                        Err(SendError::Full | SendError::PeerDead { .. }) => Ok(Put::Dropped),
-                        Err(e) => Err(e.to_string()),
-                    };
-                }
-                loop {
-                    match b.publish_timeout(payload, POLL) {
-                        Ok(()) => return Ok(Put::Written),
-                        Err(PublishError::Timeout { .. }) if !stop.load(Ordering::Relaxed) => {}
-                        Err(PublishError::Timeout { .. }) => return Ok(Put::Stopped),
-                        Err(e) => return Err(e.to_string()),
-                    }
-                }
-            }
+            Self::Ring(ring) => put_ring(ring, payload, drop_when_full, stop),
+            Self::Broadcast(b) => put_broadcast(b, payload, drop_when_full, stop),
             Self::State(o) => {
                 let size = o.item_type().size();
                 if payload.len() != size {
@@ -459,6 +416,62 @@ impl Sink {
                 Ok(o.write(text).map_or_else(|e| Put::Refused(e.to_string()), |()| Put::Written))
             }
             Self::Bytes(o) => Ok(o.write(payload).map_or_else(|e| Put::Refused(e.to_string()), |()| Put::Written)),
+        }
+    }
+}
+
+/// Writes an item into a typed ring: waits for room (looking at `stop`),
+/// or drops it when full in drop mode.
+fn put_ring(
+    ring: &mut DynRing<Producer>,
+    payload: &[u8],
+    drop_when_full: bool,
+    stop: &AtomicBool,
+) -> Result<Put, String> {
+    let size = ring.item_type().size();
+    if payload.len() != size {
+        return Ok(Put::Refused(format!("an item of {} bytes, not {size}", payload.len())));
+    }
+    if drop_when_full {
+        return match ring.write(payload) {
+            Ok(()) => Ok(Put::Written),
+            Err(SendError::Full | SendError::PeerDead { .. }) => Ok(Put::Dropped),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    loop {
+        match ring.write_timeout(payload, POLL) {
+            Ok(()) => return Ok(Put::Written),
+            Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(Put::Stopped);
+                }
+            }
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+}
+
+/// Publishes an item on a broadcast: waits for room (looking at `stop`),
+/// or drops it when full in drop mode.
+fn put_broadcast(b: &mut DynBroadcast, payload: &[u8], drop_when_full: bool, stop: &AtomicBool) -> Result<Put, String> {
+    let size = b.item_type().size();
+    if payload.len() != size {
+        return Ok(Put::Refused(format!("an item of {} bytes, not {size}", payload.len())));
+    }
+    if drop_when_full {
+        return match b.publish(payload) {
+            Ok(()) => Ok(Put::Written),
+            Err(SendError::Full | SendError::PeerDead { .. }) => Ok(Put::Dropped),
+            Err(e) => Err(e.to_string()),
+        };
+    }
+    loop {
+        match b.publish_timeout(payload, POLL) {
+            Ok(()) => return Ok(Put::Written),
+            Err(PublishError::Timeout { .. }) if !stop.load(Ordering::Relaxed) => {}
+            Err(PublishError::Timeout { .. }) => return Ok(Put::Stopped),
+            Err(e) => return Err(e.to_string()),
         }
     }
 }

@@ -268,16 +268,16 @@ struct RawLatency {
 impl RawLatency {
     fn start(size: usize) -> Result<Self, String> {
         let endpoint = port()?;
-        let (ping, pong) =
+        let (request_key, reply_key) =
             (format!("bench/{}/ping{size}", std::process::id()), format!("bench/{}/pong{size}", std::process::id()));
         let session = Link { listen: vec![endpoint.clone()], ..Link::default() }.open()?;
-        let subscriber = session.declare_subscriber(pong.clone()).wait().map_err(|e| e.to_string())?;
+        let subscriber = session.declare_subscriber(reply_key.clone()).wait().map_err(|e| e.to_string())?;
         let publisher = session
-            .declare_publisher(ping.clone())
+            .declare_publisher(request_key.clone())
             .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(|e| e.to_string())?;
-        let echo = role("raw-echo", &[endpoint, ping, pong])?;
+        let echo = role("raw-echo", &[endpoint, request_key, reply_key])?;
         let deadline = Instant::now() + LIMIT;
         while !publisher.matching_status().wait().map_err(|e| e.to_string())?.matching() {
             if Instant::now() > deadline {
@@ -309,11 +309,11 @@ impl RawLatency {
 
 fn raw_echo(args: &[String]) -> ExitCode {
     let run = || -> Result<(), String> {
-        let [endpoint, ping, pong] = args else { return Err("arguments".into()) };
+        let [endpoint, request_key, reply_key] = args else { return Err("arguments".into()) };
         let session = Link { connect: vec![endpoint.clone()], ..Link::default() }.open()?;
-        let subscriber = session.declare_subscriber(ping.clone()).wait().map_err(|e| e.to_string())?;
+        let subscriber = session.declare_subscriber(request_key.clone()).wait().map_err(|e| e.to_string())?;
         let publisher = session
-            .declare_publisher(pong.clone())
+            .declare_publisher(reply_key.clone())
             .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(|e| e.to_string())?;
@@ -383,7 +383,7 @@ impl BridgedLatency {
             self.tx.write_timeout(&message(i, size), LIMIT).map_err(|e| e.to_string())?;
             self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
             if number(&buf) != i {
-                return Err(format!("pong {} for ping {i}", number(&buf)));
+                return Err(format!("reply_key {} for request_key {i}", number(&buf)));
             }
             times.push(start.elapsed().as_secs_f64());
         }
