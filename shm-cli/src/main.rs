@@ -98,6 +98,16 @@ enum Command {
         #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
         count: Option<u64>,
     },
+    /// Carry objects to other hosts over Zenoh: runs `shm-bridge` (found
+    /// beside `shm` or on PATH) with the arguments given.
+    #[command(after_help = "Examples:\n  shm bridge out --from camera --key lab/camera --listen tcp/0.0.0.0:7447\n  \
+                            shm bridge in --key lab/camera --to camera --create 64 --connect tcp/10.0.0.2:7447\n  \
+                            shm bridge --config streams.conf\n  shm bridge --help")]
+    Bridge {
+        /// The arguments of `shm-bridge` (`out ...`, `in ...`, `--config FILE`).
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true, num_args = 0..)]
+        args: Vec<String>,
+    },
 }
 
 /// A failure to report: one line, after `shm: error: `.
@@ -117,6 +127,7 @@ fn main() -> ExitCode {
         Command::Inspect { target, json } => inspect(&target, json),
         Command::Clean { dry_run } => clean(dry_run),
         Command::Watch { target, interval, count } => watch::run(&target, interval, count),
+        Command::Bridge { args } => bridge(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -169,6 +180,27 @@ fn inspect(text: &str, json: bool) -> Result<(), Failure> {
     } else {
         print(&report::inspect_text(&target, value.as_ref()))
     }
+}
+
+/// Replaces this process with `shm-bridge`: the one beside this
+/// executable if there is one, else the first on PATH.
+fn bridge(args: &[String]) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    let beside = std::env::current_exe().ok().map(|exe| exe.with_file_name("shm-bridge")).filter(|p| p.is_file());
+    let on_path = || {
+        std::env::var_os("PATH")
+            .and_then(|path| std::env::split_paths(&path).map(|dir| dir.join("shm-bridge")).find(|p| p.is_file()))
+    };
+    let Some(program) = beside.or_else(on_path) else {
+        return Err(Failure(
+            "shm-bridge is not installed: neither beside shm nor on PATH (build it with \
+             `cargo build --release --manifest-path shm-bridge/Cargo.toml`, then put target/release/shm-bridge on PATH)"
+                .to_owned(),
+        ));
+    };
+    // `exec` returns only if it failed.
+    let error = std::process::Command::new(&program).args(args).exec();
+    Err(Failure(format!("cannot run {}: {error}", program.display())))
 }
 
 fn clean(dry_run: bool) -> Result<(), Failure> {

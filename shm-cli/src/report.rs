@@ -546,6 +546,33 @@ pub(crate) struct Row<'a> {
     ring: Option<Result<RingPeek, String>>,
     /// A broadcast's subscribers, when they could be read.
     broadcast: Option<Result<BroadcastPeek, String>>,
+    /// A bridge's counters (`shm-bridge` keeps them in a `BridgeStats`
+    /// value beside each object it carries), when they could be read.
+    bridge: Option<Result<shm_runtime::tools::Value, String>>,
+}
+
+/// The type name of the counters `shm-bridge` keeps beside an object it
+/// carries (`<name>.bridge-out`, `<name>.bridge-in`).
+const BRIDGE_STATS: &str = "BridgeStats";
+
+/// A counter of a bridge's `BridgeStats` value.
+fn counter(value: &shm_runtime::tools::Value, field: &str) -> u128 {
+    match value.field(field) {
+        Some(shm_runtime::tools::Value::Unsigned(n)) => *n,
+        _ => 0,
+    }
+}
+
+/// `1.5 MB`, `820 B`.
+fn human_bytes(n: u128) -> String {
+    #[expect(clippy::cast_precision_loss, reason = "a rate shown with one decimal")]
+    let f = n as f64;
+    match n {
+        0..1_000 => format!("{n} B"),
+        1_000..1_000_000 => format!("{:.1} kB", f / 1e3),
+        1_000_000..1_000_000_000 => format!("{:.1} MB", f / 1e6),
+        _ => format!("{:.1} GB", f / 1e9),
+    }
 }
 
 impl<'a> Row<'a> {
@@ -560,12 +587,26 @@ impl<'a> Row<'a> {
         };
         let ring = (is_ring && mine && ready).then(|| peek()?.ring().map_err(|e| e.to_string()));
         let broadcast = (is_broadcast && mine && ready).then(|| peek()?.broadcast().map_err(|e| e.to_string()));
-        Self { info, ring, broadcast }
+        // The derive names the type with its module path
+        // (`shm_bridge::stats::BridgeStats`): the last segment decides.
+        let is_bridge = info.kind() == Some(ObjectKind::State)
+            && type_name(info).and_then(|t| t.rsplit("::").next()) == Some(BRIDGE_STATS);
+        let bridge = (is_bridge && mine && ready).then(|| peek()?.state_value().map_err(|e| e.to_string()));
+        Self { info, ring, broadcast, bridge }
     }
 
     /// A ring's fill, or a broadcast's largest lag (its slowest
     /// subscriber's fill), of the capacity.
     fn fill(&self) -> String {
+        match &self.bridge {
+            Some(Ok(stats)) => {
+                let (msgs, bytes) = (counter(stats, "messages_per_s"), counter(stats, "bytes_per_s"));
+                let (drops, gaps) = (counter(stats, "drops"), counter(stats, "gaps"));
+                return format!("{msgs} msg/s, {}/s, {drops} drops, {gaps} gaps", human_bytes(bytes));
+            }
+            Some(Err(_)) => return "?".to_owned(),
+            None => {}
+        }
         match (&self.ring, &self.broadcast) {
             (Some(Ok(ring)), _) => format!("{}/{}", ring.fill, ring.capacity),
             (_, Some(Ok(b))) => {
@@ -600,6 +641,15 @@ impl<'a> Row<'a> {
             },
             "broadcast": match &self.broadcast {
                 Some(Ok(b)) => broadcast_json(b),
+                Some(Err(e)) => json!({ "error": e }),
+                None => Json::Null,
+            },
+            "bridge": match &self.bridge {
+                Some(Ok(stats)) => {
+                    let fields = ["messages", "bytes", "drops", "gaps", "lost", "garbage", "messages_per_s", "bytes_per_s"];
+                    // Counters are u64: they fit JSON's integers.
+                    Json::Object(fields.iter().map(|f| ((*f).to_owned(), json!(u64::try_from(counter(stats, f)).unwrap_or(u64::MAX)))).collect())
+                }
                 Some(Err(e)) => json!({ "error": e }),
                 None => Json::Null,
             },

@@ -877,3 +877,64 @@ fn inspect_shows_a_byte_rings_oldest_and_newest_messages() {
     drop(rx);
     assert!(!exists(&name));
 }
+
+/// The counters `shm-bridge` keeps beside an object it carries, declared
+/// as the bridge declares them (same name, same fields).
+#[derive(SharedState, Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
+struct BridgeStats {
+    messages: u64,
+    bytes: u64,
+    drops: u64,
+    gaps: u64,
+    lost: u64,
+    garbage: u64,
+    messages_per_s: u64,
+    bytes_per_s: u64,
+    last_nonce: u64,
+    last_end: u64,
+    direction: u64,
+}
+
+#[test]
+fn ls_shows_a_bridges_rates() {
+    let name = format!("{}.bridge-in", unique("bridged"));
+    let stats = BridgeStats {
+        messages: 10,
+        drops: 2,
+        gaps: 1,
+        messages_per_s: 1234,
+        bytes_per_s: 5_600_000,
+        ..Default::default()
+    };
+    let _object = Shared::create_named(&name, &stats).expect("create");
+    let table = ok(&["ls"]);
+    let line = table.lines().find(|l| l.starts_with(&name)).unwrap_or_else(|| panic!("{name} not listed:\n{table}"));
+    assert!(line.ends_with("1234 msg/s, 5.6 MB/s, 2 drops, 1 gaps"), "{line}");
+    let entry = ls_entry(&name, false).expect("listed");
+    assert_eq!(entry["bridge"]["messages_per_s"], 1234);
+    assert_eq!(entry["bridge"]["drops"], 2);
+}
+
+#[test]
+fn bridge_without_shm_bridge_installed_says_so() {
+    // The test binary's `shm` has no shm-bridge beside it (the bridge is
+    // built in its own workspace); an empty PATH finds none either.
+    let output = shm().args(["bridge", "out", "--from", "x", "--key", "k"]).env("PATH", "").output().expect("run shm");
+    let err = stderr(&output);
+    assert_eq!(output.status.code(), Some(1), "{err}");
+    assert!(err.starts_with("shm: error: shm-bridge is not installed"), "{err}");
+}
+
+#[test]
+fn bridge_runs_the_shm_bridge_it_finds_on_path_with_the_arguments() {
+    let dir = std::env::temp_dir().join(unique("path"));
+    std::fs::create_dir_all(&dir).expect("mkdir");
+    let fake = dir.join("shm-bridge");
+    std::fs::write(&fake, "#!/bin/sh\necho \"fake bridge: $*\"\n").expect("write");
+    std::process::Command::new("chmod").arg("755").arg(&fake).status().expect("chmod");
+    let output = shm().args(["bridge", "in", "--key", "k", "--to", "b"]).env("PATH", &dir).output().expect("run shm");
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(output.status.success(), "{}", stderr(&output));
+    assert_eq!(stdout(&output), "fake bridge: in --key k --to b\n");
+}

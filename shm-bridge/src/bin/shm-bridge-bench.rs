@@ -1,0 +1,407 @@
+//! Bridged throughput and latency beside raw Zenoh publish-subscribe, on
+//! loopback, in one run: `shm-bridge-bench [--smoke] [--rounds N]`.
+//!
+//! - Throughput: `N` messages of 8 B and 64 KiB. Raw: a publisher process
+//!   puts them on a key, this process subscribes. Bridged: this process
+//!   writes them into byte ring A, a `shm-bridge out` process carries A to
+//!   a key, a `shm-bridge in` process writes ring B, this process reads
+//!   B. Rate: messages from the first received to the last, over that
+//!   time. Every message's number is checked.
+//! - Latency: ping-pong. Raw: this process puts on one key, an echo
+//!   process puts what it gets on another. Bridged: ring A1 -> bridge ->
+//!   ring B1 -> echo process -> ring A2 -> bridge -> ring B2, two bridge
+//!   processes with two streams each. One-way latency is half the median
+//!   round trip; the added latency is bridged minus raw.
+//!
+//! Each figure is the median of the rounds. `shm-bridge` is found beside
+//! this binary (both are built together).
+
+use shm_bridge::Link;
+use shm_runtime::{ByteRing, Consumer, Producer, SharedObject};
+use std::net::TcpListener;
+use std::path::PathBuf;
+use std::process::{Child, Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use zenoh::Wait;
+use zenoh::qos::CongestionControl;
+
+const ROLE: &str = "SHM_BRIDGE_BENCH_ROLE";
+const LIMIT: Duration = Duration::from_secs(120);
+
+fn main() -> ExitCode {
+    if let Ok(role) = std::env::var(ROLE) {
+        let args: Vec<String> = std::env::args().skip(1).collect();
+        return match role.as_str() {
+            "raw-pub" => raw_publisher(&args),
+            "raw-echo" => raw_echo(&args),
+            "ring-echo" => ring_echo(&args),
+            _ => ExitCode::FAILURE,
+        };
+    }
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let smoke = args.iter().any(|a| a == "--smoke");
+    let rounds = args
+        .iter()
+        .position(|a| a == "--rounds")
+        .and_then(|i| args.get(i + 1)?.parse().ok())
+        .unwrap_or(if smoke { 1 } else { 5 });
+    match bench(smoke, rounds) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("shm-bridge-bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// A child process killed when dropped.
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        if let Ok(pid) = libc::pid_t::try_from(self.0.id()) {
+            // SAFETY: our own child, not reaped yet; SIGTERM lets a bridge
+            // remove what it made.
+            unsafe { libc::kill(pid, libc::SIGTERM) };
+        }
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while self.0.try_wait().ok().flatten().is_none() && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn role(name: &str, args: &[String]) -> Result<Proc, String> {
+    let me = std::env::current_exe().map_err(|e| e.to_string())?;
+    Command::new(me).env(ROLE, name).args(args).spawn().map(Proc).map_err(|e| e.to_string())
+}
+
+fn bridge(args: &[&str]) -> Result<Proc, String> {
+    let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+    let path: PathBuf = exe.with_file_name("shm-bridge");
+    Command::new(&path)
+        .args(args)
+        .arg("--quiet")
+        .stdout(Stdio::null())
+        .spawn()
+        .map(Proc)
+        .map_err(|e| format!("{}: {e}", path.display()))
+}
+
+fn port() -> Result<String, String> {
+    let p = TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map_err(|e| e.to_string())?.port();
+    Ok(format!("tcp/127.0.0.1:{p}"))
+}
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v[v.len() / 2]
+}
+
+fn message(i: u64, size: usize) -> Vec<u8> {
+    let mut m = vec![0xa5; size];
+    m[..8].copy_from_slice(&i.to_le_bytes());
+    m
+}
+
+fn number(m: &[u8]) -> u64 {
+    u64::from_le_bytes(m[..8].try_into().unwrap_or([0xff; 8]))
+}
+
+fn name(tag: &str) -> String {
+    format!("shmrs-bench-bridge-{}-{tag}", std::process::id())
+}
+
+fn bench(smoke: bool, rounds: usize) -> Result<(), String> {
+    let sizes: [(usize, u64, u64); 2] =
+        if smoke { [(8, 2_000, 50), (65_536, 50, 10)] } else { [(8, 200_000, 2_000), (65_536, 4_000, 500)] };
+    println!("loopback, {rounds} round(s), medians; one-way latency = round trip / 2");
+    println!(
+        "{:>8} {:>14} {:>14} {:>6} {:>11} {:>11} {:>9}",
+        "size", "raw msg/s", "bridged msg/s", "ratio", "raw µs", "bridged µs", "added µs"
+    );
+    for (size, count, pings) in sizes {
+        let mut raw_rates = Vec::new();
+        let mut bridged_rates = Vec::new();
+        let mut raw_lat = Vec::new();
+        let mut bridged_lat = Vec::new();
+        let mut thru = BridgedThroughput::start(size)?;
+        let mut lat = BridgedLatency::start(size)?;
+        let mut raw_l = RawLatency::start(size)?;
+        for _ in 0..rounds {
+            raw_rates.push(raw_throughput(size, count)?);
+            bridged_rates.push(thru.run(count)?);
+            raw_lat.push(raw_l.run(pings)?);
+            bridged_lat.push(lat.run(pings)?);
+        }
+        drop((thru, lat, raw_l));
+        let (r, b) = (median(raw_rates), median(bridged_rates));
+        let (rl, bl) = (median(raw_lat) / 2.0 * 1e6, median(bridged_lat) / 2.0 * 1e6);
+        println!("{size:>8} {r:>14.0} {b:>14.0} {:>6.2} {rl:>11.1} {bl:>11.1} {:>9.1}", b / r, bl - rl);
+    }
+    Ok(())
+}
+
+/// Messages per second at the receiver, first to last; checks numbers.
+fn receive_rate(count: u64, mut next: impl FnMut() -> Result<u64, String>) -> Result<f64, String> {
+    let first = next()?;
+    if first != 0 {
+        return Err(format!("the first message is {first}, not 0"));
+    }
+    let start = Instant::now();
+    for i in 1..count {
+        let got = next()?;
+        if got != i {
+            return Err(format!("message {got} where {i} was due"));
+        }
+    }
+    #[expect(clippy::cast_precision_loss, reason = "a rate")]
+    Ok((count - 1) as f64 / start.elapsed().as_secs_f64())
+}
+
+fn raw_throughput(size: usize, count: u64) -> Result<f64, String> {
+    let endpoint = port()?;
+    let key = format!("bench/{}/raw", std::process::id());
+    let session = Link { connect: vec![endpoint.clone()], ..Link::default() }.open()?;
+    let subscriber = session.declare_subscriber(key.clone()).wait().map_err(|e| e.to_string())?;
+    let _publisher = role("raw-pub", &[endpoint, key, size.to_string(), count.to_string()])?;
+    let deadline = Instant::now() + LIMIT;
+    receive_rate(count, || {
+        let left = deadline.saturating_duration_since(Instant::now());
+        let sample = subscriber.recv_timeout(left).map_err(|e| e.to_string())?.ok_or("timed out")?;
+        Ok(number(&sample.payload().to_bytes()))
+    })
+}
+
+fn raw_publisher(args: &[String]) -> ExitCode {
+    let run = || -> Result<(), String> {
+        let [endpoint, key, size, count] = args else { return Err("arguments".into()) };
+        let (size, count): (usize, u64) = (size.parse().map_err(|_| "size")?, count.parse().map_err(|_| "count")?);
+        let session = Link { listen: vec![endpoint.clone()], ..Link::default() }.open()?;
+        let publisher = session
+            .declare_publisher(key.clone())
+            .congestion_control(CongestionControl::Block)
+            .wait()
+            .map_err(|e| e.to_string())?;
+        let deadline = Instant::now() + LIMIT;
+        while !publisher.matching_status().wait().map_err(|e| e.to_string())?.matching() {
+            if Instant::now() > deadline {
+                return Err("no subscriber".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        for i in 0..count {
+            publisher.put(message(i, size)).wait().map_err(|e| e.to_string())?;
+        }
+        // Stay until killed: closing now could cut what is in flight.
+        std::thread::sleep(LIMIT);
+        Ok(())
+    };
+    run().map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
+}
+
+struct BridgedThroughput {
+    tx: ByteRing<Producer>,
+    rx: ByteRing<Consumer>,
+    next: u64,
+    _bridges: (Proc, Proc),
+}
+
+impl BridgedThroughput {
+    fn start(size: usize) -> Result<Self, String> {
+        let (a, b) = (name(&format!("thru-a-{size}")), name(&format!("thru-b-{size}")));
+        let endpoint = port()?;
+        let key = format!("bench/{}/thru{size}", std::process::id());
+        let tx = ByteRing::<Producer>::create_named(&a, size, 1024).map_err(|e| e.to_string())?;
+        let out = bridge(&["out", "--from", &a, "--key", &key, "--listen", &endpoint])?;
+        let inb = bridge(&["in", "--key", &key, "--to", &b, "--create", "1024", "--connect", &endpoint])?;
+        let rx = wait_open(&b)?;
+        Ok(Self { tx, rx, next: 0, _bridges: (out, inb) })
+    }
+
+    fn run(&mut self, count: u64) -> Result<f64, String> {
+        let base = self.next;
+        let size = self.tx.slot_size();
+        let ring = &mut self.tx;
+        let mut buf = Vec::new();
+        let rx = &mut self.rx;
+        let rate = std::thread::scope(|s| {
+            let writer = s.spawn(move || {
+                for i in 0..count {
+                    ring.write_timeout(&message(base + i, size), LIMIT).map_err(|e| e.to_string())?;
+                }
+                Ok::<(), String>(())
+            });
+            let rate = receive_rate(count, || {
+                rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+                Ok(number(&buf) - base)
+            });
+            writer.join().map_err(|_| "writer panicked".to_string())??;
+            rate
+        })?;
+        self.next += count;
+        Ok(rate)
+    }
+}
+
+fn wait_open(name: &str) -> Result<ByteRing<Consumer>, String> {
+    let deadline = Instant::now() + LIMIT;
+    loop {
+        match ByteRing::<Consumer>::open(name) {
+            Ok(r) => return Ok(r),
+            Err(e) if Instant::now() > deadline => return Err(e.to_string()),
+            Err(_) => std::thread::sleep(Duration::from_millis(10)),
+        }
+    }
+}
+
+struct RawLatency {
+    publisher: zenoh::pubsub::Publisher<'static>,
+    subscriber: zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
+    size: usize,
+    _echo: Proc,
+    _session: zenoh::Session,
+}
+
+impl RawLatency {
+    fn start(size: usize) -> Result<Self, String> {
+        let endpoint = port()?;
+        let (request_key, reply_key) =
+            (format!("bench/{}/ping{size}", std::process::id()), format!("bench/{}/pong{size}", std::process::id()));
+        let session = Link { listen: vec![endpoint.clone()], ..Link::default() }.open()?;
+        let subscriber = session.declare_subscriber(reply_key.clone()).wait().map_err(|e| e.to_string())?;
+        let publisher = session
+            .declare_publisher(request_key.clone())
+            .congestion_control(CongestionControl::Block)
+            .wait()
+            .map_err(|e| e.to_string())?;
+        let echo = role("raw-echo", &[endpoint, request_key, reply_key])?;
+        let deadline = Instant::now() + LIMIT;
+        while !publisher.matching_status().wait().map_err(|e| e.to_string())?.matching() {
+            if Instant::now() > deadline {
+                return Err("no echo".into());
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        // The echo's publisher may be matched a little later.
+        std::thread::sleep(Duration::from_millis(300));
+        Ok(Self { publisher, subscriber, size, _echo: echo, _session: session })
+    }
+
+    fn run(&mut self, pings: u64) -> Result<f64, String> {
+        let mut times = Vec::new();
+        for i in 0..pings {
+            let start = Instant::now();
+            self.publisher.put(message(i, self.size)).wait().map_err(|e| e.to_string())?;
+            loop {
+                let sample = self.subscriber.recv_timeout(LIMIT).map_err(|e| e.to_string())?.ok_or("no pong")?;
+                if number(&sample.payload().to_bytes()) == i {
+                    break;
+                }
+            }
+            times.push(start.elapsed().as_secs_f64());
+        }
+        Ok(median(times))
+    }
+}
+
+fn raw_echo(args: &[String]) -> ExitCode {
+    let run = || -> Result<(), String> {
+        let [endpoint, request_key, reply_key] = args else { return Err("arguments".into()) };
+        let session = Link { connect: vec![endpoint.clone()], ..Link::default() }.open()?;
+        let subscriber = session.declare_subscriber(request_key.clone()).wait().map_err(|e| e.to_string())?;
+        let publisher = session
+            .declare_publisher(reply_key.clone())
+            .congestion_control(CongestionControl::Block)
+            .wait()
+            .map_err(|e| e.to_string())?;
+        while let Ok(sample) = subscriber.recv() {
+            publisher.put(sample.payload().clone()).wait().map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    };
+    run().map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
+}
+
+struct BridgedLatency {
+    tx: ByteRing<Producer>,
+    rx: ByteRing<Consumer>,
+    next: u64,
+    _procs: (Proc, Proc, Proc),
+}
+
+impl BridgedLatency {
+    fn start(size: usize) -> Result<Self, String> {
+        let t = |s: &str| name(&format!("lat-{s}-{size}"));
+        let (a1, b1, a2, b2) = (t("a1"), t("b1"), t("a2"), t("b2"));
+        let endpoint = port()?;
+        let (k1, k2) =
+            (format!("bench/{}/l1-{size}", std::process::id()), format!("bench/{}/l2-{size}", std::process::id()));
+        let tx = ByteRing::<Producer>::create_named(&a1, size, 64).map_err(|e| e.to_string())?;
+        let echo = role("ring-echo", &[b1.clone(), a2.clone(), size.to_string()])?;
+        // The echo makes A2 before the far bridge looks for it.
+        let deadline = Instant::now() + LIMIT;
+        while shm_runtime::tools::inspect_segment(&a2).is_err() {
+            if Instant::now() > deadline {
+                return Err("the echo did not start".into());
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Two bridge processes, each with a stream each way.
+        let config = |tag: &str, text: String| -> Result<String, String> {
+            let path = std::env::temp_dir().join(format!("{}-{tag}.conf", name("lat")));
+            std::fs::write(&path, text).map_err(|e| e.to_string())?;
+            Ok(path.to_string_lossy().into_owned())
+        };
+        let near_conf = config(
+            &format!("near-{size}"),
+            format!("--listen {endpoint}\nout --from {a1} --key {k1}\nin --key {k2} --to {b2} --create 64\n"),
+        )?;
+        let far_conf = config(
+            &format!("far-{size}"),
+            format!("--connect {endpoint}\nin --key {k1} --to {b1} --create 64\nout --from {a2} --key {k2}\n"),
+        )?;
+        let near = bridge(&["--config", &near_conf])?;
+        let far = bridge(&["--config", &far_conf])?;
+        let rx = wait_open(&b2);
+        let _ = std::fs::remove_file(near_conf);
+        let _ = std::fs::remove_file(far_conf);
+        let rx = rx?;
+        Ok(Self { tx, rx, next: 0, _procs: (echo, near, far) })
+    }
+
+    fn run(&mut self, pings: u64) -> Result<f64, String> {
+        let size = self.tx.slot_size();
+        let mut buf = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..pings {
+            let i = self.next;
+            self.next += 1;
+            let start = Instant::now();
+            self.tx.write_timeout(&message(i, size), LIMIT).map_err(|e| e.to_string())?;
+            self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+            if number(&buf) != i {
+                return Err(format!("reply_key {} for request_key {i}", number(&buf)));
+            }
+            times.push(start.elapsed().as_secs_f64());
+        }
+        Ok(median(times))
+    }
+}
+
+fn ring_echo(args: &[String]) -> ExitCode {
+    let run = || -> Result<(), String> {
+        let [from, to, size] = args else { return Err("arguments".into()) };
+        let size: usize = size.parse().map_err(|_| "size")?;
+        let mut tx = ByteRing::<Producer>::create_named(to, size, 64).map_err(|e| e.to_string())?;
+        let mut rx = wait_open(from)?;
+        let mut buf = Vec::new();
+        loop {
+            rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+            tx.write_timeout(&buf, LIMIT).map_err(|e| e.to_string())?;
+        }
+    };
+    run().map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
+}

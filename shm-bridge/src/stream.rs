@@ -1,0 +1,322 @@
+//! One stream of a bridge: `out` (a local object to a key) or `in` (a key
+//! to a local object), each run on its own thread until asked to stop.
+
+use crate::local::{Next, POLL, Put, Sent, Sink, Source};
+use crate::stats::{Stats, stats_name};
+use crate::wire::{Description, HEADER_LEN, HEARTBEAT, Header};
+use shm_runtime::ObjectKind;
+use std::collections::{HashSet, VecDeque};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+use zenoh::qos::CongestionControl;
+use zenoh::sample::Sample;
+use zenoh::{Session, Wait};
+
+/// `out`: carry a local object to a key.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OutSpec {
+    /// The local object's segment name.
+    pub from: String,
+    /// The Zenoh key expression to publish on.
+    pub key: String,
+    /// Drop mode: Zenoh drops samples under congestion instead of
+    /// blocking (the receiver counts them as gaps).
+    pub drop: bool,
+}
+
+/// `in`: carry a key into a local object.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InSpec {
+    /// The Zenoh key expression to subscribe to.
+    pub key: String,
+    /// The local object's segment name.
+    pub to: String,
+    /// Create the object if it does not exist: for a ring, with this many
+    /// slots; value objects take their size from the remote source.
+    pub create: Option<u64>,
+    /// Drop mode: an item that finds the local ring full is dropped and
+    /// counted instead of waiting for room.
+    pub drop: bool,
+}
+
+/// One stream.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Stream {
+    /// A local object published on a key.
+    Out(OutSpec),
+    /// A key written into a local object.
+    In(InSpec),
+}
+
+impl Stream {
+    /// Runs the stream until `stop` is set or it fails.
+    pub fn run(&self, session: &Session, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
+        match self {
+            Self::Out(spec) => run_out(session, spec, quiet, stop),
+            Self::In(spec) => run_in(session, spec, quiet, stop),
+        }
+        .map_err(|e| format!("{self}: {e}"))
+    }
+}
+
+impl std::fmt::Display for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Out(s) => write!(f, "out {} -> {}", s.from, s.key),
+            Self::In(s) => write!(f, "in {} -> {}", s.key, s.to),
+        }
+    }
+}
+
+/// The key a stream's description is queried on.
+pub fn description_key(key: &str) -> String {
+    format!("{key}/@schema")
+}
+
+fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
+    let (mut source, description, nonce) = Source::open(&spec.from)?;
+    let label = Stream::Out(spec.clone()).to_string();
+    let (mut stats, _) = Stats::create(&stats_name(&spec.from, "out"), label, quiet, 1)?;
+    let zerr = |e: zenoh::Error| e.to_string();
+    let reply = description.encode();
+    let _queryable = session
+        .declare_queryable(description_key(&spec.key))
+        .callback(move |query| {
+            // A reply that fails is the querier's loss; it asks again.
+            let _ = query.reply(query.key_expr().clone(), reply.clone()).wait();
+        })
+        .wait()
+        .map_err(zerr)?;
+    let congestion = if spec.drop { CongestionControl::Drop } else { CongestionControl::Block };
+    let publisher = session.declare_publisher(spec.key.clone()).congestion_control(congestion).wait().map_err(zerr)?;
+    // A ring's items are taken only while a subscriber matches the key:
+    // an item taken with nobody to receive it would be lost, while one
+    // left in the ring holds the producer back (backpressure).
+    let matching = Arc::new(AtomicBool::new(publisher.matching_status().wait().map_err(zerr)?.matching()));
+    let flag = Arc::clone(&matching);
+    let _listener = publisher
+        .matching_listener()
+        // Relaxed: a hint read by the loop below; nothing else is
+        // published through it.
+        .callback(move |status| flag.store(status.matching(), Ordering::Relaxed))
+        .wait()
+        .map_err(zerr)?;
+    let is_ring = matches!(description.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast);
+    let fingerprint = description.schema.fingerprint();
+    let mut message = Vec::new();
+    let mut sent = Sent::default();
+    while !stop.load(Ordering::Relaxed) {
+        stats.tick();
+        if is_ring && !matching.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(20));
+            continue;
+        }
+        let (start, end, flags) = match source.next(&mut message, &mut sent)? {
+            Next::Item { start, end, flags } => (start, end, flags),
+            Next::Idle => continue,
+            Next::Ended => break,
+        };
+        let mut sample = vec![0; HEADER_LEN + message.len()];
+        Header { kind: description.kind, flags, fingerprint, nonce, start, end }.write_to(&mut sample);
+        sample[HEADER_LEN..].copy_from_slice(&message);
+        publisher.put(sample).wait().map_err(zerr)?;
+        if flags & HEARTBEAT == 0 {
+            stats.now.messages += 1;
+            stats.now.bytes += message.len() as u64;
+        }
+    }
+    stats.publish();
+    Ok(())
+}
+
+/// Logs a refused sample: every one of the first ten, then one in a
+/// thousand.
+fn refuse(stats: &mut Stats, label: &str, why: &str) {
+    stats.now.garbage += 1;
+    let n = stats.now.garbage;
+    if n <= 10 || n.is_multiple_of(1000) {
+        eprintln!("{label}: dropped a sample: {why} ({n} dropped so far)");
+    }
+}
+
+/// Whether a ring item at `header`'s positions may be written after the
+/// last one written (`last`: source nonce, end position): a repeat is
+/// refused; a jump forward is a gap, counted and logged.
+fn follows(last: Option<(u64, u64)>, header: &Header, stats: &mut Stats, label: &str) -> bool {
+    match last {
+        Some((nonce, end)) if nonce == header.nonce && header.start < end => {
+            let why = format!("positions {}..{} were written already (up to {end})", header.start, header.end);
+            refuse(stats, label, &why);
+            return false;
+        }
+        Some((nonce, end)) if nonce == header.nonce && header.start > end => {
+            let skipped = header.start - end;
+            stats.now.gaps += 1;
+            stats.now.lost += skipped;
+            eprintln!(
+                "{label}: gap: the source's slots {end}..{} never arrived ({skipped} lost; a bridge restarted or dropped them)",
+                header.start
+            );
+        }
+        Some((nonce, _)) if nonce != header.nonce => {
+            eprintln!("{label}: a new source object (nonce {:#x}): its positions start afresh", header.nonce);
+        }
+        _ => {}
+    }
+    true
+}
+
+fn query_description(session: &Session, key: &str) -> Result<Description, String> {
+    let replies =
+        session.get(description_key(key)).timeout(Duration::from_secs(2)).wait().map_err(|e| e.to_string())?;
+    let mut why = "no bridge answered".to_owned();
+    while let Ok(reply) = replies.recv() {
+        match reply.result() {
+            Ok(sample) => match Description::parse(&sample.payload().to_bytes()) {
+                Ok(d) => return Ok(d),
+                Err(e) => why = format!("a bad description: {e}"),
+            },
+            Err(e) => why = format!("an error reply: {:?}", e.payload().to_bytes()),
+        }
+    }
+    Err(why)
+}
+
+#[expect(
+    clippy::too_many_lines,
+    reason = "one receive loop; its steps share the loop's state (queue, stream, positions), which pieces would pass around"
+)]
+fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
+    let label = Stream::In(spec.clone()).to_string();
+    let (mut stats, previous) = Stats::create(&stats_name(&spec.to, "in"), label.clone(), quiet, 2)?;
+    // Where the last item written came from: a restarted receiver
+    // continues from its predecessor's record.
+    let mut last: Option<(u64, u64)> = previous.filter(|p| p.last_nonce != 0).map(|p| (p.last_nonce, p.last_end));
+    let mut stream: Option<(u64, Description, Sink)> = None;
+    let mut foreign: HashSet<u64> = HashSet::new();
+    let mut last_version: Option<u64> = None;
+    // The description is queried while no subscriber is declared: a
+    // subscriber whose queue is full holds the link's receiving task
+    // (that is how backpressure reaches the sender), and the reply would
+    // wait behind it. Samples taken out of the queue meanwhile wait here.
+    let mut subscriber = None;
+    let mut pending: VecDeque<Sample> = VecDeque::new();
+    let mut waiting_logged = false;
+    while !stop.load(Ordering::Relaxed) {
+        stats.tick();
+        if stream.is_none() {
+            match query_description(session, &spec.key) {
+                Ok(remote) => {
+                    let sink = Sink::open_or_create(&spec.to, spec.create, &remote).map_err(|r| r.0)?;
+                    stream = Some((remote.schema.fingerprint(), remote, sink));
+                }
+                Err(why) => {
+                    if !waiting_logged {
+                        eprintln!(
+                            "{label}: waiting for the stream's description on {}: {why}",
+                            description_key(&spec.key)
+                        );
+                        waiting_logged = true;
+                    }
+                    std::thread::sleep(POLL);
+                }
+            }
+            continue;
+        }
+        let sample = if let Some(sample) = pending.pop_front() {
+            sample
+        } else {
+            if subscriber.is_none() {
+                subscriber = Some(session.declare_subscriber(spec.key.clone()).wait().map_err(|e| e.to_string())?);
+            }
+            match subscriber.as_ref().expect("declared above").recv_timeout(POLL) {
+                Ok(Some(sample)) => sample,
+                Ok(None) => continue,
+                Err(e) => return Err(format!("the subscriber ended: {e}")),
+            }
+        };
+        let bytes = sample.payload().to_bytes();
+        let (header, payload) = match Header::parse(&bytes) {
+            Ok(parsed) => parsed,
+            Err(why) => {
+                refuse(&mut stats, &label, &why.to_string());
+                continue;
+            }
+        };
+        let (fingerprint, remote, sink) = stream.as_mut().expect("known above");
+        if header.fingerprint != *fingerprint {
+            if foreign.contains(&header.fingerprint) {
+                refuse(&mut stats, &label, &format!("fingerprint {:#018x} is not the stream's", header.fingerprint));
+                continue;
+            }
+            // A new type on the key (the source was made again), or a
+            // forgery: ask the source. The queue is set aside first (see
+            // above), this sample in front.
+            if let Some(queue) = subscriber.take() {
+                while let Ok(Some(queued)) = queue.try_recv() {
+                    pending.push_back(queued);
+                }
+            }
+            let now = query_description(session, &spec.key);
+            match now {
+                Ok(d) if d.schema.fingerprint() == header.fingerprint && d.kind == header.kind => {
+                    eprintln!("{label}: the stream's type is now `{}` ({})", d.type_name, d.kind);
+                    let sink = if d.kind == remote.kind && d.schema == remote.schema {
+                        stream.take().expect("known").2
+                    } else {
+                        Sink::open_or_create(&spec.to, spec.create, &d).map_err(|r| r.0)?
+                    };
+                    stream = Some((header.fingerprint, d, sink));
+                    pending.push_front(sample);
+                }
+                _ => {
+                    foreign.insert(header.fingerprint);
+                    refuse(
+                        &mut stats,
+                        &label,
+                        &format!("fingerprint {:#018x} is not the stream's", header.fingerprint),
+                    );
+                }
+            }
+            continue;
+        }
+        if header.kind != remote.kind {
+            refuse(&mut stats, &label, &format!("a {} sample on a {} stream", header.kind, remote.kind));
+            continue;
+        }
+        if matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast) {
+            if !follows(last, &header, &mut stats, &label) {
+                continue;
+            }
+        } else if header.flags & HEARTBEAT != 0 && last_version == Some(header.start) {
+            // The value written last, sent again: nothing new.
+            continue;
+        }
+        match sink.put(payload, spec.drop, stop)? {
+            Put::Written => {
+                stats.now.messages += 1;
+                stats.now.bytes += payload.len() as u64;
+            }
+            Put::Dropped => stats.now.drops += 1,
+            Put::Stopped => break,
+            Put::Refused(why) => {
+                refuse(&mut stats, &label, &why);
+                continue;
+            }
+        }
+        last = Some((header.nonce, header.end));
+        last_version = Some(header.start);
+        stats.now.last_nonce = header.nonce;
+        stats.now.last_end = header.end;
+        // Written every 64 items (and once a second), so that a receiver
+        // killed now leaves its successor a position to count a gap from:
+        // one at most 63 items old, which makes the reported gap larger
+        // than the real one by at most that, never smaller.
+        if stats.now.messages.is_multiple_of(64) {
+            stats.publish();
+        }
+    }
+    stats.publish();
+    Ok(())
+}

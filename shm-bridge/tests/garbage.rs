@@ -1,0 +1,97 @@
+//! Garbage published on the key by a foreign Zenoh publisher: counted,
+//! logged and dropped; the receiving bridge keeps running and delivers
+//! the real stream whole.
+
+mod common;
+
+use common::{Bridge, assert_clean, check, free_port, message, name, until, until_or};
+use shm_bridge::stats::BridgeStats;
+use shm_bridge::wire::{HEADER_LEN, Header};
+use shm_runtime::{ByteRing, Consumer, ObjectKind, Producer, Shared, SharedObject};
+use std::time::Duration;
+use zenoh::Wait;
+
+#[test]
+fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
+    let (a, b) = (name("junk-a"), name("junk-b"));
+    let (p1, p2) = (free_port(), free_port());
+    let (listen_out, listen_in) = (format!("tcp/127.0.0.1:{p1}"), format!("tcp/127.0.0.1:{p2}"));
+    let key = format!("shm-test/{}/junk", std::process::id());
+    let mut tx = ByteRing::<Producer>::create_named(&a, 64, 256).expect("create ring A");
+    let out = Bridge::start("jout", &["out", "--from", &a, "--key", &key, "--listen", &listen_out, "--quiet"]);
+    let mut inb = Bridge::start(
+        "jin",
+        &[
+            "in",
+            "--key",
+            &key,
+            "--to",
+            &b,
+            "--create",
+            "256",
+            "--connect",
+            &listen_out,
+            "--listen",
+            &listen_in,
+            "--quiet",
+        ],
+    );
+    // The foreign publisher: a Zenoh peer of the receiver's.
+    let link = shm_bridge::Link { connect: vec![listen_in.clone()], ..Default::default() };
+    let session = link.open().expect("a zenoh session");
+    let publisher = session.declare_publisher(key.clone()).wait().expect("publisher");
+    let stats_name = format!("{b}.bridge-in");
+    let logs = || format!("in:\n{}", inb.log());
+    let stats = until_or(
+        Duration::from_secs(30),
+        "the receiver's stats",
+        || Shared::<BridgeStats>::open(&stats_name).ok(),
+        logs,
+    );
+    // Wait until the receiver subscribes (it first learns the stream's
+    // type from the sending bridge).
+    until_or(
+        Duration::from_secs(30),
+        "the receiver's subscription",
+        || publisher.matching_status().wait().ok()?.matching().then_some(()),
+        logs,
+    );
+    let mut forged = vec![0; HEADER_LEN + 8];
+    Header { kind: ObjectKind::ByteRing, flags: 0, fingerprint: 0xbad, nonce: 1, start: 0, end: 1 }
+        .write_to(&mut forged);
+    let mut wrong_version = forged.clone();
+    wrong_version[4] = 9;
+    let junk: [&[u8]; 5] = [b"hello", &[0xff; 100], &[], &wrong_version, &forged];
+    for sample in junk {
+        publisher.put(sample.to_vec()).wait().expect("put");
+    }
+    until_or(
+        Duration::from_secs(30),
+        "five garbage samples counted",
+        || (stats.read().garbage >= 5).then_some(()),
+        logs,
+    );
+    // The real stream still flows, whole.
+    let mut rx = until(Duration::from_secs(30), "ring B", || ByteRing::<Consumer>::open(&b).ok());
+    let mut got = Vec::new();
+    for i in 0..2000 {
+        tx.write_timeout(&message(i), Duration::from_secs(30)).expect("write A");
+        rx.read_timeout(&mut got, Duration::from_secs(30)).unwrap_or_else(|e| panic!("item {i}: {e}\n{}", logs()));
+        assert_eq!(check(&got), Ok(i));
+    }
+    assert_eq!(stats.read().garbage, 5, "{}", logs());
+    assert!(inb.running());
+    drop(stats);
+    let log = inb.stop();
+    out.stop();
+    for why in [
+        "5 bytes, shorter than the 40-byte header",
+        "is not \"SHMB\"",
+        "wire version 9",
+        "fingerprint 0x0000000000000bad is not the stream's",
+    ] {
+        assert!(log.contains(why), "no log line saying {why:?}:\n{log}");
+    }
+    drop((publisher, session, tx, rx));
+    assert_clean(&[&a, &b]);
+}
