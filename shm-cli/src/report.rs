@@ -6,8 +6,8 @@ use serde_json::{Value as Json, json};
 use shm_runtime::format::schema::Schema;
 use shm_runtime::format::{BYTE_ORDER_MARK, FORMAT_VERSION, Header, STATE_INITIALIZING, STATE_READY};
 use shm_runtime::tools::{
-    ArrayPeek, BroadcastPeek, ByteMessage, ByteRingUnread, Peek, RingItem, RingPeek, RingUnread, SegmentInfo, Status,
-    SubscriberPeek,
+    ArrayPeek, BroadcastPeek, ByteBroadcastPeek, ByteMessage, ByteRingUnread, Peek, RingItem, RingPeek, RingUnread,
+    SegmentInfo, Status, SubscriberPeek,
 };
 use shm_runtime::{
     Handle, ObjectKind, OpenOptions, Policy, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString,
@@ -77,6 +77,9 @@ pub(crate) enum Value {
     Ring(RingPeek, Unread),
     /// A broadcast's shape, publisher, subscribers and newest item.
     Broadcast(BroadcastPeek),
+    /// A byte broadcast's shape, publisher, subscribers and newest
+    /// message (length and first bytes).
+    ByteBroadcast(ByteBroadcastPeek),
 }
 
 /// A ring's oldest and newest unread items, or why they could not be
@@ -100,6 +103,7 @@ pub(crate) fn read_value(object: &Object) -> Result<Value, Failure> {
                 Value::Ring(peek.ring()?, Unread::Messages(peek.byte_ring_unread().map_err(|e| e.to_string())))
             }
             ObjectKind::Broadcast => Value::Broadcast(peek.broadcast()?),
+            ObjectKind::ByteBroadcast => Value::ByteBroadcast(peek.byte_broadcast()?),
             ObjectKind::Array => {
                 let shape = peek.array()?;
                 let elements: Vec<Vec<u8>> =
@@ -242,6 +246,7 @@ pub(crate) fn value_lines(value: &Value) -> Vec<String> {
             lines
         }
         Value::Broadcast(b) => broadcast_lines(b),
+        Value::ByteBroadcast(b) => byte_broadcast_lines(b),
     }
 }
 
@@ -305,10 +310,34 @@ fn broadcast_lines(b: &BroadcastPeek) -> Vec<String> {
         format!("publisher:    {}", b.publisher),
         format!("subscribers:  {} of {} entries", b.subscribers.len(), b.max_subscribers),
     ];
-    if !b.subscribers.is_empty() {
+    lines.extend(subscriber_table(&b.subscribers, b.capacity));
+    lines.push(format!("newest:       {}", item_text(b.newest.as_ref())));
+    lines
+}
+
+/// A byte broadcast as text lines, as [`broadcast_lines`], its newest
+/// message shown by length and first bytes.
+fn byte_broadcast_lines(b: &ByteBroadcastPeek) -> Vec<String> {
+    let mut lines = vec![
+        format!("policy:       {}", policy_text(b.policy)),
+        format!("capacity:     {} slots, messages up to {} bytes", b.capacity, b.slot_size),
+        format!("history:      {} messages", b.history),
+        format!("write pos:    {}", b.write_position),
+        format!("publisher:    {}", b.publisher),
+        format!("subscribers:  {} of {} entries", b.subscribers.len(), b.max_subscribers),
+    ];
+    lines.extend(subscriber_table(&b.subscribers, b.capacity));
+    lines.push(format!("newest:       {}", message_text(b.newest.as_ref())));
+    lines
+}
+
+/// The table of a broadcast's subscribers, each with a lag bar of the
+/// `capacity`; no lines when there are none.
+fn subscriber_table(subscribers: &[SubscriberPeek], capacity: u64) -> Vec<String> {
+    let mut lines = Vec::new();
+    if !subscribers.is_empty() {
         let header = ["slot", "pid", "cursor", "lag", "fill", "state"].map(str::to_owned);
-        let rows: Vec<[String; 6]> = b
-            .subscribers
+        let rows: Vec<[String; 6]> = subscribers
             .iter()
             .map(|s| {
                 [
@@ -316,7 +345,7 @@ fn broadcast_lines(b: &BroadcastPeek) -> Vec<String> {
                     s.holder.pid().map_or_else(|| "-".to_owned(), |p| p.to_string()),
                     s.cursor.to_string(),
                     if s.corrupt.is_some() { "?".to_owned() } else { s.lag.to_string() },
-                    if s.corrupt.is_some() { "-".to_owned() } else { bar(s.lag, b.capacity, 20) },
+                    if s.corrupt.is_some() { "-".to_owned() } else { bar(s.lag, capacity, 20) },
                     subscriber_state(s),
                 ]
             })
@@ -330,13 +359,39 @@ fn broadcast_lines(b: &BroadcastPeek) -> Vec<String> {
         lines.push(line(&header));
         lines.extend(rows.iter().map(line));
     }
-    lines.push(format!("newest:       {}", item_text(b.newest.as_ref())));
     lines
 }
 
 fn broadcast_json(b: &BroadcastPeek) -> Json {
-    let subscribers: Vec<Json> = b
-        .subscribers
+    json!({
+        "policy": policy_text(b.policy),
+        "capacity": b.capacity,
+        "element_bytes": b.element_bytes,
+        "history": b.history,
+        "max_subscribers": b.max_subscribers,
+        "write_position": b.write_position,
+        "publisher": role_json(b.publisher),
+        "subscribers": subscribers_json(&b.subscribers),
+        "newest": b.newest.as_ref().map(|i| json!({ "position": i.position, "value": decoded_json(&i.value) })),
+    })
+}
+
+fn byte_broadcast_json(b: &ByteBroadcastPeek) -> Json {
+    json!({
+        "policy": policy_text(b.policy),
+        "capacity": b.capacity,
+        "slot_size": b.slot_size,
+        "history": b.history,
+        "max_subscribers": b.max_subscribers,
+        "write_position": b.write_position,
+        "publisher": role_json(b.publisher),
+        "subscribers": subscribers_json(&b.subscribers),
+        "newest": message_json(b.newest.as_ref()),
+    })
+}
+
+fn subscribers_json(subscribers: &[SubscriberPeek]) -> Vec<Json> {
+    subscribers
         .iter()
         .map(|s| {
             let mut holder = role_json(s.holder);
@@ -347,18 +402,7 @@ fn broadcast_json(b: &BroadcastPeek) -> Json {
             holder["corrupt"] = json!(s.corrupt);
             holder
         })
-        .collect();
-    json!({
-        "policy": policy_text(b.policy),
-        "capacity": b.capacity,
-        "element_bytes": b.element_bytes,
-        "history": b.history,
-        "max_subscribers": b.max_subscribers,
-        "write_position": b.write_position,
-        "publisher": role_json(b.publisher),
-        "subscribers": subscribers,
-        "newest": b.newest.as_ref().map(|i| json!({ "position": i.position, "value": decoded_json(&i.value) })),
-    })
+        .collect()
 }
 
 fn message_json(message: Option<&ByteMessage>) -> Json {
@@ -483,6 +527,7 @@ fn value_json(value: &Value) -> Json {
             json
         }
         Value::Broadcast(b) => broadcast_json(b),
+        Value::ByteBroadcast(b) => byte_broadcast_json(b),
     }
 }
 
@@ -546,6 +591,8 @@ pub(crate) struct Row<'a> {
     ring: Option<Result<RingPeek, String>>,
     /// A broadcast's subscribers, when they could be read.
     broadcast: Option<Result<BroadcastPeek, String>>,
+    /// A byte broadcast's subscribers, when they could be read.
+    byte_broadcast: Option<Result<ByteBroadcastPeek, String>>,
     /// A bridge's counters (`shm-bridge` keeps them in a `BridgeStats`
     /// value beside each object it carries), when they could be read.
     bridge: Option<Result<shm_runtime::tools::Value, String>>,
@@ -587,12 +634,15 @@ impl<'a> Row<'a> {
         };
         let ring = (is_ring && mine && ready).then(|| peek()?.ring().map_err(|e| e.to_string()));
         let broadcast = (is_broadcast && mine && ready).then(|| peek()?.broadcast().map_err(|e| e.to_string()));
+        let is_byte_broadcast = info.kind() == Some(ObjectKind::ByteBroadcast);
+        let byte_broadcast =
+            (is_byte_broadcast && mine && ready).then(|| peek()?.byte_broadcast().map_err(|e| e.to_string()));
         // The derive names the type with its module path
         // (`shm_bridge::stats::BridgeStats`): the last segment decides.
         let is_bridge = info.kind() == Some(ObjectKind::State)
             && type_name(info).and_then(|t| t.rsplit("::").next()) == Some(BRIDGE_STATS);
         let bridge = (is_bridge && mine && ready).then(|| peek()?.state_value().map_err(|e| e.to_string()));
-        Self { info, ring, broadcast, bridge }
+        Self { info, ring, broadcast, byte_broadcast, bridge }
     }
 
     /// A ring's fill, or a broadcast's largest lag (its slowest
@@ -607,13 +657,15 @@ impl<'a> Row<'a> {
             Some(Err(_)) => return "?".to_owned(),
             None => {}
         }
-        match (&self.ring, &self.broadcast) {
-            (Some(Ok(ring)), _) => format!("{}/{}", ring.fill, ring.capacity),
-            (_, Some(Ok(b))) => {
-                let lag = b.subscribers.iter().filter(|s| s.corrupt.is_none()).map(|s| s.lag).max().unwrap_or(0);
-                format!("{lag}/{}", b.capacity)
-            }
-            (Some(Err(_)), _) | (_, Some(Err(_))) => "?".to_owned(),
+        let largest_lag = |subscribers: &[SubscriberPeek], capacity: u64| {
+            let lag = subscribers.iter().filter(|s| s.corrupt.is_none()).map(|s| s.lag).max().unwrap_or(0);
+            format!("{lag}/{capacity}")
+        };
+        match (&self.ring, &self.broadcast, &self.byte_broadcast) {
+            (Some(Ok(ring)), _, _) => format!("{}/{}", ring.fill, ring.capacity),
+            (_, Some(Ok(b)), _) => largest_lag(&b.subscribers, b.capacity),
+            (_, _, Some(Ok(b))) => largest_lag(&b.subscribers, b.capacity),
+            (Some(Err(_)), _, _) | (_, Some(Err(_)), _) | (_, _, Some(Err(_))) => "?".to_owned(),
             _ => "-".to_owned(),
         }
     }
@@ -639,10 +691,11 @@ impl<'a> Row<'a> {
                 Some(Err(e)) => json!({ "error": e }),
                 None => Json::Null,
             },
-            "broadcast": match &self.broadcast {
-                Some(Ok(b)) => broadcast_json(b),
-                Some(Err(e)) => json!({ "error": e }),
-                None => Json::Null,
+            "broadcast": match (&self.broadcast, &self.byte_broadcast) {
+                (Some(Ok(b)), _) => broadcast_json(b),
+                (_, Some(Ok(b))) => byte_broadcast_json(b),
+                (Some(Err(e)), _) | (_, Some(Err(e))) => json!({ "error": e }),
+                _ => Json::Null,
             },
             "bridge": match &self.bridge {
                 Some(Ok(stats)) => {

@@ -109,6 +109,7 @@ pub(crate) fn run(text: &str, interval_ms: u64, count: Option<u64>) -> Result<()
                 let write_position = match &value {
                     Value::Ring(ring, _) => Some(ring.write_position),
                     Value::Broadcast(b) => Some(b.write_position),
+                    Value::ByteBroadcast(b) => Some(b.write_position),
                     _ => None,
                 };
                 if let Some(write_position) = write_position {

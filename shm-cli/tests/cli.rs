@@ -5,8 +5,8 @@
 
 use serde_json::Value;
 use shm_runtime::{
-    Broadcast, BroadcastConfig, ByteRing, Consumer, MemoryInterface, Policy, Shared, SharedBool, SharedBytes,
-    SharedInt, SharedObject, SharedState, SharedString,
+    Broadcast, BroadcastConfig, ByteBroadcast, ByteRing, Consumer, MemoryInterface, Policy, Shared, SharedBool,
+    SharedBytes, SharedInt, SharedObject, SharedState, SharedString,
 };
 use std::fmt::Write as _;
 use std::io::{BufRead, BufReader, Read};
@@ -755,6 +755,42 @@ fn inspect_and_watch_say_a_version_2_segment_is_from_an_older_shm() {
     // FORMAT.md chooses: refuse, never guess).
     let err = SharedInt::load_sharedobject(&counter.handle()).unwrap_err();
     assert!(err.to_string().contains("format version 2, this library reads version 3 (an older shm made it"), "{err}");
+}
+
+#[test]
+fn inspect_ls_and_watch_show_a_byte_broadcast() {
+    let config = BroadcastConfig::new(4, Policy::Overwrite).max_subscribers(2).history(1);
+    let mut tx = ByteBroadcast::create(32, &config).unwrap();
+    let name = tx.name().as_str().to_owned();
+    let mut fast = tx.subscribe().unwrap();
+    let _slow = tx.subscribe().unwrap();
+    for i in 0..3 {
+        tx.publish(format!("frame {i}").as_bytes()).unwrap();
+    }
+    let mut buffer = [0u8; 32];
+    while fast.read(&mut buffer).unwrap().is_some() {}
+    let write = tx.published();
+    let text = ok(&["inspect", &name]);
+    assert!(
+        text.contains(
+            "policy:       overwrite\ncapacity:     4 slots, messages up to 32 bytes\nhistory:      1 messages\n"
+        ),
+        "{text}"
+    );
+    assert!(text.contains(&format!("write pos:    {write}\n")), "{text}");
+    assert!(text.contains("subscribers:  2 of 2 entries\n"), "{text}");
+    assert!(text.contains("[....................]  alive\n"), "{text}");
+    assert!(text.contains("[###############.....]  alive\n"), "{text}");
+    let newest = format!("newest:       #{}: 7 bytes in 1 slot: 6672616d652032 \"frame 2\"\n", write.wrapping_sub(1));
+    assert!(text.contains(&newest), "{text}");
+    let value = &json(&["inspect", &name, "--json"])["value"];
+    assert_eq!((value["policy"].as_str(), value["slot_size"].as_u64()), (Some("overwrite"), Some(32)));
+    assert_eq!(value["newest"]["head_text"], "frame 2");
+    assert_eq!(value["subscribers"][1]["lag"], 3);
+    let row = ok(&["ls"]).lines().find(|l| l.starts_with(&name)).map(str::to_owned).unwrap();
+    assert!(row.split_whitespace().rev().take(2).eq(["3/4", "live"]), "{row}");
+    let output = ok(&["watch", &name, "--interval", "20", "--count", "2"]);
+    assert!(output.contains("[###############.....]  alive\n"), "{output}");
 }
 
 #[test]
