@@ -23,7 +23,7 @@ use std::time::Duration;
 /// // A live process holds the name: the message names it and its pid.
 /// let taken = SharedInt::create_named(&name, 0).unwrap_err();
 /// assert!(matches!(taken, CreateError::AlreadyExists { .. }), "{taken}");
-/// assert!(taken.to_string().contains("already exists"));
+/// assert!(taken.to_string().contains("already exists"), "{taken}");
 /// // A ring needs at least one slot.
 /// let empty = MemoryInterface::<u64>::create_memorybuf(0).unwrap_err();
 /// assert!(matches!(empty, CreateError::InvalidCapacity { .. }), "{empty}");

@@ -280,15 +280,17 @@ fn vouches(owner: u32, held: Held, identity: u64, me: u32) -> bool {
 /// lock is not in this process's lock file): called when a peer seems
 /// gone, never per message.
 pub(crate) fn alive(identity: u64) -> Option<bool> {
+    // This process, even when it could take no lock (slot 0: its
+    // identity is then its pid alone, which proves nothing to others).
+    if identity == me() {
+        return Some(true);
+    }
     let (slot, token) = (slot_of(identity), token_of(identity));
     if slot == 0 {
         return process::alive(identity);
     }
     if slot > MAX_SLOT || token == 0 {
         return None;
-    }
-    if identity == me() {
-        return Some(true);
     }
     let own = own_lock_file();
     if own.is_some_and(|fd| holder(fd, slot, token).is_some()) {
