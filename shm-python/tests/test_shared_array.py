@@ -161,3 +161,19 @@ def test_python_encoding_equals_the_runtimes(peer):  # noqa: F811
         assert run(peer, "nested", outers.handle).strip() == "ok 3"
         for i in range(3):
             assert outers[i] == dict(nested(i + 100), name=list((b"n%d" % (i + 100)).ljust(4, b"\0")))
+
+
+def test_padding_may_be_left_out_and_range_errors_read_as_the_runtimes():
+    """The acceptance rules of the runtime's `Value::encode`: a field whose
+    name starts with `_` (explicit padding) may be left out and is zeros;
+    an integer out of range is refused with the runtime's wording."""
+    padded = shm.Struct("Padded", [("seq", "u32"), ("on", "bool"), ("_pad", ("u8", 3))])
+    with shm.SharedArray.create(padded, 1) as values:
+        values[0] = {"seq": 5, "on": True}
+        assert values[0] == {"seq": 5, "on": True, "_pad": [0, 0, 0]}
+        assert padded.pack({"seq": 5, "on": True}) == padded.pack({"seq": 5, "on": True, "_pad": b""})
+        with pytest.raises(OverflowError, match=r"Padded\.seq: -1 is out of range for `u32`"):
+            values[0] = {"seq": -1, "on": True}
+        with pytest.raises(ValueError, match=r"Padded\.on: missing"):
+            values[0] = {"seq": 1}
+        assert values[0]["seq"] == 5
