@@ -25,7 +25,8 @@
 //!                                     write count messages "msg <i>", then let go
 //!   create-pose <x>                   print a new SharedArray<Pose>'s handle (3 elements,
 //!                                     seq = index), Pose's layout fingerprint and a new
-//!                                     Shared<Pose>'s handle; wait for a line, clean up
+//!                                     Shared<Pose>'s handle; wait for a line, print
+//!                                     "seqs" and each element's seq, clean up
 //!   pose-ring <count>                 print a new MemoryInterface<Pose>'s handle (producer
 //!                                     side, count slots) holding count poses, seq 0..count;
 //!                                     wait for a line, clean up
@@ -186,6 +187,9 @@ fn pose_command(command: &str, argument: &str) -> Result {
             println!("{}", array.handle());
             println!("{:#018x}", Pose::FINGERPRINT);
             announce(&shared.handle())?;
+            // What Python may have written into the array meanwhile.
+            let seqs: Vec<String> = array.iter().map(|p| p.seq.to_string()).collect();
+            println!("seqs {}", seqs.join(" "));
             shared.cleanup()?;
             array.cleanup()?;
         }

@@ -5,28 +5,28 @@
 //! `u8`), a number an `int` or `float`, a `Flag` a `bool`.
 //!
 //! Why this is not `Python object -> shm_runtime::tools::Value ->
-//! Value::encode` (and `Value::decode -> Python` the other way): that
-//! route builds a `Value` tree per item (a `String` per field name, a
-//! `Vec` per struct and array) and a fresh `Vec` for the bytes, where this
-//! writes straight into the caller's reused buffer. Measured with
+//! Value::encode` (and `Value::decode -> Python` the other way): that route
+//! builds a `Value` tree per item (a `String` per field name, a `Vec` per
+//! struct and array) and a fresh `Vec` for the bytes, where this writes
+//! straight into the caller's reused buffer. Measured with
 //! `bench/codec_rate.py` (release wheel, 2 cores shared with other work,
 //! best of 4 x 5 runs of 30 000 items), `pack` of the `Pose` of
-//! `examples/python_peer.rs` takes 1.23 us here and took 1.91 us through `Value` (an earlier version
-//! of this file, 1.54 us, in the same runs); of a nested struct with
-//! arrays and flags 4.3 us here, 7.2 us through `Value` (earlier version:
-//! 6.4 us). Decoding is the smaller cost either way, and `Value::decode`
-//! keeps at most `MAX_ARRAY_ITEMS` elements of an array, which a field
-//! like `[u8; 8192]` exceeds. So both directions stay here, with no layout
-//! of their own: every offset and size comes from the runtime's `Schema`,
-//! the acceptance rules are `Value::encode`'s (fields whose name starts
-//! with `_`, explicit padding, may be left out and are zeros; a `u8` array
-//! also takes `bytes`, zero-padded; out-of-range integers are refused with
-//! its wording), and `tests/test_shared_array.py` checks, through the Rust
-//! peer, that the bytes for a nested struct with arrays and flags equal
-//! `Value::encode`'s. Differences that remain: a `str` is refused for a
-//! `u8` array (Python text needs an explicit encoding), and an `int` given
-//! for a float field rounds as `float(n)` does instead of being refused
-//! when inexact.
+//! `examples/python_peer.rs` takes 1.23 us here and took 1.91 us through
+//! `Value` (an earlier version of this file, 1.54 us, in the same runs); of
+//! a nested struct with arrays and flags 4.3 us here, 7.2 us through
+//! `Value` (earlier version: 6.4 us). Decoding is the smaller cost either
+//! way, and `Value::decode` keeps at most `MAX_ARRAY_ITEMS` elements of an
+//! array, which a field like `[u8; 8192]` exceeds. So both directions stay
+//! here, with no layout of their own: every offset and size comes from the
+//! runtime's `Schema`, the acceptance rules are `Value::encode`'s (fields
+//! whose name starts with `_`, explicit padding, may be left out and are
+//! zeros; a `u8` array also takes `bytes`, zero-padded; out-of-range
+//! integers are refused with its wording), and `tests/test_shared_array.py`
+//! checks, through the Rust peer, that the bytes for a nested struct with
+//! arrays and flags equal `Value::encode`'s. Differences that remain: a
+//! `str` is refused for a `u8` array (Python text needs an explicit
+//! encoding), and an `int` given for a float field rounds as `float(n)`
+//! does instead of being refused when inexact.
 //!
 //! What is checked on the way in: every field present (but padding) and
 //! no other key in a `dict`, each array of its length, each integer in its

@@ -177,7 +177,10 @@ impl SharedArray {
     /// writer lock throughout, so that updates from several processes do
     /// not lose each other's changes. Returns the new value. If `f`
     /// raises, or returns a value that does not fit, the element keeps
-    /// its value (its version still counts the write).
+    /// its value (its version still counts the write). Keep `f` short:
+    /// other writers of the element wait for it (and give up with
+    /// `shm.ArrayError` after the runtime's lock wait), and `f` must not
+    /// write the same element itself.
     fn update(&self, py: Python<'_>, index: isize, f: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
         let i = self.index(index)?;
         let array = self.array()?;

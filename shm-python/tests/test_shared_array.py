@@ -12,7 +12,7 @@ import pytest
 
 import shm
 from test_cross_language import peer, run  # noqa: F401  (the session fixture)
-from test_struct import POSE
+from test_struct import POSE, _expected, _rust_pose
 from test_struct_values import pose
 
 
@@ -104,6 +104,24 @@ def test_two_processes(method):
         assert list(values) == [10 - i for i in range(5)]
 
 
+def _increment(handle, times):
+    array = shm.SharedArray.load_sharedobject(handle)
+    for _ in range(times):
+        array.update(0, lambda n: n + 1)
+    array.cleanup()
+
+
+@pytest.mark.timeout(120)
+def test_concurrent_updates_lose_nothing():
+    with shm.SharedArray.create("u64", 1) as counter:
+        child = multiprocessing.get_context("fork").Process(target=_increment, args=(counter.handle, 2000))
+        child.start()
+        _increment(counter.handle, 2000)
+        child.join(60)
+        assert child.exitcode == 0
+        assert counter[0] == 4000 and counter.version(0) == 4000
+
+
 def test_numpy_records_in_and_out():
     np = pytest.importorskip("numpy")
     with shm.SharedArray.create(POSE, 3) as poses:
@@ -177,3 +195,22 @@ def test_padding_may_be_left_out_and_range_errors_read_as_the_runtimes():
         with pytest.raises(ValueError, match=r"Padded\.on: missing"):
             values[0] = {"seq": 1}
         assert values[0]["seq"] == 5
+
+
+@pytest.mark.timeout(120)
+def test_python_writes_a_rust_array(peer):  # noqa: F811
+    """A Rust `SharedArray<Pose>` (`create-pose`) opened and written from
+    Python: the Rust side reads what Python wrote."""
+    proc, array, _, _ = _rust_pose(peer)
+    try:
+        with shm.SharedArray.load_sharedobject(array, POSE) as poses:
+            assert poses[1] == _expected(1)
+            poses[1] = dict(_expected(1), seq=41)
+            assert poses.update(2, lambda p: dict(p, seq=p["seq"] + 40))["seq"] == 42
+        out, _ = proc.communicate("done\n", timeout=60)
+        assert proc.returncode == 0
+        assert out.splitlines()[-1] == "seqs 0 41 42"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
