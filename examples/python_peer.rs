@@ -25,19 +25,30 @@
 //!                                     write count messages "msg <i>", then let go
 //!   create-pose <x>                   print a new SharedArray<Pose>'s handle (3 elements,
 //!                                     seq = index), Pose's layout fingerprint and a new
-//!                                     Shared<Pose>'s handle; wait for a line, clean up
+//!                                     Shared<Pose>'s handle; wait for a line, print
+//!                                     "seqs" and each element's seq, clean up
 //!   pose-ring <count>                 print a new MemoryInterface<Pose>'s handle (producer
 //!                                     side, count slots) holding count poses, seq 0..count;
 //!                                     wait for a line, clean up
 //!   pose-update <handle>              read a Shared<Pose> (made in Python), check it is
 //!                                     pose(x, seq) for its x and seq, write pose(2x, seq + 1),
 //!                                     print seq
+//!   pose-array <handle>               check element i of a SharedArray<Pose> (made in
+//!                                     Python) is pose(i, i), write pose(2i, i + 10) there
+//!                                     with `update`; print the length
+//!   nested <handle>                   check element i of a SharedArray<Outer> (made and
+//!                                     written in Python) is, byte for byte, what the
+//!                                     runtime's `Value::encode` makes of nested(i); write
+//!                                     the encoding of nested(i + 100) there; print "ok <len>"
 //!   pose-consume <handle> <count>     read count poses pose(i, i) from a MemoryInterface<Pose>
 //!                                     (made in Python), checking each; print "ok <count>"
 //!   subscribe <handle> <count>        subscribe to a Broadcast<u64> (made in Python), print
 //!                                     "ready", read count items 3i + 1; print "ok <count>"
 //! ```
 
+use shm_runtime::dynamic::{DynArray, ItemType};
+use shm_runtime::format::schema::Schema;
+use shm_runtime::tools::Value;
 use shm_runtime::{
     ByteRing, Consumer, Flag, Handle, MemoryInterface, OpenOptions, Producer, Role, Shared, SharedArray, SharedInt,
     SharedObject, SharedState, SharedString, Subscriber,
@@ -64,6 +75,107 @@ struct Pose {
     valid: Flag,
 }
 
+/// Part of [`Outer`]: nested arrays and an array of flags.
+#[derive(SharedState, Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
+struct Inner {
+    /// Three points.
+    points: [[i16; 2]; 3],
+    /// Two switches.
+    on: [Flag; 2],
+}
+
+/// The nested struct of the `nested` command (the Python tests declare
+/// it as `shm.Struct`s): numbers of several widths, an array of structs
+/// holding arrays, flags, a byte string.
+#[derive(SharedState, Clone, Copy, Debug, Default, PartialEq)]
+#[repr(C)]
+struct Outer {
+    /// A time stamp.
+    stamp: u64,
+    /// A gain.
+    gain: f32,
+    /// Two inner parts.
+    inner: [Inner; 2],
+    /// Three flags.
+    flags: [Flag; 3],
+    /// A signed level.
+    level: i8,
+    /// A short name, zero-padded.
+    name: [u8; 4],
+}
+
+/// The value `nested(i)` of `shm-python/tests/test_shared_array.py`, built
+/// as a [`Value`] tree (independently of Python's encoder).
+fn nested_value(i: i32) -> Value {
+    let field = |name: &str, value| (name.to_owned(), value);
+    let array = |items: Vec<Value>| Value::Array { items, more: 0 };
+    let inner = |k: i32| Value::Struct {
+        name: "Inner".into(),
+        fields: vec![
+            field(
+                "points",
+                array(
+                    (0..3)
+                        .map(|j| array(vec![Value::Signed((10 * i + 3 * k + j).into()), Value::Signed((-j).into())]))
+                        .collect(),
+                ),
+            ),
+            field("on", array(vec![Value::Flag(k == 0), Value::Flag(i % 2 == 1)])),
+        ],
+    };
+    Value::Struct {
+        name: "Outer".into(),
+        fields: vec![
+            field("stamp", Value::Signed((1000 + i).into())),
+            field("gain", Value::Float(0.25 * f64::from(i))),
+            field("inner", array(vec![inner(0), inner(1)])),
+            field("flags", array(vec![Value::Flag(true), Value::Flag(false), Value::Flag(i % 2 == 0)])),
+            field("level", Value::Signed((-i).into())),
+            field("name", Value::Bytes(format!("n{i}").into_bytes())),
+        ],
+    }
+}
+
+/// The `pose-array` command: checks element i of the `SharedArray<Pose>`
+/// `handle` names is pose(i, i) and replaces it with pose(2i, i + 10).
+fn pose_array(handle: &str) -> Result {
+    let array = SharedArray::<Pose>::load_sharedobject(&handle.parse::<Handle>()?)?;
+    for i in 0..array.len() {
+        let seq = u32::try_from(i)?;
+        array.update(i, |p| {
+            if *p == pose(f64::from(seq), seq) {
+                *p = pose(2.0 * p.x, seq + 10);
+                Ok(())
+            } else {
+                Err(format!("element {i}: got {p:?}"))
+            }
+        })??;
+    }
+    println!("{}", array.len());
+    Ok(())
+}
+
+/// The `nested` command: the array Python wrote, checked against the
+/// runtime's encoder, and rewritten with it.
+fn nested(handle: &str) -> Result {
+    let item = ItemType::of::<Outer>();
+    let array = DynArray::load(&handle.parse::<Handle>()?, Some(&item), &OpenOptions::new())?;
+    let schema = Schema::from_desc(Outer::SCHEMA);
+    let mut element = vec![0; item.size()];
+    for i in 0..array.len() {
+        array.get(i, &mut element)?;
+        let n = i32::try_from(i)?;
+        let expected = nested_value(n).encode(&schema)?;
+        if element != expected {
+            return Err(format!("element {i}: Python wrote {element:?}, Value::encode gives {expected:?}").into());
+        }
+        array.set(i, &nested_value(n + 100).encode(&schema)?)?;
+    }
+    println!("ok {}", array.len());
+    Ok(())
+}
+
 /// The `create-pose`, `pose-ring` and `pose-update` commands, with their
 /// one argument.
 fn pose_command(command: &str, argument: &str) -> Result {
@@ -75,6 +187,9 @@ fn pose_command(command: &str, argument: &str) -> Result {
             println!("{}", array.handle());
             println!("{:#018x}", Pose::FINGERPRINT);
             announce(&shared.handle())?;
+            // What Python may have written into the array meanwhile.
+            let seqs: Vec<String> = array.iter().map(|p| p.seq.to_string()).collect();
+            println!("seqs {}", seqs.join(" "));
             shared.cleanup()?;
             array.cleanup()?;
         }
@@ -124,6 +239,8 @@ the Rust side of shm-python's cross-language tests (pytest runs it):
   cargo run --example python_peer -- create-pose <x>
   cargo run --example python_peer -- pose-ring <count>
   cargo run --example python_peer -- pose-update <handle>
+  cargo run --example python_peer -- pose-array <handle>
+  cargo run --example python_peer -- nested <handle>
   cargo run --example python_peer -- pose-consume <handle> <count>
   cargo run --example python_peer -- subscribe <handle> <count>";
 
@@ -219,6 +336,8 @@ fn run() -> Result {
             // Dropped: the name stays until the consumer has read all.
         }
         "create-pose" | "pose-ring" | "pose-update" => pose_command(arg(0)?, arg(1)?)?,
+        "pose-array" => pose_array(arg(1)?)?,
+        "nested" => nested(arg(1)?)?,
         "pose-consume" => {
             let mut ring = MemoryInterface::<Pose, Consumer>::load_memorybuf(&arg(1)?.parse::<Handle>()?)?;
             let count: u32 = arg(2)?.parse()?;

@@ -44,7 +44,7 @@ pub struct StructType {
 }
 
 /// The primitive named `name`, if any (`bool` is `Flag`).
-fn prim_named(name: &str) -> Option<Prim> {
+pub(crate) fn prim_named(name: &str) -> Option<Prim> {
     let name = if name == "bool" { "Flag" } else { name };
     (0..=u8::MAX).filter_map(Prim::from_code).find(|p| p.name() == name && p.size().is_some())
 }

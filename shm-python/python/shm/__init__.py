@@ -17,9 +17,10 @@ is a ring of them (a Rust ``MemoryInterface<T>``), ``Broadcast`` and
 ``Subscriber`` publish them (or numbers) to many readers; values are dicts
 or numpy records. Opened without a type, an object uses the schema in its
 segment; with one, a segment of another layout raises ``LayoutMismatch``
-naming the first field that differs. ``SharedArray`` opens a Rust
-``SharedArray<T>`` read-only (``to_numpy()``), ``peek`` reads any segment
-by field without claiming anything.
+naming the first field that differs. ``SharedArray`` is an
+array of structs or numbers (a Rust ``SharedArray<T>``), created or opened
+from either side, with ``[]``, ``update``, ``version`` and ``to_numpy()``;
+``peek`` reads any segment by field without claiming anything.
 
 ``shm.compat.memory_interface`` and ``shm.compat.shared_memory_handler``
 keep the APIs of the two Python libraries shm replaces.
