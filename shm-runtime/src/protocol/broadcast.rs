@@ -236,7 +236,7 @@ impl SubscriberCursor {
 }
 
 /// A shape checked against a number of words by [`Broadcast::split`],
-/// kept so that [`Broadcast::view`] need not check it again on every
+/// kept so that [`Broadcast::view_unchecked`] need not check it again on every
 /// call.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Geometry {
@@ -268,6 +268,13 @@ pub(crate) struct Broadcast<'a> {
     words: &'a [AtomicU64],
     table: &'a [AtomicU64],
     slots: &'a [AtomicU64],
+}
+
+impl Geometry {
+    /// Number of words it was checked against.
+    pub(crate) fn words(&self) -> usize {
+        self.words
+    }
 }
 
 impl<'a> Broadcast<'a> {
@@ -310,26 +317,27 @@ impl<'a> Broadcast<'a> {
     }
 
     /// The ring in `words`, of a `geometry` that [`split`](Self::split)
-    /// made for them before.
+    /// made for them before, checking nothing: for an owner that made
+    /// the geometry once, at create or open, and takes this view on every
+    /// call (a few register moves once inlined).
     ///
-    /// # Panics
+    /// # Safety
     ///
-    /// If `words` is not the number of words `geometry` was made for.
+    /// `words` has exactly the number of words `geometry` was made for
+    /// (`Geometry::words`).
     #[inline]
-    pub(crate) fn view(words: &'a [AtomicU64], geometry: Geometry) -> Self {
-        assert_eq!(words.len(), geometry.words, "the geometry was checked against these words");
+    pub(crate) unsafe fn view_unchecked(words: &'a [AtomicU64], geometry: Geometry) -> Self {
+        debug_assert_eq!(words.len(), geometry.words, "the geometry was checked against these words");
         let Geometry { capacity, mask, wrap, stride, policy, history, slots_start, .. } = geometry;
-        Self {
-            capacity,
-            mask,
-            wrap,
-            stride,
-            policy,
-            history,
-            words,
-            table: &words[TABLE_WORD..slots_start],
-            slots: &words[slots_start..],
-        }
+        // SAFETY: `split` made `slots_start` as `TABLE_WORD` plus the
+        // table's words, for `words.len()` (our caller) of
+        // `layout_words(..)`, which is `slots_start` plus the slots' words:
+        // `slots_start <= words.len()`.
+        let (head, slots) = unsafe { words.split_at_unchecked(slots_start) };
+        // SAFETY: `head` has `slots_start` words, at least `TABLE_WORD`
+        // (see above).
+        let table = unsafe { head.get_unchecked(TABLE_WORD..) };
+        Self { capacity, mask, wrap, stride, policy, history, words, table, slots }
     }
 
     /// Sets up fresh (zeroed) words as an empty broadcast whose positions
@@ -386,8 +394,16 @@ impl<'a> Broadcast<'a> {
     }
 
     /// The overflow policy.
+    #[inline]
     pub(crate) fn policy(&self) -> Policy {
         self.policy
+    }
+
+    /// All the ring's words (for the object's role, wait and mode words).
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn words(&self) -> &'a [AtomicU64] {
+        self.words
     }
 
     /// Number of slots.

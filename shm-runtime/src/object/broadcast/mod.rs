@@ -21,6 +21,7 @@ use crate::segment::error::OpenError;
 use crate::segment::handle::Handle;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
+use core::ptr::NonNull;
 use core::sync::atomic::{AtomicU32, AtomicU64};
 use std::time::Duration;
 
@@ -113,35 +114,108 @@ const fn layout<T: SharedState>() -> Layout<'static> {
     Layout { fingerprint: T::FINGERPRINT, type_name: T::TYPE_NAME, schema: SchemaRef::Desc(T::SCHEMA) }
 }
 
-/// One side's segment, the ring's geometry checked against it, and this
-/// process's wake barrier.
+/// One side's segment, where the words its hot paths touch lie in it,
+/// and this process's wake barrier.
 pub(crate) struct Side {
-    /// `None` only after `into_segment` took it.
+    /// `None` only after `take_segment` (of the publisher's or a
+    /// subscriber's end) took it, in an `into_segment` that consumes the
+    /// end: from then on only the end's `Drop` runs, which finds no
+    /// segment and touches no word (so nothing uses `hot` once the
+    /// mapping may be gone).
     segment: Option<Segment>,
-    geometry: Geometry,
+    hot: Hot,
     barrier: Barrier,
 }
 
+/// Where the words the hot paths (publish, read, waking the other side)
+/// touch lie in a segment's mapping, resolved once at create or open
+/// (with the ring's geometry checked there) rather than on every call:
+/// the ring's view itself, made once, so that a publish or a read takes
+/// a reference to it rather than rebuilding it.
+///
+/// `'static` and raw addresses stand for "as long as the side holds its
+/// segment" (the mapping, which moving the segment does not move):
+/// [`Side`] hands out only references that live as long as a borrow of
+/// itself, during which it holds the segment (see `Side::segment`).
+struct Hot {
+    /// The ring over all the payload's words.
+    ring: protocol::Broadcast<'static>,
+    /// The publisher's wait word (the first four bytes of its word in
+    /// the payload, only ever accessed as this 32-bit futex word).
+    publisher_wait: NonNull<AtomicU32>,
+    /// The subscribers' shared wait word (likewise).
+    subscriber_wait: NonNull<AtomicU32>,
+}
+
+// SAFETY: a `Hot` is references to and addresses of atomics in a shared
+// mapping, and `Side` gives out only shared references to them, which
+// are `Send` and `Sync`: moving one to another thread is as sound as
+// moving those references, and the mapping does not belong to a thread.
+unsafe impl Send for Hot {}
+// SAFETY: as for `Send`: `&Hot` gives out nothing but those shared
+// references to atomics.
+unsafe impl Sync for Hot {}
+
 impl Side {
+    /// The side of `segment`, whose payload `geometry` was made for (by
+    /// `protocol::Broadcast::split` over its words).
+    fn new(segment: Segment, geometry: Geometry, barrier: Barrier) -> Self {
+        let payload = segment.payload();
+        let words = NonNull::from(payload.words());
+        // SAFETY: the address came from a live `&[AtomicU64]` of the
+        // segment's mapping, and the side keeps the segment, whose mapping
+        // stays where it is, for as long as anything borrows the side (the
+        // type's comment); `Side` narrows `'static` to such a borrow
+        // before it hands a reference out. The words are only ever
+        // accessed through shared references to atomics.
+        let words: &'static [AtomicU64] = unsafe { words.as_ref() };
+        assert_eq!(words.len(), geometry.words(), "the geometry was made for this payload");
+        // SAFETY: checked just above: the geometry was made for exactly
+        // these words.
+        let ring = unsafe { protocol::Broadcast::view_unchecked(words, geometry) };
+        let hot = Hot {
+            ring,
+            publisher_wait: NonNull::from(payload.futex_word(protocol::PUBLISHER_WAIT_WORD)),
+            subscriber_wait: NonNull::from(payload.futex_word(protocol::SUBSCRIBER_WAIT_WORD)),
+        };
+        Self { segment: Some(segment), hot, barrier }
+    }
+
     fn segment(&self) -> &Segment {
         self.segment.as_ref().expect("only cleanup takes the segment, and it consumes the side")
     }
 
-    /// The ring, a view for a borrow of the side.
+    /// The ring, for a borrow of the side (made once, in `new`).
     #[inline]
-    fn ring(&self) -> protocol::Broadcast<'_> {
-        protocol::Broadcast::view(self.segment().payload().words(), self.geometry)
+    fn ring(&self) -> &protocol::Broadcast<'_> {
+        &self.hot.ring
+    }
+
+    /// The overflow policy (no look at the segment).
+    #[inline]
+    fn policy(&self) -> Policy {
+        self.hot.ring.policy()
     }
 
     #[inline]
     fn word(&self, index: usize) -> &AtomicU64 {
-        &self.segment().payload().words()[index]
+        &self.hot.ring.words()[index]
     }
 
-    /// A futex word (only ever accessed through this 32-bit view).
+    /// The publisher's futex word (only ever accessed through this 32-bit
+    /// view).
     #[inline]
-    fn futex(&self, index: usize) -> &AtomicU32 {
-        self.segment().payload().futex_word(index)
+    fn publisher_wait(&self) -> &AtomicU32 {
+        // SAFETY: as for the ring's words (`new`); the address came from
+        // `Payload::futex_word`, which made this 32-bit view.
+        unsafe { self.hot.publisher_wait.as_ref() }
+    }
+
+    /// The subscribers' shared futex word (likewise).
+    #[inline]
+    fn subscriber_wait(&self) -> &AtomicU32 {
+        // SAFETY: as in `publisher_wait`.
+        unsafe { self.hot.subscriber_wait.as_ref() }
     }
 
     fn name(&self) -> &SegmentName {
@@ -185,5 +259,5 @@ pub(crate) fn open_side(
         });
         checked.map_err(|what| OpenError::Corrupt { name: segment.name().clone(), what })?
     };
-    Ok(Side { segment: Some(segment), geometry, barrier: crate::segment::barrier::this_process() })
+    Ok(Side::new(segment, geometry, crate::segment::barrier::this_process()))
 }

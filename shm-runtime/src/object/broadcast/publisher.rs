@@ -8,8 +8,8 @@ use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::object::state::{SharedState, bytes_of};
 use crate::protocol::broadcast::{
-    self as protocol, MAX_CAPACITY, MAX_SUBSCRIBERS, PUBLISHER_MODE_WORD, PUBLISHER_ROLE_WORD, PUBLISHER_WAIT_WORD,
-    Policy, PublisherCursor, SUBSCRIBER_MODE_WORD, SUBSCRIBER_WAIT_WORD, Shape,
+    self as protocol, MAX_CAPACITY, MAX_SUBSCRIBERS, PUBLISHER_MODE_WORD, PUBLISHER_ROLE_WORD, Policy, PublisherCursor,
+    SUBSCRIBER_MODE_WORD, SUBSCRIBER_WAIT_WORD, Shape,
 };
 use crate::protocol::role::{self, CLOSED, FREE};
 use crate::protocol::wake::{self, AWAKE, Barrier};
@@ -145,11 +145,11 @@ impl<T: SharedState> Broadcast<T> {
     /// overwritten. Under overwrite, never fails.
     #[inline]
     pub fn publish(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
-        if self.end.free(1) == 0 {
-            return Err(TryWriteError::Full(*value));
+        if self.end.publish_one(|ring, cursor| ring.put(cursor, 0, bytes_of(value))) {
+            Ok(())
+        } else {
+            Err(TryWriteError::Full(*value))
         }
-        self.end.put_and_publish(core::slice::from_ref(value), put_value::<T>);
-        Ok(())
     }
 
     /// Publishes as many of `values` as there is room for (in order, with
@@ -340,7 +340,7 @@ impl PublisherEnd {
         })?;
         let ring = protocol::Broadcast::split(segment.payload().words(), shape).expect("made above");
         let (geometry, cursor) = (ring.geometry(), ring.publisher().expect("a fresh broadcast is consistent"));
-        Ok(Self { side: Side { segment: Some(segment), geometry, barrier }, cursor, last_sweep: Instant::now() })
+        Ok(Self { side: Side::new(segment, geometry, barrier), cursor, last_sweep: Instant::now() })
     }
 
     /// Claims the publisher's role of an opened broadcast (a successor of
@@ -368,7 +368,7 @@ impl PublisherEnd {
     pub(crate) fn free(&mut self, wanted: u64) -> u64 {
         let ring = self.side.ring();
         let free = ring.free(&mut self.cursor, wanted);
-        if free > 0 { free } else { self.sweep() }
+        if free > 0 { free } else { Self::sweep(ring, &mut self.cursor, &mut self.last_sweep) }
     }
 
     /// With no room: at most once a liveness slice, frees the entries of
@@ -376,14 +376,30 @@ impl PublisherEnd {
     /// (So a caller that only ever calls `publish` and retries is not held
     /// back by a dead subscriber for longer than the waiting forms are.)
     #[cold]
-    fn sweep(&mut self) -> u64 {
-        if self.last_sweep.elapsed() < SLEEP_SLICE {
+    #[inline(never)]
+    fn sweep(ring: &protocol::Broadcast<'_>, cursor: &mut PublisherCursor, last_sweep: &mut Instant) -> u64 {
+        if last_sweep.elapsed() < SLEEP_SLICE {
             return 0;
         }
-        self.last_sweep = Instant::now();
+        *last_sweep = Instant::now();
+        ring.sweep(cursor, liveness::alive);
+        ring.free(cursor, 1)
+    }
+
+    /// Publishes one item, which `put` copies into the next slot (given
+    /// the ring and our cursor), if there is room, and wakes sleeping
+    /// subscribers; `false` (nothing published) if there is none. One view
+    /// of the ring for the whole publish.
+    #[inline]
+    pub(crate) fn publish_one(&mut self, put: impl FnOnce(&protocol::Broadcast<'_>, &PublisherCursor)) -> bool {
         let ring = self.side.ring();
-        ring.sweep(&mut self.cursor, liveness::alive);
-        ring.free(&mut self.cursor, 1)
+        if ring.free(&mut self.cursor, 1) == 0 && Self::sweep(ring, &mut self.cursor, &mut self.last_sweep) == 0 {
+            return false;
+        }
+        put(ring, &self.cursor);
+        ring.publish(&mut self.cursor, 1);
+        self.notify_subscribers();
+        true
     }
 
     /// Copies `items` into the next slots with `put` (the caller checked
@@ -397,7 +413,7 @@ impl PublisherEnd {
     ) {
         let ring = self.side.ring();
         for (i, item) in items.iter().enumerate() {
-            put(&ring, &self.cursor, i as u64, item);
+            put(ring, &self.cursor, i as u64, item);
         }
         ring.publish(&mut self.cursor, items.len() as u64);
         self.notify_subscribers();
@@ -422,25 +438,25 @@ impl PublisherEnd {
             // Pairs with `wake::take_sleeper` in a subscriber's
             // `notify_publisher`: either we see its new position below, or
             // it sees our SLEEPING and wakes us.
-            let barrier_made = wake::announce_sleep(self.side.futex(PUBLISHER_WAIT_WORD), self.side.barrier);
+            let barrier_made = wake::announce_sleep(self.side.publisher_wait(), self.side.barrier);
             if self.free(1) > 0 {
-                self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+                self.side.publisher_wait().store(AWAKE, Ordering::Relaxed);
                 return Ok(());
             }
             let mut slice = SLEEP_SLICE;
             if let Some(deadline) = deadline {
                 let Some(left) = deadline.checked_duration_since(Instant::now()).filter(|d| !d.is_zero()) else {
-                    self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+                    self.side.publisher_wait().store(AWAKE, Ordering::Relaxed);
                     return Err(PublishError::Timeout { name: self.side.name().clone(), waited: start.elapsed() });
                 };
                 slice = slice.min(left);
             }
             if barrier_made {
-                segment::futex_wait(self.side.futex(PUBLISHER_WAIT_WORD), wake::SLEEPING, slice);
+                segment::futex_wait(self.side.publisher_wait(), wake::SLEEPING, slice);
             } else {
                 std::thread::sleep(slice.min(POLL_SLICE));
             }
-            self.side.futex(PUBLISHER_WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+            self.side.publisher_wait().store(AWAKE, Ordering::Relaxed);
         }
     }
 
@@ -451,7 +467,7 @@ impl PublisherEnd {
         // Relaxed: the shared mode only chooses our fence; it is 0 (fence)
         // for good once a subscriber that fences has joined.
         let mode = self.side.word(SUBSCRIBER_MODE_WORD).load(Ordering::Relaxed);
-        let word = self.side.futex(SUBSCRIBER_WAIT_WORD);
+        let word = self.side.subscriber_wait();
         if wake::take_sleeper(word, self.side.barrier.cheap_wake(mode)) {
             wake_all(word);
         }

@@ -9,8 +9,8 @@ use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::object::state::{SharedState, bytes_of_mut, zeroed};
 use crate::protocol::broadcast::{
-    ENTRY_ACTIVE, ENTRY_WORDS, PUBLISHER_MODE_WORD, PUBLISHER_ROLE_WORD, PUBLISHER_WAIT_WORD, Policy,
-    SUBSCRIBER_MODE_WORD, SUBSCRIBER_WAIT_WORD, SubscriberCursor, TABLE_WORD,
+    self as protocol, ENTRY_ACTIVE, ENTRY_WORDS, PUBLISHER_MODE_WORD, PUBLISHER_ROLE_WORD, PUBLISHER_WAIT_WORD, Policy,
+    SUBSCRIBER_MODE_WORD, SubscriberCursor, TABLE_WORD,
 };
 use crate::protocol::ring::Corrupt;
 use crate::protocol::role::{self, CLOSED, FREE};
@@ -89,23 +89,21 @@ impl<T: SharedState> Subscriber<T> {
     /// [`RecvError::Evicted`] are sticky.
     #[inline]
     pub fn read(&mut self) -> Result<Option<T>, RecvError> {
-        if self.end.ready(1)? == 0 {
-            return Ok(None);
-        }
-        self.take_one().map(Some)
+        let mut value = zeroed::<T>();
+        let got = self.end.take(|ring, cursor| ring.get(cursor, 0, bytes_of_mut(&mut value)))?;
+        Ok(got.then_some(value))
     }
 
-    /// Copies the next item out (the caller checked it is ready) and
-    /// moves past it.
-    #[inline]
+    /// Copies the next item out (the caller waited until one is ready)
+    /// and moves past it. (Only this subscriber moves its read position,
+    /// so the item is still there; the loop costs nothing.)
     fn take_one(&mut self) -> Result<T, RecvError> {
-        let mut value = zeroed::<T>();
-        let ring = self.end.side.ring();
-        if !ring.get(&self.end.cursor, 0, bytes_of_mut(&mut value)) {
-            return Err(self.end.overwritten());
+        loop {
+            if let Some(value) = self.read()? {
+                return Ok(value);
+            }
+            self.end.wait_for(None)?;
         }
-        self.end.advance(1);
-        Ok(value)
     }
 
     /// Takes up to `out.len()` items into `out` (oldest first), moving past
@@ -317,10 +315,24 @@ impl<T: SharedState> shared_object::sealed::Sealed for Subscriber<T> {
 pub(crate) struct SubscriberEnd {
     pub(crate) side: Side,
     pub(crate) cursor: SubscriberCursor,
-    /// First corruption found; sticky.
+    sticky: Sticky,
+}
+
+/// What stops a subscriber for good.
+#[derive(Default)]
+struct Sticky {
+    /// First corruption found.
     corrupt: Option<Corrupt>,
-    /// The publisher took our entry away; sticky.
+    /// The publisher took our entry away.
     evicted: bool,
+}
+
+impl Sticky {
+    /// Whether either happened (one test on the read path).
+    #[inline]
+    fn is_some(&self) -> bool {
+        self.evicted || self.corrupt.is_some()
+    }
 }
 
 impl SubscriberEnd {
@@ -346,15 +358,15 @@ impl SubscriberEnd {
             role::let_go(ring.entry_role(entry), me);
             return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
         };
-        Ok(Self { side, cursor, corrupt: None, evicted: false })
+        Ok(Self { side, cursor, sticky: Sticky::default() })
     }
 
     /// The sticky state as an error, if any.
     fn check(&self) -> Result<(), RecvError> {
-        if let Some(c) = self.corrupt {
+        if let Some(c) = self.sticky.corrupt {
             return Err(RecvError::Corrupt { name: self.side.name().clone(), what: c.what, found: c.found });
         }
-        if self.evicted {
+        if self.sticky.evicted {
             return Err(RecvError::Evicted { name: self.side.name().clone() });
         }
         Ok(())
@@ -363,7 +375,7 @@ impl SubscriberEnd {
     /// Records `found` as corrupt (sticky) and returns it as an error.
     #[cold]
     pub(crate) fn found_corrupt(&mut self, found: Corrupt) -> RecvError {
-        self.corrupt = Some(found);
+        self.sticky.corrupt = Some(found);
         RecvError::Corrupt { name: self.side.name().clone(), what: found.what, found: found.found }
     }
 
@@ -371,31 +383,89 @@ impl SubscriberEnd {
     /// shows fewer than `wanted`; a lag found on the way is returned first.
     #[inline]
     pub(crate) fn ready(&mut self, wanted: u64) -> Result<u64, RecvError> {
-        self.check()?;
         let ring = self.side.ring();
+        Self::ready_in(ring, &self.side, &mut self.cursor, &mut self.sticky, wanted)
+    }
+
+    /// [`ready`](Self::ready) in a view of the ring the caller took (one
+    /// view for a whole read).
+    #[inline]
+    fn ready_in(
+        ring: &protocol::Broadcast<'_>,
+        side: &Side,
+        cursor: &mut SubscriberCursor,
+        sticky: &mut Sticky,
+        wanted: u64,
+    ) -> Result<u64, RecvError> {
         // One load of our own entry's line (which we write anyway): an
         // evicted subscriber stops at once rather than read items the
         // publisher no longer keeps for it.
-        if !ring.still_held(&self.cursor) {
-            self.evicted = true;
-            return Err(RecvError::Evicted { name: self.side.name().clone() });
+        if sticky.is_some() || !ring.still_held(cursor) {
+            return Err(Self::stopped(side, sticky));
         }
-        let ready = match ring.available(&mut self.cursor, wanted) {
+        let ready = match ring.available(cursor, wanted) {
             Ok(ready) => ready,
-            // An evicted subscriber the publisher lapped finds the write
-            // position too far ahead: it was evicted, not the publisher
-            // corrupt.
-            Err(_) if !ring.still_held(&self.cursor) => {
-                self.evicted = true;
-                return Err(RecvError::Evicted { name: self.side.name().clone() });
-            }
-            Err(c) => return Err(self.found_corrupt(c)),
+            Err(c) => return Err(Self::found_in(ring, side, cursor, sticky, c)),
         };
-        let lagged = self.cursor.take_lagged();
+        let lagged = cursor.take_lagged();
         if lagged > 0 {
             return Err(RecvError::Lagged(lagged));
         }
         Ok(ready)
+    }
+
+    /// The error of a subscriber found stopped: the sticky one, or, if
+    /// none, evicted (its role word was found not its own), then sticky.
+    #[cold]
+    #[inline(never)]
+    fn stopped(side: &Side, sticky: &mut Sticky) -> RecvError {
+        if let Some(c) = sticky.corrupt {
+            return RecvError::Corrupt { name: side.name().clone(), what: c.what, found: c.found };
+        }
+        sticky.evicted = true;
+        RecvError::Evicted { name: side.name().clone() }
+    }
+
+    /// The error for a write position found impossible.
+    #[cold]
+    #[inline(never)]
+    fn found_in(
+        ring: &protocol::Broadcast<'_>,
+        side: &Side,
+        cursor: &SubscriberCursor,
+        sticky: &mut Sticky,
+        found: Corrupt,
+    ) -> RecvError {
+        // An evicted subscriber the publisher lapped finds the write
+        // position too far ahead: it was evicted, not the publisher
+        // corrupt.
+        if !ring.still_held(cursor) {
+            sticky.evicted = true;
+            return RecvError::Evicted { name: side.name().clone() };
+        }
+        sticky.corrupt = Some(found);
+        RecvError::Corrupt { name: side.name().clone(), what: found.what, found: found.found }
+    }
+
+    /// Reads the next item with `copy` (given the ring and our cursor;
+    /// `false` if the item was overwritten while it copied) if one is
+    /// ready, and moves past it: `Ok(false)` if none is ready. One view of
+    /// the ring for the whole read.
+    #[inline]
+    pub(crate) fn take(
+        &mut self,
+        copy: impl FnOnce(&protocol::Broadcast<'_>, &SubscriberCursor) -> bool,
+    ) -> Result<bool, RecvError> {
+        let ring = self.side.ring();
+        if Self::ready_in(ring, &self.side, &mut self.cursor, &mut self.sticky, 1)? == 0 {
+            return Ok(false);
+        }
+        if !copy(ring, &self.cursor) {
+            return Err(self.overwritten());
+        }
+        ring.release(&mut self.cursor, 1);
+        self.notify_publisher();
+        Ok(true)
     }
 
     /// Moves past the next `count` items read, with one store, and wakes
@@ -441,7 +511,7 @@ impl SubscriberEnd {
             // `notify_subscribers`. The word is shared by every subscriber:
             // only the publisher resets it, so no subscriber clears
             // another's SLEEPING.
-            let barrier_made = wake::announce_sleep(self.side.futex(SUBSCRIBER_WAIT_WORD), self.side.barrier);
+            let barrier_made = wake::announce_sleep(self.side.subscriber_wait(), self.side.barrier);
             if self.ready(1)? > 0 {
                 return Ok(());
             }
@@ -456,7 +526,7 @@ impl SubscriberEnd {
                 slice = slice.min(left);
             }
             if barrier_made {
-                segment::futex_wait(self.side.futex(SUBSCRIBER_WAIT_WORD), wake::SLEEPING, slice);
+                segment::futex_wait(self.side.subscriber_wait(), wake::SLEEPING, slice);
             } else {
                 std::thread::sleep(slice.min(POLL_SLICE));
             }
@@ -467,12 +537,12 @@ impl SubscriberEnd {
     /// waiting for room.
     #[inline]
     pub(crate) fn notify_publisher(&self) {
-        if self.side.ring().policy() == Policy::Overwrite {
+        if self.side.policy() == Policy::Overwrite {
             return;
         }
         // Relaxed: the publisher's mode only chooses our fence.
         let mode = self.side.word(PUBLISHER_MODE_WORD).load(Ordering::Relaxed);
-        let word = self.side.futex(PUBLISHER_WAIT_WORD);
+        let word = self.side.publisher_wait();
         if wake::take_sleeper(word, self.side.barrier.cheap_wake(mode)) {
             segment::futex_wake(word);
         }
