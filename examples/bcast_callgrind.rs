@@ -18,7 +18,9 @@
 //! ```
 //!
 //! Modes: `mi` (`MemoryInterface`), `bp` (`Broadcast`, backpressure),
-//! `ow` (`Broadcast`, overwrite). Divide each batch function's inclusive
+//! `ow` (`Broadcast`, overwrite); `mi-full` and `bp-full` keep the ring
+//! full instead (each item a refused send, a read and a send, in
+//! `full_step`), the state of a publisher faster than its reader. Divide each batch function's inclusive
 //! count by the item count; or run two counts and divide the difference
 //! of the totals by the difference of the counts (setup cancels out).
 
@@ -73,6 +75,24 @@ fn recv_batch<P: Pair>(pair: &mut P, first: u64, n: u64) {
     }
 }
 
+/// The full ring's steady state (a publisher faster than its reader):
+/// each item is one refused send, one read and one send.
+#[inline(never)]
+fn full_step<P: Pair>(pair: &mut P, k: u64) {
+    assert!(!pair.send(u64::MAX), "the ring is full");
+    assert_eq!(pair.recv(), Some(k), "items arrive in order");
+    assert!(pair.send(k + CAPACITY as u64), "one slot was freed");
+}
+
+fn run_full<P: Pair>(pair: &mut P, count: u64) {
+    for k in 0..CAPACITY as u64 {
+        assert!(pair.send(k), "the ring has room");
+    }
+    for k in 0..count {
+        full_step(pair, k);
+    }
+}
+
 fn run<P: Pair>(pair: &mut P, count: u64) {
     let mut k = 0;
     while k < count {
@@ -88,17 +108,23 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
     let mode = args.next().unwrap_or_else(|| "bp".to_owned());
     let count: u64 = args.next().map_or(Ok(1_000_000), |c| c.replace('_', "").parse())?;
-    match mode.as_str() {
+    let full = mode.ends_with("-full");
+    match mode.trim_end_matches("-full") {
         "mi" => {
             let tx = MemoryInterface::<u64, Producer>::create_memorybuf(CAPACITY)?;
             let rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle())?;
-            run(&mut Ring(tx, rx), count);
+            let pair = &mut Ring(tx, rx);
+            if full { run_full(pair, count) } else { run(pair, count) }
         }
-        "bp" | "ow" => {
-            let policy = if mode == "bp" { Policy::Backpressure } else { Policy::Overwrite };
+        base @ ("bp" | "ow") => {
+            let policy = if base == "bp" { Policy::Backpressure } else { Policy::Overwrite };
+            if full && policy == Policy::Overwrite {
+                return Err("an overwrite ring is never full".into());
+            }
             let tx = Broadcast::<u64>::create(&BroadcastConfig::new(CAPACITY, policy))?;
             let rx = tx.subscribe()?;
-            run(&mut Bcast(tx, rx), count);
+            let pair = &mut Bcast(tx, rx);
+            if full { run_full(pair, count) } else { run(pair, count) }
         }
         other => return Err(format!("mode {other:?}: expected mi, bp or ow").into()),
     }

@@ -229,6 +229,13 @@ impl SubscriberCursor {
         core::mem::take(&mut self.lagged)
     }
 
+    /// Whether items were skipped since the last
+    /// [`take_lagged`](Self::take_lagged).
+    #[inline]
+    pub(crate) fn has_lagged(&self) -> bool {
+        self.lagged > 0
+    }
+
     /// Our read position.
     pub(crate) fn position(&self) -> u64 {
         self.head
@@ -673,7 +680,8 @@ impl<'a> Broadcast<'a> {
     /// between the marks of its sequence word.
     #[inline]
     fn put_with(&self, cursor: &PublisherCursor, offset: u64, fill: impl FnOnce(&[AtomicU64])) {
-        let (seq, data) = self.slot(advance(cursor.tail, offset, self.wrap));
+        let position = advance(cursor.tail, offset, self.wrap);
+        let (seq, data) = self.slot(position);
         // Marks the slot as being replaced before any of its words change.
         // Under backpressure no subscriber reads a slot being replaced,
         // but a look at the newest item (`look`, for tools) may: the mark
@@ -688,7 +696,7 @@ impl<'a> Broadcast<'a> {
         fill(data);
         // Relaxed: the publishing store of `tail` makes it visible with
         // the item; readers compare it, they acquire nothing through it.
-        seq.store(advance(cursor.tail, offset, self.wrap), Ordering::Relaxed);
+        seq.store(position, Ordering::Relaxed);
     }
 
     /// Makes the next `count` slots written with [`put`](Self::put)
@@ -1019,6 +1027,60 @@ mod tests {
         let k = u64::from_ne_bytes(out[..8].try_into().unwrap());
         assert_eq!(out, item(k), "torn item");
         Ok(Some(k))
+    }
+
+    /// `view_unchecked` over the geometry `split` made is the ring `split`
+    /// made, and items and messages of 40 words (an element that
+    /// straddles cache lines and takes the vector copies) go through one
+    /// and come out of the other whole, under both policies.
+    #[test]
+    fn view_unchecked_is_split_without_the_checks() {
+        const WORDS: usize = 40;
+        for policy in [Policy::Backpressure, Policy::Overwrite] {
+            let shape = Shape {
+                capacity: 8,
+                slot_words: WORDS,
+                element_bytes: WORDS as u64 * 8,
+                max_subscribers: 2,
+                policy,
+                history: 0,
+            };
+            let words = heap(shape);
+            let split = Broadcast::init(&words, shape, 0);
+            // SAFETY: `split` made the geometry for exactly these words.
+            let ring = unsafe { Broadcast::view_unchecked(&words, split.geometry()) };
+            assert!(core::ptr::eq(ring.slots, split.slots) && core::ptr::eq(ring.table, split.table));
+            assert!(core::ptr::eq(ring.words, split.words));
+            assert_eq!(
+                (ring.capacity, ring.mask, ring.wrap, ring.stride),
+                (split.capacity, split.mask, split.wrap, split.stride)
+            );
+            assert_eq!((ring.policy, ring.history), (split.policy, split.history));
+            let mut p = ring.publisher().unwrap();
+            let mut s = subscribe(&split, 1);
+            let item = |k: u64| -> Vec<u8> { (0..WORDS as u64 * 8).map(|i| (k * 7 + i).to_le_bytes()[0]).collect() };
+            let len = (WORDS - 1) * 8 - 3;
+            for k in 0..20u64 {
+                assert!(ring.free(&mut p, 1) > 0);
+                if k % 2 == 0 {
+                    ring.put(&p, 0, &item(k));
+                } else {
+                    ring.put_message(&p, 0, &item(k)[..len]);
+                }
+                ring.publish(&mut p, 1);
+                assert_eq!(split.available(&mut s, 1).unwrap(), 1);
+                let mut out = vec![0u8; WORDS * 8];
+                if k % 2 == 0 {
+                    assert!(split.get(&s, 0, &mut out));
+                    assert_eq!(out, item(k), "item {k}");
+                } else {
+                    let got = split.get_message(&s, 0, (WORDS - 1) * 8, |n| out.get_mut(..n));
+                    assert_eq!(got, Message::Got(len));
+                    assert_eq!(out[..len], item(k)[..len], "message {k}");
+                }
+                split.release(&mut s, 1);
+            }
+        }
     }
 
     #[test]

@@ -819,7 +819,12 @@ mod tests {
                 // Stops the publisher however this thread leaves the
                 // scope (a failed assertion must not hang the test).
                 let _stop = StopOnDrop(&stop);
-                for _ in 0..20_000 {
+                // At least 20,000 looks, and on until one was whole (a fast
+                // publisher may win many races in a row), for up to 10 s.
+                let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+                let mut looks = 0;
+                while looks < 20_000 || (whole == 0 && std::time::Instant::now() < deadline) {
+                    looks += 1;
                     match peek.byte_broadcast().unwrap().newest {
                         Some(m) => {
                             let k = m.head[0];

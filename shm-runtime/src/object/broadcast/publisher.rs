@@ -291,6 +291,8 @@ pub(crate) struct PublisherEnd {
     pub(crate) cursor: PublisherCursor,
     /// When the subscribers' liveness was last checked (see `sweep`).
     last_sweep: Instant,
+    /// `publish` calls that found no room so far (see `refused`).
+    refusals: u32,
 }
 
 impl PublisherEnd {
@@ -340,7 +342,7 @@ impl PublisherEnd {
         })?;
         let ring = protocol::Broadcast::split(segment.payload().words(), shape).expect("made above");
         let (geometry, cursor) = (ring.geometry(), ring.publisher().expect("a fresh broadcast is consistent"));
-        Ok(Self { side: Side::new(segment, geometry, barrier), cursor, last_sweep: Instant::now() })
+        Ok(Self { side: Side::new(segment, geometry, barrier), cursor, last_sweep: Instant::now(), refusals: 0 })
     }
 
     /// Claims the publisher's role of an opened broadcast (a successor of
@@ -358,7 +360,7 @@ impl PublisherEnd {
             role::let_go(&words[PUBLISHER_ROLE_WORD], me);
             return Err(OpenError::Corrupt { name: side.name().clone(), what: "write position is impossible" });
         };
-        Ok(Self { side, cursor, last_sweep: Instant::now() })
+        Ok(Self { side, cursor, last_sweep: Instant::now(), refusals: 0 })
     }
 
     /// Free slots: under backpressure, how many items may be published
@@ -386,6 +388,24 @@ impl PublisherEnd {
         ring.free(cursor, 1)
     }
 
+    /// A `publish` found no room: every 64th time, a `sweep` (itself at
+    /// most once a liveness slice), so that a caller retrying `publish`
+    /// in a tight loop reads the clock once per 64 tries rather than on
+    /// every one, and a dead subscriber still stops holding it back within
+    /// a slice and 64 tries.
+    #[cold]
+    #[inline(never)]
+    fn refused(
+        ring: &protocol::Broadcast<'_>,
+        cursor: &mut PublisherCursor,
+        last_sweep: &mut Instant,
+        refusals: &mut u32,
+    ) -> u64 {
+        let look = refusals.is_multiple_of(64);
+        *refusals = refusals.wrapping_add(1);
+        if look { Self::sweep(ring, cursor, last_sweep) } else { 0 }
+    }
+
     /// Publishes one item, which `put` copies into the next slot (given
     /// the ring and our cursor), if there is room, and wakes sleeping
     /// subscribers; `false` (nothing published) if there is none. One view
@@ -393,7 +413,9 @@ impl PublisherEnd {
     #[inline]
     pub(crate) fn publish_one(&mut self, put: impl FnOnce(&protocol::Broadcast<'_>, &PublisherCursor)) -> bool {
         let ring = self.side.ring();
-        if ring.free(&mut self.cursor, 1) == 0 && Self::sweep(ring, &mut self.cursor, &mut self.last_sweep) == 0 {
+        if ring.free(&mut self.cursor, 1) == 0
+            && Self::refused(ring, &mut self.cursor, &mut self.last_sweep, &mut self.refusals) == 0
+        {
             return false;
         }
         put(ring, &self.cursor);

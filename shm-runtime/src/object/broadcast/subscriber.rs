@@ -328,7 +328,7 @@ struct Sticky {
 }
 
 impl Sticky {
-    /// Whether either happened (one test on the read path).
+    /// Whether either happened.
     #[inline]
     fn is_some(&self) -> bool {
         self.evicted || self.corrupt.is_some()
@@ -407,9 +407,10 @@ impl SubscriberEnd {
             Ok(ready) => ready,
             Err(c) => return Err(Self::found_in(ring, side, cursor, sticky, c)),
         };
-        let lagged = cursor.take_lagged();
-        if lagged > 0 {
-            return Err(RecvError::Lagged(lagged));
+        // Only a skip in `available` sets it (overwrite): a load and a
+        // test on the read path, the store only when there is a lag.
+        if cursor.has_lagged() {
+            return Err(RecvError::Lagged(cursor.take_lagged()));
         }
         Ok(ready)
     }
