@@ -9,6 +9,7 @@ use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use zenoh::bytes::ZBytes;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
@@ -73,6 +74,30 @@ impl std::fmt::Display for Stream {
 /// (Zenoh's own transport batches are at most 64 KiB).
 const BATCH_BYTES: usize = 16 * 1024;
 
+/// A plain sample's item at least this long is handed to Zenoh as it is,
+/// behind the header (a sample of two pieces), rather than copied into a
+/// buffer after the header.
+const MOVE_BYTES: usize = 4096;
+
+/// A plain sample: `header` and the item in `message`. A long item's
+/// buffer is moved into the sample, not copied (`message` is left empty,
+/// to be filled again by the next read).
+fn plain_sample(header: &Header, message: &mut Vec<u8>) -> ZBytes {
+    if message.len() < MOVE_BYTES {
+        let mut sample = Vec::with_capacity(HEADER_LEN + message.len());
+        sample.resize(HEADER_LEN, 0);
+        header.write_to(&mut sample);
+        sample.extend_from_slice(message);
+        return sample.into();
+    }
+    let mut head = vec![0; HEADER_LEN];
+    header.write_to(&mut head);
+    let mut writer = ZBytes::writer();
+    writer.append(head.into());
+    writer.append(std::mem::take(message).into());
+    writer.finish()
+}
+
 /// The key a stream's description is queried on.
 pub fn description_key(key: &str) -> String {
     format!("{key}/@schema")
@@ -134,14 +159,11 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         // waiting for more: a lone item leaves at once).
         let second = if is_ring && message.len() < BATCH_BYTES { source.try_next(&mut next)? } else { None };
         let Some((second_start, second_end)) = second else {
-            let mut sample = Vec::with_capacity(HEADER_LEN + message.len());
-            sample.resize(HEADER_LEN, 0);
-            header.write_to(&mut sample);
-            sample.extend_from_slice(&message);
-            publisher.put(sample).wait().map_err(zerr)?;
+            let len = message.len() as u64;
+            publisher.put(plain_sample(&header, &mut message)).wait().map_err(zerr)?;
             if flags & HEARTBEAT == 0 {
                 stats.now.messages += 1;
-                stats.now.bytes += message.len() as u64;
+                stats.now.bytes += len;
             }
             continue;
         };
@@ -160,12 +182,9 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         };
         if !add(&mut sample, &message, (start, end), &mut batch_end) {
             // Too large for a record: alone, as a plain sample.
-            let mut plain = vec![0; HEADER_LEN];
-            header.write_to(&mut plain);
-            plain.extend_from_slice(&message);
-            publisher.put(plain).wait().map_err(zerr)?;
             stats.now.messages += 1;
             stats.now.bytes += message.len() as u64;
+            publisher.put(plain_sample(&header, &mut message)).wait().map_err(zerr)?;
             std::mem::swap(&mut message, &mut next);
             carried = Some((second_start, second_end));
             continue;
