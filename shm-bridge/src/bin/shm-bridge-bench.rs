@@ -29,6 +29,8 @@ use zenoh::qos::CongestionControl;
 
 const ROLE: &str = "SHM_BRIDGE_BENCH_ROLE";
 const LIMIT: Duration = Duration::from_secs(120);
+/// The pause between pings of the ring-only latency's second figure.
+const PAUSE: Duration = Duration::from_millis(1);
 
 fn main() -> ExitCode {
     if let Ok(role) = std::env::var(ROLE) {
@@ -146,13 +148,18 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> 
         let mut thru = BridgedThroughput::start(size)?;
         let mut lat = BridgedLatency::start(size)?;
         let mut raw_l = RawLatency::start(size)?;
+        let mut ring_l = RingLatency::start(size)?;
+        let mut ring_lat = Vec::new();
+        let mut ring_sleep_lat = Vec::new();
         for _ in 0..rounds {
             raw_rates.push(raw_throughput(size, count)?);
             bridged_rates.push(thru.run(count)?);
             raw_lat.push(raw_l.run(pings)? / 2.0 * 1e6);
             bridged_lat.push(lat.run(pings)? / 2.0 * 1e6);
+            ring_lat.push(ring_l.run(pings, None)? / 2.0 * 1e6);
+            ring_sleep_lat.push(ring_l.run(pings / 4, Some(PAUSE))? / 2.0 * 1e6);
         }
-        drop((thru, lat, raw_l));
+        drop((thru, lat, raw_l, ring_l));
         let ratios: Vec<f64> = bridged_rates.iter().zip(&raw_rates).map(|(b, r)| b / r).collect();
         let added: Vec<f64> = bridged_lat.iter().zip(&raw_lat).map(|(b, r)| b - r).collect();
         println!("{size:>6} B  raw msg/s      {}", spread(&raw_rates, 0));
@@ -161,6 +168,8 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> 
         println!("{size:>6} B  raw µs         {}", spread(&raw_lat, 1));
         println!("{size:>6} B  bridged µs     {}", spread(&bridged_lat, 1));
         println!("{size:>6} B  added µs       {}", spread(&added, 1));
+        println!("{size:>6} B  ring hop µs    {} (back to back)", spread(&ring_lat, 1));
+        println!("{size:>6} B  ring hop µs    {} (after a pause: the reader asleep)", spread(&ring_sleep_lat, 1));
     }
     println!("load average at the end {}", load());
     Ok(())
@@ -406,6 +415,53 @@ impl BridgedLatency {
             self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
             if number(&buf) != i {
                 return Err(format!("reply_key {} for request_key {i}", number(&buf)));
+            }
+            times.push(start.elapsed().as_secs_f64());
+        }
+        Ok(median(times))
+    }
+}
+
+/// Ring-only ping-pong, no bridge: ring R1 -> echo process -> ring R2.
+/// Half its round trip is one ring hop (a write, a wake-up, a read); the
+/// bridged one-way path has two more of them than raw Zenoh (into the
+/// sending bridge, out of the receiving one).
+struct RingLatency {
+    // Stopped first (fields drop in order): the consumer of R2 let go
+    // after its producer is gone, and removes it.
+    _echo: Proc,
+    tx: ByteRing<Producer>,
+    rx: ByteRing<Consumer>,
+    next: u64,
+}
+
+impl RingLatency {
+    fn start(size: usize) -> Result<Self, String> {
+        let (r1, r2) = (name(&format!("hop-r1-{size}")), name(&format!("hop-r2-{size}")));
+        let tx = ByteRing::<Producer>::create_named(&r1, size, 64).map_err(|e| e.to_string())?;
+        let echo = role("ring-echo", &[r1, r2.clone(), size.to_string()])?;
+        let rx = wait_open(&r2)?;
+        Ok(Self { _echo: echo, tx, rx, next: 0 })
+    }
+
+    /// Median round trip; with `pause`, that long between pings (the
+    /// echo goes from spinning to sleeping in its wait, as the bridges
+    /// do between items that come a round trip apart).
+    fn run(&mut self, pings: u64, pause: Option<Duration>) -> Result<f64, String> {
+        let size = self.tx.slot_size();
+        let mut buf = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..pings {
+            let i = self.next;
+            self.next += 1;
+            if let Some(pause) = pause {
+                std::thread::sleep(pause);
+            }
+            let start = Instant::now();
+            self.tx.write_timeout(&message(i, size), LIMIT).map_err(|e| e.to_string())?;
+            self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+            if number(&buf) != i {
+                return Err(format!("echo {} for {i}", number(&buf)));
             }
             times.push(start.elapsed().as_secs_f64());
         }
