@@ -172,7 +172,9 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         let mut batch_end = start;
         let (mut items, mut bytes) = (0_u64, 0_u64);
         let mut add = |sample: &mut Vec<u8>, item: &[u8], (s, e): (u64, u64), batch_end: &mut u64| {
-            if s != *batch_end || wire::push_record(sample, item, e - s).is_none() {
+            // Positions read from the segment: a backwards pair (a
+            // corrupt segment) joins no batch.
+            if s != *batch_end || e.checked_sub(s).and_then(|n| wire::push_record(sample, item, n)).is_none() {
                 return false;
             }
             *batch_end = e;
