@@ -63,8 +63,10 @@ pub enum Next {
 
 /// A local object read by `out`.
 pub enum Source {
-    /// A byte ring, as its consumer; the peek reads its positions.
-    ByteRing(ByteRing<Consumer>, Box<Peek>),
+    /// A byte ring, as its consumer; the peek reads its positions; the
+    /// position where the last whole message read ended (`None` before
+    /// the first).
+    ByteRing(ByteRing<Consumer>, Box<Peek>, Option<u64>),
     /// A ring of any `SharedState` type, as its consumer; the item's
     /// bytes.
     Ring(DynRing<Consumer>, usize),
@@ -100,7 +102,7 @@ impl Source {
             ObjectKind::ByteRing => {
                 let ring = ByteRing::<Consumer>::open(name).map_err(opened)?;
                 let peek = Peek::open(&ring.handle()).map_err(opened)?;
-                Self::ByteRing(ring, Box::new(peek))
+                Self::ByteRing(ring, Box::new(peek), None)
             }
             ObjectKind::Ring => {
                 let ring = DynRing::<Consumer>::open(name).map_err(opened)?;
@@ -133,7 +135,7 @@ impl Source {
 
     fn handle(&self) -> shm_runtime::Handle {
         match self {
-            Self::ByteRing(r, _) => r.handle(),
+            Self::ByteRing(r, ..) => r.handle(),
             Self::Ring(r, _) => r.handle(),
             Self::State(o, _) => o.handle(),
             Self::Broadcast(o, _) => o.handle(),
@@ -148,13 +150,15 @@ impl Source {
     /// copies it into `buf` (replacing what it held).
     pub fn next(&mut self, buf: &mut Vec<u8>, sent: &mut Sent) -> Result<Next, String> {
         match self {
-            Self::ByteRing(ring, peek) => {
-                // This end is the ring's only consumer: the position
-                // before the read is where the read starts.
-                let before = peek.ring().map_err(|e| e.to_string())?.read_position;
+            Self::ByteRing(ring, peek, last_end) => {
+                // This end is the ring's only consumer: a message starts
+                // where the last one ended (fragments of it taken by an
+                // earlier read that found it unfinished included).
+                let before = byte_ring_start(peek, *last_end)?;
                 match ring.read_timeout(buf, POLL) {
                     Ok(()) => {
                         let after = peek.ring().map_err(|e| e.to_string())?.read_position;
+                        *last_end = Some(after);
                         Ok(Next::Item { start: before, end: after, flags: 0 })
                     }
                     Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => Ok(Next::Idle),
@@ -189,6 +193,41 @@ impl Source {
                 }
             }
             value => value.next_value(buf, sent),
+        }
+    }
+
+    /// Takes the next ring or broadcast item into `buf` if one is
+    /// already there, never waiting: its start and end positions, or
+    /// `None` (nothing there, a value object, or a lagging subscriber,
+    /// whose next item's positions jump).
+    pub fn try_next(&mut self, buf: &mut Vec<u8>) -> Result<Option<(u64, u64)>, String> {
+        match self {
+            Self::ByteRing(ring, peek, last_end) => {
+                let before = byte_ring_start(peek, *last_end)?;
+                if !ring.read(buf).map_err(|e| e.to_string())? {
+                    return Ok(None);
+                }
+                let after = peek.ring().map_err(|e| e.to_string())?.read_position;
+                *last_end = Some(after);
+                Ok(Some((before, after)))
+            }
+            Self::Ring(ring, size) => {
+                buf.resize(*size, 0);
+                let before = ring.read_count();
+                Ok(ring.read(buf).map_err(|e| e.to_string())?.then(|| (before, ring.read_count())))
+            }
+            Self::Broadcast(subscriber, size) => {
+                buf.resize(*size, 0);
+                let before = subscriber.read_count();
+                match subscriber.recv(buf) {
+                    Ok(true) => Ok(Some((before, subscriber.read_count()))),
+                    Ok(false) | Err(RecvError::Lagged(_) | RecvError::PeerDead { .. } | RecvError::Closed { .. }) => {
+                        Ok(None)
+                    }
+                    Err(e) => Err(e.to_string()),
+                }
+            }
+            _ => Ok(None),
         }
     }
 
@@ -244,6 +283,15 @@ impl Source {
             Self::State(o, _) => o.wait_changed(since, POLL),
             Self::ByteRing(..) | Self::Ring(..) | Self::Broadcast(..) => None,
         }
+    }
+}
+
+/// Where the next message of a byte ring starts: where the last one
+/// ended, or before the first, the consumer's read position now.
+fn byte_ring_start(peek: &Peek, last_end: Option<u64>) -> Result<u64, String> {
+    match last_end {
+        Some(end) => Ok(end),
+        None => Ok(peek.ring().map_err(|e| e.to_string())?.read_position),
     }
 }
 

@@ -3,12 +3,13 @@
 
 use crate::local::{Next, POLL, Put, Sent, Sink, Source};
 use crate::stats::{Stats, stats_name};
-use crate::wire::{Description, HEADER_LEN, HEARTBEAT, Header};
+use crate::wire::{self, BATCH, Description, HEADER_LEN, HEARTBEAT, Header, Items, RECORD_LEN};
 use shm_runtime::ObjectKind;
 use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
+use zenoh::bytes::ZBytes;
 use zenoh::qos::CongestionControl;
 use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
@@ -69,6 +70,34 @@ impl std::fmt::Display for Stream {
     }
 }
 
+/// A batch sample stops taking items once it holds this many bytes
+/// (Zenoh's own transport batches are at most 64 KiB).
+const BATCH_BYTES: usize = 16 * 1024;
+
+/// A plain sample's item at least this long is handed to Zenoh as it is,
+/// behind the header (a sample of two pieces), rather than copied into a
+/// buffer after the header.
+const MOVE_BYTES: usize = 4096;
+
+/// A plain sample: `header` and the item in `message`. A long item's
+/// buffer is moved into the sample, not copied (`message` is left empty,
+/// to be filled again by the next read).
+fn plain_sample(header: &Header, message: &mut Vec<u8>) -> ZBytes {
+    if message.len() < MOVE_BYTES {
+        let mut sample = Vec::with_capacity(HEADER_LEN + message.len());
+        sample.resize(HEADER_LEN, 0);
+        header.write_to(&mut sample);
+        sample.extend_from_slice(message);
+        return sample.into();
+    }
+    let mut head = vec![0; HEADER_LEN];
+    header.write_to(&mut head);
+    let mut writer = ZBytes::writer();
+    writer.append(head.into());
+    writer.append(std::mem::take(message).into());
+    writer.finish()
+}
+
 /// The key a stream's description is queried on.
 pub fn description_key(key: &str) -> String {
     format!("{key}/@schema")
@@ -105,26 +134,78 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
     let is_ring = matches!(description.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast);
     let fingerprint = description.schema.fingerprint();
     let mut message = Vec::new();
+    let mut next = Vec::new();
+    // An item taken from the ring that could not join the batch before
+    // it (its positions do not follow): sent first next time round.
+    let mut carried: Option<(u64, u64)> = None;
     let mut sent = Sent::default();
     while !stop.load(Ordering::Relaxed) {
         stats.tick();
-        if is_ring && !matching.load(Ordering::Relaxed) {
+        if carried.is_none() && is_ring && !matching.load(Ordering::Relaxed) {
             std::thread::sleep(Duration::from_millis(20));
             continue;
         }
-        let (start, end, flags) = match source.next(&mut message, &mut sent)? {
-            Next::Item { start, end, flags } => (start, end, flags),
-            Next::Idle => continue,
-            Next::Ended => break,
+        let (start, end, flags) = if let Some((start, end)) = carried.take() {
+            (start, end, 0)
+        } else {
+            match source.next(&mut message, &mut sent)? {
+                Next::Item { start, end, flags } => (start, end, flags),
+                Next::Idle => continue,
+                Next::Ended => break,
+            }
         };
-        let mut sample = vec![0; HEADER_LEN + message.len()];
-        Header { kind: description.kind, flags, fingerprint, nonce, start, end }.write_to(&mut sample);
-        sample[HEADER_LEN..].copy_from_slice(&message);
-        publisher.put(sample).wait().map_err(zerr)?;
-        if flags & HEARTBEAT == 0 {
+        let header = Header { kind: description.kind, flags, fingerprint, nonce, start, end };
+        // Items already waiting in the ring go in the same sample (never
+        // waiting for more: a lone item leaves at once).
+        let second = if is_ring && message.len() < BATCH_BYTES { source.try_next(&mut next)? } else { None };
+        let Some((second_start, second_end)) = second else {
+            let len = message.len() as u64;
+            publisher.put(plain_sample(&header, &mut message)).wait().map_err(zerr)?;
+            if flags & HEARTBEAT == 0 {
+                stats.now.messages += 1;
+                stats.now.bytes += len;
+            }
+            continue;
+        };
+        let mut sample = Vec::with_capacity(BATCH_BYTES + HEADER_LEN + 2 * RECORD_LEN + message.len() + next.len());
+        sample.resize(HEADER_LEN, 0);
+        let mut batch_end = start;
+        let (mut items, mut bytes) = (0_u64, 0_u64);
+        let mut add = |sample: &mut Vec<u8>, item: &[u8], (s, e): (u64, u64), batch_end: &mut u64| {
+            // Positions read from the segment: a backwards pair (a
+            // corrupt segment) joins no batch.
+            if s != *batch_end || e.checked_sub(s).and_then(|n| wire::push_record(sample, item, n)).is_none() {
+                return false;
+            }
+            *batch_end = e;
+            items += 1;
+            bytes += item.len() as u64;
+            true
+        };
+        if !add(&mut sample, &message, (start, end), &mut batch_end) {
+            // Too large for a record: alone, as a plain sample.
             stats.now.messages += 1;
             stats.now.bytes += message.len() as u64;
+            publisher.put(plain_sample(&header, &mut message)).wait().map_err(zerr)?;
+            std::mem::swap(&mut message, &mut next);
+            carried = Some((second_start, second_end));
+            continue;
         }
+        let mut taken = Some((second_start, second_end));
+        while let Some(positions) = taken {
+            if !add(&mut sample, &next, positions, &mut batch_end) {
+                // Not contiguous (a lagging subscriber jumped) or too
+                // large for a record: it starts the next sample.
+                std::mem::swap(&mut message, &mut next);
+                carried = Some(positions);
+                break;
+            }
+            taken = if sample.len() < BATCH_BYTES { source.try_next(&mut next)? } else { None };
+        }
+        Header { flags: BATCH, end: batch_end, ..header }.write_to(&mut sample);
+        publisher.put(sample).wait().map_err(zerr)?;
+        stats.now.messages += items;
+        stats.now.bytes += bytes;
     }
     stats.publish();
     Ok(())
@@ -285,36 +366,76 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
             refuse(&mut stats, &label, &format!("a {} sample on a {} stream", header.kind, remote.kind));
             continue;
         }
-        if matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast) {
-            if !follows(last, &header, &mut stats, &label) {
+        if !matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast) {
+            if header.flags & BATCH != 0 {
+                refuse(&mut stats, &label, &format!("a batch on a {} stream", remote.kind));
                 continue;
             }
-        } else if header.flags & HEARTBEAT != 0 && last_version == Some(header.start) {
-            // The value written last, sent again: nothing new.
+            if header.flags & HEARTBEAT != 0 && last_version == Some(header.start) {
+                // The value written last, sent again: nothing new.
+                continue;
+            }
+            match sink.put(payload, spec.drop, stop)? {
+                Put::Written => {
+                    stats.now.messages += 1;
+                    stats.now.bytes += payload.len() as u64;
+                }
+                Put::Dropped => stats.now.drops += 1,
+                Put::Stopped => break,
+                Put::Refused(why) => {
+                    refuse(&mut stats, &label, &why);
+                    continue;
+                }
+            }
+            last_version = Some(header.start);
+            stats.now.last_nonce = header.nonce;
+            stats.now.last_end = header.end;
             continue;
         }
-        match sink.put(payload, spec.drop, stop)? {
-            Put::Written => {
-                stats.now.messages += 1;
-                stats.now.bytes += payload.len() as u64;
-            }
-            Put::Dropped => stats.now.drops += 1,
-            Put::Stopped => break,
-            Put::Refused(why) => {
-                refuse(&mut stats, &label, &why);
+        // A ring's sample: one item or a batch, checked whole first, then
+        // each item as if it came alone (positions, gaps, repeats).
+        let items = match Items::new(&header, payload) {
+            Ok(items) => items,
+            Err(why) => {
+                refuse(&mut stats, &label, &why.to_string());
                 continue;
             }
+        };
+        let mut stopped = false;
+        for (start, end, item) in items {
+            let at = Header { start, end, ..header };
+            if !follows(last, &at, &mut stats, &label) {
+                continue;
+            }
+            match sink.put(item, spec.drop, stop)? {
+                Put::Written => {
+                    stats.now.messages += 1;
+                    stats.now.bytes += item.len() as u64;
+                }
+                Put::Dropped => stats.now.drops += 1,
+                Put::Stopped => {
+                    stopped = true;
+                    break;
+                }
+                Put::Refused(why) => {
+                    refuse(&mut stats, &label, &why);
+                    continue;
+                }
+            }
+            last = Some((header.nonce, end));
+            stats.now.last_nonce = header.nonce;
+            stats.now.last_end = end;
+            // Written every 64 items (and once a second), so that a
+            // receiver killed now leaves its successor a position to
+            // count a gap from: one at most 63 items old, which makes the
+            // reported gap larger than the real one by at most that,
+            // never smaller.
+            if stats.now.messages.is_multiple_of(64) {
+                stats.publish();
+            }
         }
-        last = Some((header.nonce, header.end));
-        last_version = Some(header.start);
-        stats.now.last_nonce = header.nonce;
-        stats.now.last_end = header.end;
-        // Written every 64 items (and once a second), so that a receiver
-        // killed now leaves its successor a position to count a gap from:
-        // one at most 63 items old, which makes the reported gap larger
-        // than the real one by at most that, never smaller.
-        if stats.now.messages.is_multiple_of(64) {
-            stats.publish();
+        if stopped {
+            break;
         }
     }
     stats.publish();

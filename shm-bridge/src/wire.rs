@@ -8,7 +8,8 @@
 //!  4      version (1)
 //!  5      kind: the source's ObjectKind code (bytering 8, int 1, ...)
 //!  6      flags: bit 0 HEARTBEAT (a value object's unchanged value,
-//!         republished so that a late receiver gets it); other bits 0
+//!         republished so that a late receiver gets it); bit 1 BATCH
+//!         (rings: the payload holds several items, below); other bits 0
 //!  7      0
 //!  8..16  layout fingerprint of the source's schema
 //!  16..24 source nonce: the source segment's nonce (a new object under
@@ -19,6 +20,23 @@
 //!         one for a message in one slot); value objects, the version
 //!  40..   payload: the message (rings) or the whole value
 //! ```
+//!
+//! A BATCH sample carries the items `out` found already waiting in the
+//! source ring (it never waits to fill a batch), as records one after
+//! the other; `start` is the position before the first, `end` after the
+//! last, and the items are contiguous (each begins where the one before
+//! ended):
+//!
+//! ```text
+//! record (all integers little-endian)
+//!  0..4   length of the item's bytes (u32)
+//!  4..8   slots: the item's end position minus its start (u32, >= 1)
+//!  8..    the item's bytes
+//! ```
+//!
+//! The records must fill the payload exactly and their slots add up to
+//! `end - start`; a batch that does not is refused whole (nothing of it
+//! is written).
 //!
 //! Positions come from the source segment, not from the bridge, so they
 //! survive a restart of either bridge: a receiver that saw `end = 10`
@@ -53,6 +71,10 @@ const DESCRIPTION_MAGIC: [u8; 4] = *b"SHMS";
 pub const VERSION: u8 = 1;
 /// Flag: a value object's unchanged value, sent again.
 pub const HEARTBEAT: u8 = 1;
+/// Flag: a ring sample holding several items as records.
+pub const BATCH: u8 = 2;
+/// Bytes of a batch record's header (length, slots).
+pub const RECORD_LEN: usize = 8;
 
 /// A sample's header, decoded.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -111,6 +133,9 @@ pub enum Garbage {
         /// End.
         end: u64,
     },
+    /// A batch whose records do not fill the payload, name no slot, or
+    /// whose slots do not add up to `end - start`.
+    Batch(&'static str),
 }
 
 impl fmt::Display for Garbage {
@@ -124,6 +149,7 @@ impl fmt::Display for Garbage {
                 write!(f, "unknown flags {flags:#04x} or reserved byte {reserved:#04x}")
             }
             Self::Positions { start, end } => write!(f, "end position {end} is before start position {start}"),
+            Self::Batch(why) => write!(f, "a bad batch: {why}"),
         }
     }
 }
@@ -161,7 +187,7 @@ impl Header {
         }
         let kind = ObjectKind::from_code(u32::from(sample[5])).ok_or(Garbage::Kind(sample[5]))?;
         let (flags, reserved) = (sample[6], sample[7]);
-        if flags & !HEARTBEAT != 0 || reserved != 0 {
+        if flags & !(HEARTBEAT | BATCH) != 0 || reserved != 0 {
             return Err(Garbage::Reserved { flags, reserved });
         }
         let (start, end) = (word(24), word(32));
@@ -170,6 +196,87 @@ impl Header {
         }
         let header = Self { kind, flags, fingerprint: word(8), nonce: word(16), start, end };
         Ok((header, &sample[HEADER_LEN..]))
+    }
+}
+
+/// Appends one record (an item of `slots` positions) to a batch sample.
+/// `None` (nothing appended) if the length or the slots do not fit the
+/// record's 32-bit fields, or the slots are 0.
+pub fn push_record(sample: &mut Vec<u8>, item: &[u8], slots: u64) -> Option<()> {
+    let len = u32::try_from(item.len()).ok()?;
+    let slots = u32::try_from(slots).ok().filter(|&s| s > 0)?;
+    sample.extend_from_slice(&len.to_le_bytes());
+    sample.extend_from_slice(&slots.to_le_bytes());
+    sample.extend_from_slice(item);
+    Some(())
+}
+
+/// The items of a ring sample with their positions: the one item of a
+/// plain sample, or the records of a batch, checked whole before the
+/// first is yielded.
+pub struct Items<'a> {
+    rest: &'a [u8],
+    at: u64,
+    /// The plain sample's item, not yet yielded.
+    single: Option<(u64, &'a [u8])>,
+}
+
+impl<'a> Items<'a> {
+    /// The items of a sample with `header` and `payload`; a batch is
+    /// checked whole (records fill the payload exactly, each of at least
+    /// one slot, slots adding up to `end - start`).
+    pub fn new(header: &Header, payload: &'a [u8]) -> Result<Self, Garbage> {
+        if header.flags & BATCH == 0 {
+            return Ok(Self { rest: &[], at: header.start, single: Some((header.end, payload)) });
+        }
+        let mut rest = payload;
+        let mut slots_total: u64 = 0;
+        let mut any = false;
+        while !rest.is_empty() {
+            let (len, slots) = record_header(rest).ok_or(Garbage::Batch("a record's header is cut short"))?;
+            if slots == 0 {
+                return Err(Garbage::Batch("a record of 0 slots"));
+            }
+            rest = rest
+                .get(RECORD_LEN..)
+                .and_then(|r| r.get(len..))
+                .ok_or(Garbage::Batch("a record runs past the end"))?;
+            slots_total = slots_total.checked_add(u64::from(slots)).ok_or(Garbage::Batch("slots overflow"))?;
+            any = true;
+        }
+        if !any {
+            return Err(Garbage::Batch("no record"));
+        }
+        if slots_total != header.end - header.start {
+            return Err(Garbage::Batch("the records' slots do not add up to end - start"));
+        }
+        Ok(Self { rest: payload, at: header.start, single: None })
+    }
+}
+
+/// A record's length and slots, if `bytes` holds a record header.
+fn record_header(bytes: &[u8]) -> Option<(usize, u32)> {
+    let head = bytes.get(..RECORD_LEN)?;
+    let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]);
+    let slots = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+    Some((usize::try_from(len).ok()?, slots))
+}
+
+impl<'a> Iterator for Items<'a> {
+    /// Start position, end position, the item's bytes.
+    type Item = (u64, u64, &'a [u8]);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        if let Some((end, item)) = self.single.take() {
+            return Some((self.at, end, item));
+        }
+        // Checked in `new`: every record is whole and the slots add up.
+        let (len, slots) = record_header(self.rest)?;
+        let item = self.rest.get(RECORD_LEN..RECORD_LEN + len)?;
+        self.rest = &self.rest[RECORD_LEN + len..];
+        let start = self.at;
+        self.at += u64::from(slots);
+        Some((start, self.at, item))
     }
 }
 
@@ -256,9 +363,51 @@ mod tests {
         assert_eq!(patch(0, b'X'), Err(Garbage::BadMagic(*b"XHMB")));
         assert_eq!(patch(4, 2), Err(Garbage::Version(2)));
         assert_eq!(patch(5, 200), Err(Garbage::Kind(200)));
-        assert_eq!(patch(6, 2), Err(Garbage::Reserved { flags: 2, reserved: 0 }));
+        assert_eq!(patch(6, 4), Err(Garbage::Reserved { flags: 4, reserved: 0 }));
         assert_eq!(patch(7, 1), Err(Garbage::Reserved { flags: 0, reserved: 1 }));
         assert!(matches!(patch(39, 0), Err(Garbage::Positions { .. })));
+    }
+
+    fn batch(items: &[(&[u8], u64)]) -> (Header, Vec<u8>) {
+        let mut payload = Vec::new();
+        let mut slots = 0;
+        for (item, n) in items {
+            push_record(&mut payload, item, *n).expect("fits");
+            slots += n;
+        }
+        let h =
+            Header { kind: ObjectKind::ByteRing, flags: BATCH, fingerprint: 7, nonce: 9, start: 100, end: 100 + slots };
+        (h, payload)
+    }
+
+    #[test]
+    fn batch_yields_each_item_with_its_positions() {
+        let (h, payload) = batch(&[(b"ab", 1), (b"", 1), (b"cde", 3)]);
+        let got: Vec<_> = Items::new(&h, &payload).expect("valid").collect();
+        assert_eq!(got, [(100, 101, &b"ab"[..]), (101, 102, &b""[..]), (102, 105, &b"cde"[..])]);
+        let plain = Header { flags: 0, ..h };
+        let got: Vec<_> = Items::new(&plain, b"xyz").expect("valid").collect();
+        assert_eq!(got, [(100, 105, &b"xyz"[..])]);
+    }
+
+    #[test]
+    fn bad_batches_are_refused_whole() {
+        let (h, payload) = batch(&[(b"ab", 1), (b"cde", 2)]);
+        for cut in 0..payload.len() {
+            assert!(Items::new(&h, &payload[..cut]).is_err(), "cut at {cut}");
+        }
+        let mut longer = payload.clone();
+        longer.push(0);
+        assert!(Items::new(&h, &longer).is_err(), "a byte past the records");
+        assert!(Items::new(&Header { end: h.end + 1, ..h }, &payload).is_err(), "slots short of end - start");
+        let mut zero = payload.clone();
+        zero[4..8].copy_from_slice(&0_u32.to_le_bytes());
+        assert!(Items::new(&Header { end: h.end - 1, ..h }, &zero).is_err(), "a record of 0 slots");
+        let mut huge = payload;
+        huge[0..4].copy_from_slice(&u32::MAX.to_le_bytes());
+        assert!(Items::new(&h, &huge).is_err(), "a length past the end");
+        assert_eq!(push_record(&mut Vec::new(), b"x", 0), None);
+        assert_eq!(push_record(&mut Vec::new(), b"x", 1 << 32), None);
     }
 
     #[test]

@@ -6,7 +6,7 @@ mod common;
 
 use common::{Bridge, assert_clean, check, free_port, message, name, until, until_or};
 use shm_bridge::stats::BridgeStats;
-use shm_bridge::wire::{HEADER_LEN, Header};
+use shm_bridge::wire::{BATCH, HEADER_LEN, Header, push_record};
 use shm_runtime::{ByteRing, Consumer, ObjectKind, Producer, Shared, SharedObject};
 use std::time::Duration;
 use zenoh::Wait;
@@ -61,14 +61,28 @@ fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
         .write_to(&mut forged);
     let mut wrong_version = forged.clone();
     wrong_version[4] = 9;
-    let junk: [&[u8]; 5] = [b"hello", &[0xff; 100], &[], &wrong_version, &forged];
+    // Batches of the stream's own type (its fingerprint) that do not
+    // hold together: one cut short inside its second record, one whose
+    // records' slots do not add up to its positions.
+    let fingerprint = shm_bridge::local::describe(&a).expect("describe A").schema.fingerprint();
+    let mut batch = vec![0; HEADER_LEN];
+    push_record(&mut batch, b"first", 1).expect("a record");
+    push_record(&mut batch, b"second", 1).expect("a record");
+    let header = Header { kind: ObjectKind::ByteRing, flags: BATCH, fingerprint, nonce: 1, start: 0, end: 2 };
+    header.write_to(&mut batch);
+    let truncated = batch[..batch.len() - 3].to_vec();
+    let mut miscounted = batch;
+    Header { end: 5, ..header }.write_to(&mut miscounted);
+    // The foreign fingerprint last: it makes the receiver ask the source
+    // about it, setting its subscription aside meanwhile.
+    let junk: [&[u8]; 7] = [b"hello", &[0xff; 100], &[], &wrong_version, &truncated, &miscounted, &forged];
     for sample in junk {
         publisher.put(sample.to_vec()).wait().expect("put");
     }
     until_or(
         Duration::from_secs(30),
-        "five garbage samples counted",
-        || (stats.read().garbage >= 5).then_some(()),
+        "seven garbage samples counted",
+        || (stats.read().garbage >= 7).then_some(()),
         logs,
     );
     // The real stream still flows, whole.
@@ -79,7 +93,7 @@ fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
         rx.read_timeout(&mut got, Duration::from_secs(30)).unwrap_or_else(|e| panic!("item {i}: {e}\n{}", logs()));
         assert_eq!(check(&got), Ok(i));
     }
-    assert_eq!(stats.read().garbage, 5, "{}", logs());
+    assert_eq!(stats.read().garbage, 7, "{}", logs());
     assert!(inb.running());
     drop(stats);
     let log = inb.stop();
@@ -89,6 +103,8 @@ fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
         "is not \"SHMB\"",
         "wire version 9",
         "fingerprint 0x0000000000000bad is not the stream's",
+        "a bad batch: a record runs past the end",
+        "a bad batch: the records' slots do not add up",
     ] {
         assert!(log.contains(why), "no log line saying {why:?}:\n{log}");
     }

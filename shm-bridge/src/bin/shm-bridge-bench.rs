@@ -1,5 +1,5 @@
 //! Bridged throughput and latency beside raw Zenoh publish-subscribe, on
-//! loopback, in one run: `shm-bridge-bench [--smoke] [--rounds N]`.
+//! loopback, in one run: `shm-bridge-bench [--smoke] [--rounds N] [--size BYTES]`.
 //!
 //! - Throughput: `N` messages of 8 B and 64 KiB. Raw: a publisher process
 //!   puts them on a key, this process subscribes. Bridged: this process
@@ -13,7 +13,9 @@
 //!   processes with two streams each. One-way latency is half the median
 //!   round trip; the added latency is bridged minus raw.
 //!
-//! Each figure is the median of the rounds. `shm-bridge` is found beside
+//! Each round measures raw and bridged back to back; the ratio and the
+//! added latency are taken per round and reported as the median and
+//! range of the rounds (`--size 8` or `--size 65536` runs one size). `shm-bridge` is found beside
 //! this binary (both are built together).
 
 use shm_bridge::Link;
@@ -27,6 +29,8 @@ use zenoh::qos::CongestionControl;
 
 const ROLE: &str = "SHM_BRIDGE_BENCH_ROLE";
 const LIMIT: Duration = Duration::from_secs(120);
+/// The pause between pings of the ring-only latency's second figure.
+const PAUSE: Duration = Duration::from_millis(1);
 
 fn main() -> ExitCode {
     if let Ok(role) = std::env::var(ROLE) {
@@ -45,7 +49,8 @@ fn main() -> ExitCode {
         .position(|a| a == "--rounds")
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(if smoke { 1 } else { 5 });
-    match bench(smoke, rounds) {
+    let only = args.iter().position(|a| a == "--size").and_then(|i| args.get(i + 1)?.parse().ok());
+    match bench(smoke, rounds, only) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("shm-bridge-bench: {e}");
@@ -114,15 +119,28 @@ fn name(tag: &str) -> String {
     format!("shmrs-bench-bridge-{}-{tag}", std::process::id())
 }
 
-fn bench(smoke: bool, rounds: usize) -> Result<(), String> {
+fn load() -> String {
+    std::fs::read_to_string("/proc/loadavg")
+        .map_or_else(|_| "?".into(), |l| l.split(' ').take(3).collect::<Vec<_>>().join(" "))
+}
+
+/// Median and range of per-round figures, `median (min..max)`.
+fn spread(v: &[f64], digits: usize) -> String {
+    let lo = v.iter().copied().fold(f64::INFINITY, f64::min);
+    let hi = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    format!("{:.digits$} ({lo:.digits$}..{hi:.digits$})", median(v.to_vec()))
+}
+
+fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> {
     let sizes: [(usize, u64, u64); 2] =
         if smoke { [(8, 2_000, 50), (65_536, 50, 10)] } else { [(8, 200_000, 2_000), (65_536, 4_000, 500)] };
-    println!("loopback, {rounds} round(s), medians; one-way latency = round trip / 2");
-    println!(
-        "{:>8} {:>14} {:>14} {:>6} {:>11} {:>11} {:>9}",
-        "size", "raw msg/s", "bridged msg/s", "ratio", "raw µs", "bridged µs", "added µs"
-    );
+    println!("loopback, {rounds} round(s); load average {}", load());
+    println!("each round measures raw and bridged back to back; ratio and added latency per round, median (min..max)");
+    println!("one-way latency = round trip / 2");
     for (size, count, pings) in sizes {
+        if only.is_some_and(|o| o != size) {
+            continue;
+        }
         let mut raw_rates = Vec::new();
         let mut bridged_rates = Vec::new();
         let mut raw_lat = Vec::new();
@@ -130,17 +148,30 @@ fn bench(smoke: bool, rounds: usize) -> Result<(), String> {
         let mut thru = BridgedThroughput::start(size)?;
         let mut lat = BridgedLatency::start(size)?;
         let mut raw_l = RawLatency::start(size)?;
+        let mut ring_l = RingLatency::start(size)?;
+        let mut ring_lat = Vec::new();
+        let mut ring_sleep_lat = Vec::new();
         for _ in 0..rounds {
             raw_rates.push(raw_throughput(size, count)?);
             bridged_rates.push(thru.run(count)?);
-            raw_lat.push(raw_l.run(pings)?);
-            bridged_lat.push(lat.run(pings)?);
+            raw_lat.push(raw_l.run(pings)? / 2.0 * 1e6);
+            bridged_lat.push(lat.run(pings)? / 2.0 * 1e6);
+            ring_lat.push(ring_l.run(pings, None)? / 2.0 * 1e6);
+            ring_sleep_lat.push(ring_l.run(pings / 4, Some(PAUSE))? / 2.0 * 1e6);
         }
-        drop((thru, lat, raw_l));
-        let (r, b) = (median(raw_rates), median(bridged_rates));
-        let (rl, bl) = (median(raw_lat) / 2.0 * 1e6, median(bridged_lat) / 2.0 * 1e6);
-        println!("{size:>8} {r:>14.0} {b:>14.0} {:>6.2} {rl:>11.1} {bl:>11.1} {:>9.1}", b / r, bl - rl);
+        drop((thru, lat, raw_l, ring_l));
+        let ratios: Vec<f64> = bridged_rates.iter().zip(&raw_rates).map(|(b, r)| b / r).collect();
+        let added: Vec<f64> = bridged_lat.iter().zip(&raw_lat).map(|(b, r)| b - r).collect();
+        println!("{size:>6} B  raw msg/s      {}", spread(&raw_rates, 0));
+        println!("{size:>6} B  bridged msg/s  {}", spread(&bridged_rates, 0));
+        println!("{size:>6} B  ratio          {}", spread(&ratios, 2));
+        println!("{size:>6} B  raw µs         {}", spread(&raw_lat, 1));
+        println!("{size:>6} B  bridged µs     {}", spread(&bridged_lat, 1));
+        println!("{size:>6} B  added µs       {}", spread(&added, 1));
+        println!("{size:>6} B  ring hop µs    {} (back to back)", spread(&ring_lat, 1));
+        println!("{size:>6} B  ring hop µs    {} (after a pause: the reader asleep)", spread(&ring_sleep_lat, 1));
     }
+    println!("load average at the end {}", load());
     Ok(())
 }
 
@@ -384,6 +415,53 @@ impl BridgedLatency {
             self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
             if number(&buf) != i {
                 return Err(format!("reply_key {} for request_key {i}", number(&buf)));
+            }
+            times.push(start.elapsed().as_secs_f64());
+        }
+        Ok(median(times))
+    }
+}
+
+/// Ring-only ping-pong, no bridge: ring R1 -> echo process -> ring R2.
+/// Half its round trip is one ring hop (a write, a wake-up, a read); the
+/// bridged one-way path has two more of them than raw Zenoh (into the
+/// sending bridge, out of the receiving one).
+struct RingLatency {
+    // Stopped first (fields drop in order): the consumer of R2 let go
+    // after its producer is gone, and removes it.
+    _echo: Proc,
+    tx: ByteRing<Producer>,
+    rx: ByteRing<Consumer>,
+    next: u64,
+}
+
+impl RingLatency {
+    fn start(size: usize) -> Result<Self, String> {
+        let (r1, r2) = (name(&format!("hop-r1-{size}")), name(&format!("hop-r2-{size}")));
+        let tx = ByteRing::<Producer>::create_named(&r1, size, 64).map_err(|e| e.to_string())?;
+        let echo = role("ring-echo", &[r1, r2.clone(), size.to_string()])?;
+        let rx = wait_open(&r2)?;
+        Ok(Self { _echo: echo, tx, rx, next: 0 })
+    }
+
+    /// Median round trip; with `pause`, that long between pings (the
+    /// echo goes from spinning to sleeping in its wait, as the bridges
+    /// do between items that come a round trip apart).
+    fn run(&mut self, pings: u64, pause: Option<Duration>) -> Result<f64, String> {
+        let size = self.tx.slot_size();
+        let mut buf = Vec::new();
+        let mut times = Vec::new();
+        for _ in 0..pings {
+            let i = self.next;
+            self.next += 1;
+            if let Some(pause) = pause {
+                std::thread::sleep(pause);
+            }
+            let start = Instant::now();
+            self.tx.write_timeout(&message(i, size), LIMIT).map_err(|e| e.to_string())?;
+            self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+            if number(&buf) != i {
+                return Err(format!("echo {} for {i}", number(&buf)));
             }
             times.push(start.elapsed().as_secs_f64());
         }
