@@ -102,45 +102,6 @@ pub(crate) fn opening<T: Send>(
     }
 }
 
-/// Spins before a poll that found nothing starts yielding the CPU.
-const POLL_SPINS: u32 = 64;
-
-/// How long a poll that found nothing sleeps between looks.
-const POLL_SLEEP: Duration = Duration::from_micros(10);
-
-/// Whether `ready` says yes within `wait`: asked at once and, while it
-/// says no and time is left, again without the GIL, first spinning
-/// briefly and then giving the CPU away between looks (a `sleep` of
-/// [`POLL_SLEEP`]), so that a Python loop that polls leaves the CPU to the
-/// process it waits for instead of competing with it. For waits far
-/// shorter than [`SLICE`]: signals are not looked at.
-pub(crate) fn poll(py: Python<'_>, wait: Duration, mut ready: impl FnMut() -> bool + Send) -> bool {
-    if ready() {
-        return true;
-    }
-    if wait.is_zero() {
-        return false;
-    }
-    py.detach(|| {
-        let deadline = Instant::now().checked_add(wait);
-        let mut round = 0u32;
-        loop {
-            if ready() {
-                return true;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
-            }
-            if round < POLL_SPINS {
-                round += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::sleep(POLL_SLEEP);
-            }
-        }
-    })
-}
-
 /// Whether `ready` says yes within `wait` (short: microseconds), asking
 /// it again and again without the GIL, with the processor's spin hint
 /// between looks.

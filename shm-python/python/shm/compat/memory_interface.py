@@ -357,10 +357,20 @@ class MemoryInterface:
         return self.write_pickle(rsp_stream) if self.use_pickle else self.write_bytes(rsp_stream)
 
     def write_pickle(self, rsp_stream):
-        return self._put(pickle.dumps(rsp_stream))
+        # Pickled and written in one call; a ``bytes`` object goes from its
+        # own buffer straight into the slot.
+        try:
+            return self._writer()._write_pickle(rsp_stream)
+        except shm.TooLarge:
+            # The library's message, with the length of its pickle.
+            return self._put(pickle.dumps(rsp_stream))
 
     def write_bytes(self, rsp_stream):
-        return self._put(bytes(rsp_stream))
+        # Straight from the object's buffer into the slot.
+        try:
+            return self._writer()._write_buffer(rsp_stream)
+        except shm.TooLarge:
+            return self._put(bytes(rsp_stream))
 
     def _put(self, buf):
         if len(buf) > self.size_in_bytes:
