@@ -10,6 +10,7 @@ use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyType};
 use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
+use std::mem::MaybeUninit;
 use std::time::Duration;
 
 /// The side a `ByteRing` holds.
@@ -136,6 +137,50 @@ enum Taken<'py> {
 /// A buffer that grew past this many bytes (a long message put together
 /// from fragments) is let go after the read that needed it.
 const KEEP_BUFFER: usize = 1 << 20;
+
+/// A new `bytes` of `len` bytes, filled by `fill` (which writes every
+/// byte of the uninitialised buffer it gets: not zeroed first).
+fn new_bytes(py: Python<'_>, len: usize, fill: impl FnOnce(&mut [MaybeUninit<u8>])) -> PyResult<Bound<'_, PyBytes>> {
+    let size = isize::try_from(len).map_err(|_| PyValueError::new_err("message too long"))?;
+    // SAFETY: a null pointer asks for an object of `size` bytes left
+    // uninitialised; the result is a new reference or null with an
+    // exception set.
+    let raw = unsafe { pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size) };
+    // SAFETY: `raw` is a new reference or null with an exception set.
+    let bytes = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?.cast_into::<PyBytes>()?;
+    // SAFETY: `bytes` is a `bytes` object: its buffer (of `len` bytes and
+    // a terminating 0) lives as long as the object.
+    let data = unsafe { pyo3::ffi::PyBytes_AsString(bytes.as_ptr()) };
+    // SAFETY: `data` points to `len` bytes owned by `bytes`, which lives
+    // through this function and is referenced nowhere else yet (new, not
+    // returned yet), so nothing else reads or writes them meanwhile;
+    // `MaybeUninit<u8>` asks nothing of their contents.
+    let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
+    fill(buffer);
+    Ok(bytes)
+}
+
+/// A new `bytearray` of `len` bytes, filled by `fill` as in [`new_bytes`].
+fn new_bytearray(
+    py: Python<'_>,
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>]),
+) -> PyResult<Bound<'_, PyByteArray>> {
+    let size = isize::try_from(len).map_err(|_| PyValueError::new_err("message too long"))?;
+    // SAFETY: as for `PyBytes_FromStringAndSize` in `new_bytes`.
+    let raw = unsafe { pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), size) };
+    // SAFETY: `raw` is a new reference or null with an exception set.
+    let array = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?.cast_into::<PyByteArray>()?;
+    // SAFETY: `array` is a `bytearray`: its buffer holds `len` bytes and
+    // stays put until the object is resized, which nobody can do before
+    // this function returns it.
+    let data = unsafe { pyo3::ffi::PyByteArray_AsString(array.as_ptr()) };
+    // SAFETY: as in `new_bytes`: `len` bytes owned by a new object nobody
+    // else references yet.
+    let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
+    fill(buffer);
+    Ok(array)
+}
 
 /// The outcome of a wait for room or for a message: `true` once it came,
 /// `false` if the wait ran out or the other side is gone (the next write
@@ -496,18 +541,20 @@ impl ByteRing {
             let buffer = &mut inbox.buffer;
             let taken = py_result(ring.read_with(&mut inbox.scratch, |len, copy| {
                 if let Some(payload) = len.checked_sub(BYTES_PICKLE_EXTRA) {
-                    let (mut head, mut end) = ([0; 8], [0; 1]);
-                    copy(0, &mut head);
-                    copy(len - 1, &mut end);
-                    if Some(head) == bytes_pickle_head(payload) && end[0] == BYTES_PICKLE_END {
-                        return Taken::Bytes(PyBytes::new_with(py, payload, |dst| {
+                    let (mut head, mut end) = ([MaybeUninit::uninit(); 8], [MaybeUninit::uninit(); 1]);
+                    let head = bytes_pickle_head(payload).filter(|h| *h == *copy(0, &mut head));
+                    if head.is_some() && copy(len - 1, &mut end)[0] == BYTES_PICKLE_END {
+                        return Taken::Bytes(new_bytes(py, payload, |dst| {
                             copy(8, dst);
-                            Ok(())
                         }));
                     }
                 }
-                buffer.resize(len, 0);
-                copy(0, buffer);
+                buffer.clear();
+                buffer.reserve(len);
+                copy(0, &mut buffer.spare_capacity_mut()[..len]);
+                // SAFETY: the copy initialised the first `len` bytes of
+                // the spare capacity, which `reserve` made at least `len`.
+                unsafe { buffer.set_len(len) };
                 Taken::Buffered
             }))?;
             match taken {
@@ -549,9 +596,8 @@ impl ByteRing {
         }
         // Straight from the slot into the new bytearray.
         let taken = ring.read_with(&mut inbox.scratch, |len, copy| {
-            PyByteArray::new_with(py, len, |dst| {
+            new_bytearray(py, len, |dst| {
                 copy(0, dst);
-                Ok(())
             })
         });
         py_result(taken)?.transpose()

@@ -1329,6 +1329,7 @@ pub use asynchronous::MessageStream;
 mod in_place {
     use super::{ByteRing, Consumer, Producer, fragment};
     use crate::segment::error::{RingError, SendError};
+    use core::mem::MaybeUninit;
     use std::time::{Duration, Instant};
 
     impl ByteRing<Producer> {
@@ -1414,9 +1415,11 @@ mod in_place {
         }
 
         /// Takes the next whole message, if one is ready, and hands it to
-        /// `take` as its length and a copier: `copy(offset, dst)` fills `dst`
-        /// with the message's bytes from `offset` (panics if that range is
-        /// outside the message). A message in one slot is copied straight from
+        /// `take` as its length and a copier: `copy(offset, dst)` fills all of
+        /// `dst` (which may be uninitialised: a buffer need not be zeroed
+        /// first) with the message's bytes from `offset` and returns it as
+        /// initialised bytes; it panics if that range is outside the
+        /// message. A message in one slot is copied straight from
         /// the slot, which is released after `take` returns; one put together
         /// from fragments goes through `scratch` (as [`read`](ByteRing::read)
         /// puts it there). Returns what `take` returned, `None` if no whole
@@ -1429,6 +1432,7 @@ mod in_place {
         /// ```
         /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
         /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+        /// use std::mem::MaybeUninit;
         /// use std::time::Duration;
         ///
         /// let mut tx = ByteRing::create_memorybuf(8, 4)?;
@@ -1436,9 +1440,8 @@ mod in_place {
         /// let mut scratch = Vec::new();
         /// let mut tail = |rx: &mut ByteRing<Consumer>| {
         ///     rx.read_with(&mut scratch, |len, copy| {
-        ///         let mut last = [0u8; 3];
-        ///         copy(len - 3, &mut last);
-        ///         (len, last)
+        ///         let mut last = [MaybeUninit::uninit(); 3];
+        ///         (len, <[u8; 3]>::try_from(&*copy(len - 3, &mut last)).unwrap())
         ///     })
         /// };
         /// tx.write(b"in place")?;
@@ -1451,7 +1454,7 @@ mod in_place {
         pub fn read_with<T>(
             &mut self,
             scratch: &mut Vec<u8>,
-            take: impl FnOnce(usize, &mut dyn FnMut(usize, &mut [u8])) -> T,
+            take: impl FnOnce(usize, &mut dyn for<'d> FnMut(usize, &'d mut [MaybeUninit<u8>]) -> &'d mut [u8]) -> T,
         ) -> Result<Option<T>, RingError> {
             self.end.check()?;
             if self.end.available(1).map_err(|c| self.end.fail(c))? == 0 {
@@ -1471,10 +1474,24 @@ mod in_place {
                     // A message beginning drops an unfinished one, as in
                     // `Reassembly::take`.
                     self.assembly.void();
-                    let mut copy = |offset: usize, dst: &mut [u8]| {
+                    let mut copy = copier(|offset, dst| {
                         assert!(offset <= len && dst.len() <= len - offset, "a copy past the message's end");
-                        crate::protocol::copy::load_range(&words[1..], offset, dst);
-                    };
+                        if offset.is_multiple_of(8) {
+                            // The slot's words from `offset` on hold at least
+                            // `slot - offset >= dst.len()` bytes: `dst` is
+                            // filled whole.
+                            crate::protocol::copy::load_bytes_uninit(&words[1 + offset / 8..], dst);
+                            // SAFETY: every byte of `dst` was just initialised
+                            // (the words reach past its end, see above).
+                            unsafe { assume_init(dst) }
+                        } else {
+                            dst.fill(MaybeUninit::new(0));
+                            // SAFETY: every byte of `dst` was just set to 0.
+                            let dst = unsafe { assume_init(dst) };
+                            crate::protocol::copy::load_range(&words[1..], offset, dst);
+                            dst
+                        }
+                    });
                     let out = take(len, &mut copy);
                     let (ring, cursor) = self.end.ring_and_cursor();
                     ring.release(cursor, 1);
@@ -1488,14 +1505,37 @@ mod in_place {
                         return Ok(None);
                     }
                     let message = scratch.as_slice();
-                    let mut copy = |offset: usize, dst: &mut [u8]| {
+                    let mut copy = copier(|offset, dst| {
                         let end = offset.checked_add(dst.len()).filter(|&end| end <= message.len());
                         let end = end.expect("a copy past the message's end");
-                        dst.copy_from_slice(&message[offset..end]);
-                    };
+                        for (to, from) in dst.iter_mut().zip(&message[offset..end]) {
+                            to.write(*from);
+                        }
+                        // SAFETY: the loop wrote every byte of `dst` (the
+                        // range it copies from is exactly as long).
+                        unsafe { assume_init(dst) }
+                    });
                     Ok(Some(take(message.len(), &mut copy)))
                 }
             }
         }
+    }
+
+    /// `f` as the copier [`ByteRing::read_with`] hands out (the bound gives
+    /// the closure its signature).
+    fn copier<F: for<'d> FnMut(usize, &'d mut [MaybeUninit<u8>]) -> &'d mut [u8]>(f: F) -> F {
+        f
+    }
+
+    /// `bytes`, every one of them initialised, as `u8`s.
+    ///
+    /// # Safety
+    ///
+    /// Every byte of `bytes` is initialised.
+    unsafe fn assume_init(bytes: &mut [MaybeUninit<u8>]) -> &mut [u8] {
+        // SAFETY: `MaybeUninit<u8>` has the size and alignment of `u8`, and
+        // the caller promises every byte initialised; the result borrows
+        // `bytes` exclusively for its lifetime.
+        unsafe { &mut *(core::ptr::from_mut(bytes) as *mut [u8]) }
     }
 }
