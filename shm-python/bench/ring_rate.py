@@ -194,6 +194,7 @@ def main():
     cases += [("shm ByteRing", run_ring), ("multiprocessing.Pipe", run_pipe)]
     failed = False
     rates = {}
+    print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     # Rounds interleave the cases, so that a busy spell of the machine
     # hits all of them alike; the median of each case is reported.
     for _ in range(max(1, args.repeat)):
@@ -208,11 +209,18 @@ def main():
         lost, bad = sum(r[1] for r in runs), sum(r[2] for r in runs)
         print(f"{name:<24} {size:>6} {rate:>12.0f} {rate * size / 1e6:>9.1f} {lost:>6} {bad:>13}")
     if args.seed:
+        # The ratio of each round (both cases ran in it, one after the
+        # other): its median and range over the rounds.
         for size in (8, 65536):
-            compat = statistics.median(r for r, _, _ in rates[("compat MemoryInterface", size)])
-            seed = statistics.median(r for r, _, _ in rates[("seed MemoryInterface", size)])
-            print(f"compat / seed at {size} B: {compat / seed:.2f}x")
+            compat = [r for r, _, _ in rates[("compat MemoryInterface", size)]]
+            seed = [r for r, _, _ in rates[("seed MemoryInterface", size)]]
+            ratios = [c / s for c, s in zip(compat, seed)]
+            print(
+                f"compat / seed at {size} B: median {statistics.median(ratios):.2f}x"
+                f" (rounds: {min(ratios):.2f}x to {max(ratios):.2f}x, {len(ratios)} rounds)"
+            )
     print(f"SharedInt ping-pong: {run_int(trips):.0f} round trips/s")
+    print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 1 if failed else 0
 
 

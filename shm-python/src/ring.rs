@@ -524,18 +524,18 @@ impl ByteRing {
         Ok(py_result(inbox.next(ring))?.then(|| Self::message(py, &mut inbox.buffer)))
     }
 
-    /// For `shm.compat.memory_interface`: the next message unpickled, in a
-    /// 1-tuple (`None` if no message is ready), consumer. A pickled
+    /// For `shm.compat.memory_interface`: the next message unpickled, or
+    /// `empty` itself if no message is ready (consumer). A pickled
     /// `bytes` object as `_write_pickle` writes it becomes a `bytes`
     /// filled straight from the slot (one copy); anything else is copied
     /// into this end's buffer and unpickled from it through a read-only
     /// `memoryview` (`pickle.loads` copies out what it keeps; the view is
     /// released before this returns).
-    fn _read_pickle(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    fn _read_pickle<'py>(&mut self, py: Python<'py>, empty: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let (ring, inbox) = self.consumer()?;
         if std::mem::take(&mut inbox.held) {
             if let Some(payload) = bytes_pickle_payload(&inbox.buffer) {
-                return Ok(Some((PyBytes::new(py, payload),).into_pyobject(py)?.into_any().unbind()));
+                return Ok(PyBytes::new(py, payload).into_any());
             }
         } else {
             let buffer = &mut inbox.buffer;
@@ -558,8 +558,8 @@ impl ByteRing {
                 Taken::Buffered
             }))?;
             match taken {
-                None => return Ok(None),
-                Some(Taken::Bytes(bytes)) => return Ok(Some((bytes?,).into_pyobject(py)?.into_any().unbind())),
+                None => return Ok(empty),
+                Some(Taken::Bytes(bytes)) => return Ok(bytes?.into_any()),
                 Some(Taken::Buffered) => {}
             }
         }
@@ -583,7 +583,7 @@ impl ByteRing {
         if references > 1 || view.call_method0("release").is_err() {
             std::mem::forget(std::mem::take(buffer));
         }
-        Ok(Some((result?,).into_pyobject(py)?.into_any().unbind()))
+        result
     }
 
     /// For `shm.compat.memory_interface`: the next message as a
