@@ -1538,4 +1538,95 @@ mod in_place {
         // `bytes` exclusively for its lifetime.
         unsafe { &mut *(core::ptr::from_mut(bytes) as *mut [u8]) }
     }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{ByteRing, Consumer, Producer};
+        use crate::SharedObject;
+        use crate::segment::error::RingError;
+        use core::mem::MaybeUninit;
+        use core::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+
+        fn pair(slot: usize, n: usize) -> (ByteRing<Producer>, ByteRing<Consumer>) {
+            let tx = ByteRing::<Producer>::create_memorybuf(slot, n).unwrap();
+            let rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle()).unwrap();
+            (tx, rx)
+        }
+
+        /// The next message through `read_with`, copied in pieces of
+        /// `piece` bytes (unaligned offsets included).
+        fn read_in_pieces(rx: &mut ByteRing<Consumer>, piece: usize) -> Result<Option<Vec<u8>>, RingError> {
+            rx.read_with(&mut Vec::new(), |len, copy| {
+                let mut out = Vec::new();
+                let mut at = 0;
+                while at < len {
+                    let mut buffer = vec![MaybeUninit::uninit(); piece.min(len - at)];
+                    out.extend_from_slice(copy(at, &mut buffer));
+                    at += buffer.len();
+                }
+                out
+            })
+        }
+
+        fn header_word(rx: &ByteRing<Consumer>, slot_index: usize) -> &AtomicU64 {
+            let slot_words = rx.end.shape.slot_words;
+            &rx.end.segment().payload().words()[40 + slot_index * slot_words]
+        }
+
+        #[test]
+        fn parts_and_pieces_carry_every_byte() {
+            let (mut tx, mut rx) = pair(100, 4);
+            let body: Vec<u8> = (0..93).collect();
+            for piece in [1, 3, 8, 13, 100] {
+                tx.write_parts(&[b"abc", &body[..], b"", b"defg"]).unwrap();
+                let mut expected = b"abc".to_vec();
+                expected.extend_from_slice(&body);
+                expected.extend_from_slice(b"defg");
+                assert_eq!(read_in_pieces(&mut rx, piece).unwrap().unwrap(), expected, "pieces of {piece}");
+            }
+            assert_eq!(read_in_pieces(&mut rx, 8).unwrap(), None);
+            assert_eq!(rx.peek_len(), None);
+            tx.write_parts(&[]).unwrap();
+            assert_eq!(rx.peek_len(), Some(0));
+            assert_eq!(read_in_pieces(&mut rx, 8).unwrap().unwrap(), b"");
+        }
+
+        #[test]
+        fn parts_refused_like_a_write() {
+            let (mut tx, mut rx) = pair(8, 1);
+            assert!(tx.write_parts(&[b"12345", b"6789"]).is_err(), "9 bytes in an 8-byte slot");
+            tx.write_parts(&[b"1234", b"5678"]).unwrap();
+            assert!(tx.write_parts(&[b"x"]).is_err(), "full");
+            assert!(tx.wait_writable(Duration::from_millis(1)).is_err(), "still full");
+            assert_eq!(rx.peek_len(), Some(8));
+            rx.wait_readable(Duration::ZERO).unwrap();
+            assert_eq!(read_in_pieces(&mut rx, 8).unwrap().unwrap(), b"12345678");
+            tx.wait_writable(Duration::ZERO).unwrap();
+            assert!(matches!(rx.wait_readable(Duration::from_millis(1)), Err(RingError::Timeout { .. })));
+        }
+
+        #[test]
+        #[should_panic(expected = "a copy past the message's end")]
+        fn a_copy_past_the_end_panics() {
+            let (mut tx, mut rx) = pair(16, 2);
+            tx.write(b"short").unwrap();
+            let _ = rx.read_with(&mut Vec::new(), |len, copy| copy(len - 2, &mut [MaybeUninit::uninit(); 3]).len());
+        }
+
+        #[test]
+        fn fragments_and_bad_headers_go_the_general_way() {
+            let (mut tx, mut rx) = pair(8, 4);
+            tx.write_partial(b"over two slots", Duration::from_secs(1)).unwrap();
+            assert_eq!(rx.peek_len(), None, "a fragment is not a whole message");
+            assert_eq!(read_in_pieces(&mut rx, 5).unwrap().unwrap(), b"over two slots");
+            tx.write(b"ok").unwrap();
+            // A length over the slot size: never copied from the slot.
+            header_word(&rx, 2).store(9, Ordering::Relaxed);
+            assert_eq!(rx.peek_len(), None);
+            let err = read_in_pieces(&mut rx, 8).unwrap_err();
+            assert!(matches!(err, RingError::Corrupt { found: 9, .. }), "{err}");
+            assert!(read_in_pieces(&mut rx, 8).is_err(), "sticky");
+        }
+    }
 }
