@@ -66,17 +66,6 @@ struct Inbox {
     scratch: Vec<u8>,
 }
 
-impl Inbox {
-    /// Puts the next message in `buffer`: the one held, else one from the
-    /// ring; `false` if none is ready.
-    fn next(&mut self, ring: &mut shm_runtime::ByteRing<Consumer>) -> Result<bool, RingError> {
-        if std::mem::take(&mut self.held) {
-            return Ok(true);
-        }
-        ring.read(&mut self.buffer)
-    }
-}
-
 /// The C API's `PyBUF_READ` (a read-only memoryview), part of the stable
 /// ABI's `PyMemoryView_FromMemory` contract; pyo3's ffi does not name it.
 const PYBUF_READ: std::os::raw::c_int = 0x100;
@@ -226,6 +215,24 @@ impl ByteRing {
 
     fn wrap(side: Side) -> Self {
         Self { side: Some(side), inbox: Inbox::default() }
+    }
+
+    /// The next message if one is ready now, as `bytes`: the one a waiting
+    /// `can_read` took, else one filled straight from its slot (one copy).
+    fn ready_message<'py>(
+        py: Python<'py>,
+        ring: &mut shm_runtime::ByteRing<Consumer>,
+        inbox: &mut Inbox,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if std::mem::take(&mut inbox.held) {
+            return Ok(Some(Self::message(py, &mut inbox.buffer)));
+        }
+        let taken = ring.read_with(&mut inbox.scratch, |len, copy| {
+            new_bytes(py, len, |dst| {
+                copy(0, dst);
+            })
+        });
+        py_result(taken)?.transpose()
     }
 
     /// The message in `buffer` as `bytes` (one copy); a buffer grown past
@@ -521,7 +528,7 @@ impl ByteRing {
     /// waiting (consumer).
     fn read<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let (ring, inbox) = self.consumer()?;
-        Ok(py_result(inbox.next(ring))?.then(|| Self::message(py, &mut inbox.buffer)))
+        Self::ready_message(py, ring, inbox)
     }
 
     /// For `shm.compat.memory_interface`: the next message unpickled, or
@@ -610,10 +617,11 @@ impl ByteRing {
     fn read_blocking<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = crate::wait::timeout(timeout)?;
         let (ring, inbox) = self.consumer()?;
-        if !py_result(inbox.next(ring))? {
-            let buffer = &mut inbox.buffer;
-            blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
+        if let Some(message) = Self::ready_message(py, ring, inbox)? {
+            return Ok(message);
         }
+        let buffer = &mut inbox.buffer;
+        blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
         Ok(Self::message(py, &mut inbox.buffer))
     }
 
@@ -636,8 +644,8 @@ impl ByteRing {
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let (ring, inbox) = self.consumer()?;
-        if py_result(inbox.next(ring))? {
-            return Ok(Some(Self::message(py, &mut inbox.buffer)));
+        if let Some(message) = Self::ready_message(py, ring, inbox)? {
+            return Ok(Some(message));
         }
         let buffer = &mut inbox.buffer;
         let more = blocking(py, None, |slice| match ring.read_timeout(buffer, slice) {
