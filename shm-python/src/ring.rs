@@ -486,7 +486,8 @@ impl ByteRing {
 
     /// Whether a whole message is ready now or, with `wait` (seconds),
     /// within that time (consumer): a wait sleeps without the GIL until
-    /// the producer's write wakes it. The message is taken from the ring
+    /// the producer's write wakes it. A message whole in one slot stays in
+    /// the ring (the next read copies it out); one in fragments is taken
     /// into this end's buffer, and the next read returns it.
     #[pyo3(signature = (wait = 0.0))]
     fn can_read(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
