@@ -62,6 +62,30 @@ pub(crate) fn blocking<T: Send>(
     }
 }
 
+/// The loop of every `wait_changed`: runs `wait` (a change wait of up to
+/// the duration it gets: the new version, or `None` when it passed
+/// unchanged) in slices of at most [`SLICE`] without the GIL until a
+/// version comes back or `seconds` (`None`: no limit) pass; Python's signal
+/// handlers run between slices, so Ctrl-C raises `KeyboardInterrupt`.
+/// `None` once the time is up.
+pub(crate) fn changed(
+    py: Python<'_>,
+    seconds: Option<f64>,
+    mut wait: impl FnMut(Duration) -> Option<u64> + Send,
+) -> PyResult<Option<u64>> {
+    let deadline = timeout(seconds)?.and_then(|t| Instant::now().checked_add(t));
+    loop {
+        let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
+        if let Some(version) = py.detach(|| wait(slice)) {
+            return Ok(Some(version));
+        }
+        py.check_signals()?;
+        if slice.is_zero() || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
+
 /// What an open looks for: a segment by name (which may appear later) or
 /// by handle (whose segment exists already, or never will).
 #[derive(Clone, Copy, PartialEq, Eq)]
