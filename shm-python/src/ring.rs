@@ -3,7 +3,7 @@
 
 use crate::errors::{Closed, PeerDead, Timeout, WrongSide, py_result};
 use crate::values::{cleaned_up, live, parse_handle};
-use crate::wait::{Target, blocking, open_wait, opening};
+use crate::wait::{SPIN_BEFORE_SLEEP, Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -11,7 +11,6 @@ use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyType};
 use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
 use std::mem::MaybeUninit;
-use std::time::Duration;
 
 /// The side a `ByteRing` holds.
 enum Side {
@@ -69,9 +68,6 @@ struct Inbox {
 /// The C API's `PyBUF_READ` (a read-only memoryview), part of the stable
 /// ABI's `PyMemoryView_FromMemory` contract; pyo3's ffi does not name it.
 const PYBUF_READ: std::os::raw::c_int = 0x100;
-
-/// How long a waiting `can_read` spins before it sleeps.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
 
 /// `pickle.loads`, looked up once.
 static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();

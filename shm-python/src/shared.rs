@@ -167,7 +167,7 @@ impl Shared {
     #[pyo3(signature = (since, timeout = None))]
     fn wait_changed(&self, py: Python<'_>, since: u64, timeout: Option<f64>) -> PyResult<Option<u64>> {
         let object = self.live()?;
-        changed(py, timeout, |slice| object.wait_changed(since, slice))
+        changed(py, since, timeout, || object.version(), |slice| object.wait_changed(since, slice))
     }
 
     /// The handle (a `str`) another process passes to `load_sharedobject`.

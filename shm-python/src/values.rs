@@ -106,7 +106,7 @@ macro_rules! value_object {
             #[pyo3(signature = (since, timeout = None))]
             fn wait_changed(&self, py: Python<'_>, since: u64, timeout: Option<f64>) -> PyResult<Option<u64>> {
                 let object = live(self.inner.as_ref(), $type_name)?;
-                changed(py, timeout, |slice| object.wait_changed(since, slice))
+                changed(py, since, timeout, || object.version(), |slice| object.wait_changed(since, slice))
             }
 
             fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

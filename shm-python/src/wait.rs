@@ -62,18 +62,35 @@ pub(crate) fn blocking<T: Send>(
     }
 }
 
-/// The loop of every `wait_changed`: runs `wait` (a change wait of up to
-/// the duration it gets: the new version, or `None` when it passed
-/// unchanged) in slices of at most [`SLICE`] without the GIL until a
-/// version comes back or `seconds` (`None`: no limit) pass; Python's signal
-/// handlers run between slices, so Ctrl-C raises `KeyboardInterrupt`.
-/// `None` once the time is up.
+/// How long a `wait_changed` spins (without the GIL) before it sleeps: an
+/// answer that comes within it costs neither side a system call (a write
+/// while nobody sleeps makes none).
+pub(crate) const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
+
+/// The loop of every `wait_changed`: looks at `version` (the object's
+/// version) without the GIL for up to [`SPIN_BEFORE_SLEEP`], then runs
+/// `wait` (a change wait of up to the duration it gets: the new version,
+/// or `None` when it passed unchanged) in slices of at most [`SLICE`]
+/// without the GIL until a version other than `since` comes back or
+/// `seconds` (`None`: no limit) pass; Python's signal handlers run between
+/// slices, so Ctrl-C raises `KeyboardInterrupt`. `None` once the time is
+/// up.
 pub(crate) fn changed(
     py: Python<'_>,
+    since: u64,
     seconds: Option<f64>,
+    version: impl Fn() -> u64 + Sync,
     mut wait: impl FnMut(Duration) -> Option<u64> + Send,
 ) -> PyResult<Option<u64>> {
-    let deadline = timeout(seconds)?.and_then(|t| Instant::now().checked_add(t));
+    let limit = timeout(seconds)?;
+    let deadline = limit.and_then(|t| Instant::now().checked_add(t));
+    let mut seen = since;
+    if spin(py, limit.map_or(SPIN_BEFORE_SLEEP, |l| l.min(SPIN_BEFORE_SLEEP)), || {
+        seen = version();
+        seen != since
+    }) {
+        return Ok(Some(seen));
+    }
     loop {
         let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
         if let Some(version) = py.detach(|| wait(slice)) {
