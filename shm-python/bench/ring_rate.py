@@ -1,6 +1,6 @@
 """Message rate between two Python processes, same run, every message checked.
 
-    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N] [--no-trim]
+    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N] [--no-trim] [--int-only]
 
 Cases: shm's compat ``MemoryInterface`` (``shm.compat.memory_interface``,
 pickled items, ``can_write``/``can_read`` polling as the seed's users do),
@@ -22,6 +22,7 @@ import argparse
 import importlib
 import multiprocessing as mp
 import os
+import resource
 import statistics
 import struct
 import sys
@@ -161,10 +162,18 @@ def int_echo(handle, count, wait):
     n.cleanup()
 
 
+def cpu_seconds():
+    """Processor time of this process and its waited-for children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
 def run_int(count, wait):
-    """Round trips per second: this side writes 2i-1, the echo answers 2i.
-    Each side waits for the other's write spinning on ``read()`` or, with
-    ``wait``, sleeping in ``wait_changed``."""
+    """Round trips per second, and processor microseconds per round trip
+    (both processes, set-up included): this side writes 2i-1, the echo
+    answers 2i. Each side waits for the other's write spinning on
+    ``read()`` or, with ``wait``, in ``wait_changed``."""
+    cpu = cpu_seconds()
     with shm.SharedInt(0) as n:
         echo = mp.Process(target=int_echo, args=(n.handle, count, wait))
         echo.start()
@@ -181,7 +190,7 @@ def run_int(count, wait):
         echo.join()
         if echo.exitcode != 0:
             raise RuntimeError(f"the echo process exited with {echo.exitcode}")
-    return count / elapsed
+    return count / elapsed, (cpu_seconds() - cpu) / count * 1e6
 
 
 def main():
@@ -196,6 +205,7 @@ def main():
         action="store_true",
         help="re-run with glibc's heap trimming off (MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_) for every case",
     )
+    parser.add_argument("--int-only", action="store_true", help="only the SharedInt round trips")
     args = parser.parse_args()
     if args.no_trim and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         # glibc reads these when a process starts: run again with them. A
@@ -215,17 +225,18 @@ def main():
     # Rounds interleave the cases, so that a busy spell of the machine
     # hits all of them alike; the median of each case is reported.
     for _ in range(max(1, args.repeat)):
-        for name, run in cases:
+        for name, run in [] if args.int_only else cases:
             for size, count in ((8, small), (65536, large)):
                 rate, lost, bad = run(size, count)
                 failed |= bool(lost or bad) and not name.startswith("seed")
                 rates.setdefault((name, size), []).append((rate, lost, bad))
-    print(f"{'case':<24} {'size':>6} {'messages/s':>12} {'MB/s':>9} {'lost':>6} {'out of order':>13}")
+    if rates:
+        print(f"{'case':<24} {'size':>6} {'messages/s':>12} {'MB/s':>9} {'lost':>6} {'out of order':>13}")
     for (name, size), runs in rates.items():
         rate = statistics.median(r for r, _, _ in runs)
         lost, bad = sum(r[1] for r in runs), sum(r[2] for r in runs)
         print(f"{name:<24} {size:>6} {rate:>12.0f} {rate * size / 1e6:>9.1f} {lost:>6} {bad:>13}")
-    if args.seed:
+    if args.seed and not args.int_only:
         # The ratio of each round (both cases ran in it, one after the
         # other): its median and range over the rounds.
         for size in (8, 65536):
@@ -243,10 +254,17 @@ def main():
         for label, wait in (("spinning on read()", False), ("wait_changed", True)):
             trip_rates.setdefault(label, []).append(run_int(trips, wait))
     for label, runs in trip_rates.items():
+        rates, cpus = [r for r, _ in runs], [c for _, c in runs]
         print(
-            f"SharedInt ping-pong, {label}: median {statistics.median(runs):.0f} round trips/s"
-            f" (rounds: {min(runs):.0f} to {max(runs):.0f})"
+            f"SharedInt ping-pong, {label}: median {statistics.median(rates):.0f} round trips/s"
+            f" (rounds: {min(rates):.0f} to {max(rates):.0f}), processor time per round trip"
+            f" median {statistics.median(cpus):.1f} us ({min(cpus):.1f} to {max(cpus):.1f})"
         )
+    ratios = [w / s for (w, _), (s, _) in zip(trip_rates["wait_changed"], trip_rates["spinning on read()"])]
+    print(
+        f"SharedInt ping-pong, wait_changed / spinning: median {statistics.median(ratios):.2f}x"
+        f" (rounds: {min(ratios):.2f}x to {max(ratios):.2f}x, {len(ratios)} rounds)"
+    )
     print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 1 if failed else 0
 
