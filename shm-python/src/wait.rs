@@ -62,9 +62,9 @@ pub(crate) fn blocking<T: Send>(
     }
 }
 
-/// How long a `wait_changed` spins (without the GIL) before it sleeps: an
-/// answer that comes within it costs neither side a system call (a write
-/// while nobody sleeps makes none).
+/// How long a wait of a ring's `can_read`/`can_write` or of `wait_changed`
+/// spins (without the GIL) before it sleeps: what comes within it costs
+/// neither side a system call (a write while nobody sleeps makes none).
 pub(crate) const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
 
 /// The loop of every `wait_changed`: looks at `version` (the object's
