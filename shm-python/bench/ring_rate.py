@@ -1,11 +1,12 @@
 """Message rate between two Python processes, same run, every message checked.
 
-    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N] [--no-trim]
+    python shm-python/bench/ring_rate.py [--smoke] [--seed DIR] [--repeat N] [--no-trim] [--int-only]
 
 Cases: shm's compat ``MemoryInterface`` (``shm.compat.memory_interface``,
 pickled items, ``can_write``/``can_read`` polling as the seed's users do),
 shm's ``ByteRing`` (blocking calls), ``multiprocessing.Pipe``, each at 8 B
-and 64 KiB, and a ``SharedInt`` ping-pong round trip. With ``--seed DIR``
+and 64 KiB, and a ``SharedInt`` ping-pong round trip (each side spinning on
+``read()``, then sleeping in ``wait_changed``). With ``--seed DIR``
 (a checkout of PyHighSpeedSharedMemory, holding ``memory_interface.py``;
 not part of this repository) the seed's ``MemoryInterface`` runs the same
 code as the compat one. Each message carries its sequence number; the
@@ -21,6 +22,7 @@ import argparse
 import importlib
 import multiprocessing as mp
 import os
+import resource
 import statistics
 import struct
 import sys
@@ -144,27 +146,51 @@ def run_pipe(size, count):
 # ----------------------------------------------------------- SharedInt ping-pong
 
 
-def int_echo(handle, count):
+def int_echo(handle, count, wait):
     n = shm.SharedInt.load_sharedobject(handle)
+    since = n.version()
     for i in range(1, count + 1):
+        # With `wait`, sleep until the value changes (the version is read
+        # before the value, so a write between the two is not missed).
         while n.read() != 2 * i - 1:
-            pass
+            if wait:
+                since = n.wait_changed(since, timeout=10)
+                if since is None:
+                    raise RuntimeError(f"echo: no change within 10 s in round {i}")
         n.write(2 * i)
+        since = n.version()
     n.cleanup()
 
 
-def run_int(count):
+def cpu_seconds():
+    """Processor time of this process and its waited-for children."""
+    own, children = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def run_int(count, wait):
+    """Round trips per second, and processor microseconds per round trip
+    (both processes, set-up included): this side writes 2i-1, the echo
+    answers 2i. Each side waits for the other's write spinning on
+    ``read()`` or, with ``wait``, in ``wait_changed``."""
+    cpu = cpu_seconds()
     with shm.SharedInt(0) as n:
-        echo = mp.Process(target=int_echo, args=(n.handle, count))
+        echo = mp.Process(target=int_echo, args=(n.handle, count, wait))
         echo.start()
         start = time.perf_counter()
+        since = n.version()
         for i in range(1, count + 1):
             n.write(2 * i - 1)
             while n.read() != 2 * i:
-                pass
+                if wait:
+                    since = n.wait_changed(since, timeout=10)
+                    if since is None:
+                        raise RuntimeError(f"no answer within 10 s in round {i}")
         elapsed = time.perf_counter() - start
         echo.join()
-    return count / elapsed
+        if echo.exitcode != 0:
+            raise RuntimeError(f"the echo process exited with {echo.exitcode}")
+    return count / elapsed, (cpu_seconds() - cpu) / count * 1e6
 
 
 def main():
@@ -179,6 +205,7 @@ def main():
         action="store_true",
         help="re-run with glibc's heap trimming off (MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_) for every case",
     )
+    parser.add_argument("--int-only", action="store_true", help="only the SharedInt round trips")
     args = parser.parse_args()
     if args.no_trim and "MALLOC_TRIM_THRESHOLD_" not in os.environ:
         # glibc reads these when a process starts: run again with them. A
@@ -194,25 +221,51 @@ def main():
     cases += [("shm ByteRing", run_ring), ("multiprocessing.Pipe", run_pipe)]
     failed = False
     rates = {}
+    print("load average at the start: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     # Rounds interleave the cases, so that a busy spell of the machine
     # hits all of them alike; the median of each case is reported.
     for _ in range(max(1, args.repeat)):
-        for name, run in cases:
+        for name, run in [] if args.int_only else cases:
             for size, count in ((8, small), (65536, large)):
                 rate, lost, bad = run(size, count)
                 failed |= bool(lost or bad) and not name.startswith("seed")
                 rates.setdefault((name, size), []).append((rate, lost, bad))
-    print(f"{'case':<24} {'size':>6} {'messages/s':>12} {'MB/s':>9} {'lost':>6} {'out of order':>13}")
+    if rates:
+        print(f"{'case':<24} {'size':>6} {'messages/s':>12} {'MB/s':>9} {'lost':>6} {'out of order':>13}")
     for (name, size), runs in rates.items():
         rate = statistics.median(r for r, _, _ in runs)
         lost, bad = sum(r[1] for r in runs), sum(r[2] for r in runs)
         print(f"{name:<24} {size:>6} {rate:>12.0f} {rate * size / 1e6:>9.1f} {lost:>6} {bad:>13}")
-    if args.seed:
+    if args.seed and not args.int_only:
+        # The ratio of each round (both cases ran in it, one after the
+        # other): its median and range over the rounds.
         for size in (8, 65536):
-            compat = statistics.median(r for r, _, _ in rates[("compat MemoryInterface", size)])
-            seed = statistics.median(r for r, _, _ in rates[("seed MemoryInterface", size)])
-            print(f"compat / seed at {size} B: {compat / seed:.2f}x")
-    print(f"SharedInt ping-pong: {run_int(trips):.0f} round trips/s")
+            compat = [r for r, _, _ in rates[("compat MemoryInterface", size)]]
+            seed = [r for r, _, _ in rates[("seed MemoryInterface", size)]]
+            ratios = [c / s for c, s in zip(compat, seed)]
+            print(
+                f"compat / seed at {size} B: median {statistics.median(ratios):.2f}x"
+                f" (rounds: {min(ratios):.2f}x to {max(ratios):.2f}x, {len(ratios)} rounds)"
+            )
+    # Round trips, interleaved rounds as above: spinning on read() and
+    # sleeping in wait_changed.
+    trip_rates = {}
+    for _ in range(max(1, args.repeat)):
+        for label, wait in (("spinning on read()", False), ("wait_changed", True)):
+            trip_rates.setdefault(label, []).append(run_int(trips, wait))
+    for label, runs in trip_rates.items():
+        rates, cpus = [r for r, _ in runs], [c for _, c in runs]
+        print(
+            f"SharedInt ping-pong, {label}: median {statistics.median(rates):.0f} round trips/s"
+            f" (rounds: {min(rates):.0f} to {max(rates):.0f}), processor time per round trip"
+            f" median {statistics.median(cpus):.1f} us ({min(cpus):.1f} to {max(cpus):.1f})"
+        )
+    ratios = [w / s for (w, _), (s, _) in zip(trip_rates["wait_changed"], trip_rates["spinning on read()"])]
+    print(
+        f"SharedInt ping-pong, wait_changed / spinning: median {statistics.median(ratios):.2f}x"
+        f" (rounds: {min(ratios):.2f}x to {max(ratios):.2f}x, {len(ratios)} rounds)"
+    )
+    print("load average at the end: {:.2f} {:.2f} {:.2f}".format(*os.getloadavg()))
     return 1 if failed else 0
 
 

@@ -3,14 +3,14 @@
 
 use crate::errors::{Closed, PeerDead, Timeout, WrongSide, py_result};
 use crate::values::{cleaned_up, live, parse_handle};
-use crate::wait::{Target, blocking, open_wait, opening};
+use crate::wait::{SPIN_BEFORE_SLEEP, Target, blocking, open_wait, opening};
 use pyo3::exceptions::PyValueError;
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyByteArray, PyBytes, PyType};
 use shm_runtime::{Consumer, Producer, Ring, RingError, SharedObject};
-use std::time::Duration;
+use std::mem::MaybeUninit;
 
 /// The side a `ByteRing` holds.
 enum Side {
@@ -60,32 +60,129 @@ struct Inbox {
     buffer: Vec<u8>,
     /// `buffer` holds a message taken from the ring, not yet returned.
     held: bool,
-}
-
-impl Inbox {
-    /// Puts the next message in `buffer`: the one held, else one from the
-    /// ring; `false` if none is ready.
-    fn next(&mut self, ring: &mut shm_runtime::ByteRing<Consumer>) -> Result<bool, RingError> {
-        if std::mem::take(&mut self.held) {
-            return Ok(true);
-        }
-        ring.read(&mut self.buffer)
-    }
+    /// Where `read_with` puts a message together from fragments (rare: a
+    /// message in one slot is copied straight from the slot).
+    scratch: Vec<u8>,
 }
 
 /// The C API's `PyBUF_READ` (a read-only memoryview), part of the stable
 /// ABI's `PyMemoryView_FromMemory` contract; pyo3's ffi does not name it.
 const PYBUF_READ: std::os::raw::c_int = 0x100;
 
-/// How long a waiting `can_read` spins before it sleeps.
-const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
-
 /// `pickle.loads`, looked up once.
 static PICKLE_LOADS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// `pickle.dumps`, looked up once.
+static PICKLE_DUMPS: PyOnceLock<Py<PyAny>> = PyOnceLock::new();
+
+/// How `_write_pickle` pickles a `bytes` object: these 4 bytes, the
+/// length (`u32`, little-endian), the bytes, then [`BYTES_PICKLE_END`].
+/// As pickle opcodes: `K\x00` `0` (push 0, pop it: 3 bytes that put the
+/// payload on a word boundary of the slot, where it is copied by vector
+/// moves), `B` (BINBYTES, its length and bytes), `.` (STOP). Any
+/// `pickle.loads` returns the same `bytes` from it; it is 9 bytes longer
+/// than the payload, never longer than `pickle.dumps` makes it (9 bytes
+/// more from 64 KiB up, 15 or 18 below), so it fits every slot sized by
+/// `pickle.dumps` of the largest object.
+const BYTES_PICKLE_HEAD: [u8; 4] = *b"K\x000B";
+/// The STOP opcode ending a pickle.
+const BYTES_PICKLE_END: u8 = b'.';
+/// Bytes a pickle of `bytes` adds to them.
+const BYTES_PICKLE_EXTRA: usize = 9;
+
+/// The first 8 bytes of the pickle `_write_pickle` writes for `len`
+/// bytes; `None` past BINBYTES's 4 GiB.
+fn bytes_pickle_head(len: usize) -> Option<[u8; 8]> {
+    let len = u32::try_from(len).ok()?.to_le_bytes();
+    let mut head = [0; 8];
+    head[..4].copy_from_slice(&BYTES_PICKLE_HEAD);
+    head[4..].copy_from_slice(&len);
+    Some(head)
+}
+
+/// The payload of `message` if it is exactly a pickle `_write_pickle`
+/// writes for a `bytes` object (checked whole: its head names the length
+/// the rest has); anything else goes through `pickle.loads`.
+fn bytes_pickle_payload(message: &[u8]) -> Option<&[u8]> {
+    let payload = message.len().checked_sub(BYTES_PICKLE_EXTRA)?;
+    let (head, rest) = message.split_at(8);
+    (Some(head) == bytes_pickle_head(payload).as_ref().map(<[u8; 8]>::as_slice)
+        && rest.last() == Some(&BYTES_PICKLE_END))
+    .then(|| &rest[..payload])
+}
+
+/// A message `_read_pickle` took from its slot.
+enum Taken<'py> {
+    /// A pickled `bytes` object, built straight from the slot.
+    Bytes(PyResult<Bound<'py, PyBytes>>),
+    /// Anything else, copied into the inbox's buffer for `pickle.loads`.
+    Buffered,
+}
 
 /// A buffer that grew past this many bytes (a long message put together
 /// from fragments) is let go after the read that needed it.
 const KEEP_BUFFER: usize = 1 << 20;
+
+/// A new `bytes` of `len` bytes, filled by `fill` (which writes every
+/// byte of the uninitialised buffer it gets: not zeroed first).
+fn new_bytes(py: Python<'_>, len: usize, fill: impl FnOnce(&mut [MaybeUninit<u8>])) -> PyResult<Bound<'_, PyBytes>> {
+    let size = isize::try_from(len).map_err(|_| PyValueError::new_err("message too long"))?;
+    // SAFETY: a null pointer asks for an object of `size` bytes left
+    // uninitialised; the result is a new reference or null with an
+    // exception set.
+    let raw = unsafe { pyo3::ffi::PyBytes_FromStringAndSize(std::ptr::null(), size) };
+    // SAFETY: `raw` is a new reference or null with an exception set.
+    let bytes = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?.cast_into::<PyBytes>()?;
+    // SAFETY: `bytes` is a `bytes` object: its buffer (of `len` bytes and
+    // a terminating 0) lives as long as the object.
+    let data = unsafe { pyo3::ffi::PyBytes_AsString(bytes.as_ptr()) };
+    // SAFETY: `data` points to `len` bytes owned by `bytes`, which lives
+    // through this function and is referenced nowhere else yet (new, not
+    // returned yet), so nothing else reads or writes them meanwhile;
+    // `MaybeUninit<u8>` asks nothing of their contents.
+    let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
+    fill(buffer);
+    Ok(bytes)
+}
+
+/// A new `bytearray` of `len` bytes, filled by `fill` as in [`new_bytes`].
+fn new_bytearray(
+    py: Python<'_>,
+    len: usize,
+    fill: impl FnOnce(&mut [MaybeUninit<u8>]),
+) -> PyResult<Bound<'_, PyByteArray>> {
+    let size = isize::try_from(len).map_err(|_| PyValueError::new_err("message too long"))?;
+    // SAFETY: as for `PyBytes_FromStringAndSize` in `new_bytes`.
+    let raw = unsafe { pyo3::ffi::PyByteArray_FromStringAndSize(std::ptr::null(), size) };
+    // SAFETY: `raw` is a new reference or null with an exception set.
+    let array = unsafe { Bound::from_owned_ptr_or_err(py, raw) }?.cast_into::<PyByteArray>()?;
+    // SAFETY: `array` is a `bytearray`: its buffer holds `len` bytes and
+    // stays put until the object is resized, which nobody can do before
+    // this function returns it.
+    let data = unsafe { pyo3::ffi::PyByteArray_AsString(array.as_ptr()) };
+    // SAFETY: as in `new_bytes`: `len` bytes owned by a new object nobody
+    // else references yet.
+    let buffer = unsafe { std::slice::from_raw_parts_mut(data.cast::<MaybeUninit<u8>>(), len) };
+    fill(buffer);
+    Ok(array)
+}
+
+/// The outcome of a wait for room or for a message: `true` once it came,
+/// `false` if the wait ran out or the other side is gone (the next write
+/// or read reports that); other errors (Ctrl-C, corruption) are raised.
+fn ended_wait(py: Python<'_>, waited: PyResult<()>) -> PyResult<bool> {
+    match waited {
+        Ok(()) => Ok(true),
+        Err(e)
+            if e.is_instance_of::<Timeout>(py)
+                || e.is_instance_of::<Closed>(py)
+                || e.is_instance_of::<PeerDead>(py) =>
+        {
+            Ok(false)
+        }
+        Err(e) => Err(e),
+    }
+}
 
 impl ByteRing {
     fn side(&self) -> PyResult<&Side> {
@@ -114,6 +211,24 @@ impl ByteRing {
 
     fn wrap(side: Side) -> Self {
         Self { side: Some(side), inbox: Inbox::default() }
+    }
+
+    /// The next message if one is ready now, as `bytes`: the one a waiting
+    /// `can_read` took, else one filled straight from its slot (one copy).
+    fn ready_message<'py>(
+        py: Python<'py>,
+        ring: &mut shm_runtime::ByteRing<Consumer>,
+        inbox: &mut Inbox,
+    ) -> PyResult<Option<Bound<'py, PyBytes>>> {
+        if std::mem::take(&mut inbox.held) {
+            return Ok(Some(Self::message(py, &mut inbox.buffer)));
+        }
+        let taken = ring.read_with(&mut inbox.scratch, |len, copy| {
+            new_bytes(py, len, |dst| {
+                copy(0, dst);
+            })
+        });
+        py_result(taken)?.transpose()
     }
 
     /// The message in `buffer` as `bytes` (one copy); a buffer grown past
@@ -276,11 +391,69 @@ impl ByteRing {
     /// now or, with `wait` (seconds), within that time (producer). A loop
     /// that polls with a short `wait` (say 50e-6) leaves the CPU to the
     /// consumer while the ring is full instead of competing with it.
+    ///
+    /// A wait spins briefly, then sleeps without the GIL on the ring's
+    /// futex word until the consumer's read wakes it.
     #[pyo3(signature = (wait = 0.0))]
     fn can_write(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
-        let wait = crate::wait::timeout(Some(wait))?.unwrap_or(Duration::MAX);
+        let wait = crate::wait::timeout(Some(wait))?;
         let ring = self.producer()?;
-        Ok(crate::wait::poll(py, wait, || ring.can_write()))
+        if ring.can_write() {
+            return Ok(true);
+        }
+        if wait.is_some_and(|w| w.is_zero()) {
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let spin = wait.map_or(SPIN_BEFORE_SLEEP, |w| w.min(SPIN_BEFORE_SLEEP));
+        if crate::wait::spin(py, spin, || ring.can_write()) {
+            return Ok(true);
+        }
+        let wait = wait.map(|w| w.saturating_sub(started.elapsed()));
+        ended_wait(py, blocking(py, wait, |slice| ring.wait_writable(slice)))
+    }
+
+    /// For `shm.compat.memory_interface`: writes `item` pickled, without
+    /// waiting; returns the pickle's length. A `bytes` object goes from
+    /// its own buffer straight into the slot (see [`BYTES_PICKLE_HEAD`]);
+    /// anything else through `pickle.dumps`. Errors as `write`'s
+    /// (producer).
+    fn _write_pickle(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ring = self.producer()?;
+        if let Ok(bytes) = item.cast_exact::<PyBytes>() {
+            let payload = bytes.as_bytes();
+            if let Some(head) = bytes_pickle_head(payload.len()) {
+                py_result(ring.write_parts(&[&head, payload, &[BYTES_PICKLE_END]]))?;
+                return Ok(payload.len() + BYTES_PICKLE_EXTRA);
+            }
+        }
+        let pickled = PICKLE_DUMPS.import(py, "pickle", "dumps")?.call1((item,))?;
+        let pickled = pickled.cast_into::<PyBytes>()?;
+        py_result(ring.write(pickled.as_bytes()))?;
+        Ok(pickled.as_bytes().len())
+    }
+
+    /// For `shm.compat.memory_interface`: writes the bytes of `item`
+    /// (`bytes`, `bytearray`, or anything `bytes()` takes) from its own
+    /// buffer into the slot, without waiting; returns their length.
+    /// Errors as `write`'s (producer).
+    fn _write_buffer(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<usize> {
+        let ring = self.producer()?;
+        if let Ok(bytes) = item.cast_exact::<PyBytes>() {
+            py_result(ring.write(bytes.as_bytes()))?;
+            return Ok(bytes.as_bytes().len());
+        }
+        if let Ok(array) = item.cast_exact::<PyByteArray>() {
+            // SAFETY: the slice is used only by the copy into the slot
+            // below, which runs no Python code and keeps the GIL, so no
+            // Python code can resize or free the bytearray meanwhile.
+            let data = unsafe { array.as_bytes() };
+            py_result(ring.write(data))?;
+            return Ok(data.len());
+        }
+        let bytes = py.get_type::<PyBytes>().call1((item,))?.cast_into::<PyBytes>()?;
+        py_result(ring.write(bytes.as_bytes()))?;
+        Ok(bytes.as_bytes().len())
     }
 
     /// Writes `message` (`bytes` or `bytearray`, up to `slot_size`) without
@@ -309,43 +482,42 @@ impl ByteRing {
 
     /// Whether a whole message is ready now or, with `wait` (seconds),
     /// within that time (consumer): a wait sleeps without the GIL until
-    /// the producer's write wakes it. The message is taken from the ring
+    /// the producer's write wakes it. A message whole in one slot stays in
+    /// the ring (the next read copies it out); one in fragments is taken
     /// into this end's buffer, and the next read returns it.
     #[pyo3(signature = (wait = 0.0))]
     fn can_read(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
         let wait = crate::wait::timeout(Some(wait))?;
+        let deadline = wait.and_then(|w| std::time::Instant::now().checked_add(w));
         let (ring, inbox) = self.consumer()?;
-        if inbox.held || py_result(ring.read(&mut inbox.buffer))? {
-            inbox.held = true;
-            return Ok(true);
-        }
-        if wait.is_some_and(|w| w.is_zero()) {
-            return Ok(false);
-        }
-        // A short spin first (without the GIL): a writer in full flow
-        // publishes again within it, and neither side pays a sleep and a
-        // wake-up per message.
-        let spin = wait.map_or(SPIN_BEFORE_SLEEP, |w| w.min(SPIN_BEFORE_SLEEP));
-        let started = std::time::Instant::now();
-        if crate::wait::spin(py, spin, || ring.can_read()) && py_result(ring.read(&mut inbox.buffer))? {
-            inbox.held = true;
-            return Ok(true);
-        }
-        let wait = wait.map(|w| w.saturating_sub(started.elapsed()));
-        let buffer = &mut inbox.buffer;
-        match blocking(py, wait, |slice| ring.read_timeout(buffer, slice)) {
-            Ok(()) => {
+        let mut spun = false;
+        loop {
+            // A message whole in one slot stays there: the read copies it
+            // straight from the slot.
+            if inbox.held || ring.peek_len().is_some() {
+                return Ok(true);
+            }
+            // Anything else ready (fragments, marks) is taken: what `read`
+            // returns is whole or absent.
+            if ring.can_read() && py_result(ring.read(&mut inbox.buffer))? {
                 inbox.held = true;
-                Ok(true)
+                return Ok(true);
             }
-            Err(e)
-                if e.is_instance_of::<Timeout>(py)
-                    || e.is_instance_of::<Closed>(py)
-                    || e.is_instance_of::<PeerDead>(py) =>
-            {
-                Ok(false)
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Ok(false);
             }
-            Err(e) => Err(e),
+            if !spun {
+                // A short spin first (without the GIL): a writer in full
+                // flow publishes again within it, and neither side pays a
+                // sleep and a wake-up per message.
+                spun = true;
+                crate::wait::spin(py, left.map_or(SPIN_BEFORE_SLEEP, |l| l.min(SPIN_BEFORE_SLEEP)), || ring.can_read());
+                continue;
+            }
+            if !ended_wait(py, blocking(py, left, |slice| ring.wait_readable(slice)))? {
+                return Ok(false);
+            }
         }
     }
 
@@ -353,18 +525,47 @@ impl ByteRing {
     /// waiting (consumer).
     fn read<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let (ring, inbox) = self.consumer()?;
-        Ok(py_result(inbox.next(ring))?.then(|| Self::message(py, &mut inbox.buffer)))
+        Self::ready_message(py, ring, inbox)
     }
 
-    /// For `shm.compat.memory_interface`: the next message unpickled, in a
-    /// 1-tuple (`None` if no message is ready), straight from this end's
-    /// buffer through a read-only `memoryview` (one copy less than
-    /// `pickle.loads(read())`). `pickle.loads` copies out what it keeps;
-    /// the view is released before this returns (consumer).
-    fn _read_pickle(&mut self, py: Python<'_>) -> PyResult<Option<Py<PyAny>>> {
+    /// For `shm.compat.memory_interface`: the next message unpickled, or
+    /// `empty` itself if no message is ready (consumer). A pickled
+    /// `bytes` object as `_write_pickle` writes it becomes a `bytes`
+    /// filled straight from the slot (one copy); anything else is copied
+    /// into this end's buffer and unpickled from it through a read-only
+    /// `memoryview` (`pickle.loads` copies out what it keeps; the view is
+    /// released before this returns).
+    fn _read_pickle<'py>(&mut self, py: Python<'py>, empty: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
         let (ring, inbox) = self.consumer()?;
-        if !py_result(inbox.next(ring))? {
-            return Ok(None);
+        if std::mem::take(&mut inbox.held) {
+            if let Some(payload) = bytes_pickle_payload(&inbox.buffer) {
+                return Ok(PyBytes::new(py, payload).into_any());
+            }
+        } else {
+            let buffer = &mut inbox.buffer;
+            let taken = py_result(ring.read_with(&mut inbox.scratch, |len, copy| {
+                if let Some(payload) = len.checked_sub(BYTES_PICKLE_EXTRA) {
+                    let (mut head, mut end) = ([MaybeUninit::uninit(); 8], [MaybeUninit::uninit(); 1]);
+                    let head = bytes_pickle_head(payload).filter(|h| *h == *copy(0, &mut head));
+                    if head.is_some() && copy(len - 1, &mut end)[0] == BYTES_PICKLE_END {
+                        return Taken::Bytes(new_bytes(py, payload, |dst| {
+                            copy(8, dst);
+                        }));
+                    }
+                }
+                buffer.clear();
+                buffer.reserve(len);
+                copy(0, &mut buffer.spare_capacity_mut()[..len]);
+                // SAFETY: the copy initialised the first `len` bytes of
+                // the spare capacity, which `reserve` made at least `len`.
+                unsafe { buffer.set_len(len) };
+                Taken::Buffered
+            }))?;
+            match taken {
+                None => return Ok(empty),
+                Some(Taken::Bytes(bytes)) => return Ok(bytes?.into_any()),
+                Some(Taken::Buffered) => {}
+            }
         }
         let buffer = &mut inbox.buffer;
         let loads = PICKLE_LOADS.import(py, "pickle", "loads")?;
@@ -386,14 +587,24 @@ impl ByteRing {
         if references > 1 || view.call_method0("release").is_err() {
             std::mem::forget(std::mem::take(buffer));
         }
-        Ok(Some((result?,).into_pyobject(py)?.into_any().unbind()))
+        result
     }
 
     /// For `shm.compat.memory_interface`: the next message as a
-    /// `bytearray` (one copy), or `None` if none is ready (consumer).
+    /// `bytearray` filled straight from the slot (one copy), or `None` if
+    /// none is ready (consumer).
     fn _read_bytearray<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyByteArray>>> {
         let (ring, inbox) = self.consumer()?;
-        Ok(py_result(inbox.next(ring))?.then(|| PyByteArray::new(py, &inbox.buffer)))
+        if std::mem::take(&mut inbox.held) {
+            return Ok(Some(PyByteArray::new(py, &inbox.buffer)));
+        }
+        // Straight from the slot into the new bytearray.
+        let taken = ring.read_with(&mut inbox.scratch, |len, copy| {
+            new_bytearray(py, len, |dst| {
+                copy(0, dst);
+            })
+        });
+        py_result(taken)?.transpose()
     }
 
     /// The next message, waiting up to `timeout` seconds (`None`: as long
@@ -403,10 +614,11 @@ impl ByteRing {
     fn read_blocking<'py>(&mut self, py: Python<'py>, timeout: Option<f64>) -> PyResult<Bound<'py, PyBytes>> {
         let limit = crate::wait::timeout(timeout)?;
         let (ring, inbox) = self.consumer()?;
-        if !py_result(inbox.next(ring))? {
-            let buffer = &mut inbox.buffer;
-            blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
+        if let Some(message) = Self::ready_message(py, ring, inbox)? {
+            return Ok(message);
         }
+        let buffer = &mut inbox.buffer;
+        blocking(py, limit, |slice| ring.read_timeout(buffer, slice))?;
         Ok(Self::message(py, &mut inbox.buffer))
     }
 
@@ -429,8 +641,8 @@ impl ByteRing {
 
     fn __next__<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyBytes>>> {
         let (ring, inbox) = self.consumer()?;
-        if py_result(inbox.next(ring))? {
-            return Ok(Some(Self::message(py, &mut inbox.buffer)));
+        if let Some(message) = Self::ready_message(py, ring, inbox)? {
+            return Ok(Some(message));
         }
         let buffer = &mut inbox.buffer;
         let more = blocking(py, None, |slice| match ring.read_timeout(buffer, slice) {

@@ -7,13 +7,12 @@ use crate::codec::{decode, encode};
 use crate::errors::py_result;
 use crate::schema::StructType;
 use crate::values::{cleaned_up, parse_handle};
-use crate::wait::{SLICE, Target, open_wait, opening};
+use crate::wait::{Target, changed, open_wait, opening};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::{PyBytes, PyType};
 use shm_runtime::dynamic::{DynShared, ItemType};
 use shm_runtime::{OpenOptions, SharedObject};
-use std::time::{Duration, Instant};
 
 /// A value of a struct type in shared memory: `Shared(pose, {"x": 1.0,
 /// ...})` creates one; `Shared.load_sharedobject(handle)` opens one (with
@@ -158,7 +157,6 @@ impl Shared {
     }
 
     /// The number of writes made so far (by any process).
-    #[getter]
     fn version(&self) -> PyResult<u64> {
         Ok(self.live()?.version())
     }
@@ -169,17 +167,7 @@ impl Shared {
     #[pyo3(signature = (since, timeout = None))]
     fn wait_changed(&self, py: Python<'_>, since: u64, timeout: Option<f64>) -> PyResult<Option<u64>> {
         let object = self.live()?;
-        let deadline = crate::wait::timeout(timeout)?.and_then(|t| Instant::now().checked_add(t));
-        loop {
-            let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
-            if let Some(version) = py.detach(|| object.wait_changed(since, slice)) {
-                return Ok(Some(version));
-            }
-            py.check_signals()?;
-            if deadline.is_some_and(|d| Instant::now() >= d) || slice == Duration::ZERO {
-                return Ok(None);
-            }
-        }
+        changed(py, since, timeout, || object.version(), |slice| object.wait_changed(since, slice))
     }
 
     /// The handle (a `str`) another process passes to `load_sharedobject`.

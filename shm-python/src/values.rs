@@ -4,7 +4,7 @@
 //! the context manager) is written once, in `value_object!`.
 
 use crate::errors::{CleanedUp, py_result};
-use crate::wait::{Target, open_wait, opening};
+use crate::wait::{Target, changed, open_wait, opening};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
 use pyo3::types::PyType;
@@ -89,6 +89,24 @@ macro_rules! value_object {
                     Some(object) => py_result(object.cleanup()),
                     None => Ok(()),
                 }
+            }
+
+            /// The number of changes made so far (by any process): every
+            /// `write`, `swap`, `fetch_add` and storing `compare_exchange`
+            /// advances it by one, even one that stores the same value.
+            fn version(&self) -> PyResult<u64> {
+                Ok(live(self.inner.as_ref(), $type_name)?.version())
+            }
+
+            /// Waits until the version differs from `since` (a `version()`
+            /// read before) and returns the new one; `None` once `timeout`
+            /// seconds (`None`: no limit) have passed. Sleeps without the
+            /// GIL until a write in any process wakes it; Ctrl-C raises
+            /// `KeyboardInterrupt` within 50 ms.
+            #[pyo3(signature = (since, timeout = None))]
+            fn wait_changed(&self, py: Python<'_>, since: u64, timeout: Option<f64>) -> PyResult<Option<u64>> {
+                let object = live(self.inner.as_ref(), $type_name)?;
+                changed(py, since, timeout, || object.version(), |slice| object.wait_changed(since, slice))
             }
 
             fn __enter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {

@@ -62,6 +62,47 @@ pub(crate) fn blocking<T: Send>(
     }
 }
 
+/// How long a wait of a ring's `can_read`/`can_write` or of `wait_changed`
+/// spins (without the GIL) before it sleeps: what comes within it costs
+/// neither side a system call (a write while nobody sleeps makes none).
+pub(crate) const SPIN_BEFORE_SLEEP: Duration = Duration::from_micros(30);
+
+/// The loop of every `wait_changed`: looks at `version` (the object's
+/// version) without the GIL for up to [`SPIN_BEFORE_SLEEP`], then runs
+/// `wait` (a change wait of up to the duration it gets: the new version,
+/// or `None` when it passed unchanged) in slices of at most [`SLICE`]
+/// without the GIL until a version other than `since` comes back or
+/// `seconds` (`None`: no limit) pass; Python's signal handlers run between
+/// slices, so Ctrl-C raises `KeyboardInterrupt`. `None` once the time is
+/// up.
+pub(crate) fn changed(
+    py: Python<'_>,
+    since: u64,
+    seconds: Option<f64>,
+    version: impl Fn() -> u64 + Sync,
+    mut wait: impl FnMut(Duration) -> Option<u64> + Send,
+) -> PyResult<Option<u64>> {
+    let limit = timeout(seconds)?;
+    let deadline = limit.and_then(|t| Instant::now().checked_add(t));
+    let mut seen = since;
+    if spin(py, limit.map_or(SPIN_BEFORE_SLEEP, |l| l.min(SPIN_BEFORE_SLEEP)), || {
+        seen = version();
+        seen != since
+    }) {
+        return Ok(Some(seen));
+    }
+    loop {
+        let slice = deadline.map_or(SLICE, |d| d.saturating_duration_since(Instant::now()).min(SLICE));
+        if let Some(version) = py.detach(|| wait(slice)) {
+            return Ok(Some(version));
+        }
+        py.check_signals()?;
+        if slice.is_zero() || deadline.is_some_and(|d| Instant::now() >= d) {
+            return Ok(None);
+        }
+    }
+}
+
 /// What an open looks for: a segment by name (which may appear later) or
 /// by handle (whose segment exists already, or never will).
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -100,45 +141,6 @@ pub(crate) fn opening<T: Send>(
         }
         py.check_signals()?;
     }
-}
-
-/// Spins before a poll that found nothing starts yielding the CPU.
-const POLL_SPINS: u32 = 64;
-
-/// How long a poll that found nothing sleeps between looks.
-const POLL_SLEEP: Duration = Duration::from_micros(10);
-
-/// Whether `ready` says yes within `wait`: asked at once and, while it
-/// says no and time is left, again without the GIL, first spinning
-/// briefly and then giving the CPU away between looks (a `sleep` of
-/// [`POLL_SLEEP`]), so that a Python loop that polls leaves the CPU to the
-/// process it waits for instead of competing with it. For waits far
-/// shorter than [`SLICE`]: signals are not looked at.
-pub(crate) fn poll(py: Python<'_>, wait: Duration, mut ready: impl FnMut() -> bool + Send) -> bool {
-    if ready() {
-        return true;
-    }
-    if wait.is_zero() {
-        return false;
-    }
-    py.detach(|| {
-        let deadline = Instant::now().checked_add(wait);
-        let mut round = 0u32;
-        loop {
-            if ready() {
-                return true;
-            }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
-                return false;
-            }
-            if round < POLL_SPINS {
-                round += 1;
-                std::hint::spin_loop();
-            } else {
-                std::thread::sleep(POLL_SLEEP);
-            }
-        }
-    })
 }
 
 /// Whether `ready` says yes within `wait` (short: microseconds), asking

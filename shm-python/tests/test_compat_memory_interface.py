@@ -4,6 +4,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -209,5 +210,99 @@ def test_pickled_none_large_items_and_empty_are_told_apart():
         assert mi.read() == big
         with pytest.raises(BufferEmpty):
             mi.read()
+    finally:
+        mi.cleanup()
+
+
+def test_pickled_bytes_go_straight_into_the_slot_and_are_real_pickles():
+    # `write` of a `bytes` object writes a pickle of its own (no
+    # `pickle.dumps`), never longer than `pickle.dumps` makes it; the
+    # compat reader builds the `bytes` straight from the slot.
+    items = [b"", b"a", bytes(range(256)), bytes(range(256)) * 256, b"K\x000B\x00\x00\x00\x00."]
+    mi = MemoryInterface()
+    mi.create_memorybuf(items[3], 8, use_pickle=True)
+    try:
+        for item in items:
+            assert mi.write(item) <= len(pickle.dumps(item))
+            got = mi.read()
+            assert got == item and type(got) is bytes
+    finally:
+        mi.cleanup()
+
+
+def test_what_compat_writes_is_pickles_for_any_reader():
+    mi = MemoryInterface()
+    memblk = mi.create_memorybuf(bytes(100), 4, use_pickle=True)
+    raw = None
+    try:
+        mi.write(b"seen raw")  # makes the ring, as its producer
+        mi.write(bytearray(b"not bytes"))
+        mi.write(("a", b"tuple"))
+        raw = shm.ByteRing.open(memblk["name"], side="consumer", timeout=5)
+        assert pickle.loads(raw.read()) == b"seen raw"
+        assert pickle.loads(raw.read()) == bytearray(b"not bytes")
+        assert pickle.loads(raw.read()) == ("a", b"tuple")
+    finally:
+        mi.cleanup()
+        if raw is not None:
+            raw.cleanup()
+
+
+def test_a_message_that_only_looks_like_pickled_bytes_is_unpickled():
+    # A head naming another length than the message has is not the direct
+    # form: it goes to `pickle.loads`, which runs out of input.
+    mi = MemoryInterface()
+    memblk = mi.create_memorybuf(bytes(64), 4, use_pickle=True)
+    writer = None
+    try:
+        assert not mi.can_read()  # makes the ring, as its consumer
+        writer = shm.ByteRing.open(memblk["name"], side="producer", timeout=5)
+        writer.write(b"K\x000B" + (5).to_bytes(4, "little") + b"abcd.")  # says 5, holds 4
+        writer.write(b"K\x000B" + (4).to_bytes(4, "little") + b"abcd.")  # right
+        assert mi.can_read()
+        with pytest.raises(EOFError):
+            mi.read()
+        assert mi.can_read() and mi.read() == b"abcd"
+    finally:
+        if writer is not None:
+            writer.cleanup()
+        mi.cleanup()
+
+
+def test_bytes_items_from_any_buffer():
+    mi = MemoryInterface()
+    mi.create_memorybuf(bytes(16), 4, use_pickle=False)
+    try:
+        for item in (b"bytes", bytearray(b"bytearray"), memoryview(b"view"), b""):
+            assert mi.write(item) == len(item)
+            assert mi.can_read() and mi.read() == bytearray(item)
+    finally:
+        mi.cleanup()
+
+
+def child_reads_bytes_later(memblk, delay):
+    mi = MemoryInterface(memblk)
+    time.sleep(delay)
+    assert mi.can_read() and mi.read() == bytearray(b"1")
+    mi.cleanup()
+
+
+def test_can_write_sleeps_until_the_reader_frees_a_slot(mp):
+    mi = MemoryInterface()
+    memblk = mi.create_memorybuf(bytes(8), 2, use_pickle=False)
+    try:
+        mi.write(b"1")
+        mi.write(b"2")
+        assert not mi.can_write(), "full: no room within the poll's wait"
+        proc = mp.Process(target=child_reads_bytes_later, args=(memblk, 0.2))
+        proc.start()
+        try:
+            started = time.monotonic()
+            # Sleeps on the ring's futex word; the reader's read wakes it.
+            assert mi._writer().can_write(30.0)
+            assert time.monotonic() - started < 20
+        finally:
+            proc.join(60)
+        assert proc.exitcode == 0
     finally:
         mi.cleanup()

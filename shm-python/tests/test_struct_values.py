@@ -51,7 +51,7 @@ def test_bad_values_raise_and_write_nothing(change, error, words):
         with pytest.raises(ValueError, match="Pose.theta: missing"):
             value.write(missing)
         assert value.read() == pose(1.0, 1)
-        assert value.version == 0
+        assert value.version() == 0
 
 
 def test_shared_struct_in_one_process():
@@ -59,14 +59,14 @@ def test_shared_struct_in_one_process():
         assert value.read() == dict(pose(0.0, 0), y=0.0, theta=0.0, tag=[0] * 7, valid=False)
         other = shm.Shared.load_sharedobject(value.handle)  # the segment's type
         assert other.struct == POSE and not other.is_creator
-        since = other.version
+        since = other.version()
         value.write(pose(4.0, 4))
         assert other.wait_changed(since, timeout=1) == since + 1
         assert other.read() == pose(4.0, 4)
         assert other.read_bytes() == POSE.pack(pose(4.0, 4))
         other.write_bytes(POSE.pack(pose(5.0, 5)))
         assert value.read()["seq"] == 5
-        assert other.wait_changed(other.version, timeout=0.01) is None
+        assert other.wait_changed(other.version(), timeout=0.01) is None
         other.cleanup()
         with pytest.raises(shm.CleanedUp):
             other.read()
@@ -128,7 +128,7 @@ def test_python_shared_pose_updated_by_rust(peer):  # noqa: F811
         assert done.returncode == 0, done.stderr
         assert done.stdout.strip() == "7"
         assert value.read() == pose(3.0, 8)
-        assert value.version == 1
+        assert value.version() == 1
 
 
 @pytest.mark.timeout(120)

@@ -66,6 +66,11 @@ class BufferEmpty(shm.RingError):
 POLL_WAIT = 50e-6
 
 
+# What the ring end's ``_read_pickle`` returns when nothing is ready (any
+# pickled object, ``None`` included, is an item).
+_EMPTY = object()
+
+
 def _too_large(err):
     return TooLargeError(str(err))
 
@@ -321,28 +326,45 @@ class MemoryInterface:
     def can_read(self):
         """Whether ``read`` finds an item now. Finding none, it waits up to
         ``POLL_WAIT`` seconds for one (without the GIL) before saying no."""
-        if self._name is None:
-            return False
-        return self._reader().can_read(POLL_WAIT)
+        # The attached side looked up first: the polling loop's path.
+        consumer = self._consumer
+        if consumer is None:
+            if self._name is None:
+                return False
+            consumer = self._reader()
+        return consumer.can_read(POLL_WAIT)
 
     def can_write(self):
         """Whether ``write`` finds a free slot now. Finding none, it waits up
         to ``POLL_WAIT`` seconds for one (without the GIL) before saying no."""
-        if self._name is None:
-            return False
-        return self._writer().can_write(POLL_WAIT)
+        producer = self._producer
+        if producer is None:
+            if self._name is None:
+                return False
+            producer = self._writer()
+        return producer.can_write(POLL_WAIT)
 
     def read(self):
         """The next item: the object written (``use_pickle``) or its bytes
         (a ``bytearray``). Nothing to read: ``BufferEmpty``."""
-        return self.read_pickle() if self.use_pickle else self.read_bytes()
+        if not self.use_pickle:
+            return self.read_bytes()
+        # read_pickle inlined: one Python call less per item.
+        consumer = self._consumer
+        if consumer is None:
+            consumer = self._reader()
+        item = consumer._read_pickle(_EMPTY)
+        if item is _EMPTY:
+            raise BufferEmpty("nothing to read: check can_read() first")
+        return item
 
     def read_pickle(self):
-        # Unpickled straight from the ring end's buffer (one copy less).
-        boxed = self._reader()._read_pickle()
-        if boxed is None:
+        # A pickled ``bytes`` is built straight from the slot; anything
+        # else unpickled from the ring end's buffer.
+        item = self._reader()._read_pickle(_EMPTY)
+        if item is _EMPTY:
             raise BufferEmpty("nothing to read: check can_read() first")
-        return boxed[0]
+        return item
 
     def read_bytes(self):
         item = self._reader()._read_bytearray()
@@ -354,13 +376,32 @@ class MemoryInterface:
         """Writes an object (``use_pickle``) or bytes into the next slot;
         returns its size in bytes. Too large: ``ValueError``; full:
         ``shm.Full`` (nothing is overwritten)."""
-        return self.write_pickle(rsp_stream) if self.use_pickle else self.write_bytes(rsp_stream)
+        if not self.use_pickle:
+            return self.write_bytes(rsp_stream)
+        # write_pickle inlined: one Python call less per item.
+        producer = self._producer
+        if producer is None:
+            producer = self._writer()
+        try:
+            return producer._write_pickle(rsp_stream)
+        except shm.TooLarge:
+            return self._put(pickle.dumps(rsp_stream))
 
     def write_pickle(self, rsp_stream):
-        return self._put(pickle.dumps(rsp_stream))
+        # Pickled and written in one call; a ``bytes`` object goes from its
+        # own buffer straight into the slot.
+        try:
+            return self._writer()._write_pickle(rsp_stream)
+        except shm.TooLarge:
+            # The library's message, with the length of its pickle.
+            return self._put(pickle.dumps(rsp_stream))
 
     def write_bytes(self, rsp_stream):
-        return self._put(bytes(rsp_stream))
+        # Straight from the object's buffer into the slot.
+        try:
+            return self._writer()._write_buffer(rsp_stream)
+        except shm.TooLarge:
+            return self._put(bytes(rsp_stream))
 
     def _put(self, buf):
         if len(buf) > self.size_in_bytes:

@@ -1321,3 +1321,312 @@ mod asynchronous {
 
 #[cfg(feature = "async")]
 pub use asynchronous::MessageStream;
+
+/// Messages put together from parts and read in place, for bindings (the
+/// Python package) that build a message from, or into, objects of their
+/// own: no intermediate buffer on either side for a message that fits in
+/// one slot; and waits for room or a message that take nothing.
+mod in_place {
+    use super::{ByteRing, Consumer, Producer, fragment};
+    use crate::segment::error::{RingError, SendError};
+    use core::mem::MaybeUninit;
+    use std::time::{Duration, Instant};
+
+    impl ByteRing<Producer> {
+        /// Writes the concatenation of `parts` as one message into the next
+        /// slot, without waiting, as [`write`](ByteRing::write) writes one
+        /// slice: the same errors, and nothing written in any of them.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+        ///
+        /// let mut tx = ByteRing::create_memorybuf(16, 4)?;
+        /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+        /// tx.write_parts(&[b"head:", b"body", b"."])?;
+        /// let mut message = Vec::new();
+        /// assert!(rx.read(&mut message)?);
+        /// assert_eq!(message, b"head:body.");
+        /// assert!(tx.write_parts(&[&[0; 9], &[0; 8]]).is_err(), "17 bytes: too large");
+        /// # Ok(()) }
+        /// ```
+        pub fn write_parts(&mut self, parts: &[&[u8]]) -> Result<(), SendError> {
+            let len = parts.iter().fold(0usize, |sum, part| sum.saturating_add(part.len()));
+            if len > self.slot {
+                return Err(SendError::TooLarge { len, slot: self.slot });
+            }
+            if self.end.peer_left() || !self.can_write() {
+                return Err(self.refused());
+            }
+            let (ring, cursor) = self.end.ring_and_cursor();
+            let words = ring.free_slot(cursor, 0);
+            // Relaxed: published by the Release store in `Ring::publish` below,
+            // which pairs with the consumer's Acquire load in
+            // `Ring::available` (as in `fragment::put`).
+            words[0].store(fragment::header(len, true, true), crate::protocol::sync::Ordering::Relaxed);
+            let mut at = 0;
+            for part in parts {
+                crate::protocol::copy::store_range(&words[1..], at, part);
+                at += part.len();
+            }
+            ring.publish(cursor, 1);
+            self.last_open = Some(false);
+            self.end.notify_peer();
+            Ok(())
+        }
+
+        /// Waits up to `timeout` until a `write` of a message up to the slot
+        /// size finds room, sleeping on the ring's futex word (the consumer's
+        /// read wakes it); [`RingError::Timeout`] if none came, `Closed` or
+        /// `PeerDead` if the consumer is gone. Writes nothing.
+        pub fn wait_writable(&mut self, timeout: Duration) -> Result<(), RingError> {
+            self.end.check_peer_left()?;
+            self.wait_room(Instant::now().checked_add(timeout), 1).map(|_| ())
+        }
+    }
+
+    impl ByteRing<Consumer> {
+        /// Waits up to `timeout` until a slot is ready to read (a message or a
+        /// fragment of one), sleeping on the ring's futex word (the producer's
+        /// write wakes it); [`RingError::Timeout`] if none came, `Closed` or
+        /// `PeerDead` once the producer is gone and every slot it published
+        /// was taken. Takes nothing.
+        pub fn wait_readable(&mut self, timeout: Duration) -> Result<(), RingError> {
+            self.end.wait_for(Instant::now().checked_add(timeout), |end| end.available(1).map(|n| n > 0))
+        }
+
+        /// The length of the next message if it is ready and whole in the next
+        /// slot (what [`read_with`](ByteRing::read_with) then copies straight
+        /// from the slot); `None` if nothing is ready, or the next slot is
+        /// anything else (a fragment, a mark, a message over the limit, a bad
+        /// header: `read` sorts those out). Takes nothing.
+        pub fn peek_len(&mut self) -> Option<usize> {
+            if self.end.corrupt.is_some() || !self.end.available(1).is_ok_and(|n| n > 0) {
+                return None;
+            }
+            let (ring, cursor) = self.end.ring_and_cursor();
+            // Relaxed: ordered by `Ring::available`'s Acquire load above, which
+            // pairs with the Release store in `Ring::publish`.
+            let header = ring.ready_slot(cursor, 0)[0].load(crate::protocol::sync::Ordering::Relaxed);
+            match fragment::step(header, false, self.slot) {
+                Ok(fragment::Step::Begin { len, whole: true }) if len <= self.max_message => Some(len),
+                _ => None,
+            }
+        }
+
+        /// Takes the next whole message, if one is ready, and hands it to
+        /// `take` as its length and a copier: `copy(offset, dst)` fills all of
+        /// `dst` (which may be uninitialised: a buffer need not be zeroed
+        /// first) with the message's bytes from `offset` and returns it as
+        /// initialised bytes; it panics if that range is outside the
+        /// message. A message in one slot is copied straight from
+        /// the slot, which is released after `take` returns; one put together
+        /// from fragments goes through `scratch` (as [`read`](ByteRing::read)
+        /// puts it there). Returns what `take` returned, `None` if no whole
+        /// message is ready; errors as [`read`](ByteRing::read)'s.
+        ///
+        /// # Panics
+        ///
+        /// The copier panics if asked for a range outside the message.
+        ///
+        /// ```
+        /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+        /// use shm_runtime::{ByteRing, Consumer, SharedObject};
+        /// use std::mem::MaybeUninit;
+        /// use std::time::Duration;
+        ///
+        /// let mut tx = ByteRing::create_memorybuf(8, 4)?;
+        /// let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
+        /// let mut scratch = Vec::new();
+        /// let mut tail = |rx: &mut ByteRing<Consumer>| {
+        ///     rx.read_with(&mut scratch, |len, copy| {
+        ///         let mut last = [MaybeUninit::uninit(); 3];
+        ///         (len, <[u8; 3]>::try_from(&*copy(len - 3, &mut last)).unwrap())
+        ///     })
+        /// };
+        /// tx.write(b"in place")?;
+        /// assert_eq!(tail(&mut rx)?, Some((8, *b"ace")));
+        /// tx.write_partial(b"in fragments", Duration::from_secs(1))?;
+        /// assert_eq!(tail(&mut rx)?, Some((12, *b"nts")));
+        /// assert_eq!(tail(&mut rx)?, None);
+        /// # Ok(()) }
+        /// ```
+        pub fn read_with<T>(
+            &mut self,
+            scratch: &mut Vec<u8>,
+            take: impl FnOnce(usize, &mut dyn for<'d> FnMut(usize, &'d mut [MaybeUninit<u8>]) -> &'d mut [u8]) -> T,
+        ) -> Result<Option<T>, RingError> {
+            self.end.check()?;
+            if self.end.available(1).map_err(|c| self.end.fail(c))? == 0 {
+                return Ok(None);
+            }
+            let (slot, max) = (self.slot, self.max_message);
+            let (ring, cursor) = self.end.ring_and_cursor();
+            let words = ring.ready_slot(cursor, 0);
+            // Relaxed: `Ring::available`'s Acquire load of the write position
+            // above, which pairs with the Release store in `Ring::publish`,
+            // ordered this slot's stores before us (as in `Reassembly::take`).
+            let header = words[0].load(crate::protocol::sync::Ordering::Relaxed);
+            // Whether a slot begins a message does not depend on what this end
+            // holds (`open` only matters for continuations).
+            match fragment::step(header, false, slot) {
+                Ok(fragment::Step::Begin { len, whole: true }) if len <= max => {
+                    // A message beginning drops an unfinished one, as in
+                    // `Reassembly::take`.
+                    self.assembly.void();
+                    let mut copy = copier(|offset, dst| {
+                        assert!(offset <= len && dst.len() <= len - offset, "a copy past the message's end");
+                        if offset.is_multiple_of(8) {
+                            // The slot's words from `offset` on hold at least
+                            // `slot - offset >= dst.len()` bytes: `dst` is
+                            // filled whole.
+                            crate::protocol::copy::load_bytes_uninit(&words[1 + offset / 8..], dst);
+                            // SAFETY: every byte of `dst` was just initialised
+                            // (the words reach past its end, see above).
+                            unsafe { assume_init(dst) }
+                        } else {
+                            dst.fill(MaybeUninit::new(0));
+                            // SAFETY: every byte of `dst` was just set to 0.
+                            let dst = unsafe { assume_init(dst) };
+                            crate::protocol::copy::load_range(&words[1..], offset, dst);
+                            dst
+                        }
+                    });
+                    let out = take(len, &mut copy);
+                    let (ring, cursor) = self.end.ring_and_cursor();
+                    ring.release(cursor, 1);
+                    self.end.notify_peer();
+                    Ok(Some(out))
+                }
+                // Fragments, marks, a message over the limit, a bad header:
+                // the general path sorts them out.
+                _ => {
+                    if !self.read(scratch)? {
+                        return Ok(None);
+                    }
+                    let message = scratch.as_slice();
+                    let mut copy = copier(|offset, dst| {
+                        let end = offset.checked_add(dst.len()).filter(|&end| end <= message.len());
+                        let end = end.expect("a copy past the message's end");
+                        for (to, from) in dst.iter_mut().zip(&message[offset..end]) {
+                            to.write(*from);
+                        }
+                        // SAFETY: the loop wrote every byte of `dst` (the
+                        // range it copies from is exactly as long).
+                        unsafe { assume_init(dst) }
+                    });
+                    Ok(Some(take(message.len(), &mut copy)))
+                }
+            }
+        }
+    }
+
+    /// `f` as the copier [`ByteRing::read_with`] hands out (the bound gives
+    /// the closure its signature).
+    fn copier<F: for<'d> FnMut(usize, &'d mut [MaybeUninit<u8>]) -> &'d mut [u8]>(f: F) -> F {
+        f
+    }
+
+    /// `bytes`, every one of them initialised, as `u8`s.
+    ///
+    /// # Safety
+    ///
+    /// Every byte of `bytes` is initialised.
+    unsafe fn assume_init(bytes: &mut [MaybeUninit<u8>]) -> &mut [u8] {
+        // SAFETY: `MaybeUninit<u8>` has the size and alignment of `u8`, and
+        // the caller promises every byte initialised; the result borrows
+        // `bytes` exclusively for its lifetime.
+        unsafe { &mut *(core::ptr::from_mut(bytes) as *mut [u8]) }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::super::{ByteRing, Consumer, Producer};
+        use crate::SharedObject;
+        use crate::segment::error::RingError;
+        use core::mem::MaybeUninit;
+        use core::sync::atomic::{AtomicU64, Ordering};
+        use std::time::Duration;
+
+        fn pair(slot: usize, n: usize) -> (ByteRing<Producer>, ByteRing<Consumer>) {
+            let tx = ByteRing::<Producer>::create_memorybuf(slot, n).unwrap();
+            let rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle()).unwrap();
+            (tx, rx)
+        }
+
+        /// The next message through `read_with`, copied in pieces of
+        /// `piece` bytes (unaligned offsets included).
+        fn read_in_pieces(rx: &mut ByteRing<Consumer>, piece: usize) -> Result<Option<Vec<u8>>, RingError> {
+            rx.read_with(&mut Vec::new(), |len, copy| {
+                let mut out = Vec::new();
+                let mut at = 0;
+                while at < len {
+                    let mut buffer = vec![MaybeUninit::uninit(); piece.min(len - at)];
+                    out.extend_from_slice(copy(at, &mut buffer));
+                    at += buffer.len();
+                }
+                out
+            })
+        }
+
+        fn header_word(rx: &ByteRing<Consumer>, slot_index: usize) -> &AtomicU64 {
+            let slot_words = rx.end.shape.slot_words;
+            &rx.end.segment().payload().words()[40 + slot_index * slot_words]
+        }
+
+        #[test]
+        fn parts_and_pieces_carry_every_byte() {
+            let (mut tx, mut rx) = pair(100, 4);
+            let body: Vec<u8> = (0..93).collect();
+            for piece in [1, 3, 8, 13, 100] {
+                tx.write_parts(&[b"abc", &body[..], b"", b"defg"]).unwrap();
+                let mut expected = b"abc".to_vec();
+                expected.extend_from_slice(&body);
+                expected.extend_from_slice(b"defg");
+                assert_eq!(read_in_pieces(&mut rx, piece).unwrap().unwrap(), expected, "pieces of {piece}");
+            }
+            assert_eq!(read_in_pieces(&mut rx, 8).unwrap(), None);
+            assert_eq!(rx.peek_len(), None);
+            tx.write_parts(&[]).unwrap();
+            assert_eq!(rx.peek_len(), Some(0));
+            assert_eq!(read_in_pieces(&mut rx, 8).unwrap().unwrap(), b"");
+        }
+
+        #[test]
+        fn parts_refused_like_a_write() {
+            let (mut tx, mut rx) = pair(8, 1);
+            assert!(tx.write_parts(&[b"12345", b"6789"]).is_err(), "9 bytes in an 8-byte slot");
+            tx.write_parts(&[b"1234", b"5678"]).unwrap();
+            assert!(tx.write_parts(&[b"x"]).is_err(), "full");
+            assert!(tx.wait_writable(Duration::from_millis(1)).is_err(), "still full");
+            assert_eq!(rx.peek_len(), Some(8));
+            rx.wait_readable(Duration::ZERO).unwrap();
+            assert_eq!(read_in_pieces(&mut rx, 8).unwrap().unwrap(), b"12345678");
+            tx.wait_writable(Duration::ZERO).unwrap();
+            assert!(matches!(rx.wait_readable(Duration::from_millis(1)), Err(RingError::Timeout { .. })));
+        }
+
+        #[test]
+        #[should_panic(expected = "a copy past the message's end")]
+        fn a_copy_past_the_end_panics() {
+            let (mut tx, mut rx) = pair(16, 2);
+            tx.write(b"short").unwrap();
+            let _ = rx.read_with(&mut Vec::new(), |len, copy| copy(len - 2, &mut [MaybeUninit::uninit(); 3]).len());
+        }
+
+        #[test]
+        fn fragments_and_bad_headers_go_the_general_way() {
+            let (mut tx, mut rx) = pair(8, 4);
+            tx.write_partial(b"over two slots", Duration::from_secs(1)).unwrap();
+            assert_eq!(rx.peek_len(), None, "a fragment is not a whole message");
+            assert_eq!(read_in_pieces(&mut rx, 5).unwrap().unwrap(), b"over two slots");
+            tx.write(b"ok").unwrap();
+            // A length over the slot size: never copied from the slot.
+            header_word(&rx, 2).store(9, Ordering::Relaxed);
+            assert_eq!(rx.peek_len(), None);
+            let err = read_in_pieces(&mut rx, 8).unwrap_err();
+            assert!(matches!(err, RingError::Corrupt { found: 9, .. }), "{err}");
+            assert!(read_in_pieces(&mut rx, 8).is_err(), "sticky");
+        }
+    }
+}
