@@ -5,13 +5,11 @@ use crate::local::{Next, POLL, Put, Sent, Sink, Source};
 use crate::stats::{Stats, stats_name};
 use crate::wire::{self, BATCH, Description, HEADER_LEN, HEARTBEAT, Header, Items, RECORD_LEN};
 use shm_runtime::ObjectKind;
-use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 use zenoh::bytes::ZBytes;
 use zenoh::qos::CongestionControl;
-use zenoh::sample::Sample;
 use zenoh::{Session, Wait};
 
 /// `out`: carry a local object to a key.
@@ -275,14 +273,12 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
     // continues from its predecessor's record.
     let mut last: Option<(u64, u64)> = previous.filter(|p| p.last_nonce != 0).map(|p| (p.last_nonce, p.last_end));
     let mut stream: Option<(u64, Description, Sink)> = None;
-    let mut foreign: HashSet<u64> = HashSet::new();
     let mut last_version: Option<u64> = None;
-    // The description is queried while no subscriber is declared: a
-    // subscriber whose queue is full holds the link's receiving task
-    // (that is how backpressure reaches the sender), and the reply would
-    // wait behind it. Samples taken out of the queue meanwhile wait here.
+    // The description is queried once, before the subscriber is declared
+    // (a subscriber whose queue is full holds the link's receiving task,
+    // which is how backpressure reaches the sender, and a reply would
+    // wait behind it); the subscriber then stays for the stream's life.
     let mut subscriber = None;
-    let mut pending: VecDeque<Sample> = VecDeque::new();
     let mut waiting_logged = false;
     while !stop.load(Ordering::Relaxed) {
         stats.tick();
@@ -305,17 +301,13 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
             }
             continue;
         }
-        let sample = if let Some(sample) = pending.pop_front() {
-            sample
-        } else {
-            if subscriber.is_none() {
-                subscriber = Some(session.declare_subscriber(spec.key.clone()).wait().map_err(|e| e.to_string())?);
-            }
-            match subscriber.as_ref().expect("declared above").recv_timeout(POLL) {
-                Ok(Some(sample)) => sample,
-                Ok(None) => continue,
-                Err(e) => return Err(format!("the subscriber ended: {e}")),
-            }
+        if subscriber.is_none() {
+            subscriber = Some(session.declare_subscriber(spec.key.clone()).wait().map_err(|e| e.to_string())?);
+        }
+        let sample = match subscriber.as_ref().expect("declared above").recv_timeout(POLL) {
+            Ok(Some(sample)) => sample,
+            Ok(None) => continue,
+            Err(e) => return Err(format!("the subscriber ended: {e}")),
         };
         let bytes = sample.payload().to_bytes();
         let (header, payload) = match Header::parse(&bytes) {
@@ -327,39 +319,18 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
         };
         let (fingerprint, remote, sink) = stream.as_mut().expect("known above");
         if header.fingerprint != *fingerprint {
-            if foreign.contains(&header.fingerprint) {
-                refuse(&mut stats, &label, &format!("fingerprint {:#018x} is not the stream's", header.fingerprint));
-                continue;
-            }
-            // A new type on the key (the source was made again), or a
-            // forgery: ask the source. The queue is set aside first (see
-            // above), this sample in front.
-            if let Some(queue) = subscriber.take() {
-                while let Ok(Some(queued)) = queue.try_recv() {
-                    pending.push_back(queued);
-                }
-            }
-            let now = query_description(session, &spec.key);
-            match now {
-                Ok(d) if d.schema.fingerprint() == header.fingerprint && d.kind == header.kind => {
-                    eprintln!("{label}: the stream's type is now `{}` ({})", d.type_name, d.kind);
-                    let sink = if d.kind == remote.kind && d.schema == remote.schema {
-                        stream.take().expect("known").2
-                    } else {
-                        Sink::open_or_create(&spec.to, spec.create, &d).map_err(|r| r.0)?
-                    };
-                    stream = Some((header.fingerprint, d, sink));
-                    pending.push_front(sample);
-                }
-                _ => {
-                    foreign.insert(header.fingerprint);
-                    refuse(
-                        &mut stats,
-                        &label,
-                        &format!("fingerprint {:#018x} is not the stream's", header.fingerprint),
-                    );
-                }
-            }
+            // Anyone who can publish on the key can send this: it is
+            // refused where it stands, the subscription kept (no real item
+            // in flight is lost for it). The stream's type was fixed when
+            // it began; a source made again with another layout is refused
+            // here too, sample by sample, until this bridge is restarted
+            // (the local object holds the old layout, and a description
+            // query can be answered by a forger as well).
+            let why = format!(
+                "fingerprint {:#018x} is not the stream's ({fingerprint:#018x}, `{}`); if the source was made again with another type, restart this bridge",
+                header.fingerprint, remote.type_name
+            );
+            refuse(&mut stats, &label, &why);
             continue;
         }
         if header.kind != remote.kind {

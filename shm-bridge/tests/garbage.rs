@@ -10,6 +10,11 @@ use shm_bridge::wire::{BATCH, HEADER_LEN, Header, push_record};
 use shm_runtime::{ByteRing, Consumer, ObjectKind, Producer, Shared, SharedObject};
 use std::time::Duration;
 use zenoh::Wait;
+use zenoh::pubsub::Publisher;
+
+/// Real items streamed while the foreign publisher interleaves samples
+/// of other fingerprints.
+const STREAM: u64 = 10_000;
 
 #[test]
 fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
@@ -73,8 +78,8 @@ fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
     let truncated = batch[..batch.len() - 3].to_vec();
     let mut miscounted = batch;
     Header { end: 5, ..header }.write_to(&mut miscounted);
-    // The foreign fingerprint last: it makes the receiver ask the source
-    // about it, setting its subscription aside meanwhile.
+    // A sample of another fingerprint is refused where it stands, like
+    // the rest.
     let junk: [&[u8]; 7] = [b"hello", &[0xff; 100], &[], &wrong_version, &truncated, &miscounted, &forged];
     for sample in junk {
         publisher.put(sample.to_vec()).wait().expect("put");
@@ -94,6 +99,10 @@ fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
         assert_eq!(check(&got), Ok(i));
     }
     assert_eq!(stats.read().garbage, 7, "{}", logs());
+    // A running stream with foreign fingerprints interleaved, each one
+    // new: the receiver keeps its subscription (a subscription set aside
+    // even briefly loses the real samples in flight, reported as a gap).
+    let tx = stream_among_forgeries(tx, &mut rx, &publisher, &stats, &logs);
     assert!(inb.running());
     drop(stats);
     let log = inb.stop();
@@ -108,6 +117,55 @@ fn garbage_from_a_foreign_publisher_is_counted_and_dropped() {
     ] {
         assert!(log.contains(why), "no log line saying {why:?}:\n{log}");
     }
+    // Rate-limited: each of the first ten refusals, then one in a thousand.
+    assert_eq!(log.matches("dropped a sample").count(), 10, "{log}");
     drop((publisher, session, tx, rx));
     assert_clean(&[&a, &b]);
+}
+
+/// Streams items 2000.. of the numbered stream from `tx` to `rx` through
+/// the bridges, `publisher` putting a sample of another (each time new)
+/// fingerprint every 25 items; every item must arrive, in order, with no
+/// gap, and each forged sample be counted as garbage (after the seven
+/// before). Returns the producer.
+fn stream_among_forgeries(
+    mut tx: ByteRing<Producer>,
+    rx: &mut ByteRing<Consumer>,
+    publisher: &Publisher<'_>,
+    stats: &Shared<BridgeStats>,
+    logs: &dyn Fn() -> String,
+) -> ByteRing<Producer> {
+    let mut got = Vec::new();
+    let writer = std::thread::spawn(move || {
+        for i in 2000..2000 + STREAM {
+            tx.write_timeout(&message(i), Duration::from_secs(30)).expect("write A");
+        }
+        tx
+    });
+    let mut sent = 0_u64;
+    for i in 2000..2000 + STREAM {
+        if i % 25 == 0 {
+            let mut sample = vec![0; HEADER_LEN + 8];
+            let fingerprint = 0xf0e1_0000_0000 + i;
+            Header { kind: ObjectKind::ByteRing, flags: 0, fingerprint, nonce: 1, start: i, end: i + 1 }
+                .write_to(&mut sample);
+            publisher.put(sample).wait().expect("put");
+            sent += 1;
+        }
+        rx.read_timeout(&mut got, Duration::from_secs(30)).unwrap_or_else(|e| panic!("item {i}: {e}\n{}", logs()));
+        assert_eq!(check(&got), Ok(i), "{}", logs());
+    }
+    until_or(
+        Duration::from_secs(30),
+        "the interleaved foreign samples and the real items counted",
+        || {
+            let now = stats.read();
+            (now.garbage >= 7 + sent && now.messages >= 2000 + STREAM).then_some(())
+        },
+        logs,
+    );
+    let counters = stats.read();
+    assert_eq!((counters.garbage, counters.gaps, counters.lost), (7 + sent, 0, 0), "{}", logs());
+    assert_eq!(counters.messages, 2000 + STREAM, "{}", logs());
+    writer.join().expect("the writer")
 }
