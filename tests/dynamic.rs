@@ -274,6 +274,86 @@ fn dyn_array_and_shared_array_across_processes() {
     assert_removed(&[&name, &name2]);
 }
 
+/// Waits through `array.wait_changed` until element `index`'s `seq` is
+/// `seq`, in slices of 20 ms (shorter than the futex sleep slice, so a
+/// lost wake-up shows as a timeout); panics after [`WAIT_LIMIT`] or once `kid`
+/// exited without it. Returns the number of waits that ended with a
+/// change and of those that timed out.
+fn wait_for_seq(array: &DynArray, index: usize, seq: u32, mut kid: Option<&mut Kid>) -> (u32, u32) {
+    let start = std::time::Instant::now();
+    let mut since = array.version(index).expect("in range");
+    let mut out = vec![0; 32];
+    let (mut changes, mut timeouts) = (0, 0);
+    loop {
+        array.get(index, &mut out).expect("get");
+        if u32::from_ne_bytes(out[24..28].try_into().expect("4")) == seq {
+            return (changes, timeouts);
+        }
+        if let Some(new) = array.wait_changed(index, since, Duration::from_millis(20)).expect("in range") {
+            assert_ne!(new, since, "wait_changed returned the version it was given");
+            since = new;
+            changes += 1;
+            continue;
+        }
+        timeouts += 1;
+        if let Some(status) = kid.as_mut().and_then(|k| k.has_exited()) {
+            panic!("the child exited ({status}) while the parent waited for element {index} to be {seq}");
+        }
+        assert!(start.elapsed() < WAIT_LIMIT, "timed out after {WAIT_LIMIT:?} waiting for element {index}");
+    }
+}
+
+/// Ping-pong through `DynArray::wait_changed` between two processes: the
+/// parent writes element 0 (through a `DynArray`), the child sleeps on it
+/// and answers in element 1 (through a `DynArray`, or a `SharedArray<Pose>`
+/// in the second run), on which the parent sleeps. Element 2 is never
+/// written: a wait on it times out although its neighbours change.
+#[test]
+fn dyn_array_wait_changed_across_processes() {
+    const TEST: &str = "dyn_array_wait_changed_across_processes";
+    const ROUNDS: u32 = 200;
+    if let Some(role) = common::role() {
+        let handle = handle_from(VAR_VALUE);
+        let array = DynArray::load(&handle, None, &OpenOptions::new()).expect("open dyn");
+        let typed = SharedArray::<Pose>::load_sharedobject(&handle).expect("open typed");
+        for round in 1..=ROUNDS {
+            wait_for_seq(&array, 0, round, None);
+            match role.as_str() {
+                "dyn" => array.set(1, &pose_bytes(&pose(round))).expect("set"),
+                "typed" => typed.set(1, &pose(round)).expect("set"),
+                _ => panic!("unknown role {role}"),
+            }
+        }
+        return;
+    }
+    for role in ["dyn", "typed"] {
+        let array = DynArray::create(&pose_type(), 3).expect("create");
+        let quiet = array.version(2).expect("in range");
+        let mut kid = Kid::spawn(TEST, role, &[env(VAR_VALUE, &array.handle())]);
+        let (mut woken, mut timeouts) = (0, 0);
+        for round in 1..=ROUNDS {
+            let before = array.version(0).expect("in range");
+            array.set(0, &pose_bytes(&pose(round))).expect("set");
+            assert_eq!(array.version(0), Some(before.wrapping_add(1)));
+            let (changes, slept_out) = wait_for_seq(&array, 1, round, Some(&mut kid));
+            woken += changes;
+            timeouts += slept_out;
+        }
+        kid.expect_success();
+        // Answers that came before the parent's wait need no wake-up; the
+        // others must wake it at once, not after a 20 ms slice (a lost
+        // wake-up costs one slice per round).
+        eprintln!("{role}: {woken} waits ended by a change, {timeouts} timed out, in {ROUNDS} rounds");
+        assert!(woken > 0 && timeouts * 10 <= ROUNDS, "{role}: {woken} changes seen, {timeouts} waits timed out");
+        assert_eq!(array.wait_changed(2, quiet, Duration::from_millis(30)).expect("in range"), None, "{role}");
+        let err = array.wait_changed(3, 0, Duration::ZERO).unwrap_err();
+        assert!(matches!(err, shm_runtime::ArrayError::IndexOutOfRange { index: 3, len: 3, .. }), "{err}");
+        let name = array.name().to_string();
+        drop(array);
+        assert_removed(&[&name]);
+    }
+}
+
 #[test]
 fn open_as_another_schema_names_the_field() {
     let name = common::unique_name("dyn-as");

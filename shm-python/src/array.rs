@@ -7,7 +7,7 @@
 
 use crate::errors::{TooLarge, py_result};
 use crate::values::{cleaned_up, parse_handle};
-use crate::wait::{Target, open_wait, opening};
+use crate::wait::{Target, changed, open_wait, opening};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::pybacked::PyBackedBytes;
@@ -81,6 +81,22 @@ macro_rules! widths {
 
             fn len(&self) -> usize {
                 each!(self, a => a.len())
+            }
+
+            /// Record `index`'s version, `None` if out of range.
+            fn version(&self, index: usize) -> Option<u64> {
+                each!(self, a => a.version(index))
+            }
+
+            /// Waits up to `timeout` for record `index`'s version to
+            /// differ from `since`.
+            fn wait_changed(
+                &self,
+                index: usize,
+                since: u64,
+                timeout: std::time::Duration,
+            ) -> Result<Option<u64>, shm_runtime::ArrayError> {
+                each!(self, a => a.wait_changed(index, since, timeout))
             }
 
             fn handle(&self) -> String {
@@ -208,6 +224,32 @@ impl BytesArray {
         }
         let i = self.index(index)?;
         py_result(self.words()?.set(i, &record))
+    }
+
+    /// The number of writes made to record `index` so far (by any
+    /// process).
+    fn version(&self, index: isize) -> PyResult<u64> {
+        let i = self.index(index)?;
+        self.words()?.version(i).ok_or_else(|| PyIndexError::new_err("index out of range"))
+    }
+
+    /// Waits until the version of record `index` differs from `since` and
+    /// returns the new one; `None` once `timeout` seconds (`None`: no
+    /// limit) have passed. Writes of other records do not end it. Releases
+    /// the GIL; Ctrl-C interrupts within 50 ms.
+    #[pyo3(signature = (index, since, timeout = None))]
+    fn wait_changed(&self, py: Python<'_>, index: isize, since: u64, timeout: Option<f64>) -> PyResult<Option<u64>> {
+        let i = self.index(index)?;
+        let words = self.words()?;
+        // `i < len` (checked above): `version` is `Some` and `wait_changed`
+        // cannot fail.
+        changed(
+            py,
+            since,
+            timeout,
+            || words.version(i).unwrap_or_else(|| unreachable!("index {i} was checked")),
+            |slice| words.wait_changed(i, since, slice).unwrap_or_else(|e| unreachable!("index {i} was checked: {e}")),
+        )
     }
 
     /// Pickling sends the handle and record size: unpickling opens the

@@ -10,7 +10,7 @@ use crate::codec::{decode, encode};
 use crate::errors::py_result;
 use crate::schema::{StructType, numpy_dtype, prim_named};
 use crate::values::{cleaned_up, parse_handle};
-use crate::wait::{Target, open_wait, opening};
+use crate::wait::{Target, changed, open_wait, opening};
 use pyo3::exceptions::{PyIndexError, PyTypeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyList, PyType};
@@ -38,6 +38,7 @@ fn item_type(item: &Bound<'_, PyAny>) -> PyResult<ItemType> {
 
 /// A fixed-length array of typed elements in shared memory: `len`, `[]`
 /// and `[] =` (negative from the end), iteration, `update`, `version`,
+/// `wait_changed`,
 /// `to_numpy()`. Elements are dicts (any mapping, such as a numpy
 /// record, going in) for a struct, numbers for a number type.
 #[pyclass(module = "shm")]
@@ -205,6 +206,25 @@ impl SharedArray {
     fn version(&self, index: isize) -> PyResult<u64> {
         let i = self.index(index)?;
         self.array()?.version(i).ok_or_else(|| PyIndexError::new_err("index out of range"))
+    }
+
+    /// Waits until the version of element `index` differs from `since` and
+    /// returns the new one; `None` once `timeout` seconds (`None`: no
+    /// limit) have passed. Writes of other elements do not end it. Releases
+    /// the GIL; Ctrl-C interrupts within 50 ms.
+    #[pyo3(signature = (index, since, timeout = None))]
+    fn wait_changed(&self, py: Python<'_>, index: isize, since: u64, timeout: Option<f64>) -> PyResult<Option<u64>> {
+        let i = self.index(index)?;
+        let array = self.array()?;
+        // `i < len` (checked above): `version` is `Some` and `wait_changed`
+        // cannot fail.
+        changed(
+            py,
+            since,
+            timeout,
+            || array.version(i).unwrap_or_else(|| unreachable!("index {i} was checked")),
+            |slice| array.wait_changed(i, since, slice).unwrap_or_else(|e| unreachable!("index {i} was checked: {e}")),
+        )
     }
 
     /// Every element, as a list (each one a complete copy of one write).

@@ -7,7 +7,7 @@ use crate::format::header::ObjectKind;
 use crate::object::array::{ArrayError, Geometry, check_geometry, create_segment};
 use crate::object::dynamic::ItemType;
 use crate::object::dynamic::ring::stored_layout;
-use crate::object::notify;
+use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
 use crate::object::state::read_cell;
@@ -20,6 +20,8 @@ use crate::segment::liveness;
 use crate::segment::name::SegmentName;
 use crate::segment::options::OpenOptions;
 use core::fmt;
+use core::sync::atomic::AtomicU32;
+use std::time::Duration;
 
 /// A [`SharedArray<T>`](crate::SharedArray) whose element type is an
 /// [`ItemType`]: the same segment kind, so a `SharedArray<Pose>` opens a
@@ -263,8 +265,14 @@ impl DynArray {
     /// After a write of element `index`: wakes whoever waits for it to
     /// change.
     fn published(&self, index: usize) {
+        notify::published(self.waiters(index));
+    }
+
+    /// Element `index`'s waiters word; `index < len`.
+    fn waiters(&self, index: usize) -> &AtomicU32 {
+        debug_assert!(index < self.len);
         // The waiters word is accessed only through this view.
-        notify::published(self.segment.payload().futex_word(self.geometry.waiters_word(index)));
+        self.segment.payload().futex_word(self.geometry.waiters_word(index))
     }
 
     fn lock_error(&self, index: usize, e: CellError) -> ArrayError {
@@ -294,11 +302,77 @@ impl DynArray {
         Ok(())
     }
 
-    /// The version of element `index` (the number of writes made to it),
-    /// or `None` if `index >= len()`.
+    /// The version of element `index`: the number of writes made to it so
+    /// far (`set`, `update`; in any process, through a `DynArray` or a
+    /// `SharedArray<T>`, wrapping), or `None` if `index >= len()`. Each
+    /// element has its own. An element read after this call is that
+    /// version's or a later one.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::dynamic::{DynArray, ItemType};
+    /// let slots = DynArray::create(&ItemType::of::<u64>(), 4)?;
+    /// let before = slots.version(2).expect("in range");
+    /// slots.set(2, &7u64.to_ne_bytes())?;
+    /// assert_eq!(slots.version(2), Some(before.wrapping_add(1)));
+    /// assert_eq!(slots.version(4), None);
+    /// # Ok(()) }
+    /// ```
     #[must_use]
     pub fn version(&self, index: usize) -> Option<u64> {
         (index < self.len).then(|| self.cell(index).version())
+    }
+
+    /// Sleeps until the [version](Self::version) of element `index`
+    /// differs from `since`, and returns the new version; `Ok(None)` once
+    /// `timeout` has passed first (`Duration::MAX` waits for ever, zero only
+    /// looks). The wait of
+    /// [`SharedArray::wait_changed`](crate::SharedArray::wait_changed), on
+    /// the same words: writes through either kind of handle wake it, writes
+    /// to other elements do not, and a write while nobody waits makes no
+    /// system call.
+    ///
+    /// ```
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// use shm_runtime::dynamic::{DynArray, ItemType};
+    /// use shm_runtime::{SharedArray, SharedObject};
+    /// use std::time::Duration;
+    /// let slots = DynArray::create(&ItemType::of::<u64>(), 4)?;
+    /// let peer = SharedArray::<u64>::load_sharedobject(&slots.handle())?;
+    /// let since = slots.version(1).expect("in range");
+    /// let writer = std::thread::spawn(move || peer.set(1, &9).map(drop));
+    /// slots.wait_changed(1, since, Duration::from_secs(10))?.expect("a write within 10 s");
+    /// let mut value = [0; 8];
+    /// slots.get(1, &mut value)?;
+    /// assert_eq!(u64::from_ne_bytes(value), 9);
+    /// # writer.join().unwrap()?;
+    /// # Ok(()) }
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// [`ArrayError::IndexOutOfRange`] if `index >= len()`.
+    pub fn wait_changed(&self, index: usize, since: u64, timeout: Duration) -> Result<Option<u64>, ArrayError> {
+        if index >= self.len {
+            return Err(ArrayError::IndexOutOfRange { name: self.segment.name().clone(), index, len: self.len });
+        }
+        Ok(notify::wait_changed(&Element { array: self, index }, since, timeout))
+    }
+}
+
+/// One element of a `DynArray`, for waiting on its version; `index < len`.
+struct Element<'a> {
+    array: &'a DynArray,
+    index: usize,
+}
+
+impl Versioned for Element<'_> {
+    fn load_version(&self) -> u64 {
+        self.array.cell(self.index).version()
+    }
+
+    fn waiters(&self) -> &AtomicU32 {
+        self.array.waiters(self.index)
     }
 }
 

@@ -337,3 +337,39 @@ fn from_fields_lays_out_as_repr_c_and_matches_the_derive() {
     ));
     assert!(matches!(ItemType::from_fields("E", vec![]), Err(ItemTypeError::BadSchema(_))));
 }
+
+/// `DynArray::wait_changed`: zero and short timeouts with nothing written,
+/// an index out of range, and a waiter on its own mapping woken by a write
+/// of its element through a typed `SharedArray` (and not by a neighbour's).
+#[test]
+fn dyn_array_wait_changed_wakes_on_its_element_only() {
+    use crate::{ArrayError, SharedArray};
+    use std::time::Instant;
+    let array = DynArray::create(&pose_type(), 3).unwrap();
+    let since = array.version(1).unwrap();
+    assert_eq!(array.wait_changed(1, since, Duration::ZERO).unwrap(), None);
+    let started = Instant::now();
+    assert_eq!(array.wait_changed(1, since, Duration::from_millis(30)).unwrap(), None);
+    assert!(started.elapsed() >= Duration::from_millis(30), "timed out early");
+    let err = array.wait_changed(3, since, Duration::ZERO).unwrap_err();
+    assert!(matches!(err, ArrayError::IndexOutOfRange { index: 3, len: 3, .. }), "{err}");
+
+    let peer = DynArray::load(&array.handle(), None, &OpenOptions::new()).unwrap();
+    let waiter = std::thread::spawn(move || {
+        let seen = peer.wait_changed(1, since, Duration::from_secs(10)).unwrap();
+        let mut out = vec![0; 32];
+        peer.get(1, &mut out).unwrap();
+        (seen, out)
+    });
+    let typed = SharedArray::<Pose>::load_sharedobject(&array.handle()).unwrap();
+    typed.set(0, &pose(5)).unwrap();
+    typed.set(2, &pose(6)).unwrap();
+    // Long enough for the waiter to be asleep on the futex.
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(!waiter.is_finished(), "a write of another element woke the waiter");
+    typed.set(1, &pose(7)).unwrap();
+    let (seen, out) = waiter.join().unwrap();
+    assert_eq!(seen, Some(since.wrapping_add(1)));
+    assert_eq!(out, bytes_of(&pose(7)));
+    assert_eq!(array.version(1), Some(since.wrapping_add(1)));
+}
