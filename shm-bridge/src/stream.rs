@@ -5,8 +5,8 @@ use crate::local::{Next, POLL, Put, Sent, Sink, Source};
 use crate::stats::{Stats, stats_name};
 use crate::wire::{self, BATCH, Description, HEADER_LEN, HEARTBEAT, Header, Items, RECORD_LEN};
 use shm_runtime::ObjectKind;
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
 use zenoh::bytes::ZBytes;
 use zenoh::qos::CongestionControl;
@@ -262,62 +262,56 @@ fn query_description(session: &Session, key: &str) -> Result<Description, String
     Err(why)
 }
 
-#[expect(
-    clippy::too_many_lines,
-    reason = "one receive loop; its steps share the loop's state (queue, stream, positions), which pieces would pass around"
-)]
-fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
-    let label = Stream::In(spec.clone()).to_string();
-    let (mut stats, previous) = Stats::create(&stats_name(&spec.to, "in"), label.clone(), quiet, 2)?;
-    // Where the last item written came from: a restarted receiver
-    // continues from its predecessor's record.
-    let mut last: Option<(u64, u64)> = previous.filter(|p| p.last_nonce != 0).map(|p| (p.last_nonce, p.last_end));
-    let mut stream: Option<(u64, Description, Sink)> = None;
-    let mut last_version: Option<u64> = None;
-    // The description is queried once, before the subscriber is declared
-    // (a subscriber whose queue is full holds the link's receiving task,
-    // which is how backpressure reaches the sender, and a reply would
-    // wait behind it); the subscriber then stays for the stream's life.
-    let mut subscriber = None;
-    let mut waiting_logged = false;
-    while !stop.load(Ordering::Relaxed) {
-        stats.tick();
-        if stream.is_none() {
-            match query_description(session, &spec.key) {
-                Ok(remote) => {
-                    let sink = Sink::open_or_create(&spec.to, spec.create, &remote).map_err(|r| r.0)?;
-                    stream = Some((remote.schema.fingerprint(), remote, sink));
-                }
-                Err(why) => {
-                    if !waiting_logged {
-                        eprintln!(
-                            "{label}: waiting for the stream's description on {}: {why}",
-                            description_key(&spec.key)
-                        );
-                        waiting_logged = true;
-                    }
-                    std::thread::sleep(POLL);
-                }
+/// What `in` keeps from sample to sample once its stream is known: run
+/// inside Zenoh's receive callback, one sample at a time.
+struct Receiver {
+    label: String,
+    drop: bool,
+    stats: Stats,
+    /// Where the last item written came from (source nonce, end
+    /// position).
+    last: Option<(u64, u64)>,
+    last_version: Option<u64>,
+    fingerprint: u64,
+    remote: Description,
+    sink: Sink,
+    /// Set when the stream is asked to stop: a write waiting for room
+    /// gives up.
+    stop: Arc<AtomicBool>,
+    /// Set when a write failed: the stream ends with it.
+    failed: Option<String>,
+    /// No more samples are taken (stopped or failed).
+    done: bool,
+}
+
+impl Receiver {
+    /// Takes one sample: checks it, writes its items into the local
+    /// object (waiting for room unless in drop mode) and counts.
+    fn take(&mut self, bytes: &[u8]) {
+        if self.done {
+            return;
+        }
+        self.stats.tick();
+        match self.write(bytes) {
+            Ok(true) => {}
+            Ok(false) => self.done = true,
+            Err(e) => {
+                self.failed = Some(e);
+                self.done = true;
             }
-            continue;
         }
-        if subscriber.is_none() {
-            subscriber = Some(session.declare_subscriber(spec.key.clone()).wait().map_err(|e| e.to_string())?);
-        }
-        let sample = match subscriber.as_ref().expect("declared above").recv_timeout(POLL) {
-            Ok(Some(sample)) => sample,
-            Ok(None) => continue,
-            Err(e) => return Err(format!("the subscriber ended: {e}")),
-        };
-        let bytes = sample.payload().to_bytes();
-        let (header, payload) = match Header::parse(&bytes) {
+    }
+
+    /// Ok(false) when a write was stopped.
+    fn write(&mut self, bytes: &[u8]) -> Result<bool, String> {
+        let Self { label, drop, stats, last, last_version, fingerprint, remote, sink, stop, .. } = self;
+        let (header, payload) = match Header::parse(bytes) {
             Ok(parsed) => parsed,
             Err(why) => {
-                refuse(&mut stats, &label, &why.to_string());
-                continue;
+                refuse(stats, label, &why.to_string());
+                return Ok(true);
             }
         };
-        let (fingerprint, remote, sink) = stream.as_mut().expect("known above");
         if header.fingerprint != *fingerprint {
             // Anyone who can publish on the key can send this: it is
             // refused where it stands, the subscription kept (no real item
@@ -330,70 +324,66 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
                 "fingerprint {:#018x} is not the stream's ({fingerprint:#018x}, `{}`); if the source was made again with another type, restart this bridge",
                 header.fingerprint, remote.type_name
             );
-            refuse(&mut stats, &label, &why);
-            continue;
+            refuse(stats, label, &why);
+            return Ok(true);
         }
         if header.kind != remote.kind {
-            refuse(&mut stats, &label, &format!("a {} sample on a {} stream", header.kind, remote.kind));
-            continue;
+            refuse(stats, label, &format!("a {} sample on a {} stream", header.kind, remote.kind));
+            return Ok(true);
         }
         if !matches!(remote.kind, ObjectKind::ByteRing | ObjectKind::Ring | ObjectKind::Broadcast) {
             if header.flags & BATCH != 0 {
-                refuse(&mut stats, &label, &format!("a batch on a {} stream", remote.kind));
-                continue;
+                refuse(stats, label, &format!("a batch on a {} stream", remote.kind));
+                return Ok(true);
             }
-            if header.flags & HEARTBEAT != 0 && last_version == Some(header.start) {
+            if header.flags & HEARTBEAT != 0 && *last_version == Some(header.start) {
                 // The value written last, sent again: nothing new.
-                continue;
+                return Ok(true);
             }
-            match sink.put(payload, spec.drop, stop)? {
+            match sink.put(payload, *drop, stop)? {
                 Put::Written => {
                     stats.now.messages += 1;
                     stats.now.bytes += payload.len() as u64;
                 }
                 Put::Dropped => stats.now.drops += 1,
-                Put::Stopped => break,
+                Put::Stopped => return Ok(false),
                 Put::Refused(why) => {
-                    refuse(&mut stats, &label, &why);
-                    continue;
+                    refuse(stats, label, &why);
+                    return Ok(true);
                 }
             }
-            last_version = Some(header.start);
+            *last_version = Some(header.start);
             stats.now.last_nonce = header.nonce;
             stats.now.last_end = header.end;
-            continue;
+            return Ok(true);
         }
         // A ring's sample: one item or a batch, checked whole first, then
         // each item as if it came alone (positions, gaps, repeats).
         let items = match Items::new(&header, payload) {
             Ok(items) => items,
             Err(why) => {
-                refuse(&mut stats, &label, &why.to_string());
-                continue;
+                refuse(stats, label, &why.to_string());
+                return Ok(true);
             }
         };
-        let mut stopped = false;
         for (start, end, item) in items {
             let at = Header { start, end, ..header };
-            if !follows(last, &at, &mut stats, &label) {
+            if !follows(*last, &at, stats, label) {
                 continue;
             }
-            match sink.put(item, spec.drop, stop)? {
+            match sink.put(item, *drop, stop)? {
                 Put::Written => {
                     stats.now.messages += 1;
                     stats.now.bytes += item.len() as u64;
                 }
                 Put::Dropped => stats.now.drops += 1,
-                Put::Stopped => {
-                    stopped = true;
-                    break;
-                }
+                Put::Stopped => return Ok(false),
                 Put::Refused(why) => {
-                    refuse(&mut stats, &label, &why);
+                    refuse(stats, label, &why);
                     continue;
                 }
             }
-            last = Some((header.nonce, end));
+            *last = Some((header.nonce, end));
             stats.now.last_nonce = header.nonce;
             stats.now.last_end = end;
             // Written every 64 items (and once a second), so that a
@@ -405,10 +395,99 @@ fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> R
                 stats.publish();
             }
         }
-        if stopped {
-            break;
-        }
+        Ok(true)
     }
-    stats.publish();
-    Ok(())
+}
+
+fn run_in(session: &Session, spec: &InSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
+    let label = Stream::In(spec.clone()).to_string();
+    let (mut stats, previous) = Stats::create(&stats_name(&spec.to, "in"), label.clone(), quiet, 2)?;
+    // Where the last item written came from: a restarted receiver
+    // continues from its predecessor's record.
+    let last: Option<(u64, u64)> = previous.filter(|p| p.last_nonce != 0).map(|p| (p.last_nonce, p.last_end));
+    // The description is queried once, before the subscriber is declared
+    // (a subscriber's callback waiting for room in the local ring holds
+    // the link's receiving task, which is how backpressure reaches the
+    // sender, and a reply would wait behind it).
+    let mut waiting_logged = false;
+    let (remote, sink) = loop {
+        if stop.load(Ordering::Relaxed) {
+            stats.publish();
+            return Ok(());
+        }
+        stats.tick();
+        match query_description(session, &spec.key) {
+            Ok(remote) => {
+                let sink = Sink::open_or_create(&spec.to, spec.create, &remote).map_err(|r| r.0)?;
+                break (remote, sink);
+            }
+            Err(why) => {
+                if !waiting_logged {
+                    eprintln!("{label}: waiting for the stream's description on {}: {why}", description_key(&spec.key));
+                    waiting_logged = true;
+                }
+                std::thread::sleep(POLL);
+            }
+        }
+    };
+    let inner_stop = Arc::new(AtomicBool::new(false));
+    let receiver = Arc::new(Mutex::new(Receiver {
+        label,
+        drop: spec.drop,
+        stats,
+        last,
+        last_version: None,
+        fingerprint: remote.schema.fingerprint(),
+        remote,
+        sink,
+        stop: Arc::clone(&inner_stop),
+        failed: None,
+        done: false,
+    }));
+    let shared = Arc::clone(&receiver);
+    // Each sample is written into the local object from Zenoh's receive
+    // callback itself, with no hand-off to another thread. A full local
+    // ring makes the write wait, which holds this link's receiving task:
+    // Zenoh then stops reading the link and a blocking publisher waits
+    // (the reliable, blocking congestion mode). Zenoh's default channel
+    // handler blocks its callback the same way when its queue is full.
+    // The wait gives up when the stream stops (`inner_stop`, looked at
+    // every POLL), so the subscriber's undeclaration below is not held.
+    let subscriber = session
+        .declare_subscriber(spec.key.clone())
+        .callback(move |sample| {
+            let bytes = sample.payload().to_bytes();
+            // A poisoned lock: a write panicked; the stream's thread
+            // reports it.
+            if let Ok(mut receiver) = shared.lock() {
+                receiver.take(&bytes);
+            }
+        })
+        .wait()
+        .map_err(|e| e.to_string())?;
+    let result = loop {
+        if stop.load(Ordering::Relaxed) {
+            break Ok(());
+        }
+        std::thread::sleep(POLL);
+        // try_lock: a write waiting for room holds the lock; the counters
+        // are written by the callback meanwhile.
+        match receiver.try_lock() {
+            Ok(mut r) => {
+                if let Some(e) = r.failed.take() {
+                    break Err(e);
+                }
+                r.stats.tick();
+            }
+            Err(TryLockError::WouldBlock) => {}
+            Err(TryLockError::Poisoned(_)) => break Err("a write into the local object panicked".to_owned()),
+        }
+    };
+    // Relaxed: a flag looked at by the waiting write; nothing is
+    // published through it.
+    inner_stop.store(true, Ordering::Relaxed);
+    drop(subscriber.undeclare().wait());
+    let guard = receiver.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    guard.stats.publish();
+    result
 }
