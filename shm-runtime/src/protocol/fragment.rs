@@ -50,6 +50,7 @@
 //! stores are, besides, all done before the kernel reports it dead.
 
 use crate::protocol::cell::{load_bytes, store_bytes};
+use crate::protocol::copy::load_bytes_uninit;
 use crate::protocol::ring::Corrupt;
 use crate::protocol::sync::{AtomicU64, Ordering};
 
@@ -151,6 +152,28 @@ pub(crate) fn step(header: u64, open: bool, slot: usize) -> Result<Step, Corrupt
     })
 }
 
+/// Replaces `message` with the first `len` bytes of `words`, copied
+/// straight into its buffer (not zeroed first: a `memset` call per
+/// message before the copy that overwrites it).
+///
+/// # Panics
+///
+/// If `words` holds fewer than `len` bytes (the caller checked `len`
+/// against the slot size, which they hold).
+#[inline]
+fn load_whole(words: &[AtomicU64], len: usize, message: &mut Vec<u8>) {
+    assert!(len <= words.len() * 8, "a fragment's length is within its slot");
+    message.clear();
+    message.reserve(len);
+    let spare = &mut message.spare_capacity_mut()[..len];
+    load_bytes_uninit(words, spare);
+    // SAFETY: `load_bytes_uninit` wrote the first `len` bytes of the spare
+    // capacity (it fills all of `spare`, as far as `words` reaches, and
+    // `words` holds at least `len` bytes: asserted above), and `reserve`
+    // made the capacity at least `len`.
+    unsafe { message.set_len(len) };
+}
+
 /// What taking one slot gave a consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Taken {
@@ -211,9 +234,7 @@ impl Reassembly {
                 }
                 // A whole message in one slot: straight into the caller's
                 // buffer.
-                message.clear();
-                message.resize(len, 0);
-                load_bytes(&words[1..], message);
+                load_whole(&words[1..], len, message);
                 Taken::Message
             }
             Step::Begin { len, whole: false } => {

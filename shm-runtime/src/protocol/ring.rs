@@ -263,15 +263,27 @@ impl<'a> Ring<'a> {
         Self::split(words, shape.capacity, slot_words).ok_or("capacity word disagrees with the payload size")
     }
 
-    /// The words of the slot that holds item `position`.
+    /// The words of the slot that holds item `position` (any `u64`: a
+    /// position need not have been checked to name a slot in range).
     #[inline]
     fn slot(&self, position: u64) -> &'a [AtomicU64] {
-        // In range: `position % capacity < capacity` (the mask is the same
-        // for a power of two), and `split` checked that `slots` has
-        // `capacity * slot_words` words.
+        // Below the capacity whatever `position` is: `position % capacity`
+        // is, and for a power of two `position & (capacity - 1)` is the
+        // same number.
         let index = if self.mask == u64::MAX { position % self.capacity } else { position & self.mask };
-        let start = usize::try_from(index).expect("below the capacity, which fits usize") * self.slot_words;
-        &self.slots[start..start + self.slot_words]
+        // No overflow, and `start + slot_words <= capacity * slot_words`:
+        // `index < capacity`, and `capacity * slot_words` is the length of
+        // `slots`, a `usize` (the invariant every constructor keeps:
+        // `view` asserts the geometry's word count, `view_unchecked`'s
+        // caller promises it, and `Geometry::new` made that count
+        // `layout_words(capacity, slot_words)`).
+        #[expect(clippy::cast_possible_truncation, reason = "below the capacity, which fits usize (above)")]
+        let start = index as usize * self.slot_words;
+        debug_assert!(start + self.slot_words <= self.slots.len(), "slot {index} outside the slots");
+        // SAFETY: `start..start + slot_words` is within `slots` (above); a
+        // checked index here was a compare and a branch on every item of
+        // every write and read, for a bound that cannot fail.
+        unsafe { self.slots.get_unchecked(start..start + self.slot_words) }
     }
 
     /// Loads both positions for a new cursor, checking them.
@@ -359,6 +371,20 @@ impl<'a> Ring<'a> {
     #[inline]
     pub(crate) fn free_slot(&self, cursor: &ProducerCursor, offset: u64) -> &'a [AtomicU64] {
         self.slot(advance(cursor.tail, offset, self.wrap))
+    }
+
+    /// The words of the next free slot: [`free_slot`](Self::free_slot)
+    /// at offset 0, without the offset's arithmetic.
+    #[inline]
+    pub(crate) fn next_free_slot(&self, cursor: &ProducerCursor) -> &'a [AtomicU64] {
+        self.slot(cursor.tail)
+    }
+
+    /// The words of the oldest ready item: [`ready_slot`](Self::ready_slot)
+    /// at offset 0, without the offset's arithmetic.
+    #[inline]
+    pub(crate) fn next_ready_slot(&self, cursor: &ConsumerCursor) -> &'a [AtomicU64] {
+        self.slot(cursor.head)
     }
 
     /// The words of the `offset`th ready item, for the consumer to copy

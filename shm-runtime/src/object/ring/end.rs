@@ -239,6 +239,18 @@ impl<'a> RingRef<'a> {
         self.0.ring().free_slot(cursor, offset)
     }
 
+    /// See [`Ring::next_free_slot`].
+    #[inline]
+    pub(crate) fn next_free_slot(self, cursor: &ProducerCursor) -> &'a [AtomicU64] {
+        self.0.ring().next_free_slot(cursor)
+    }
+
+    /// See [`Ring::next_ready_slot`].
+    #[inline]
+    pub(crate) fn next_ready_slot(self, cursor: &ConsumerCursor) -> &'a [AtomicU64] {
+        self.0.ring().next_ready_slot(cursor)
+    }
+
     /// See [`Ring::publish`].
     #[inline]
     pub(crate) fn publish(self, cursor: &mut ProducerCursor, count: u64) {
@@ -469,7 +481,10 @@ impl<R: Role> End<R> {
         RingError::Corrupt { name: self.name().clone(), what: c.what, found: c.found }
     }
 
-    /// Records `c` (sticky) and returns it as an error.
+    /// Records `c` (sticky) and returns it as an error. Cold and out of
+    /// line: the hot paths that may fail inline only the call.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn fail(&mut self, c: Corrupt) -> RingError {
         self.corrupt.get_or_insert(c);
         self.corrupt_error(c)
@@ -478,7 +493,19 @@ impl<R: Role> End<R> {
     /// The sticky corruption as an error, if any.
     #[inline]
     pub(crate) fn check(&self) -> Result<(), RingError> {
-        self.corrupt.map_or(Ok(()), |c| Err(self.corrupt_error(c)))
+        match self.corrupt {
+            None => Ok(()),
+            Some(c) => Err(self.corrupt_error_cold(c)),
+        }
+    }
+
+    /// [`corrupt_error`](Self::corrupt_error) out of line, so that the
+    /// hot paths that check the sticky corruption inline only a load and a
+    /// branch, not the error's construction (a clone of the name).
+    #[cold]
+    #[inline(never)]
+    fn corrupt_error_cold(&self, c: Corrupt) -> RingError {
+        self.corrupt_error(c)
     }
 
     /// Where the other side is: see [`PeerState`](crate::PeerState).
