@@ -90,6 +90,16 @@ pub(crate) fn advance(position: u64, n: u64, wrap: u64) -> u64 {
     if n < room { position + n } else { n - room }
 }
 
+/// `position + 1` modulo `wrap`, for a position below `wrap`: what
+/// [`advance`] computes for one, in an increment and a compare (a
+/// position below `wrap` is below `u64::MAX`, so the increment does not
+/// overflow).
+#[inline]
+pub(crate) fn advance_one(position: u64, wrap: u64) -> u64 {
+    let next = position.wrapping_add(1);
+    if next == wrap { 0 } else { next }
+}
+
 /// `tail - head` modulo `wrap`, for positions below `wrap`.
 #[inline]
 pub(crate) fn distance(tail: u64, head: u64, wrap: u64) -> u64 {
@@ -121,6 +131,10 @@ pub struct ProducerCursor {
     tail: u64,
     /// The consumer's read position when last loaded.
     head_cache: u64,
+    /// `head_cache + capacity` (modulo the wrap): the write position at
+    /// which the cached read position shows the ring full, kept with
+    /// `head_cache` so that [`Ring::has_free`] is one compare.
+    full_at: u64,
 }
 
 /// The consumer's local state.
@@ -303,7 +317,7 @@ impl<'a> Ring<'a> {
         // As in `free`: the slots free at this read position may be reused
         // from now on without another load of it.
         sync::fence(Site::RingReuseFence, Ordering::Release);
-        Ok(ProducerCursor { tail, head_cache: head })
+        Ok(ProducerCursor { tail, head_cache: head, full_at: advance(head, self.capacity, self.wrap) })
     }
 
     /// A consumer's cursor, starting at the shared read position.
@@ -338,7 +352,29 @@ impl<'a> Ring<'a> {
         // no instruction.
         sync::fence(Site::RingReuseFence, Ordering::Release);
         cursor.head_cache = head;
+        cursor.full_at = advance(head, self.capacity, self.wrap);
         Ok(self.capacity - used)
+    }
+
+    /// Whether a slot is free for the producer: [`free`](Self::free) for
+    /// one slot, with the cached read position's answer one compare
+    /// (`full_at`) rather than a distance on the circle of positions.
+    #[inline]
+    pub(crate) fn has_free(&self, cursor: &mut ProducerCursor) -> Result<bool, Corrupt> {
+        if cursor.tail != cursor.full_at {
+            return Ok(true);
+        }
+        self.free(cursor, 1).map(|n| n > 0)
+    }
+
+    /// Whether an item is ready for the consumer: [`available`](Self::available)
+    /// for one item, with the cached write position's answer one compare.
+    #[inline]
+    pub(crate) fn has_ready(&self, cursor: &mut ConsumerCursor) -> Result<bool, Corrupt> {
+        if cursor.tail_cache != cursor.head {
+            return Ok(true);
+        }
+        self.available(cursor, 1).map(|n| n > 0)
     }
 
     /// Items ready for the consumer, loading the producer's position only
@@ -398,7 +434,8 @@ impl<'a> Ring<'a> {
     /// visible to the consumer, with one store.
     #[inline]
     pub(crate) fn publish(&self, cursor: &mut ProducerCursor, count: u64) {
-        cursor.tail = advance(cursor.tail, count, self.wrap);
+        cursor.tail =
+            if count == 1 { advance_one(cursor.tail, self.wrap) } else { advance(cursor.tail, count, self.wrap) };
         // Pairs with the consumer's Acquire load in `available`.
         self.tail.store(cursor.tail, sync::at(Site::RingPublish, Ordering::Release));
     }
@@ -415,7 +452,8 @@ impl<'a> Ring<'a> {
     /// producer, with one store.
     #[inline]
     pub(crate) fn release(&self, cursor: &mut ConsumerCursor, count: u64) {
-        cursor.head = advance(cursor.head, count, self.wrap);
+        cursor.head =
+            if count == 1 { advance_one(cursor.head, self.wrap) } else { advance(cursor.head, count, self.wrap) };
         // Pairs with the producer's Acquire load in `free`.
         self.head.store(cursor.head, Ordering::Release);
     }
@@ -691,6 +729,10 @@ mod tests {
             let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
             let (mut sent, mut received) = (0u64, 0u64);
             for push_now in ops {
+                // The one-compare answers agree with the counts, whatever
+                // the cached positions are and wherever the wrap falls.
+                prop_assert_eq!(ring.has_free(&mut p).unwrap(), sent - received < capacity);
+                prop_assert_eq!(ring.has_ready(&mut c).unwrap(), sent > received);
                 if push_now {
                     if push(&ring, &mut p, sent) {
                         sent += 1;

@@ -281,6 +281,18 @@ impl<'a> RingRef<'a> {
         self.0.ring().release(cursor, count);
     }
 
+    /// See [`Ring::has_free`].
+    #[inline]
+    pub(crate) fn has_free(self, cursor: &mut ProducerCursor) -> Result<bool, Corrupt> {
+        self.0.ring().has_free(cursor)
+    }
+
+    /// See [`Ring::has_ready`].
+    #[inline]
+    pub(crate) fn has_ready(self, cursor: &mut ConsumerCursor) -> Result<bool, Corrupt> {
+        self.0.ring().has_ready(cursor)
+    }
+
     /// See [`Ring::available`].
     #[inline]
     pub(crate) fn available(self, cursor: &mut ConsumerCursor, wanted: u64) -> Result<u64, Corrupt> {
@@ -794,6 +806,20 @@ impl End<Producer> {
         }
         free
     }
+
+    /// Whether a slot is free ([`free`](Self::free) for one, the cached
+    /// answer one compare); a corruption becomes sticky and is `false`.
+    #[inline]
+    pub(crate) fn has_free(&mut self) -> bool {
+        let (ring, cursor) = self.ring_and_cursor();
+        match ring.has_free(cursor) {
+            Ok(free) => free,
+            Err(c) => {
+                self.corrupt.get_or_insert(c);
+                false
+            }
+        }
+    }
 }
 
 impl End<Consumer> {
@@ -807,6 +833,21 @@ impl End<Consumer> {
             self.corrupt.get_or_insert(c);
         }
         available
+    }
+
+    /// Whether an item is ready ([`available`](Self::available) for one,
+    /// the cached answer one compare); a corruption becomes sticky and is
+    /// `false`.
+    #[inline]
+    pub(crate) fn has_ready(&mut self) -> bool {
+        let (ring, cursor) = self.ring_and_cursor();
+        match ring.has_ready(cursor) {
+            Ok(ready) => ready,
+            Err(c) => {
+                self.corrupt.get_or_insert(c);
+                false
+            }
+        }
     }
 }
 

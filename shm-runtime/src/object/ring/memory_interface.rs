@@ -200,7 +200,7 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     /// Whether a `write` would find a free slot now.
     #[inline]
     pub fn can_write(&mut self) -> bool {
-        self.end.corrupt.is_none() && self.end.free(1).is_ok_and(|n| n > 0)
+        self.end.corrupt.is_none() && self.end.has_free()
     }
 
     /// Writes `value` into the next slot, without waiting. Nothing is
@@ -385,7 +385,7 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
     /// ```
     #[inline]
     pub fn can_read(&mut self) -> bool {
-        self.end.corrupt.is_none() && self.end.available(1).is_ok_and(|n| n > 0)
+        self.end.corrupt.is_none() && self.end.has_ready()
     }
 
     /// Takes the oldest unread item; `None` if there is none (or the ring
