@@ -246,6 +246,37 @@ impl Reassembly {
         })
     }
 
+    /// The one-slot fast path of [`take`](Self::take): if no unfinished
+    /// message is held and the slot `words` holds a whole message of at
+    /// most `limit` bytes (the smaller of the slot size and the caller's
+    /// longest message), copies it into `message` and returns `true`;
+    /// otherwise changes nothing and returns `false`, and the caller takes
+    /// the slot with [`take`](Self::take), which loads the header again
+    /// and says what it is (a fragment, an ABORT, a message over the
+    /// limit, or [`Corrupt`]).
+    ///
+    /// One compare decides it: a whole message that begins and ends in
+    /// its slot has a bare length for its header (no flag bit), so a
+    /// header at most `limit` is exactly such a message with a length
+    /// already checked against the slot size (`limit` is at most that);
+    /// any flag bit makes the header larger than every length.
+    #[inline]
+    pub(crate) fn take_whole(&self, words: &[AtomicU64], limit: usize, message: &mut Vec<u8>) -> bool {
+        if self.open {
+            return false;
+        }
+        // Relaxed: as in `take`.
+        let header = words[0].load(Ordering::Relaxed);
+        if header > limit as u64 {
+            return false;
+        }
+        // Not `open`, so `partial` is empty: nothing to void. The length is
+        // at most `limit`, a `usize`.
+        #[expect(clippy::cast_possible_truncation, reason = "at most `limit`, a usize")]
+        load_whole(&words[1..], header as usize, message);
+        true
+    }
+
     /// Appends the slot's `len` bytes to the unfinished message; if that
     /// makes it whole (`last`), hands it over in `message`.
     fn append(&mut self, words: &[AtomicU64], len: usize, last: bool, max: usize, message: &mut Vec<u8>) -> Taken {
@@ -310,6 +341,37 @@ mod tests {
         assert_eq!(step(h(2, false, true), false, SLOT), Ok(Step::Orphan));
         assert_eq!(h(5, true, true), 5, "a one-slot message has a bare length");
         assert_eq!(h(5, false, false), 5 | CONT | MORE);
+    }
+
+    /// The one-slot fast path agrees with `take` wherever it answers, and
+    /// leaves every other header (fragments, ABORT, over the limit,
+    /// corrupt) to `take` without touching anything.
+    #[test]
+    fn take_whole_takes_exactly_the_one_slot_messages_within_the_limit() {
+        let words = slot_words();
+        words[1].store(u64::from_ne_bytes(*b"abcdefgh"), Ordering::Relaxed);
+        let headers = [0, 1, 5, 7, 8, 9, 1 << 60, CONT | 3, MORE | 3, MORE | CONT | 3, ABORT, ABORT | 3, u64::MAX];
+        for limit in [0, 4, SLOT] {
+            for open in [false, true] {
+                for h in headers {
+                    words[0].store(h, Ordering::Relaxed);
+                    let assembly = Reassembly { partial: if open { b"xy".to_vec() } else { Vec::new() }, open };
+                    let mut message = b"old".to_vec();
+                    let fast = assembly.take_whole(&words, limit, &mut message);
+                    let whole = !open && h <= limit as u64;
+                    assert_eq!(fast, whole, "header {h:#x}, limit {limit}, open {open}");
+                    if fast {
+                        let mut general = Reassembly::default();
+                        let mut expected = Vec::new();
+                        assert_eq!(general.take(&words, SLOT, limit, &mut expected), Ok(Taken::Message));
+                        assert_eq!(message, expected);
+                        assert_eq!(message, &b"abcdefgh"[..usize::try_from(h).unwrap()]);
+                    } else {
+                        assert_eq!(message, b"old", "header {h:#x}: nothing changed");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

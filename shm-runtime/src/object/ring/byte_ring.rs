@@ -330,10 +330,27 @@ impl ByteRing<Producer> {
     /// [`SendError::Full`]; a ring whose consumer let go
     /// [`SendError::Closed`], a full one whose consumer died
     /// [`SendError::PeerDead`]. In every case nothing is written.
+    #[inline]
     pub fn write(&mut self, message: &[u8]) -> Result<(), SendError> {
         if message.len() > self.slot {
             return Err(SendError::TooLarge { len: message.len(), slot: self.slot });
         }
+        // The common case, inlined: no sticky corruption, the last message
+        // known closed (no ABORT slot owed), the consumer still there and a
+        // slot free by the cached read position (one compare). Anything
+        // else goes the general way, which checks it all again.
+        if self.end.corrupt.is_none() && self.last_open == Some(false) && !self.end.peer_left() && self.end.has_free() {
+            self.put_whole(message);
+            return Ok(());
+        }
+        self.write_slow(message)
+    }
+
+    /// [`write`](Self::write) when the fast path did not apply, out of
+    /// line: the first message (which looks for an open one), an ABORT
+    /// slot owed, a full ring, a consumer gone, a corruption.
+    #[inline(never)]
+    fn write_slow(&mut self, message: &[u8]) -> Result<(), SendError> {
         if self.end.peer_left() || !self.can_write() {
             return Err(self.refused());
         }
@@ -601,7 +618,31 @@ impl ByteRing<Consumer> {
     /// assert_eq!(message, b"hello");
     /// # Ok(()) }
     /// ```
+    #[inline]
     pub fn read(&mut self, message: &mut Vec<u8>) -> Result<bool, RingError> {
+        // The common case, inlined: no sticky corruption, a slot ready by
+        // the cached write position (one compare), and in it a whole
+        // message within the slot size and our limit (one header compare,
+        // `Reassembly::take_whole`): one copy, one release. Everything
+        // else (an empty ring's refresh, fragments, ABORT, a header over
+        // the limit or corrupt) goes the general way, which loads the
+        // header again and checks it in full.
+        if self.end.corrupt.is_none() && self.end.has_ready() {
+            let limit = self.slot.min(self.max_message);
+            let (ring, cursor) = self.end.ring_and_cursor();
+            if self.assembly.take_whole(ring.next_ready_slot(cursor), limit, message) {
+                ring.release(cursor, 1);
+                self.end.notify_peer();
+                return Ok(true);
+            }
+        }
+        self.read_fragments(message)
+    }
+
+    /// [`read`](Self::read) slot by slot, out of line: any number of
+    /// fragments, ABORT and orphan slots, the limit and the checks.
+    #[inline(never)]
+    fn read_fragments(&mut self, message: &mut Vec<u8>) -> Result<bool, RingError> {
         self.end.check()?;
         let mut taken = 0;
         let outcome = self.take(message, &mut taken);
