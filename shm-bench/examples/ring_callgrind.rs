@@ -9,9 +9,8 @@
 //!
 //! `<case>` is `hand` (the floor's hand ring, `shm-bench/src/hand.rs`),
 //! `mi` (`MemoryInterface<u64>` `write` / `read`), `mi-batch`
-//! (`write_slice` / `read_into`, 64 at a time), `byte` (`ByteRing` of
-//! 8-byte messages, `write` / `read`) or `byte-1k` (the same with 1 KiB
-//! messages). Each writes `items` items (10^6 by
+//! (`write_slice` / `read_into`, 64 at a time) or `byte` (`ByteRing` of
+//! 8-byte messages, `write` / `read`). Each writes `items` items (10^6 by
 //! default) through a 1024-slot ring, 512 at a time then reads those 512
 //! back, so the ring never fills and the path measured is the one a
 //! streaming producer and consumer take: every item is checked. The
@@ -159,32 +158,6 @@ fn hot_byte(tx: &mut ByteRing, rx: &mut ByteRing<Consumer>, items: u64) -> Resul
     Ok(())
 }
 
-/// `hot_byte` with 1 KiB messages in 1 KiB slots (the sequence number in
-/// the first 8 bytes): the bulk copy's share of a message.
-#[inline(never)]
-fn hot_byte_1k(tx: &mut ByteRing, rx: &mut ByteRing<Consumer>, items: u64) -> Result<()> {
-    let (mut next, mut expected) = (0u64, 0u64);
-    let mut out = [0u8; 1024];
-    let mut message = Vec::with_capacity(1024);
-    while next < items {
-        for _ in 0..BURST {
-            out[..8].copy_from_slice(&next.to_ne_bytes());
-            tx.write(&out)?;
-            next += 1;
-        }
-        for _ in 0..BURST {
-            if !rx.read(&mut message)? {
-                return Err("ring empty".into());
-            }
-            if message.len() != 1024 || message[..8] != expected.to_ne_bytes() {
-                return Err(format!("item {expected} arrived wrong").into());
-            }
-            expected += 1;
-        }
-    }
-    Ok(())
-}
-
 #[expect(clippy::cast_precision_loss, reason = "a count of items as a divisor, for a printout")]
 fn main() -> Result<()> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -214,12 +187,7 @@ fn main() -> Result<()> {
             let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
             hot_byte(black_box(&mut tx), black_box(&mut rx), items)?;
         }
-        "byte-1k" => {
-            let mut tx = ByteRing::create_memorybuf(1024, CAPACITY)?;
-            let mut rx = ByteRing::<Consumer>::load_memorybuf(&tx.handle())?;
-            hot_byte_1k(black_box(&mut tx), black_box(&mut rx), items)?;
-        }
-        other => return Err(format!("unknown case {other:?}: hand, mi, mi-batch, byte or byte-1k").into()),
+        other => return Err(format!("unknown case {other:?}: hand, mi, mi-batch or byte").into()),
     }
     let took = start.elapsed();
     let per_item = took.as_secs_f64() * 1e9 / items as f64;
