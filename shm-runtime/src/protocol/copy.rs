@@ -62,7 +62,12 @@ pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
 #[inline]
 pub(crate) fn load_bytes_uninit(src: &[AtomicU64], dst: &mut [MaybeUninit<u8>]) {
     let done = bulk::load(src, dst.as_mut_ptr().cast(), dst.len());
-    words::load_bytes_uninit(&src[done / 8..], &mut dst[done..]);
+    // A small copy (no blocks) takes the words whole, without re-slicing.
+    if done == 0 {
+        words::load_bytes_uninit(src, dst);
+    } else {
+        words::load_bytes_uninit(&src[done / 8..], &mut dst[done..]);
+    }
 }
 
 /// Stores `src` into the bytes of `dst` starting at byte `offset`; the

@@ -50,6 +50,7 @@
 //! stores are, besides, all done before the kernel reports it dead.
 
 use crate::protocol::cell::{load_bytes, store_bytes};
+use crate::protocol::copy::load_bytes_uninit;
 use crate::protocol::ring::Corrupt;
 use crate::protocol::sync::{AtomicU64, Ordering};
 
@@ -151,6 +152,28 @@ pub(crate) fn step(header: u64, open: bool, slot: usize) -> Result<Step, Corrupt
     })
 }
 
+/// Replaces `message` with the first `len` bytes of `words`, copied
+/// straight into its buffer (not zeroed first: a `memset` call per
+/// message before the copy that overwrites it).
+///
+/// # Panics
+///
+/// If `words` holds fewer than `len` bytes (the caller checked `len`
+/// against the slot size, which they hold).
+#[inline]
+fn load_whole(words: &[AtomicU64], len: usize, message: &mut Vec<u8>) {
+    assert!(len <= words.len() * 8, "a fragment's length is within its slot");
+    message.clear();
+    message.reserve(len);
+    let spare = &mut message.spare_capacity_mut()[..len];
+    load_bytes_uninit(words, spare);
+    // SAFETY: `load_bytes_uninit` wrote the first `len` bytes of the spare
+    // capacity (it fills all of `spare`, as far as `words` reaches, and
+    // `words` holds at least `len` bytes: asserted above), and `reserve`
+    // made the capacity at least `len`.
+    unsafe { message.set_len(len) };
+}
+
 /// What taking one slot gave a consumer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Taken {
@@ -211,9 +234,7 @@ impl Reassembly {
                 }
                 // A whole message in one slot: straight into the caller's
                 // buffer.
-                message.clear();
-                message.resize(len, 0);
-                load_bytes(&words[1..], message);
+                load_whole(&words[1..], len, message);
                 Taken::Message
             }
             Step::Begin { len, whole: false } => {
@@ -223,6 +244,37 @@ impl Reassembly {
             }
             Step::Append { len, last } => self.append(words, len, last, max, message),
         })
+    }
+
+    /// The one-slot fast path of [`take`](Self::take): if no unfinished
+    /// message is held and the slot `words` holds a whole message of at
+    /// most `limit` bytes (the smaller of the slot size and the caller's
+    /// longest message), copies it into `message` and returns `true`;
+    /// otherwise changes nothing and returns `false`, and the caller takes
+    /// the slot with [`take`](Self::take), which loads the header again
+    /// and says what it is (a fragment, an ABORT, a message over the
+    /// limit, or [`Corrupt`]).
+    ///
+    /// One compare decides it: a whole message that begins and ends in
+    /// its slot has a bare length for its header (no flag bit), so a
+    /// header at most `limit` is exactly such a message with a length
+    /// already checked against the slot size (`limit` is at most that);
+    /// any flag bit makes the header larger than every length.
+    #[inline]
+    pub(crate) fn take_whole(&self, words: &[AtomicU64], limit: usize, message: &mut Vec<u8>) -> bool {
+        if self.open {
+            return false;
+        }
+        // Relaxed: as in `take`.
+        let header = words[0].load(Ordering::Relaxed);
+        if header > limit as u64 {
+            return false;
+        }
+        // Not `open`, so `partial` is empty: nothing to void. The length is
+        // at most `limit`, a `usize`.
+        #[expect(clippy::cast_possible_truncation, reason = "at most `limit`, a usize")]
+        load_whole(&words[1..], header as usize, message);
+        true
     }
 
     /// Appends the slot's `len` bytes to the unfinished message; if that
@@ -289,6 +341,37 @@ mod tests {
         assert_eq!(step(h(2, false, true), false, SLOT), Ok(Step::Orphan));
         assert_eq!(h(5, true, true), 5, "a one-slot message has a bare length");
         assert_eq!(h(5, false, false), 5 | CONT | MORE);
+    }
+
+    /// The one-slot fast path agrees with `take` wherever it answers, and
+    /// leaves every other header (fragments, ABORT, over the limit,
+    /// corrupt) to `take` without touching anything.
+    #[test]
+    fn take_whole_takes_exactly_the_one_slot_messages_within_the_limit() {
+        let words = slot_words();
+        words[1].store(u64::from_ne_bytes(*b"abcdefgh"), Ordering::Relaxed);
+        let headers = [0, 1, 5, 7, 8, 9, 1 << 60, CONT | 3, MORE | 3, MORE | CONT | 3, ABORT, ABORT | 3, u64::MAX];
+        for limit in [0, 4, SLOT] {
+            for open in [false, true] {
+                for h in headers {
+                    words[0].store(h, Ordering::Relaxed);
+                    let assembly = Reassembly { partial: if open { b"xy".to_vec() } else { Vec::new() }, open };
+                    let mut message = b"old".to_vec();
+                    let fast = assembly.take_whole(&words, limit, &mut message);
+                    let whole = !open && h <= limit as u64;
+                    assert_eq!(fast, whole, "header {h:#x}, limit {limit}, open {open}");
+                    if fast {
+                        let mut general = Reassembly::default();
+                        let mut expected = Vec::new();
+                        assert_eq!(general.take(&words, SLOT, limit, &mut expected), Ok(Taken::Message));
+                        assert_eq!(message, expected);
+                        assert_eq!(message, &b"abcdefgh"[..usize::try_from(h).unwrap()]);
+                    } else {
+                        assert_eq!(message, b"old", "header {h:#x}: nothing changed");
+                    }
+                }
+            }
+        }
     }
 
     #[test]

@@ -90,6 +90,16 @@ pub(crate) fn advance(position: u64, n: u64, wrap: u64) -> u64 {
     if n < room { position + n } else { n - room }
 }
 
+/// `position + 1` modulo `wrap`, for a position below `wrap`: what
+/// [`advance`] computes for one, in an increment and a compare (a
+/// position below `wrap` is below `u64::MAX`, so the increment does not
+/// overflow).
+#[inline]
+pub(crate) fn advance_one(position: u64, wrap: u64) -> u64 {
+    let next = position.wrapping_add(1);
+    if next == wrap { 0 } else { next }
+}
+
 /// `tail - head` modulo `wrap`, for positions below `wrap`.
 #[inline]
 pub(crate) fn distance(tail: u64, head: u64, wrap: u64) -> u64 {
@@ -121,6 +131,10 @@ pub struct ProducerCursor {
     tail: u64,
     /// The consumer's read position when last loaded.
     head_cache: u64,
+    /// `head_cache + capacity` (modulo the wrap): the write position at
+    /// which the cached read position shows the ring full, kept with
+    /// `head_cache` so that [`Ring::has_free`] is one compare.
+    full_at: u64,
 }
 
 /// The consumer's local state.
@@ -263,15 +277,27 @@ impl<'a> Ring<'a> {
         Self::split(words, shape.capacity, slot_words).ok_or("capacity word disagrees with the payload size")
     }
 
-    /// The words of the slot that holds item `position`.
+    /// The words of the slot that holds item `position` (any `u64`: a
+    /// position need not have been checked to name a slot in range).
     #[inline]
     fn slot(&self, position: u64) -> &'a [AtomicU64] {
-        // In range: `position % capacity < capacity` (the mask is the same
-        // for a power of two), and `split` checked that `slots` has
-        // `capacity * slot_words` words.
+        // Below the capacity whatever `position` is: `position % capacity`
+        // is, and for a power of two `position & (capacity - 1)` is the
+        // same number.
         let index = if self.mask == u64::MAX { position % self.capacity } else { position & self.mask };
-        let start = usize::try_from(index).expect("below the capacity, which fits usize") * self.slot_words;
-        &self.slots[start..start + self.slot_words]
+        // No overflow, and `start + slot_words <= capacity * slot_words`:
+        // `index < capacity`, and `capacity * slot_words` is the length of
+        // `slots`, a `usize` (the invariant every constructor keeps:
+        // `view` asserts the geometry's word count, `view_unchecked`'s
+        // caller promises it, and `Geometry::new` made that count
+        // `layout_words(capacity, slot_words)`).
+        #[expect(clippy::cast_possible_truncation, reason = "below the capacity, which fits usize (above)")]
+        let start = index as usize * self.slot_words;
+        debug_assert!(start + self.slot_words <= self.slots.len(), "slot {index} outside the slots");
+        // SAFETY: `start..start + slot_words` is within `slots` (above); a
+        // checked index here was a compare and a branch on every item of
+        // every write and read, for a bound that cannot fail.
+        unsafe { self.slots.get_unchecked(start..start + self.slot_words) }
     }
 
     /// Loads both positions for a new cursor, checking them.
@@ -291,7 +317,7 @@ impl<'a> Ring<'a> {
         // As in `free`: the slots free at this read position may be reused
         // from now on without another load of it.
         sync::fence(Site::RingReuseFence, Ordering::Release);
-        Ok(ProducerCursor { tail, head_cache: head })
+        Ok(ProducerCursor { tail, head_cache: head, full_at: advance(head, self.capacity, self.wrap) })
     }
 
     /// A consumer's cursor, starting at the shared read position.
@@ -326,7 +352,29 @@ impl<'a> Ring<'a> {
         // no instruction.
         sync::fence(Site::RingReuseFence, Ordering::Release);
         cursor.head_cache = head;
+        cursor.full_at = advance(head, self.capacity, self.wrap);
         Ok(self.capacity - used)
+    }
+
+    /// Whether a slot is free for the producer: [`free`](Self::free) for
+    /// one slot, with the cached read position's answer one compare
+    /// (`full_at`) rather than a distance on the circle of positions.
+    #[inline]
+    pub(crate) fn has_free(&self, cursor: &mut ProducerCursor) -> Result<bool, Corrupt> {
+        if cursor.tail != cursor.full_at {
+            return Ok(true);
+        }
+        self.free(cursor, 1).map(|n| n > 0)
+    }
+
+    /// Whether an item is ready for the consumer: [`available`](Self::available)
+    /// for one item, with the cached write position's answer one compare.
+    #[inline]
+    pub(crate) fn has_ready(&self, cursor: &mut ConsumerCursor) -> Result<bool, Corrupt> {
+        if cursor.tail_cache != cursor.head {
+            return Ok(true);
+        }
+        self.available(cursor, 1).map(|n| n > 0)
     }
 
     /// Items ready for the consumer, loading the producer's position only
@@ -361,6 +409,20 @@ impl<'a> Ring<'a> {
         self.slot(advance(cursor.tail, offset, self.wrap))
     }
 
+    /// The words of the next free slot: [`free_slot`](Self::free_slot)
+    /// at offset 0, without the offset's arithmetic.
+    #[inline]
+    pub(crate) fn next_free_slot(&self, cursor: &ProducerCursor) -> &'a [AtomicU64] {
+        self.slot(cursor.tail)
+    }
+
+    /// The words of the oldest ready item: [`ready_slot`](Self::ready_slot)
+    /// at offset 0, without the offset's arithmetic.
+    #[inline]
+    pub(crate) fn next_ready_slot(&self, cursor: &ConsumerCursor) -> &'a [AtomicU64] {
+        self.slot(cursor.head)
+    }
+
     /// The words of the `offset`th ready item, for the consumer to copy
     /// out (same contract as [`get`](Self::get)).
     #[inline]
@@ -372,7 +434,8 @@ impl<'a> Ring<'a> {
     /// visible to the consumer, with one store.
     #[inline]
     pub(crate) fn publish(&self, cursor: &mut ProducerCursor, count: u64) {
-        cursor.tail = advance(cursor.tail, count, self.wrap);
+        cursor.tail =
+            if count == 1 { advance_one(cursor.tail, self.wrap) } else { advance(cursor.tail, count, self.wrap) };
         // Pairs with the consumer's Acquire load in `available`.
         self.tail.store(cursor.tail, sync::at(Site::RingPublish, Ordering::Release));
     }
@@ -389,7 +452,8 @@ impl<'a> Ring<'a> {
     /// producer, with one store.
     #[inline]
     pub(crate) fn release(&self, cursor: &mut ConsumerCursor, count: u64) {
-        cursor.head = advance(cursor.head, count, self.wrap);
+        cursor.head =
+            if count == 1 { advance_one(cursor.head, self.wrap) } else { advance(cursor.head, count, self.wrap) };
         // Pairs with the producer's Acquire load in `free`.
         self.head.store(cursor.head, Ordering::Release);
     }
@@ -665,6 +729,10 @@ mod tests {
             let (mut p, mut c) = (ring.producer().unwrap(), ring.consumer().unwrap());
             let (mut sent, mut received) = (0u64, 0u64);
             for push_now in ops {
+                // The one-compare answers agree with the counts, whatever
+                // the cached positions are and wherever the wrap falls.
+                prop_assert_eq!(ring.has_free(&mut p).unwrap(), sent - received < capacity);
+                prop_assert_eq!(ring.has_ready(&mut c).unwrap(), sent > received);
                 if push_now {
                     if push(&ring, &mut p, sent) {
                         sent += 1;

@@ -239,6 +239,18 @@ impl<'a> RingRef<'a> {
         self.0.ring().free_slot(cursor, offset)
     }
 
+    /// See [`Ring::next_free_slot`].
+    #[inline]
+    pub(crate) fn next_free_slot(self, cursor: &ProducerCursor) -> &'a [AtomicU64] {
+        self.0.ring().next_free_slot(cursor)
+    }
+
+    /// See [`Ring::next_ready_slot`].
+    #[inline]
+    pub(crate) fn next_ready_slot(self, cursor: &ConsumerCursor) -> &'a [AtomicU64] {
+        self.0.ring().next_ready_slot(cursor)
+    }
+
     /// See [`Ring::publish`].
     #[inline]
     pub(crate) fn publish(self, cursor: &mut ProducerCursor, count: u64) {
@@ -267,6 +279,18 @@ impl<'a> RingRef<'a> {
     #[inline]
     pub(crate) fn release(self, cursor: &mut ConsumerCursor, count: u64) {
         self.0.ring().release(cursor, count);
+    }
+
+    /// See [`Ring::has_free`].
+    #[inline]
+    pub(crate) fn has_free(self, cursor: &mut ProducerCursor) -> Result<bool, Corrupt> {
+        self.0.ring().has_free(cursor)
+    }
+
+    /// See [`Ring::has_ready`].
+    #[inline]
+    pub(crate) fn has_ready(self, cursor: &mut ConsumerCursor) -> Result<bool, Corrupt> {
+        self.0.ring().has_ready(cursor)
     }
 
     /// See [`Ring::available`].
@@ -469,7 +493,10 @@ impl<R: Role> End<R> {
         RingError::Corrupt { name: self.name().clone(), what: c.what, found: c.found }
     }
 
-    /// Records `c` (sticky) and returns it as an error.
+    /// Records `c` (sticky) and returns it as an error. Cold and out of
+    /// line: the hot paths that may fail inline only the call.
+    #[cold]
+    #[inline(never)]
     pub(crate) fn fail(&mut self, c: Corrupt) -> RingError {
         self.corrupt.get_or_insert(c);
         self.corrupt_error(c)
@@ -478,7 +505,19 @@ impl<R: Role> End<R> {
     /// The sticky corruption as an error, if any.
     #[inline]
     pub(crate) fn check(&self) -> Result<(), RingError> {
-        self.corrupt.map_or(Ok(()), |c| Err(self.corrupt_error(c)))
+        match self.corrupt {
+            None => Ok(()),
+            Some(c) => Err(self.corrupt_error_cold(c)),
+        }
+    }
+
+    /// [`corrupt_error`](Self::corrupt_error) out of line, so that the
+    /// hot paths that check the sticky corruption inline only a load and a
+    /// branch, not the error's construction (a clone of the name).
+    #[cold]
+    #[inline(never)]
+    fn corrupt_error_cold(&self, c: Corrupt) -> RingError {
+        self.corrupt_error(c)
     }
 
     /// Where the other side is: see [`PeerState`](crate::PeerState).
@@ -767,6 +806,20 @@ impl End<Producer> {
         }
         free
     }
+
+    /// Whether a slot is free ([`free`](Self::free) for one, the cached
+    /// answer one compare); a corruption becomes sticky and is `false`.
+    #[inline]
+    pub(crate) fn has_free(&mut self) -> bool {
+        let (ring, cursor) = self.ring_and_cursor();
+        match ring.has_free(cursor) {
+            Ok(free) => free,
+            Err(c) => {
+                self.corrupt.get_or_insert(c);
+                false
+            }
+        }
+    }
 }
 
 impl End<Consumer> {
@@ -780,6 +833,21 @@ impl End<Consumer> {
             self.corrupt.get_or_insert(c);
         }
         available
+    }
+
+    /// Whether an item is ready ([`available`](Self::available) for one,
+    /// the cached answer one compare); a corruption becomes sticky and is
+    /// `false`.
+    #[inline]
+    pub(crate) fn has_ready(&mut self) -> bool {
+        let (ring, cursor) = self.ring_and_cursor();
+        match ring.has_ready(cursor) {
+            Ok(ready) => ready,
+            Err(c) => {
+                self.corrupt.get_or_insert(c);
+                false
+            }
+        }
     }
 }
 
