@@ -11,7 +11,7 @@
 //! kept out of line so that callgrind reports each side's cost on its own:
 //!
 //! ```text
-//! cargo build --profile bench-lto --example bcast_callgrind
+//! cargo build --profile bench-lto -p shm-bench --example bcast_callgrind
 //! valgrind --tool=callgrind --callgrind-out-file=cg.out \
 //!     target/bench-lto/examples/bcast_callgrind bp 1000000
 //! callgrind_annotate --inclusive=yes cg.out | grep _batch
