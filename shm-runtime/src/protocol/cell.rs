@@ -210,14 +210,16 @@ impl<'a> ByteCell<'a> {
         assert!(offset.checked_add(dst.len()).is_some_and(|end| end <= self.capacity), "range inside the capacity");
         for attempt in 0..max_attempts {
             // Pairs with the Release store of `current` in `write_locked`.
-            let slot = &self.slots[slot_index(self.current.load(Ordering::Acquire))];
+            let current = self.current.load(Ordering::Acquire);
+            let slot = &self.slots[slot_index(current)];
             // Pairs with the Release store of the even `seq`.
             let before = slot.seq.load(sync::at(Site::CellSeqLoad, Ordering::Acquire));
             if before & 1 == 0 {
                 load_range(slot.data, offset, dst);
                 // Pairs with the writer's `fence(Release)`, as in `read_with`.
                 sync::fence(Site::CellReaderFence, Ordering::Acquire);
-                if slot.seq.load(Ordering::Relaxed) == before {
+                // And `current` must still name this copy: see `read_with`.
+                if slot.seq.load(Ordering::Relaxed) == before && self.current.load(Ordering::Relaxed) == current {
                     return Some(());
                 }
             }
@@ -317,7 +319,19 @@ impl<'a> ByteCell<'a> {
                 // above saw a store of a newer write, the re-check below
                 // sees that write's odd `seq`.
                 sync::fence(Site::CellReaderFence, Ordering::Acquire);
-                if slot.seq.load(Ordering::Relaxed) == before {
+                // `current` must still name this copy. A reader that loaded
+                // `current` and then stalled while the writer published the
+                // next write (in the other copy) and filled this one with
+                // the write after it can find this copy complete (`seq`
+                // even and unchanged) with a value `current` does not name
+                // yet; returning it, and then the value `current` does name
+                // on the next read, would go back in time (the benchmark's
+                // `shm/shared-read-busy` saw it about once in 35 rounds).
+                // Relaxed is enough: a copy rewritten after `current` moved
+                // off it was seen through the Acquire load of its `seq`,
+                // which then orders the writer's store of `current` before
+                // this load.
+                if slot.seq.load(Ordering::Relaxed) == before && self.current.load(Ordering::Relaxed) == current {
                     return outcome;
                 }
             }
