@@ -211,6 +211,9 @@ impl<'a> ByteCell<'a> {
         for attempt in 0..max_attempts {
             // Pairs with the Release store of `current` in `write_locked`.
             let current = self.current.load(Ordering::Acquire);
+            // Where a reader may stall while writers go on (tests only).
+            #[cfg(all(test, not(loom)))]
+            tests::stall_after_current();
             let slot = &self.slots[slot_index(current)];
             // Pairs with the Release store of the even `seq`.
             let before = slot.seq.load(sync::at(Site::CellSeqLoad, Ordering::Acquire));
@@ -306,6 +309,9 @@ impl<'a> ByteCell<'a> {
         loop {
             // Pairs with the Release store of `current` in `write`.
             let current = self.current.load(Ordering::Acquire);
+            // Where a reader may stall while writers go on (tests only).
+            #[cfg(all(test, not(loom)))]
+            tests::stall_after_current();
             let slot = &self.slots[slot_index(current)];
             // Pairs with the Release store of the even `seq` in `write`.
             let before = slot.seq.load(sync::at(Site::CellSeqLoad, Ordering::Acquire));
@@ -545,6 +551,59 @@ mod tests {
                 reads += 1;
             }
         });
+    }
+
+    std::thread_local! {
+        /// What [`stall_after_current`] runs once, on this thread.
+        static STALL: core::cell::RefCell<Option<Box<dyn FnOnce()>>> = core::cell::RefCell::new(None);
+    }
+
+    /// Called by `read_range` between its load of `current` and its load
+    /// of that copy's `seq`: runs (once) what a test put in [`STALL`], as
+    /// if the reader stalled there while a writer went on.
+    pub(super) fn stall_after_current() {
+        if let Some(stall) = STALL.with(|s| s.borrow_mut().take()) {
+            stall();
+        }
+    }
+
+    /// A reader that loaded `current` (0) and stalled while the writer
+    /// published write 1 (in the other copy) and completed write 2 in the
+    /// copy it chose, without yet pointing `current` at it, finds that
+    /// copy whole and unchanged. Returning it (2), and then what `current`
+    /// names (1) on the next read, would go back in time; it must return
+    /// 1 both times. Found across processes by shm-bench's
+    /// `shm/shared-read-busy` (a read one value older than the last, about
+    /// once in 35 rounds) before the re-check of `current`.
+    #[test]
+    fn d8_a_copy_completed_before_current_names_it_is_not_returned() {
+        let by_range = |cell: &ByteCell<'_>| {
+            let mut bytes = [0u8; 8];
+            assert!(cell.read_range(0, &mut bytes, u32::MAX).is_some());
+            u64::from_ne_bytes(bytes)
+        };
+        let by_vec = |cell: &ByteCell<'_>| u64::from_ne_bytes(read(cell).unwrap().try_into().unwrap());
+        for (how, read_one) in [("read_range", &by_range as &dyn Fn(&ByteCell<'_>) -> u64), ("read_vec", &by_vec)] {
+            let words = std::sync::Arc::new(heap(8));
+            let cell = ByteCell::init(&words, 8, &0u64.to_ne_bytes());
+            let writer = std::sync::Arc::clone(&words);
+            STALL.with(|s| {
+                *s.borrow_mut() = Some(Box::new(move || {
+                    let cell = ByteCell::split(&writer, 8).unwrap();
+                    cell.write(&1u64.to_ne_bytes(), 1, LOCK_WAIT).unwrap();
+                    // Write 2, into copy 0, all but its store of `current`.
+                    let (seq, data) = (&writer[PREFIX_WORDS], &writer[PREFIX_WORDS + SLOT_HEADER_WORDS]);
+                    let even = seq.load(Ordering::Relaxed);
+                    seq.store(even + 1, Ordering::Relaxed);
+                    data.store(2, Ordering::Relaxed);
+                    seq.store(even + 2, Ordering::Release);
+                }));
+            });
+            let first = read_one(&cell);
+            let second = read_one(&cell);
+            assert!(second >= first, "{how}: a read went back in time: {second} after {first}");
+            assert_eq!(first, 1, "{how}: the value `current` names");
+        }
     }
 
     proptest! {
