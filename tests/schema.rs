@@ -12,6 +12,7 @@ use shm_runtime::format::schema::{self, Prim, Schema};
 use shm_runtime::tools::{Peek, PeekError, Value};
 use shm_runtime::{Flag, Handle, OpenError, Shared, SharedArray, SharedObject, SharedState};
 use std::os::unix::fs::FileExt;
+use std::sync::atomic::Ordering;
 
 #[derive(SharedState, Clone, Copy, Debug, PartialEq)]
 #[repr(C)]
@@ -221,6 +222,12 @@ fn d1_ring_items_peeked_while_both_sides_run_are_never_torn() {
     let mut rx = MemoryInterface::<[u64; 8], Consumer>::load_memorybuf(&tx.handle()).unwrap();
     let peek = Peek::open(&tx.handle()).unwrap();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    // Items peeked so far. The consumer pauses every 500 items until the
+    // peeker has seen one more, so that the peeker meets items in the ring
+    // however fast the two sides drain it (the writer keeps going and
+    // fills the ring meanwhile); it still runs while both sides do.
+    let seen = std::sync::atomic::AtomicU64::new(0);
+    let seen_by_consumer = &seen;
     std::thread::scope(|s| {
         s.spawn(move || {
             let mut i = 0;
@@ -233,25 +240,30 @@ fn d1_ring_items_peeked_while_both_sides_run_are_never_torn() {
         s.spawn(move || {
             let mut next = 0;
             while next < ITEMS && std::time::Instant::now() < deadline {
+                if next % 500 == 250 {
+                    let before = seen_by_consumer.load(Ordering::Relaxed);
+                    while seen_by_consumer.load(Ordering::Relaxed) == before && std::time::Instant::now() < deadline {
+                        std::thread::yield_now();
+                    }
+                }
                 if let Some(item) = rx.read() {
                     assert_eq!(item, [next; 8]);
                     next += 1;
                 }
             }
         });
-        let mut seen = 0;
         while std::time::Instant::now() < deadline {
             let unread = peek.ring_unread().unwrap();
             for item in [unread.oldest, unread.newest].into_iter().flatten() {
                 let Value::Array { items, .. } = &item.value else { panic!("{:?}", item.value) };
                 // Item `p` is `[p; 8]`: one write, whole, at its position.
                 assert!(items.iter().all(|v| *v == Value::Unsigned(item.position.into())), "torn: {item:?}");
-                seen += 1;
+                seen.fetch_add(1, Ordering::Relaxed);
             }
             if peek.ring().unwrap().read_position == ITEMS {
                 break;
             }
         }
-        assert!(seen > 0, "peeked no item");
     });
+    assert!(seen.load(Ordering::Relaxed) >= ITEMS / 500, "peeked too few items: {seen:?}");
 }
