@@ -1,7 +1,10 @@
 """Shared fixtures: every test leaves /dev/shm as it found it."""
 
 import os
+import signal
 import struct
+import threading
+import time
 import uuid
 
 import pytest
@@ -102,3 +105,39 @@ def run_child(mp, target, *args, timeout=60):
         proc.join()
         pytest.fail(f"child {target.__name__} did not finish within {timeout} s")
     assert proc.exitcode == 0, f"child {target.__name__} exited with {proc.exitcode}"
+
+
+def assert_ctrl_c_interrupts(wait, what):
+    """Runs ``wait`` (a blocking call given no timeout) while another
+    thread keeps ticking and a third sends SIGINT to this process after
+    0.3 s: ``wait`` must raise ``KeyboardInterrupt`` within 0.5 s of the
+    signal (signals are looked at every 50 ms; the margin is for a loaded
+    machine), and the ticking thread must have run meanwhile, which it
+    only can if ``wait`` released the GIL."""
+    ticks, sent = [], []
+    stop = threading.Event()
+
+    def other_thread():
+        while not stop.is_set():
+            ticks.append(1)
+            time.sleep(0.005)
+
+    def interrupt():
+        time.sleep(0.3)
+        sent.append(time.monotonic())
+        os.kill(os.getpid(), signal.SIGINT)
+
+    worker = threading.Thread(target=other_thread)
+    killer = threading.Thread(target=interrupt)
+    worker.start()
+    killer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            wait()
+        raised = time.monotonic()
+    finally:
+        stop.set()
+        worker.join()
+        killer.join()
+    assert raised - sent[0] < 0.5, f"KeyboardInterrupt came {raised - sent[0]:.3f} s after SIGINT"
+    assert len(ticks) > 10, f"another thread ran while {what} (GIL released)"

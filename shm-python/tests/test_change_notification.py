@@ -2,14 +2,12 @@
 `wait_changed(since, timeout=None)`, in one process, across two (fork and
 spawn), and interrupted by Ctrl-C."""
 
-import os
-import signal
-import threading
 import time
 
 import pytest
 
 import shm
+from conftest import assert_ctrl_c_interrupts
 
 # Each kind with a value to write and a different one.
 KINDS = [
@@ -147,32 +145,4 @@ def test_waits_end_on_writes_of_another_process(mp):
 
 def test_wait_releases_the_gil_and_ctrl_c_interrupts_it():
     with shm.SharedInt(0) as n:
-        ticks = []
-        stop = threading.Event()
-        sent = []
-
-        def other_thread():
-            while not stop.is_set():
-                ticks.append(1)
-                time.sleep(0.005)
-
-        def interrupt():
-            time.sleep(0.3)
-            sent.append(time.monotonic())
-            os.kill(os.getpid(), signal.SIGINT)
-
-        worker = threading.Thread(target=other_thread)
-        killer = threading.Thread(target=interrupt)
-        worker.start()
-        killer.start()
-        try:
-            with pytest.raises(KeyboardInterrupt):
-                n.wait_changed(n.version())  # no timeout: only Ctrl-C ends it
-            raised = time.monotonic()
-        finally:
-            stop.set()
-            worker.join()
-            killer.join()
-        # Signals are looked at every 50 ms; the margin is for a loaded machine.
-        assert raised - sent[0] < 0.5, f"KeyboardInterrupt came {raised - sent[0]:.3f} s after SIGINT"
-        assert len(ticks) > 10, "another thread ran while the wait slept (GIL released)"
+        assert_ctrl_c_interrupts(lambda: n.wait_changed(n.version()), "the wait slept")
