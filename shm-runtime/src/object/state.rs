@@ -750,6 +750,17 @@ pub(crate) fn zeroed<T: SharedState>() -> T {
     unsafe { core::mem::zeroed() }
 }
 
+/// The bytes of a `T` being built in place, to be written before
+/// `assume_init`.
+pub(crate) fn uninit_bytes_of<T: SharedState>(
+    value: &mut core::mem::MaybeUninit<T>,
+) -> &mut [core::mem::MaybeUninit<u8>] {
+    // SAFETY: the pointer and length cover exactly the bytes of `value`,
+    // which the caller lends exclusively for the slice's life;
+    // `MaybeUninit<u8>` needs no initialization.
+    unsafe { core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<core::mem::MaybeUninit<u8>>(), size_of::<T>()) }
+}
+
 /// A `T` copied out of the first words of `src` (one relaxed load per
 /// word), built in place: not zeroed first, as [`zeroed`] and a copy into
 /// it would be.
@@ -757,13 +768,7 @@ pub(crate) fn zeroed<T: SharedState>() -> T {
 pub(crate) fn load_value<T: SharedState>(src: &[AtomicU64]) -> T {
     assert!(src.len() * 8 >= size_of::<T>(), "the words hold a whole `T`");
     let mut value = core::mem::MaybeUninit::<T>::uninit();
-    // SAFETY: the pointer and length cover exactly the bytes of `value`,
-    // which this function owns; `MaybeUninit<u8>` needs no initialization,
-    // and `value` is not otherwise used while the slice lives.
-    let bytes = unsafe {
-        core::slice::from_raw_parts_mut(value.as_mut_ptr().cast::<core::mem::MaybeUninit<u8>>(), size_of::<T>())
-    };
-    crate::protocol::cell::load_bytes_uninit(src, bytes);
+    crate::protocol::cell::load_bytes_uninit(src, uninit_bytes_of(&mut value));
     // SAFETY: the copy above wrote every byte (the words cover the whole
     // `T`, asserted above), and every bit pattern is a valid `T`
     // (`SharedState` obligation 2).

@@ -80,6 +80,8 @@
 //! counts what it skipped, exactly (items seen plus items skipped is the
 //! number published).
 
+#[cfg(not(loom))]
+use crate::protocol::cell::load_bytes_uninit;
 use crate::protocol::cell::{load_bytes, store_bytes};
 use crate::protocol::ring::{Corrupt, advance, distance, wrap_of};
 use crate::protocol::role::{CLOSED, FREE};
@@ -810,6 +812,31 @@ impl<'a> Broadcast<'a> {
             return true;
         }
         Self::read_checked(seq, position, || load_bytes(data, out))
+    }
+
+    /// [`get`](Self::get) into bytes that may be uninitialized (a value
+    /// built in place, not zeroed first): `true` only if every byte of
+    /// `out` was written with the whole item.
+    #[cfg(not(loom))]
+    #[inline]
+    pub(crate) fn get_uninit(
+        &self,
+        cursor: &SubscriberCursor,
+        offset: u64,
+        out: &mut [core::mem::MaybeUninit<u8>],
+    ) -> bool {
+        let position = advance(cursor.head, offset, self.wrap);
+        let (seq, data) = self.slot(position);
+        // The copy fills `out` only as far as the slot reaches: a slot too
+        // short for it would leave bytes unwritten that the caller then
+        // takes as initialized. (The opener checked the slot size against
+        // the element; this keeps the promise local.)
+        assert!(data.len() * 8 >= out.len(), "a broadcast slot holds a whole item");
+        if self.policy == Policy::Backpressure {
+            load_bytes_uninit(data, out);
+            return true;
+        }
+        Self::read_checked(seq, position, || load_bytes_uninit(data, out))
     }
 
     /// Copies the `offset`th ready byte message (see

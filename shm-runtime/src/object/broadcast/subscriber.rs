@@ -7,7 +7,7 @@ use crate::object::ring::PeerState;
 use crate::object::ring::memory_interface::SlotRef;
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
-use crate::object::state::{SharedState, bytes_of_mut, zeroed};
+use crate::object::state::{SharedState, bytes_of_mut, uninit_bytes_of};
 use crate::protocol::broadcast::{
     self as protocol, ENTRY_ACTIVE, ENTRY_WORDS, PUBLISHER_MODE_WORD, PUBLISHER_ROLE_WORD, PUBLISHER_WAIT_WORD, Policy,
     SUBSCRIBER_MODE_WORD, SubscriberCursor, TABLE_WORD,
@@ -89,9 +89,17 @@ impl<T: SharedState> Subscriber<T> {
     /// [`RecvError::Evicted`] are sticky.
     #[inline]
     pub fn read(&mut self) -> Result<Option<T>, RecvError> {
-        let mut value = zeroed::<T>();
-        let got = self.end.take(|ring, cursor| ring.get(cursor, 0, bytes_of_mut(&mut value)))?;
-        Ok(got.then_some(value))
+        // Built in place: a zeroed value and a copy into it would write
+        // every byte twice (a 64 KiB memset per item for large items).
+        let mut value = core::mem::MaybeUninit::<T>::uninit();
+        let got = self.end.take(|ring, cursor| ring.get_uninit(cursor, 0, uninit_bytes_of(&mut value)))?;
+        if !got {
+            return Ok(None);
+        }
+        // SAFETY: `take` returned `true`, so `get_uninit` returned `true`:
+        // it wrote every byte of `value` with a whole item; every bit
+        // pattern is a valid `T` (`SharedState` obligation 2).
+        Ok(Some(unsafe { value.assume_init() }))
     }
 
     /// Copies the next item out (the caller waited until one is ready)
