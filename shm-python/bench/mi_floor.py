@@ -18,6 +18,7 @@ only.
 
 import collections
 import itertools
+import os
 import struct
 
 SEQ = struct.Struct("<Q")
@@ -41,12 +42,13 @@ class MemoryInterface:
     def create_memorybuf(self, largest_object=b"", nr_of_memories=10, use_pickle=True):
         name = next(_names)
         _queues[name] = collections.deque()
-        memblk = {"name": name, "size": len(largest_object), "count": _count}
+        memblk = {"name": name, "pid": os.getpid(), "size": len(largest_object), "count": _count}
         self.load_memorybuf(memblk)
         return memblk
 
     def load_memorybuf(self, memblk):
-        queue = _queues.get(memblk["name"])
+        # A forked child has a copy of the creator's deque, not the deque.
+        queue = _queues.get(memblk["name"]) if memblk["pid"] == os.getpid() else None
         if queue is None:
             # Another process: the messages the writer sends, made now.
             pad = bytes(memblk["size"] - SEQ.size)
