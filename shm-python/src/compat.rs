@@ -70,6 +70,13 @@ static WRITE: MethodDef = MethodDef(ffi::PyMethodDef {
 /// its argument (both borrowed). Runs [`CompatSide::write`]; an error is
 /// set as the Python exception and null returned, as `METH_O` asks; a
 /// panic becomes a `PanicException` (pyo3's own wrappers do the same).
+///
+/// Unlike pyo3's wrappers it does not raise pyo3's count of attached
+/// calls (no public API does that cheaply): a `Py` dropped in here, which
+/// only an error path does (the `TooLarge` error given up for the
+/// fallback), has its reference released at the next pyo3 call instead of
+/// at once (a `Bound` is released at once either way), and a nested
+/// `Python::attach` takes its slower path; both are correct.
 unsafe extern "C" fn write_o(slf: *mut ffi::PyObject, item: *mut ffi::PyObject) -> *mut ffi::PyObject {
     // SAFETY: CPython calls a C function only from a thread attached to
     // the interpreter (holding the GIL), for as long as the call lasts.
