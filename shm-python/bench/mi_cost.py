@@ -8,9 +8,13 @@ Writes and reads back ``COUNT`` messages of ``SIZE`` bytes (each built as
 the two-process benchmark builds it, ``bench/ring_rate.py``) through the
 ``MemoryInterface`` of ``MODULE`` (``shm.compat.memory_interface``, or
 ``memory_interface`` from ``--seed DIR``), pickled unless ``--bytes``;
-every message is checked. Run it with
+every message is checked. ``MODULE`` ``mi_floor`` (``bench/mi_floor.py``,
+found next to this script) is the loop alone, with nothing behind the
+calls. Run it with
 two counts and divide the difference of the totals by the difference of
-the counts: the set-up and the interpreter's start cancel out.
+the counts: the set-up and the interpreter's start cancel out. Set
+``PYTHONHASHSEED=0``: with hash randomisation the count per message moves
+by a few hundred instructions from run to run.
 """
 
 import argparse

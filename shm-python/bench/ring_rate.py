@@ -9,8 +9,10 @@ and 64 KiB, and a ``SharedInt`` ping-pong round trip (each side spinning on
 ``read()``, then sleeping in ``wait_changed``). With ``--seed DIR``
 (a checkout of PyHighSpeedSharedMemory, holding ``memory_interface.py``;
 not part of this repository) the seed's ``MemoryInterface`` runs the same
-code as the compat one. Each message carries its sequence number; the
-reader counts lost and reordered ones.
+code as the compat one, and so does ``bench/mi_floor.py`` (8 B only), a
+``MemoryInterface`` with nothing behind it: the rate of the loop alone,
+the most any ring run by that loop can reach. Each message carries its
+sequence number; the reader counts lost and reordered ones.
 
 With ``--no-trim`` every case runs with glibc's heap trimming off: at
 64 KiB, CPython's allocate-and-free of each message's ``bytes`` otherwise
@@ -31,6 +33,7 @@ import time
 import shm
 
 SEQ = struct.Struct("<Q")
+BENCH_DIR = os.path.dirname(os.path.abspath(__file__))
 
 
 def payload(i, size):
@@ -67,6 +70,8 @@ def run_mi(module_name, seed_dir, size, count):
     if seed_dir:
         sys.path.insert(0, seed_dir)
     module = importlib.import_module(module_name)
+    if hasattr(module, "prepare"):
+        module.prepare(count)  # bench/mi_floor.py: what its reader reads
     mi = module.MemoryInterface()
     memblk = mi.create_memorybuf(payload(0, size), 64, use_pickle=True)
     result = mp.Queue()
@@ -218,6 +223,9 @@ def main():
     cases = [("compat MemoryInterface", lambda s, c: run_mi("shm.compat.memory_interface", None, s, c))]
     if args.seed:
         cases.insert(0, ("seed MemoryInterface", lambda s, c: run_mi("memory_interface", args.seed, s, c)))
+        # The same loop over a MemoryInterface with nothing behind it: no
+        # ring run by the seed's loop moves more (8 B only).
+        cases.insert(1, ("loop alone (mi_floor)", lambda s, c: run_mi("mi_floor", BENCH_DIR, s, c)))
     cases += [("shm ByteRing", run_ring), ("multiprocessing.Pipe", run_pipe)]
     failed = False
     rates = {}
@@ -227,6 +235,8 @@ def main():
     for _ in range(max(1, args.repeat)):
         for name, run in [] if args.int_only else cases:
             for size, count in ((8, small), (65536, large)):
+                if name.startswith("loop alone") and size != 8:
+                    continue
                 rate, lost, bad = run(size, count)
                 failed |= bool(lost or bad) and not name.startswith("seed")
                 rates.setdefault((name, size), []).append((rate, lost, bad))
@@ -247,6 +257,21 @@ def main():
                 f"compat / seed at {size} B: median {statistics.median(ratios):.2f}x"
                 f" (rounds: {min(ratios):.2f}x to {max(ratios):.2f}x, {len(ratios)} rounds)"
             )
+        # The most any ring run by the seed's loop could reach against the
+        # seed, round by round: the loop alone over the seed.
+        floor = [r for r, _, _ in rates[("loop alone (mi_floor)", 8)]]
+        seed = [r for r, _, _ in rates[("seed MemoryInterface", 8)]]
+        ratios = [f / s for f, s in zip(floor, seed)]
+        print(
+            f"loop alone / seed at 8 B (the bound for any ring under this loop): median"
+            f" {statistics.median(ratios):.2f}x (rounds: {min(ratios):.2f}x to {max(ratios):.2f}x)"
+        )
+        compat = [r for r, _, _ in rates[("compat MemoryInterface", 8)]]
+        ratios = [c / f for c, f in zip(compat, floor)]
+        print(
+            f"compat / loop alone at 8 B: median {statistics.median(ratios):.2f}"
+            f" (rounds: {min(ratios):.2f} to {max(ratios):.2f})"
+        )
     # Round trips, interleaved rounds as above: spinning on read() and
     # sleeping in wait_changed.
     trip_rates = {}

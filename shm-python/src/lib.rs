@@ -6,6 +6,7 @@
 mod array;
 mod broadcast;
 mod codec;
+mod compat;
 mod errors;
 mod ring;
 mod schema;
@@ -26,6 +27,7 @@ fn _shm(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<values::SharedString>()?;
     m.add_class::<values::SharedBytes>()?;
     m.add_class::<ring::ByteRing>()?;
+    m.add_class::<compat::CompatSide>()?;
     m.add_class::<array::BytesArray>()?;
     m.add_class::<typed_ring::MemoryInterface>()?;
     m.add_class::<schema::StructType>()?;

@@ -213,6 +213,62 @@ impl ByteRing {
         Self { side: Some(side), inbox: Inbox::default() }
     }
 
+    /// `can_write` with its wait converted (`None`: no limit).
+    pub(crate) fn can_write_within(&mut self, py: Python<'_>, wait: Option<std::time::Duration>) -> PyResult<bool> {
+        let ring = self.producer()?;
+        if ring.can_write() {
+            return Ok(true);
+        }
+        if wait.is_some_and(|w| w.is_zero()) {
+            return Ok(false);
+        }
+        let started = std::time::Instant::now();
+        let spin = wait.map_or(SPIN_BEFORE_SLEEP, |w| w.min(SPIN_BEFORE_SLEEP));
+        if crate::wait::spin(py, spin, || ring.can_write()) {
+            return Ok(true);
+        }
+        let wait = wait.map(|w| w.saturating_sub(started.elapsed()));
+        ended_wait(py, blocking(py, wait, |slice| ring.wait_writable(slice)))
+    }
+
+    /// `can_read` with its wait converted (`None`: no limit).
+    pub(crate) fn can_read_within(&mut self, py: Python<'_>, wait: Option<std::time::Duration>) -> PyResult<bool> {
+        let mut deadline = None;
+        let (ring, inbox) = self.consumer()?;
+        let mut spun = false;
+        loop {
+            // A message whole in one slot stays there: the read copies it
+            // straight from the slot.
+            if inbox.held || ring.peek_len().is_some() {
+                return Ok(true);
+            }
+            // Anything else ready (fragments, marks) is taken: what `read`
+            // returns is whole or absent.
+            if ring.can_read() && py_result(ring.read(&mut inbox.buffer))? {
+                inbox.held = true;
+                return Ok(true);
+            }
+            // Read at the first miss: an item ready at once costs no
+            // look at the clock.
+            let deadline = *deadline.get_or_insert_with(|| wait.and_then(|w| std::time::Instant::now().checked_add(w)));
+            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
+            if left.is_some_and(|l| l.is_zero()) {
+                return Ok(false);
+            }
+            if !spun {
+                // A short spin first (without the GIL): a writer in full
+                // flow publishes again within it, and neither side pays a
+                // sleep and a wake-up per message.
+                spun = true;
+                crate::wait::spin(py, left.map_or(SPIN_BEFORE_SLEEP, |l| l.min(SPIN_BEFORE_SLEEP)), || ring.can_read());
+                continue;
+            }
+            if !ended_wait(py, blocking(py, left, |slice| ring.wait_readable(slice)))? {
+                return Ok(false);
+            }
+        }
+    }
+
     /// The next message if one is ready now, as `bytes`: the one a waiting
     /// `can_read` took, else one filled straight from its slot (one copy).
     fn ready_message<'py>(
@@ -349,7 +405,7 @@ impl ByteRing {
 
     /// Number of slots.
     #[getter]
-    fn capacity(&self) -> PyResult<usize> {
+    pub(crate) fn capacity(&self) -> PyResult<usize> {
         Ok(either!(self.side()?, r => r.capacity()))
     }
 
@@ -383,7 +439,7 @@ impl ByteRing {
 
     /// Slots written and not yet read (a message a waiting `can_read`
     /// took and no read returned yet counts as one).
-    fn __len__(&self) -> PyResult<usize> {
+    pub(crate) fn __len__(&self) -> PyResult<usize> {
         Ok(either!(self.side()?, r => r.len()) + usize::from(self.inbox.held))
     }
 
@@ -397,20 +453,7 @@ impl ByteRing {
     #[pyo3(signature = (wait = 0.0))]
     fn can_write(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
         let wait = crate::wait::timeout(Some(wait))?;
-        let ring = self.producer()?;
-        if ring.can_write() {
-            return Ok(true);
-        }
-        if wait.is_some_and(|w| w.is_zero()) {
-            return Ok(false);
-        }
-        let started = std::time::Instant::now();
-        let spin = wait.map_or(SPIN_BEFORE_SLEEP, |w| w.min(SPIN_BEFORE_SLEEP));
-        if crate::wait::spin(py, spin, || ring.can_write()) {
-            return Ok(true);
-        }
-        let wait = wait.map(|w| w.saturating_sub(started.elapsed()));
-        ended_wait(py, blocking(py, wait, |slice| ring.wait_writable(slice)))
+        self.can_write_within(py, wait)
     }
 
     /// For `shm.compat.memory_interface`: writes `item` pickled, without
@@ -418,7 +461,8 @@ impl ByteRing {
     /// its own buffer straight into the slot (see [`BYTES_PICKLE_HEAD`]);
     /// anything else through `pickle.dumps`. Errors as `write`'s
     /// (producer).
-    fn _write_pickle(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<usize> {
+    #[pyo3(name = "_write_pickle")]
+    pub(crate) fn write_pickle(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<usize> {
         let ring = self.producer()?;
         if let Ok(bytes) = item.cast_exact::<PyBytes>() {
             let payload = bytes.as_bytes();
@@ -437,7 +481,8 @@ impl ByteRing {
     /// (`bytes`, `bytearray`, or anything `bytes()` takes) from its own
     /// buffer into the slot, without waiting; returns their length.
     /// Errors as `write`'s (producer).
-    fn _write_buffer(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<usize> {
+    #[pyo3(name = "_write_buffer")]
+    pub(crate) fn write_buffer(&mut self, py: Python<'_>, item: &Bound<'_, PyAny>) -> PyResult<usize> {
         let ring = self.producer()?;
         if let Ok(bytes) = item.cast_exact::<PyBytes>() {
             py_result(ring.write(bytes.as_bytes()))?;
@@ -488,37 +533,7 @@ impl ByteRing {
     #[pyo3(signature = (wait = 0.0))]
     fn can_read(&mut self, py: Python<'_>, wait: f64) -> PyResult<bool> {
         let wait = crate::wait::timeout(Some(wait))?;
-        let deadline = wait.and_then(|w| std::time::Instant::now().checked_add(w));
-        let (ring, inbox) = self.consumer()?;
-        let mut spun = false;
-        loop {
-            // A message whole in one slot stays there: the read copies it
-            // straight from the slot.
-            if inbox.held || ring.peek_len().is_some() {
-                return Ok(true);
-            }
-            // Anything else ready (fragments, marks) is taken: what `read`
-            // returns is whole or absent.
-            if ring.can_read() && py_result(ring.read(&mut inbox.buffer))? {
-                inbox.held = true;
-                return Ok(true);
-            }
-            let left = deadline.map(|d| d.saturating_duration_since(std::time::Instant::now()));
-            if left.is_some_and(|l| l.is_zero()) {
-                return Ok(false);
-            }
-            if !spun {
-                // A short spin first (without the GIL): a writer in full
-                // flow publishes again within it, and neither side pays a
-                // sleep and a wake-up per message.
-                spun = true;
-                crate::wait::spin(py, left.map_or(SPIN_BEFORE_SLEEP, |l| l.min(SPIN_BEFORE_SLEEP)), || ring.can_read());
-                continue;
-            }
-            if !ended_wait(py, blocking(py, left, |slice| ring.wait_readable(slice)))? {
-                return Ok(false);
-            }
-        }
+        self.can_read_within(py, wait)
     }
 
     /// The next message as `bytes`, or `None` if none is ready, without
@@ -535,7 +550,12 @@ impl ByteRing {
     /// into this end's buffer and unpickled from it through a read-only
     /// `memoryview` (`pickle.loads` copies out what it keeps; the view is
     /// released before this returns).
-    fn _read_pickle<'py>(&mut self, py: Python<'py>, empty: Bound<'py, PyAny>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(name = "_read_pickle")]
+    pub(crate) fn read_pickle<'py>(
+        &mut self,
+        py: Python<'py>,
+        empty: Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (ring, inbox) = self.consumer()?;
         if std::mem::take(&mut inbox.held) {
             if let Some(payload) = bytes_pickle_payload(&inbox.buffer) {
@@ -593,7 +613,8 @@ impl ByteRing {
     /// For `shm.compat.memory_interface`: the next message as a
     /// `bytearray` filled straight from the slot (one copy), or `None` if
     /// none is ready (consumer).
-    fn _read_bytearray<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyByteArray>>> {
+    #[pyo3(name = "_read_bytearray")]
+    pub(crate) fn read_bytearray<'py>(&mut self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyByteArray>>> {
         let (ring, inbox) = self.consumer()?;
         if std::mem::take(&mut inbox.held) {
             return Ok(Some(PyByteArray::new(py, &inbox.buffer)));

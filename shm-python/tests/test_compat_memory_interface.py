@@ -306,3 +306,75 @@ def test_can_write_sleeps_until_the_reader_frees_a_slot(mp):
         assert proc.exitcode == 0
     finally:
         mi.cleanup()
+
+
+HOT = ("can_write", "write", "can_read", "read", "get_fullness")
+
+
+def test_hot_methods_are_native_once_a_side_is_used_and_go_with_cleanup():
+    tx = MemoryInterface()
+    memblk = tx.create_memorybuf(bytes(8), 4)
+    rx = MemoryInterface(memblk)
+    try:
+        assert not any(name in tx.__dict__ for name in HOT), "nothing bound before first use"
+        assert tx.can_write() is True
+        for name in ("can_write", "write", "get_fullness"):
+            assert type(tx.__dict__[name]).__name__ == "builtin_function_or_method", name
+        assert "read" not in tx.__dict__ and "can_read" not in tx.__dict__
+        assert tx.write(b"12345678") == len(b"12345678") + 9
+        assert rx.can_read() is True
+        for name in ("can_read", "read", "get_fullness"):
+            assert type(rx.__dict__[name]).__name__ == "builtin_function_or_method", name
+        assert rx.get_fullness() == tx.get_fullness() == 25
+        assert rx.read() == b"12345678"
+        with pytest.raises(BufferEmpty, match=r"nothing to read: check can_read\(\) first"):
+            rx.read()
+        # The seed's ValueError, with the length of the item's pickle.
+        item = list(range(50))
+        with pytest.raises(ValueError, match=f"too large: {len(pickle.dumps(item))} but only {len(pickle.dumps(bytes(8)))}"):
+            tx.write(item)
+        for _ in range(4):
+            tx.write(b"x")
+        with pytest.raises(shm.Full):
+            tx.write(b"y")
+        with pytest.raises(TypeError):
+            tx.write()
+    finally:
+        rx.cleanup()
+        tx.cleanup()
+    assert not any(name in tx.__dict__ or name in rx.__dict__ for name in HOT), "cleanup unbinds"
+
+
+def test_use_pickle_takes_effect_when_a_side_is_first_used():
+    tx = MemoryInterface()
+    memblk = tx.create_memorybuf(bytes(8), 4, use_pickle=True)
+    rx = MemoryInterface(memblk)
+    try:
+        tx.use_pickle = False  # before first use: bytes from now on
+        assert tx.write(b"ab") == 2
+        tx.use_pickle = True  # the producer side is bound: still bytes
+        assert tx.write(b"cd") == 2
+        # rx reads pickles (memblk's use_pickle): a pickled b"ab" it is not.
+        rx.use_pickle = False
+        assert rx.read() == bytearray(b"ab")
+        rx.use_pickle = True
+        assert rx.read() == bytearray(b"cd")
+    finally:
+        rx.cleanup()
+        tx.cleanup()
+
+
+def test_bytes_items_through_the_native_write():
+    tx = MemoryInterface()
+    memblk = tx.create_memorybuf(bytes(8), 4, use_pickle=False)
+    rx = MemoryInterface(memblk)
+    try:
+        assert tx.write(bytearray(b"abc")) == 3 and tx.write(memoryview(b"de")) == 2
+        assert rx.read() == bytearray(b"abc") and rx.read() == bytearray(b"de")
+        with pytest.raises(ValueError, match="too large: 9 but only 8"):
+            tx.write(bytes(9))
+        with pytest.raises(TypeError):
+            tx.write(3.5)
+    finally:
+        rx.cleanup()
+        tx.cleanup()

@@ -27,10 +27,12 @@ Where the library had a fault, the behaviour is fixed (the README's
   pickled them there).
 """
 
+import functools
 import pickle
 import uuid
 
 import shm
+from shm._shm import CompatSide as _CompatSide
 
 __all__ = [
     "BufferEmpty",
@@ -73,6 +75,21 @@ _EMPTY = object()
 
 def _too_large(err):
     return TooLargeError(str(err))
+
+
+def _put(ring, size_in_bytes, buf):
+    """Writes ``buf`` whole into ``ring``; longer than ``size_in_bytes``:
+    ``TooLargeError`` with the seed's message. Returns its length."""
+    if len(buf) > size_in_bytes:
+        raise TooLargeError(f"too large: {len(buf)} but only {size_in_bytes}")
+    ring.write(buf)
+    return len(buf)
+
+
+def _put_whole(ring, size_in_bytes, use_pickle, item):
+    """What a native ``write`` does with an item the ring refused as too
+    large: as the Python ``write`` (``_put`` of its pickle or bytes)."""
+    return _put(ring, size_in_bytes, pickle.dumps(item) if use_pickle else bytes(item))
 
 
 class _Value:
@@ -311,12 +328,40 @@ class MemoryInterface:
     def _writer(self):
         if self._producer is None:
             self._producer = self._attach("producer")
+            self._bind(self._producer)
         return self._producer
 
     def _reader(self):
         if self._consumer is None:
             self._consumer = self._attach("consumer")
+            self._bind(self._consumer)
         return self._consumer
+
+    # The hot methods of an attached side are native (``shm._shm.CompatSide``),
+    # put on the instance, where they come before the class's functions
+    # below: a call from a polling loop is then one C call, no Python
+    # frame. ``use_pickle`` and ``POLL_WAIT`` are read here, when the side
+    # is first used; ``cleanup`` takes the bound methods off again.
+    _BOUND = ("can_write", "write", "can_read", "read", "get_fullness")
+
+    def _bind(self, ring):
+        too_large = functools.partial(_put_whole, ring, self.size_in_bytes, self.use_pickle)
+        side = _CompatSide(ring, POLL_WAIT, BufferEmpty, too_large, self.use_pickle)
+        if ring.side_name == "producer":
+            self.can_write = side.can_write
+            self.write = side.write_function()
+            if self._consumer is None:
+                self.get_fullness = side.get_fullness
+        else:
+            self.can_read = side.can_read
+            self.read = side.read
+            # The consumer's count includes an item a waiting ``can_read``
+            # took from the ring.
+            self.get_fullness = side.get_fullness
+
+    def _unbind(self):
+        for name in self._BOUND:
+            self.__dict__.pop(name, None)
 
     def _any(self):
         return self._producer or self._consumer
@@ -404,10 +449,7 @@ class MemoryInterface:
             return self._put(bytes(rsp_stream))
 
     def _put(self, buf):
-        if len(buf) > self.size_in_bytes:
-            raise TooLargeError(f"too large: {len(buf)} but only {self.size_in_bytes}")
-        self._writer().write(buf)
-        return len(buf)
+        return _put(self._writer(), self.size_in_bytes, buf)
 
     def write_partial(self, rsp_stream):
         """Appends ``rsp_stream`` to a byte stream and writes every whole
@@ -465,6 +507,7 @@ class MemoryInterface:
                 end.cleanup()
         had_reader = self._consumer is not None
         self._producer = self._consumer = None
+        self._unbind()
         if self._created_here and not had_reader and self._name is not None:
             try:
                 shm.ByteRing.open(self._name, side="consumer", timeout=0).cleanup()
