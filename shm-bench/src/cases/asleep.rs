@@ -57,7 +57,7 @@ const AWAKE: usize = 2;
 
 /// Case parameter of the int cases: `wait_changed`.
 const INT_BLOCKING: usize = 0;
-/// Case parameter of the int cases: `changed().await`.
+/// Case parameter bit of the int cases: `changed().await`.
 const INT_ASYNC: usize = 1;
 
 /// Words of the futex mapping: ping at word 0, pong at word 512 (another
@@ -173,6 +173,20 @@ fn awake_cases(out: &mut Vec<Case>) {
             .floor(id(Group::Shm, "ring-async-awake", rtt, 8))
             .param(AWAKE)
             .note("back to back (no gap): tokio::net::UnixStream in a current-thread runtime, as tokio-uds; vs floor: over shm's async ring back to back"),
+    );
+    out.push(
+        Case::new(Group::Shm, "int-wait-changed-awake", rtt, 8, "SharedInt wait_changed", int_parent)
+            .child(int_child)
+            .floor(id(Group::Shm, "shared-int", rtt, 8))
+            .param(INT_BLOCKING | AWAKE)
+            .note("back to back (no gap, both awake): write, then wait_changed on the other SharedInt's version; vs floor: over the SharedInt ping-pong that polls read()"),
+    );
+    out.push(
+        Case::new(Group::Shm, "int-changed-async-awake", rtt, 8, "SharedInt changed().await", int_parent)
+            .child(int_child)
+            .floor(id(Group::Shm, "int-wait-changed-awake", rtt, 8))
+            .param(INT_ASYNC | AWAKE)
+            .note("back to back (no gap, both awake): write, then changed(since).await in a tokio current-thread runtime; vs floor: over wait_changed back to back"),
     );
 }
 
@@ -312,7 +326,7 @@ fn async_rtt_child(ctx: &ChildCtx<'_>) -> Result<()> {
 
 /// The waiting form of an int case (its `param`).
 fn int_wait(param: usize) -> Result<IntWait> {
-    Ok(if param == INT_ASYNC { IntWait::Async(current_thread()?) } else { IntWait::Blocking })
+    Ok(if param & INT_ASYNC != 0 { IntWait::Async(current_thread()?) } else { IntWait::Blocking })
 }
 
 fn int_parent(ctx: &Ctx<'_>) -> Result<Measure> {
@@ -322,7 +336,11 @@ fn int_parent(ctx: &Ctx<'_>) -> Result<Measure> {
     let handles = args([("--ping", request.handle().to_string()), ("--pong", reply.handle().to_string())]);
     let (mut tx, mut rx) = (IntTx(request), IntRx::new(reply, int_wait(ctx.case.param)?));
     let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
-    let m = run_asleep(ctx, &ctl, &mut child, &mut tx, &mut rx)?;
+    let m = if ctx.case.param & AWAKE != 0 {
+        run_awake(ctx, &ctl, &mut child, &mut tx, &mut rx)?
+    } else {
+        run_asleep(ctx, &ctl, &mut child, &mut tx, &mut rx)?
+    };
     ctl.stop();
     // Wakes the child, which takes this value as the stop.
     tx.0.write(STOP.cast_signed());
