@@ -1,8 +1,9 @@
 //! The futures of the `async` feature: [`Changed`] (a value object's
-//! version moving) here, the rings' in `ring/`. A pending future arms its
-//! futex word with this process's waiter threads
-//! ([`crate::segment::waiter`]); none of them runs on, or needs, a
-//! particular async runtime.
+//! version moving) here, the rings' in `ring/`. A pending future first
+//! spins and yields to the executor as the blocking waits spin and yield
+//! (`Registration::awake`), then arms its futex word with this process's
+//! waiter threads ([`crate::segment::waiter`]); none of them runs on, or
+//! needs, a particular async runtime.
 
 use crate::object::notify::{self, Versioned};
 use crate::protocol::notify as handshake;

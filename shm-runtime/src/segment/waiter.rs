@@ -1,6 +1,7 @@
 //! This process's waiter threads, for the `async` feature: a pending
-//! future arms a futex word in a segment (the value objects' waiters word,
-//! a ring side's wait word) and registers it here with its task's waker;
+//! future that has spun and yielded long enough ([`Registration::awake`])
+//! arms a futex word in a segment (the value objects' waiters word, a ring
+//! side's wait word) and registers it here with its task's waker;
 //! a waiter thread sleeps on every armed word at once with `futex_waitv`
 //! and wakes the tasks whose words were woken or changed.
 //!
