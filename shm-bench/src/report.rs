@@ -467,7 +467,7 @@ fn broadcast_targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
     ]
 }
 
-/// The async targets (issue 21), both sides asleep.
+/// The async targets (issue 21): both sides asleep, and back to back.
 fn asleep_targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
     let rtt = Metric::RoundTrip;
     vec![
@@ -486,6 +486,14 @@ fn asleep_targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
             false,
             "peers/tokio-uds/rtt/8B / shm/ring-async/rtt/8B (both asleep, current-thread runtimes)".into(),
             |r| r.div((Group::Peers, "tokio-uds", rtt, 8), (Group::Shm, "ring-async", rtt, 8)),
+        ),
+        target(
+            outcomes,
+            "async ring 8 B round trip, both awake, >= 5x faster than tokio's Unix socket",
+            5.0,
+            false,
+            "peers/tokio-uds-awake/rtt/8B / shm/ring-async-awake/rtt/8B (back to back, current-thread runtimes)".into(),
+            |r| r.div((Group::Peers, "tokio-uds-awake", rtt, 8), (Group::Shm, "ring-async-awake", rtt, 8)),
         ),
     ]
 }

@@ -12,6 +12,14 @@
 //! multi-thread one), entered once per call (`block_on`); tokio's socket
 //! pays the same.
 //!
+//! The `-awake` round trips are the same transports back to back (no
+//! gap): each round trip starts as soon as the last one ended, so each
+//! side's wait finds the item while it still spins or yields (shm's async
+//! forms spin in their first poll and yield to the executor for 20 polls
+//! before they arm the waiter thread), the regime of a busy request/reply
+//! pair. tokio's socket has no such phase: its reads still go through the
+//! I/O driver (`epoll_wait`).
+//!
 //! Throughputs are streams as in every stream case (the parent consumes
 //! and times), here through the waiting forms: `read_blocking` /
 //! `write_blocking` one item a call, and the async forms 64 items per
@@ -19,7 +27,7 @@
 
 use super::{Case, ChildCtx, Ctx, Group, Metric, args, capacity_for, id};
 use crate::Result;
-use crate::link::{Rx, Tx, echo_with, ping_asleep};
+use crate::link::{Rx, Tx, echo_with, ping, ping_asleep};
 use crate::links_asleep::{
     AsyncRx, AsyncTx, BlockingRx, BlockingTx, FutexRx, FutexTx, FutexWord, IntRx, IntTx, IntWait, STOP, TokioRx,
     TokioTx, current_thread, tokio_halves,
@@ -43,9 +51,13 @@ const CURRENT: usize = 0;
 /// Case parameter of the async cases: a multi-thread runtime.
 const MULTI: usize = 1;
 
+/// Case parameter bit of the round-trip cases: back to back (awake), no
+/// gap before each round trip.
+const AWAKE: usize = 2;
+
 /// Case parameter of the int cases: `wait_changed`.
 const INT_BLOCKING: usize = 0;
-/// Case parameter of the int cases: `changed().await`.
+/// Case parameter bit of the int cases: `changed().await`.
 const INT_ASYNC: usize = 1;
 
 /// Words of the futex mapping: ping at word 0, pong at word 512 (another
@@ -111,6 +123,7 @@ pub(super) fn cases(out: &mut Vec<Case>) {
             .floor(id(Group::Shm, "ring-async", rtt, 8))
             .note("both asleep (200 µs gap): tokio::net::UnixStream in a current-thread runtime, length-prefixed messages (4-byte length + payload, one write_all each), tokio BufReader; vs floor: over shm's async ring"),
     );
+    awake_cases(out);
     out.push(
         Case::new(Group::Shm, "ring-blocking", thr, 8, "MemoryInterface blocking", blocking_thr_parent)
             .child(blocking_thr_child)
@@ -133,13 +146,72 @@ pub(super) fn cases(out: &mut Vec<Case>) {
     );
 }
 
+/// The round trips back to back (the `-awake` cases; see the module
+/// comment).
+fn awake_cases(out: &mut Vec<Case>) {
+    let rtt = Metric::RoundTrip;
+    let cap = capacity_for(1);
+    out.push(
+        Case::new(Group::Shm, "ring-blocking-awake", rtt, 8, "MemoryInterface blocking", blocking_rtt_parent)
+            .child(blocking_rtt_child)
+            .floor(id(Group::Shm, "ring", rtt, 8))
+            .capacity(cap)
+            .param(AWAKE)
+            .note("back to back (no gap, both awake): write_blocking / read_blocking, one ring each way; vs floor: over the non-blocking ring's round trip"),
+    );
+    out.push(
+        Case::new(Group::Shm, "ring-async-awake", rtt, 8, "MemoryInterface async", async_rtt_parent)
+            .child(async_rtt_child)
+            .floor(id(Group::Shm, "ring-blocking-awake", rtt, 8))
+            .capacity(cap)
+            .param(CURRENT | AWAKE)
+            .note("back to back (no gap, both awake): write_async / read_async in a tokio current-thread runtime in each process, one ring each way; vs floor: over the blocking forms back to back"),
+    );
+    out.push(
+        Case::new(Group::Peers, "tokio-uds-awake", rtt, 8, "tokio Unix socket", tokio_rtt_parent)
+            .child(tokio_rtt_child)
+            .floor(id(Group::Shm, "ring-async-awake", rtt, 8))
+            .param(AWAKE)
+            .note("back to back (no gap): tokio::net::UnixStream in a current-thread runtime, as tokio-uds; vs floor: over shm's async ring back to back"),
+    );
+    out.push(
+        Case::new(Group::Shm, "int-wait-changed-awake", rtt, 8, "SharedInt wait_changed", int_parent)
+            .child(int_child)
+            .floor(id(Group::Shm, "shared-int", rtt, 8))
+            .param(INT_BLOCKING | AWAKE)
+            .note("back to back (no gap, both awake): write, then wait_changed on the other SharedInt's version; vs floor: over the SharedInt ping-pong that polls read()"),
+    );
+    out.push(
+        Case::new(Group::Shm, "int-changed-async-awake", rtt, 8, "SharedInt changed().await", int_parent)
+            .child(int_child)
+            .floor(id(Group::Shm, "int-wait-changed-awake", rtt, 8))
+            .param(INT_ASYNC | AWAKE)
+            .note("back to back (no gap, both awake): write, then changed(since).await in a tokio current-thread runtime; vs floor: over wait_changed back to back"),
+    );
+}
+
 /// A runtime for case parameter `param`.
 fn runtime(param: usize) -> Result<Rc<Runtime>> {
-    if param == MULTI {
+    if param & MULTI != 0 {
         Ok(Rc::new(tokio::runtime::Builder::new_multi_thread().enable_all().build()?))
     } else {
         current_thread()
     }
+}
+
+/// The ping-pong back to back (the `-awake` cases), over the ready
+/// child's echo.
+fn run_awake<T: Tx, R: Rx>(
+    ctx: &Ctx<'_>,
+    ctl: &Control,
+    child: &mut ChildGuard,
+    tx: &mut T,
+    rx: &mut R,
+) -> Result<Measure> {
+    child.wait_ready(ctl)?;
+    let mut watch = Watch::new(child.child().id(), ctl);
+    let mut seq = 1;
+    measure::latency(&ctx.plan, |n, hist| ping(tx, rx, &mut watch, &mut seq, n, hist))
 }
 
 /// The ping-pong with both sides asleep, over the ready child's echo.
@@ -205,9 +277,9 @@ fn child_rings(ctx: &ChildCtx<'_>) -> Result<(Rx8, Tx8)> {
     Ok((rx, tx))
 }
 
-/// Runs the asleep ping-pong, then stops the child: our ends are dropped
-/// before waiting for it (its receive ends with `Closed` or the end of
-/// the stream).
+/// Runs the asleep ping-pong (back to back if the case's parameter has
+/// [`AWAKE`]), then stops the child: our ends are dropped before waiting
+/// for it (its receive ends with `Closed` or the end of the stream).
 fn ping_then_stop<T: Tx, R: Rx>(
     ctx: &Ctx<'_>,
     ctl: &Control,
@@ -217,7 +289,11 @@ fn ping_then_stop<T: Tx, R: Rx>(
     mut rx: R,
 ) -> Result<Measure> {
     let mut child = ctx.spawn(ctl, args, stdio)?;
-    let m = run_asleep(ctx, ctl, &mut child, &mut tx, &mut rx)?;
+    let m = if ctx.case.param & AWAKE != 0 {
+        run_awake(ctx, ctl, &mut child, &mut tx, &mut rx)?
+    } else {
+        run_asleep(ctx, ctl, &mut child, &mut tx, &mut rx)?
+    };
     ctl.stop();
     drop((tx, rx));
     child.finish()?;
@@ -250,7 +326,7 @@ fn async_rtt_child(ctx: &ChildCtx<'_>) -> Result<()> {
 
 /// The waiting form of an int case (its `param`).
 fn int_wait(param: usize) -> Result<IntWait> {
-    Ok(if param == INT_ASYNC { IntWait::Async(current_thread()?) } else { IntWait::Blocking })
+    Ok(if param & INT_ASYNC != 0 { IntWait::Async(current_thread()?) } else { IntWait::Blocking })
 }
 
 fn int_parent(ctx: &Ctx<'_>) -> Result<Measure> {
@@ -260,7 +336,11 @@ fn int_parent(ctx: &Ctx<'_>) -> Result<Measure> {
     let handles = args([("--ping", request.handle().to_string()), ("--pong", reply.handle().to_string())]);
     let (mut tx, mut rx) = (IntTx(request), IntRx::new(reply, int_wait(ctx.case.param)?));
     let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
-    let m = run_asleep(ctx, &ctl, &mut child, &mut tx, &mut rx)?;
+    let m = if ctx.case.param & AWAKE != 0 {
+        run_awake(ctx, &ctl, &mut child, &mut tx, &mut rx)?
+    } else {
+        run_asleep(ctx, &ctl, &mut child, &mut tx, &mut rx)?
+    };
     ctl.stop();
     // Wakes the child, which takes this value as the stop.
     tx.0.write(STOP.cast_signed());

@@ -1,12 +1,13 @@
 //! The futures of the `async` feature: [`Changed`] (a value object's
-//! version moving) here, the rings' in `ring/`. A pending future arms its
-//! futex word with this process's waiter threads
-//! ([`crate::segment::waiter`]); none of them runs on, or needs, a
-//! particular async runtime.
+//! version moving) here, the rings' in `ring/`. A pending future first
+//! spins and yields to the executor as the blocking waits spin and yield
+//! (`Registration::awake`), then arms its futex word with this process's
+//! waiter threads ([`crate::segment::waiter`]); none of them runs on, or
+//! needs, a particular async runtime.
 
-use crate::object::notify::Versioned;
+use crate::object::notify::{self, Versioned};
 use crate::protocol::notify as handshake;
-use crate::segment::waiter::Registration;
+use crate::segment::waiter::{Awake, Registration};
 use core::future::Future;
 use core::pin::Pin;
 use core::task::{Context, Poll};
@@ -43,8 +44,20 @@ impl<V: Versioned> Changed<V> {
 impl<V: Versioned + Unpin> Future for Changed<V> {
     type Output = u64;
 
+    /// Spins and yields first as `notify::wait_changed` does (see
+    /// [`Registration::awake`]), then announces itself and arms.
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u64> {
         let this = self.get_mut();
+        let (object, since) = (&this.object, this.since);
+        let changed = || Some(object.load_version()).filter(|v| *v != since);
+        match this.registration.awake(cx, notify::SPINS, notify::YIELDS, changed) {
+            Awake::Ready(version) => {
+                this.registration.disarm();
+                return Poll::Ready(version);
+            }
+            Awake::Yielded => return Poll::Pending,
+            Awake::Arm => {}
+        }
         if let Some(version) = this.changed() {
             this.registration.disarm();
             return Poll::Ready(version);
@@ -162,6 +175,69 @@ mod tests {
             writer.join().unwrap();
         });
         assert_eq!(waiter::armed(), 0, "a completed future left its registration");
+    }
+
+    /// A waker that counts its wakes (a yield is a `wake_by_ref`).
+    #[derive(Default)]
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    /// `changed()`'s awake regime, polled by hand on this thread: a change
+    /// during the yield phase completes the future without arming; with
+    /// none, the future arms after `YIELDS` yielding polls and the write
+    /// then wakes it through the waiter thread.
+    #[test]
+    fn changed_yields_then_arms() {
+        use super::notify::YIELDS;
+        use core::task::{Context, Poll};
+        use std::sync::atomic::Ordering;
+        let int = SharedInt::create_sharedobject(0).unwrap();
+        let counter = std::sync::Arc::new(CountingWaker::default());
+        let waker = std::task::Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let woken = || counter.0.load(Ordering::Relaxed);
+        let armed_before = waiter::armed_on_this_thread();
+
+        let since = int.version();
+        {
+            let mut changed = core::pin::pin!(int.changed(since));
+            for poll in 1..YIELDS {
+                assert!(changed.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(woken(), poll as usize, "poll {poll} yielded");
+            }
+            int.write(1);
+            assert_eq!(changed.as_mut().poll(&mut cx), Poll::Ready(since + 1));
+        }
+        assert_eq!(waiter::armed_on_this_thread(), armed_before, "a change seen while yielding armed");
+
+        counter.0.store(0, Ordering::Relaxed);
+        let since = int.version();
+        {
+            let mut changed = core::pin::pin!(int.changed(since));
+            for _ in 0..YIELDS {
+                assert!(changed.as_mut().poll(&mut cx).is_pending());
+            }
+            assert_eq!((woken(), waiter::armed_on_this_thread()), (YIELDS as usize, armed_before));
+            assert!(changed.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(waiter::armed_on_this_thread(), armed_before + 1, "not armed after the yields");
+            assert_eq!(woken(), YIELDS as usize, "the arming poll woke its own task");
+            int.write(2);
+            let woken_by = Instant::now() + Duration::from_secs(10);
+            while woken() == YIELDS as usize {
+                assert!(Instant::now() < woken_by, "the armed future was not woken");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert_eq!(changed.as_mut().poll(&mut cx), Poll::Ready(since + 1));
+        }
     }
 
     /// A tiny deterministic generator for the write order.

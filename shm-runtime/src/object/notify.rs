@@ -8,10 +8,12 @@ use crate::segment::{self, barrier};
 use core::sync::atomic::AtomicU32;
 use std::time::{Duration, Instant};
 
-/// Polls before a waiting call starts yielding the processor.
-const SPINS: u32 = 100;
-/// Yields before a waiting call sleeps on the futex.
-const YIELDS: u32 = 10;
+/// Polls before a waiting call starts yielding the processor (and checks
+/// in the first poll of a `changed()` future).
+pub(crate) const SPINS: u32 = 100;
+/// Yields before a waiting call sleeps on the futex (and polls of a
+/// `changed()` future that yield to the executor before it arms).
+pub(crate) const YIELDS: u32 = 10;
 /// Longest single futex sleep: a wake-up lost to a peer that scribbled
 /// the waiters word, or to a writer of an older version that wakes nobody,
 /// costs a waiter at most this.

@@ -1,6 +1,7 @@
 //! This process's waiter threads, for the `async` feature: a pending
-//! future arms a futex word in a segment (the value objects' waiters word,
-//! a ring side's wait word) and registers it here with its task's waker;
+//! future that has spun and yielded long enough ([`Registration::awake`])
+//! arms a futex word in a segment (the value objects' waiters word, a ring
+//! side's wait word) and registers it here with its task's waker;
 //! a waiter thread sleeps on every armed word at once with `futex_waitv`
 //! and wakes the tasks whose words were woken or changed.
 //!
@@ -233,11 +234,67 @@ fn registry() -> MutexGuard<'static, Registry> {
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// A future's registration: its id while it is registered.
+/// A future's registration: its id while it is registered, and how far
+/// its current wait has come through the awake regime ([`Self::awake`]).
 #[derive(Debug, Default)]
-pub(crate) struct Registration(Option<u64>);
+pub(crate) struct Registration {
+    /// The entry's id while registered.
+    id: Option<u64>,
+    /// Polls of the current wait that yielded to the executor; reset when
+    /// the wait completes ([`Self::disarm`]).
+    yields: u32,
+}
+
+/// What a poll does next after [`Registration::awake`].
+#[derive(Debug)]
+pub(crate) enum Awake<T> {
+    /// The wait is over, with this outcome.
+    Ready(T),
+    /// The poll yielded to the executor (its task is woken already):
+    /// return `Poll::Pending`.
+    Yielded,
+    /// The awake regime is over: announce sleep and arm.
+    Arm,
+}
 
 impl Registration {
+    /// The awake regime of an async wait, the async form of the blocking
+    /// waits' spin-then-yield: the first poll of a wait checks `ready` up
+    /// to `spins` times (spinning between checks), and while it is not
+    /// ready the wait's next `yields` polls check it once each and yield to
+    /// the executor (`wake_by_ref`, then `Pending`) instead of arming.
+    /// Only after that does it say [`Awake::Arm`] (and keeps saying so until
+    /// the wait completes): arming costs a futex sleep and wake-up of the
+    /// waiter thread per wait, which a peer that answers within a few
+    /// microseconds never needs.
+    ///
+    /// No system call, no allocation, no lock (the registration is not
+    /// armed while it spins or yields).
+    #[inline]
+    pub(crate) fn awake<T>(
+        &mut self,
+        cx: &core::task::Context<'_>,
+        spins: u32,
+        yields: u32,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Awake<T> {
+        if self.yields >= yields {
+            return Awake::Arm;
+        }
+        let checks = if self.yields == 0 { spins.max(1) } else { 1 };
+        for check in 0..checks {
+            if let Some(outcome) = ready() {
+                return Awake::Ready(outcome);
+            }
+            if check + 1 < checks {
+                core::hint::spin_loop();
+            }
+        }
+        self.yields += 1;
+        cx.waker().wake_by_ref();
+        Awake::Yielded
+    }
+
     /// Arms `word` (which holds `expected`, or did when the caller
     /// announced itself) for the task of `waker`; replaces this future's
     /// earlier registration. `recheck_after`: wake the task after that
@@ -254,7 +311,7 @@ impl Registration {
         // Armed again as before (a ring waiter's liveness slice, a
         // spurious wake): the threads sleep on that word already, and wake
         // no later than before; only the waker and the time change.
-        if let Some(entry) = self.0.and_then(|id| registry.entries.get_mut(&id))
+        if let Some(entry) = self.id.and_then(|id| registry.entries.get_mut(&id))
             && entry.word == word
             && match (entry.recheck_at, recheck_at) {
                 (None, None) => true,
@@ -266,7 +323,7 @@ impl Registration {
             entry.recheck_at = recheck_at;
             return;
         }
-        let id = match self.0 {
+        let id = match self.id {
             Some(id) if registry.entries.contains_key(&id) => id,
             _ => {
                 let id = registry.next_id;
@@ -274,7 +331,9 @@ impl Registration {
                 id
             }
         };
-        self.0 = Some(id);
+        self.id = Some(id);
+        #[cfg(test)]
+        ARMED_ON_THIS_THREAD.set(ARMED_ON_THIS_THREAD.get() + 1);
         decide_mode(&mut registry);
         registry.insert(id, Entry { word, waker: waker.clone(), recheck_at });
         start_threads(&mut registry);
@@ -289,10 +348,11 @@ impl Registration {
         }
     }
 
-    /// Removes the registration, if any (the future completed or was
-    /// dropped).
+    /// Removes the registration, if any, and starts the next wait over
+    /// with the awake regime (the future completed or was dropped).
     pub(crate) fn disarm(&mut self) {
-        if let Some(id) = self.0.take() {
+        self.yields = 0;
+        if let Some(id) = self.id.take() {
             registry().remove(id);
         }
     }
@@ -475,6 +535,21 @@ pub(crate) fn threads_cpu_time() -> Duration {
 #[cfg(test)]
 pub(crate) fn one_thread_per_word() -> bool {
     registry().mode == Mode::PerWord
+}
+
+#[cfg(test)]
+std::thread_local! {
+    /// Registrations armed by polls on this thread so far (for tests that
+    /// poll on one thread, such as a tokio current-thread runtime: unlike
+    /// [`armed`], no other test's futures count).
+    static ARMED_ON_THIS_THREAD: core::cell::Cell<usize> = const { core::cell::Cell::new(0) };
+}
+
+/// Registrations armed by polls on this thread so far (see
+/// `ARMED_ON_THIS_THREAD`).
+#[cfg(test)]
+pub(crate) fn armed_on_this_thread() -> usize {
+    ARMED_ON_THIS_THREAD.get()
 }
 
 /// Registrations now armed (for tests: none left behind).

@@ -645,10 +645,14 @@ impl<R: Role> End<R> {
 
     /// The async form of [`wait_for`](Self::wait_for), for one poll:
     /// ready when `ready` says so or the other side is gone (or on a
-    /// corruption); otherwise announces this side asleep (the same
-    /// handshake) and arms its wait word with this process's waiter
-    /// threads, to be polled again when the other side wakes the word, or
-    /// after a liveness slice in any case.
+    /// corruption). Otherwise, as `wait_for` spins and yields before it
+    /// sleeps, the wait's first poll checks up to [`SPINS`] times and its
+    /// next [`YIELDS`] polls yield to the executor
+    /// ([`Registration::awake`](crate::segment::waiter::Registration::awake));
+    /// only then does it announce this side asleep (the same handshake) and
+    /// arm its wait word with this process's waiter threads, to be polled
+    /// again when the other side wakes the word, or after a liveness slice
+    /// in any case.
     #[cfg(feature = "async")]
     pub(crate) fn poll_wait(
         &mut self,
@@ -656,35 +660,49 @@ impl<R: Role> End<R> {
         registration: &mut crate::segment::waiter::Registration,
         mut ready: impl FnMut(&mut Self) -> Result<bool, Corrupt>,
     ) -> core::task::Poll<Result<(), RingError>> {
+        use crate::segment::waiter::Awake;
         use core::task::Poll;
         let mut check = |this: &mut Self| match this.check() {
             Ok(()) => ready(this).map_err(|c| this.fail(c)),
             Err(e) => Err(e),
         };
-        let outcome = match check(self) {
-            Ok(false) => {
-                let gone = self.peer_gone();
-                // Pairs with `wake::take_sleeper` in the other side's
-                // `notify_peer`, as in `wait_for`.
-                let barrier_made = wake::announce_sleep(self.futex(R::WAIT_WORD), self.barrier);
-                match check(self) {
-                    Ok(true) => Ok(()),
-                    Err(e) => Err(e),
-                    Ok(false) => {
-                        if let Some(gone) = gone {
-                            Err(gone)
-                        } else {
-                            let slice = if barrier_made { SLEEP_SLICE } else { POLL_SLICE };
-                            registration.arm(self.futex(R::WAIT_WORD), wake::SLEEPING, cx.waker(), Some(slice));
-                            return Poll::Pending;
+        let outcome = match registration.awake(cx, SPINS, YIELDS, || check(self).map(|r| r.then_some(())).transpose()) {
+            Awake::Ready(outcome) => outcome,
+            Awake::Yielded => return Poll::Pending,
+            Awake::Arm => match check(self) {
+                Ok(false) => {
+                    let gone = self.peer_gone();
+                    // Pairs with `wake::take_sleeper` in the other side's
+                    // `notify_peer`, as in `wait_for`.
+                    let barrier_made = wake::announce_sleep(self.futex(R::WAIT_WORD), self.barrier);
+                    match check(self) {
+                        Ok(true) => Ok(()),
+                        Err(e) => Err(e),
+                        Ok(false) => {
+                            if let Some(gone) = gone {
+                                Err(gone)
+                            } else {
+                                let slice = if barrier_made { SLEEP_SLICE } else { POLL_SLICE };
+                                registration.arm(self.futex(R::WAIT_WORD), wake::SLEEPING, cx.waker(), Some(slice));
+                                return Poll::Pending;
+                            }
                         }
                     }
                 }
-            }
-            Ok(true) => Ok(()),
-            Err(e) => Err(e),
+                Ok(true) => Ok(()),
+                Err(e) => Err(e),
+            },
         };
-        self.futex(R::WAIT_WORD).store(AWAKE, Ordering::Relaxed);
+        // Only this side stores SLEEPING in its word (the other side and a
+        // leaving peer store AWAKE), so a load that finds AWAKE finds it
+        // after this side's own last store: no store is missing. Skipping
+        // it keeps the awake regime from writing a line the other side
+        // reads on every publish. Relaxed: as the store in `wait_for`, the
+        // word orders nothing; the handshake's fences do.
+        let wait = self.futex(R::WAIT_WORD);
+        if wait.load(Ordering::Relaxed) != AWAKE {
+            wait.store(AWAKE, Ordering::Relaxed);
+        }
         registration.disarm();
         Poll::Ready(outcome)
     }
@@ -930,6 +948,129 @@ mod tests {
         tx.cleanup().unwrap();
         let closed = rx.read_timeout(Duration::from_secs(5));
         assert!(matches!(closed, Err(RingError::Closed { role: "producer", .. })), "{closed:?}");
+    }
+
+    /// A waker that counts its wakes (a yield is a `wake_by_ref`).
+    #[cfg(feature = "async")]
+    #[derive(Default)]
+    struct CountingWaker(std::sync::atomic::AtomicUsize);
+
+    #[cfg(feature = "async")]
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    /// The async ring wait's awake regime, polled by hand on this thread
+    /// (so `armed_on_this_thread` counts only its registrations): a wait
+    /// that becomes ready during the yield phase completes without arming;
+    /// one that does not arms after `YIELDS` yielding polls, and the
+    /// producer's publish then wakes it through the waiter thread. The
+    /// next wait starts over with the awake regime.
+    #[cfg(feature = "async")]
+    #[test]
+    fn yield_then_arm() {
+        use crate::segment::waiter;
+        use core::task::{Context, Poll};
+        use std::sync::Arc;
+        let mut tx = MemoryInterface::<u64>::create_memorybuf(4).unwrap();
+        let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap();
+        let counter = Arc::new(CountingWaker::default());
+        let waker = std::task::Waker::from(counter.clone());
+        let mut cx = Context::from_waker(&waker);
+        let woken = |c: &CountingWaker| c.0.load(Ordering::Relaxed);
+        let armed_before = waiter::armed_on_this_thread();
+
+        // Ready during the yield phase: every poll before it yielded (woke
+        // its task), and none armed.
+        {
+            let mut read = core::pin::pin!(rx.read_async());
+            for poll in 1..YIELDS {
+                assert!(read.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(woken(&counter), poll as usize, "poll {poll} yielded");
+            }
+            tx.write(&1).unwrap();
+            assert!(matches!(read.as_mut().poll(&mut cx), Poll::Ready(Ok(1))));
+        }
+        assert_eq!(waiter::armed_on_this_thread(), armed_before, "a wait ready while yielding armed");
+
+        // Not ready: YIELDS yielding polls, then the next arms (and does not
+        // wake its task itself).
+        counter.0.store(0, Ordering::Relaxed);
+        {
+            let mut read = core::pin::pin!(rx.read_async());
+            for poll in 1..=YIELDS {
+                assert!(read.as_mut().poll(&mut cx).is_pending());
+                assert_eq!(woken(&counter), poll as usize);
+            }
+            assert_eq!(waiter::armed_on_this_thread(), armed_before, "armed before the yields were done");
+            assert!(read.as_mut().poll(&mut cx).is_pending());
+            assert_eq!(waiter::armed_on_this_thread(), armed_before + 1, "not armed after the yields");
+            assert_eq!(woken(&counter), YIELDS as usize, "the arming poll woke its own task");
+            // The publish wakes the word; the waiter thread wakes the task.
+            tx.write(&2).unwrap();
+            let woken_by = std::time::Instant::now() + Duration::from_secs(10);
+            while woken(&counter) == YIELDS as usize {
+                assert!(std::time::Instant::now() < woken_by, "the armed wait was not woken");
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            assert!(matches!(read.as_mut().poll(&mut cx), Poll::Ready(Ok(2))));
+        }
+
+        // The next wait (a stream's registration lives on) starts over:
+        // it yields again before it arms.
+        counter.0.store(0, Ordering::Relaxed);
+        let armed_now = waiter::armed_on_this_thread();
+        {
+            let mut items = rx.stream();
+            let mut next = || futures_core::Stream::poll_next(core::pin::Pin::new(&mut items), &mut cx);
+            tx.write(&3).unwrap();
+            assert!(matches!(next(), Poll::Ready(Some(Ok(3)))));
+            assert!(next().is_pending());
+            assert_eq!((woken(&counter), waiter::armed_on_this_thread()), (1, armed_now));
+        }
+    }
+
+    /// The yield phase is what lets a ping-pong between two tasks on one
+    /// current-thread executor run without arming: each side's wait
+    /// yields, the other task runs and answers, and no wait ever reaches
+    /// the waiter threads. (Both are spawned tasks: tokio runs spawned
+    /// tasks up to 61 times before it polls `block_on`'s own future again,
+    /// so a spawned task waiting on that future would yield all its rounds
+    /// and arm.)
+    #[cfg(feature = "async")]
+    #[test]
+    fn ping_pong_on_one_thread_never_arms() {
+        use crate::segment::waiter;
+        const ROUNDS: u64 = 200;
+        let mut req_tx = MemoryInterface::<u64>::create_memorybuf(4).unwrap();
+        let mut req_rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&req_tx.handle()).unwrap();
+        let mut rep_tx = MemoryInterface::<u64>::create_memorybuf(4).unwrap();
+        let mut rep_rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&rep_tx.handle()).unwrap();
+        let armed_before = waiter::armed_on_this_thread();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+        runtime.block_on(async {
+            let echo = tokio::spawn(async move {
+                for _ in 0..ROUNDS {
+                    let v = req_rx.read_async().await.unwrap();
+                    rep_tx.write_async(&(v + 1)).await.unwrap();
+                }
+            });
+            let ask = tokio::spawn(async move {
+                for i in 0..ROUNDS {
+                    req_tx.write_async(&i).await.unwrap();
+                    assert_eq!(rep_rx.read_async().await.unwrap(), i + 1);
+                }
+            });
+            let both = async { (echo.await.unwrap(), ask.await.unwrap()) };
+            tokio::time::timeout(Duration::from_secs(10), both).await.expect("ping-pong timed out");
+        });
+        assert_eq!(waiter::armed_on_this_thread(), armed_before, "a wait armed");
     }
 
     /// The byte ring's ends too: a message split over more slots than the
