@@ -4,8 +4,11 @@
 //! ```text
 //! cargo build --release --manifest-path shm-bridge/Cargo.toml --example in_callgrind
 //! valgrind --tool=callgrind --collect-atstart=no --toggle-collect='*stream::receive*' \
-//!     --callgrind-out-file=cg.out target/release/examples/in_callgrind [SIZE] [ITEMS]
+//!     --callgrind-out-file=cg.out shm-bridge/target/release/examples/in_callgrind [SIZE] [ITEMS]
 //! ```
+//!
+//! (from the repository's root; the bridge's own workspace builds into
+//! `shm-bridge/target` unless `CARGO_TARGET_DIR` says otherwise).
 //!
 //! One process, two Zenoh sessions over loopback TCP (so that a sample
 //! larger than Zenoh's transport batch arrives fragmented, as it does
