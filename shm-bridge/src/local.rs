@@ -309,6 +309,32 @@ pub enum Put {
     Refused(String),
 }
 
+/// An item's bytes as `in` got them: whole, or in the pieces of a sample
+/// Zenoh delivered fragmented (not assembled into one buffer).
+#[derive(Clone, Copy, Debug)]
+pub enum Body<'a> {
+    /// One slice.
+    Whole(&'a [u8]),
+    /// The pieces, in order; their concatenation is the item.
+    Pieces(&'a [&'a [u8]]),
+}
+
+impl Body<'_> {
+    /// Bytes in all.
+    #[inline]
+    pub fn len(&self) -> usize {
+        match self {
+            Self::Whole(bytes) => bytes.len(),
+            Self::Pieces(pieces) => pieces.iter().map(|p| p.len()).sum(),
+        }
+    }
+
+    /// Whether it holds no byte.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
 /// A local object written by `in`.
 pub enum Sink {
     /// A byte ring, as its producer.
@@ -387,6 +413,44 @@ impl Sink {
             ObjectKind::Bytes => Self::Bytes(SharedBytes::open(name).map_err(opened)?),
             other => return Err(format!("the remote source is a {other}, which this bridge cannot write")),
         })
+    }
+
+    /// Writes one item or value given whole or in pieces, as
+    /// [`put`](Self::put). Pieces that fit a byte ring's slot are written
+    /// into it with `write_parts`, one copy from each piece to the slot;
+    /// anything else is put together first and written as one slice.
+    #[inline]
+    pub fn put_body(&mut self, body: Body<'_>, drop_when_full: bool, stop: &AtomicBool) -> Result<Put, String> {
+        let pieces = match body {
+            Body::Whole(bytes) => return self.put(bytes, drop_when_full, stop),
+            Body::Pieces(pieces) => pieces,
+        };
+        let Self::ByteRing(ring) = &mut *self else {
+            return self.put(&pieces.concat(), drop_when_full, stop);
+        };
+        if body.len() > ring.slot_size() {
+            return self.put(&pieces.concat(), drop_when_full, stop);
+        }
+        // As `put`'s byte ring: in drop mode a full ring (or a dead
+        // consumer's) drops the item; else wait for room, looking at
+        // `stop` every POLL, and keep the item while the consumer is dead.
+        loop {
+            match ring.write_parts(pieces) {
+                Ok(()) => return Ok(Put::Written),
+                Err(SendError::Full | SendError::PeerDead { .. }) if drop_when_full => return Ok(Put::Dropped),
+                Err(SendError::Full | SendError::PeerDead { .. }) => {}
+                Err(e) => return Err(e.to_string()),
+            }
+            match ring.wait_writable(POLL) {
+                Ok(()) => {}
+                Err(RingError::Timeout { .. } | RingError::PeerDead { .. }) => {
+                    if stop.load(Ordering::Relaxed) {
+                        return Ok(Put::Stopped);
+                    }
+                }
+                Err(e) => return Err(e.to_string()),
+            }
+        }
     }
 
     /// Writes one item or value. A ring that is full waits for room

@@ -78,6 +78,26 @@ impl Drop for Proc {
     }
 }
 
+/// CPU time (user and system, every thread) a child process has used so
+/// far, from `/proc/PID/stat` (in clock ticks: 10 ms where `CLK_TCK` is
+/// 100, so a figure per message needs a run of a second or more).
+fn cpu_seconds(process: &Proc) -> Result<f64, String> {
+    let pid = process.0.id();
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).map_err(|e| format!("process {pid}: {e}"))?;
+    // Fields after the command name (in parentheses, which may hold
+    // spaces): state is the 3rd field, utime the 14th and stime the 15th.
+    let rest = stat.rsplit_once(')').map(|(_, rest)| rest).ok_or("no command name in /proc/PID/stat")?;
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let ticks = |i: usize| fields.get(i - 3).and_then(|f| f.parse::<u64>().ok()).ok_or("a short /proc/PID/stat");
+    // SAFETY: sysconf reads a configuration value; no memory is passed.
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if per_second <= 0 {
+        return Err("no clock tick rate".into());
+    }
+    #[expect(clippy::cast_precision_loss, reason = "tick counts far below 2^52")]
+    Ok((ticks(14)? + ticks(15)?) as f64 / per_second as f64)
+}
+
 fn role(name: &str, args: &[String]) -> Result<Proc, String> {
     let me = std::env::current_exe().map_err(|e| e.to_string())?;
     Command::new(me).env(ROLE, name).args(args).spawn().map(Proc).map_err(|e| e.to_string())
@@ -143,6 +163,8 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> 
         }
         let mut raw_rates = Vec::new();
         let mut bridged_rates = Vec::new();
+        let mut out_cpu = Vec::new();
+        let mut in_cpu = Vec::new();
         let mut raw_lat = Vec::new();
         let mut bridged_lat = Vec::new();
         let mut thru = BridgedThroughput::start(size)?;
@@ -153,7 +175,10 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> 
         let mut ring_sleep_lat = Vec::new();
         for _ in 0..rounds {
             raw_rates.push(raw_throughput(size, count)?);
-            bridged_rates.push(thru.run(count)?);
+            let (rate, cpu) = thru.run(count)?;
+            bridged_rates.push(rate);
+            out_cpu.push(cpu.0);
+            in_cpu.push(cpu.1);
             raw_lat.push(raw_l.run(pings)? / 2.0 * 1e6);
             bridged_lat.push(lat.run(pings)? / 2.0 * 1e6);
             ring_lat.push(ring_l.run(pings, None)? / 2.0 * 1e6);
@@ -165,6 +190,8 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> 
         println!("{size:>6} B  raw msg/s      {}", spread(&raw_rates, 0));
         println!("{size:>6} B  bridged msg/s  {}", spread(&bridged_rates, 0));
         println!("{size:>6} B  ratio          {}", spread(&ratios, 2));
+        println!("{size:>6} B  out CPU µs/msg {} (the `out` bridge process, user + system)", spread(&out_cpu, 2));
+        println!("{size:>6} B  in CPU µs/msg  {} (the `in` bridge process, user + system)", spread(&in_cpu, 2));
         println!("{size:>6} B  raw µs         {}", spread(&raw_lat, 1));
         println!("{size:>6} B  bridged µs     {}", spread(&bridged_lat, 1));
         println!("{size:>6} B  added µs       {}", spread(&added, 1));
@@ -237,7 +264,7 @@ struct BridgedThroughput {
     tx: ByteRing<Producer>,
     rx: ByteRing<Consumer>,
     next: u64,
-    _bridges: (Proc, Proc),
+    bridges: (Proc, Proc),
 }
 
 impl BridgedThroughput {
@@ -249,10 +276,14 @@ impl BridgedThroughput {
         let out = bridge(&["out", "--from", &a, "--key", &key, "--listen", &endpoint])?;
         let inb = bridge(&["in", "--key", &key, "--to", &b, "--create", "1024", "--connect", &endpoint])?;
         let rx = wait_open(&b)?;
-        Ok(Self { tx, rx, next: 0, _bridges: (out, inb) })
+        Ok(Self { tx, rx, next: 0, bridges: (out, inb) })
     }
 
-    fn run(&mut self, count: u64) -> Result<f64, String> {
+    /// The rate, and the CPU time each bridge process (out, in) spent per
+    /// message meanwhile, in µs.
+    fn run(&mut self, count: u64) -> Result<(f64, (f64, f64)), String> {
+        let cpu = |bridges: &(Proc, Proc)| Ok::<_, String>((cpu_seconds(&bridges.0)?, cpu_seconds(&bridges.1)?));
+        let before = cpu(&self.bridges)?;
         let base = self.next;
         let size = self.tx.slot_size();
         let ring = &mut self.tx;
@@ -272,8 +303,14 @@ impl BridgedThroughput {
             writer.join().map_err(|_| "writer panicked".to_string())??;
             rate
         })?;
+        // From before the first message was written to after the last
+        // arrived: each bridge's whole cost of carrying them, idle waits
+        // included.
+        let after = cpu(&self.bridges)?;
         self.next += count;
-        Ok(rate)
+        #[expect(clippy::cast_precision_loss, reason = "message counts far below 2^52")]
+        let per_message = |from: f64, to: f64| (to - from) / count as f64 * 1e6;
+        Ok((rate, (per_message(before.0, after.0), per_message(before.1, after.1))))
     }
 }
 

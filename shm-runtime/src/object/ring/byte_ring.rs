@@ -1437,9 +1437,19 @@ mod in_place {
             // which pairs with the consumer's Acquire load in
             // `Ring::available` (as in `fragment::put`).
             words[0].store(fragment::header(len, true, true), crate::protocol::sync::Ordering::Relaxed);
-            let mut at = 0;
+            let body = &words[1..];
+            let mut at = 0_usize;
             for part in parts {
-                crate::protocol::copy::store_range(&words[1..], at, part);
+                // A piece that starts inside a word first fills that word
+                // (a load, merge and store); the rest then starts on a word,
+                // where `store_range` copies whole 64-byte blocks with the
+                // vector moves and only its last part word by word. Started
+                // inside a word, `store_range` would copy the whole piece a
+                // word at a time.
+                let head = (at.next_multiple_of(8) - at).min(part.len());
+                let (inside, aligned) = part.split_at(head);
+                crate::protocol::copy::store_range(body, at, inside);
+                crate::protocol::copy::store_range(body, at + head, aligned);
                 at += part.len();
             }
             ring.publish(cursor, 1);
@@ -1663,6 +1673,42 @@ mod in_place {
             tx.write_parts(&[]).unwrap();
             assert_eq!(rx.peek_len(), Some(0));
             assert_eq!(read_in_pieces(&mut rx, 8).unwrap().unwrap(), b"");
+        }
+
+        #[test]
+        fn odd_pieces_at_odd_offsets_carry_every_byte() {
+            let slot = 4096;
+            let (mut tx, mut rx) = pair(slot, 4);
+            // Every slot holds stale bytes first, so that a byte the
+            // pieces miss would show.
+            for _ in 0..4 {
+                tx.write(&vec![0xEE; slot]).unwrap();
+                rx.read_timeout(&mut Vec::new(), Duration::from_secs(1)).unwrap();
+            }
+            let sizes = [1, 7, 63, 64, 65, 3, 129, 0, 200, 5, 127, 1000, 9, 71, 13, 255, 2, 191, 640, 11, 1];
+            let mut seed = 0_u8;
+            for lead in 0..12 {
+                let mut bytes = Vec::new();
+                let mut pieces = Vec::new();
+                // A leading piece of `lead` bytes puts every later piece at
+                // another offset within its word.
+                for &len in std::iter::once(&lead).chain(&sizes[lead % 5..]) {
+                    let piece: Vec<u8> =
+                        (0..len).map(|i: usize| i.to_le_bytes()[0].wrapping_mul(37).wrapping_add(seed)).collect();
+                    seed = seed.wrapping_add(101);
+                    bytes.extend_from_slice(&piece);
+                    pieces.push(piece);
+                }
+                assert!(bytes.len() <= slot);
+                let parts: Vec<&[u8]> = pieces.iter().map(Vec::as_slice).collect();
+                tx.write_parts(&parts).unwrap();
+                let mut message = Vec::new();
+                rx.read_timeout(&mut message, Duration::from_secs(1)).unwrap();
+                assert_eq!(message.len(), bytes.len(), "lead {lead}");
+                for (at, (got, want)) in message.iter().zip(&bytes).enumerate() {
+                    assert_eq!(got, want, "lead {lead}: byte {at}");
+                }
+            }
         }
 
         #[test]
