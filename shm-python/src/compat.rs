@@ -33,7 +33,7 @@ pub struct CompatSide {
     ring: Py<ByteRing>,
     /// How long `can_read` / `can_write` wait for an item or room before
     /// answering no (the module's `POLL_WAIT` when the side was bound;
-    /// `None`: no limit).
+    /// `None`, from an infinite `POLL_WAIT`: no limit).
     wait: Option<Duration>,
     /// `BufferEmpty`: raised by `read` when nothing is ready.
     empty: Py<PyType>,
@@ -146,7 +146,7 @@ impl CompatSide {
     fn read<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
         let mut ring = self.ring.bind(py).try_borrow_mut()?;
         let item = if self.pickle {
-            // A marker no pickle can produce: this side object itself.
+            // A marker no pickle can produce: the ring object itself.
             let empty = self.ring.bind(py).clone().into_any();
             let item = ring.read_pickle(py, empty)?;
             (!item.is(self.ring.bind(py))).then_some(item)

@@ -81,18 +81,11 @@ impl<V: Versioned + Unpin> Future for Changed<V> {
 #[cfg(test)]
 mod tests {
     use crate::segment::waiter;
+    use crate::segment::waiter::testing::{CountingWaker, serial};
     use crate::{Shared, SharedArray, SharedBool, SharedBytes, SharedInt, SharedObject, SharedString};
     use core::future::Future;
     use std::sync::mpsc;
     use std::time::{Duration, Instant};
-
-    /// Serializes the tests that count registrations or measure the
-    /// waiter threads, which every test of the process shares.
-    static SHARED_THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-    fn serial() -> std::sync::MutexGuard<'static, ()> {
-        SHARED_THREADS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
 
     fn tokio_current() -> tokio::runtime::Runtime {
         tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap()
@@ -177,20 +170,6 @@ mod tests {
         assert_eq!(waiter::armed(), 0, "a completed future left its registration");
     }
 
-    /// A waker that counts its wakes (a yield is a `wake_by_ref`).
-    #[derive(Default)]
-    struct CountingWaker(std::sync::atomic::AtomicUsize);
-
-    impl std::task::Wake for CountingWaker {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-    }
-
     /// `changed()`'s awake regime, polled by hand on this thread: a change
     /// during the yield phase completes the future without arming; with
     /// none, the future arms after `YIELDS` yielding polls and the write
@@ -199,12 +178,13 @@ mod tests {
     fn changed_yields_then_arms() {
         use super::notify::YIELDS;
         use core::task::{Context, Poll};
-        use std::sync::atomic::Ordering;
+        // It arms a registration: the tests that count them must not see it.
+        let _serial = serial();
         let int = SharedInt::create_sharedobject(0).unwrap();
         let counter = std::sync::Arc::new(CountingWaker::default());
         let waker = std::task::Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
-        let woken = || counter.0.load(Ordering::Relaxed);
+        let woken = || counter.woken();
         let armed_before = waiter::armed_on_this_thread();
 
         let since = int.version();
@@ -219,7 +199,7 @@ mod tests {
         }
         assert_eq!(waiter::armed_on_this_thread(), armed_before, "a change seen while yielding armed");
 
-        counter.0.store(0, Ordering::Relaxed);
+        counter.reset();
         let since = int.version();
         {
             let mut changed = core::pin::pin!(int.changed(since));

@@ -268,8 +268,13 @@ impl Registration {
     /// waiter thread per wait, which a peer that answers within a few
     /// microseconds never needs.
     ///
-    /// No system call, no allocation, no lock (the registration is not
-    /// armed while it spins or yields).
+    /// No system call, no allocation, no lock of its own (the registration
+    /// is not armed while it spins or yields). What a yield costs is the
+    /// executor's: `wake_by_ref` is a queue push between tasks of a running
+    /// executor, but may unpark an idle worker thread (a system call) on a
+    /// multi-thread one, and tokio polls a task that woke itself again at
+    /// once (its LIFO slot, a few times per tick) before other tasks of the
+    /// same worker run.
     #[inline]
     pub(crate) fn awake<T>(
         &mut self,
@@ -556,4 +561,45 @@ pub(crate) fn armed_on_this_thread() -> usize {
 #[cfg(test)]
 pub(crate) fn armed() -> usize {
     registry().entries.len()
+}
+
+/// Helpers for the tests that poll futures by hand or count
+/// registrations, shared by every module's tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    /// Serializes the tests that arm registrations, count them with
+    /// [`armed`](super::armed) or measure the waiter threads: every test of
+    /// the process shares the registry and its threads.
+    static SHARED_THREADS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+    /// Holds the registry for one test (see `SHARED_THREADS`).
+    pub(crate) fn serial() -> std::sync::MutexGuard<'static, ()> {
+        SHARED_THREADS.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// A waker that counts its wakes (a yield is a `wake_by_ref`).
+    #[derive(Default)]
+    pub(crate) struct CountingWaker(pub(crate) std::sync::atomic::AtomicUsize);
+
+    impl CountingWaker {
+        /// Wakes so far.
+        pub(crate) fn woken(&self) -> usize {
+            self.0.load(std::sync::atomic::Ordering::Relaxed)
+        }
+
+        /// Starts counting from zero again.
+        pub(crate) fn reset(&self) {
+            self.0.store(0, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+
+    impl std::task::Wake for CountingWaker {
+        fn wake(self: std::sync::Arc<Self>) {
+            self.wake_by_ref();
+        }
+
+        fn wake_by_ref(self: &std::sync::Arc<Self>) {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
 }

@@ -325,15 +325,20 @@ class MemoryInterface:
                 continue  # the other side made it first: open it
         raise shm.NotFound(f"ring {self._name!r} kept appearing and going away")
 
+    # A side is bound once it is attached; a bind that failed (say, an
+    # invalid ``POLL_WAIT``) raises to that call and is tried again on the
+    # next, rather than leaving the side on the Python methods for good.
     def _writer(self):
         if self._producer is None:
             self._producer = self._attach("producer")
+        if "write" not in self.__dict__:
             self._bind(self._producer)
         return self._producer
 
     def _reader(self):
         if self._consumer is None:
             self._consumer = self._attach("consumer")
+        if "read" not in self.__dict__:
             self._bind(self._consumer)
         return self._consumer
 
@@ -502,12 +507,16 @@ class MemoryInterface:
         with the last side, once nothing in it waits to be read); the
         creator also removes a ring whose writer left unread items and no
         reader came."""
-        for end in (self._producer, self._consumer):
-            if end is not None:
-                end.cleanup()
         had_reader = self._consumer is not None
-        self._producer = self._consumer = None
-        self._unbind()
+        try:
+            for end in (self._producer, self._consumer):
+                if end is not None:
+                    end.cleanup()
+        finally:
+            # Even when a side's cleanup raised: no native method stays
+            # bound to a ring this object let go of.
+            self._producer = self._consumer = None
+            self._unbind()
         if self._created_here and not had_reader and self._name is not None:
             try:
                 shm.ByteRing.open(self._name, side="consumer", timeout=0).cleanup()

@@ -950,22 +950,6 @@ mod tests {
         assert!(matches!(closed, Err(RingError::Closed { role: "producer", .. })), "{closed:?}");
     }
 
-    /// A waker that counts its wakes (a yield is a `wake_by_ref`).
-    #[cfg(feature = "async")]
-    #[derive(Default)]
-    struct CountingWaker(std::sync::atomic::AtomicUsize);
-
-    #[cfg(feature = "async")]
-    impl std::task::Wake for CountingWaker {
-        fn wake(self: std::sync::Arc<Self>) {
-            self.wake_by_ref();
-        }
-
-        fn wake_by_ref(self: &std::sync::Arc<Self>) {
-            self.0.fetch_add(1, Ordering::Relaxed);
-        }
-    }
-
     /// The async ring wait's awake regime, polled by hand on this thread
     /// (so `armed_on_this_thread` counts only its registrations): a wait
     /// that becomes ready during the yield phase completes without arming;
@@ -975,15 +959,22 @@ mod tests {
     #[cfg(feature = "async")]
     #[test]
     fn yield_then_arm() {
-        use crate::segment::waiter;
+        use crate::segment::waiter::{self, testing::CountingWaker};
         use core::task::{Context, Poll};
         use std::sync::Arc;
+        // It arms a registration: the tests that count them must not see it.
+        let _serial = waiter::testing::serial();
+        // A finished wait leaves the consumer's word AWAKE (else the
+        // producer would make a futex call on every publish).
+        let awake = |rx: &MemoryInterface<u64, Consumer>| {
+            rx.end().futex(ring::CONSUMER_WAIT_WORD).load(Ordering::Relaxed) == AWAKE
+        };
         let mut tx = MemoryInterface::<u64>::create_memorybuf(4).unwrap();
         let mut rx = MemoryInterface::<u64, Consumer>::load_memorybuf(&tx.handle()).unwrap();
         let counter = Arc::new(CountingWaker::default());
         let waker = std::task::Waker::from(counter.clone());
         let mut cx = Context::from_waker(&waker);
-        let woken = |c: &CountingWaker| c.0.load(Ordering::Relaxed);
+        let woken = |c: &CountingWaker| c.woken();
         let armed_before = waiter::armed_on_this_thread();
 
         // Ready during the yield phase: every poll before it yielded (woke
@@ -997,11 +988,12 @@ mod tests {
             tx.write(&1).unwrap();
             assert!(matches!(read.as_mut().poll(&mut cx), Poll::Ready(Ok(1))));
         }
+        assert!(awake(&rx), "a wait done while yielding left its word asleep");
         assert_eq!(waiter::armed_on_this_thread(), armed_before, "a wait ready while yielding armed");
 
         // Not ready: YIELDS yielding polls, then the next arms (and does not
         // wake its task itself).
-        counter.0.store(0, Ordering::Relaxed);
+        counter.reset();
         {
             let mut read = core::pin::pin!(rx.read_async());
             for poll in 1..=YIELDS {
@@ -1021,10 +1013,11 @@ mod tests {
             }
             assert!(matches!(read.as_mut().poll(&mut cx), Poll::Ready(Ok(2))));
         }
+        assert!(awake(&rx), "an armed wait, once done, left its word asleep");
 
         // The next wait (a stream's registration lives on) starts over:
         // it yields again before it arms.
-        counter.0.store(0, Ordering::Relaxed);
+        counter.reset();
         let armed_now = waiter::armed_on_this_thread();
         {
             let mut items = rx.stream();
