@@ -27,7 +27,7 @@
 
 use super::{Case, ChildCtx, Ctx, Group, Metric, args, capacity_for, id};
 use crate::Result;
-use crate::link::{Rx, Tx, echo_with, ping, ping_asleep};
+use crate::link::{Rx, Tx, echo_with, ping_asleep};
 use crate::links_asleep::{
     AsyncRx, AsyncTx, BlockingRx, BlockingTx, FutexRx, FutexTx, FutexWord, IntRx, IntTx, IntWait, STOP, TokioRx,
     TokioTx, current_thread, tokio_halves,
@@ -199,21 +199,6 @@ fn runtime(param: usize) -> Result<Rc<Runtime>> {
     }
 }
 
-/// The ping-pong back to back (the `-awake` cases), over the ready
-/// child's echo.
-fn run_awake<T: Tx, R: Rx>(
-    ctx: &Ctx<'_>,
-    ctl: &Control,
-    child: &mut ChildGuard,
-    tx: &mut T,
-    rx: &mut R,
-) -> Result<Measure> {
-    child.wait_ready(ctl)?;
-    let mut watch = Watch::new(child.child().id(), ctl);
-    let mut seq = 1;
-    measure::latency(&ctx.plan, |n, hist| ping(tx, rx, &mut watch, &mut seq, n, hist))
-}
-
 /// The ping-pong with both sides asleep, over the ready child's echo.
 fn run_asleep<T: Tx, R: Rx>(
     ctx: &Ctx<'_>,
@@ -290,7 +275,7 @@ fn ping_then_stop<T: Tx, R: Rx>(
 ) -> Result<Measure> {
     let mut child = ctx.spawn(ctl, args, stdio)?;
     let m = if ctx.case.param & AWAKE != 0 {
-        run_awake(ctx, ctl, &mut child, &mut tx, &mut rx)?
+        ctx.ping_pong(ctl, &mut child, &mut tx, &mut rx)?
     } else {
         run_asleep(ctx, ctl, &mut child, &mut tx, &mut rx)?
     };
@@ -337,7 +322,7 @@ fn int_parent(ctx: &Ctx<'_>) -> Result<Measure> {
     let (mut tx, mut rx) = (IntTx(request), IntRx::new(reply, int_wait(ctx.case.param)?));
     let mut child = ctx.spawn(&ctl, &handles, Stdio3::default())?;
     let m = if ctx.case.param & AWAKE != 0 {
-        run_awake(ctx, &ctl, &mut child, &mut tx, &mut rx)?
+        ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?
     } else {
         run_asleep(ctx, &ctl, &mut child, &mut tx, &mut rx)?
     };
