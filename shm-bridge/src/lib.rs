@@ -39,6 +39,7 @@ pub mod link;
 pub mod local;
 pub mod stats;
 pub mod stream;
+pub mod trace;
 pub mod wire;
 
 pub use config::Config;
@@ -85,5 +86,6 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<(), String> {
     // Closing the session undeclares everything at once; its failure
     // changes nothing for the streams, which have ended.
     let _ = zenoh::Wait::wait(session.close());
+    trace::dump();
     result.map(|_| ())
 }

@@ -3,6 +3,7 @@
 
 use crate::local::{Body, Next, POLL, Put, Sent, Sink, Source};
 use crate::stats::{Stats, stats_name};
+use crate::trace;
 use crate::wire::{self, BATCH, Description, HEADER_LEN, HEARTBEAT, Header, Items, RECORD_LEN};
 use shm_runtime::ObjectKind;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -148,7 +149,10 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
             (start, end, 0)
         } else {
             match source.next(&mut message, &mut sent)? {
-                Next::Item { start, end, flags } => (start, end, flags),
+                Next::Item { start, end, flags } => {
+                    trace::mark(trace::OUT_TOOK, trace::number(&message));
+                    (start, end, flags)
+                }
                 Next::Idle => continue,
                 Next::Ended => break,
             }
@@ -159,7 +163,10 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         let second = if is_ring && message.len() < BATCH_BYTES { source.try_next(&mut next)? } else { None };
         let Some((second_start, second_end)) = second else {
             let len = message.len() as u64;
+            let traced = trace::number(&message);
+            trace::mark(trace::OUT_PUT, traced);
             publisher.put(plain_sample(&header, &mut message)).wait().map_err(zerr)?;
+            trace::mark(trace::OUT_PUT_RETURNED, traced);
             if flags & HEARTBEAT == 0 {
                 stats.now.messages += 1;
                 stats.now.bytes += len;
@@ -321,9 +328,16 @@ fn split_header<'p, 'a>(pieces: &'p mut [&'a [u8]]) -> ([u8; HEADER_LEN], usize,
 #[inline(never)]
 fn receive(shared: &Mutex<Receiver>, sample: &Sample) {
     // A poisoned lock: a write panicked; the stream's thread reports it.
+    let traced = if trace::on() {
+        trace::number(sample.payload().slices().next().and_then(|first| first.get(HEADER_LEN..)).unwrap_or_default())
+    } else {
+        None
+    };
+    trace::mark(trace::IN_CALLBACK, traced);
     if let Ok(mut receiver) = shared.lock() {
         receiver.take_sample(sample.payload());
     }
+    trace::mark(trace::IN_WRITTEN, traced);
 }
 
 impl Receiver {

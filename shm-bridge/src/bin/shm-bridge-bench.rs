@@ -17,8 +17,12 @@
 //! added latency are taken per round and reported as the median and
 //! range of the rounds (`--size 8` or `--size 65536` runs one size). `shm-bridge` is found beside
 //! this binary (both are built together).
+//!
+//! With `SHM_BRIDGE_TRACE=DIR` in the environment, the latency pings'
+//! stages are recorded in every process and left in DIR (see
+//! `shm_bridge::trace` and `tools/latency-trace.py`).
 
-use shm_bridge::Link;
+use shm_bridge::{Link, trace};
 use shm_runtime::{ByteRing, Consumer, Producer, SharedObject};
 use std::net::TcpListener;
 use std::path::PathBuf;
@@ -355,6 +359,7 @@ impl RawLatency {
         }
         // The echo's publisher may be matched a little later.
         std::thread::sleep(Duration::from_millis(300));
+        trace::note(&format!("raw-echo {}", echo.0.id()));
         Ok(Self { publisher, subscriber, size, _echo: echo, _session: session })
     }
 
@@ -362,10 +367,13 @@ impl RawLatency {
         let mut times = Vec::new();
         for i in 0..pings {
             let start = Instant::now();
-            self.publisher.put(message(i, self.size)).wait().map_err(|e| e.to_string())?;
+            let ping = message(i, self.size);
+            trace::mark(trace::RAW_PUT, trace::number(&ping));
+            self.publisher.put(ping).wait().map_err(|e| e.to_string())?;
             loop {
                 let sample = self.subscriber.recv_timeout(LIMIT).map_err(|e| e.to_string())?.ok_or("no pong")?;
                 if number(&sample.payload().to_bytes()) == i {
+                    trace::mark(trace::RAW_RECEIVED, trace::on().then_some(i));
                     break;
                 }
             }
@@ -385,8 +393,18 @@ fn raw_echo(args: &[String]) -> ExitCode {
             .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(|e| e.to_string())?;
+        let mut n = 0_u64;
+        // A traced echo writes its records every 256 pings (after a pong:
+        // the next ping waits at most for one such write).
         while let Ok(sample) = subscriber.recv() {
+            if trace::on() {
+                trace::mark(trace::RAW_ECHO_RECEIVED, trace::number(&sample.payload().to_bytes()));
+            }
             publisher.put(sample.payload().clone()).wait().map_err(|e| e.to_string())?;
+            n += 1;
+            if n.is_multiple_of(256) {
+                trace::dump();
+            }
         }
         Ok(())
     };
@@ -437,6 +455,13 @@ impl BridgedLatency {
         let _ = std::fs::remove_file(near_conf);
         let _ = std::fs::remove_file(far_conf);
         let rx = rx?;
+        trace::note(&format!(
+            "bench {} echo {} near {} far {}",
+            std::process::id(),
+            echo.0.id(),
+            near.0.id(),
+            far.0.id()
+        ));
         Ok(Self { tx, rx, next: 0, _procs: (echo, near, far) })
     }
 
@@ -448,13 +473,18 @@ impl BridgedLatency {
             let i = self.next;
             self.next += 1;
             let start = Instant::now();
-            self.tx.write_timeout(&message(i, size), LIMIT).map_err(|e| e.to_string())?;
+            let ping = message(i, size);
+            trace::mark(trace::BENCH_WRITE, trace::number(&ping));
+            self.tx.write_timeout(&ping, LIMIT).map_err(|e| e.to_string())?;
             self.rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+            trace::mark(trace::BENCH_READ, trace::number(&buf));
             if number(&buf) != i {
                 return Err(format!("reply_key {} for request_key {i}", number(&buf)));
             }
             times.push(start.elapsed().as_secs_f64());
         }
+        // Outside the timed pings (the raw ones' records too).
+        trace::dump();
         Ok(median(times))
     }
 }
@@ -513,9 +543,16 @@ fn ring_echo(args: &[String]) -> ExitCode {
         let mut tx = ByteRing::<Producer>::create_named(to, size, 64).map_err(|e| e.to_string())?;
         let mut rx = wait_open(from)?;
         let mut buf = Vec::new();
+        let mut n = 0_u64;
         loop {
             rx.read_timeout(&mut buf, LIMIT).map_err(|e| e.to_string())?;
+            trace::mark(trace::ECHO_READ, trace::number(&buf));
             tx.write_timeout(&buf, LIMIT).map_err(|e| e.to_string())?;
+            // Traced: records written every 256 pings, after a pong.
+            n += 1;
+            if n.is_multiple_of(256) {
+                trace::dump();
+            }
         }
     };
     run().map_or(ExitCode::FAILURE, |()| ExitCode::SUCCESS)
