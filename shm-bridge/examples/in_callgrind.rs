@@ -72,7 +72,7 @@ fn main() -> Result<(), String> {
     let spec = InSpec { key, to: ring.clone(), create: Some(64), drop: false };
     let started = Instant::now();
     std::thread::scope(|scope| {
-        let stream = scope.spawn(|| Stream::In(spec).run(&sink, true, &stop));
+        let stream = scope.spawn(|| Stream::In(spec).run(&sink, false, true, &stop));
         let result = (|| {
             let mut rx = loop {
                 match ByteRing::<Consumer>::open(&ring) {

@@ -22,6 +22,8 @@ usage: shm-bridge out --from NAME --key KEY [--drop] [LINK] [--quiet]
        shm-bridge --config FILE [LINK] [--quiet]
 LINK:  --listen ENDPOINT (tcp/0.0.0.0:7447)   --connect ENDPOINT (tcp/HOST:PORT)
        --scout (multicast scouting; off by default); each may be repeated
+       --low-latency (Zenoh's low-latency transport, used where both ends ask for
+       it: no transmit thread, no Zenoh batching; items up to about 31 KB)
 FILE:  one stream or link option per line, in these words (`out --from a --key k`,
        `in --key k --to b --create 64`, `--connect tcp/10.0.0.2:7447`); # comments";
 
@@ -66,6 +68,7 @@ impl Config {
                 ("--listen", _) => self.link.listen.push(value(word)?),
                 ("--connect", _) => self.link.connect.push(value(word)?),
                 ("--scout", _) => self.link.scout = true,
+                ("--low-latency", _) => self.link.low_latency = true,
                 ("--quiet", _) => self.quiet = true,
                 ("--config", None) if top => {
                     let path = value(word)?;
@@ -109,10 +112,14 @@ mod tests {
         assert_eq!(c.streams, [Stream::Out(OutSpec { from: "a".into(), key: "k/a".into(), drop: false })]);
         assert_eq!(c.link.listen, ["tcp/127.0.0.1:1"]);
         assert!(!c.link.scout);
+        assert!(!c.link.low_latency);
+        let c = Config::from_args(&["in", "--key", "k", "--to", "b", "--low-latency"]).unwrap();
+        assert!(c.link.low_latency);
         let mut f = Config::default();
-        f.parse_file("# two streams\n--connect tcp/127.0.0.1:2\nin --key k/a --to b --create 64 --drop\n\nout --from c --key k/c # c\n")
+        f.parse_file("# two streams\n--connect tcp/127.0.0.1:2\n--low-latency\nin --key k/a --to b --create 64 --drop\n\nout --from c --key k/c # c\n")
             .unwrap();
         assert_eq!(f.link.connect, ["tcp/127.0.0.1:2"]);
+        assert!(f.link.low_latency);
         assert_eq!(
             f.streams,
             [

@@ -64,7 +64,7 @@ pub fn run(config: &Config, stop: &AtomicBool) -> Result<(), String> {
             .map(|stream| {
                 let (session, halt) = (&session, &halt);
                 scope.spawn(move || {
-                    let result = stream.run(session, config.quiet, halt);
+                    let result = stream.run(session, config.link.low_latency, config.quiet, halt);
                     if result.is_err() {
                         halt.store(true, Ordering::Relaxed);
                     }

@@ -3,6 +3,31 @@
 
 use zenoh::{Config, Session, Wait};
 
+/// The largest Zenoh message the bridge sends over a low-latency link.
+///
+/// Zenoh's low-latency transport does not fragment: each message goes as
+/// one piece, which the receiver reads into a buffer of the link's
+/// negotiated batch size and refuses when longer, closing the link (the
+/// message is lost and the link is opened again). Zenoh 1.10 takes a TCP
+/// link's batch size as the largest multiple of half the socket's MSS
+/// below 65,495 bytes (65,475 over IPv6), the smaller of the two ends':
+/// 49,152 bytes over Linux loopback (MSS 32,768), about 65,000 over
+/// Ethernet, and never less than 32,738 (an MSS above 65,475 bytes).
+/// The bridge cannot learn the figure at start, so it keeps below that
+/// floor.
+pub const LOW_LATENCY_MESSAGE: usize = 32_000;
+
+/// Room left in a low-latency message for Zenoh's own headers (6 bytes
+/// measured over loopback with a declared publisher) beside the key,
+/// which is counted on its own.
+const ZENOH_HEADROOM: usize = 64;
+
+/// The largest sample (the bridge's header and its payload) a stream on
+/// `key` may put over a low-latency link.
+pub fn low_latency_sample_max(key: &str) -> usize {
+    LOW_LATENCY_MESSAGE.saturating_sub(ZENOH_HEADROOM + key.len())
+}
+
 /// Where a bridge meets its peers.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Link {
@@ -14,6 +39,13 @@ pub struct Link {
     /// Whether to find peers by multicast scouting (off by default: a
     /// bridge talks to the hosts it is told about).
     pub scout: bool,
+    /// Zenoh's low-latency unicast transport (`--low-latency`): a put
+    /// writes its message to the TCP link from the calling thread (no
+    /// hand-off to Zenoh's transmit thread, no batching in Zenoh, QoS
+    /// off). Used only where both ends of a link ask for it; a message
+    /// must then fit in one transport batch
+    /// ([`LOW_LATENCY_MESSAGE`]).
+    pub low_latency: bool,
 }
 
 impl Link {
@@ -42,6 +74,12 @@ impl Link {
         let scout = if self.scout { "true" } else { "false" };
         set("scouting/multicast/enabled", scout)?;
         set("scouting/gossip/enabled", scout)?;
+        if self.low_latency {
+            // Zenoh refuses lowlatency with QoS on (its priorities need
+            // the batching pipeline).
+            set("transport/unicast/qos/enabled", "false")?;
+            set("transport/unicast/lowlatency", "true")?;
+        }
         Ok(config)
     }
 

@@ -1,6 +1,7 @@
 //! One stream of a bridge: `out` (a local object to a key) or `in` (a key
 //! to a local object), each run on its own thread until asked to stop.
 
+use crate::link::{LOW_LATENCY_MESSAGE, low_latency_sample_max};
 use crate::local::{Body, Next, POLL, Put, Sent, Sink, Source};
 use crate::stats::{Stats, stats_name};
 use crate::trace;
@@ -51,10 +52,14 @@ pub enum Stream {
 }
 
 impl Stream {
-    /// Runs the stream until `stop` is set or it fails.
-    pub fn run(&self, session: &Session, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
+    /// Runs the stream until `stop` is set or it fails. `low_latency`:
+    /// the session was opened with [`Link::low_latency`](crate::Link),
+    /// so an `out` stream keeps every sample within
+    /// [`low_latency_sample_max`] and refuses a source whose items cannot
+    /// fit.
+    pub fn run(&self, session: &Session, low_latency: bool, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
         match self {
-            Self::Out(spec) => run_out(session, spec, quiet, stop),
+            Self::Out(spec) => run_out(session, spec, low_latency, quiet, stop),
             Self::In(spec) => run_in(session, spec, quiet, stop),
         }
         .map_err(|e| format!("{self}: {e}"))
@@ -103,8 +108,39 @@ pub fn description_key(key: &str) -> String {
     format!("{key}/@schema")
 }
 
-fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
+/// The largest sample `out` puts: any size, or over a low-latency link
+/// what one message of it holds; a source whose items cannot fit is
+/// refused (a longer message would close the link and be lost).
+fn sample_max(spec: &OutSpec, description: &Description, low_latency: bool) -> Result<usize, String> {
+    if !low_latency {
+        return Ok(usize::MAX);
+    }
+    let max = low_latency_sample_max(&spec.key);
+    let item_max = max.saturating_sub(HEADER_LEN);
+    if description.size > item_max as u64 {
+        return Err(format!(
+            "items of up to {} bytes (the source's {}) cannot go over a low-latency link: Zenoh sends each sample \
+             there as one message of at most {LOW_LATENCY_MESSAGE} bytes, which leaves {item_max} bytes for an item \
+             on this key; carry this stream on a bridge without --low-latency",
+            description.size,
+            item_size_name(description.kind),
+        ));
+    }
+    Ok(max)
+}
+
+/// What a source's [`Description::size`] is, in words.
+fn item_size_name(kind: ObjectKind) -> &'static str {
+    match kind {
+        ObjectKind::ByteRing => "slot size",
+        ObjectKind::String | ObjectKind::Bytes => "capacity",
+        _ => "item size",
+    }
+}
+
+fn run_out(session: &Session, spec: &OutSpec, low_latency: bool, quiet: bool, stop: &AtomicBool) -> Result<(), String> {
     let (mut source, description, nonce) = Source::open(&spec.from)?;
+    let sample_max = sample_max(spec, &description, low_latency)?;
     let label = Stream::Out(spec.clone()).to_string();
     let (mut stats, _) = Stats::create(&stats_name(&spec.from, "out"), label, quiet, 1)?;
     let zerr = |e: zenoh::Error| e.to_string();
@@ -179,8 +215,12 @@ fn run_out(session: &Session, spec: &OutSpec, quiet: bool, stop: &AtomicBool) ->
         let (mut items, mut bytes) = (0_u64, 0_u64);
         let mut add = |sample: &mut Vec<u8>, item: &[u8], (s, e): (u64, u64), batch_end: &mut u64| {
             // Positions read from the segment: a backwards pair (a
-            // corrupt segment) joins no batch.
-            if s != *batch_end || e.checked_sub(s).and_then(|n| wire::push_record(sample, item, n)).is_none() {
+            // corrupt segment) joins no batch; nor does an item that
+            // would take the sample past a low-latency message.
+            if s != *batch_end
+                || sample.len() + RECORD_LEN + item.len() > sample_max
+                || e.checked_sub(s).and_then(|n| wire::push_record(sample, item, n)).is_none()
+            {
                 return false;
             }
             *batch_end = e;
