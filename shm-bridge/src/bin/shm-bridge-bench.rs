@@ -1,5 +1,5 @@
 //! Bridged throughput and latency beside raw Zenoh publish-subscribe, on
-//! loopback, in one run: `shm-bridge-bench [--smoke] [--rounds N] [--size BYTES]`.
+//! loopback, in one run: `shm-bridge-bench [--smoke] [--rounds N] [--size BYTES] [--low-latency]`.
 //!
 //! - Throughput: `N` messages of 8 B and 64 KiB. Raw: a publisher process
 //!   puts them on a key, this process subscribes. Bridged: this process
@@ -17,6 +17,13 @@
 //! added latency are taken per round and reported as the median and
 //! range of the rounds (`--size 8` or `--size 65536` runs one size). `shm-bridge` is found beside
 //! this binary (both are built together).
+//!
+//! `--low-latency` runs the bridges with `--low-latency` (Zenoh's
+//! low-latency transport between them; 8 B only, a 64 KiB item does not
+//! fit in one low-latency message). Raw Zenoh is measured twice each
+//! round then: at Zenoh's defaults (as before) and with the low-latency
+//! transport on both of its sides, and the bridged figures are compared
+//! with both.
 //!
 //! With `SHM_BRIDGE_TRACE=DIR` in the environment, the latency pings'
 //! stages are recorded in every process and left in DIR (see
@@ -54,7 +61,8 @@ fn main() -> ExitCode {
         .and_then(|i| args.get(i + 1)?.parse().ok())
         .unwrap_or(if smoke { 1 } else { 5 });
     let only = args.iter().position(|a| a == "--size").and_then(|i| args.get(i + 1)?.parse().ok());
-    match bench(smoke, rounds, only) {
+    let low_latency = args.iter().any(|a| a == "--low-latency");
+    match bench(smoke, rounds, only, low_latency) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("shm-bridge-bench: {e}");
@@ -107,11 +115,12 @@ fn role(name: &str, args: &[String]) -> Result<Proc, String> {
     Command::new(me).env(ROLE, name).args(args).spawn().map(Proc).map_err(|e| e.to_string())
 }
 
-fn bridge(args: &[&str]) -> Result<Proc, String> {
+fn bridge(args: &[&str], low_latency: bool) -> Result<Proc, String> {
     let exe = std::env::current_exe().map_err(|e| e.to_string())?;
     let path: PathBuf = exe.with_file_name("shm-bridge");
     Command::new(&path)
         .args(args)
+        .args(low_latency.then_some("--low-latency"))
         .arg("--quiet")
         .stdout(Stdio::null())
         .spawn()
@@ -155,14 +164,34 @@ fn spread(v: &[f64], digits: usize) -> String {
     format!("{:.digits$} ({lo:.digits$}..{hi:.digits$})", median(v.to_vec()))
 }
 
-fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> {
+/// Whether a raw Zenoh role's last argument asks for the low-latency
+/// transport.
+fn low_latency_arg(args: &[String]) -> bool {
+    args.last().is_some_and(|a| a == "ll")
+}
+
+fn ll_arg(low_latency: bool) -> String {
+    if low_latency { "ll" } else { "default" }.into()
+}
+
+#[expect(clippy::too_many_lines, reason = "one table of figures")]
+fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> Result<(), String> {
     let sizes: [(usize, u64, u64); 2] =
         if smoke { [(8, 2_000, 50), (65_536, 50, 10)] } else { [(8, 200_000, 2_000), (65_536, 4_000, 500)] };
     println!("loopback, {rounds} round(s); load average {}", load());
     println!("each round measures raw and bridged back to back; ratio and added latency per round, median (min..max)");
     println!("one-way latency = round trip / 2");
+    if low_latency {
+        println!(
+            "bridges with --low-latency; raw Zenoh at its defaults, and raw-ll: the low-latency transport on both sides"
+        );
+    }
     for (size, count, pings) in sizes {
         if only.is_some_and(|o| o != size) {
+            continue;
+        }
+        if low_latency && size > 1024 {
+            println!("{size:>6} B  skipped: an item this large does not fit in one low-latency message");
             continue;
         }
         let mut raw_rates = Vec::new();
@@ -171,34 +200,53 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>) -> Result<(), String> 
         let mut in_cpu = Vec::new();
         let mut raw_lat = Vec::new();
         let mut bridged_lat = Vec::new();
-        let mut thru = BridgedThroughput::start(size)?;
-        let mut lat = BridgedLatency::start(size)?;
-        let mut raw_l = RawLatency::start(size)?;
+        let mut raw_ll_rates = Vec::new();
+        let mut raw_ll_lat = Vec::new();
+        let mut thru = BridgedThroughput::start(size, low_latency)?;
+        let mut lat = BridgedLatency::start(size, low_latency)?;
+        let mut raw_l = RawLatency::start(size, false)?;
+        let mut raw_ll = if low_latency { Some(RawLatency::start(size, true)?) } else { None };
         let mut ring_l = RingLatency::start(size)?;
         let mut ring_lat = Vec::new();
         let mut ring_sleep_lat = Vec::new();
         for _ in 0..rounds {
-            raw_rates.push(raw_throughput(size, count)?);
+            raw_rates.push(raw_throughput(size, count, false)?);
+            if low_latency {
+                raw_ll_rates.push(raw_throughput(size, count, true)?);
+            }
             let (rate, cpu) = thru.run(count)?;
             bridged_rates.push(rate);
             out_cpu.push(cpu.0);
             in_cpu.push(cpu.1);
             raw_lat.push(raw_l.run(pings)? / 2.0 * 1e6);
+            if let Some(raw_ll) = raw_ll.as_mut() {
+                raw_ll_lat.push(raw_ll.run(pings)? / 2.0 * 1e6);
+            }
             bridged_lat.push(lat.run(pings)? / 2.0 * 1e6);
             ring_lat.push(ring_l.run(pings, None)? / 2.0 * 1e6);
             ring_sleep_lat.push(ring_l.run(pings / 4, Some(PAUSE))? / 2.0 * 1e6);
         }
-        drop((thru, lat, raw_l, ring_l));
+        drop((thru, lat, raw_l, raw_ll, ring_l));
         let ratios: Vec<f64> = bridged_rates.iter().zip(&raw_rates).map(|(b, r)| b / r).collect();
         let added: Vec<f64> = bridged_lat.iter().zip(&raw_lat).map(|(b, r)| b - r).collect();
         println!("{size:>6} B  raw msg/s      {}", spread(&raw_rates, 0));
         println!("{size:>6} B  bridged msg/s  {}", spread(&bridged_rates, 0));
         println!("{size:>6} B  ratio          {}", spread(&ratios, 2));
+        if low_latency {
+            let ratios: Vec<f64> = bridged_rates.iter().zip(&raw_ll_rates).map(|(b, r)| b / r).collect();
+            println!("{size:>6} B  raw-ll msg/s   {}", spread(&raw_ll_rates, 0));
+            println!("{size:>6} B  ratio to ll    {} (bridged / raw-ll)", spread(&ratios, 2));
+        }
         println!("{size:>6} B  out CPU µs/msg {} (the `out` bridge process, user + system)", spread(&out_cpu, 2));
         println!("{size:>6} B  in CPU µs/msg  {} (the `in` bridge process, user + system)", spread(&in_cpu, 2));
         println!("{size:>6} B  raw µs         {}", spread(&raw_lat, 1));
         println!("{size:>6} B  bridged µs     {}", spread(&bridged_lat, 1));
         println!("{size:>6} B  added µs       {}", spread(&added, 1));
+        if low_latency {
+            let added: Vec<f64> = bridged_lat.iter().zip(&raw_ll_lat).map(|(b, r)| b - r).collect();
+            println!("{size:>6} B  raw-ll µs      {}", spread(&raw_ll_lat, 1));
+            println!("{size:>6} B  added to ll µs {} (bridged - raw-ll)", spread(&added, 1));
+        }
         println!("{size:>6} B  ring hop µs    {} (back to back)", spread(&ring_lat, 1));
         println!("{size:>6} B  ring hop µs    {} (after a pause: the reader asleep)", spread(&ring_sleep_lat, 1));
     }
@@ -223,12 +271,12 @@ fn receive_rate(count: u64, mut next: impl FnMut() -> Result<u64, String>) -> Re
     Ok((count - 1) as f64 / start.elapsed().as_secs_f64())
 }
 
-fn raw_throughput(size: usize, count: u64) -> Result<f64, String> {
+fn raw_throughput(size: usize, count: u64, low_latency: bool) -> Result<f64, String> {
     let endpoint = port()?;
     let key = format!("bench/{}/raw", std::process::id());
-    let session = Link { connect: vec![endpoint.clone()], ..Link::default() }.open()?;
+    let session = Link { connect: vec![endpoint.clone()], low_latency, ..Link::default() }.open()?;
     let subscriber = session.declare_subscriber(key.clone()).wait().map_err(|e| e.to_string())?;
-    let _publisher = role("raw-pub", &[endpoint, key, size.to_string(), count.to_string()])?;
+    let _publisher = role("raw-pub", &[endpoint, key, size.to_string(), count.to_string(), ll_arg(low_latency)])?;
     let deadline = Instant::now() + LIMIT;
     receive_rate(count, || {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -239,9 +287,10 @@ fn raw_throughput(size: usize, count: u64) -> Result<f64, String> {
 
 fn raw_publisher(args: &[String]) -> ExitCode {
     let run = || -> Result<(), String> {
-        let [endpoint, key, size, count] = args else { return Err("arguments".into()) };
+        let [endpoint, key, size, count, _] = args else { return Err("arguments".into()) };
         let (size, count): (usize, u64) = (size.parse().map_err(|_| "size")?, count.parse().map_err(|_| "count")?);
-        let session = Link { listen: vec![endpoint.clone()], ..Link::default() }.open()?;
+        let low_latency = low_latency_arg(args);
+        let session = Link { listen: vec![endpoint.clone()], low_latency, ..Link::default() }.open()?;
         let publisher = session
             .declare_publisher(key.clone())
             .congestion_control(CongestionControl::Block)
@@ -272,13 +321,13 @@ struct BridgedThroughput {
 }
 
 impl BridgedThroughput {
-    fn start(size: usize) -> Result<Self, String> {
+    fn start(size: usize, low_latency: bool) -> Result<Self, String> {
         let (a, b) = (name(&format!("thru-a-{size}")), name(&format!("thru-b-{size}")));
         let endpoint = port()?;
         let key = format!("bench/{}/thru{size}", std::process::id());
         let tx = ByteRing::<Producer>::create_named(&a, size, 1024).map_err(|e| e.to_string())?;
-        let out = bridge(&["out", "--from", &a, "--key", &key, "--listen", &endpoint])?;
-        let inb = bridge(&["in", "--key", &key, "--to", &b, "--create", "1024", "--connect", &endpoint])?;
+        let out = bridge(&["out", "--from", &a, "--key", &key, "--listen", &endpoint], low_latency)?;
+        let inb = bridge(&["in", "--key", &key, "--to", &b, "--create", "1024", "--connect", &endpoint], low_latency)?;
         let rx = wait_open(&b)?;
         Ok(Self { tx, rx, next: 0, bridges: (out, inb) })
     }
@@ -333,23 +382,29 @@ struct RawLatency {
     publisher: zenoh::pubsub::Publisher<'static>,
     subscriber: zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
     size: usize,
+    /// Pings traced (`trace::mark`): the default-transport raw run only,
+    /// whose numbers the trace pairs with the echo's.
+    traced: bool,
     _echo: Proc,
     _session: zenoh::Session,
 }
 
 impl RawLatency {
-    fn start(size: usize) -> Result<Self, String> {
+    fn start(size: usize, low_latency: bool) -> Result<Self, String> {
         let endpoint = port()?;
-        let (request_key, reply_key) =
-            (format!("bench/{}/ping{size}", std::process::id()), format!("bench/{}/pong{size}", std::process::id()));
-        let session = Link { listen: vec![endpoint.clone()], ..Link::default() }.open()?;
+        let tag = if low_latency { "ll" } else { "" };
+        let (request_key, reply_key) = (
+            format!("bench/{}/ping{size}{tag}", std::process::id()),
+            format!("bench/{}/pong{size}{tag}", std::process::id()),
+        );
+        let session = Link { listen: vec![endpoint.clone()], low_latency, ..Link::default() }.open()?;
         let subscriber = session.declare_subscriber(reply_key.clone()).wait().map_err(|e| e.to_string())?;
         let publisher = session
             .declare_publisher(request_key.clone())
             .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(|e| e.to_string())?;
-        let echo = role("raw-echo", &[endpoint, request_key, reply_key])?;
+        let echo = role("raw-echo", &[endpoint, request_key, reply_key, ll_arg(low_latency)])?;
         let deadline = Instant::now() + LIMIT;
         while !publisher.matching_status().wait().map_err(|e| e.to_string())?.matching() {
             if Instant::now() > deadline {
@@ -359,8 +414,10 @@ impl RawLatency {
         }
         // The echo's publisher may be matched a little later.
         std::thread::sleep(Duration::from_millis(300));
-        trace::note(&format!("raw-echo {}", echo.0.id()));
-        Ok(Self { publisher, subscriber, size, _echo: echo, _session: session })
+        if !low_latency {
+            trace::note(&format!("raw-echo {}", echo.0.id()));
+        }
+        Ok(Self { publisher, subscriber, size, traced: !low_latency, _echo: echo, _session: session })
     }
 
     fn run(&mut self, pings: u64) -> Result<f64, String> {
@@ -368,12 +425,16 @@ impl RawLatency {
         for i in 0..pings {
             let start = Instant::now();
             let ping = message(i, self.size);
-            trace::mark(trace::RAW_PUT, trace::number(&ping));
+            if self.traced {
+                trace::mark(trace::RAW_PUT, trace::number(&ping));
+            }
             self.publisher.put(ping).wait().map_err(|e| e.to_string())?;
             loop {
                 let sample = self.subscriber.recv_timeout(LIMIT).map_err(|e| e.to_string())?.ok_or("no pong")?;
                 if number(&sample.payload().to_bytes()) == i {
-                    trace::mark(trace::RAW_RECEIVED, trace::on().then_some(i));
+                    if self.traced {
+                        trace::mark(trace::RAW_RECEIVED, trace::on().then_some(i));
+                    }
                     break;
                 }
             }
@@ -385,8 +446,9 @@ impl RawLatency {
 
 fn raw_echo(args: &[String]) -> ExitCode {
     let run = || -> Result<(), String> {
-        let [endpoint, request_key, reply_key] = args else { return Err("arguments".into()) };
-        let session = Link { connect: vec![endpoint.clone()], ..Link::default() }.open()?;
+        let [endpoint, request_key, reply_key, _] = args else { return Err("arguments".into()) };
+        let low_latency = low_latency_arg(args);
+        let session = Link { connect: vec![endpoint.clone()], low_latency, ..Link::default() }.open()?;
         let subscriber = session.declare_subscriber(request_key.clone()).wait().map_err(|e| e.to_string())?;
         let publisher = session
             .declare_publisher(reply_key.clone())
@@ -397,12 +459,12 @@ fn raw_echo(args: &[String]) -> ExitCode {
         // A traced echo writes its records every 256 pings (after a pong:
         // the next ping waits at most for one such write).
         while let Ok(sample) = subscriber.recv() {
-            if trace::on() {
+            if trace::on() && !low_latency {
                 trace::mark(trace::RAW_ECHO_RECEIVED, trace::number(&sample.payload().to_bytes()));
             }
             publisher.put(sample.payload().clone()).wait().map_err(|e| e.to_string())?;
             n += 1;
-            if n.is_multiple_of(256) {
+            if n.is_multiple_of(256) && !low_latency {
                 trace::dump();
             }
         }
@@ -419,7 +481,7 @@ struct BridgedLatency {
 }
 
 impl BridgedLatency {
-    fn start(size: usize) -> Result<Self, String> {
+    fn start(size: usize, low_latency: bool) -> Result<Self, String> {
         let t = |s: &str| name(&format!("lat-{s}-{size}"));
         let (a1, b1, a2, b2) = (t("a1"), t("b1"), t("a2"), t("b2"));
         let endpoint = port()?;
@@ -449,8 +511,8 @@ impl BridgedLatency {
             &format!("far-{size}"),
             format!("--connect {endpoint}\nin --key {k1} --to {b1} --create 64\nout --from {a2} --key {k2}\n"),
         )?;
-        let near = bridge(&["--config", &near_conf])?;
-        let far = bridge(&["--config", &far_conf])?;
+        let near = bridge(&["--config", &near_conf], low_latency)?;
+        let far = bridge(&["--config", &far_conf], low_latency)?;
         let rx = wait_open(&b2);
         let _ = std::fs::remove_file(near_conf);
         let _ = std::fs::remove_file(far_conf);
