@@ -204,8 +204,9 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> 
         let mut raw_ll_lat = Vec::new();
         let mut thru = BridgedThroughput::start(size, low_latency)?;
         let mut lat = BridgedLatency::start(size, low_latency)?;
-        let mut raw_l = RawLatency::start(size, false)?;
-        let mut raw_ll = if low_latency { Some(RawLatency::start(size, true)?) } else { None };
+        // Traced: raw Zenoh on the bridges' transport.
+        let mut raw_l = RawLatency::start(size, false, !low_latency)?;
+        let mut raw_ll = if low_latency { Some(RawLatency::start(size, true, true)?) } else { None };
         let mut ring_l = RingLatency::start(size)?;
         let mut ring_lat = Vec::new();
         let mut ring_sleep_lat = Vec::new();
@@ -382,15 +383,15 @@ struct RawLatency {
     publisher: zenoh::pubsub::Publisher<'static>,
     subscriber: zenoh::pubsub::Subscriber<zenoh::handlers::FifoChannelHandler<zenoh::sample::Sample>>,
     size: usize,
-    /// Pings traced (`trace::mark`): the default-transport raw run only,
-    /// whose numbers the trace pairs with the echo's.
+    /// Pings traced (`trace::mark`): one raw run only (its numbers are
+    /// paired with its echo's), the one on the bridges' transport.
     traced: bool,
     _echo: Proc,
     _session: zenoh::Session,
 }
 
 impl RawLatency {
-    fn start(size: usize, low_latency: bool) -> Result<Self, String> {
+    fn start(size: usize, low_latency: bool, traced: bool) -> Result<Self, String> {
         let endpoint = port()?;
         let tag = if low_latency { "ll" } else { "" };
         let (request_key, reply_key) = (
@@ -404,7 +405,8 @@ impl RawLatency {
             .congestion_control(CongestionControl::Block)
             .wait()
             .map_err(|e| e.to_string())?;
-        let echo = role("raw-echo", &[endpoint, request_key, reply_key, ll_arg(low_latency)])?;
+        let traced_arg = if traced { "traced" } else { "untraced" }.to_owned();
+        let echo = role("raw-echo", &[endpoint, request_key, reply_key, traced_arg, ll_arg(low_latency)])?;
         let deadline = Instant::now() + LIMIT;
         while !publisher.matching_status().wait().map_err(|e| e.to_string())?.matching() {
             if Instant::now() > deadline {
@@ -414,10 +416,10 @@ impl RawLatency {
         }
         // The echo's publisher may be matched a little later.
         std::thread::sleep(Duration::from_millis(300));
-        if !low_latency {
+        if traced {
             trace::note(&format!("raw-echo {}", echo.0.id()));
         }
-        Ok(Self { publisher, subscriber, size, traced: !low_latency, _echo: echo, _session: session })
+        Ok(Self { publisher, subscriber, size, traced, _echo: echo, _session: session })
     }
 
     fn run(&mut self, pings: u64) -> Result<f64, String> {
@@ -446,8 +448,9 @@ impl RawLatency {
 
 fn raw_echo(args: &[String]) -> ExitCode {
     let run = || -> Result<(), String> {
-        let [endpoint, request_key, reply_key, _] = args else { return Err("arguments".into()) };
+        let [endpoint, request_key, reply_key, traced, _] = args else { return Err("arguments".into()) };
         let low_latency = low_latency_arg(args);
+        let traced = traced == "traced";
         let session = Link { connect: vec![endpoint.clone()], low_latency, ..Link::default() }.open()?;
         let subscriber = session.declare_subscriber(request_key.clone()).wait().map_err(|e| e.to_string())?;
         let publisher = session
@@ -459,12 +462,12 @@ fn raw_echo(args: &[String]) -> ExitCode {
         // A traced echo writes its records every 256 pings (after a pong:
         // the next ping waits at most for one such write).
         while let Ok(sample) = subscriber.recv() {
-            if trace::on() && !low_latency {
+            if trace::on() && traced {
                 trace::mark(trace::RAW_ECHO_RECEIVED, trace::number(&sample.payload().to_bytes()));
             }
             publisher.put(sample.payload().clone()).wait().map_err(|e| e.to_string())?;
             n += 1;
-            if n.is_multiple_of(256) && !low_latency {
+            if n.is_multiple_of(256) && traced {
                 trace::dump();
             }
         }
