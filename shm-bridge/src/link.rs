@@ -41,9 +41,9 @@ pub struct Link {
     pub scout: bool,
     /// Zenoh's low-latency unicast transport (`--low-latency`): a put
     /// writes its message to the TCP link from the calling thread (no
-    /// hand-off to Zenoh's transmit thread, no batching in Zenoh, QoS
-    /// off). Used only where both ends of a link ask for it; a message
-    /// must then fit in one transport batch
+    /// hand-off to Zenoh's transmit thread, no batching in Zenoh, quality
+    /// of service off). Used only where both ends of a link ask for it;
+    /// a message must then fit in one transport batch
     /// ([`LOW_LATENCY_MESSAGE`]).
     pub low_latency: bool,
 }

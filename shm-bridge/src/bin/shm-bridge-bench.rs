@@ -174,7 +174,6 @@ fn ll_arg(low_latency: bool) -> String {
     if low_latency { "ll" } else { "default" }.into()
 }
 
-#[expect(clippy::too_many_lines, reason = "one table of figures")]
 fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> Result<(), String> {
     let sizes: [(usize, u64, u64); 2] =
         if smoke { [(8, 2_000, 50), (65_536, 50, 10)] } else { [(8, 200_000, 2_000), (65_536, 4_000, 500)] };
