@@ -3,15 +3,18 @@
 //! across two bridge processes (loopback), small items batched and items
 //! as large as the link allows, every item checked; a source whose items
 //! cannot fit in one low-latency message refused at start, naming the
-//! sizes.
+//! sizes; batches kept within one low-latency message (the sent samples
+//! themselves checked by a Zenoh subscriber of this test's own).
 
 mod common;
 
 use common::{Bridge, assert_clean, check, free_port, message, name, until_or};
 use shm_bridge::link::low_latency_sample_max;
-use shm_bridge::wire::HEADER_LEN;
+use shm_bridge::wire::{BATCH, HEADER_LEN, Header, Items};
 use shm_runtime::{ByteRing, Consumer, Producer, SharedObject};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
+use zenoh::Wait;
 
 const ITEMS: u64 = 20_000;
 
@@ -97,4 +100,76 @@ fn items_too_large_for_a_low_latency_message_are_refused() {
         drop(tx);
         assert_clean(&[&a]);
     }
+}
+
+/// Items of 8 and 16 KB waiting in the ring go out batched, every sample
+/// within one low-latency message. (Over loopback the link's batch is
+/// 49,152 bytes, which a batch without the limit would not reach either:
+/// the samples themselves are looked at here.)
+#[test]
+fn batches_stay_within_one_low_latency_message() {
+    const COUNT: u64 = 2_000;
+    let a = name("ll-batch");
+    let port = free_port();
+    let listen = format!("tcp/127.0.0.1:{port}");
+    let key = format!("shm-test/{}/ll-batch", std::process::id());
+    let max = low_latency_sample_max(&key);
+    // Two items of 8,000 bytes make a sample of 16,056 (under the 16 KiB
+    // at which a batch stops taking items), and a third of 16,000 would
+    // take it to 32,064, past the limit on this key (31,913 bytes).
+    let size = |i: u64| if i % 3 == 2 { 16_000 } else { 8_000 };
+    let mut tx = ByteRing::<Producer>::create_named(&a, 16_384, 256).expect("create ring A");
+    // Items wait in the ring until a subscriber matches: batches form.
+    for i in 0..200 {
+        tx.write_timeout(&vec![u8::try_from(i % 251).expect("small"); size(i)], Duration::from_secs(5))
+            .expect("ring A has room");
+    }
+    let out = Bridge::start(
+        "llbatch",
+        &["out", "--from", &a, "--key", &key, "--listen", &listen, "--low-latency", "--quiet"],
+    );
+    let session = shm_bridge::Link { connect: vec![listen.clone()], low_latency: true, ..Default::default() }
+        .open()
+        .expect("a zenoh session");
+    // (sample length, items in it, a batch, every item as sent)
+    let samples = Arc::new(Mutex::new(Vec::new()));
+    let seen = Arc::clone(&samples);
+    let _subscriber = session
+        .declare_subscriber(key.clone())
+        .callback(move |sample| {
+            let bytes = sample.payload().to_bytes();
+            let mut entry = (bytes.len(), 0_u64, false, true);
+            if let Ok((header, payload)) = Header::parse(&bytes) {
+                entry.2 = header.flags & BATCH != 0;
+                for (start, _, item) in Items::new(&header, payload).expect("a whole sample") {
+                    entry.1 += 1;
+                    let byte = u8::try_from(start % 251).expect("small");
+                    entry.3 &= item.len() == size(start) && item.iter().all(|&b| b == byte);
+                }
+            }
+            seen.lock().expect("lock").push(entry);
+        })
+        .wait()
+        .expect("a subscriber");
+    for i in 200..COUNT {
+        tx.write_timeout(&vec![u8::try_from(i % 251).expect("small"); size(i)], Duration::from_secs(30))
+            .unwrap_or_else(|e| panic!("item {i}: {e}\n{}", out.log()));
+    }
+    let logs = || out.log();
+    until_or(
+        Duration::from_secs(30),
+        "every item",
+        || (samples.lock().expect("lock").iter().map(|s| s.1).sum::<u64>() >= COUNT).then_some(()),
+        logs,
+    );
+    let samples = samples.lock().expect("lock").clone();
+    assert_eq!(samples.iter().map(|s| s.1).sum::<u64>(), COUNT);
+    assert!(samples.iter().all(|s| s.3), "an item arrived changed");
+    let longest = samples.iter().map(|s| s.0).max().expect("samples");
+    assert!(longest <= max, "a sample of {longest} bytes, above {max}");
+    let batches = samples.iter().filter(|s| s.2 && s.1 > 1).count();
+    assert!(batches > 0, "no batch of several items among {} samples", samples.len());
+    assert!(out.stop().is_empty());
+    drop(tx);
+    assert_clean(&[&a]);
 }
