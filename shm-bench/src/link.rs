@@ -128,6 +128,19 @@ pub fn echo<T: Tx, R: Rx>(tx: &mut T, rx: &mut R, ctl: &Control) -> Result<()> {
 /// Parent side of a stream pass: lets the child send `n` more items
 /// (numbered from `*seq`) and receives them, `batch` at a time at most,
 /// timing every `chunks.items` items into `chunks`.
+///
+/// When `rx` has nothing, the consumer looks again at once (`gap` zero,
+/// the default) or after spinning for `gap` (`--poll-gap-ns`). The choice
+/// decides the regime of an 8-byte ring on a two-core VM: a consumer that
+/// looks again at once and is faster than its producer drains the ring and
+/// then takes each item as it is published, sharing the producer's
+/// position and slot cache lines item by item (10-40 M items/s); one slower
+/// than its producer keeps the ring full and runs at its own speed (about
+/// 200 M/s). A gap of 1-2 µs lets the producer run ahead by a batch (the
+/// ring must hold what it sends in a gap: small rings lose). A pause in the
+/// idle turn alone, or an exponential back-off reset by every item, does
+/// not change the regime (docs/BENCHMARKS.md, "One driver").
+#[expect(clippy::too_many_arguments, reason = "the pass's state, all needed; a struct would only rename them")]
 pub fn consume<R: Rx>(
     rx: &mut R,
     ctl: &Control,
@@ -135,6 +148,7 @@ pub fn consume<R: Rx>(
     seq: &mut u64,
     n: u64,
     batch: u64,
+    gap: Duration,
     chunks: &mut Chunks,
 ) -> Result<Duration> {
     watch.rearm();
@@ -147,6 +161,9 @@ pub fn consume<R: Rx>(
         let max = batch.min(end - expected);
         if rx.recv(&mut expected, max)? == 0 {
             watch.idle()?;
+            if !gap.is_zero() {
+                spin_for(gap);
+            }
         } else if expected - mark_at >= chunks.items {
             let now = Instant::now();
             chunks.record(now - mark, expected - mark_at);
@@ -175,6 +192,15 @@ pub fn produce<T: Tx>(tx: &mut T, ctl: &Control, batch: u64) -> Result<()> {
                 watch.idle()?;
             }
         }
+    }
+}
+
+/// Spins (with the processor's spin-wait hint) for `gap`.
+#[cold]
+fn spin_for(gap: Duration) {
+    let start = Instant::now();
+    while start.elapsed() < gap {
+        core::hint::spin_loop();
     }
 }
 

@@ -18,7 +18,10 @@
 //! subscriber), pins the parent to CPU 0 and the child to CPU 1,
 //! busy-polls unless the case says otherwise (the byte-stream peers block
 //! in `read`; the waiting cases sleep 200 µs before each round trip so
-//! both sides are asleep), calibrates its count to a time budget, makes
+//! both sides are asleep; `--poll-gap-ns <ns>` makes a stream's consumer
+//! spin that long before it looks again at an empty transport, see
+//! `link::consume`: on a two-core VM it decides whether an 8-byte ring runs
+//! full or item by item), calibrates its count to a time budget, makes
 //! `--runs` runs (5) and reports the median run: for latency cases the
 //! mean of an untimed pass, with p50/p99/p99.9 from a second pass that
 //! times each operation (`HdrHistogram`). Every item carries its sequence
@@ -67,7 +70,7 @@ pub type Error = Box<dyn std::error::Error>;
 pub type Result<T> = std::result::Result<T, Error>;
 
 const USAGE: &str = "usage: shm-bench [--smoke] [--case <substring>]... [--runs <n>] [--pass-ms <ms>] \
-[--json <path>] [--plots <dir>] [--previous <json>] [--list] [--no-pin]";
+[--poll-gap-ns <ns>] [--json <path>] [--plots <dir>] [--previous <json>] [--list] [--no-pin]";
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -99,6 +102,7 @@ fn options(args: &[String]) -> Result<Options> {
     let mut smoke = false;
     let mut runs = 5;
     let mut pass_ms = 100;
+    let mut poll_gap_ns = 0;
     let mut filters = Vec::new();
     let mut json = None;
     let mut plots = None;
@@ -113,6 +117,9 @@ fn options(args: &[String]) -> Result<Options> {
             "--case" => filters.push(value()?.clone()),
             "--runs" => runs = value()?.parse().map_err(|_| format!("--runs takes a count ({USAGE})"))?,
             "--pass-ms" => pass_ms = value()?.parse().map_err(|_| format!("--pass-ms takes milliseconds ({USAGE})"))?,
+            "--poll-gap-ns" => {
+                poll_gap_ns = value()?.parse().map_err(|_| format!("--poll-gap-ns takes nanoseconds ({USAGE})"))?;
+            }
             "--json" => json = Some(PathBuf::from(value()?)),
             "--plots" => plots = Some(PathBuf::from(value()?)),
             "--previous" => previous = Some(PathBuf::from(value()?)),
@@ -128,7 +135,12 @@ fn options(args: &[String]) -> Result<Options> {
     if runs == 0 {
         return Err("--runs must be at least 1".into());
     }
-    let plan = Plan { smoke, runs: if smoke { 1 } else { runs }, pass_time: Duration::from_millis(pass_ms) };
+    let plan = Plan {
+        smoke,
+        runs: if smoke { 1 } else { runs },
+        pass_time: Duration::from_millis(pass_ms),
+        poll_gap: Duration::from_nanos(poll_gap_ns),
+    };
     let json = match json {
         Some(path) => path,
         None => output_dir(smoke)?.join("results.json"),
@@ -192,9 +204,10 @@ fn run(options: &Options) -> Result<bool> {
     let targets = report::targets(&outcomes);
 
     let run_line = format!(
-        "{} run(s) per case, median reported; pass budget {:?}; {}; build profile {}; {:.0} s in all{}",
+        "{} run(s) per case, median reported; pass budget {:?}; stream consumer's poll gap {}; {}; build profile {}; {:.0} s in all{}",
         options.plan.runs,
         options.plan.pass_time,
+        if options.plan.poll_gap.is_zero() { "none".to_owned() } else { format!("{:?}", options.plan.poll_gap) },
         if pin { "parent pinned to CPU 0, child to CPU 1" } else { "not pinned" },
         profile_name(),
         started.elapsed().as_secs_f64(),

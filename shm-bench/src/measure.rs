@@ -16,6 +16,10 @@ pub struct Plan {
     pub runs: usize,
     /// Time one pass should take (the count is calibrated to it).
     pub pass_time: Duration,
+    /// How long a stream's consumer waits before it looks again when the
+    /// transport had nothing for it (`--poll-gap-ns`; zero: it looks again
+    /// at once). See [`crate::link::consume`].
+    pub poll_gap: Duration,
 }
 
 impl Plan {
@@ -228,7 +232,7 @@ mod tests {
 
     #[test]
     fn smoke_plan_uses_fixed_counts() {
-        let plan = Plan { smoke: true, runs: 1, pass_time: Duration::from_millis(1) };
+        let plan = Plan { smoke: true, runs: 1, pass_time: Duration::from_millis(1), poll_gap: Duration::ZERO };
         let mut calls = Vec::new();
         let m = latency(&plan, |n, hist| {
             calls.push((n, hist.is_some()));

@@ -625,7 +625,7 @@ pub fn json(machine: &Machine, load_end: &str, plan: &Plan, outcomes: &[Outcome<
     let pending: Vec<Value> = PENDING.iter().map(|(ids, why)| json!({"cases": ids, "why": why})).collect();
     json!({
         "machine": machine.json(load_end),
-        "plan": {"smoke": plan.smoke, "runs": plan.runs, "pass_seconds": plan.pass_time.as_secs_f64()},
+        "plan": {"smoke": plan.smoke, "runs": plan.runs, "pass_seconds": plan.pass_time.as_secs_f64(), "poll_gap_ns": u64::try_from(plan.poll_gap.as_nanos()).unwrap_or(u64::MAX)},
         "cases": cases,
         "targets": targets,
         "pending": pending,

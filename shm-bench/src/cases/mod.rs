@@ -220,7 +220,7 @@ impl Ctx<'_> {
         let mut seq = 1;
         let chunk = chunk_for(self.case.capacity.max(1));
         measure::throughput(&self.plan, self.case.payload, chunk, |n, chunks| {
-            consume(rx, ctl, &mut watch, &mut seq, n, batch, chunks)
+            consume(rx, ctl, &mut watch, &mut seq, n, batch, self.plan.poll_gap, chunks)
         })
     }
 }
