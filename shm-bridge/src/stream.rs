@@ -7,6 +7,7 @@ use crate::stats::{Stats, stats_name};
 use crate::trace;
 use crate::wire::{self, BATCH, Description, HEADER_LEN, HEARTBEAT, Header, Items, RECORD_LEN};
 use shm_runtime::ObjectKind;
+use std::ops::ControlFlow;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, TryLockError};
 use std::time::Duration;
@@ -257,6 +258,27 @@ fn run_out(session: &Session, spec: &OutSpec, low_latency: bool, quiet: bool, st
     Ok(())
 }
 
+/// Counts what a write of `len` bytes into the local object did: go on
+/// (written or dropped: the caller records the position), or return
+/// `Break(go_on)` at once (refused: counted as garbage, the stream goes on;
+/// stopped: it ends).
+#[inline]
+fn counted(put: Put, len: usize, stats: &mut Stats, label: &str) -> ControlFlow<bool> {
+    match put {
+        Put::Written => {
+            stats.now.messages += 1;
+            stats.now.bytes += len as u64;
+        }
+        Put::Dropped => stats.now.drops += 1,
+        Put::Stopped => return ControlFlow::Break(false),
+        Put::Refused(why) => {
+            refuse(stats, label, &why);
+            return ControlFlow::Break(true);
+        }
+    }
+    ControlFlow::Continue(())
+}
+
 /// Logs a refused sample: every one of the first ten, then one in a
 /// thousand.
 fn refuse(stats: &mut Stats, label: &str, why: &str) {
@@ -495,17 +517,8 @@ impl Receiver {
                 // The value written last, sent again: nothing new.
                 return Ok(true);
             }
-            match sink.put(payload, *drop, stop)? {
-                Put::Written => {
-                    stats.now.messages += 1;
-                    stats.now.bytes += payload.len() as u64;
-                }
-                Put::Dropped => stats.now.drops += 1,
-                Put::Stopped => return Ok(false),
-                Put::Refused(why) => {
-                    refuse(stats, label, &why);
-                    return Ok(true);
-                }
+            if let ControlFlow::Break(go_on) = counted(sink.put(payload, *drop, stop)?, payload.len(), stats, label) {
+                return Ok(go_on);
             }
             *last_version = Some(header.start);
             stats.now.last_nonce = header.nonce;
@@ -543,17 +556,8 @@ impl Receiver {
         if !follows(*last, &at, stats, label) {
             return Ok(true);
         }
-        match sink.put_body(item, *drop, stop)? {
-            Put::Written => {
-                stats.now.messages += 1;
-                stats.now.bytes += item.len() as u64;
-            }
-            Put::Dropped => stats.now.drops += 1,
-            Put::Stopped => return Ok(false),
-            Put::Refused(why) => {
-                refuse(stats, label, &why);
-                return Ok(true);
-            }
+        if let ControlFlow::Break(go_on) = counted(sink.put_body(item, *drop, stop)?, item.len(), stats, label) {
+            return Ok(go_on);
         }
         *last = Some((header.nonce, end));
         stats.now.last_nonce = header.nonce;
