@@ -129,15 +129,17 @@ pub fn echo<T: Tx, R: Rx>(tx: &mut T, rx: &mut R, ctl: &Control) -> Result<()> {
 /// (numbered from `*seq`) and receives them, `batch` at a time at most,
 /// timing every `chunks.items` items into `chunks`.
 ///
-/// When `rx` has nothing, the consumer looks again at once (`gap` zero,
-/// the default) or after spinning for `gap` (`--poll-gap-ns`). The choice
+/// When `rx` has nothing, the consumer looks again after spinning for
+/// `gap` (by default 2 ns per slot of the case's ring, at most 2 µs; see
+/// `measure::PollGap`), or at once (`gap` zero: the `-eager` cases). The choice
 /// decides the regime of an 8-byte ring on a two-core VM: a consumer that
 /// looks again at once and is faster than its producer drains the ring and
 /// then takes each item as it is published, sharing the producer's
 /// position and slot cache lines item by item (10-40 M items/s); one slower
 /// than its producer keeps the ring full and runs at its own speed (about
 /// 200 M/s). A gap of 1-2 µs lets the producer run ahead by a batch (the
-/// ring must hold what it sends in a gap: small rings lose). A pause in the
+/// ring must hold what it sends in a gap: a fixed 2 µs cost 16-slot rings
+/// half their throughput, hence the gap scaled by capacity). A pause in the
 /// idle turn alone, or an exponential back-off reset by every item, does
 /// not change the regime (docs/BENCHMARKS.md, "One driver").
 #[expect(clippy::too_many_arguments, reason = "the pass's state, all needed; a struct would only rename them")]

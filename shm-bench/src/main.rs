@@ -18,10 +18,11 @@
 //! subscriber), pins the parent to CPU 0 and the child to CPU 1,
 //! busy-polls unless the case says otherwise (the byte-stream peers block
 //! in `read`; the waiting cases sleep 200 µs before each round trip so
-//! both sides are asleep; `--poll-gap-ns <ns>` makes a stream's consumer
-//! spin that long before it looks again at an empty transport, see
-//! `link::consume`: on a two-core VM it decides whether an 8-byte ring runs
-//! full or item by item), calibrates its count to a time budget, makes
+//! both sides are asleep; a stream's consumer that finds its transport
+//! empty spins 2 ns per ring slot, at most 2 µs, before it looks again, the
+//! `-eager` cases not at all, `--poll-gap-ns <ns>` a fixed time: see
+//! `link::consume` and `measure::PollGap`; on a two-core VM it decides
+//! whether an 8-byte ring runs full or item by item), calibrates its count to a time budget, makes
 //! `--runs` runs (5) and reports the median run: for latency cases the
 //! mean of an untimed pass, with p50/p99/p99.9 from a second pass that
 //! times each operation (`HdrHistogram`). Every item carries its sequence
@@ -56,7 +57,7 @@ mod report;
 mod selfcheck;
 
 use cases::Case;
-use measure::Plan;
+use measure::{Plan, PollGap};
 use report::{Failure, Outcome};
 use std::fmt::Write as _;
 use std::io::Write as _;
@@ -102,7 +103,7 @@ fn options(args: &[String]) -> Result<Options> {
     let mut smoke = false;
     let mut runs = 5;
     let mut pass_ms = 100;
-    let mut poll_gap_ns = 0;
+    let mut poll_gap = PollGap::Scaled;
     let mut filters = Vec::new();
     let mut json = None;
     let mut plots = None;
@@ -118,7 +119,8 @@ fn options(args: &[String]) -> Result<Options> {
             "--runs" => runs = value()?.parse().map_err(|_| format!("--runs takes a count ({USAGE})"))?,
             "--pass-ms" => pass_ms = value()?.parse().map_err(|_| format!("--pass-ms takes milliseconds ({USAGE})"))?,
             "--poll-gap-ns" => {
-                poll_gap_ns = value()?.parse().map_err(|_| format!("--poll-gap-ns takes nanoseconds ({USAGE})"))?;
+                let ns = value()?.parse().map_err(|_| format!("--poll-gap-ns takes nanoseconds ({USAGE})"))?;
+                poll_gap = PollGap::Fixed(Duration::from_nanos(ns));
             }
             "--json" => json = Some(PathBuf::from(value()?)),
             "--plots" => plots = Some(PathBuf::from(value()?)),
@@ -135,12 +137,7 @@ fn options(args: &[String]) -> Result<Options> {
     if runs == 0 {
         return Err("--runs must be at least 1".into());
     }
-    let plan = Plan {
-        smoke,
-        runs: if smoke { 1 } else { runs },
-        pass_time: Duration::from_millis(pass_ms),
-        poll_gap: Duration::from_nanos(poll_gap_ns),
-    };
+    let plan = Plan { smoke, runs: if smoke { 1 } else { runs }, pass_time: Duration::from_millis(pass_ms), poll_gap };
     let json = match json {
         Some(path) => path,
         None => output_dir(smoke)?.join("results.json"),
@@ -207,7 +204,7 @@ fn run(options: &Options) -> Result<bool> {
         "{} run(s) per case, median reported; pass budget {:?}; stream consumer's poll gap {}; {}; build profile {}; {:.0} s in all{}",
         options.plan.runs,
         options.plan.pass_time,
-        if options.plan.poll_gap.is_zero() { "none".to_owned() } else { format!("{:?}", options.plan.poll_gap) },
+        options.plan.poll_gap.describe(),
         if pin { "parent pinned to CPU 0, child to CPU 1" } else { "not pinned" },
         profile_name(),
         started.elapsed().as_secs_f64(),

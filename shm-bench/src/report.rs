@@ -328,6 +328,14 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
         ),
         target(
             outcomes,
+            "ring 8 B throughput >= 0.9x the hand ring, both consumers eager (no poll gap)",
+            0.9,
+            false,
+            "shm/ring-eager/thr/8B / floor/hand-ring-eager/thr/8B (the item-by-item regime)".into(),
+            |r| r.div((shm, "ring-eager", thr, 8), (floor, "hand-ring-eager", thr, 8)),
+        ),
+        target(
+            outcomes,
             "ring batch 8 B throughput >= 1.2x the hand ring",
             1.2,
             false,
@@ -625,7 +633,7 @@ pub fn json(machine: &Machine, load_end: &str, plan: &Plan, outcomes: &[Outcome<
     let pending: Vec<Value> = PENDING.iter().map(|(ids, why)| json!({"cases": ids, "why": why})).collect();
     json!({
         "machine": machine.json(load_end),
-        "plan": {"smoke": plan.smoke, "runs": plan.runs, "pass_seconds": plan.pass_time.as_secs_f64(), "poll_gap_ns": u64::try_from(plan.poll_gap.as_nanos()).unwrap_or(u64::MAX)},
+        "plan": {"smoke": plan.smoke, "runs": plan.runs, "pass_seconds": plan.pass_time.as_secs_f64(), "poll_gap_ns": plan.poll_gap.json_ns()},
         "cases": cases,
         "targets": targets,
         "pending": pending,

@@ -59,6 +59,15 @@ fn hand_cases<const N: usize>(out: &mut Vec<Case>) {
             .capacity(cap)
             .note("hand-written SPSC ring in a bare mapping: copy in, copy out, one item at a time"),
     );
+    if N == 1 {
+        out.push(
+            Case::new(Group::Floor, "hand-ring-eager", Metric::Throughput, N * 8, "hand ring, eager", hand_thr_parent::<N>)
+                .child(hand_thr_child::<N>)
+                .capacity(cap)
+                .eager()
+                .note("the hand ring with a consumer that looks again at once at an empty ring (no poll gap): the item-by-item regime"),
+        );
+    }
 }
 
 fn atomic_parent(ctx: &Ctx<'_>) -> Result<Measure> {

@@ -103,6 +103,9 @@ pub struct Case {
     pub param: usize,
     /// How the case differs from the obvious reading of its name.
     pub note: &'static str,
+    /// A stream whose consumer looks again at once at an empty transport
+    /// (no poll gap, whatever `--poll-gap-ns` says): the `-eager` cases.
+    pub eager: bool,
     /// The parent's side.
     pub parent: ParentFn,
     /// The child's side (`None`: the case runs in the parent alone).
@@ -129,6 +132,7 @@ impl Case {
             capacity: 0,
             param: 0,
             note: "",
+            eager: false,
             parent,
             child: None,
         }
@@ -159,6 +163,13 @@ impl Case {
     #[must_use]
     pub fn param(mut self, param: usize) -> Self {
         self.param = param;
+        self
+    }
+
+    /// A stream without a poll gap (see [`Case::eager`]).
+    #[must_use]
+    pub fn eager(mut self) -> Self {
+        self.eager = true;
         self
     }
 
@@ -219,8 +230,9 @@ impl Ctx<'_> {
         let mut watch = Watch::new(child.child().id(), ctl);
         let mut seq = 1;
         let chunk = chunk_for(self.case.capacity.max(1));
+        let gap = self.plan.poll_gap.for_stream(self.case.capacity, self.case.eager);
         measure::throughput(&self.plan, self.case.payload, chunk, |n, chunks| {
-            consume(rx, ctl, &mut watch, &mut seq, n, batch, self.plan.poll_gap, chunks)
+            consume(rx, ctl, &mut watch, &mut seq, n, batch, gap, chunks)
         })
     }
 }

@@ -73,6 +73,16 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
             .capacity(cap)
             .note("MemoryInterface<[u64; N]>, write / read one item at a time, busy-polling"),
     );
+    if N == 1 {
+        out.push(
+            Case::new(Group::Shm, "ring-eager", Metric::Throughput, bytes, "MemoryInterface, eager", ring_thr_parent::<N>)
+                .child(ring_thr_child::<N>)
+                .floor(id(Group::Floor, "hand-ring-eager", Metric::Throughput, bytes))
+                .capacity(cap)
+                .eager()
+                .note("the ring case with a consumer that looks again at once at an empty ring (no poll gap): the item-by-item regime"),
+        );
+    }
     out.push(
         Case::new(Group::Shm, "ring-batch", Metric::Throughput, bytes, "MemoryInterface batch", batch_thr_parent::<N>)
             .child(batch_thr_child::<N>)
