@@ -1,7 +1,7 @@
 //! Bridged throughput and latency beside raw Zenoh publish-subscribe, on
 //! loopback, in one run: `shm-bridge-bench [--smoke] [--rounds N] [--size BYTES] [--low-latency]`.
 //!
-//! - Throughput: `N` messages of 8 B and 64 KiB. Raw: a publisher process
+//! - Throughput: `N` messages of 8 B, 16 KiB and 64 KiB. Raw: a publisher process
 //!   puts them on a key, this process subscribes. Bridged: this process
 //!   writes them into byte ring A, a `shm-bridge out` process carries A to
 //!   a key, a `shm-bridge in` process writes ring B, this process reads
@@ -15,12 +15,12 @@
 //!
 //! Each round measures raw and bridged back to back; the ratio and the
 //! added latency are taken per round and reported as the median and
-//! range of the rounds (`--size 8` or `--size 65536` runs one size). `shm-bridge` is found beside
+//! range of the rounds (`--size 8`, `--size 16384` or `--size 65536` runs one size). `shm-bridge` is found beside
 //! this binary (both are built together).
 //!
 //! `--low-latency` runs the bridges with `--low-latency` (Zenoh's
-//! low-latency transport between them; 8 B only, a 64 KiB item does not
-//! fit in one low-latency message). Raw Zenoh is measured twice each
+//! low-latency transport between them; 8 B and 16 KiB, as a 64 KiB item
+//! does not fit in one low-latency message). Raw Zenoh is measured twice each
 //! round then: at Zenoh's defaults (as before) and with the low-latency
 //! transport on both of its sides, and the bridged figures are compared
 //! with both.
@@ -175,8 +175,11 @@ fn ll_arg(low_latency: bool) -> String {
 }
 
 fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> Result<(), String> {
-    let sizes: [(usize, u64, u64); 2] =
-        if smoke { [(8, 2_000, 50), (65_536, 50, 10)] } else { [(8, 200_000, 2_000), (65_536, 4_000, 500)] };
+    let sizes: [(usize, u64, u64); 3] = if smoke {
+        [(8, 2_000, 50), (16_384, 100, 10), (65_536, 50, 10)]
+    } else {
+        [(8, 200_000, 2_000), (16_384, 16_000, 1_000), (65_536, 4_000, 500)]
+    };
     println!("loopback, {rounds} round(s); load average {}", load());
     println!("each round measures raw and bridged back to back; ratio and added latency per round, median (min..max)");
     println!("one-way latency = round trip / 2");
@@ -189,7 +192,7 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> 
         if only.is_some_and(|o| o != size) {
             continue;
         }
-        if low_latency && size > 1024 {
+        if low_latency && !fits_low_latency(size) {
             println!("{size:>6} B  skipped: an item this large does not fit in one low-latency message");
             continue;
         }
@@ -252,6 +255,13 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> 
     }
     println!("load average at the end {}", load());
     Ok(())
+}
+
+/// Whether items of `size` bytes fit in one low-latency message on the
+/// bench's keys (`bench/<pid>/ping16384ll` and the like, well within 48
+/// bytes), as `shm-bridge out --low-latency` checks at start.
+fn fits_low_latency(size: usize) -> bool {
+    size + shm_bridge::wire::HEADER_LEN <= shm_bridge::link::low_latency_sample_max(&"k".repeat(48))
 }
 
 /// Messages per second at the receiver, first to last; checks numbers.
