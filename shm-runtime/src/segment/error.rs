@@ -1089,8 +1089,9 @@ pub enum TryWriteError<T> {
     /// The ring is full and the consumer's process is dead (its liveness
     /// lock is gone). A write that finds room does not look (that would
     /// cost a system call per write): a dead consumer is noticed when the
-    /// ring fills up, and then on every 1024th full write after. Another
-    /// consumer can take the dead one's place.
+    /// ring fills up, and after that by a full write at most once a
+    /// millisecond (one in 64 full writes reads the clock to decide).
+    /// Another consumer can take the dead one's place.
     PeerDead {
         /// The value that was not written.
         value: T,

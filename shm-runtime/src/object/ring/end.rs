@@ -33,6 +33,12 @@ const SLEEP_SLICE: Duration = Duration::from_millis(20);
 const POLL_SLICE: Duration = Duration::from_millis(1);
 /// How often [`End::wait_for_peer`] looks at the other role word.
 const ATTACH_POLL: Duration = Duration::from_millis(1);
+/// Refused non-blocking calls between two clock reads of
+/// [`End::why_refused`].
+const CLOCK_EVERY: u32 = 64;
+/// Shortest time between two system calls of [`End::why_refused`] asking
+/// whether the other side's process is alive.
+const LOOK_EVERY: Duration = Duration::from_millis(1);
 
 pub(crate) mod sealed {
     use crate::protocol::ring::{Corrupt, Ring};
@@ -325,6 +331,9 @@ pub struct End<R: Role> {
     pub(crate) corrupt: Option<Corrupt>,
     /// Non-blocking calls refused so far (see [`End::why_refused`]).
     refusals: u32,
+    /// When [`End::why_refused`] last asked whether the other side's
+    /// process is alive; `None` before the first time.
+    last_look: Option<Instant>,
     /// This process's half of the wake handshake (also stored in this
     /// side's mode word for the other side).
     barrier: Barrier,
@@ -370,7 +379,7 @@ impl<R: Role> End<R> {
         // the end keeps `segment` with `hot` (see `End::hot`).
         let hot = unsafe { Hot::new::<R>(segment.payload(), geometry) };
         let cursor = R::cursor(&hot.ring()).expect("a fresh ring is consistent");
-        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, refusals: 0, barrier })
+        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, refusals: 0, last_look: None, barrier })
     }
 
     /// Opens the ring `handle` names as its `R` side if `options` accept
@@ -416,7 +425,7 @@ impl<R: Role> End<R> {
             role::let_go(&words[R::ROLE_WORD], me);
             return Err(corrupt("read and write positions are further apart than the capacity"));
         };
-        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, refusals: 0, barrier })
+        Ok(Self { segment: Some(segment), hot, shape, cursor, corrupt: None, refusals: 0, last_look: None, barrier })
     }
 
     #[inline]
@@ -558,16 +567,28 @@ impl<R: Role> End<R> {
 
     /// Why a non-blocking call found no room: the other side let go, or
     /// died, or neither (`None`: only full). Whether it died costs a
-    /// system call, made on the first refused call and on every 1024th
-    /// after, so that a caller retrying in a loop pays it rarely.
+    /// system call, made on the first refused call and after that at most
+    /// once per [`LOOK_EVERY`], timed on every [`CLOCK_EVERY`]th refused
+    /// call (a clock read, no system call): a caller spinning on a full
+    /// ring pays the system call once a millisecond, not every 1024 tries
+    /// (a stall of the producer that let a busy consumer drain the ring),
+    /// and one retrying slowly still learns of a death within 64 tries.
     #[cold]
     pub(crate) fn why_refused(&mut self) -> Option<Gone> {
         if self.peer_left() {
             return Some(Gone::LetGo);
         }
-        let look = self.refusals.is_multiple_of(1024);
+        let tick = self.refusals.is_multiple_of(CLOCK_EVERY);
         self.refusals = self.refusals.wrapping_add(1);
-        if look { self.peer_died().map(|pid| Gone::Died { pid }) } else { None }
+        if !tick {
+            return None;
+        }
+        let now = Instant::now();
+        if self.last_look.is_some_and(|at| now.saturating_duration_since(at) < LOOK_EVERY) {
+            return None;
+        }
+        self.last_look = Some(now);
+        self.peer_died().map(|pid| Gone::Died { pid })
     }
 
     /// [`RingError::Closed`] if the other side let go (see
@@ -1085,5 +1106,38 @@ mod tests {
         let tx = producer.join().unwrap();
         assert_view_is_the_segment(tx.end());
         assert_view_is_the_segment(rx.end());
+    }
+
+    /// A full write asks whether the consumer's process is alive on the
+    /// first refusal, then at most once per `LOOK_EVERY`, timed every
+    /// `CLOCK_EVERY` refusals: a consumer that dies after a look is
+    /// reported once that much time has passed, and not before.
+    #[test]
+    fn a_full_write_looks_for_a_dead_consumer_once_a_millisecond() {
+        use crate::TryWriteError;
+        use crate::format::identity::TOKEN_SHIFT;
+        fn consumer_word(tx: &MemoryInterface<u64>) -> &AtomicU64 {
+            tx.end().word(ring::CONSUMER_ROLE_WORD)
+        }
+        let mut tx = MemoryInterface::<u64>::create_memorybuf(2).unwrap();
+        tx.write(&1).unwrap();
+        tx.write(&2).unwrap();
+        // A live holder (this process) for the first look, then one of
+        // this pid and slot whose lock token is not ours: dead.
+        consumer_word(&tx).store(liveness::me(), Ordering::Relaxed);
+        let full = |tx: &mut MemoryInterface<u64>| matches!(tx.write(&3), Err(TryWriteError::Full(3)));
+        assert!(full(&mut tx), "the first refusal looks: the consumer is alive");
+        let looked = Instant::now();
+        consumer_word(&tx).store(liveness::me() ^ (1 << TOKEN_SHIFT), Ordering::Relaxed);
+        for i in 1..=CLOCK_EVERY {
+            if looked.elapsed() < LOOK_EVERY {
+                assert!(full(&mut tx), "refusal {i}, {:?} after the last look", looked.elapsed());
+            }
+        }
+        std::thread::sleep(LOOK_EVERY);
+        let dead = (0..CLOCK_EVERY).position(|_| matches!(tx.write(&3), Err(TryWriteError::PeerDead { value: 3, .. })));
+        assert!(dead.is_some(), "no look in {CLOCK_EVERY} refusals, {LOOK_EVERY:?} after the last");
+        consumer_word(&tx).store(FREE, Ordering::Relaxed);
+        tx.cleanup().unwrap();
     }
 }
