@@ -1126,8 +1126,10 @@ mod tests {
         // this pid and slot whose lock token is not ours: dead.
         consumer_word(&tx).store(liveness::me(), Ordering::Relaxed);
         let full = |tx: &mut MemoryInterface<u64>| matches!(tx.write(&3), Err(TryWriteError::Full(3)));
-        assert!(full(&mut tx), "the first refusal looks: the consumer is alive");
+        // Taken before the look: no later look is due while less than
+        // `LOOK_EVERY` has passed since this instant.
         let looked = Instant::now();
+        assert!(full(&mut tx), "the first refusal looks: the consumer is alive");
         consumer_word(&tx).store(liveness::me() ^ (1 << TOKEN_SHIFT), Ordering::Relaxed);
         for i in 1..=CLOCK_EVERY {
             if looked.elapsed() < LOOK_EVERY {
