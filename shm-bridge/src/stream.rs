@@ -117,7 +117,7 @@ fn sample_max(spec: &OutSpec, description: &Description, low_latency: bool) -> R
         return Ok(usize::MAX);
     }
     let max = low_latency_sample_max(&spec.key);
-    let item_max = max.saturating_sub(HEADER_LEN);
+    let item_max = low_latency_item_max(&spec.key);
     if description.size > item_max as u64 {
         return Err(format!(
             "items of up to {} bytes (the source's {}) cannot go over a low-latency link: Zenoh sends each sample \
@@ -128,6 +128,12 @@ fn sample_max(spec: &OutSpec, description: &Description, low_latency: bool) -> R
         ));
     }
     Ok(max)
+}
+
+/// The largest item (a sample less the bridge's header) a stream on `key`
+/// may carry over a low-latency link.
+pub fn low_latency_item_max(key: &str) -> usize {
+    low_latency_sample_max(key).saturating_sub(HEADER_LEN)
 }
 
 /// What a source's [`Description::size`] is, in words.

@@ -261,7 +261,7 @@ fn bench(smoke: bool, rounds: usize, only: Option<usize>, low_latency: bool) -> 
 /// bench's keys (`bench/<pid>/ping16384ll` and the like, well within 48
 /// bytes), as `shm-bridge out --low-latency` checks at start.
 fn fits_low_latency(size: usize) -> bool {
-    size + shm_bridge::wire::HEADER_LEN <= shm_bridge::link::low_latency_sample_max(&"k".repeat(48))
+    size <= shm_bridge::stream::low_latency_item_max(&"k".repeat(48))
 }
 
 /// Messages per second at the receiver, first to last; checks numbers.
