@@ -10,6 +10,8 @@
 //! not 64: CPUs that fetch cache lines in adjacent pairs would otherwise
 //! make the two positions share a pair.
 
+#![expect(clippy::inline_always, reason = "every send and recv alike (link.rs)")]
+
 use crate::Result;
 use crate::link::{Rx, Tx, check, stamp};
 use core::sync::atomic::{AtomicU64, Ordering};
@@ -206,7 +208,7 @@ impl<M: Region, const N: usize> HandRx<M, N> {
 }
 
 impl<M: Region, const N: usize> Tx for HandTx<M, N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         let item = self.item.item();
         stamp(item, *next);
@@ -217,7 +219,7 @@ impl<M: Region, const N: usize> Tx for HandTx<M, N> {
 }
 
 impl<M: Region, const N: usize> Rx for HandRx<M, N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let item = self.item.item();
         let got = self.shape.pop(&mut self.cursor, item);

@@ -6,6 +6,15 @@
 //! Items are `[u64; N]` stamped with their sequence number in the first,
 //! middle and last word ([`stamp`], [`check`]): a lost, repeated,
 //! reordered or half-copied item fails the check.
+//!
+//! Every implementation's `send` and `recv` is `#[inline(always)]`, so
+//! that each transport's per-item call is compiled the same way into the
+//! driver's loops. With `#[inline]` alone LLVM inlined the hand ring's
+//! `send` into the producer loop and called the ring's out of line; at
+//! 8 B that call decided which way the two processes' loop ran (full at
+//! the consumer's pace, or at its heels item by item: see `consume`) and
+//! cost the ring 2-3x against the hand ring (docs/BENCHMARKS.md, "One
+//! driver").
 
 use crate::measure::Chunks;
 use crate::proc::{ChildWatch, Control, Watch};

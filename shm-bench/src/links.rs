@@ -3,6 +3,8 @@
 //! item at a time, in batches, and in place), `DynRing` (the same ring
 //! typed at run time), and `ByteRing`.
 
+#![expect(clippy::inline_always, reason = "every send and recv alike (link.rs)")]
+
 use crate::Result;
 use crate::link::{Mismatch, Rx, Tx, check, check_words, stamp};
 use crate::raw::RawShm;
@@ -78,7 +80,7 @@ pub struct WordTx<W: Word>(pub W);
 pub struct WordRx<W: Word>(pub W);
 
 impl<W: Word> Tx for WordTx<W> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         self.0.store(*next);
         *next += 1;
@@ -87,7 +89,7 @@ impl<W: Word> Tx for WordTx<W> {
 }
 
 impl<W: Word> Rx for WordRx<W> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let found = self.0.load();
         if found == *expected {
@@ -142,7 +144,7 @@ pub struct StateTx(pub Shared<Msg64>);
 pub struct StateRx(pub Shared<Msg64>);
 
 impl Tx for StateTx {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         self.0.write(&Msg64::new(*next))?;
         *next += 1;
@@ -151,7 +153,7 @@ impl Tx for StateTx {
 }
 
 impl Rx for StateRx {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let msg = self.0.read();
         if msg.seq == expected.wrapping_sub(1) {
@@ -186,7 +188,7 @@ impl<const N: usize> RingTx<N> {
 }
 
 impl<const N: usize> Tx for RingTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         if self.ring.write(&self.item).is_ok() {
@@ -201,7 +203,7 @@ impl<const N: usize> Tx for RingTx<N> {
 }
 
 impl<const N: usize> Rx for RingRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let Some(item) = self.ring.read() else {
             return self.ring.error().map_or(Ok(0), |e| Err(e.into()));
@@ -243,7 +245,7 @@ impl<const N: usize> DynRingRx<N> {
 }
 
 impl<const N: usize> Tx for DynRingTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         match self.ring.write(self.item.as_bytes()) {
@@ -258,7 +260,7 @@ impl<const N: usize> Tx for DynRingTx<N> {
 }
 
 impl<const N: usize> Rx for DynRingRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         if !self.ring.read(self.item.as_mut_bytes())? {
             return self.ring.error().map_or(Ok(0), |e| Err(e.into()));
@@ -298,7 +300,7 @@ impl<const N: usize> BatchRx<N> {
 }
 
 impl<const N: usize> Tx for BatchTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, max: u64) -> Result<u64> {
         let k = usize::try_from(max).map_or(self.items.len(), |m| m.min(self.items.len()));
         for (seq, item) in (*next..).zip(&mut self.items[..k]) {
@@ -316,7 +318,7 @@ impl<const N: usize> Tx for BatchTx<N> {
 }
 
 impl<const N: usize> Rx for BatchRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, max: u64) -> Result<u64> {
         let k = usize::try_from(max).map_or(self.items.len(), |m| m.min(self.items.len()));
         let got = self.ring.read_into(&mut self.items[..k]);
@@ -352,7 +354,7 @@ const fn stamp_offsets<const N: usize>() -> [usize; 3] {
 }
 
 impl<const N: usize> Tx for InPlaceTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         let seq = next.to_ne_bytes();
         let written = self.ring.write_with(|slot| {
@@ -369,7 +371,7 @@ impl<const N: usize> Tx for InPlaceTx<N> {
 }
 
 impl<const N: usize> Rx for InPlaceRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let stamps = self.ring.read_with(|item| {
             stamp_offsets::<N>().map(|offset| {
@@ -402,7 +404,7 @@ impl<const N: usize> ByteTx<N> {
 }
 
 impl<const N: usize> Tx for ByteTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         match self.ring.write(zerocopy::IntoBytes::as_bytes(&*self.item)) {
@@ -431,7 +433,7 @@ impl<const N: usize> ByteRx<N> {
 }
 
 impl<const N: usize> Rx for ByteRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         if !self.ring.read(&mut self.message)? {
             return Ok(0);
@@ -465,7 +467,7 @@ impl<const N: usize> BroadcastTx<N> {
 }
 
 impl<const N: usize> Tx for BroadcastTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         // Backpressure: `Full` (a subscriber has not read the oldest slot)
@@ -483,7 +485,7 @@ impl<const N: usize> Tx for BroadcastTx<N> {
 pub struct BroadcastRx<const N: usize>(pub Subscriber<[u64; N]>);
 
 impl<const N: usize> Rx for BroadcastRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let Some(item) = self.0.read()? else { return Ok(0) };
         check(&item, *expected)?;

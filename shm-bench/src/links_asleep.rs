@@ -14,6 +14,8 @@
 //! up to `max` items inside it; the tokio socket does the same, so both
 //! async transports pay the same runtime entry.
 
+#![expect(clippy::inline_always, reason = "every send and recv alike (link.rs)")]
+
 use crate::link::{Mismatch, Rx, Tx, check, stamp};
 use crate::proc::Stopped;
 use crate::raw::RawShm;
@@ -60,7 +62,7 @@ impl<const N: usize> BlockingTx<N> {
 }
 
 impl<const N: usize> Tx for BlockingTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         self.ring.write_blocking(&self.item).map_err(ring_error)?;
@@ -73,7 +75,7 @@ impl<const N: usize> Tx for BlockingTx<N> {
 pub struct BlockingRx<const N: usize>(pub MemoryInterface<[u64; N], Consumer>);
 
 impl<const N: usize> Rx for BlockingRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let item = self.0.read_blocking().map_err(ring_error)?;
         check(&item, *expected)?;
@@ -98,7 +100,7 @@ impl<const N: usize> AsyncTx<N> {
 }
 
 impl<const N: usize> Tx for AsyncTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, max: u64) -> Result<u64> {
         let Self { ring, item, rt } = self;
         rt.block_on(async {
@@ -127,7 +129,7 @@ impl<const N: usize> AsyncRx<N> {
 }
 
 impl<const N: usize> Rx for AsyncRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, max: u64) -> Result<u64> {
         let Self { ring, rt } = self;
         rt.block_on(async {
@@ -146,7 +148,7 @@ impl<const N: usize> Rx for AsyncRx<N> {
 pub struct IntTx(pub SharedInt);
 
 impl Tx for IntTx {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         self.0.write(next.cast_signed());
         *next += 1;
@@ -180,7 +182,7 @@ impl IntRx {
 }
 
 impl Rx for IntRx {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let version = match &self.wait {
             IntWait::Blocking => self.int.wait_changed(self.since, SLICE),
@@ -231,7 +233,7 @@ impl FutexWord {
 pub struct FutexTx(pub FutexWord);
 
 impl Tx for FutexTx {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         let word = self.0.get();
         // Truncation: the low 32 bits are the futex value.
@@ -250,7 +252,7 @@ impl Tx for FutexTx {
 pub struct FutexRx(pub FutexWord);
 
 impl Rx for FutexRx {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         #[expect(clippy::cast_possible_truncation, reason = "the low half is the futex value")]
         let (want, old) = (*expected as u32, expected.wrapping_sub(1) as u32);
@@ -295,7 +297,7 @@ impl<const N: usize> TokioTx<N> {
 }
 
 impl<const N: usize> Tx for TokioTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, max: u64) -> Result<u64> {
         let Self { out, message, rt } = self;
         rt.block_on(async {
@@ -334,7 +336,7 @@ fn io_error(e: std::io::Error) -> Error {
 }
 
 impl<const N: usize> Rx for TokioRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, max: u64) -> Result<u64> {
         let Self { input, item, rt } = self;
         rt.block_on(async {

@@ -3,6 +3,8 @@
 //! loaned sample), the hand ring in a `shared_memory` crate mapping, and
 //! byte streams (Unix domain socket, pipe).
 
+#![expect(clippy::inline_always, reason = "every send and recv alike (link.rs)")]
+
 use crate::hand::Region;
 use crate::link::{Rx, Tx, check, check_words, stamp};
 use crate::proc::Stopped;
@@ -181,7 +183,7 @@ impl<const N: usize> IoxFanTx<N> {
 }
 
 impl<const N: usize> Tx for IoxFanTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.inner.item, *next);
         let reached = self.inner.publisher.send_copy(*self.inner.item)?;
@@ -209,7 +211,7 @@ impl<const N: usize> IoxTx<N> {
 }
 
 impl<const N: usize> Tx for IoxTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         // 0 receivers: the subscriber is not connected yet; send again.
@@ -234,7 +236,7 @@ impl<const N: usize> IoxRx<N> {
 }
 
 impl<const N: usize> Rx for IoxRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let Some(sample) = self.subscriber.receive()? else { return Ok(0) };
         self.item.copy_from_slice(sample.payload());
@@ -252,7 +254,7 @@ pub type Loaned<const N: usize> = [MaybeUninit<u64>; N];
 pub struct IoxLoanTx<const N: usize>(pub Publisher<ipc::Service, Loaned<N>, ()>);
 
 impl<const N: usize> Tx for IoxLoanTx<N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         let sample = self.0.loan_uninit()?;
         // SAFETY: the payload is an array of `MaybeUninit<u64>`, which is
@@ -272,7 +274,7 @@ impl<const N: usize> Tx for IoxLoanTx<N> {
 pub struct IoxLoanRx<const N: usize>(pub Subscriber<ipc::Service, Loaned<N>, ()>);
 
 impl<const N: usize> Rx for IoxLoanRx<N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let Some(sample) = self.0.receive()? else { return Ok(0) };
         let words = sample.payload();
@@ -304,7 +306,7 @@ impl<W: Write, const N: usize> StreamTx<W, N> {
 }
 
 impl<W: Write, const N: usize> Tx for StreamTx<W, N> {
-    #[inline]
+    #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         stamp(&mut self.item, *next);
         self.out.write_all(self.item.as_bytes())?;
@@ -328,7 +330,7 @@ impl<R: Read, const N: usize> StreamRx<R, N> {
 }
 
 impl<R: Read, const N: usize> Rx for StreamRx<R, N> {
-    #[inline]
+    #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         if let Err(e) = self.input.read_exact(self.item.as_mut_bytes()) {
             return Err(if e.kind() == std::io::ErrorKind::UnexpectedEof { Stopped.into() } else { Error::from(e) });

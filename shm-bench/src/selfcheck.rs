@@ -12,6 +12,7 @@ use crate::Result;
 use crate::measure::Chunks;
 use crate::proc::{Control, Watch};
 use core::sync::atomic::{AtomicU64, Ordering};
+use shm_runtime::{Consumer, MemoryInterface, Producer, Ring, SharedState};
 use std::time::{Duration, Instant};
 
 /// Slots (as the hand ring's 8 B cases).
@@ -95,6 +96,93 @@ pub fn produce(words: &[AtomicU64], ctl: &Control) {
             tail += 1;
             // Release pairs with the consumer's Acquire load of TAIL.
             words[TAIL].store(tail, Ordering::Release);
+        }
+        core::hint::spin_loop();
+    }
+}
+
+/// An 8-byte item that carries its position's number: `u64` itself, or
+/// `[u64; 1]` (the harness's 8 B item type), the two ways a program would
+/// type it.
+pub trait Numbered: SharedState + Copy {
+    /// The item for number `n`.
+    fn of(n: u64) -> Self;
+    /// Its number.
+    fn number(&self) -> u64;
+}
+
+impl Numbered for u64 {
+    fn of(n: u64) -> Self {
+        n
+    }
+    fn number(&self) -> u64 {
+        *self
+    }
+}
+
+impl Numbered for [u64; 1] {
+    fn of(n: u64) -> Self {
+        [n]
+    }
+    fn number(&self) -> u64 {
+        self[0]
+    }
+}
+
+/// Consumer (parent) of [`consume`]'s shape over a `MemoryInterface<T>`
+/// of [`CAPACITY`] slots: the same loop with `read` in place of the hand
+/// ring's loads and store, so that the ring and the hand ring can be
+/// compared without the harness's driver around either.
+pub fn consume_ring<T: Numbered>(
+    rx: &mut MemoryInterface<T, Consumer>,
+    ctl: &Control,
+    watch: &mut Watch<'_>,
+    seq: &mut u64,
+    n: u64,
+    chunks: &mut Chunks,
+) -> Result<Duration> {
+    watch.rearm();
+    let (mut head, end) = (*seq, *seq + n);
+    let start = Instant::now();
+    let (mut mark, mut mark_at) = (start, head);
+    ctl.set_target(end);
+    while head < end {
+        let Some(item) = rx.read() else {
+            if let Some(e) = rx.error() {
+                return Err(e.into());
+            }
+            watch.idle()?;
+            continue;
+        };
+        let item = item.number();
+        if item != head + 1 {
+            return Err(crate::link::Mismatch { expected: head + 1, found: [item; 3] }.into());
+        }
+        head += 1;
+        if head - mark_at >= chunks.items {
+            let now = Instant::now();
+            chunks.record(now - mark, head - mark_at);
+            (mark, mark_at) = (now, head);
+        }
+    }
+    *seq = end;
+    Ok(start.elapsed())
+}
+
+/// Producer (child) of [`produce`]'s shape over a `MemoryInterface<T>`.
+pub fn produce_ring<T: Numbered>(tx: &mut MemoryInterface<T, Producer>, ctl: &Control) {
+    let mut tail = 0u64;
+    while !ctl.stopped() {
+        let target = ctl.target();
+        while tail < target {
+            if tx.write(&T::of(tail + 1)).is_err() {
+                if ctl.stopped() {
+                    return;
+                }
+                core::hint::spin_loop();
+                continue;
+            }
+            tail += 1;
         }
         core::hint::spin_loop();
     }

@@ -9,6 +9,7 @@ use crate::measure::{self, Measure};
 use crate::proc::{Control, Stdio3, Watch};
 use crate::raw::{RawShm, unique_name};
 use crate::selfcheck;
+use shm_runtime::{Consumer, MemoryInterface, Producer, SharedObject};
 use std::rc::Rc;
 use std::time::{Duration, Instant};
 
@@ -32,6 +33,19 @@ pub(super) fn cases(out: &mut Vec<Case>) {
             .capacity(selfcheck::CAPACITY)
             .note("a standalone two-process SPSC loop of u64 (selfcheck.rs), no driver: the hand ring's 8 B throughput must be within 15% of it"),
     );
+    for (slug, label, array) in [
+        ("ring-standalone", "MemoryInterface<u64>, standalone loop", 0),
+        ("ring-standalone-array", "MemoryInterface<[u64; 1]>, standalone loop", 1),
+    ] {
+        out.push(
+            Case::new(Group::Shm, slug, Metric::Throughput, 8, label, selfcheck_ring_parent)
+                .child(selfcheck_ring_child)
+                .capacity(selfcheck::CAPACITY)
+                .param(array)
+                .floor(super::id(Group::Floor, "self-check", Metric::Throughput, 8))
+                .note("the self-check's loop (selfcheck.rs) over a MemoryInterface, no driver: the ring against the hand ring in the same loop shape"),
+        );
+    }
     hand_cases::<1>(out);
     hand_cases::<128>(out);
     hand_cases::<8192>(out);
@@ -107,6 +121,35 @@ fn selfcheck_child(ctx: &ChildCtx<'_>) -> Result<()> {
     ctx.ctl.ready();
     selfcheck::produce(shm.words(selfcheck::WORDS), &ctx.ctl);
     Ok(())
+}
+
+fn selfcheck_ring_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    if ctx.case.param == 0 { standalone_ring::<u64>(ctx) } else { standalone_ring::<[u64; 1]>(ctx) }
+}
+
+fn standalone_ring<T: selfcheck::Numbered>(ctx: &Ctx<'_>) -> Result<Measure> {
+    let ctl = Control::create()?;
+    let mut rx = MemoryInterface::<T, Consumer>::create_named(&unique_name("self-ring"), selfcheck::CAPACITY)?;
+    let mut child = ctx.spawn(&ctl, &args([("--ring", rx.handle().to_string())]), Stdio3::default())?;
+    child.wait_ready(&ctl)?;
+    let mut watch = Watch::new(child.child().id(), &ctl);
+    let mut seq = 0;
+    let m = measure::throughput(&ctx.plan, 8, super::chunk_for(selfcheck::CAPACITY), |n, chunks| {
+        selfcheck::consume_ring(&mut rx, &ctl, &mut watch, &mut seq, n, chunks)
+    })?;
+    ctl.stop();
+    child.finish()?;
+    Ok(m)
+}
+
+fn selfcheck_ring_child(ctx: &ChildCtx<'_>) -> Result<()> {
+    fn run<T: selfcheck::Numbered>(ctx: &ChildCtx<'_>) -> Result<()> {
+        let mut tx = MemoryInterface::<T, Producer>::load_memorybuf(&ctx.handle("--ring")?)?;
+        ctx.ctl.ready();
+        selfcheck::produce_ring(&mut tx, &ctx.ctl);
+        Ok(())
+    }
+    if ctx.case.param == 0 { run::<u64>(ctx) } else { run::<[u64; 1]>(ctx) }
 }
 
 /// Creates a bare mapping for a hand ring of `capacity` items of `N` words.

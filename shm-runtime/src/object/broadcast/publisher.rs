@@ -143,7 +143,11 @@ impl<T: SharedState> Broadcast<T> {
     /// subscriber has not read the item in the slot), hands it back in
     /// [`TryWriteError::Full`] (the only error it returns); nothing is
     /// overwritten. Under overwrite, never fails.
-    #[inline]
+    // Always inlined, as `MemoryInterface::write` and `read` are (see
+    // there): out of line, the call can change how two processes' loop
+    // runs, not only its own cost.
+    #[expect(clippy::inline_always, reason = "as MemoryInterface::write (see there)")]
+    #[inline(always)]
     pub fn publish(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
         if self.end.publish_one(|ring, cursor| ring.put(cursor, 0, bytes_of(value))) {
             Ok(())
@@ -410,7 +414,9 @@ impl PublisherEnd {
     /// the ring and our cursor), if there is room, and wakes sleeping
     /// subscribers; `false` (nothing published) if there is none. One view
     /// of the ring for the whole publish.
-    #[inline]
+    // The body of the always-inlined one-item call (see there).
+    #[expect(clippy::inline_always, reason = "the body of an always-inlined one-item call")]
+    #[inline(always)]
     pub(crate) fn publish_one(&mut self, put: impl FnOnce(&protocol::Broadcast<'_>, &PublisherCursor)) -> bool {
         let ring = self.side.ring();
         if ring.free(&mut self.cursor, 1) == 0

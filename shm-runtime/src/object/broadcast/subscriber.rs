@@ -87,7 +87,11 @@ impl<T: SharedState> Subscriber<T> {
     /// before this subscriber read them; the next read goes on from the
     /// oldest item still there. [`RecvError::Corrupt`] and
     /// [`RecvError::Evicted`] are sticky.
-    #[inline]
+    // Always inlined, as `MemoryInterface::write` and `read` are (see
+    // there): out of line, the call can change how two processes' loop
+    // runs, not only its own cost.
+    #[expect(clippy::inline_always, reason = "as MemoryInterface::write (see there)")]
+    #[inline(always)]
     pub fn read(&mut self) -> Result<Option<T>, RecvError> {
         // Built in place: a zeroed value and a copy into it would write
         // every byte twice (a 64 KiB memset per item for large items).
@@ -460,7 +464,9 @@ impl SubscriberEnd {
     /// `false` if the item was overwritten while it copied) if one is
     /// ready, and moves past it: `Ok(false)` if none is ready. One view of
     /// the ring for the whole read.
-    #[inline]
+    // The body of the always-inlined one-item call (see there).
+    #[expect(clippy::inline_always, reason = "the body of an always-inlined one-item call")]
+    #[inline(always)]
     pub(crate) fn take(
         &mut self,
         copy: impl FnOnce(&protocol::Broadcast<'_>, &SubscriberCursor) -> bool,

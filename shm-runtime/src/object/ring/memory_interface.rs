@@ -228,7 +228,18 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     /// assert_eq!(rx.read(), Some(0));
     /// # Ok(()) }
     /// ```
-    #[inline]
+    // Always inlined, as `read` is: a one-item call is a few loads, a
+    // copy and a store, and whether it is inlined into the caller's loop
+    // changes more than its own cost. Between two processes an 8-byte
+    // ring runs either full (the consumer's pace, about 200 M items/s
+    // here) or at the consumer's heels, where each item waits for the
+    // producer's cache lines (20-30 M/s); which one depends on which side
+    // is faster. Out of line in a caller that LLVM judged too big (the
+    // benchmark's producer loop of `[u64; 1]` items), the call was enough
+    // to tip a loop from the first to the second (docs/BENCHMARKS.md,
+    // "One driver").
+    #[expect(clippy::inline_always, reason = "measured: out of line it changed how two processes' loop ran (above)")]
+    #[inline(always)]
     pub fn write(&mut self, value: &T) -> Result<(), TryWriteError<T>> {
         if self.end.peer_left() || !self.can_write() {
             return Err(self.refused(value));
@@ -404,7 +415,9 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
     /// assert_eq!(rx.read(), Some([1.0, 0.5]));
     /// # Ok(()) }
     /// ```
-    #[inline]
+    // Always inlined: see `write`.
+    #[expect(clippy::inline_always, reason = "as `write` (see there)")]
+    #[inline(always)]
     pub fn read(&mut self) -> Option<T> {
         if !self.can_read() {
             return None;
