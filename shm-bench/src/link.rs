@@ -274,8 +274,10 @@ pub fn idle_all(watches: &mut [Watch<'_>]) -> Result<()> {
 
 /// Child side of a fan-out stream: receives every item up to the parent's
 /// target, reports it (`Control::set_progress`), and again for each new
-/// target, until the parent stops.
-pub fn subscribe<R: Rx>(rx: &mut R, ctl: &Control, watch: &mut ChildWatch<'_>) -> Result<()> {
+/// target, until the parent stops. When `rx` has nothing, it looks again
+/// after spinning for `gap`, as [`consume`] does (zero for a subscriber
+/// that shares its core and yields instead).
+pub fn subscribe<R: Rx>(rx: &mut R, ctl: &Control, watch: &mut ChildWatch<'_>, gap: Duration) -> Result<()> {
     let mut expected = 1;
     loop {
         let target = ctl.target();
@@ -287,6 +289,9 @@ pub fn subscribe<R: Rx>(rx: &mut R, ctl: &Control, watch: &mut ChildWatch<'_>) -
             let max = target - expected;
             if rx.recv(&mut expected, max)? == 0 {
                 watch.idle()?;
+                if !gap.is_zero() {
+                    spin_for(gap);
+                }
             }
         }
         ctl.set_progress(expected);

@@ -31,6 +31,7 @@ use crate::measure::{self, Measure};
 use crate::proc::{self, ChildGuard, ChildWatch, Control, Stdio3, Watch};
 use crate::raw::unique_name;
 use shm_runtime::{Broadcast, BroadcastConfig, Consumer, MemoryInterface, Policy, Producer, SharedObject, Subscriber};
+use std::time::Duration;
 
 /// Subscriber counts measured.
 pub const SUBSCRIBERS: [usize; 3] = [1, 2, 4];
@@ -111,6 +112,8 @@ impl Children {
         for (i, ctl) in ctls.iter().enumerate() {
             let mut a = args(i);
             a.extend(["--index".to_owned(), i.to_string(), "--subscribers".to_owned(), subs.to_string()]);
+            let gap = ctx.plan.poll_gap.for_stream(ctx.case.capacity, ctx.case.eager);
+            a.extend(["--gap-ns".to_owned(), crate::link::nanos(gap).to_string()]);
             guards.push(ctx.spawn(ctl, &a, Stdio3::default())?);
         }
         for (guard, ctl) in guards.iter_mut().zip(&ctls) {
@@ -136,8 +139,10 @@ impl Children {
 
 /// A subscriber child's place: re-pins child `i` to its own core where
 /// the machine has cores to spare, and says whether it shares its core
-/// with other subscribers (then it yields when idle).
-fn placement(ctx: &ChildCtx<'_>) -> Result<bool> {
+/// with other subscribers (then it yields when idle) and how long it
+/// spins before it looks again when it found nothing: the stream's poll
+/// gap (`measure::PollGap`) on a core of its own, none when it yields.
+fn placement(ctx: &ChildCtx<'_>) -> Result<(bool, Duration)> {
     let index: usize = ctx.arg("--index")?.parse()?;
     let subs: usize = ctx.arg("--subscribers")?.parse()?;
     let cores = std::thread::available_parallelism().map_or(1, usize::from);
@@ -145,7 +150,9 @@ fn placement(ctx: &ChildCtx<'_>) -> Result<bool> {
     if !ctx.args.iter().any(|a| a == "--no-pin") {
         proc::pin_to(1 + index % spare);
     }
-    Ok(subs > spare)
+    let shares = subs > spare;
+    let gap = if shares { Duration::ZERO } else { Duration::from_nanos(ctx.arg("--gap-ns")?.parse()?) };
+    Ok((shares, gap))
 }
 
 /// Parent side of a fan-out stream over `tx` to the ready `children`.
@@ -200,10 +207,10 @@ fn thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
 }
 
 fn thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-    let yields = placement(ctx)?;
+    let (yields, gap) = placement(ctx)?;
     let mut rx = BroadcastRx(Subscriber::<[u64; N]>::load_sharedobject(&ctx.handle("--bcast")?)?);
     ctx.ctl.ready();
-    super::ended(subscribe(&mut rx, &ctx.ctl, &mut ChildWatch::new(&ctx.ctl).yielding(yields)))
+    super::ended(subscribe(&mut rx, &ctx.ctl, &mut ChildWatch::new(&ctx.ctl).yielding(yields), gap))
 }
 
 fn rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
@@ -221,7 +228,7 @@ fn rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
 }
 
 fn rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-    let yields = placement(ctx)?;
+    let (yields, _) = placement(ctx)?;
     let mut rx = BroadcastRx(Subscriber::<[u64; N]>::load_sharedobject(&ctx.handle("--bcast")?)?);
     let echo = Broadcast::<[u64; N]>::create_named(ctx.arg("--echo")?, &config(ctx.case.capacity, 1))?;
     let mut tx = BroadcastTx::new(echo);
@@ -239,10 +246,10 @@ fn ring_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
 }
 
 fn ring_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-    let yields = placement(ctx)?;
+    let (yields, gap) = placement(ctx)?;
     let mut rx = RingRx { ring: MemoryInterface::<[u64; N], Consumer>::load_memorybuf(&ctx.handle("--ring")?)? };
     ctx.ctl.ready();
-    super::ended(subscribe(&mut rx, &ctx.ctl, &mut ChildWatch::new(&ctx.ctl).yielding(yields)))
+    super::ended(subscribe(&mut rx, &ctx.ctl, &mut ChildWatch::new(&ctx.ctl).yielding(yields), gap))
 }
 
 /// iceoryx2 publish-subscribe with `s` subscribers (feature `peers`).
@@ -304,13 +311,13 @@ mod iox {
     }
 
     fn thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-        let yields = placement(ctx)?;
+        let (yields, gap) = placement(ctx)?;
         let subs: usize = ctx.arg("--subscribers")?.parse()?;
         let node = iox2_node(ctx.parent)?;
         let setup = IoxSetup::Stream(ctx.case.capacity);
         let mut rx = IoxRx::<N>::new(iox2_subscriber_of(&node, ctx.arg("--svc")?, setup, subs)?);
         ctx.ctl.ready();
-        crate::cases::ended(subscribe(&mut rx, &ctx.ctl, &mut ChildWatch::new(&ctx.ctl).yielding(yields)))
+        crate::cases::ended(subscribe(&mut rx, &ctx.ctl, &mut ChildWatch::new(&ctx.ctl).yielding(yields), gap))
     }
 
     fn rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
@@ -329,7 +336,7 @@ mod iox {
     }
 
     fn rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-        let yields = placement(ctx)?;
+        let (yields, _) = placement(ctx)?;
         let (index, subs): (usize, usize) = (ctx.arg("--index")?.parse()?, ctx.arg("--subscribers")?.parse()?);
         let node = iox2_node(ctx.parent)?;
         let base = ctx.arg("--svc")?;

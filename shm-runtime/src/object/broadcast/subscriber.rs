@@ -401,7 +401,8 @@ impl SubscriberEnd {
 
     /// [`ready`](Self::ready) in a view of the ring the caller took (one
     /// view for a whole read).
-    #[inline]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[inline(always)]
     fn ready_in(
         ring: &protocol::Broadcast<'_>,
         side: &Side,

@@ -253,7 +253,8 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     /// [`put_and_publish`](Self::put_and_publish), with no loop and no
     /// offset, small enough to be inlined into `write` (as a call of its
     /// own, the slice form cost 62 instructions an item under callgrind).
-    #[inline]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[inline(always)]
     fn put_one(&mut self, value: &T) {
         let (ring, cursor) = self.end.ring_and_cursor();
         crate::protocol::cell::store_bytes(ring.next_free_slot(cursor), bytes_of(value));
@@ -427,7 +428,8 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
 
     /// Copies the next item out (the caller checked it is ready), frees
     /// its slot and wakes a sleeping producer.
-    #[inline]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[inline(always)]
     fn take_one(&mut self) -> T {
         let (ring, cursor) = self.end.ring_and_cursor();
         let value = load_value(ring.next_ready_slot(cursor));
