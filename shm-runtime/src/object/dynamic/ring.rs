@@ -275,20 +275,30 @@ impl DynRing<Producer> {
     /// (or the ring was found corrupt), [`SendError::Closed`] if the
     /// consumer let go, [`SendError::PeerDead`] if the ring is full and
     /// the consumer died. Nothing is written in any case.
-    #[inline]
+    // Always inlined, as `MemoryInterface::write` is (see there).
+    #[expect(clippy::inline_always, reason = "as MemoryInterface::write (see there)")]
+    #[inline(always)]
     pub fn write(&mut self, item: &[u8]) -> Result<(), SendError> {
         if item.len() != self.item.size {
             return Err(SendError::WrongSize { len: item.len(), size: self.item.size });
         }
         if self.end.peer_left() || !self.can_write() {
-            return Err(match self.end.why_refused() {
-                None => SendError::Full,
-                Some(Gone::LetGo) => SendError::Closed,
-                Some(Gone::Died { pid }) => SendError::PeerDead { pid },
-            });
+            return Err(self.refused());
         }
         self.put_and_publish(item);
         Ok(())
+    }
+
+    /// Why a `write` was refused (the ring full, or the consumer gone):
+    /// out of line, so that the inlined `write` carries only the call.
+    #[cold]
+    #[inline(never)]
+    fn refused(&mut self) -> SendError {
+        match self.end.why_refused() {
+            None => SendError::Full,
+            Some(Gone::LetGo) => SendError::Closed,
+            Some(Gone::Died { pid }) => SendError::PeerDead { pid },
+        }
     }
 
     /// Writes as many of the items in `items` (whole items laid end to
@@ -372,7 +382,8 @@ impl DynRing<Producer> {
     /// Copies `item` (of the item size) into the next slot (the caller
     /// checked it is free), publishes it and wakes a sleeping consumer:
     /// `MemoryInterface::write`'s steps with a run-time length.
-    #[inline]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (write, read)")]
+    #[inline(always)]
     fn put_and_publish(&mut self, item: &[u8]) {
         let (ring, cursor) = self.end.ring_and_cursor();
         ring.put(cursor, 0, item);
@@ -403,7 +414,9 @@ impl DynRing<Consumer> {
     ///
     /// [`RingError::WrongSize`] if `out` is not [`ItemType::size`] bytes
     /// (nothing is taken).
-    #[inline]
+    // Always inlined, as `MemoryInterface::read` is.
+    #[expect(clippy::inline_always, reason = "as MemoryInterface::write (see there)")]
+    #[inline(always)]
     pub fn read(&mut self, out: &mut [u8]) -> Result<bool, RingError> {
         if out.len() != self.item.size {
             return Err(self.wrong_size(out.len()));
@@ -478,7 +491,8 @@ impl DynRing<Consumer> {
 
     /// Copies the next item out (the caller checked it is ready and `out`
     /// has the item size), frees its slot and wakes a sleeping producer.
-    #[inline]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (write, read)")]
+    #[inline(always)]
     fn take_one(&mut self, out: &mut [u8]) {
         let (ring, cursor) = self.end.ring_and_cursor();
         ring.get(cursor, 0, out);
