@@ -330,7 +330,9 @@ impl ByteRing<Producer> {
     /// [`SendError::Full`]; a ring whose consumer let go
     /// [`SendError::Closed`], a full one whose consumer died
     /// [`SendError::PeerDead`]. In every case nothing is written.
-    #[inline]
+    // Always inlined, as `MemoryInterface::write` is (see there).
+    #[expect(clippy::inline_always, reason = "as MemoryInterface::write (see there)")]
+    #[inline(always)]
     pub fn write(&mut self, message: &[u8]) -> Result<(), SendError> {
         if message.len() > self.slot {
             return Err(SendError::TooLarge { len: message.len(), slot: self.slot });
@@ -446,7 +448,8 @@ impl ByteRing<Producer> {
     /// no offset, small enough to be inlined into `write` (as a call of
     /// its own, the general form cost 167 instructions a message under
     /// callgrind).
-    #[inline]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-message call (write)")]
+    #[inline(always)]
     fn put_whole(&mut self, message: &[u8]) {
         let (ring, cursor) = self.end.ring_and_cursor();
         fragment::put(ring.next_free_slot(cursor), message, true, true);
@@ -618,7 +621,9 @@ impl ByteRing<Consumer> {
     /// assert_eq!(message, b"hello");
     /// # Ok(()) }
     /// ```
-    #[inline]
+    // Always inlined, as `MemoryInterface::write` is (see there).
+    #[expect(clippy::inline_always, reason = "as MemoryInterface::write (see there)")]
+    #[inline(always)]
     pub fn read(&mut self, message: &mut Vec<u8>) -> Result<bool, RingError> {
         // The common case, inlined: no sticky corruption, a slot ready by
         // the cached write position (one compare), and in it a whole
