@@ -680,7 +680,7 @@ impl<'a> Broadcast<'a> {
 
     /// Fills the element words of the `offset`th free slot with `fill`,
     /// between the marks of its sequence word.
-    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (Broadcast::publish)")]
     #[inline(always)]
     fn put_with(&self, cursor: &PublisherCursor, offset: u64, fill: impl FnOnce(&[AtomicU64])) {
         let position = advance(cursor.tail, offset, self.wrap);
@@ -819,7 +819,7 @@ impl<'a> Broadcast<'a> {
     /// built in place, not zeroed first): `true` only if every byte of
     /// `out` was written with the whole item.
     #[cfg(not(loom))]
-    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (Subscriber::read)")]
     #[inline(always)]
     pub(crate) fn get_uninit(
         &self,

@@ -401,7 +401,7 @@ impl SubscriberEnd {
 
     /// [`ready`](Self::ready) in a view of the ring the caller took (one
     /// view for a whole read).
-    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (Subscriber::read)")]
     #[inline(always)]
     fn ready_in(
         ring: &protocol::Broadcast<'_>,

@@ -231,10 +231,10 @@ impl<T: SharedState> MemoryInterface<T, Producer> {
     // Always inlined, as `read` is: a one-item call is a few loads, a
     // copy and a store, and whether it is inlined into the caller's loop
     // changes more than its own cost. Between two processes an 8-byte
-    // ring runs either full (the consumer's pace, about 200 M items/s
-    // here) or at the consumer's heels, where each item waits for the
-    // producer's cache lines (20-30 M/s); which one depends on which side
-    // is faster. Out of line in a caller that LLVM judged too big (the
+    // ring runs either full (at the consumer's pace, about 200 M items/s
+    // here) or with the consumer at the producer's heels, each item
+    // waiting for the producer's cache lines (20-60 M/s); which one
+    // depends on which side is faster. Out of line in a caller that LLVM judged too big (the
     // benchmark's producer loop of `[u64; 1]` items), the call was enough
     // to tip a loop from the first to the second (docs/BENCHMARKS.md,
     // "One driver").
@@ -428,7 +428,7 @@ impl<T: SharedState> MemoryInterface<T, Consumer> {
 
     /// Copies the next item out (the caller checked it is ready), frees
     /// its slot and wakes a sleeping producer.
-    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::write)")]
+    #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (MemoryInterface::read)")]
     #[inline(always)]
     fn take_one(&mut self) -> T {
         let (ring, cursor) = self.end.ring_and_cursor();
