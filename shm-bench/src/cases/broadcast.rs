@@ -21,7 +21,8 @@
 //! 4 of them on CPU 1), a subscriber with nothing to read yields the core
 //! (`sched_yield`) instead of spinning, iceoryx2's as shm's: a spinning one
 //! would hold the core for a whole time slice while another has items to
-//! take.
+//! take. A subscriber with a core of its own spins the stream consumer's
+//! poll gap before it looks again (`link::consume`, `measure::PollGap`).
 
 use super::{Case, ChildCtx, Ctx, Group, Metric, args, capacity_for, chunk_for, id};
 use crate::Result;
