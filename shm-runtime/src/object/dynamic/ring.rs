@@ -7,7 +7,7 @@ use crate::format::header::{Layout, ObjectKind, SchemaRef};
 use crate::format::schema::Schema;
 use crate::object::dynamic::ItemType;
 use crate::object::ring::Ring;
-use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
+use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::protocol::ring::Shape;
@@ -283,22 +283,10 @@ impl DynRing<Producer> {
             return Err(SendError::WrongSize { len: item.len(), size: self.item.size });
         }
         if self.end.peer_left() || !self.can_write() {
-            return Err(self.refused());
+            return Err(self.end.send_refused());
         }
         self.put_and_publish(item);
         Ok(())
-    }
-
-    /// Why a `write` was refused (the ring full, or the consumer gone):
-    /// out of line, so that the inlined `write` carries only the call.
-    #[cold]
-    #[inline(never)]
-    fn refused(&mut self) -> SendError {
-        match self.end.why_refused() {
-            None => SendError::Full,
-            Some(Gone::LetGo) => SendError::Closed,
-            Some(Gone::Died { pid }) => SendError::PeerDead { pid },
-        }
     }
 
     /// Writes as many of the items in `items` (whole items laid end to

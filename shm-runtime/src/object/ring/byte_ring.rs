@@ -28,7 +28,7 @@
 use crate::format::header::{Layout, ObjectKind};
 use crate::format::schema;
 use crate::object::ring::Ring;
-use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
+use crate::object::ring::end::{Consumer, End, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
 use crate::protocol::fragment::{self, LEN_MASK, Reassembly, Taken};
@@ -237,18 +237,6 @@ fn slot_words(slot_size: usize) -> Option<usize> {
 }
 
 impl ByteRing<Producer> {
-    /// The error of a `write` that found no room (or a consumer that let
-    /// go), out of line.
-    #[cold]
-    #[inline(never)]
-    fn refused(&mut self) -> SendError {
-        match self.end.why_refused() {
-            None => SendError::Full,
-            Some(Gone::LetGo) => SendError::Closed,
-            Some(Gone::Died { pid }) => SendError::PeerDead { pid },
-        }
-    }
-
     /// Whether a `write` of a message up to the slot size would find room
     /// now.
     #[inline]
@@ -354,7 +342,7 @@ impl ByteRing<Producer> {
     #[inline(never)]
     fn write_slow(&mut self, message: &[u8]) -> Result<(), SendError> {
         if self.end.peer_left() || !self.can_write() {
-            return Err(self.refused());
+            return Err(self.end.send_refused());
         }
         self.put_whole(message);
         Ok(())
@@ -538,7 +526,7 @@ impl ByteRing<Producer> {
                 Ok(free) if free >= fragments && !self.end.peer_left() => {
                     self.write_partial(&encoded, Duration::ZERO).map_err(|_| SendError::Full)
                 }
-                _ => Err(self.refused()),
+                _ => Err(self.end.send_refused()),
             }
         };
         self.scratch = encoded;
@@ -1434,7 +1422,7 @@ mod in_place {
                 return Err(SendError::TooLarge { len, slot: self.slot });
             }
             if self.end.peer_left() || !self.can_write() {
-                return Err(self.refused());
+                return Err(self.end.send_refused());
             }
             let (ring, cursor) = self.end.ring_and_cursor();
             let words = ring.free_slot(cursor, 0);

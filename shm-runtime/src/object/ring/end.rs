@@ -11,7 +11,7 @@ use crate::format::schema::Schema;
 use crate::protocol::ring::{self, ConsumerCursor, Corrupt, Geometry, ProducerCursor, Ring, Shape};
 use crate::protocol::role::{self, CLOSED, FREE};
 use crate::protocol::wake::{self, AWAKE, Barrier};
-use crate::segment::error::{CreateError, OpenError, RingError};
+use crate::segment::error::{CreateError, OpenError, RingError, SendError};
 use crate::segment::handle::Handle;
 use crate::segment::liveness;
 use crate::segment::name::SegmentName;
@@ -589,6 +589,19 @@ impl<R: Role> End<R> {
         }
         self.last_look = Some(now);
         self.peer_died().map(|pid| Gone::Died { pid })
+    }
+
+    /// [`why_refused`](Self::why_refused) as the error of a refused byte
+    /// write (`ByteRing`, `DynRing`): out of line, so that their inlined
+    /// `write` carries only the call.
+    #[cold]
+    #[inline(never)]
+    pub(crate) fn send_refused(&mut self) -> SendError {
+        match self.why_refused() {
+            None => SendError::Full,
+            Some(Gone::LetGo) => SendError::Closed,
+            Some(Gone::Died { pid }) => SendError::PeerDead { pid },
+        }
     }
 
     /// [`RingError::Closed`] if the other side let go (see
