@@ -574,6 +574,9 @@ impl Peek {
     /// let oldest = unread.oldest.unwrap();
     /// assert_eq!((oldest.position, oldest.value), (0, Value::Unsigned(10)));
     /// assert_eq!(unread.newest.unwrap().value, Value::Unsigned(30));
+    /// // Dropped with unread items and no consumer yet, a producer keeps
+    /// // the ring's name for a consumer to come; `cleanup` removes it.
+    /// tx.cleanup()?;
     /// # Ok(()) }
     /// ```
     pub fn ring_unread(&self) -> Result<RingUnread, PeekError> {
