@@ -275,6 +275,10 @@ pub(crate) struct Broadcast<'a> {
     policy: Policy,
     history: u64,
     words: &'a [AtomicU64],
+    /// The words before the table (shape, positions, role, wait and mode
+    /// words): a fixed-size view, so that indexing it with one of their
+    /// constants needs no bounds check on the hot path.
+    fixed: &'a [AtomicU64; TABLE_WORD],
     table: &'a [AtomicU64],
     slots: &'a [AtomicU64],
 }
@@ -298,6 +302,7 @@ impl<'a> Broadcast<'a> {
             return None;
         }
         let slots_start = TABLE_WORD + shape.max_subscribers * ENTRY_WORDS;
+        let (fixed, _) = words.split_first_chunk::<TABLE_WORD>()?;
         Some(Self {
             capacity: shape.capacity,
             mask: if shape.capacity.is_power_of_two() { shape.capacity - 1 } else { u64::MAX },
@@ -306,6 +311,7 @@ impl<'a> Broadcast<'a> {
             policy: shape.policy,
             history: shape.history.min(shape.capacity),
             words,
+            fixed,
             table: &words[TABLE_WORD..slots_start],
             slots: &words[slots_start..],
         })
@@ -345,8 +351,10 @@ impl<'a> Broadcast<'a> {
         let (head, slots) = unsafe { words.split_at_unchecked(slots_start) };
         // SAFETY: `head` has `slots_start` words, at least `TABLE_WORD`
         // (see above).
-        let table = unsafe { head.get_unchecked(TABLE_WORD..) };
-        Self { capacity, mask, wrap, stride, policy, history, words, table, slots }
+        let (fixed, table) = unsafe { head.split_at_unchecked(TABLE_WORD) };
+        // `fixed` has `TABLE_WORD` words by construction: the check folds.
+        let fixed = fixed.try_into().expect("split at TABLE_WORD");
+        Self { capacity, mask, wrap, stride, policy, history, words, fixed, table, slots }
     }
 
     /// Sets up fresh (zeroed) words as an empty broadcast whose positions
@@ -408,11 +416,12 @@ impl<'a> Broadcast<'a> {
         self.policy
     }
 
-    /// All the ring's words (for the object's role, wait and mode words).
+    /// The words before the table (for the object's role, wait and mode
+    /// words), as a fixed-size array: a constant index needs no check.
     #[cfg(not(loom))]
     #[inline]
-    pub(crate) fn words(&self) -> &'a [AtomicU64] {
-        self.words
+    pub(crate) fn fixed(&self) -> &'a [AtomicU64; TABLE_WORD] {
+        self.fixed
     }
 
     /// Number of slots.
@@ -431,7 +440,7 @@ impl<'a> Broadcast<'a> {
     /// comes after an Acquire load of the join count that saw its join
     /// (`refresh`), and the joiner stored this before joining.
     fn entries_used(&self) -> usize {
-        let used = self.words[ENTRIES_USED_WORD].load(Ordering::Relaxed);
+        let used = self.fixed[ENTRIES_USED_WORD].load(Ordering::Relaxed);
         usize::try_from(used).map_or(self.entries(), |used| used.min(self.entries()))
     }
 
@@ -468,7 +477,7 @@ impl<'a> Broadcast<'a> {
 
     /// Current write position, as loaded now (for reports).
     pub(crate) fn tail_now(&self) -> u64 {
-        self.words[TAIL_WORD].load(Ordering::Relaxed)
+        self.fixed[TAIL_WORD].load(Ordering::Relaxed)
     }
 
     /// The read positions of the table's active entries, as loaded now
@@ -487,7 +496,7 @@ impl<'a> Broadcast<'a> {
     /// A publisher's cursor, starting at the shared write position (a
     /// successor of a dead publisher continues where it stopped).
     pub(crate) fn publisher(&self) -> Result<PublisherCursor, Corrupt> {
-        let tail = self.words[TAIL_WORD].load(Ordering::Acquire);
+        let tail = self.fixed[TAIL_WORD].load(Ordering::Acquire);
         if tail >= self.wrap {
             return Err(Corrupt { what: "write position", found: tail });
         }
@@ -502,7 +511,7 @@ impl<'a> Broadcast<'a> {
             last_corrupt: None,
             lost: 0,
         };
-        let stored = self.words[LIMIT_WORD].load(Ordering::Relaxed);
+        let stored = self.fixed[LIMIT_WORD].load(Ordering::Relaxed);
         if stored < self.wrap && behind(cursor.limit, stored, self.wrap) {
             cursor.limit = stored;
         }
@@ -542,13 +551,13 @@ impl<'a> Broadcast<'a> {
             // moves up to this limit sees the write position it was
             // computed from (else it would find itself ahead of the write
             // position it loads next).
-            self.words[LIMIT_WORD].store(cursor.limit, sync::at(Site::BcastLimitStore, Ordering::Release));
+            self.fixed[LIMIT_WORD].store(cursor.limit, sync::at(Site::BcastLimitStore, Ordering::Release));
             // Pairs with the joiner's fence in `join`: either we see its
             // join below, or it sees the limit stored above.
             sync::fence(Site::BcastRefreshFence, Ordering::SeqCst);
             // Acquire pairs with the joiner's AcqRel increment: a scan
             // after this sees its `active` and cursor.
-            let joins = self.words[JOIN_WORD].load(Ordering::Acquire);
+            let joins = self.fixed[JOIN_WORD].load(Ordering::Acquire);
             cursor.floor = floor;
             if joins == cursor.joins_seen {
                 return;
@@ -708,7 +717,7 @@ impl<'a> Broadcast<'a> {
     pub(crate) fn publish(&self, cursor: &mut PublisherCursor, count: u64) {
         cursor.tail = advance(cursor.tail, count, self.wrap);
         // Pairs with the subscribers' Acquire load in `available`.
-        self.words[TAIL_WORD].store(cursor.tail, sync::at(Site::BcastPublish, Ordering::Release));
+        self.fixed[TAIL_WORD].store(cursor.tail, sync::at(Site::BcastPublish, Ordering::Release));
     }
 
     /// Our write position.
@@ -723,27 +732,27 @@ impl<'a> Broadcast<'a> {
     /// "Backpressure", for the handshake with the publisher).
     pub(crate) fn join(&self, entry: usize, me: u64) -> Result<SubscriberCursor, Corrupt> {
         // Acquire pairs with the publisher's Release store in `publish`.
-        let tail = self.words[TAIL_WORD].load(Ordering::Acquire);
+        let tail = self.fixed[TAIL_WORD].load(Ordering::Acquire);
         if tail >= self.wrap {
             return Err(Corrupt { what: "write position", found: tail });
         }
-        let first = self.words[FIRST_WORD].load(Ordering::Relaxed) % self.wrap;
+        let first = self.fixed[FIRST_WORD].load(Ordering::Relaxed) % self.wrap;
         let published = distance(tail, first, self.wrap);
         let mut start = retreat(tail, self.history.min(published), self.wrap);
         // Relaxed: under backpressure the join count's increment below
         // (Release) publishes it with the rest of the join.
-        self.words[ENTRIES_USED_WORD].fetch_max(entry as u64 + 1, Ordering::Relaxed);
+        self.fixed[ENTRIES_USED_WORD].fetch_max(entry as u64 + 1, Ordering::Relaxed);
         self.entry(entry, ENTRY_CURSOR).store(start, Ordering::Relaxed);
         // Pairs with the publisher's Acquire load of `active` in `scan`:
         // seeing us active, it sees the start above.
         self.entry(entry, ENTRY_ACTIVE).store(me, Ordering::Release);
         if self.policy == Policy::Backpressure {
             // AcqRel: Release pairs with the Acquire load in `refresh`.
-            self.words[JOIN_WORD].fetch_add(1, Ordering::AcqRel);
+            self.fixed[JOIN_WORD].fetch_add(1, Ordering::AcqRel);
             // Pairs with the publisher's fence in `refresh`.
             sync::fence(Site::BcastJoinFence, Ordering::SeqCst);
             // Acquire pairs with the Release store in `refresh`.
-            let limit = self.words[LIMIT_WORD].load(sync::at(Site::BcastLimitLoad, Ordering::Acquire));
+            let limit = self.fixed[LIMIT_WORD].load(sync::at(Site::BcastLimitLoad, Ordering::Acquire));
             let oldest = retreat(limit % self.wrap, self.capacity, self.wrap);
             // (A limit from a publisher that moved on since we loaded
             // `tail` may lie past it: its floor was at most its write
@@ -775,7 +784,7 @@ impl<'a> Broadcast<'a> {
         }
         // Acquire pairs with the publisher's Release store in `publish`:
         // the items it published are in their slots.
-        let tail = self.words[TAIL_WORD].load(sync::at(Site::BcastTailLoad, Ordering::Acquire));
+        let tail = self.fixed[TAIL_WORD].load(sync::at(Site::BcastTailLoad, Ordering::Acquire));
         if tail >= self.wrap {
             return Err(Corrupt { what: "write position", found: tail });
         }
@@ -942,7 +951,7 @@ impl<'a> Broadcast<'a> {
     /// counting what it skipped.
     pub(crate) fn skip_overwritten(&self, cursor: &mut SubscriberCursor) {
         // Acquire pairs with `publish`, as in `available`.
-        let tail = self.words[TAIL_WORD].load(Ordering::Acquire);
+        let tail = self.fixed[TAIL_WORD].load(Ordering::Acquire);
         let ahead = if tail < self.wrap { distance(tail, cursor.head, self.wrap) } else { 0 };
         if ahead == 0 {
             return;

@@ -199,7 +199,7 @@ impl Side {
 
     #[inline]
     fn word(&self, index: usize) -> &AtomicU64 {
-        &self.hot.ring.words()[index]
+        &self.hot.ring.fixed()[index]
     }
 
     /// The publisher's futex word (only ever accessed through this 32-bit
