@@ -179,6 +179,16 @@ impl<M: Region, const N: usize> Shape<M, N> {
     #[inline]
     fn pop(&self, cursor: &mut ConsumerCursor, out: &mut [u64; N]) -> bool {
         if cursor.head == cursor.tail_cache {
+            // The next slot's line, asked for alongside the write position
+            // (as shm's ring does: a floor does what the best ring does).
+            // SAFETY: `_mm_prefetch` needs SSE, part of x86_64; it never
+            // faults and reads nothing into the program's state.
+            #[cfg(target_arch = "x86_64")]
+            unsafe {
+                core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(
+                    self.slot(cursor.head).cast::<i8>().cast_const(),
+                );
+            }
             // Acquire pairs with the producer's Release store in `push`:
             // the items up to the loaded position are in their slots.
             cursor.tail_cache = self.tail().load(Ordering::Acquire);

@@ -385,6 +385,10 @@ impl<'a> Ring<'a> {
         if cached >= wanted {
             return Ok(cached);
         }
+        // The next slot's first line, asked for alongside the write
+        // position: when the load below finds a new item, the item's line
+        // is already on its way instead of being fetched after it.
+        crate::protocol::copy::prefetch(self.slot(cursor.head));
         // Acquire pairs with the producer's Release store in `publish`:
         // the items it published are in their slots.
         let tail = self.tail.load(sync::at(Site::RingTailLoad, Ordering::Acquire));
