@@ -28,7 +28,10 @@
 //!   stores and 17-20 µs with string stores, the hand-written ring
 //!   (glibc's `memcpy`) 18-20 µs in the same rounds; with string loads as
 //!   well, 64 KiB ring throughput went from 11.9-12.3 to 15.1-15.6 GB/s
-//!   (the hand ring 15.9), `ByteRing`'s and a broadcast's alike.
+//!   (the hand ring 15.9), `ByteRing`'s and a broadcast's alike. Measured
+//!   on Intel CPUs only; some AMD CPUs are reported to run `rep movsb`
+//!   slowly when source and destination share a page offset, which no
+//!   case here has checked.
 //!
 //! Why the vector moves are not a data race. Rust's rules on data races
 //! are rules about Rust's memory accesses; an inline assembly block is a
