@@ -490,27 +490,19 @@ mod tests {
 
     #[test]
     fn a_copy_stops_where_the_words_end() {
-        let words = heap(9, 0);
-        let src = pattern(200, 5);
-        store_bytes(&words, &src);
-        let mut back = vec![0; 200];
-        load_bytes(&words, &mut back);
-        assert_eq!(back[..72], src[..72]);
-        assert!(back[72..].iter().all(|b| *b == 0), "bytes past the words stay as they were");
-    }
-
-    #[test]
-    fn a_string_copy_stops_where_the_words_end() {
-        // 5,000 bytes of words (4,992 in whole blocks: a string copy each
-        // way),
-        // 8,000 bytes offered.
-        let words = heap(625, 0);
-        let src = pattern(8000, 9);
-        store_bytes(&words, &src);
-        let mut back = vec![0; 8000];
-        load_bytes(&words, &mut back);
-        assert_eq!(back[..5000], src[..5000]);
-        assert!(back[5000..].iter().all(|b| *b == 0), "bytes past the words stay as they were");
+        // Words of 72 bytes (one whole block) with 200 offered; words of
+        // 5,000 bytes (4,992 in whole blocks: a string copy each way) with
+        // 8,000 offered.
+        for (words, offered) in [(9, 200), (625, 8000)] {
+            let reach = words * 8;
+            let words = heap(words, 0);
+            let src = pattern(offered, 5);
+            store_bytes(&words, &src);
+            let mut back = vec![0; offered];
+            load_bytes(&words, &mut back);
+            assert_eq!(back[..reach], src[..reach], "{offered} offered");
+            assert!(back[reach..].iter().all(|b| *b == 0), "{offered} offered: bytes past the words stay as they were");
+        }
     }
 
     proptest! {
