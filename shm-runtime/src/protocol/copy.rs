@@ -257,14 +257,6 @@ mod bulk {
     #[inline(never)]
     fn store_blocks(dst: &[AtomicU64], src: &[u8]) -> usize {
         let len = blocks(src.len(), dst.len());
-        if len >= STRING_COPY && std::arch::is_x86_feature_detected!("ermsb") {
-            // SAFETY: as below (`len` within both slices, no overlap, the
-            // caller owns the words); the CPU has fast strings (checked).
-            // Not a data race, and ordered with the protocol's stores
-            // (module comment).
-            unsafe { copy_string(dst.as_ptr().cast::<u8>().cast_mut(), src.as_ptr(), len) };
-            return len;
-        }
         if len > 0 {
             // SAFETY: `len <= src.len()` and `len <= 8 * dst.len()`
             // (`blocks`), so both ranges lie in their slices, which live
@@ -291,13 +283,6 @@ mod bulk {
     #[inline(never)]
     fn load_blocks(src: &[AtomicU64], dst: *mut u8, len: usize) -> usize {
         let len = blocks(len, src.len());
-        if len >= STRING_COPY && std::arch::is_x86_feature_detected!("ermsb") {
-            // SAFETY: as below (`len` within both ranges, no overlap); the
-            // CPU has fast strings (checked). Not a data race, and its
-            // loads are ordered as any loads (module comment).
-            unsafe { copy_string(dst, src.as_ptr().cast::<u8>(), len) };
-            return len;
-        }
         if len > 0 {
             // SAFETY: `len` is at most the caller's length (the bytes of a
             // `&mut` slice, valid for writes and borrowed by no one else)
@@ -329,7 +314,12 @@ mod bulk {
     #[inline]
     unsafe fn copy(dst: *mut u8, src: *const u8, len: usize) {
         debug_assert!(len > 0 && len.is_multiple_of(BLOCK));
-        if std::arch::is_x86_feature_detected!("avx") {
+        if len >= STRING_COPY && std::arch::is_x86_feature_detected!("ermsb") {
+            // SAFETY: the caller's contract; the CPU has fast strings
+            // (checked). Not a data race, and ordered with the stores and
+            // loads around it (module comment).
+            unsafe { copy_string(dst, src, len) };
+        } else if std::arch::is_x86_feature_detected!("avx") {
             // SAFETY: the caller's contract; AVX is there (checked).
             unsafe { copy_avx(dst, src, len) };
         } else {
