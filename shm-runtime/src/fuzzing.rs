@@ -555,7 +555,7 @@ pub fn cell_len(data: &[u8]) -> &'static str {
     // A byte range, ignoring the stored length (the `Shared<T>` path).
     let offset = probe % (capacity + 1);
     let mut range = vec![0u8; (probe >> 8) % (capacity - offset + 1)];
-    assert_eq!(cell.read_range(offset, &mut range, 1), Some(()), "an even copy did not read");
+    assert_eq!(cell.read_range(offset, &mut range[..], 1), Some(()), "an even copy did not read");
     assert_eq!(range, stored[offset..offset + range.len()]);
 
     // A writer takes over whatever a peer left.

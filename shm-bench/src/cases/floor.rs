@@ -57,6 +57,10 @@ pub(super) fn cases(out: &mut Vec<Case>) {
         Case::new(Group::Floor, "memcpy-cached", Metric::Bandwidth, 64 * 1024, "memcpy in cache", memcpy_cached_parent)
             .note("one process; 64 KiB blocks from a 4 MiB set (the 64 KiB rings' 64 slots) into one 64 KiB buffer: in cache"),
     );
+    out.push(
+        Case::new(Group::Floor, "memcpy-one", Metric::Read, 64 * 1024, "memcpy of one value", memcpy_one_parent)
+            .note("one process; the same 64 KiB block copied again and again into one buffer (both in cache): the floor of a large Shared<T> read"),
+    );
 }
 
 fn hand_cases<const N: usize>(out: &mut Vec<Case>) {
@@ -211,6 +215,33 @@ fn memcpy_parent(ctx: &Ctx<'_>) -> Result<Measure> {
 /// out of its slots into one item.
 fn memcpy_cached_parent(ctx: &Ctx<'_>) -> Result<Measure> {
     memcpy_blocks(ctx, capacity_for(BLOCK / 8), 1)
+}
+
+/// One `BLOCK`-byte memcpy at a time, always the same block into the
+/// same buffer, timed as a read is: what reading a large value out of a
+/// cell that stays in cache costs at the least.
+fn memcpy_one_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    let words = BLOCK / 8;
+    // Destination half a page past the source's page offset, as in
+    // `memcpy_blocks` (the best the copy does).
+    let gap = 2048 / 8;
+    let mut buffer = vec![7u64; words + gap + words];
+    let (src, rest) = buffer.split_at_mut(words);
+    let dst = &mut rest[gap..];
+    measure::latency(&ctx.plan, |n, mut hist| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = hist.is_some().then(Instant::now);
+            std::hint::black_box(&mut *dst).copy_from_slice(std::hint::black_box(&*src));
+            if let (Some(t0), Some(h)) = (t0, hist.as_deref_mut()) {
+                h.saturating_record(crate::link::nanos(t0.elapsed()));
+            }
+            if dst[0] != 7 || dst[words - 1] != 7 {
+                return Err("memcpy check failed".into());
+            }
+        }
+        Ok(start.elapsed())
+    })
 }
 
 /// Copies `BLOCK`-byte blocks, the next of `src_blocks` into the next of

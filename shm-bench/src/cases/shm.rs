@@ -55,6 +55,36 @@ pub(super) fn cases(out: &mut Vec<Case>) {
                 .note(note),
         );
     }
+    out.push(
+        Case::new(Group::Shm, "shared-read-idle", Metric::Read, BIG_VALUE * 8, "Shared<T> read", big_read_parent)
+            .floor(id(Group::Floor, "memcpy-one", Metric::Read, BIG_VALUE * 8))
+            .note("Shared<[u64; 8192]>::read while nobody writes (the value in this process's cache); floor: one 64 KiB memcpy in cache"),
+    );
+}
+
+/// Words of the large `Shared<T>` read case's value (64 KiB).
+const BIG_VALUE: usize = 8192;
+
+/// `Shared<[u64; BIG_VALUE]>::read` in a loop, nobody writing: what a
+/// large value's read costs over the copy itself (the floor). Every read
+/// is checked (its three stamps).
+fn big_read_parent(ctx: &Ctx<'_>) -> Result<Measure> {
+    let mut value = crate::link::boxed::<BIG_VALUE>();
+    crate::link::stamp(&mut value, 7);
+    let state = Shared::create_named(&unique_name("big-state"), &*value)?;
+    drop(value);
+    measure::latency(&ctx.plan, |n, mut hist| {
+        let start = Instant::now();
+        for _ in 0..n {
+            let t0 = hist.is_some().then(Instant::now);
+            let read: [u64; BIG_VALUE] = state.read();
+            if let (Some(t0), Some(h)) = (t0, hist.as_deref_mut()) {
+                h.saturating_record(nanos(t0.elapsed()));
+            }
+            crate::link::check(&read, 7)?;
+        }
+        Ok(start.elapsed())
+    })
 }
 
 fn ring_cases<const N: usize>(out: &mut Vec<Case>) {

@@ -64,7 +64,7 @@ use crate::format::layout::cell::WAITERS_WORD;
 use crate::object::notify::{self, Versioned};
 use crate::object::shared_object::sealed::{self, SegmentOwned, SegmentRef};
 use crate::object::shared_object::{SharedObject, debug_handle};
-use crate::object::state::{SharedState, bytes_of, bytes_of_mut, read_cell, zeroed};
+use crate::object::state::{SharedState, bytes_of, locked_value, read_cell_value, zeroed};
 use crate::protocol::cell::{ByteCell, CellError, layout_words};
 use crate::protocol::lock::LOCK_WAIT;
 use crate::segment::error::{CreateError, OpenError};
@@ -367,9 +367,7 @@ impl<T: SharedState> SharedArray<T> {
 
     /// Element `index`; `index < len`.
     fn read(&self, index: usize) -> T {
-        let mut value = zeroed::<T>();
-        read_cell(&self.cell(index), 0, bytes_of_mut(&mut value));
-        value
+        read_cell_value(&self.cell(index), 0)
     }
 
     /// Element `index` (the last complete value written to it), or `None`
@@ -406,8 +404,7 @@ impl<T: SharedState> SharedArray<T> {
     fn update_waiting<R>(&self, index: usize, f: impl FnOnce(&mut T) -> R, wait: Duration) -> Result<R, ArrayError> {
         let cell = self.checked_cell(index)?;
         let guard = cell.lock(liveness::claimant(), wait).map_err(|e| self.lock_error(index, e))?;
-        let mut value = zeroed::<T>();
-        cell.copy_current_unchecked(0, bytes_of_mut(&mut value));
+        let mut value = locked_value::<T>(&cell);
         let result = f(&mut value);
         cell.write_locked(&guard, bytes_of(&value));
         drop(guard);

@@ -80,8 +80,6 @@
 //! counts what it skipped, exactly (items seen plus items skipped is the
 //! number published).
 
-#[cfg(not(loom))]
-use crate::protocol::cell::load_bytes_uninit;
 use crate::protocol::cell::{load_bytes, store_bytes};
 use crate::protocol::ring::{Corrupt, advance, distance, wrap_of};
 use crate::protocol::role::{CLOSED, FREE};
@@ -844,10 +842,10 @@ impl<'a> Broadcast<'a> {
         // the element; this keeps the promise local.)
         assert!(data.len() * 8 >= out.len(), "a broadcast slot holds a whole item");
         if self.policy == Policy::Backpressure {
-            load_bytes_uninit(data, out);
+            load_bytes(data, out);
             return true;
         }
-        Self::read_checked(seq, position, || load_bytes_uninit(data, out))
+        Self::read_checked(seq, position, || load_bytes(data, out))
     }
 
     /// Copies the `offset`th ready byte message (see
@@ -1601,7 +1599,7 @@ mod loom_models {
             // Acquire pairs with `publish`, as a tool's load does.
             let tail = words[TAIL_WORD].load(Ordering::Acquire);
             let mut out = [0u8; 16];
-            if ring.look(tail - 1, |data| load_bytes(data, &mut out)) {
+            if ring.look(tail - 1, |data| load_bytes(data, &mut out[..])) {
                 assert_eq!(out, item(tail - 1), "a look returned a mix");
             }
             publisher.join().unwrap();

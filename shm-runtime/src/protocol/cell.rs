@@ -24,6 +24,7 @@
 //! rewrites that copy. Every access is atomic, so racing copies are not
 //! data races.
 
+use crate::protocol::copy::Bytes;
 use crate::protocol::lock::{self, Claimant, LockGuard};
 use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
 use std::time::{Duration, Instant};
@@ -197,7 +198,7 @@ impl<'a> ByteCell<'a> {
     /// without checking the sequence word: only for a caller that holds
     /// the writer lock (so no cooperating writer changes the current copy)
     /// or that knows the holder is stuck writing the other copy.
-    pub(crate) fn copy_current_unchecked(&self, offset: usize, dst: &mut [u8]) {
+    pub(crate) fn copy_current_unchecked<D: Bytes + ?Sized>(&self, offset: usize, dst: &mut D) {
         // Pairs with the Release store of `current` in `write_locked`.
         let slot = &self.slots[slot_index(self.current.load(Ordering::Acquire))];
         load_range(slot.data, offset, dst);
@@ -205,8 +206,9 @@ impl<'a> ByteCell<'a> {
 
     /// Copies `dst.len()` bytes of the value from byte `offset` (a range
     /// inside the capacity), ignoring the stored length. `None` when
-    /// writers kept replacing the value for the whole retry budget.
-    pub(crate) fn read_range(&self, offset: usize, dst: &mut [u8], max_attempts: u32) -> Option<()> {
+    /// writers kept replacing the value for the whole retry budget (`dst`
+    /// then holds a torn copy: every byte written, none of use).
+    pub(crate) fn read_range<D: Bytes + ?Sized>(&self, offset: usize, dst: &mut D, max_attempts: u32) -> Option<()> {
         assert!(offset.checked_add(dst.len()).is_some_and(|end| end <= self.capacity), "range inside the capacity");
         for attempt in 0..max_attempts {
             // Pairs with the Release store of `current` in `write_locked`.
@@ -240,7 +242,8 @@ impl<'a> ByteCell<'a> {
     }
 
     /// Copies `dst.len()` bytes from `offset` (as [`read_range`]) out of
-    /// the last complete value, and always ends:
+    /// the last complete value, and always ends, with every byte of `dst`
+    /// written (each way out below follows a whole copy):
     ///
     /// 1. `attempts` lock-free seqlock attempts.
     /// 2. If writers kept replacing the value that whole time, take the
@@ -256,10 +259,10 @@ impl<'a> ByteCell<'a> {
     ///    every bit pattern is valid (`SharedState`).
     ///
     /// [`read_range`]: Self::read_range
-    pub(crate) fn read_range_settled(
+    pub(crate) fn read_range_settled<D: Bytes + ?Sized>(
         &self,
         offset: usize,
-        dst: &mut [u8],
+        dst: &mut D,
         me: impl Into<Claimant>,
         attempts: u32,
         wait: Duration,
@@ -291,7 +294,7 @@ impl<'a> ByteCell<'a> {
     pub(crate) fn read_vec(&self, out: &mut Vec<u8>) -> Result<(), CellError> {
         self.read_with(|data, len| {
             out.resize(len, 0);
-            load_bytes(data, out);
+            load_bytes(data, &mut out[..]);
             Ok(())
         })
         .map(|_| ())
@@ -366,7 +369,7 @@ fn slot_index(n: u64) -> usize {
 pub(crate) use crate::protocol::copy::{load_bytes, load_range, store_bytes};
 // Used by object/ only, which a loom build leaves out.
 #[cfg(not(loom))]
-pub(crate) use crate::protocol::copy::{load_bytes_uninit, store_range};
+pub(crate) use crate::protocol::copy::store_range;
 
 #[cfg(all(test, not(loom)))]
 mod tests {
@@ -441,10 +444,10 @@ mod tests {
         for offset in 0..21 {
             for len in 0..=21 - offset {
                 let mut dst = vec![0u8; len];
-                cell.read_range(offset, &mut dst, 10).unwrap();
+                cell.read_range(offset, &mut dst[..], 10).unwrap();
                 assert_eq!(dst, value[offset..offset + len]);
                 let mut dst = vec![0u8; len];
-                cell.copy_current_unchecked(offset, &mut dst);
+                cell.copy_current_unchecked(offset, &mut dst[..]);
                 assert_eq!(dst, value[offset..offset + len]);
             }
         }
@@ -456,7 +459,7 @@ mod tests {
         let cell = ByteCell::init(&words, 8, b"abc");
         // A peer leaves the current copy's seq odd for good.
         words[PREFIX_WORDS].store(1, Ordering::Relaxed);
-        assert_eq!(cell.read_range(0, &mut [0u8; 3], 100), None);
+        assert_eq!(cell.read_range(0, &mut [0u8; 3][..], 100), None);
     }
 
     #[test]
@@ -580,7 +583,7 @@ mod tests {
     fn d8_a_copy_completed_before_current_names_it_is_not_returned() {
         let by_range = |cell: &ByteCell<'_>| {
             let mut bytes = [0u8; 8];
-            assert!(cell.read_range(0, &mut bytes, u32::MAX).is_some());
+            assert!(cell.read_range(0, &mut bytes[..], u32::MAX).is_some());
             u64::from_ne_bytes(bytes)
         };
         let by_vec = |cell: &ByteCell<'_>| u64::from_ne_bytes(read(cell).unwrap().try_into().unwrap());
@@ -616,7 +619,7 @@ mod tests {
             let words: Vec<AtomicU64> = (0..src.len().div_ceil(8) + spare).map(|_| AtomicU64::new(u64::MAX)).collect();
             store_bytes(&words, &src);
             let mut back = vec![0xAA; src.len()];
-            load_bytes(&words, &mut back);
+            load_bytes(&words, &mut back[..]);
             prop_assert_eq!(&back, &src);
             if src.len() % 8 != 0 {
                 let last = words[src.len() / 8].load(Ordering::Relaxed).to_ne_bytes();
@@ -638,10 +641,10 @@ mod tests {
             let mut expected = before.clone();
             expected[offset..offset + src.len()].copy_from_slice(src);
             let mut all = vec![0; 40];
-            load_bytes(&words, &mut all);
+            load_bytes(&words, &mut all[..]);
             prop_assert_eq!(&all, &expected);
             let mut back = vec![0; src.len()];
-            load_range(&words, offset, &mut back);
+            load_range(&words, offset, &mut back[..]);
             prop_assert_eq!(&back[..], src);
         }
 
@@ -756,7 +759,7 @@ mod loom_models {
             let writer = spawn_writes_1_and_2(&words);
             let cell = ByteCell::split(&words, CAPACITY).unwrap();
             let mut out = [0u8; 9];
-            cell.read_range(0, &mut out, u32::MAX).unwrap();
+            cell.read_range(0, &mut out[..], u32::MAX).unwrap();
             assert!(out.iter().all(|b| *b == out[0]), "torn read: {out:?}");
             writer.join().unwrap();
         });
@@ -774,7 +777,7 @@ mod loom_models {
             let writer = spawn_writes_1_and_2(&words);
             let cell = ByteCell::split(&words, CAPACITY).unwrap();
             let mut out = [0u8; 9];
-            cell.read_range_settled(0, &mut out, 3, 1, Duration::MAX);
+            cell.read_range_settled(0, &mut out[..], 3, 1, Duration::MAX);
             assert!(out.iter().all(|b| *b == out[0]), "torn read: {out:?}");
             writer.join().unwrap();
         });
@@ -792,7 +795,7 @@ mod loom_models {
                     let cell = ByteCell::split(&words, 8).unwrap();
                     let guard = cell.lock(pid, LOCK_WAIT).unwrap();
                     let mut bytes = [0u8; 8];
-                    cell.copy_current_unchecked(0, &mut bytes);
+                    cell.copy_current_unchecked(0, &mut bytes[..]);
                     cell.write_locked(&guard, &(u64::from_ne_bytes(bytes) + 1).to_ne_bytes());
                 }
             };
@@ -801,7 +804,7 @@ mod loom_models {
             other.join().unwrap();
             let cell = ByteCell::split(&words, 8).unwrap();
             let mut bytes = [0u8; 8];
-            cell.read_range(0, &mut bytes, u32::MAX).unwrap();
+            cell.read_range(0, &mut bytes[..], u32::MAX).unwrap();
             assert_eq!(u64::from_ne_bytes(bytes), 2, "an update was lost");
         });
     }

@@ -79,23 +79,65 @@ pub(crate) fn store_bytes(dst: &[AtomicU64], src: &[u8]) {
     words::store_bytes(&dst[done / 8..], &src[done..]);
 }
 
-/// Fills `dst` from the first words of `src` (as far as `src` reaches).
-#[inline]
-pub(crate) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
-    let done = bulk::load(src, dst.as_mut_ptr().cast(), dst.len());
-    words::load_bytes(&src[done / 8..], &mut dst[done..]);
+/// Bytes a copy out of the shared words fills: `[u8]`, or
+/// `[MaybeUninit<u8>]` for a value built in place (not zeroed first, as a
+/// value would be only to be overwritten). The copies write every byte
+/// they are asked to fill, and only initialized values.
+pub(crate) trait Bytes {
+    /// Number of bytes.
+    fn len(&self) -> usize;
+
+    /// The bytes as possibly uninitialized, for a copy to fill.
+    ///
+    /// # Safety
+    ///
+    /// Nothing but initialized bytes may be written through the result
+    /// (so that a `[u8]` stays initialized).
+    unsafe fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>];
 }
 
-/// [`load_bytes`] into bytes that may be uninitialized (a value built in
-/// place need not be zeroed first).
+impl Bytes for [u8] {
+    #[inline]
+    fn len(&self) -> usize {
+        <[u8]>::len(self)
+    }
+
+    #[inline]
+    unsafe fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>] {
+        // SAFETY: `MaybeUninit<u8>` has the size and alignment of `u8`, so
+        // the pointer and length cover exactly these bytes, which the
+        // result borrows exclusively for as long as `self`; every `u8` is
+        // a valid `MaybeUninit<u8>`, and the caller writes back only
+        // initialized bytes (this function's contract), so the bytes are
+        // valid `u8`s again when the borrow ends.
+        unsafe { core::slice::from_raw_parts_mut(self.as_mut_ptr().cast::<MaybeUninit<u8>>(), self.len()) }
+    }
+}
+
+impl Bytes for [MaybeUninit<u8>] {
+    #[inline]
+    fn len(&self) -> usize {
+        <[MaybeUninit<u8>]>::len(self)
+    }
+
+    #[inline]
+    unsafe fn as_uninit(&mut self) -> &mut [MaybeUninit<u8>] {
+        self
+    }
+}
+
+/// Fills `dst` from the first words of `src` (as far as `src` reaches).
 #[inline]
-pub(crate) fn load_bytes_uninit(src: &[AtomicU64], dst: &mut [MaybeUninit<u8>]) {
+pub(crate) fn load_bytes<D: Bytes + ?Sized>(src: &[AtomicU64], dst: &mut D) {
+    // SAFETY: the copies below write only initialized bytes (the words'
+    // values), as `as_uninit` asks.
+    let dst = unsafe { dst.as_uninit() };
     let done = bulk::load(src, dst.as_mut_ptr().cast(), dst.len());
     // A small copy (no blocks) takes the words whole, without re-slicing.
     if done == 0 {
-        words::load_bytes_uninit(src, dst);
+        words::load_bytes(src, dst);
     } else {
-        words::load_bytes_uninit(&src[done / 8..], &mut dst[done..]);
+        words::load_bytes(&src[done / 8..], &mut dst[done..]);
     }
 }
 
@@ -114,9 +156,12 @@ pub(crate) fn store_range(dst: &[AtomicU64], offset: usize, src: &[u8]) {
 /// Fills `dst` from the bytes of `src` starting at byte `offset`. Panics
 /// if the range is outside `src`.
 #[inline]
-pub(crate) fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
+pub(crate) fn load_range<D: Bytes + ?Sized>(src: &[AtomicU64], offset: usize, dst: &mut D) {
+    // SAFETY: the copies below write only initialized bytes (the words'
+    // values), as `as_uninit` asks.
+    let dst = unsafe { dst.as_uninit() };
     let done = match src.get(offset / 8..) {
-        Some(words) if offset.is_multiple_of(8) => bulk::load(words, dst.as_mut_ptr(), dst.len()),
+        Some(words) if offset.is_multiple_of(8) => bulk::load(words, dst.as_mut_ptr().cast(), dst.len()),
         _ => 0,
     };
     words::load_range(src, offset + done, &mut dst[done..]);
@@ -185,11 +230,11 @@ mod words {
 
     /// See [`super::load_range`]: one relaxed load per word touched.
     #[inline]
-    pub(super) fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [u8]) {
+    pub(super) fn load_range(src: &[AtomicU64], offset: usize, dst: &mut [MaybeUninit<u8>]) {
         let mut filled = 0;
         let mut position = offset;
         while filled < dst.len() {
-            let bytes = src[position / 8].load(Ordering::Relaxed).to_ne_bytes();
+            let bytes = src[position / 8].load(Ordering::Relaxed).to_ne_bytes().map(MaybeUninit::new);
             let within = position % 8;
             let n = (8 - within).min(dst.len() - filled);
             dst[filled..filled + n].copy_from_slice(&bytes[within..within + n]);
@@ -200,22 +245,8 @@ mod words {
 
     /// See [`super::load_bytes`]: one relaxed load per word.
     #[inline]
-    pub(super) fn load_bytes(src: &[AtomicU64], dst: &mut [u8]) {
+    pub(super) fn load_bytes(src: &[AtomicU64], dst: &mut [MaybeUninit<u8>]) {
         // Whole words first (see `store_bytes`), then the part word.
-        let whole = dst.len() / 8 * 8;
-        let (full, tail) = dst.split_at_mut(whole);
-        for (word, chunk) in src.iter().zip(full.chunks_exact_mut(8)) {
-            chunk.copy_from_slice(&word.load(Ordering::Relaxed).to_ne_bytes());
-        }
-        if let Some(word) = src.get(whole / 8).filter(|_| !tail.is_empty()) {
-            let bytes = word.load(Ordering::Relaxed).to_ne_bytes();
-            tail.copy_from_slice(&bytes[..tail.len()]);
-        }
-    }
-
-    /// See [`super::load_bytes_uninit`].
-    #[inline]
-    pub(super) fn load_bytes_uninit(src: &[AtomicU64], dst: &mut [MaybeUninit<u8>]) {
         let whole = dst.len() / 8 * 8;
         let (full, tail) = dst.split_at_mut(whole);
         for (word, chunk) in src.iter().zip(full.chunks_exact_mut(8)) {
@@ -466,10 +497,10 @@ mod tests {
             let src = pattern(len, 3);
             store_bytes(&words, &src);
             let mut back = vec![0xAA; len];
-            load_bytes(&words, &mut back);
+            load_bytes(&words, &mut back[..]);
             assert_eq!(back, src, "len {len}");
             let mut uninit = vec![MaybeUninit::new(0xAAu8); len];
-            load_bytes_uninit(&words, &mut uninit);
+            load_bytes(&words, &mut uninit[..]);
             // SAFETY: every byte was initialized (by `vec!` and the copy).
             assert!(uninit.iter().zip(&src).all(|(u, s)| unsafe { u.assume_init() } == *s), "len {len} uninit");
             for word in &words[len.div_ceil(8)..] {
@@ -489,7 +520,7 @@ mod tests {
             let src = pattern(offered, 5);
             store_bytes(&words, &src);
             let mut back = vec![0; offered];
-            load_bytes(&words, &mut back);
+            load_bytes(&words, &mut back[..]);
             assert_eq!(back[..reach], src[..reach], "{offered} offered");
             assert!(back[reach..].iter().all(|b| *b == 0), "{offered} offered: bytes past the words stay as they were");
         }
@@ -509,10 +540,10 @@ mod tests {
             let mut expected = before.clone();
             expected[offset..offset + len].copy_from_slice(&src);
             let mut all = vec![0; total];
-            load_bytes(&words, &mut all);
+            load_bytes(&words, &mut all[..]);
             prop_assert_eq!(&all, &expected);
             let mut back = vec![0; len];
-            load_range(&words, offset, &mut back);
+            load_range(&words, offset, &mut back[..]);
             prop_assert_eq!(&back, &src);
         }
     }

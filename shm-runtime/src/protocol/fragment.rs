@@ -50,7 +50,6 @@
 //! stores are, besides, all done before the kernel reports it dead.
 
 use crate::protocol::cell::{load_bytes, store_bytes};
-use crate::protocol::copy::load_bytes_uninit;
 use crate::protocol::ring::Corrupt;
 use crate::protocol::sync::{AtomicU64, Ordering};
 
@@ -166,8 +165,8 @@ fn load_whole(words: &[AtomicU64], len: usize, message: &mut Vec<u8>) {
     message.clear();
     message.reserve(len);
     let spare = &mut message.spare_capacity_mut()[..len];
-    load_bytes_uninit(words, spare);
-    // SAFETY: `load_bytes_uninit` wrote the first `len` bytes of the spare
+    load_bytes(words, spare);
+    // SAFETY: `load_bytes` wrote the first `len` bytes of the spare
     // capacity (it fills all of `spare`, as far as `words` reaches, and
     // `words` holds at least `len` bytes: asserted above), and `reserve`
     // made the capacity at least `len`.

@@ -687,7 +687,7 @@ impl Peek {
 
     fn read_cell(&self, cell: &ByteCell<'_>) -> Result<Vec<u8>, PeekError> {
         let mut bytes = vec![0; cell.capacity()];
-        cell.read_range(0, &mut bytes, ATTEMPTS)
+        cell.read_range(0, &mut bytes[..], ATTEMPTS)
             .map(|()| bytes)
             .ok_or_else(|| PeekError::Contended { name: self.name() })
     }

@@ -254,7 +254,7 @@ impl DynArray {
         let cell = self.checked_cell(index, self.item.size)?;
         let guard = cell.lock(liveness::claimant(), LOCK_WAIT).map_err(|e| self.lock_error(index, e))?;
         let mut value = vec![0; self.item.size];
-        cell.copy_current_unchecked(0, &mut value);
+        cell.copy_current_unchecked(0, &mut value[..]);
         let result = f(&mut value);
         cell.write_locked(&guard, &value);
         drop(guard);

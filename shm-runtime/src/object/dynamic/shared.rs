@@ -218,7 +218,7 @@ impl DynShared {
         let cell = self.inner.cell();
         let guard = cell.lock(liveness::claimant(), LOCK_WAIT).map_err(|e| self.inner.write_error(e))?;
         let mut value = vec![0u8; self.item.size];
-        cell.copy_current_unchecked(0, &mut value);
+        cell.copy_current_unchecked(0, &mut value[..]);
         let result = f(&mut value);
         cell.write_locked(&guard, &value);
         drop(guard);

@@ -1556,17 +1556,15 @@ mod in_place {
                             // The slot's words from `offset` on hold at least
                             // `slot - offset >= dst.len()` bytes: `dst` is
                             // filled whole.
-                            crate::protocol::copy::load_bytes_uninit(&words[1 + offset / 8..], dst);
-                            // SAFETY: every byte of `dst` was just initialised
-                            // (the words reach past its end, see above).
-                            unsafe { assume_init(dst) }
+                            crate::protocol::copy::load_bytes(&words[1 + offset / 8..], dst);
                         } else {
-                            dst.fill(MaybeUninit::new(0));
-                            // SAFETY: every byte of `dst` was just set to 0.
-                            let dst = unsafe { assume_init(dst) };
+                            // Fills `dst` whole or panics: the slot's words
+                            // hold the message's `len` bytes.
                             crate::protocol::copy::load_range(&words[1..], offset, dst);
-                            dst
                         }
+                        // SAFETY: every byte of `dst` was just initialised
+                        // (the words reach past its end, see above).
+                        unsafe { assume_init(dst) }
                     });
                     let out = take(len, &mut copy);
                     let (ring, cursor) = self.end.ring_and_cursor();
