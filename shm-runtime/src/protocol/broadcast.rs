@@ -81,6 +81,7 @@
 //! number published).
 
 use crate::protocol::cell::{load_bytes, store_bytes};
+use crate::protocol::copy::Bytes;
 use crate::protocol::ring::{Corrupt, advance, distance, wrap_of};
 use crate::protocol::role::{CLOSED, FREE};
 use crate::protocol::sync::{self, AtomicU64, Ordering, Site};
@@ -806,40 +807,23 @@ impl<'a> Broadcast<'a> {
         self.entry(cursor.entry, ENTRY_CURSOR).store(cursor.head, Ordering::Release);
     }
 
-    /// Copies the `offset`th ready item into `out`; `false` if it was
-    /// overwritten before or while it was copied (overwrite policy; `out`
-    /// then holds nothing of use). The caller checked with
+    /// Copies the `offset`th ready item into `out` (bytes, or bytes that
+    /// may be uninitialized: a value built in place, not zeroed first);
+    /// `false` if it was overwritten before or while it was copied
+    /// (overwrite policy; `out` then holds nothing of use, though every
+    /// byte of it was written). The caller checked with
     /// [`available`](Self::available) that at least `offset + 1` are
     /// ready.
-    #[inline]
-    pub(crate) fn get(&self, cursor: &SubscriberCursor, offset: u64, out: &mut [u8]) -> bool {
-        let position = advance(cursor.head, offset, self.wrap);
-        let (seq, data) = self.slot(position);
-        if self.policy == Policy::Backpressure {
-            load_bytes(data, out);
-            return true;
-        }
-        Self::read_checked(seq, position, || load_bytes(data, out))
-    }
-
-    /// [`get`](Self::get) into bytes that may be uninitialized (a value
-    /// built in place, not zeroed first): `true` only if every byte of
-    /// `out` was written with the whole item.
-    #[cfg(not(loom))]
     #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (Subscriber::read)")]
     #[inline(always)]
-    pub(crate) fn get_uninit(
-        &self,
-        cursor: &SubscriberCursor,
-        offset: u64,
-        out: &mut [core::mem::MaybeUninit<u8>],
-    ) -> bool {
+    pub(crate) fn get<D: Bytes + ?Sized>(&self, cursor: &SubscriberCursor, offset: u64, out: &mut D) -> bool {
         let position = advance(cursor.head, offset, self.wrap);
         let (seq, data) = self.slot(position);
         // The copy fills `out` only as far as the slot reaches: a slot too
-        // short for it would leave bytes unwritten that the caller then
-        // takes as initialized. (The opener checked the slot size against
-        // the element; this keeps the promise local.)
+        // short for it would leave bytes unwritten that a caller building
+        // a value in place then takes as initialized. (The opener checked
+        // the slot size against the element; this keeps the promise
+        // local.)
         assert!(data.len() * 8 >= out.len(), "a broadcast slot holds a whole item");
         if self.policy == Policy::Backpressure {
             load_bytes(data, out);
@@ -1055,7 +1039,7 @@ mod tests {
             return Ok(None);
         }
         let mut out = [0u8; 16];
-        if !ring.get(s, 0, &mut out) {
+        if !ring.get(s, 0, &mut out[..]) {
             ring.skip_overwritten(s);
             return Err(s.take_lagged());
         }
@@ -1107,7 +1091,7 @@ mod tests {
                 assert_eq!(split.available(&mut s, 1).unwrap(), 1);
                 let mut out = vec![0u8; WORDS * 8];
                 if k % 2 == 0 {
-                    assert!(split.get(&s, 0, &mut out));
+                    assert!(split.get(&s, 0, &mut out[..]));
                     assert_eq!(out, item(k), "item {k}");
                 } else {
                     let got = split.get_message(&s, 0, (WORDS - 1) * 8, |n| out.get_mut(..n));
@@ -1172,7 +1156,7 @@ mod tests {
             publish(&ring, &mut p, k);
         }
         let mut out = [0u8; 16];
-        assert!(!ring.get(&s, 0, &mut out), "slot 10 now holds item 14");
+        assert!(!ring.get(&s, 0, &mut out[..]), "slot 10 now holds item 14");
         ring.skip_overwritten(&mut s);
         assert_eq!(s.take_lagged(), 1);
         for k in 11..15 {
@@ -1378,7 +1362,7 @@ mod loom_models {
                     sync::yield_now();
                 }
                 let mut out = [0u8; 16];
-                assert!(ring.get(&s, 0, &mut out));
+                assert!(ring.get(&s, 0, &mut out[..]));
                 ring.release(&mut s, 1);
                 assert_eq!(out, item(k), "item {k} arrived wrong");
             }
@@ -1412,7 +1396,7 @@ mod loom_models {
                     continue;
                 }
                 let mut out = [0u8; 16];
-                if ring.get(&s, 0, &mut out) {
+                if ring.get(&s, 0, &mut out[..]) {
                     ring.release(&mut s, 1);
                     let k = u64::from_ne_bytes(out[..8].try_into().unwrap());
                     assert_eq!(out, item(k), "a torn item was returned");
@@ -1459,7 +1443,7 @@ mod loom_models {
             let first = s.position();
             if ring.available(&mut s, 1).unwrap() > 0 {
                 let mut out = [0u8; 16];
-                assert!(ring.get(&s, 0, &mut out));
+                assert!(ring.get(&s, 0, &mut out[..]));
                 assert_eq!(out, item(first), "the joiner read an overwritten item");
             }
             publisher.join().unwrap();
@@ -1500,7 +1484,7 @@ mod loom_models {
             let first = s.position();
             if ring.available(&mut s, 1).unwrap() > 0 {
                 let mut out = [0u8; 16];
-                assert!(ring.get(&s, 0, &mut out));
+                assert!(ring.get(&s, 0, &mut out[..]));
                 assert_eq!(out, item(first), "the joiner read an overwritten item");
             }
             publisher.join().unwrap();

@@ -96,7 +96,7 @@ impl<T: SharedState> Subscriber<T> {
         // Built in place: a zeroed value and a copy into it would write
         // every byte twice (a 64 KiB memset per item for large items).
         let mut value = core::mem::MaybeUninit::<T>::uninit();
-        let got = self.end.take(|ring, cursor| ring.get_uninit(cursor, 0, uninit_bytes_of(&mut value)))?;
+        let got = self.end.take(|ring, cursor| ring.get(cursor, 0, uninit_bytes_of(&mut value)))?;
         if !got {
             return Ok(None);
         }
