@@ -805,6 +805,19 @@ pub(crate) fn load_value<T: SharedState>(src: &[AtomicU64]) -> T {
     unsafe { value.assume_init() }
 }
 
+/// The `F` at byte `offset` of the words `src` (a field of a slot read in
+/// place), built in place as in [`load_value`].
+#[expect(clippy::inline_always, reason = "as `load_value`: a large value is built in the caller's place")]
+#[inline(always)]
+pub(crate) fn load_field<F: SharedState>(src: &[AtomicU64], offset: usize) -> F {
+    let mut value = core::mem::MaybeUninit::<F>::uninit();
+    crate::protocol::copy::load_range(src, offset, uninit_bytes_of(&mut value));
+    // SAFETY: `load_range` fills its whole destination or panics (a range
+    // past the words' end), and every bit pattern is a valid `F`
+    // (`SharedState` obligation 2).
+    unsafe { value.assume_init() }
+}
+
 /// The bytes of `value`.
 pub(crate) fn bytes_of<T: SharedState>(value: &T) -> &[u8] {
     // SAFETY: `T` has no padding (obligation 1), so all `size_of::<T>()`

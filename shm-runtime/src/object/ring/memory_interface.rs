@@ -7,7 +7,7 @@ use crate::object::ring::Ring;
 use crate::object::ring::end::{Consumer, End, Gone, Producer, Role, sealed};
 use crate::object::shared_object::sealed::{SegmentOwned, SegmentRef};
 use crate::object::shared_object::{self, SharedObject};
-use crate::object::state::{Field, SharedState, bytes_of, bytes_of_mut, load_value, zeroed};
+use crate::object::state::{Field, SharedState, bytes_of, bytes_of_mut, load_field, load_value, zeroed};
 use crate::protocol::cell::{load_range, store_range};
 use crate::segment::DEFAULT_OPEN_WAIT;
 use crate::segment::error::{CreateError, OpenError, RingError, TryWriteError};
@@ -585,9 +585,7 @@ impl<T: SharedState> SlotMut<'_, T> {
 
     /// The field `pick` chooses, as the slot holds it now.
     pub fn get<F: SharedState>(&self, pick: impl FnOnce(T::Fields) -> Field<T, F>) -> F {
-        let mut value = zeroed::<F>();
-        load_range(self.words, pick(T::FIELDS).offset(), bytes_of_mut(&mut value));
-        value
+        load_field(self.words, pick(T::FIELDS).offset())
     }
 
     /// Stores `bytes` at byte `offset` of the element.
@@ -629,9 +627,7 @@ impl<'a, T: SharedState> SlotRef<'a, T> {
     /// The field `pick` chooses (see
     /// [`Shared::read_field`](crate::Shared::read_field)).
     pub fn get<F: SharedState>(&self, pick: impl FnOnce(T::Fields) -> Field<T, F>) -> F {
-        let mut value = zeroed::<F>();
-        load_range(self.words, pick(T::FIELDS).offset(), bytes_of_mut(&mut value));
-        value
+        load_field(self.words, pick(T::FIELDS).offset())
     }
 
     /// Copies `out.len()` bytes from byte `offset` of the element.
