@@ -168,7 +168,7 @@ fn main() -> Result<()> {
     match case {
         "hand" => {
             let name = raw::unique_name("callgrind-hand");
-            let bytes = hand::bytes::<1>(CAPACITY);
+            let bytes = hand::bytes::<1, false>(CAPACITY);
             let (a, b) = (raw::RawShm::create(&name, bytes)?, raw::RawShm::open(&name, bytes)?);
             let (mut tx, mut rx) = (hand::HandTx::<_, 1>::new(a, CAPACITY), hand::HandRx::<_, 1>::new(b, CAPACITY));
             hot_hand(black_box(&mut tx), black_box(&mut rx), items)?;

@@ -9,6 +9,14 @@
 //! the slots (`capacity`, a power of two) from byte 256. 128 bytes apart,
 //! not 64: CPUs that fetch cache lines in adjacent pairs would otherwise
 //! make the two positions share a pair.
+//!
+//! With `SEQ`, each slot begins with a sequence word that the producer
+//! stores (`Release`, the item's position + 1) after the item and before
+//! the write position, and the consumer that has read all it knew of
+//! looks at that word instead of the write position: a new item and its
+//! signal then share a cache line, so a round trip moves one line each
+//! way, as the atomic ping-pong does, instead of two (the write
+//! position's and the slot's). It costs a word a slot.
 
 #![expect(clippy::inline_always, reason = "every send and recv alike (link.rs)")]
 
@@ -38,21 +46,22 @@ impl Region for crate::raw::RawShm {
     }
 }
 
-/// Bytes a ring of `capacity` slots of `[u64; N]` needs.
-pub const fn bytes<const N: usize>(capacity: usize) -> usize {
-    SLOTS_AT + capacity * N * 8
+/// Bytes a ring of `capacity` slots of `[u64; N]` needs (with a
+/// sequence word a slot if `SEQ`).
+pub const fn bytes<const N: usize, const SEQ: bool>(capacity: usize) -> usize {
+    SLOTS_AT + capacity * (N + SEQ as usize) * 8
 }
 
 /// The shared parts of a ring in `M`.
-struct Shape<M: Region, const N: usize> {
+struct Shape<M: Region, const N: usize, const SEQ: bool> {
     region: M,
     capacity: u64,
 }
 
-impl<M: Region, const N: usize> Shape<M, N> {
+impl<M: Region, const N: usize, const SEQ: bool> Shape<M, N, SEQ> {
     fn new(region: M, capacity: usize) -> Self {
         assert!(capacity.is_power_of_two(), "capacity {capacity} is not a power of two");
-        assert!(region.size() >= bytes::<N>(capacity), "mapping too small for the ring");
+        assert!(region.size() >= bytes::<N, SEQ>(capacity), "mapping too small for the ring");
         assert_eq!(region.base() as usize % 64, 0, "mapping not aligned to a cache line");
         Self { region, capacity: capacity as u64 }
     }
@@ -78,12 +87,26 @@ impl<M: Region, const N: usize> Shape<M, N> {
         self.word(HEAD_AT)
     }
 
+    /// The item of the slot of `position` (after its sequence word if
+    /// `SEQ`).
     fn slot(&self, position: u64) -> *mut [u64; N] {
         // Below capacity: the mask keeps it in range.
         let index = usize::try_from(position & (self.capacity - 1)).expect("below capacity");
-        // In the mapping: SLOTS_AT + index * N * 8 + N * 8 <=
-        // bytes::<N>(capacity) <= its size (checked in `new`).
-        self.region.base().wrapping_add(SLOTS_AT + index * N * 8).cast::<[u64; N]>()
+        let words = N + usize::from(SEQ);
+        // In the mapping: SLOTS_AT + (index + 1) * words * 8 <=
+        // bytes::<N, SEQ>(capacity) <= its size (checked in `new`).
+        self.region.base().wrapping_add(SLOTS_AT + (index * words + usize::from(SEQ)) * 8).cast::<[u64; N]>()
+    }
+
+    /// The sequence word of the slot of `position` (`SEQ` only).
+    fn seq(&self, position: u64) -> &AtomicU64 {
+        debug_assert!(SEQ, "a ring without sequence words");
+        let word = self.slot(position).cast::<AtomicU64>().wrapping_sub(1);
+        // SAFETY: with `SEQ` the word before each item is its slot's
+        // sequence word, inside the mapping and 8-byte aligned (`slot`);
+        // the mapping lives as long as `self`, and both processes only
+        // ever access the word atomically.
+        unsafe { &*word }
     }
 }
 
@@ -112,8 +135,8 @@ impl<const N: usize> Local<N> {
 }
 
 /// The producer's end.
-pub struct HandTx<M: Region, const N: usize> {
-    shape: Shape<M, N>,
+pub struct HandTx<M: Region, const N: usize, const SEQ: bool = false> {
+    shape: Shape<M, N, SEQ>,
     cursor: ProducerCursor,
     item: Local<N>,
 }
@@ -127,8 +150,8 @@ struct ProducerCursor {
 }
 
 /// The consumer's end.
-pub struct HandRx<M: Region, const N: usize> {
-    shape: Shape<M, N>,
+pub struct HandRx<M: Region, const N: usize, const SEQ: bool = false> {
+    shape: Shape<M, N, SEQ>,
     cursor: ConsumerCursor,
     item: Local<N>,
 }
@@ -141,7 +164,7 @@ struct ConsumerCursor {
     tail_cache: u64,
 }
 
-impl<M: Region, const N: usize> HandTx<M, N> {
+impl<M: Region, const N: usize, const SEQ: bool> HandTx<M, N, SEQ> {
     /// The producer's end of the ring in `region` (zeroed by its creator).
     pub fn new(region: M, capacity: usize) -> Self {
         let cursor = ProducerCursor { tail: 0, head_cache: 0 };
@@ -149,7 +172,7 @@ impl<M: Region, const N: usize> HandTx<M, N> {
     }
 }
 
-impl<M: Region, const N: usize> Shape<M, N> {
+impl<M: Region, const N: usize, const SEQ: bool> Shape<M, N, SEQ> {
     /// Copies `item` into the next slot and publishes it; `false` if full.
     #[inline]
     fn push(&self, cursor: &mut ProducerCursor, item: &[u64; N]) -> bool {
@@ -167,7 +190,13 @@ impl<M: Region, const N: usize> Shape<M, N> {
         // will not read it before the Release store below publishes it, so
         // no one else accesses these bytes now.
         unsafe { slot.copy_from_nonoverlapping(item, 1) };
+        let position = cursor.tail;
         cursor.tail = cursor.tail.wrapping_add(1);
+        if SEQ {
+            // Release pairs with the consumer's Acquire load of the
+            // sequence in `pop`: the item is written before it is seen.
+            self.seq(position).store(cursor.tail, Ordering::Release);
+        }
         // Release pairs with the consumer's Acquire load in `pop`: the slot
         // is written before the new position is seen.
         self.tail().store(cursor.tail, Ordering::Release);
@@ -178,6 +207,16 @@ impl<M: Region, const N: usize> Shape<M, N> {
     /// empty.
     #[inline]
     fn pop(&self, cursor: &mut ConsumerCursor, out: &mut [u64; N]) -> bool {
+        if SEQ && cursor.head == cursor.tail_cache {
+            // Acquire pairs with the producer's Release store of the
+            // sequence in `push`: the item is in its slot. (The producer
+            // stores the position + 1; a slot not yet written this lap
+            // holds the last lap's, or 0.)
+            if self.seq(cursor.head).load(Ordering::Acquire) != cursor.head.wrapping_add(1) {
+                return false;
+            }
+            cursor.tail_cache = cursor.head.wrapping_add(1);
+        }
         if cursor.head == cursor.tail_cache {
             // The next slot's line, asked for alongside the write position
             // (as shm's ring does: a floor does what the best ring does).
@@ -209,7 +248,7 @@ impl<M: Region, const N: usize> Shape<M, N> {
     }
 }
 
-impl<M: Region, const N: usize> HandRx<M, N> {
+impl<M: Region, const N: usize, const SEQ: bool> HandRx<M, N, SEQ> {
     /// The consumer's end of the ring in `region`.
     pub fn new(region: M, capacity: usize) -> Self {
         let cursor = ConsumerCursor { head: 0, tail_cache: 0 };
@@ -217,7 +256,7 @@ impl<M: Region, const N: usize> HandRx<M, N> {
     }
 }
 
-impl<M: Region, const N: usize> Tx for HandTx<M, N> {
+impl<M: Region, const N: usize, const SEQ: bool> Tx for HandTx<M, N, SEQ> {
     #[inline(always)]
     fn send(&mut self, next: &mut u64, _max: u64) -> Result<u64> {
         let item = self.item.item();
@@ -228,7 +267,7 @@ impl<M: Region, const N: usize> Tx for HandTx<M, N> {
     }
 }
 
-impl<M: Region, const N: usize> Rx for HandRx<M, N> {
+impl<M: Region, const N: usize, const SEQ: bool> Rx for HandRx<M, N, SEQ> {
     #[inline(always)]
     fn recv(&mut self, expected: &mut u64, _max: u64) -> Result<u64> {
         let item = self.item.item();
@@ -246,20 +285,37 @@ mod tests {
     use super::*;
     use crate::raw::{RawShm, unique_name};
 
-    #[test]
-    fn fifo_full_empty_and_verification() {
+    fn fifo_full_empty_and_verification<const SEQ: bool>() {
         let name = unique_name("hand-test");
-        let a = RawShm::create(&name, bytes::<4>(4)).unwrap();
-        let b = RawShm::open(&name, bytes::<4>(4)).unwrap();
-        let (mut tx, mut rx) = (HandTx::<_, 4>::new(a, 4), HandRx::<_, 4>::new(b, 4));
+        let a = RawShm::create(&name, bytes::<4, SEQ>(4)).unwrap();
+        let b = RawShm::open(&name, bytes::<4, SEQ>(4)).unwrap();
+        let (mut tx, mut rx) = (HandTx::<_, 4, SEQ>::new(a, 4), HandRx::<_, 4, SEQ>::new(b, 4));
         let (mut next, mut expected) = (1, 1);
         assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0);
-        for _ in 0..4 {
-            assert_eq!(tx.send(&mut next, 1).unwrap(), 1);
+        // Three laps of the 4 slots (a slot's sequence word from the last
+        // lap must not pass for this one's), full at each turn.
+        for _ in 0..3 {
+            for _ in 0..4 {
+                assert_eq!(tx.send(&mut next, 1).unwrap(), 1);
+            }
+            assert_eq!(tx.send(&mut next, 1).unwrap(), 0, "full");
+            for _ in 0..4 {
+                assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1);
+            }
+            assert_eq!(rx.recv(&mut expected, 1).unwrap(), 0, "empty");
         }
-        assert_eq!(tx.send(&mut next, 1).unwrap(), 0, "full");
-        assert_eq!(rx.recv(&mut expected, 1).unwrap(), 1);
+        assert_eq!(tx.send(&mut next, 1).unwrap(), 1);
         let mut skipped = expected + 1;
         assert!(crate::link::is_mismatch(&rx.recv(&mut skipped, 1).unwrap_err()), "a wrong number is caught");
+    }
+
+    #[test]
+    fn fifo_full_empty_and_verification_with_positions() {
+        fifo_full_empty_and_verification::<false>();
+    }
+
+    #[test]
+    fn fifo_full_empty_and_verification_with_slot_sequences() {
+        fifo_full_empty_and_verification::<true>();
     }
 }

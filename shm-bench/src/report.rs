@@ -277,6 +277,15 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
     let (rtt, thr) = (Metric::RoundTrip, Metric::Throughput);
     let (floor, shm, peers) = (Group::Floor, Group::Shm, Group::Peers);
     let hand = |metric, size| (floor, "hand-ring", metric, size);
+    // A round trip's floor: the faster of the two hand rings in the same
+    // round (with positions only, and with a sequence word in each slot;
+    // the second is the faster at 8 B, the two alike at 1 KiB and 64 KiB).
+    let hand_rtt = |r: Round<'_, '_>, size| {
+        [r.v(floor, "hand-ring", rtt, size), r.v(floor, "hand-ring-seq", rtt, size)]
+            .into_iter()
+            .flatten()
+            .reduce(f64::min)
+    };
     let ring = |metric, size| (shm, "ring", metric, size);
     let iox_best = |r: Round<'_, '_>| {
         [r.v(peers, "iceoryx2-copy", rtt, 8), r.v(peers, "iceoryx2-loan", rtt, 8)]
@@ -363,19 +372,20 @@ pub fn targets(outcomes: &[Outcome<'_>]) -> Vec<Target> {
             "ring 64 KiB round trip <= 1.1x the hand ring",
             1.1,
             true,
-            "shm/ring/rtt/64KiB / floor/hand-ring/rtt/64KiB".into(),
-            |r| r.div(ring(rtt, 65536), hand(rtt, 65536)),
+            "shm/ring/rtt/64KiB / the faster of floor/hand-ring and hand-ring-seq/rtt/64KiB in the same round".into(),
+            |r| Some(r.v(shm, "ring", rtt, 65536)? / hand_rtt(r, 65536)?),
         ),
         target(
             outcomes,
             "ByteRing round trip <= 1.1x the hand ring at every size",
             1.1,
             true,
-            "largest over 8 B, 1 KiB, 64 KiB of shm/byte-ring/rtt / floor/hand-ring/rtt".into(),
+            "largest over 8 B, 1 KiB, 64 KiB of shm/byte-ring/rtt / the faster of floor/hand-ring and hand-ring-seq/rtt"
+                .into(),
             |r| {
                 SIZES
                     .iter()
-                    .map(|&size| r.div((shm, "byte-ring", rtt, size), hand(rtt, size)))
+                    .map(|&size| Some(r.v(shm, "byte-ring", rtt, size)? / hand_rtt(r, size)?))
                     .collect::<Option<Vec<f64>>>()?
                     .into_iter()
                     .reduce(f64::max)

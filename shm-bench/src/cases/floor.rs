@@ -66,24 +66,36 @@ pub(super) fn cases(out: &mut Vec<Case>) {
 fn hand_cases<const N: usize>(out: &mut Vec<Case>) {
     let cap = capacity_for(N);
     out.push(
-        Case::new(Group::Floor, "hand-ring", Metric::RoundTrip, N * 8, "hand ring", hand_rtt_parent::<N>)
-            .child(hand_rtt_child::<N>)
+        Case::new(Group::Floor, "hand-ring", Metric::RoundTrip, N * 8, "hand ring", hand_rtt_parent::<N, false>)
+            .child(hand_rtt_child::<N, false>)
             .capacity(cap)
             .note("hand-written SPSC ring in a bare mapping: copy in, copy out, one ring each way"),
     );
     out.push(
-        Case::new(Group::Floor, "hand-ring", Metric::Throughput, N * 8, "hand ring", hand_thr_parent::<N>)
-            .child(hand_thr_child::<N>)
+        Case::new(Group::Floor, "hand-ring-seq", Metric::RoundTrip, N * 8, "hand ring, slot sequence", hand_rtt_parent::<N, true>)
+            .child(hand_rtt_child::<N, true>)
+            .capacity(cap)
+            .note("the hand ring with a sequence word in each slot, which an empty ring's consumer looks at instead of the write position (hand.rs): one cache line each way instead of two"),
+    );
+    out.push(
+        Case::new(Group::Floor, "hand-ring", Metric::Throughput, N * 8, "hand ring", hand_thr_parent::<N, false>)
+            .child(hand_thr_child::<N, false>)
             .capacity(cap)
             .note("hand-written SPSC ring in a bare mapping: copy in, copy out, one item at a time"),
     );
     if N == 1 {
         out.push(
-            Case::new(Group::Floor, "hand-ring-eager", Metric::Throughput, N * 8, "hand ring, eager", hand_thr_parent::<N>)
-                .child(hand_thr_child::<N>)
+            Case::new(Group::Floor, "hand-ring-eager", Metric::Throughput, N * 8, "hand ring, eager", hand_thr_parent::<N, false>)
+                .child(hand_thr_child::<N, false>)
                 .capacity(cap)
                 .eager()
                 .note("the hand ring with a consumer that looks again at once at an empty ring (no poll gap): the item-by-item regime"),
+        );
+        out.push(
+            Case::new(Group::Floor, "hand-ring-seq", Metric::Throughput, N * 8, "hand ring, slot sequence", hand_thr_parent::<N, true>)
+                .child(hand_thr_child::<N, true>)
+                .capacity(cap)
+                .note("the slot-sequence hand ring (see its round trip) streaming one item at a time: a word a slot more, 4 items a line instead of 8"),
         );
     }
 }
@@ -157,16 +169,16 @@ fn selfcheck_ring_child(ctx: &ChildCtx<'_>) -> Result<()> {
 }
 
 /// Creates a bare mapping for a hand ring of `capacity` items of `N` words.
-fn ring_shm<const N: usize>(capacity: usize) -> Result<RawShm> {
-    Ok(RawShm::create(&unique_name("hand"), hand::bytes::<N>(capacity))?)
+fn ring_shm<const N: usize, const SEQ: bool>(capacity: usize) -> Result<RawShm> {
+    Ok(RawShm::create(&unique_name("hand"), hand::bytes::<N, SEQ>(capacity))?)
 }
 
-fn hand_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+fn hand_rtt_parent<const N: usize, const SEQ: bool>(ctx: &Ctx<'_>) -> Result<Measure> {
     let cap = ctx.case.capacity;
     let ctl = Control::create()?;
-    let (a2b, b2a) = (ring_shm::<N>(cap)?, ring_shm::<N>(cap)?);
+    let (a2b, b2a) = (ring_shm::<N, SEQ>(cap)?, ring_shm::<N, SEQ>(cap)?);
     let names = args([("--a2b", a2b.name().to_owned()), ("--b2a", b2a.name().to_owned())]);
-    let (mut tx, mut rx) = (HandTx::<_, N>::new(a2b, cap), HandRx::<_, N>::new(b2a, cap));
+    let (mut tx, mut rx) = (HandTx::<_, N, SEQ>::new(a2b, cap), HandRx::<_, N, SEQ>::new(b2a, cap));
     let mut child = ctx.spawn(&ctl, &names, Stdio3::default())?;
     let m = ctx.ping_pong(&ctl, &mut child, &mut tx, &mut rx)?;
     ctl.stop();
@@ -174,19 +186,19 @@ fn hand_rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
     Ok(m)
 }
 
-fn hand_rtt_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-    let (cap, len) = (ctx.case.capacity, hand::bytes::<N>(ctx.case.capacity));
-    let mut rx = HandRx::<_, N>::new(RawShm::open(ctx.arg("--a2b")?, len)?, cap);
-    let mut tx = HandTx::<_, N>::new(RawShm::open(ctx.arg("--b2a")?, len)?, cap);
+fn hand_rtt_child<const N: usize, const SEQ: bool>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let (cap, len) = (ctx.case.capacity, hand::bytes::<N, SEQ>(ctx.case.capacity));
+    let mut rx = HandRx::<_, N, SEQ>::new(RawShm::open(ctx.arg("--a2b")?, len)?, cap);
+    let mut tx = HandTx::<_, N, SEQ>::new(RawShm::open(ctx.arg("--b2a")?, len)?, cap);
     ctx.echo(&mut tx, &mut rx)
 }
 
-pub(super) fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
+pub(super) fn hand_thr_parent<const N: usize, const SEQ: bool>(ctx: &Ctx<'_>) -> Result<Measure> {
     let cap = ctx.case.capacity;
     let ctl = Control::create()?;
-    let shm = ring_shm::<N>(cap)?;
+    let shm = ring_shm::<N, SEQ>(cap)?;
     let name = args([("--ring", shm.name().to_owned())]);
-    let mut rx = HandRx::<_, N>::new(shm, cap);
+    let mut rx = HandRx::<_, N, SEQ>::new(shm, cap);
     let mut child = ctx.spawn(&ctl, &name, Stdio3::default())?;
     let m = ctx.stream(&ctl, &mut child, &mut rx, 1)?;
     ctl.stop();
@@ -194,9 +206,9 @@ pub(super) fn hand_thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> 
     Ok(m)
 }
 
-pub(super) fn hand_thr_child<const N: usize>(ctx: &ChildCtx<'_>) -> Result<()> {
-    let (cap, len) = (ctx.case.capacity, hand::bytes::<N>(ctx.case.capacity));
-    let mut tx = HandTx::<_, N>::new(RawShm::open(ctx.arg("--ring")?, len)?, cap);
+pub(super) fn hand_thr_child<const N: usize, const SEQ: bool>(ctx: &ChildCtx<'_>) -> Result<()> {
+    let (cap, len) = (ctx.case.capacity, hand::bytes::<N, SEQ>(ctx.case.capacity));
+    let mut tx = HandTx::<_, N, SEQ>::new(RawShm::open(ctx.arg("--ring")?, len)?, cap);
     ctx.produce(&mut tx, 1)
 }
 

@@ -181,6 +181,17 @@ impl Case {
     }
 }
 
+/// The hand ring a transport of `payload` bytes is measured against for
+/// `metric`: for round trips the slot-sequence one (a new item and its
+/// signal in one cache line: the faster round trip at 8 B, alike at 1 KiB
+/// and 64 KiB; the report's targets take the faster of the two in each
+/// round), for throughput the one with positions only (8 items a line at
+/// 8 B, not 4). The floor is the best a ring does at each.
+pub fn hand_floor(metric: Metric, payload: usize) -> String {
+    let slug = if metric == Metric::RoundTrip { "hand-ring-seq" } else { "hand-ring" };
+    id(Group::Floor, slug, metric, payload)
+}
+
 /// The id of a case: `group/slug/metric/size`.
 pub fn id(group: Group, slug: &str, metric: Metric, payload: usize) -> String {
     let metric = match metric {

@@ -2,7 +2,7 @@
 //! loan), the hand ring over the `shared_memory` crate, a Unix domain
 //! socket and a pair of pipes, with the same payloads and checks.
 
-use super::{Case, ChildCtx, Ctx, Group, Metric, args, capacity_for, id};
+use super::{Case, ChildCtx, Ctx, Group, Metric, args, capacity_for};
 use crate::Result;
 use crate::hand::{self, HandRx, HandTx};
 use crate::link::{Rx, Tx};
@@ -66,7 +66,7 @@ fn sized<const N: usize>(out: &mut Vec<Case>) {
             out.push(
                 Case::new(Group::Peers, slug, metric, bytes, transport, parent)
                     .child(child)
-                    .floor(id(Group::Floor, "hand-ring", metric, bytes))
+                    .floor(super::hand_floor(metric, bytes))
                     .capacity(capacity_for(N))
                     .param(i)
                     .note(note),
@@ -108,7 +108,7 @@ fn rtt_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
             Ok(m)
         }
         Peer::Shmem => {
-            let len = hand::bytes::<N>(cap);
+            let len = hand::bytes::<N, false>(cap);
             let (a2b, b2a) = (unique_name("shmem"), unique_name("shmem"));
             let names = args([("--a2b", a2b.clone()), ("--b2a", b2a.clone())]);
             let tx = HandTx::<_, N>::new(shmem_create(&a2b, len)?, cap);
@@ -211,7 +211,7 @@ fn thr_parent<const N: usize>(ctx: &Ctx<'_>) -> Result<Measure> {
         }
         Peer::Shmem => {
             let name = unique_name("shmem");
-            let mut rx = HandRx::<_, N>::new(shmem_create(&name, hand::bytes::<N>(cap))?, cap);
+            let mut rx = HandRx::<_, N>::new(shmem_create(&name, hand::bytes::<N, false>(cap))?, cap);
             run_thr(ctx, &ctl, &args([("--ring", name)]), Stdio3::default(), &mut rx)
         }
         Peer::Uds => {

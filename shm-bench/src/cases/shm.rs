@@ -92,14 +92,14 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
     out.push(
         Case::new(Group::Shm, "ring", Metric::RoundTrip, bytes, "MemoryInterface", ring_rtt_parent::<N>)
             .child(ring_rtt_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+            .floor(super::hand_floor(Metric::RoundTrip, bytes))
             .capacity(cap)
             .note("MemoryInterface<[u64; N]>, write / read, one ring each way"),
     );
     out.push(
         Case::new(Group::Shm, "ring", Metric::Throughput, bytes, "MemoryInterface", ring_thr_parent::<N>)
             .child(ring_thr_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .floor(super::hand_floor(Metric::Throughput, bytes))
             .capacity(cap)
             .note("MemoryInterface<[u64; N]>, write / read one item at a time, busy-polling"),
     );
@@ -116,7 +116,7 @@ fn ring_cases<const N: usize>(out: &mut Vec<Case>) {
     out.push(
         Case::new(Group::Shm, "ring-batch", Metric::Throughput, bytes, "MemoryInterface batch", batch_thr_parent::<N>)
             .child(batch_thr_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .floor(super::hand_floor(Metric::Throughput, bytes))
             .capacity(cap)
             .param(batch_for(N))
             .note("write_slice / read_into, batches of up to `param` items"),
@@ -128,14 +128,14 @@ fn dyn_ring_cases<const N: usize>(out: &mut Vec<Case>) {
     out.push(
         Case::new(Group::Shm, "dyn-ring", Metric::RoundTrip, bytes, "DynRing", dyn_rtt_parent::<N>)
             .child(dyn_rtt_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+            .floor(super::hand_floor(Metric::RoundTrip, bytes))
             .capacity(cap)
             .note("DynRing of ItemType::of::<[u64; N]>(), write / read of bytes, one ring each way"),
     );
     out.push(
         Case::new(Group::Shm, "dyn-ring", Metric::Throughput, bytes, "DynRing", dyn_thr_parent::<N>)
             .child(dyn_thr_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .floor(super::hand_floor(Metric::Throughput, bytes))
             .capacity(cap)
             .note("DynRing of ItemType::of::<[u64; N]>(), write / read of bytes one item at a time"),
     );
@@ -155,7 +155,7 @@ fn in_place_cases<const N: usize>(out: &mut Vec<Case>) {
             in_place_rtt_parent::<N>,
         )
         .child(in_place_rtt_child::<N>)
-        .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+        .floor(super::hand_floor(Metric::RoundTrip, bytes))
         .capacity(cap)
         .note(note),
     );
@@ -169,7 +169,7 @@ fn in_place_cases<const N: usize>(out: &mut Vec<Case>) {
             in_place_thr_parent::<N>,
         )
         .child(in_place_thr_child::<N>)
-        .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+        .floor(super::hand_floor(Metric::Throughput, bytes))
         .capacity(cap)
         .note(note),
     );
@@ -182,14 +182,14 @@ fn byte_ring_cases<const N: usize>(out: &mut Vec<Case>) {
     out.push(
         Case::new(Group::Shm, "byte-ring", Metric::RoundTrip, bytes, "ByteRing", byte_rtt_parent::<N>)
             .child(byte_rtt_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::RoundTrip, bytes))
+            .floor(super::hand_floor(Metric::RoundTrip, bytes))
             .capacity(cap)
             .note(note),
     );
     out.push(
         Case::new(Group::Shm, "byte-ring", Metric::Throughput, bytes, "ByteRing", byte_thr_parent::<N>)
             .child(byte_thr_child::<N>)
-            .floor(id(Group::Floor, "hand-ring", Metric::Throughput, bytes))
+            .floor(super::hand_floor(Metric::Throughput, bytes))
             .capacity(cap)
             .note(note),
     );
@@ -201,10 +201,17 @@ pub(super) fn scaling(out: &mut Vec<Case>) {
     for cap in [16, 64, 256, 1024, 4096, 16_384, 65_536] {
         let hand = format!("hand-ring-capacity-{cap}");
         out.push(
-            Case::new(Group::Scaling, &hand, Metric::Throughput, 8, "hand ring", super::floor::hand_thr_parent::<1>)
-                .child(super::floor::hand_thr_child::<1>)
-                .capacity(cap)
-                .note("the hand ring at this capacity: the floor of the MemoryInterface case after it"),
+            Case::new(
+                Group::Scaling,
+                &hand,
+                Metric::Throughput,
+                8,
+                "hand ring",
+                super::floor::hand_thr_parent::<1, false>,
+            )
+            .child(super::floor::hand_thr_child::<1, false>)
+            .capacity(cap)
+            .note("the hand ring at this capacity: the floor of the MemoryInterface case after it"),
         );
         let slug = format!("ring-capacity-{cap}");
         out.push(
@@ -215,7 +222,7 @@ pub(super) fn scaling(out: &mut Vec<Case>) {
                 .note("write / read one item at a time; floor: the hand ring of the same capacity"),
         );
     }
-    let floor_rtt = id(Group::Floor, "hand-ring", Metric::RoundTrip, 8);
+    let floor_rtt = super::hand_floor(Metric::RoundTrip, 8);
     for others in [1, 1000] {
         out.push(
             Case::new(
