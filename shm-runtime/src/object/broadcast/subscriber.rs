@@ -100,7 +100,7 @@ impl<T: SharedState> Subscriber<T> {
         if !got {
             return Ok(None);
         }
-        // SAFETY: `take` returned `true`, so `get_uninit` returned `true`:
+        // SAFETY: `take` returned `true`, so `get` returned `true`:
         // it wrote every byte of `value` with a whole item; every bit
         // pattern is a valid `T` (`SharedState` obligation 2).
         Ok(Some(unsafe { value.assume_init() }))
