@@ -207,7 +207,8 @@ impl<'a> ByteCell<'a> {
     /// Copies `dst.len()` bytes of the value from byte `offset` (a range
     /// inside the capacity), ignoring the stored length. `None` when
     /// writers kept replacing the value for the whole retry budget (`dst`
-    /// then holds a torn copy: every byte written, none of use).
+    /// then holds nothing of use, and may not have been written at all:
+    /// an attempt that finds the copy being written copies nothing).
     pub(crate) fn read_range<D: Bytes + ?Sized>(&self, offset: usize, dst: &mut D, max_attempts: u32) -> Option<()> {
         assert!(offset.checked_add(dst.len()).is_some_and(|end| end <= self.capacity), "range inside the capacity");
         for attempt in 0..max_attempts {
