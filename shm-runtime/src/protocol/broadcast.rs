@@ -810,8 +810,9 @@ impl<'a> Broadcast<'a> {
     /// Copies the `offset`th ready item into `out` (bytes, or bytes that
     /// may be uninitialized: a value built in place, not zeroed first);
     /// `false` if it was overwritten before or while it was copied
-    /// (overwrite policy; `out` then holds nothing of use, though every
-    /// byte of it was written). The caller checked with
+    /// (overwrite policy; `out` then holds nothing of use, and may not
+    /// have been written at all: a slot already overwritten is not
+    /// copied). The caller checked with
     /// [`available`](Self::available) that at least `offset + 1` are
     /// ready.
     #[expect(clippy::inline_always, reason = "part of an always-inlined one-item call (Subscriber::read)")]

@@ -1562,8 +1562,10 @@ mod in_place {
                             // hold the message's `len` bytes.
                             crate::protocol::copy::load_range(&words[1..], offset, dst);
                         }
-                        // SAFETY: every byte of `dst` was just initialised
-                        // (the words reach past its end, see above).
+                        // SAFETY: every byte of `dst` was just initialised:
+                        // `load_bytes` fills it as far as the words reach,
+                        // which is past its end (see above), and
+                        // `load_range` fills it whole or panics.
                         unsafe { assume_init(dst) }
                     });
                     let out = take(len, &mut copy);
